@@ -1,0 +1,177 @@
+//! Every string a person reads, in one place, so another language is one more table.
+//!
+//! The server uses the same messages in `OperationOutcome.issue.diagnostics`.
+
+use crate::demographics::{Field, Gender, Problem};
+
+/// The UI text for one language.
+#[derive(Debug)]
+pub struct Strings {
+    /// BCP 47 tag of the language.
+    pub lang: &'static str,
+    pub app_name: &'static str,
+    pub skip_to_content: &'static str,
+    pub nav_label: &'static str,
+    pub nav_home: &'static str,
+    pub nav_intake: &'static str,
+    pub nav_kiosk: &'static str,
+    pub nav_staff: &'static str,
+    pub landing_title: &'static str,
+    pub landing_intro: &'static str,
+    pub landing_start: &'static str,
+    pub landing_kiosk: &'static str,
+    pub landing_staff: &'static str,
+    pub intake_title: &'static str,
+    pub intake_intro: &'static str,
+    pub family_label: &'static str,
+    pub given_label: &'static str,
+    pub given_hint: &'static str,
+    pub birth_date_legend: &'static str,
+    pub birth_date_hint: &'static str,
+    pub month_label: &'static str,
+    pub day_label: &'static str,
+    pub year_label: &'static str,
+    pub gender_legend: &'static str,
+    pub phone_label: &'static str,
+    pub phone_hint: &'static str,
+    pub email_label: &'static str,
+    pub email_hint: &'static str,
+    pub optional: &'static str,
+    pub submit: &'static str,
+    pub submitting: &'static str,
+    pub error_summary_title: &'static str,
+    pub server_accepted: &'static str,
+    pub server_refused: &'static str,
+    pub server_unreachable: &'static str,
+    pub kiosk_title: &'static str,
+    pub kiosk_intro: &'static str,
+    pub start_over: &'static str,
+    pub staff_title: &'static str,
+    pub staff_intro: &'static str,
+    pub status_title: &'static str,
+    pub status_version: &'static str,
+    pub status_database: &'static str,
+    pub status_ok: &'static str,
+    pub status_unavailable: &'static str,
+    pub loading: &'static str,
+    pub not_found_title: &'static str,
+    pub not_found_body: &'static str,
+    /// The label of each gender choice.
+    pub gender: fn(Gender) -> &'static str,
+    /// The message for a problem with a field: says what to do, names the field.
+    pub problem: fn(Field, Problem) -> &'static str,
+}
+
+/// English.
+pub const EN: Strings = Strings {
+    lang: "en",
+    app_name: "Intake",
+    skip_to_content: "Skip to main content",
+    nav_label: "Main",
+    nav_home: "Home",
+    nav_intake: "My details",
+    nav_kiosk: "Kiosk",
+    nav_staff: "Staff",
+    landing_title: "Welcome",
+    landing_intro: "Tell the clinic about yourself before your visit. It takes a few minutes, and you won't be asked the same things again at the front desk.",
+    landing_start: "Start my intake",
+    landing_kiosk: "Check in at the front desk (kiosk)",
+    landing_staff: "Clinic staff",
+    intake_title: "Your details",
+    intake_intro: "We use these to find your chart. Answer in the same way as on your ID or insurance card.",
+    family_label: "Family name (surname)",
+    given_label: "Given names",
+    given_hint: "Your first name, then any middle names",
+    birth_date_legend: "Date of birth",
+    birth_date_hint: "For example: 3 27 1980",
+    month_label: "Month",
+    day_label: "Day",
+    year_label: "Year",
+    gender_legend: "Sex",
+    phone_label: "Phone number",
+    phone_hint: "Include the country code if it is not a US number",
+    email_label: "Email",
+    email_hint: "We only use it to send you reminders",
+    optional: "(optional)",
+    submit: "Check my details",
+    submitting: "Checking…",
+    error_summary_title: "Please check these answers",
+    server_accepted: "The clinic's server checked your details: everything is in order.",
+    server_refused: "The clinic's server found a problem:",
+    server_unreachable: "We could not reach the clinic's server. Your answers are still here; please try again.",
+    kiosk_title: "Check in",
+    kiosk_intro: "Welcome. Please enter your details; when you are done, the screen is cleared for the next person.",
+    start_over: "Start over",
+    staff_title: "Clinic staff",
+    staff_intro: "Sign-in, the match review queue and invitations are on their way. For now this page shows whether the system is working.",
+    status_title: "System status",
+    status_version: "Version",
+    status_database: "Database",
+    status_ok: "Working",
+    status_unavailable: "Not available",
+    loading: "Loading…",
+    not_found_title: "Page not found",
+    not_found_body: "Check the address, or go back to the start.",
+    gender: |g| match g {
+        Gender::Female => "Female",
+        Gender::Male => "Male",
+        Gender::Other => "Other",
+        Gender::Unknown => "I'd rather not say",
+    },
+    problem: en_problem,
+};
+
+fn en_problem(field: Field, problem: Problem) -> &'static str {
+    use Field as F;
+    use Problem as P;
+    match (field, problem) {
+        (F::Family, P::Required) => "Enter your family name",
+        (F::Given, P::Required) => "Enter your first name",
+        (F::BirthDate, P::Required) => "Enter your date of birth",
+        (F::Gender, P::Required) => "Choose one of the options",
+        (F::Family | F::Given, P::TooLong) => "Names can be at most 100 letters long",
+        (F::Given, P::TooMany) => "Enter at most 5 given names",
+        (F::Family | F::Given, P::NameCharacters) => {
+            "Names can only have letters, spaces, hyphens, apostrophes and full stops"
+        }
+        (F::BirthDate, P::NotADate) => "Enter a real date, for example 3 27 1980",
+        (F::BirthDate, P::DateInFuture) => "Date of birth must be today or in the past",
+        (F::BirthDate, P::DateTooEarly) => "Date of birth must be in 1900 or later",
+        (F::Phone, P::PhoneImplausible) => {
+            "Enter a phone number with 7 to 15 digits, like (617) 555-0100"
+        }
+        (F::Email, P::EmailInvalid) => "Enter an email address like name@example.com",
+        (_, P::NotAChoice) => "Choose one of the options",
+        (_, _) => "Check this answer",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The combinations the rules can produce must each have a specific message.
+    #[test]
+    fn every_reachable_problem_has_its_own_english_message() {
+        let reachable = [
+            (Field::Family, Problem::Required),
+            (Field::Family, Problem::TooLong),
+            (Field::Family, Problem::NameCharacters),
+            (Field::Given, Problem::Required),
+            (Field::Given, Problem::TooMany),
+            (Field::Given, Problem::NameCharacters),
+            (Field::BirthDate, Problem::Required),
+            (Field::BirthDate, Problem::NotADate),
+            (Field::BirthDate, Problem::DateInFuture),
+            (Field::BirthDate, Problem::DateTooEarly),
+            (Field::Gender, Problem::Required),
+            (Field::Gender, Problem::NotAChoice),
+            (Field::Phone, Problem::PhoneImplausible),
+            (Field::Email, Problem::EmailInvalid),
+        ];
+        for (field, problem) in reachable {
+            let message = (EN.problem)(field, problem);
+            assert_ne!(message, "Check this answer", "{field:?} {problem:?}");
+        }
+    }
+}
