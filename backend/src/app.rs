@@ -1,0 +1,108 @@
+//! The application: state, router and listener.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::Request;
+use sqlx::SqlitePool;
+use tokio::net::TcpListener;
+use tower_http::compression::CompressionLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::static_files::StaticFiles;
+use crate::{api, db, http, static_files};
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState(Arc<App>);
+
+/// The parts behind [`AppState`].
+#[derive(Debug)]
+pub struct App {
+    /// The embedded database.
+    pub db: SqlitePool,
+    /// The current time.
+    pub clock: Arc<dyn Clock>,
+    /// The built web app.
+    pub static_files: StaticFiles,
+}
+
+impl Deref for AppState {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+/// A server bound to its address, ready to run.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    db: SqlitePool,
+}
+
+impl Application {
+    /// Opens the database (applying migrations), builds the router and binds.
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        let db = db::open(&config.data).await?;
+        let static_files = StaticFiles::new(&config.dist);
+        if !static_files.is_built() {
+            tracing::warn!(dist = %config.dist.display(), "web app not built; only the API is served");
+        }
+        let state =
+            AppState(Arc::new(App { db: db.clone(), clock: Arc::new(SystemClock), static_files }));
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("listening on {}", config.listen))?;
+        Ok(Self { listener, router: router(state, config.max_body_bytes), db })
+    }
+
+    /// The address actually bound (the port is chosen by the OS for port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests in flight and
+    /// closes the database cleanly.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("serving HTTP")?;
+        self.db.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    let mut router = Router::new()
+        .nest("/api", api::router())
+        .fallback(static_files::serve)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(CompressionLayer::new());
+    for layer in http::security_headers() {
+        router = router.layer(layer);
+    }
+    // Spans carry the method and the route pattern, never the raw URI: paths and
+    // queries may hold identifiers or tokens.
+    router.layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+        let route = request
+            .extensions()
+            .get::<axum::extract::MatchedPath>()
+            .map_or("(static)", |p| p.as_str());
+        tracing::info_span!("http", http.method = %request.method(), http.route = route)
+    })
+    .on_response(DefaultOnResponse::new().level(Level::INFO)))
+}

@@ -1,0 +1,59 @@
+//! Time, behind a trait so tests can fix it.
+
+use std::fmt::Debug;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use shared::Date;
+
+/// A source of the current time.
+pub trait Clock: Send + Sync + Debug {
+    /// Now.
+    fn now(&self) -> SystemTime;
+
+    /// The latest calendar date anywhere on Earth right now (UTC+14).
+    ///
+    /// The browser checks birth dates against the patient's own local date; the
+    /// server does not know the patient's time zone, so it must not refuse a date
+    /// that is already "today" somewhere.
+    fn latest_date_on_earth(&self) -> Date {
+        const UTC_PLUS_14: i64 = 14 * 3600;
+        let secs = match self.now().duration_since(UNIX_EPOCH) {
+            Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2),
+            Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX / 2),
+        };
+        Date::from_days_since_epoch((secs + UTC_PLUS_14).div_euclid(86_400))
+    }
+}
+
+/// The system's clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[derive(Debug)]
+    struct Fixed(SystemTime);
+    impl Clock for Fixed {
+        fn now(&self) -> SystemTime {
+            self.0
+        }
+    }
+
+    #[test]
+    fn the_latest_date_is_ahead_of_utc_from_10_in_the_morning() {
+        // 2026-11-29T09:59:59Z is 23:59:59 on the 29th at UTC+14.
+        let nine_59 = UNIX_EPOCH + Duration::from_secs(1_795_946_399);
+        assert_eq!(Fixed(nine_59).latest_date_on_earth().to_string(), "2026-11-29");
+        let ten = nine_59 + Duration::from_secs(1);
+        assert_eq!(Fixed(ten).latest_date_on_earth().to_string(), "2026-11-30");
+    }
+}

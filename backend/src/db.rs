@@ -1,0 +1,52 @@
+//! The embedded SQLite database: opened in the data folder, migrated at start.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+/// The file name of the database inside the data folder.
+pub const DATABASE_FILE: &str = "intake.db";
+
+/// Opens (creating if needed) the database in `data_dir` and applies every migration.
+pub async fn open(data_dir: &Path) -> anyhow::Result<SqlitePool> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating the data folder {}", data_dir.display()))?;
+    let path = data_dir.join(DATABASE_FILE);
+    let options = SqliteConnectOptions::from_str("sqlite:")?
+        .filename(&path)
+        .create_if_missing(true)
+        .foreign_keys(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // An accepted intake must survive a power cut, so every commit is synced.
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(Duration::from_secs(5));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .connect_with(options)
+        .await
+        .with_context(|| format!("opening the database {}", path.display()))?;
+    sqlx::migrate!("./migrations")
+        .run(&pool)
+        .await
+        .context("applying database migrations")?;
+    sqlx::query(
+        "INSERT INTO installation (singleton, id, created_at)
+         VALUES (1, lower(hex(randomblob(16))), strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+         ON CONFLICT (singleton) DO NOTHING",
+    )
+    .execute(&pool)
+    .await
+    .context("recording the installation")?;
+    Ok(pool)
+}
+
+/// The newest migration applied, if the database answers.
+pub async fn schema_version(pool: &SqlitePool) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+        .fetch_one(pool)
+        .await
+}

@@ -1,0 +1,7 @@
+//! FHIR resources, built and parsed with fhirbolt. The only module that sees
+//! fhirbolt types: everything outside works with our own enums and structs.
+
+pub mod outcome;
+
+/// The media type of FHIR JSON.
+pub const FHIR_JSON: &str = "application/fhir+json";

@@ -1,0 +1,18 @@
+//! The Intake server.
+//!
+//! [`Application::build`] binds the listener and wires the router; `main.rs` only
+//! parses the command line. See ARCHITECTURE.md for the map.
+
+pub mod api;
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod fhir;
+pub mod http;
+pub mod static_files;
+pub mod telemetry;
+
+pub use app::{AppState, Application};
+pub use config::Config;

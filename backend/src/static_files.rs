@@ -1,0 +1,121 @@
+//! The built web app (Trunk's `dist/`): precompressed files, cache headers that
+//! match how each file is named, and `index.html` for the app's own routes.
+
+use std::path::{Path, PathBuf};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tower::ServiceExt as _;
+use tower_http::services::{ServeDir, ServeFile};
+
+use crate::app::AppState;
+
+/// The two services that read `dist/`.
+#[derive(Clone, Debug)]
+pub struct StaticFiles {
+    dir: ServeDir,
+    index: ServeFile,
+    index_path: PathBuf,
+}
+
+impl StaticFiles {
+    /// Serves `dist`. Brotli or gzip copies made at build time (`x.br`, `x.gz`) are
+    /// sent to browsers that accept them.
+    pub fn new(dist: &Path) -> Self {
+        let index_path = dist.join("index.html");
+        Self {
+            dir: ServeDir::new(dist).precompressed_br().precompressed_gzip(),
+            index: ServeFile::new(&index_path).precompressed_br().precompressed_gzip(),
+            index_path,
+        }
+    }
+
+    /// Whether the app has been built into the folder.
+    pub fn is_built(&self) -> bool {
+        self.index_path.is_file()
+    }
+}
+
+/// Cache forever: the name changes whenever the content does.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// Revalidate every time: the name stays while the content changes.
+const REVALIDATE: &str = "no-cache";
+
+/// The fallback of the router: a file of the app, or `index.html` for an app route.
+pub async fn serve(State(app): State<AppState>, request: Request) -> Response {
+    let path = request.uri().path().to_owned();
+    let app_route = is_app_route(&path);
+    let result = if app_route {
+        app.static_files.index.clone().oneshot(request).await
+    } else {
+        app.static_files.dir.clone().oneshot(request).await
+    };
+    let mut response = match result {
+        Ok(response) => response.map(Body::new),
+        Err(never) => match never {},
+    };
+    if app_route && response.status() == StatusCode::NOT_FOUND {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The web app has not been built. Run `cargo xtask run` to build and serve it.",
+        )
+            .into_response();
+    }
+    if response.status().is_success() || response.status() == StatusCode::NOT_MODIFIED {
+        let cache = if !app_route && is_hashed(&path) { IMMUTABLE } else { REVALIDATE };
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    }
+    response
+}
+
+/// App routes (`/`, `/intake/abc`, `/staff`) have no file extension in their last
+/// segment; files do. A missing file is a 404, never the app's page.
+fn is_app_route(path: &str) -> bool {
+    !path.rsplit('/').next().unwrap_or_default().contains('.')
+}
+
+/// Trunk names built files `name-<16 hex digits>[_bg].ext`.
+fn is_hashed(path: &str) -> bool {
+    let file = path.rsplit('/').next().unwrap_or_default();
+    file.split(['-', '_', '.'])
+        .any(|part| part.len() == 16 && part.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_routes_and_files_are_told_apart() {
+        let cases = [
+            ("/", true),
+            ("/intake/abc123", true),
+            ("/kiosk", true),
+            ("/staff/review", true),
+            ("/frontend-1a2b3c4d5e6f7a8b.js", false),
+            ("/favicon.ico", false),
+            ("/intake/photo.png", false),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(is_app_route(path), expected, "{path}");
+        }
+    }
+
+    #[test]
+    fn hashed_names_are_recognised() {
+        let cases = [
+            ("/frontend-1a2b3c4d5e6f7a8b.js", true),
+            ("/frontend-1a2b3c4d5e6f7a8b_bg.wasm", true),
+            ("/style-0123456789abcdef.css", true),
+            ("/boot-0123456789abcdef.js", true),
+            ("/index.html", false),
+            ("/favicon.ico", false),
+            ("/frontend-1a2b3c4d.js", false),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(is_hashed(path), expected, "{path}");
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! The server as a client sees it: spawned on 127.0.0.1:0 with a fresh data folder
+//! and a small built app, spoken to over HTTP.
+
+use std::io::Write as _;
+use std::path::Path;
+
+use backend::{Application, Config};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+const WASM: &[u8] = b"\0asm\x01\0\0\0 pretend this is a large WebAssembly module, repeated, repeated, repeated";
+const WASM_FILE: &str = "frontend-0123456789abcdef_bg.wasm";
+const INDEX: &str = "<!doctype html><html><head><title>Intake</title></head><body></body></html>";
+
+struct TestApp {
+    base: String,
+    client: reqwest::Client,
+    data: TempDir,
+    _dist: TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl TestApp {
+    async fn spawn() -> Self {
+        Self::spawn_on(tempfile::tempdir().unwrap()).await
+    }
+
+    async fn spawn_on(data: TempDir) -> Self {
+        let dist = tempfile::tempdir().unwrap();
+        write_dist(dist.path());
+        let config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data: data.path().to_owned(),
+            dist: dist.path().to_owned(),
+            max_body_bytes: 16 * 1024,
+        };
+        let app = Application::build(&config).await.unwrap();
+        let base = format!("http://{}", app.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async {
+            let _ = stopped.await;
+        }));
+        // Plain client: no automatic decompression, so encodings can be checked.
+        let client = reqwest::Client::new();
+        Self { base, client, data, _dist: dist, stop: Some(stop), server }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.post_raw(path, "application/json", body.to_string()).await
+    }
+
+    async fn post_raw(&self, path: &str, content_type: &str, body: String) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Stops the server as SIGTERM would and hands back its data folder.
+    async fn stop(mut self) -> TempDir {
+        if let Some(stop) = self.stop.take() {
+            stop.send(()).unwrap();
+        }
+        (&mut self.server).await.unwrap().unwrap();
+        self.data
+    }
+}
+
+fn write_dist(dir: &Path) {
+    std::fs::write(dir.join("index.html"), INDEX).unwrap();
+    std::fs::write(dir.join(WASM_FILE), WASM).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(WASM).unwrap();
+    std::fs::write(dir.join(format!("{WASM_FILE}.gz")), gz.finish().unwrap()).unwrap();
+    let mut br = Vec::new();
+    brotli::BrotliCompress(&mut &WASM[..], &mut br, &brotli::enc::BrotliEncoderParams::default())
+        .unwrap();
+    std::fs::write(dir.join(format!("{WASM_FILE}.br")), br).unwrap();
+    std::fs::write(dir.join("favicon.svg"), "<svg xmlns=\"http://www.w3.org/2000/svg\"/>").unwrap();
+}
+
+fn jane() -> Value {
+    json!({"family": "Doe", "given": ["Jane"], "birthDate": "1980-02-29", "gender": "female",
+           "phone": "+1 617 555 0100", "email": "jane@example.org"})
+}
+
+async fn outcome(response: reqwest::Response) -> Value {
+    let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+    assert_eq!(content_type, "application/fhir+json");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["resourceType"], "OperationOutcome", "{body}");
+    body
+}
+
+fn expressions(outcome: &Value) -> Vec<String> {
+    outcome["issue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|i| i["expression"].as_array().cloned().unwrap_or_default())
+        .map(|e| e.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn health_reports_the_version_and_a_migrated_database() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/api/health").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"status": "ok", "version": env!("CARGO_PKG_VERSION"),
+               "database": {"status": "ok", "schemaVersion": 1}})
+    );
+    assert!(app.data.path().join("intake.db").is_file());
+}
+
+#[tokio::test]
+async fn the_example_demographics_are_valid_and_come_back_normalised() {
+    let app = TestApp::spawn().await;
+    let response = app.post_json("/api/demographics/validate", &jane()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["phone"], "+16175550100");
+    assert_eq!(body["birthDate"], "1980-02-29");
+    assert_eq!(body["given"], json!(["Jane"]));
+}
+
+#[tokio::test]
+async fn invalid_demographics_get_422_naming_each_field() {
+    let app = TestApp::spawn().await;
+    let cases: &[(&str, Value, &[&str])] = &[
+        ("future birth date", json!({"birthDate": "2999-01-01"}), &["birthDate"]),
+        ("impossible date", json!({"birthDate": "1981-02-29"}), &["birthDate"]),
+        ("before 1900", json!({"birthDate": "1899-12-31"}), &["birthDate"]),
+        ("bad email and phone", json!({"email": "jane@", "phone": "12"}), &["phone", "email"]),
+        ("unknown gender", json!({"gender": "f"}), &["gender"]),
+        ("empty names", json!({"family": "", "given": []}), &["family", "given"]),
+    ];
+    for (name, change, fields) in cases {
+        let mut body = jane();
+        for (k, v) in change.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let response = app.post_json("/api/demographics/validate", &body).await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{name}");
+        let outcome = outcome(response).await;
+        assert_eq!(expressions(&outcome), *fields, "{name}: {outcome}");
+        for issue in outcome["issue"].as_array().unwrap() {
+            assert_eq!(issue["severity"], "error");
+            assert!(!issue["diagnostics"].as_str().unwrap().is_empty());
+        }
+    }
+}
+
+#[tokio::test]
+async fn bad_bodies_get_a_4xx_outcome_never_a_500() {
+    let app = TestApp::spawn().await;
+    let oversize = json!({"family": "x".repeat(20 * 1024)}).to_string();
+    let cases: &[(&str, &str, String, StatusCode, &[&str])] = &[
+        ("not JSON", "application/json", "{\"family\": ".into(), StatusCode::BAD_REQUEST, &[]),
+        ("trailing data", "application/json", "{} {}".into(), StatusCode::BAD_REQUEST, &[]),
+        ("list for object", "application/json", "[]".into(), StatusCode::UNPROCESSABLE_ENTITY, &[]),
+        (
+            "text for list",
+            "application/json",
+            r#"{"given": "Zebulon"}"#.into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &["given"],
+        ),
+        (
+            "number in list",
+            "application/fhir+json",
+            r#"{"given": ["Jane", 7]}"#.into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &["given[1]"],
+        ),
+        ("form post", "application/x-www-form-urlencoded", "family=Doe".into(), StatusCode::UNSUPPORTED_MEDIA_TYPE, &[]),
+        ("oversize", "application/json", oversize, StatusCode::PAYLOAD_TOO_LARGE, &[]),
+    ];
+    for (name, content_type, body, status, fields) in cases {
+        let response = app.post_raw("/api/demographics/validate", content_type, body.clone()).await;
+        assert_eq!(response.status(), *status, "{name}");
+        let outcome = outcome(response).await;
+        assert_eq!(expressions(&outcome), *fields, "{name}");
+        // Submitted values are patient data: error bodies must not echo them.
+        assert!(!outcome.to_string().contains("Zebulon"), "{name}: {outcome}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_api_routes_are_404_outcomes_not_the_app() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/api/nothing-here").await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    outcome(response).await;
+}
+
+#[tokio::test]
+async fn app_routes_get_index_html_and_missing_files_get_404() {
+    let app = TestApp::spawn().await;
+    for path in ["/", "/intake/abc", "/kiosk", "/staff", "/staff/review"] {
+        let response = app.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(response.headers()["cache-control"], "no-cache", "{path}");
+        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+        assert_eq!(response.text().await.unwrap(), INDEX, "{path}");
+    }
+    assert_eq!(app.get("/frontend-ffffffffffffffff.js").await.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn hashed_files_are_cached_for_good_and_wasm_has_its_type() {
+    let app = TestApp::spawn().await;
+    let response = app.get(&format!("/{WASM_FILE}")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/wasm");
+    assert_eq!(response.headers()["cache-control"], "public, max-age=31536000, immutable");
+    assert_eq!(response.bytes().await.unwrap(), WASM);
+    let unhashed = app.get("/favicon.svg").await;
+    assert_eq!(unhashed.headers()["cache-control"], "no-cache");
+}
+
+#[tokio::test]
+async fn precompressed_files_go_to_browsers_that_accept_them() {
+    let app = TestApp::spawn().await;
+    for (accept, encoding) in [("br", Some("br")), ("gzip", Some("gzip")), ("gzip, br", Some("br")), ("identity", None)] {
+        let response = app
+            .client
+            .get(app.url(&format!("/{WASM_FILE}")))
+            .header("accept-encoding", accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["content-type"], "application/wasm", "{accept}");
+        let got = response.headers().get("content-encoding").map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(got.as_deref(), encoding, "{accept}");
+        let body = response.bytes().await.unwrap();
+        let decoded = match encoding {
+            Some("br") => {
+                let mut out = Vec::new();
+                brotli::BrotliDecompress(&mut &body[..], &mut out).unwrap();
+                out
+            }
+            Some(_) => {
+                let mut out = Vec::new();
+                std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut out)
+                    .unwrap();
+                out
+            }
+            None => body.to_vec(),
+        };
+        assert_eq!(decoded, WASM, "{accept}");
+    }
+}
+
+#[tokio::test]
+async fn api_answers_are_compressed_for_browsers_that_accept_it() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .client
+        .post(app.url("/api/demographics/validate"))
+        .header("content-type", "application/json")
+        .header("accept-encoding", "gzip")
+        .body(json!({"family": "Doe ".repeat(10)}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(response.headers()["content-encoding"], "gzip");
+}
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let app = TestApp::spawn().await;
+    for path in ["/", "/api/health", "/api/nope", "/missing.js", &format!("/{WASM_FILE}")] {
+        let response = app.get(path).await;
+        let h = response.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("script-src 'self' 'wasm-unsafe-eval'"), "{path}: {csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}");
+        assert!(!csp.contains("unsafe-inline"), "{path}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn api_answers_are_never_cached() {
+    let app = TestApp::spawn().await;
+    let ok = app.post_json("/api/demographics/validate", &jane()).await;
+    assert_eq!(ok.headers()["cache-control"], "no-store");
+    let refused = app.post_json("/api/demographics/validate", &json!({})).await;
+    assert_eq!(refused.headers()["cache-control"], "no-store");
+}
+
+#[tokio::test]
+async fn a_restart_on_the_same_data_folder_keeps_the_database() {
+    let app = TestApp::spawn().await;
+    let data = app.stop().await;
+    let id_before = installation_id(data.path()).await;
+    let app = TestApp::spawn_on(data).await;
+    let health: Value = app.get("/api/health").await.json().await.unwrap();
+    assert_eq!(health["database"]["schemaVersion"], 1);
+    let data = app.stop().await;
+    assert_eq!(installation_id(data.path()).await, id_before);
+}
+
+async fn installation_id(data: &Path) -> String {
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", data.join("intake.db").display()))
+        .await
+        .unwrap();
+    let id: String = sqlx::query_scalar("SELECT id FROM installation").fetch_one(&pool).await.unwrap();
+    pool.close().await;
+    assert_eq!(id.len(), 32);
+    id
+}
