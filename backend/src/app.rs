@@ -58,12 +58,19 @@ impl Application {
         if !static_files.is_built() {
             tracing::warn!(dist = %config.dist.display(), "web app not built; only the API is served");
         }
-        let state =
-            AppState(Arc::new(App { db: db.clone(), clock: Arc::new(SystemClock), static_files }));
+        let state = AppState(Arc::new(App {
+            db: db.clone(),
+            clock: Arc::new(SystemClock),
+            static_files,
+        }));
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
-        Ok(Self { listener, router: router(state, config.max_body_bytes), db })
+        Ok(Self {
+            listener,
+            router: router(state, config.max_body_bytes),
+            db,
+        })
     }
 
     /// The address actually bound (the port is chosen by the OS for port 0).
@@ -73,7 +80,10 @@ impl Application {
 
     /// Serves until `shutdown` completes, then finishes the requests in flight and
     /// closes the database cleanly.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await
@@ -97,12 +107,15 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     }
     // Spans carry the method and the route pattern, never the raw URI: paths and
     // queries may hold identifiers or tokens.
-    router.layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-        let route = request
-            .extensions()
-            .get::<axum::extract::MatchedPath>()
-            .map_or("(static)", |p| p.as_str());
-        tracing::info_span!("http", http.method = %request.method(), http.route = route)
-    })
-    .on_response(DefaultOnResponse::new().level(Level::INFO)))
+    router.layer(
+        TraceLayer::new_for_http()
+            .make_span_with(|request: &Request<_>| {
+                let route = request
+                    .extensions()
+                    .get::<axum::extract::MatchedPath>()
+                    .map_or("(static)", |p| p.as_str());
+                tracing::info_span!("http", http.method = %request.method(), http.route = route)
+            })
+            .on_response(DefaultOnResponse::new().level(Level::INFO)),
+    )
 }

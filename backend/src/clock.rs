@@ -52,7 +52,10 @@ mod tests {
     fn the_latest_date_is_ahead_of_utc_from_10_in_the_morning() {
         // 2026-11-29T09:59:59Z is 23:59:59 on the 29th at UTC+14.
         let nine_59 = UNIX_EPOCH + Duration::from_secs(1_795_946_399);
-        assert_eq!(Fixed(nine_59).latest_date_on_earth().to_string(), "2026-11-29");
+        assert_eq!(
+            Fixed(nine_59).latest_date_on_earth().to_string(),
+            "2026-11-29"
+        );
         let ten = nine_59 + Duration::from_secs(1);
         assert_eq!(Fixed(ten).latest_date_on_earth().to_string(), "2026-11-30");
     }

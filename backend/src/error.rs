@@ -4,8 +4,8 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::fhir::outcome::{self, Issue, IssueType};
 use crate::fhir::FHIR_JSON;
+use crate::fhir::outcome::{self, Issue, IssueType};
 
 /// Everything an API handler can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -51,11 +51,17 @@ impl ApiError {
             ),
             ApiError::NotFound => (
                 StatusCode::NOT_FOUND,
-                vec![Issue::error(IssueType::NotFound, "No such resource or operation")],
+                vec![Issue::error(
+                    IssueType::NotFound,
+                    "No such resource or operation",
+                )],
             ),
             ApiError::Database(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
-                vec![Issue::error(IssueType::Transient, "The database is unavailable; try again")],
+                vec![Issue::error(
+                    IssueType::Transient,
+                    "The database is unavailable; try again",
+                )],
             ),
         }
     }

@@ -32,7 +32,10 @@ where
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::TooLarge
             } else {
-                ApiError::Malformed(Issue::error(IssueType::Structure, "The body could not be read"))
+                ApiError::Malformed(Issue::error(
+                    IssueType::Structure,
+                    "The body could not be read",
+                ))
             }
         })?;
         // serde would build a struct from a JSON list too; every body here is an object.
@@ -64,7 +67,9 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         from_serde(error.inner(), (path != ".").then_some(path))
     })?;
     // Trailing data after the value is as malformed as a missing brace.
-    deserializer.end().map_err(|error| from_serde(&error, None))?;
+    deserializer
+        .end()
+        .map_err(|error| from_serde(&error, None))?;
     Ok(value)
 }
 
@@ -72,7 +77,11 @@ fn from_serde(error: &serde_json::Error, path: Option<String>) -> ApiError {
     match error.classify() {
         Category::Syntax | Category::Eof | Category::Io => ApiError::Malformed(Issue::error(
             IssueType::Structure,
-            format!("The body is not valid JSON (line {}, column {})", error.line(), error.column()),
+            format!(
+                "The body is not valid JSON (line {}, column {})",
+                error.line(),
+                error.column()
+            ),
         )),
         Category::Data => {
             let issue = Issue::error(
@@ -107,7 +116,10 @@ pub fn security_headers() -> [SetResponseHeaderLayer<HeaderValue>; 6] {
             HeaderName::from_static("permissions-policy"),
             "camera=(self), microphone=(), geolocation=(), payment=()",
         ),
-        header(HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
+        header(
+            HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ),
     ]
 }
 

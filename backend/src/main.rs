@@ -6,7 +6,11 @@ use backend::{Application, Config, telemetry};
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "intake", version, about = "Patient intake: forms, matching, EMR delivery")]
+#[command(
+    name = "intake",
+    version,
+    about = "Patient intake: forms, matching, EMR delivery"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

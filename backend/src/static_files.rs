@@ -27,7 +27,9 @@ impl StaticFiles {
         let index_path = dist.join("index.html");
         Self {
             dir: ServeDir::new(dist).precompressed_br().precompressed_gzip(),
-            index: ServeFile::new(&index_path).precompressed_br().precompressed_gzip(),
+            index: ServeFile::new(&index_path)
+                .precompressed_br()
+                .precompressed_gzip(),
             index_path,
         }
     }
@@ -64,8 +66,14 @@ pub async fn serve(State(app): State<AppState>, request: Request) -> Response {
             .into_response();
     }
     if response.status().is_success() || response.status() == StatusCode::NOT_MODIFIED {
-        let cache = if !app_route && is_hashed(&path) { IMMUTABLE } else { REVALIDATE };
-        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+        let cache = if !app_route && is_hashed(&path) {
+            IMMUTABLE
+        } else {
+            REVALIDATE
+        };
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     }
     response
 }

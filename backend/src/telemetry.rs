@@ -17,5 +17,9 @@ pub fn init() {
         .with_ansi(std::io::stderr().is_terminal());
     let json = std::env::var("INTAKE_LOG_FORMAT").is_ok_and(|v| v == "json");
     // A second init (tests) is harmless: the first subscriber stays.
-    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }

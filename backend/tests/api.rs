@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 
-const WASM: &[u8] = b"\0asm\x01\0\0\0 pretend this is a large WebAssembly module, repeated, repeated, repeated";
+const WASM: &[u8] =
+    b"\0asm\x01\0\0\0 pretend this is a large WebAssembly module, repeated, repeated, repeated";
 const WASM_FILE: &str = "frontend-0123456789abcdef_bg.wasm";
 const INDEX: &str = "<!doctype html><html><head><title>Intake</title></head><body></body></html>";
 
@@ -45,7 +46,14 @@ impl TestApp {
         }));
         // Plain client: no automatic decompression, so encodings can be checked.
         let client = reqwest::Client::new();
-        Self { base, client, data, _dist: dist, stop: Some(stop), server }
+        Self {
+            base,
+            client,
+            data,
+            _dist: dist,
+            stop: Some(stop),
+            server,
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -57,7 +65,8 @@ impl TestApp {
     }
 
     async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.post_raw(path, "application/json", body.to_string()).await
+        self.post_raw(path, "application/json", body.to_string())
+            .await
     }
 
     async fn post_raw(&self, path: &str, content_type: &str, body: String) -> reqwest::Response {
@@ -87,10 +96,18 @@ fn write_dist(dir: &Path) {
     gz.write_all(WASM).unwrap();
     std::fs::write(dir.join(format!("{WASM_FILE}.gz")), gz.finish().unwrap()).unwrap();
     let mut br = Vec::new();
-    brotli::BrotliCompress(&mut &WASM[..], &mut br, &brotli::enc::BrotliEncoderParams::default())
-        .unwrap();
+    brotli::BrotliCompress(
+        &mut &WASM[..],
+        &mut br,
+        &brotli::enc::BrotliEncoderParams::default(),
+    )
+    .unwrap();
     std::fs::write(dir.join(format!("{WASM_FILE}.br")), br).unwrap();
-    std::fs::write(dir.join("favicon.svg"), "<svg xmlns=\"http://www.w3.org/2000/svg\"/>").unwrap();
+    std::fs::write(
+        dir.join("favicon.svg"),
+        "<svg xmlns=\"http://www.w3.org/2000/svg\"/>",
+    )
+    .unwrap();
 }
 
 fn jane() -> Value {
@@ -99,7 +116,10 @@ fn jane() -> Value {
 }
 
 async fn outcome(response: reqwest::Response) -> Value {
-    let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(content_type, "application/fhir+json");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["resourceType"], "OperationOutcome", "{body}");
@@ -145,12 +165,32 @@ async fn the_example_demographics_are_valid_and_come_back_normalised() {
 async fn invalid_demographics_get_422_naming_each_field() {
     let app = TestApp::spawn().await;
     let cases: &[(&str, Value, &[&str])] = &[
-        ("future birth date", json!({"birthDate": "2999-01-01"}), &["birthDate"]),
-        ("impossible date", json!({"birthDate": "1981-02-29"}), &["birthDate"]),
-        ("before 1900", json!({"birthDate": "1899-12-31"}), &["birthDate"]),
-        ("bad email and phone", json!({"email": "jane@", "phone": "12"}), &["phone", "email"]),
+        (
+            "future birth date",
+            json!({"birthDate": "2999-01-01"}),
+            &["birthDate"],
+        ),
+        (
+            "impossible date",
+            json!({"birthDate": "1981-02-29"}),
+            &["birthDate"],
+        ),
+        (
+            "before 1900",
+            json!({"birthDate": "1899-12-31"}),
+            &["birthDate"],
+        ),
+        (
+            "bad email and phone",
+            json!({"email": "jane@", "phone": "12"}),
+            &["phone", "email"],
+        ),
         ("unknown gender", json!({"gender": "f"}), &["gender"]),
-        ("empty names", json!({"family": "", "given": []}), &["family", "given"]),
+        (
+            "empty names",
+            json!({"family": "", "given": []}),
+            &["family", "given"],
+        ),
     ];
     for (name, change, fields) in cases {
         let mut body = jane();
@@ -158,7 +198,11 @@ async fn invalid_demographics_get_422_naming_each_field() {
             body[k] = v.clone();
         }
         let response = app.post_json("/api/demographics/validate", &body).await;
-        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{name}");
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{name}"
+        );
         let outcome = outcome(response).await;
         assert_eq!(expressions(&outcome), *fields, "{name}: {outcome}");
         for issue in outcome["issue"].as_array().unwrap() {
@@ -173,9 +217,27 @@ async fn bad_bodies_get_a_4xx_outcome_never_a_500() {
     let app = TestApp::spawn().await;
     let oversize = json!({"family": "x".repeat(20 * 1024)}).to_string();
     let cases: &[(&str, &str, String, StatusCode, &[&str])] = &[
-        ("not JSON", "application/json", "{\"family\": ".into(), StatusCode::BAD_REQUEST, &[]),
-        ("trailing data", "application/json", "{} {}".into(), StatusCode::BAD_REQUEST, &[]),
-        ("list for object", "application/json", "[]".into(), StatusCode::UNPROCESSABLE_ENTITY, &[]),
+        (
+            "not JSON",
+            "application/json",
+            "{\"family\": ".into(),
+            StatusCode::BAD_REQUEST,
+            &[],
+        ),
+        (
+            "trailing data",
+            "application/json",
+            "{} {}".into(),
+            StatusCode::BAD_REQUEST,
+            &[],
+        ),
+        (
+            "list for object",
+            "application/json",
+            "[]".into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &[],
+        ),
         (
             "text for list",
             "application/json",
@@ -190,16 +252,33 @@ async fn bad_bodies_get_a_4xx_outcome_never_a_500() {
             StatusCode::UNPROCESSABLE_ENTITY,
             &["given[1]"],
         ),
-        ("form post", "application/x-www-form-urlencoded", "family=Doe".into(), StatusCode::UNSUPPORTED_MEDIA_TYPE, &[]),
-        ("oversize", "application/json", oversize, StatusCode::PAYLOAD_TOO_LARGE, &[]),
+        (
+            "form post",
+            "application/x-www-form-urlencoded",
+            "family=Doe".into(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            &[],
+        ),
+        (
+            "oversize",
+            "application/json",
+            oversize,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &[],
+        ),
     ];
     for (name, content_type, body, status, fields) in cases {
-        let response = app.post_raw("/api/demographics/validate", content_type, body.clone()).await;
+        let response = app
+            .post_raw("/api/demographics/validate", content_type, body.clone())
+            .await;
         assert_eq!(response.status(), *status, "{name}");
         let outcome = outcome(response).await;
         assert_eq!(expressions(&outcome), *fields, "{name}");
         // Submitted values are patient data: error bodies must not echo them.
-        assert!(!outcome.to_string().contains("Zebulon"), "{name}: {outcome}");
+        assert!(
+            !outcome.to_string().contains("Zebulon"),
+            "{name}: {outcome}"
+        );
     }
 }
 
@@ -218,10 +297,18 @@ async fn app_routes_get_index_html_and_missing_files_get_404() {
         let response = app.get(path).await;
         assert_eq!(response.status(), StatusCode::OK, "{path}");
         assert_eq!(response.headers()["cache-control"], "no-cache", "{path}");
-        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
         assert_eq!(response.text().await.unwrap(), INDEX, "{path}");
     }
-    assert_eq!(app.get("/frontend-ffffffffffffffff.js").await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get("/frontend-ffffffffffffffff.js").await.status(),
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -230,7 +317,10 @@ async fn hashed_files_are_cached_for_good_and_wasm_has_its_type() {
     let response = app.get(&format!("/{WASM_FILE}")).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-type"], "application/wasm");
-    assert_eq!(response.headers()["cache-control"], "public, max-age=31536000, immutable");
+    assert_eq!(
+        response.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
     assert_eq!(response.bytes().await.unwrap(), WASM);
     let unhashed = app.get("/favicon.svg").await;
     assert_eq!(unhashed.headers()["cache-control"], "no-cache");
@@ -239,7 +329,12 @@ async fn hashed_files_are_cached_for_good_and_wasm_has_its_type() {
 #[tokio::test]
 async fn precompressed_files_go_to_browsers_that_accept_them() {
     let app = TestApp::spawn().await;
-    for (accept, encoding) in [("br", Some("br")), ("gzip", Some("gzip")), ("gzip, br", Some("br")), ("identity", None)] {
+    for (accept, encoding) in [
+        ("br", Some("br")),
+        ("gzip", Some("gzip")),
+        ("gzip, br", Some("br")),
+        ("identity", None),
+    ] {
         let response = app
             .client
             .get(app.url(&format!("/{WASM_FILE}")))
@@ -248,8 +343,15 @@ async fn precompressed_files_go_to_browsers_that_accept_them() {
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
-        assert_eq!(response.headers()["content-type"], "application/wasm", "{accept}");
-        let got = response.headers().get("content-encoding").map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/wasm",
+            "{accept}"
+        );
+        let got = response
+            .headers()
+            .get("content-encoding")
+            .map(|v| v.to_str().unwrap().to_owned());
         assert_eq!(got.as_deref(), encoding, "{accept}");
         let body = response.bytes().await.unwrap();
         let decoded = match encoding {
@@ -289,11 +391,20 @@ async fn api_answers_are_compressed_for_browsers_that_accept_it() {
 #[tokio::test]
 async fn every_response_carries_the_security_headers() {
     let app = TestApp::spawn().await;
-    for path in ["/", "/api/health", "/api/nope", "/missing.js", &format!("/{WASM_FILE}")] {
+    for path in [
+        "/",
+        "/api/health",
+        "/api/nope",
+        "/missing.js",
+        &format!("/{WASM_FILE}"),
+    ] {
         let response = app.get(path).await;
         let h = response.headers();
         let csp = h["content-security-policy"].to_str().unwrap();
-        assert!(csp.contains("script-src 'self' 'wasm-unsafe-eval'"), "{path}: {csp}");
+        assert!(
+            csp.contains("script-src 'self' 'wasm-unsafe-eval'"),
+            "{path}: {csp}"
+        );
         assert!(csp.contains("frame-ancestors 'none'"), "{path}");
         assert!(!csp.contains("unsafe-inline"), "{path}");
         assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
@@ -306,7 +417,9 @@ async fn api_answers_are_never_cached() {
     let app = TestApp::spawn().await;
     let ok = app.post_json("/api/demographics/validate", &jane()).await;
     assert_eq!(ok.headers()["cache-control"], "no-store");
-    let refused = app.post_json("/api/demographics/validate", &json!({})).await;
+    let refused = app
+        .post_json("/api/demographics/validate", &json!({}))
+        .await;
     assert_eq!(refused.headers()["cache-control"], "no-store");
 }
 
@@ -326,7 +439,10 @@ async fn installation_id(data: &Path) -> String {
     let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", data.join("intake.db").display()))
         .await
         .unwrap();
-    let id: String = sqlx::query_scalar("SELECT id FROM installation").fetch_one(&pool).await.unwrap();
+    let id: String = sqlx::query_scalar("SELECT id FROM installation")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     pool.close().await;
     assert_eq!(id.len(), 32);
     id

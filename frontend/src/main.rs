@@ -1,1 +1,28 @@
-fn main() {}
+//! The Intake web app: Leptos, rendered in the browser, compiled to WebAssembly.
+
+// `#[component]` generates a public props struct for each component; in a binary
+// crate nothing is reachable from outside anyway.
+#![allow(unreachable_pub)]
+
+mod api;
+mod app;
+mod components;
+mod i18n;
+mod pages;
+
+use wasm_bindgen::JsCast as _;
+
+fn main() {
+    console_error_panic_hook::set_once();
+    let root = leptos::prelude::document()
+        .get_element_by_id("app")
+        .and_then(|e| e.dyn_into::<leptos::web_sys::HtmlElement>().ok());
+    match root {
+        Some(root) => {
+            // Replace the "Loading…" placeholder that index.html shows until now.
+            root.set_inner_html("");
+            leptos::mount::mount_to(root, app::App).forget();
+        }
+        None => leptos::mount::mount_to_body(app::App),
+    }
+}

@@ -80,6 +80,31 @@ impl fmt::Display for Date {
     }
 }
 
+/// Joins a date typed as three inputs (year, month, day) into `YYYY-MM-DD`.
+///
+/// Anything other than a 4-digit year and a 1- or 2-digit month and day stays
+/// malformed on purpose, so that [`Date::parse`] reports it as not a date rather
+/// than, say, reading "80" as the year 0080. All three empty gives "".
+pub fn compose_date(year: &str, month: &str, day: &str) -> String {
+    let (year, month, day) = (year.trim(), month.trim(), day.trim());
+    if year.is_empty() && month.is_empty() && day.is_empty() {
+        return String::new();
+    }
+    let number = |s: &str, len: std::ops::RangeInclusive<usize>| {
+        (len.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<u16>().ok())
+            .flatten()
+    };
+    match (
+        number(year, 4..=4),
+        number(month, 1..=2),
+        number(day, 1..=2),
+    ) {
+        (Some(y), Some(m), Some(d)) => format!("{y:04}-{m:02}-{d:02}"),
+        _ => format!("{year}?{month}?{day}"),
+    }
+}
+
 fn digits(bytes: &[u8]) -> Result<u16, DateError> {
     bytes.iter().try_fold(0u16, |acc, &b| {
         if b.is_ascii_digit() {
@@ -151,8 +176,38 @@ mod tests {
             (-25_567, "1900-01-01"),
         ];
         for (days, text) in cases {
-            assert_eq!(Date::from_days_since_epoch(days).to_string(), text, "day {days}");
+            assert_eq!(
+                Date::from_days_since_epoch(days).to_string(),
+                text,
+                "day {days}"
+            );
         }
+    }
+
+    #[test]
+    fn three_inputs_compose_to_a_fhir_date_or_stay_malformed() {
+        let cases = [
+            (("1980", "2", "29"), "1980-02-29"),
+            (("1980", "02", "09"), "1980-02-09"),
+            ((" 1980 ", " 2", "9 "), "1980-02-09"),
+            (("", "", ""), ""),
+            (("80", "2", "29"), "80?2?29"),
+            (("1980", "", "29"), "1980??29"),
+            (("1980", "1x", "2"), "1980?1x?2"),
+            (("1980", "123", "2"), "1980?123?2"),
+            (("19800", "1", "2"), "19800?1?2"),
+        ];
+        for ((y, m, d), expected) in cases {
+            assert_eq!(compose_date(y, m, d), expected, "{y} {m} {d}");
+        }
+        assert_eq!(
+            Date::parse(&compose_date("1980", "2", "29")).map(|d| d.day()),
+            Ok(29)
+        );
+        assert_eq!(
+            Date::parse(&compose_date("80", "2", "29")),
+            Err(DateError::Format)
+        );
     }
 
     #[test]

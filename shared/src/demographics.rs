@@ -20,7 +20,10 @@ pub struct Demographics {
     #[validate(custom(function = "rules::family_name"))]
     pub family: String,
     /// Given names, first name first.
-    #[validate(length(max = 5, code = "too_many"), custom(function = "rules::given_names"))]
+    #[validate(
+        length(max = 5, code = "too_many"),
+        custom(function = "rules::given_names")
+    )]
     pub given: Vec<String>,
     /// Birth date as `YYYY-MM-DD`.
     #[validate(custom(function = "rules::birth_date", use_context))]
@@ -246,10 +249,16 @@ impl Demographics {
         // Every rule passed, so each conversion below succeeds; the fallbacks are
         // unreachable, but a wrong default would be worse than an issue.
         let birth_date = Date::parse(&self.birth_date).map_err(|_| {
-            vec![FieldIssue { field: Field::BirthDate, problem: Problem::NotADate }]
+            vec![FieldIssue {
+                field: Field::BirthDate,
+                problem: Problem::NotADate,
+            }]
         })?;
         let gender = Gender::from_code(&self.gender).ok_or_else(|| {
-            vec![FieldIssue { field: Field::Gender, problem: Problem::NotAChoice }]
+            vec![FieldIssue {
+                field: Field::Gender,
+                problem: Problem::NotAChoice,
+            }]
         })?;
         let non_empty = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
         Ok(ValidDemographics {
@@ -295,7 +304,9 @@ mod tests {
     use super::*;
 
     fn today() -> ValidationContext {
-        ValidationContext { today: Date::parse("2026-11-29").unwrap() }
+        ValidationContext {
+            today: Date::parse("2026-11-29").unwrap(),
+        }
     }
 
     fn jane() -> Demographics {
@@ -324,31 +335,124 @@ mod tests {
     fn each_broken_rule_is_reported_on_its_field() {
         type Edit = fn(&mut Demographics);
         let cases: &[(&str, Edit, Field, Problem)] = &[
-            ("empty family", |d| d.family = "  ".into(), Field::Family, Problem::Required),
-            ("digits in family", |d| d.family = "D0e".into(), Field::Family, Problem::NameCharacters),
-            ("long family", |d| d.family = "a".repeat(101), Field::Family, Problem::TooLong),
-            ("no given", |d| d.given.clear(), Field::Given, Problem::Required),
-            ("blank given", |d| d.given = vec![" ".into()], Field::Given, Problem::Required),
-            ("six given", |d| d.given = vec!["A".into(); 6], Field::Given, Problem::TooMany),
-            ("symbol in given", |d| d.given = vec!["J@ne".into()], Field::Given, Problem::NameCharacters),
-            ("no birth date", |d| d.birth_date.clear(), Field::BirthDate, Problem::Required),
-            ("US order", |d| d.birth_date = "02/29/1980".into(), Field::BirthDate, Problem::NotADate),
-            ("no such day", |d| d.birth_date = "1981-02-29".into(), Field::BirthDate, Problem::NotADate),
-            ("tomorrow", |d| d.birth_date = "2026-11-30".into(), Field::BirthDate, Problem::DateInFuture),
-            ("far future", |d| d.birth_date = "2099-01-01".into(), Field::BirthDate, Problem::DateInFuture),
-            ("before 1900", |d| d.birth_date = "1899-12-31".into(), Field::BirthDate, Problem::DateTooEarly),
-            ("no gender", |d| d.gender.clear(), Field::Gender, Problem::Required),
-            ("unknown code", |d| d.gender = "F".into(), Field::Gender, Problem::NotAChoice),
-            ("short phone", |d| d.phone = "555 01".into(), Field::Phone, Problem::PhoneImplausible),
-            ("letters in phone", |d| d.phone = "call me".into(), Field::Phone, Problem::PhoneImplausible),
-            ("bad email", |d| d.email = "jane.example.org".into(), Field::Email, Problem::EmailInvalid),
+            (
+                "empty family",
+                |d| d.family = "  ".into(),
+                Field::Family,
+                Problem::Required,
+            ),
+            (
+                "digits in family",
+                |d| d.family = "D0e".into(),
+                Field::Family,
+                Problem::NameCharacters,
+            ),
+            (
+                "long family",
+                |d| d.family = "a".repeat(101),
+                Field::Family,
+                Problem::TooLong,
+            ),
+            (
+                "no given",
+                |d| d.given.clear(),
+                Field::Given,
+                Problem::Required,
+            ),
+            (
+                "blank given",
+                |d| d.given = vec![" ".into()],
+                Field::Given,
+                Problem::Required,
+            ),
+            (
+                "six given",
+                |d| d.given = vec!["A".into(); 6],
+                Field::Given,
+                Problem::TooMany,
+            ),
+            (
+                "symbol in given",
+                |d| d.given = vec!["J@ne".into()],
+                Field::Given,
+                Problem::NameCharacters,
+            ),
+            (
+                "no birth date",
+                |d| d.birth_date.clear(),
+                Field::BirthDate,
+                Problem::Required,
+            ),
+            (
+                "US order",
+                |d| d.birth_date = "02/29/1980".into(),
+                Field::BirthDate,
+                Problem::NotADate,
+            ),
+            (
+                "no such day",
+                |d| d.birth_date = "1981-02-29".into(),
+                Field::BirthDate,
+                Problem::NotADate,
+            ),
+            (
+                "tomorrow",
+                |d| d.birth_date = "2026-11-30".into(),
+                Field::BirthDate,
+                Problem::DateInFuture,
+            ),
+            (
+                "far future",
+                |d| d.birth_date = "2099-01-01".into(),
+                Field::BirthDate,
+                Problem::DateInFuture,
+            ),
+            (
+                "before 1900",
+                |d| d.birth_date = "1899-12-31".into(),
+                Field::BirthDate,
+                Problem::DateTooEarly,
+            ),
+            (
+                "no gender",
+                |d| d.gender.clear(),
+                Field::Gender,
+                Problem::Required,
+            ),
+            (
+                "unknown code",
+                |d| d.gender = "F".into(),
+                Field::Gender,
+                Problem::NotAChoice,
+            ),
+            (
+                "short phone",
+                |d| d.phone = "555 01".into(),
+                Field::Phone,
+                Problem::PhoneImplausible,
+            ),
+            (
+                "letters in phone",
+                |d| d.phone = "call me".into(),
+                Field::Phone,
+                Problem::PhoneImplausible,
+            ),
+            (
+                "bad email",
+                |d| d.email = "jane.example.org".into(),
+                Field::Email,
+                Problem::EmailInvalid,
+            ),
         ];
         for (name, edit, field, problem) in cases {
             let mut d = jane();
             edit(&mut d);
             assert_eq!(
                 d.issues(&today()),
-                vec![FieldIssue { field: *field, problem: *problem }],
+                vec![FieldIssue {
+                    field: *field,
+                    problem: *problem
+                }],
                 "case {name}"
             );
             assert!(d.parse(&today()).is_err(), "case {name} must not parse");
@@ -358,14 +462,21 @@ mod tests {
     #[test]
     fn boundary_birth_dates_are_accepted() {
         for date in ["1900-01-01", "2026-11-29"] {
-            let d = Demographics { birth_date: date.into(), ..jane() };
+            let d = Demographics {
+                birth_date: date.into(),
+                ..jane()
+            };
             assert_eq!(d.issues(&today()), vec![], "{date}");
         }
     }
 
     #[test]
     fn phone_and_email_are_optional() {
-        let d = Demographics { phone: String::new(), email: " ".into(), ..jane() };
+        let d = Demographics {
+            phone: String::new(),
+            email: " ".into(),
+            ..jane()
+        };
         let valid = d.parse(&today()).unwrap();
         assert_eq!((valid.phone, valid.email), (None, None));
     }
@@ -374,7 +485,10 @@ mod tests {
     fn an_empty_form_reports_every_required_field_in_order() {
         let issues = Demographics::default().issues(&today());
         let fields: Vec<Field> = issues.iter().map(|i| i.field).collect();
-        assert_eq!(fields, [Field::Family, Field::Given, Field::BirthDate, Field::Gender]);
+        assert_eq!(
+            fields,
+            [Field::Family, Field::Given, Field::BirthDate, Field::Gender]
+        );
         assert!(issues.iter().all(|i| i.problem == Problem::Required));
     }
 

@@ -37,6 +37,8 @@ pub struct Strings {
     pub email_label: &'static str,
     pub email_hint: &'static str,
     pub optional: &'static str,
+    /// Read out before each error message by screen readers.
+    pub error_prefix: &'static str,
     pub submit: &'static str,
     pub submitting: &'static str,
     pub error_summary_title: &'static str,
@@ -93,6 +95,7 @@ pub const EN: Strings = Strings {
     email_label: "Email",
     email_hint: "We only use it to send you reminders",
     optional: "(optional)",
+    error_prefix: "Error:",
     submit: "Check my details",
     submitting: "Checking…",
     error_summary_title: "Please check these answers",

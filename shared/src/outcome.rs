@@ -51,7 +51,10 @@ impl OperationOutcome {
     /// The demographics fields that the issues name, with their messages.
     pub fn field_messages(&self) -> impl Iterator<Item = (Option<Field>, &str)> {
         self.issue.iter().map(|issue| {
-            let field = issue.expression.iter().find_map(|e| Field::from_json_name(e));
+            let field = issue
+                .expression
+                .iter()
+                .find_map(|e| Field::from_json_name(e));
             (field, issue.diagnostics.as_deref().unwrap_or(""))
         })
     }

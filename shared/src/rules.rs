@@ -102,7 +102,11 @@ pub(crate) fn phone(value: &str) -> Result<(), ValidationError> {
 
 /// `+` (when the number was typed with a country code) followed by the digits.
 pub(crate) fn normalize_phone(value: &str) -> String {
-    let plus = if value.trim_start().starts_with('+') { "+" } else { "" };
+    let plus = if value.trim_start().starts_with('+') {
+        "+"
+    } else {
+        ""
+    };
     let digits: String = value.chars().filter(char::is_ascii_digit).collect();
     format!("{plus}{digits}")
 }
@@ -125,7 +129,9 @@ fn is_email(value: &str) -> bool {
     let local_ok = (1..=64).contains(&local.len())
         && local.split('.').all(|atom| {
             !atom.is_empty()
-                && atom.chars().all(|c| c.is_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c))
+                && atom
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c))
         });
     let labels: Vec<&str> = domain.split('.').collect();
     let domain_ok = domain.len() <= 253
@@ -136,7 +142,9 @@ fn is_email(value: &str) -> bool {
                 && !label.ends_with('-')
                 && label.chars().all(|c| c.is_alphanumeric() || c == '-')
         })
-        && labels.last().is_some_and(|tld| tld.chars().count() >= 2 && !tld.chars().all(|c| c.is_ascii_digit()));
+        && labels.last().is_some_and(|tld| {
+            tld.chars().count() >= 2 && !tld.chars().all(|c| c.is_ascii_digit())
+        });
     local_ok && domain_ok
 }
 
@@ -151,8 +159,20 @@ mod tests {
     #[test]
     fn names_from_many_cultures_are_accepted() {
         for name in [
-            "O'Brien", "Smith-Jones", "St. John", "de la Cruz", "Nguyễn", "Müller",
-            "Zoë", "José\u{0301}", "Ólafsdóttir", "Łukasz", "李", "محمد", "Даниил", "D\u{2019}Angelo",
+            "O'Brien",
+            "Smith-Jones",
+            "St. John",
+            "de la Cruz",
+            "Nguyễn",
+            "Müller",
+            "Zoë",
+            "José\u{0301}",
+            "Ólafsdóttir",
+            "Łukasz",
+            "李",
+            "محمد",
+            "Даниил",
+            "D\u{2019}Angelo",
         ] {
             assert_eq!(name_part(name), Ok(()), "{name}");
         }
@@ -193,12 +213,12 @@ mod tests {
     #[test]
     fn implausible_phones_are_refused() {
         for typed in [
-            "12345",            // too short
+            "12345",             // too short
             "+1234567890123456", // 16 digits: longer than E.164 allows
-            "0000000000",       // one digit repeated
-            "617-555-0100 x12", // letters
-            "++1 617 555 0100", // two pluses
-            "617_555_0100",     // odd separator
+            "0000000000",        // one digit repeated
+            "617-555-0100 x12",  // letters
+            "++1 617 555 0100",  // two pluses
+            "617_555_0100",      // odd separator
         ] {
             assert!(phone(typed).is_err(), "{typed}");
         }

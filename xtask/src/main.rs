@@ -1,1 +1,173 @@
-fn main() {}
+//! `cargo xtask`: the project's two commands (`run`, `test`) and their helpers.
+//!
+//! Every install step checks first and is quick when there is nothing to do; when it
+//! does install something it says what.
+
+// A command-line tool: printing is its interface.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod dist;
+mod setup;
+mod size;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+
+use anyhow::{Context as _, bail};
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+  run             install what is missing, build the app (release) and serve it
+                  on http://127.0.0.1:8080 with its data in ./data
+  test            fmt, clippy (host and wasm32), build the app, every test
+                  including the browser tests
+  size            the bytes the browser downloads: raw, gzip -9, brotli
+  setup           only install the tools (add --browser for Chromium)
+  build-frontend  build dist/ (release; --dev for a quick debug build)
+  finalize-dist   Trunk's post-build hook (see Trunk.toml)";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("run") => run(&args[1..]),
+        Some("test") => test(),
+        Some("size") => size::report(&workspace_root()),
+        Some("setup") => setup::install(args.iter().any(|a| a == "--browser")).map(drop),
+        Some("build-frontend") => setup::install(false)
+            .and_then(|tools| build_frontend(&tools, !args.iter().any(|a| a == "--dev"))),
+        Some("finalize-dist") => dist::finalize(),
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("xtask: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace's top folder.
+pub(crate) fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+/// The cargo this xtask was started by.
+pub(crate) fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+/// Runs `command` in the workspace, echoing it, and fails if it fails.
+pub(crate) fn run_step(what: &str, mut command: Command) -> anyhow::Result<()> {
+    println!("\n==> {what}");
+    let status = command
+        .current_dir(workspace_root())
+        .status()
+        .with_context(|| format!("starting: {what}"))?;
+    if !status.success() {
+        bail!("{what}: failed ({status})");
+    }
+    Ok(())
+}
+
+fn build_frontend(tools: &setup::Tools, release: bool) -> anyhow::Result<()> {
+    let mut trunk = tools.trunk_command();
+    trunk.arg("build");
+    if release {
+        trunk.arg("--release");
+    }
+    run_step(
+        if release {
+            "trunk build --release"
+        } else {
+            "trunk build"
+        },
+        trunk,
+    )
+}
+
+fn test() -> anyhow::Result<()> {
+    let tools = setup::install(true)?;
+    let mut fmt = cargo();
+    fmt.args(["fmt", "--all", "--check"]);
+    run_step("cargo fmt --check", fmt)?;
+    let mut clippy = cargo();
+    clippy.args([
+        "clippy",
+        "--workspace",
+        "--exclude",
+        "frontend",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    run_step("cargo clippy (host)", clippy)?;
+    let mut clippy_wasm = tools.wasm_cargo();
+    clippy_wasm.args([
+        "clippy",
+        "-p",
+        "frontend",
+        "-p",
+        "shared",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    run_step("cargo clippy (wasm32: frontend, shared)", clippy_wasm)?;
+    build_frontend(&tools, true)?;
+    let mut tests = cargo();
+    tests.args(["test", "--workspace", "--exclude", "frontend"]);
+    tests
+        .env("CHROMIUM", &tools.chromium)
+        .env("CHROMEDRIVER", &tools.chromedriver);
+    run_step("cargo test (unit, integration, browser)", tests)?;
+    size::report(&workspace_root())
+}
+
+fn run(args: &[String]) -> anyhow::Result<()> {
+    let tools = setup::install(false)?;
+    build_frontend(&tools, true)?;
+    let mut build = cargo();
+    build.args(["build", "--release", "-p", "backend", "--bin", "intake"]);
+    run_step("cargo build --release (server)", build)?;
+    let root = workspace_root();
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let intake = target.join("release").join("intake");
+    let listen = flag(args, "--listen").unwrap_or("127.0.0.1:8080");
+    let data = flag(args, "--data").unwrap_or("./data");
+    println!("\n==> intake serve --listen {listen} --data {data}");
+    println!("    Patient form:  http://{listen}/intake");
+    println!("    Kiosk:         http://{listen}/kiosk");
+    println!("    Staff:         http://{listen}/staff");
+    println!("    Health (JSON): http://{listen}/api/health");
+    println!("    Stop with Ctrl-C.\n");
+    let status = Command::new(intake)
+        .args([
+            "serve", "--listen", listen, "--data", data, "--dist", "dist",
+        ])
+        .current_dir(&root)
+        .stdin(Stdio::null())
+        .status()
+        .context("starting intake")?;
+    if !status.success() {
+        bail!("intake stopped: {status}");
+    }
+    Ok(())
+}
+
+fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
+}

@@ -16,12 +16,16 @@ pub(super) async fn validate(
     State(app): State<AppState>,
     Json(demographics): Json<Demographics>,
 ) -> Result<axum::Json<Demographics>, ApiError> {
-    let context = ValidationContext { today: app.clock.latest_date_on_earth() };
+    let context = ValidationContext {
+        today: app.clock.latest_date_on_earth(),
+    };
     match demographics.parse(&context) {
         Ok(valid) => Ok(axum::Json(valid.to_demographics())),
         Err(issues) => {
             tracing::info!(issues = issues.len(), "demographics refused");
-            Err(ApiError::Unprocessable(issues.iter().map(to_issue).collect()))
+            Err(ApiError::Unprocessable(
+                issues.iter().map(to_issue).collect(),
+            ))
         }
     }
 }

@@ -78,7 +78,12 @@ pub struct Issue {
 impl Issue {
     /// An error issue.
     pub fn error(code: IssueType, diagnostics: impl Into<String>) -> Self {
-        Self { severity: Severity::Error, code, diagnostics: diagnostics.into(), expression: None }
+        Self {
+            severity: Severity::Error,
+            code,
+            diagnostics: diagnostics.into(),
+            expression: None,
+        }
     }
 
     /// The same issue, located at `expression`.

@@ -1,0 +1,4 @@
+//! Reusable pieces of pages.
+
+pub(crate) mod demographics_form;
+pub(crate) mod field;

@@ -1,0 +1,7 @@
+//! One file per page.
+
+pub(crate) mod intake;
+pub(crate) mod kiosk;
+pub(crate) mod landing;
+pub(crate) mod not_found;
+pub(crate) mod staff;
