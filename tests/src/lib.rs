@@ -1,1 +1,234 @@
+//! The harness for end-to-end tests: the real server on the release build of the
+//! app, and headless Chromium driven through ChromeDriver.
 
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use backend::{Application, Config};
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+/// How long any wait may take before the test fails.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// The workspace's top folder.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// The cargo target folder (screenshots go under it).
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from)
+}
+
+/// The Intake server on 127.0.0.1, port chosen by the OS, fresh data folder,
+/// serving the built app in `dist/`.
+#[derive(Debug)]
+pub struct Server {
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    _data: TempDir,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Server {
+    /// Starts it. Panics with what to do if the app has not been built.
+    pub async fn start() -> Self {
+        let dist = workspace_root().join("dist");
+        assert!(
+            dist.join("index.html").is_file(),
+            "dist/ is not built: run `cargo xtask test`, or `cargo xtask build-frontend` first"
+        );
+        let data = tempfile::tempdir().expect("temp dir");
+        let config = Config {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            data: data.path().to_owned(),
+            dist,
+            max_body_bytes: 256 * 1024,
+        };
+        let app = Application::build(&config).await.expect("server starts");
+        let base = format!("http://{}", app.local_addr().expect("bound"));
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(app.run_until(async {
+            let _ = stopped.await;
+        }));
+        Self { base, _data: data, stop: Some(stop) }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Headless Chromium at phone size, through a ChromeDriver of its own.
+#[derive(Debug)]
+pub struct Browser {
+    /// The WebDriver session.
+    pub client: Client,
+    driver: Child,
+    _profile: TempDir,
+}
+
+/// A phone's viewport (CSS pixels).
+pub const PHONE: (u32, u32) = (390, 844);
+
+impl Browser {
+    /// Starts ChromeDriver on a free loopback port, in a process group of its own,
+    /// and opens a session.
+    pub async fn start() -> Self {
+        let chromedriver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        assert!(
+            Path::new(&chromedriver).is_file() && Path::new(&chromium).is_file(),
+            "Chromium or ChromeDriver missing: `cargo xtask test` installs them"
+        );
+        let port = free_port();
+        let driver = Command::new(&chromedriver)
+            .arg(format!("--port={port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            // Its own group: killing the group also ends the Chromium it starts.
+            .process_group(0)
+            .spawn()
+            .expect("chromedriver starts");
+        let profile = tempfile::tempdir().expect("temp dir");
+        let url = format!("http://127.0.0.1:{port}");
+        wait_until_listening(port).await;
+        let capabilities = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+                // Desktop Chromium will not make a window narrower than 500 px;
+                // emulating the phone's screen gives its real viewport.
+                "mobileEmulation": {
+                    "deviceMetrics": { "width": PHONE.0, "height": PHONE.1, "pixelRatio": 2.0 }
+                }
+            }
+        });
+        let Value::Object(capabilities) = capabilities else { unreachable!("an object literal") };
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&url)
+            .await
+            .expect("a WebDriver session");
+        Self { client, driver, _profile: profile }
+    }
+
+    /// Opens `url` and waits for the app to have rendered `css`.
+    pub async fn open(&self, url: &str, css: &str) {
+        self.client.goto(url).await.expect("navigates");
+        self.client
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css} did not appear on {url}: {e}"));
+    }
+
+    /// Types into the element.
+    pub async fn type_into(&self, css: &str, text: &str) {
+        self.client.find(Locator::Css(css)).await.expect(css).send_keys(text).await.expect("types");
+    }
+
+    /// Clicks the element.
+    pub async fn click(&self, css: &str) {
+        self.client.find(Locator::Css(css)).await.expect(css).click().await.expect("clicks");
+    }
+
+    /// The element's text now.
+    pub async fn text(&self, css: &str) -> String {
+        self.client.find(Locator::Css(css)).await.expect(css).text().await.expect("text")
+    }
+
+    /// The element's attribute now.
+    pub async fn attr(&self, css: &str, name: &str) -> Option<String> {
+        self.client.find(Locator::Css(css)).await.expect(css).attr(name).await.expect("attr")
+    }
+
+    /// Waits until the element's text satisfies `ok`, and returns it.
+    pub async fn wait_for_text(&self, css: &str, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let text = match self.client.find(Locator::Css(css)).await {
+                Ok(element) => element.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            if ok(&text) {
+                return text;
+            }
+            assert!(Instant::now() < deadline, "{css}: text still {text:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Runs JavaScript in the page and returns its value.
+    pub async fn js(&self, script: &str) -> Value {
+        self.client.execute(script, vec![]).await.expect("script runs")
+    }
+
+    /// The paths of every request the page has made to `/api/`.
+    pub async fn api_requests(&self) -> Vec<String> {
+        let value = self
+            .js("return performance.getEntriesByType('resource')
+                   .map(e => new URL(e.name).pathname).filter(p => p.startsWith('/api/'));")
+            .await;
+        serde_json::from_value(value).expect("a list of paths")
+    }
+
+    /// Saves what the phone's screen shows as `target/screenshots/NAME.png`.
+    pub async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.expect("screenshot");
+        let dir = target_dir().join("screenshots");
+        std::fs::create_dir_all(&dir).expect("screenshot folder");
+        std::fs::write(dir.join(format!("{name}.png")), png).expect("screenshot saved");
+    }
+
+    /// Scrolls the element to the middle of the screen.
+    pub async fn scroll_to(&self, css: &str) {
+        let script = format!("document.querySelector({css:?}).scrollIntoView({{block: 'center'}});");
+        self.js(&script).await;
+    }
+
+    /// Ends the session and ChromeDriver.
+    pub async fn close(self) {
+        // Drop kills the process group whether or not the session closed cleanly.
+        let _ = self.client.clone().close().await;
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        let _ = self.driver.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("bound").port()
+}
+
+async fn wait_until_listening(port: u16) {
+    let deadline = Instant::now() + PATIENCE;
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not start listening on {port}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -8,7 +8,7 @@ use shared::date::compose_date;
 use shared::{Date, Demographics, Field, FieldIssue, Gender, ValidationContext};
 
 use crate::api::{self, Answer};
-use crate::components::field::{ErrorMessage, TextField};
+use crate::components::field::{ErrorMessage, TextField, focus_moved_to_field};
 use crate::i18n::t;
 
 /// Everything the patient has typed, one signal per input.
@@ -22,7 +22,7 @@ struct FormState {
     gender: RwSignal<String>,
     phone: RwSignal<String>,
     email: RwSignal<String>,
-    /// Fields the patient has left at least once: their errors show from then on.
+    /// Fields the patient has left for another field: their errors show from then on.
     touched: RwSignal<Vec<Field>>,
     /// Whether the patient has tried to send the form: every error shows.
     submitted: RwSignal<bool>,
@@ -239,7 +239,9 @@ fn DateOfBirth(form: FormState, error: Signal<Option<&'static str>>) -> impl Int
                     aria-describedby=described_by aria-required="true" aria-invalid=invalid
                     prop:value=move || value.get()
                     on:input=move |ev| value.set(event_target_value(&ev))
-                    on:blur=move |_| if id == "birth-year" { form.touch(Field::BirthDate) }
+                    on:blur=move |ev| if id == "birth-year" && focus_moved_to_field(&ev) {
+                        form.touch(Field::BirthDate);
+                    }
                 />
             </div>
         }

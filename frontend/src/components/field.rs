@@ -1,9 +1,23 @@
 //! Accessible form fields: a label, an optional hint, an error message tied to the
 //! input with `aria-describedby` and announced politely when it changes.
 
+use leptos::ev::FocusEvent;
 use leptos::prelude::*;
+use wasm_bindgen::JsCast as _;
 
 use crate::i18n::t;
+
+/// Whether focus left for another form field (Tab, or a tap on another input).
+///
+/// Only then does leaving a field reveal its errors. When focus goes to a button, a
+/// label or nowhere (a tap on "Check my details"), revealing them would push the
+/// page down between press and release, and the tap would miss what it aimed at;
+/// sending the form shows every error anyway.
+pub(crate) fn focus_moved_to_field(ev: &FocusEvent) -> bool {
+    ev.related_target()
+        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+        .is_some_and(|e| matches!(e.tag_name().as_str(), "INPUT" | "SELECT" | "TEXTAREA"))
+}
 
 /// The error line under a label. Always in the page (empty when there is no error)
 /// so that screen readers announce it as soon as it changes.
@@ -27,7 +41,7 @@ pub(crate) fn TextField(
     value: RwSignal<String>,
     /// The message to show now, if any.
     error: Signal<Option<&'static str>>,
-    /// Called when the input loses focus.
+    /// Called when focus moves from the input to another field.
     #[prop(into)]
     on_blur: Callback<()>,
     #[prop(optional)] hint: Option<&'static str>,
@@ -64,7 +78,7 @@ pub(crate) fn TextField(
                 aria-invalid=move || error.get().map(|_| "true")
                 prop:value=move || value.get()
                 on:input=move |ev| value.set(event_target_value(&ev))
-                on:blur=move |_| on_blur.run(())
+                on:blur=move |ev| if focus_moved_to_field(&ev) { on_blur.run(()) }
             />
         </div>
     }
