@@ -1,6 +1,9 @@
 //! The server as a client sees it: spawned on 127.0.0.1:0 with a fresh data folder
 //! and a small built app, spoken to over HTTP.
 
+// Test helpers outside #[test] functions: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::io::Write as _;
 use std::path::Path;
 

@@ -1,5 +1,8 @@
 //! The `intake` binary as an operator runs it.
 
+// Test helpers outside #[test] functions: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
 

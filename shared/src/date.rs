@@ -116,7 +116,7 @@ fn digits(bytes: &[u8]) -> Result<u16, DateError> {
 }
 
 fn is_leap_year(year: u16) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+    (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400)
 }
 
 fn days_in_month(year: u16, month: u8) -> u8 {
@@ -134,7 +134,8 @@ mod tests {
 
     #[test]
     fn parse_accepts_real_days_and_rejects_the_rest() {
-        let cases: &[(&str, Result<(u16, u8, u8), DateError>)] = &[
+        type Ymd = (u16, u8, u8);
+        let cases: &[(&str, Result<Ymd, DateError>)] = &[
             ("1980-02-29", Ok((1980, 2, 29))),
             ("2000-02-29", Ok((2000, 2, 29))),
             ("1900-02-29", Err(DateError::NoSuchDay)),

@@ -18,12 +18,16 @@ pub const PATIENCE: Duration = Duration::from_secs(20);
 
 /// The workspace's top folder.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
 }
 
 /// The cargo target folder (screenshots go under it).
 pub fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from)
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace_root().join("target"), PathBuf::from)
 }
 
 /// The Intake server on 127.0.0.1, port chosen by the OS, fresh data folder,
@@ -57,7 +61,11 @@ impl Server {
         tokio::spawn(app.run_until(async {
             let _ = stopped.await;
         }));
-        Self { base, _data: data, stop: Some(stop) }
+        Self {
+            base,
+            _data: data,
+            stop: Some(stop),
+        }
     }
 }
 
@@ -85,7 +93,8 @@ impl Browser {
     /// Starts ChromeDriver on a free loopback port, in a process group of its own,
     /// and opens a session.
     pub async fn start() -> Self {
-        let chromedriver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        let chromedriver =
+            std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
         let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
         assert!(
             Path::new(&chromedriver).is_file() && Path::new(&chromium).is_file(),
@@ -121,13 +130,19 @@ impl Browser {
                 }
             }
         });
-        let Value::Object(capabilities) = capabilities else { unreachable!("an object literal") };
+        let Value::Object(capabilities) = capabilities else {
+            unreachable!("an object literal")
+        };
         let client = ClientBuilder::new(HttpConnector::new())
             .capabilities(capabilities)
             .connect(&url)
             .await
             .expect("a WebDriver session");
-        Self { client, driver, _profile: profile }
+        Self {
+            client,
+            driver,
+            _profile: profile,
+        }
     }
 
     /// Opens `url` and waits for the app to have rendered `css`.
@@ -143,22 +158,46 @@ impl Browser {
 
     /// Types into the element.
     pub async fn type_into(&self, css: &str, text: &str) {
-        self.client.find(Locator::Css(css)).await.expect(css).send_keys(text).await.expect("types");
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .expect(css)
+            .send_keys(text)
+            .await
+            .expect("types");
     }
 
     /// Clicks the element.
     pub async fn click(&self, css: &str) {
-        self.client.find(Locator::Css(css)).await.expect(css).click().await.expect("clicks");
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .expect(css)
+            .click()
+            .await
+            .expect("clicks");
     }
 
     /// The element's text now.
     pub async fn text(&self, css: &str) -> String {
-        self.client.find(Locator::Css(css)).await.expect(css).text().await.expect("text")
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .expect(css)
+            .text()
+            .await
+            .expect("text")
     }
 
     /// The element's attribute now.
     pub async fn attr(&self, css: &str, name: &str) -> Option<String> {
-        self.client.find(Locator::Css(css)).await.expect(css).attr(name).await.expect("attr")
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .expect(css)
+            .attr(name)
+            .await
+            .expect("attr")
     }
 
     /// Waits until the element's text satisfies `ok`, and returns it.
@@ -179,7 +218,10 @@ impl Browser {
 
     /// Runs JavaScript in the page and returns its value.
     pub async fn js(&self, script: &str) -> Value {
-        self.client.execute(script, vec![]).await.expect("script runs")
+        self.client
+            .execute(script, vec![])
+            .await
+            .expect("script runs")
     }
 
     /// The paths of every request the page has made to `/api/`.
@@ -201,7 +243,8 @@ impl Browser {
 
     /// Scrolls the element to the middle of the screen.
     pub async fn scroll_to(&self, css: &str) {
-        let script = format!("document.querySelector({css:?}).scrollIntoView({{block: 'center'}});");
+        let script =
+            format!("document.querySelector({css:?}).scrollIntoView({{block: 'center'}});");
         self.js(&script).await;
     }
 
@@ -227,8 +270,14 @@ fn free_port() -> u16 {
 
 async fn wait_until_listening(port: u16) {
     let deadline = Instant::now() + PATIENCE;
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(Instant::now() < deadline, "chromedriver did not start listening on {port}");
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "chromedriver did not start listening on {port}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

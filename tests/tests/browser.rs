@@ -1,6 +1,9 @@
 //! Journeys in a real browser (headless Chromium at phone size) against the real
 //! server serving the release build of the app.
 
+// Test helpers outside #[test] functions: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use shared::i18n::EN;
 use tests::{Browser, PHONE, Server};
 
@@ -10,7 +13,9 @@ const BACKSPACE: &str = "\u{E003}";
 async fn the_form_checks_as_the_patient_types_and_the_server_agrees() {
     let server = Server::start().await;
     let browser = Browser::start().await;
-    browser.open(&format!("{}/intake", server.base), "#family").await;
+    browser
+        .open(&format!("{}/intake", server.base), "#family")
+        .await;
 
     browser.type_into("#family", "Doe").await;
     browser.type_into("#given", "Jane").await;
@@ -20,21 +25,40 @@ async fn the_form_checks_as_the_patient_types_and_the_server_agrees() {
 
     // The error appears as soon as the year is complete, with no request made.
     let expected = (EN.problem)(shared::Field::BirthDate, shared::Problem::DateInFuture);
-    let error = browser.wait_for_text("#birth-date-error", |t| t.contains(expected)).await;
+    let error = browser
+        .wait_for_text("#birth-date-error", |t| t.contains(expected))
+        .await;
     assert!(error.contains(expected), "{error}");
     assert_eq!(browser.api_requests().await, Vec::<String>::new());
     // ...and it is tied to the inputs for screen readers, and announced.
-    assert_eq!(browser.attr("#birth-year", "aria-invalid").await.as_deref(), Some("true"));
-    let described_by = browser.attr("#birth-year", "aria-describedby").await.unwrap_or_default();
-    assert!(described_by.split(' ').any(|id| id == "birth-date-error"), "{described_by}");
-    assert_eq!(browser.attr("#birth-date-error", "aria-live").await.as_deref(), Some("polite"));
+    assert_eq!(
+        browser.attr("#birth-year", "aria-invalid").await.as_deref(),
+        Some("true")
+    );
+    let described_by = browser
+        .attr("#birth-year", "aria-describedby")
+        .await
+        .unwrap_or_default();
+    assert!(
+        described_by.split(' ').any(|id| id == "birth-date-error"),
+        "{described_by}"
+    );
+    assert_eq!(
+        browser
+            .attr("#birth-date-error", "aria-live")
+            .await
+            .as_deref(),
+        Some("polite")
+    );
     browser.scroll_to("#given").await;
     browser.screenshot("intake-error").await;
 
     // Fixing the year clears the error, still without a request.
     browser.type_into("#birth-year", &BACKSPACE.repeat(4)).await;
     browser.type_into("#birth-year", "1980").await;
-    browser.wait_for_text("#birth-date-error", str::is_empty).await;
+    browser
+        .wait_for_text("#birth-date-error", str::is_empty)
+        .await;
     assert_eq!(browser.attr("#birth-year", "aria-invalid").await, None);
 
     browser.click("label[for=gender-female]").await;
@@ -43,9 +67,12 @@ async fn the_form_checks_as_the_patient_types_and_the_server_agrees() {
     assert_eq!(browser.api_requests().await, Vec::<String>::new());
 
     browser.click("button[type=submit]").await;
-    let answer = browser.wait_for_text("#server-answer", |t| !t.is_empty()).await;
+    let answer = browser
+        .wait_for_text("#server-answer", |t| !t.is_empty())
+        .await;
     assert_eq!(answer, EN.server_accepted);
     assert_eq!(browser.api_requests().await, ["/api/demographics/validate"]);
+    browser.scroll_to("#server-answer").await;
     browser.screenshot("intake-accepted").await;
     browser.close().await;
 }
@@ -54,11 +81,15 @@ async fn the_form_checks_as_the_patient_types_and_the_server_agrees() {
 async fn sending_an_incomplete_form_lists_every_problem_and_sends_nothing() {
     let server = Server::start().await;
     let browser = Browser::start().await;
-    browser.open(&format!("{}/intake", server.base), "#family").await;
+    browser
+        .open(&format!("{}/intake", server.base), "#family")
+        .await;
     browser.type_into("#email", "jane@").await;
 
     browser.click("button[type=submit]").await;
-    let summary = browser.wait_for_text(".error-summary", |t| !t.is_empty()).await;
+    let summary = browser
+        .wait_for_text(".error-summary", |t| !t.is_empty())
+        .await;
     use shared::{Field as F, Problem as P};
     for (field, problem) in [
         (F::Family, P::Required),
@@ -68,15 +99,24 @@ async fn sending_an_incomplete_form_lists_every_problem_and_sends_nothing() {
         (F::Email, P::EmailInvalid),
     ] {
         let message = (EN.problem)(field, problem);
-        assert!(summary.contains(message), "{message} missing from {summary}");
+        assert!(
+            summary.contains(message),
+            "{message} missing from {summary}"
+        );
     }
-    assert_eq!(browser.attr(".error-summary", "role").await.as_deref(), Some("alert"));
+    assert_eq!(
+        browser.attr(".error-summary", "role").await.as_deref(),
+        Some("alert")
+    );
     // Focus moves to the summary so that it is read out.
     let focused = browser.js("return document.activeElement.className;").await;
     assert_eq!(focused, "error-summary");
     // Each entry leads to its field.
     browser.click(".error-summary a[href='#given']").await;
-    assert_eq!(browser.js("return document.activeElement.id;").await, "given");
+    assert_eq!(
+        browser.js("return document.activeElement.id;").await,
+        "given"
+    );
     assert_eq!(browser.api_requests().await, Vec::<String>::new());
     browser.close().await;
 }
@@ -93,11 +133,18 @@ async fn every_screen_renders_on_a_phone_with_large_touch_targets() {
         ("/no/such/page", EN.not_found_title, "not-found"),
     ];
     for (path, title, name) in screens {
-        browser.open(&format!("{}{path}", server.base), "main h1").await;
+        browser
+            .open(&format!("{}{path}", server.base), "main h1")
+            .await;
         assert_eq!(browser.text("main h1").await, title, "{path}");
         // Phone-first: nothing wider than the screen...
-        let width = browser.js("return document.documentElement.scrollWidth;").await;
-        assert!(width.as_u64().is_some_and(|w| w <= u64::from(PHONE.0)), "{path}: {width} px wide");
+        let width = browser
+            .js("return document.documentElement.scrollWidth;")
+            .await;
+        assert!(
+            width.as_u64().is_some_and(|w| w <= u64::from(PHONE.0)),
+            "{path}: {width} px wide"
+        );
         // ...and every control at least 44 px tall.
         let small = browser
             .js("return [...document.querySelectorAll('input:not([type=radio]), button, .choice, .button, header a')]
@@ -106,7 +153,9 @@ async fn every_screen_renders_on_a_phone_with_large_touch_targets() {
             .await;
         assert_eq!(small, serde_json::json!([]), "{path}: small touch targets");
         if name == "staff" {
-            browser.wait_for_text("#system-status", |t| t.contains(EN.status_ok)).await;
+            browser
+                .wait_for_text("#system-status", |t| t.contains(EN.status_ok))
+                .await;
         }
         browser.screenshot(name).await;
     }
@@ -117,17 +166,24 @@ async fn every_screen_renders_on_a_phone_with_large_touch_targets() {
 async fn start_over_on_the_kiosk_clears_everything_typed() {
     let server = Server::start().await;
     let browser = Browser::start().await;
-    browser.open(&format!("{}/kiosk", server.base), "#family").await;
+    browser
+        .open(&format!("{}/kiosk", server.base), "#family")
+        .await;
     browser.type_into("#family", "Doe").await;
     browser.type_into("#birth-year", "2099").await;
     browser.click("label[for=gender-male]").await;
     browser.click(".kiosk > button").await;
-    browser.wait_for_text("#birth-date-error", str::is_empty).await;
+    browser
+        .wait_for_text("#birth-date-error", str::is_empty)
+        .await;
     let values = browser
         .js("return [...document.querySelectorAll('input')]
                .map(i => i.type === 'radio' ? String(i.checked) : i.value);")
         .await;
     let values: Vec<String> = serde_json::from_value(values).unwrap();
-    assert!(values.iter().all(|v| v.is_empty() || v == "false"), "{values:?}");
+    assert!(
+        values.iter().all(|v| v.is_empty() || v == "false"),
+        "{values:?}"
+    );
     browser.close().await;
 }
