@@ -48,6 +48,10 @@ const REVALIDATE: &str = "no-cache";
 /// The fallback of the router: a file of the app, or `index.html` for an app route.
 pub async fn serve(State(app): State<AppState>, request: Request) -> Response {
     let path = request.uri().path().to_owned();
+    // Build leftovers such as Trunk's `.trunk-lock` are not part of the app.
+    if path.split('/').any(|segment| segment.starts_with('.')) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
     let app_route = is_app_route(&path);
     let result = if app_route {
         app.static_files.index.clone().oneshot(request).await

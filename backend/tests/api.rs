@@ -94,6 +94,7 @@ impl TestApp {
 
 fn write_dist(dir: &Path) {
     std::fs::write(dir.join("index.html"), INDEX).unwrap();
+    std::fs::write(dir.join(".trunk-lock"), "").unwrap();
     std::fs::write(dir.join(WASM_FILE), WASM).unwrap();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     gz.write_all(WASM).unwrap();
@@ -310,6 +311,11 @@ async fn app_routes_get_index_html_and_missing_files_get_404() {
     }
     assert_eq!(
         app.get("/frontend-ffffffffffffffff.js").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    // Hidden files in dist/ (Trunk leaves a lock file there) are not served.
+    assert_eq!(
+        app.get("/.trunk-lock").await.status(),
         StatusCode::NOT_FOUND
     );
 }
