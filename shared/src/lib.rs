@@ -6,6 +6,7 @@
 
 pub mod date;
 pub mod demographics;
+pub mod form;
 pub mod health;
 pub mod i18n;
 pub mod outcome;

@@ -2,6 +2,7 @@
 //! fhirbolt types: everything outside works with our own enums and structs.
 
 pub mod outcome;
+pub mod questionnaire;
 
 /// The media type of FHIR JSON.
 pub const FHIR_JSON: &str = "application/fhir+json";

@@ -1,0 +1,1080 @@
+//! FHIR R4 Questionnaire: parsed with fhirbolt (lax, as real files need) and
+//! compiled into the browser's [`shared::form::Form`].
+//!
+//! Compiling never drops an item: every item of the Questionnaire is in the form.
+//! What the form cannot use (an extension we do not support, a value set we cannot
+//! expand) becomes an [`ImportWarning`]; what makes the form unusable (no linkId,
+//! an unknown type, a condition on a question that does not exist) is an error that
+//! names the path.
+
+use std::collections::{BTreeMap, HashSet};
+
+use fhirbolt::model::r4::Resource;
+use fhirbolt::model::r4::resources::{
+    Questionnaire, QuestionnaireItem, QuestionnaireItemAnswerOptionValue,
+    QuestionnaireItemEnableWhenAnswer, QuestionnaireItemInitialValue, ValueSet,
+    ValueSetExpansionContains,
+};
+use fhirbolt::model::r4::types::{Coding as FhirCoding, Extension, ExtensionValue};
+use fhirbolt::serde::{DeserializationConfig, DeserializationMode};
+use shared::form::{
+    AnswerOption, Coding, CompiledForm, Constraints, Control, EnableBehavior, EnableWhen, Form,
+    ImportWarning, Item, ItemExpressions, ItemKind, Operator, Quantity, Value, Variable,
+};
+
+use super::outcome::{Issue, IssueType};
+
+/// Where the extensions we read are defined.
+mod url {
+    pub(super) const ITEM_CONTROL: &str =
+        "http://hl7.org/fhir/StructureDefinition/questionnaire-itemControl";
+    pub(super) const HIDDEN: &str = "http://hl7.org/fhir/StructureDefinition/questionnaire-hidden";
+    pub(super) const ENTRY_FORMAT: &str = "http://hl7.org/fhir/StructureDefinition/entryFormat";
+    pub(super) const REGEX: &str = "http://hl7.org/fhir/StructureDefinition/regex";
+    pub(super) const MIN_LENGTH: &str = "http://hl7.org/fhir/StructureDefinition/minLength";
+    pub(super) const MIN_VALUE: &str = "http://hl7.org/fhir/StructureDefinition/minValue";
+    pub(super) const MAX_VALUE: &str = "http://hl7.org/fhir/StructureDefinition/maxValue";
+    pub(super) const MAX_SIZE: &str = "http://hl7.org/fhir/StructureDefinition/maxSize";
+    pub(super) const MIME_TYPE: &str = "http://hl7.org/fhir/StructureDefinition/mimeType";
+    pub(super) const ORDINAL_VALUE: &str = "http://hl7.org/fhir/StructureDefinition/ordinalValue";
+    pub(super) const ITEM_WEIGHT: &str = "http://hl7.org/fhir/StructureDefinition/itemWeight";
+    pub(super) const OPTION_PREFIX: &str =
+        "http://hl7.org/fhir/StructureDefinition/questionnaire-optionPrefix";
+    pub(super) const VARIABLE: &str = "http://hl7.org/fhir/StructureDefinition/variable";
+    pub(super) const CALCULATED: &str =
+        "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression";
+    pub(super) const ENABLE_WHEN_EXPRESSION: &str =
+        "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-enableWhenExpression";
+    pub(super) const INITIAL_EXPRESSION: &str =
+        "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-initialExpression";
+    /// The pre-SDC name of the same extension, still found in real files.
+    pub(super) const INITIAL_EXPRESSION_OLD: &str =
+        "http://hl7.org/fhir/StructureDefinition/questionnaire-initialExpression";
+}
+
+/// Parses a Questionnaire. Unknown elements are tolerated and empty arrays,
+/// objects and nulls (invalid in FHIR, common in real files) are dropped first;
+/// anything else wrong is an issue at the resource. Never panics, whatever the input.
+pub fn parse(json: &str) -> Result<Parsed, Issue> {
+    let mut value: serde_json::Value = serde_json::from_str(json).map_err(|e| {
+        Issue::error(
+            IssueType::Structure,
+            format!("Not valid JSON (line {}, column {})", e.line(), e.column()),
+        )
+    })?;
+    if value
+        .get("resourceType")
+        .and_then(serde_json::Value::as_str)
+        != Some("Questionnaire")
+    {
+        return Err(
+            Issue::error(IssueType::Invalid, "The resource is not a Questionnaire")
+                .at("resourceType"),
+        );
+    }
+    drop_empty(&mut value);
+    let mut repairs = Vec::new();
+    repair_mistyped_values(&mut value, "Questionnaire", &mut repairs);
+    let cleaned = value.to_string();
+    let config = DeserializationConfig {
+        mode: DeserializationMode::Lax,
+    };
+    // fhirbolt 0.4 panics on some shapes instead of failing (an empty array, for
+    // one); a parser's panic must not take a request down with it.
+    let parsed =
+        std::panic::catch_unwind(|| fhirbolt::json::from_str::<Resource>(&cleaned, Some(config)));
+    match parsed {
+        Ok(Ok(Resource::Questionnaire(q))) => Ok(Parsed {
+            questionnaire: *q,
+            repairs,
+        }),
+        Ok(Ok(_)) => Err(
+            Issue::error(IssueType::Invalid, "The resource is not a Questionnaire")
+                .at("resourceType"),
+        ),
+        Ok(Err(e)) => Err(Issue::error(
+            IssueType::Structure,
+            format!("Not a valid FHIR R4 Questionnaire: {e}"),
+        )),
+        Err(_) => Err(Issue::error(
+            IssueType::Structure,
+            "Not a valid FHIR R4 Questionnaire: the FHIR parser gave up",
+        )),
+    }
+}
+
+/// A parsed Questionnaire and what had to be repaired to read it.
+#[derive(Debug)]
+pub struct Parsed {
+    /// The resource.
+    pub questionnaire: Questionnaire,
+    /// Each value read as another type than the file said, with where and why.
+    pub repairs: Vec<String>,
+}
+
+/// Real files carry values whose type suffix is wrong, like `"answerInteger":
+/// "2022-09"` in a condition on a date question. Such a value is read as the type
+/// its text has (date, time, dateTime or number) and the repair is reported, rather
+/// than the whole form refused.
+fn repair_mistyped_values(value: &mut serde_json::Value, path: &str, repairs: &mut Vec<String>) {
+    use serde_json::Value as J;
+    match value {
+        J::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                repair_mistyped_values(item, &format!("{path}[{i}]"), repairs);
+            }
+        }
+        J::Object(fields) => {
+            let mistyped: Vec<(String, String)> = fields
+                .iter()
+                .filter_map(|(key, v)| {
+                    let prefix = key
+                        .strip_suffix("Integer")
+                        .or_else(|| key.strip_suffix("Decimal"))?;
+                    let text = v.as_str()?;
+                    let retyped = if text.parse::<f64>().is_ok() {
+                        key.clone()
+                    } else {
+                        format!("{prefix}{}", text_type(text)?)
+                    };
+                    Some((key.clone(), retyped))
+                })
+                .collect();
+            for (key, retyped) in mistyped {
+                let Some(J::String(text)) = fields.remove(&key) else {
+                    continue;
+                };
+                let new_value = match text.parse::<serde_json::Number>() {
+                    Ok(number) if retyped == key => J::Number(number),
+                    _ => J::String(text.clone()),
+                };
+                repairs.push(format!("{path}.{key} {text:?} was read as {retyped}"));
+                fields.insert(retyped, new_value);
+            }
+            for (key, v) in fields.iter_mut() {
+                repair_mistyped_values(v, &format!("{path}.{key}"), repairs);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The FHIR type a text has the shape of, among date, dateTime and time.
+fn text_type(text: &str) -> Option<&'static str> {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let parts: Vec<&str> = text.split(['-', ':', 'T']).collect();
+    if !parts
+        .iter()
+        .all(|p| digits(p.split(['.', '+', 'Z']).next().unwrap_or("")))
+    {
+        return None;
+    }
+    if text.contains('T') {
+        Some("DateTime")
+    } else if text.contains(':') {
+        Some("Time")
+    } else if text.contains('-') || text.len() == 4 {
+        Some("Date")
+    } else {
+        None
+    }
+}
+
+/// Removes nulls, `[]` and `{}` everywhere (FHIR JSON must not contain them).
+fn drop_empty(value: &mut serde_json::Value) {
+    use serde_json::Value as J;
+    let is_empty = |v: &J| match v {
+        J::Null => true,
+        J::Array(a) => a.is_empty(),
+        J::Object(o) => o.is_empty(),
+        _ => false,
+    };
+    match value {
+        J::Array(items) => {
+            items.iter_mut().for_each(drop_empty);
+            items.retain(|v| !is_empty(v));
+        }
+        J::Object(fields) => {
+            fields.values_mut().for_each(drop_empty);
+            fields.retain(|_, v| !is_empty(v));
+        }
+        _ => {}
+    }
+}
+
+/// Compiles `questionnaire`, stored as `id`, into the browser's form.
+pub fn compile(parsed: &Parsed, id: &str) -> Result<CompiledForm, Vec<Issue>> {
+    let questionnaire = &parsed.questionnaire;
+    let mut compiler = Compiler {
+        questionnaire,
+        errors: Vec::new(),
+        unsupported: BTreeMap::new(),
+        warnings: Vec::new(),
+    };
+    let items = compiler.items(&questionnaire.item, "Questionnaire");
+    let variables = compiler.variables(&questionnaire.extension);
+    compiler.note_unsupported(None, &questionnaire.extension, FORM_EXTENSIONS);
+    compiler.check_references(&items);
+    if !compiler.errors.is_empty() {
+        return Err(compiler.errors);
+    }
+    let mut warnings = compiler.warnings;
+    warnings.extend(parsed.repairs.iter().map(|repair| ImportWarning {
+        link_id: None,
+        message: repair.clone(),
+    }));
+    for (url, link_ids) in compiler.unsupported {
+        let message = match link_ids.len() {
+            0 => format!("Extension {url} is not supported; the form works without it"),
+            n => format!(
+                "Extension {url} is not supported on {n} item(s) ({}); they work without it",
+                link_ids
+                    .iter()
+                    .take(5)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+                    + if n > 5 { ", …" } else { "" }
+            ),
+        };
+        warnings.push(ImportWarning {
+            link_id: None,
+            message,
+        });
+    }
+    let title = string(questionnaire.title.as_ref())
+        .or_else(|| string(questionnaire.name.as_ref()))
+        .unwrap_or_else(|| id.to_owned());
+    let form = Form {
+        id: id.to_owned(),
+        url: questionnaire.url.as_ref().and_then(|u| u.value.clone()),
+        version: string(questionnaire.version.as_ref()),
+        title,
+        variables,
+        items,
+    };
+    Ok(CompiledForm { form, warnings })
+}
+
+/// Extensions read at the form level.
+const FORM_EXTENSIONS: &[&str] = &[url::VARIABLE];
+
+/// Extensions read on items (and their answer options).
+const ITEM_EXTENSIONS: &[&str] = &[
+    url::ITEM_CONTROL,
+    url::HIDDEN,
+    url::ENTRY_FORMAT,
+    url::REGEX,
+    url::MIN_LENGTH,
+    url::MIN_VALUE,
+    url::MAX_VALUE,
+    url::MAX_SIZE,
+    url::MIME_TYPE,
+    url::VARIABLE,
+    url::CALCULATED,
+    url::ENABLE_WHEN_EXPRESSION,
+    url::INITIAL_EXPRESSION,
+    url::INITIAL_EXPRESSION_OLD,
+];
+
+struct Compiler<'q> {
+    questionnaire: &'q Questionnaire,
+    errors: Vec<Issue>,
+    /// Unsupported extension URL → the items that carry it.
+    unsupported: BTreeMap<String, Vec<String>>,
+    warnings: Vec<ImportWarning>,
+}
+
+impl Compiler<'_> {
+    fn items(&mut self, items: &[QuestionnaireItem], parent_path: &str) -> Vec<Item> {
+        items
+            .iter()
+            .enumerate()
+            .filter_map(|(index, item)| self.item(item, &format!("{parent_path}.item[{index}]")))
+            .collect()
+    }
+
+    fn item(&mut self, item: &QuestionnaireItem, path: &str) -> Option<Item> {
+        let link_id = item.link_id.value.clone().filter(|l| !l.trim().is_empty());
+        let Some(link_id) = link_id else {
+            self.errors.push(
+                Issue::error(IssueType::Required, "The item has no linkId")
+                    .at(format!("{path}.linkId")),
+            );
+            return None;
+        };
+        let kind = match item.r#type.value.as_deref().and_then(ItemKind::from_code) {
+            Some(kind) => kind,
+            None => {
+                let code = item.r#type.value.as_deref().unwrap_or("(none)");
+                self.errors.push(
+                    Issue::error(
+                        IssueType::Value,
+                        format!("Item {link_id}: unknown item type {code:?}"),
+                    )
+                    .at(format!("{path}.type")),
+                );
+                return None;
+            }
+        };
+        // Children: a display child marked help or flyover becomes this item's help.
+        let mut help = None;
+        let mut items = Vec::with_capacity(item.item.len());
+        for (index, child) in item.item.iter().enumerate() {
+            if child.r#type.value.as_deref() == Some("display") && is_help(child) {
+                help = string(child.text.as_ref());
+                continue;
+            }
+            if let Some(compiled) = self.item(child, &format!("{path}.item[{index}]")) {
+                items.push(compiled);
+            }
+        }
+        self.note_unsupported(Some(&link_id), &item.extension, ITEM_EXTENSIONS);
+
+        let mut constraints = Constraints {
+            max_length: item
+                .max_length
+                .as_ref()
+                .and_then(|m| m.value)
+                .and_then(|m| u32::try_from(m).ok()),
+            ..Constraints::default()
+        };
+        let mut control = None;
+        let mut hidden = false;
+        let mut entry_format = None;
+        let mut expressions = ItemExpressions::default();
+        for extension in &item.extension {
+            let value = extension.value.as_ref();
+            match extension.url.as_str() {
+                url::ITEM_CONTROL => {
+                    let code = codes(value).into_iter().next();
+                    control = code.as_deref().and_then(Control::from_code);
+                    if let (None, Some(code)) = (control, code)
+                        && !matches!(code.as_str(), "help" | "flyover")
+                    {
+                        self.warn(&link_id, format!("Item control {code:?} is not supported; the default control is used"));
+                    }
+                }
+                url::HIDDEN => {
+                    hidden =
+                        matches!(value, Some(ExtensionValue::Boolean(b)) if b.value == Some(true));
+                }
+                url::ENTRY_FORMAT => entry_format = text_value(value),
+                url::REGEX => constraints.regex = text_value(value).map(|r| unwrap_matches(&r)),
+                url::MIN_LENGTH => {
+                    constraints.min_length =
+                        integer_value(value).and_then(|v| u32::try_from(v).ok());
+                }
+                url::MIN_VALUE => constraints.min_value = value.and_then(extension_value),
+                url::MAX_VALUE => constraints.max_value = value.and_then(extension_value),
+                url::MAX_SIZE => {
+                    constraints.max_size = match value {
+                        Some(ExtensionValue::Decimal(d)) => {
+                            d.value.as_deref().and_then(|v| v.parse::<f64>().ok())
+                        }
+                        Some(ExtensionValue::Integer(i)) => i.value.map(f64::from),
+                        _ => None,
+                    }
+                    .map(|v| v as u64);
+                }
+                url::MIME_TYPE => constraints.mime_types.extend(text_value(value)),
+                url::CALCULATED => expressions.calculated = expression_text(value),
+                url::ENABLE_WHEN_EXPRESSION => expressions.enable_when = expression_text(value),
+                url::INITIAL_EXPRESSION | url::INITIAL_EXPRESSION_OLD => {
+                    expressions.initial = expression_text(value);
+                }
+                _ => {}
+            }
+        }
+        for (what, expression) in [
+            ("calculatedExpression", &expressions.calculated),
+            ("enableWhenExpression", &expressions.enable_when),
+            ("initialExpression", &expressions.initial),
+        ] {
+            if expression.is_some() {
+                self.warn(&link_id, format!("{what} is kept but not evaluated yet"));
+            }
+        }
+
+        let (options, unresolved_value_set) = self.options(item, &link_id);
+        let enable_when = item
+            .enable_when
+            .iter()
+            .enumerate()
+            .filter_map(|(index, condition)| {
+                let at = format!("{path}.enableWhen[{index}]");
+                let operator = condition
+                    .operator
+                    .value
+                    .as_deref()
+                    .and_then(Operator::from_code);
+                let answer = enable_when_answer(&condition.answer);
+                let question = condition.question.value.clone();
+                match (question, operator, answer) {
+                    (Some(question), Some(operator), Some(answer)) => Some(EnableWhen {
+                        question,
+                        operator,
+                        answer,
+                    }),
+                    _ => {
+                        self.errors.push(
+                            Issue::error(
+                                IssueType::Invalid,
+                                format!("Item {link_id}: an enableWhen condition is incomplete"),
+                            )
+                            .at(at),
+                        );
+                        None
+                    }
+                }
+            })
+            .collect();
+        let enable_behavior = match item
+            .enable_behavior
+            .as_ref()
+            .and_then(|b| b.value.as_deref())
+        {
+            Some("any") => EnableBehavior::Any,
+            _ => EnableBehavior::All,
+        };
+        Some(Item {
+            text: string(item.text.as_ref()).unwrap_or_default(),
+            prefix: string(item.prefix.as_ref()),
+            kind,
+            required: item
+                .required
+                .as_ref()
+                .and_then(|b| b.value)
+                .unwrap_or(false),
+            repeats: item.repeats.as_ref().and_then(|b| b.value).unwrap_or(false),
+            read_only: item
+                .read_only
+                .as_ref()
+                .and_then(|b| b.value)
+                .unwrap_or(false),
+            hidden,
+            constraints,
+            entry_format,
+            control,
+            help,
+            options,
+            unresolved_value_set,
+            initial: item
+                .initial
+                .iter()
+                .filter_map(|i| initial_value(&i.value))
+                .collect(),
+            enable_when,
+            enable_behavior,
+            expressions,
+            variables: self.variables(&item.extension),
+            definition: item.definition.as_ref().and_then(|d| d.value.clone()),
+            codes: item.code.iter().map(coding).collect(),
+            items,
+            link_id,
+        })
+    }
+
+    fn options(
+        &mut self,
+        item: &QuestionnaireItem,
+        link_id: &str,
+    ) -> (Vec<AnswerOption>, Option<String>) {
+        let mut options: Vec<AnswerOption> = item
+            .answer_option
+            .iter()
+            .filter_map(|option| {
+                let value = answer_option_value(&option.value)?;
+                let coding_extensions = match &option.value {
+                    QuestionnaireItemAnswerOptionValue::Coding(c) => c.extension.as_slice(),
+                    _ => &[],
+                };
+                let ordinal = option
+                    .extension
+                    .iter()
+                    .chain(coding_extensions)
+                    .find(|e| e.url == url::ORDINAL_VALUE || e.url == url::ITEM_WEIGHT)
+                    .and_then(|e| decimal_value(e.value.as_ref()));
+                let prefix = option
+                    .extension
+                    .iter()
+                    .find(|e| e.url == url::OPTION_PREFIX)
+                    .and_then(|e| text_value(e.value.as_ref()));
+                Some(AnswerOption {
+                    value,
+                    initial_selected: option
+                        .initial_selected
+                        .as_ref()
+                        .and_then(|b| b.value)
+                        .unwrap_or(false),
+                    ordinal,
+                    prefix,
+                })
+            })
+            .collect();
+        let Some(value_set) = item.answer_value_set.as_ref().and_then(|v| v.value.clone()) else {
+            return (options, None);
+        };
+        match self.contained_value_set(&value_set) {
+            Some(value_set_options) if !value_set_options.is_empty() => {
+                options.extend(value_set_options);
+                (options, None)
+            }
+            _ => {
+                self.warn(
+                    link_id,
+                    format!("answerValueSet {value_set} cannot be expanded here; the item takes free text instead"),
+                );
+                (options, Some(value_set))
+            }
+        }
+    }
+
+    /// The codes of a value set contained in the Questionnaire (`#id`), from its
+    /// expansion or, failing that, the concepts its compose lists.
+    fn contained_value_set(&self, reference: &str) -> Option<Vec<AnswerOption>> {
+        let id = reference.strip_prefix('#')?;
+        let value_set: &ValueSet = self.questionnaire.contained.iter().find_map(|r| match r {
+            Resource::ValueSet(vs)
+                if vs.id.as_ref().and_then(|i| i.value.as_deref()) == Some(id) =>
+            {
+                Some(&**vs)
+            }
+            _ => None,
+        })?;
+        let mut codings = Vec::new();
+        if let Some(expansion) = &value_set.expansion {
+            fn walk<'a>(
+                contains: &'a [ValueSetExpansionContains],
+                out: &mut Vec<(Coding, &'a [Extension])>,
+            ) {
+                for c in contains {
+                    if c.code.is_some() {
+                        out.push((
+                            Coding {
+                                system: c.system.as_ref().and_then(|s| s.value.clone()),
+                                code: c.code.as_ref().and_then(|s| s.value.clone()),
+                                display: string(c.display.as_ref()),
+                            },
+                            c.extension.as_slice(),
+                        ));
+                    }
+                    walk(&c.contains, out);
+                }
+            }
+            walk(&expansion.contains, &mut codings);
+        }
+        if codings.is_empty()
+            && let Some(compose) = &value_set.compose
+        {
+            for include in &compose.include {
+                let system = include.system.as_ref().and_then(|s| s.value.clone());
+                for concept in &include.concept {
+                    codings.push((
+                        Coding {
+                            system: system.clone(),
+                            code: concept.code.value.clone(),
+                            display: string(concept.display.as_ref()),
+                        },
+                        concept.extension.as_slice(),
+                    ));
+                }
+            }
+        }
+        Some(
+            codings
+                .into_iter()
+                .map(|(coding, extensions)| AnswerOption {
+                    value: Value::Coding(coding),
+                    initial_selected: false,
+                    ordinal: extensions
+                        .iter()
+                        .find(|e| e.url == url::ORDINAL_VALUE || e.url == url::ITEM_WEIGHT)
+                        .and_then(|e| decimal_value(e.value.as_ref())),
+                    prefix: None,
+                })
+                .collect(),
+        )
+    }
+
+    fn variables(&mut self, extensions: &[Extension]) -> Vec<Variable> {
+        extensions
+            .iter()
+            .filter(|e| e.url == url::VARIABLE)
+            .filter_map(|e| match &e.value {
+                Some(ExtensionValue::Expression(x)) => Some(Variable {
+                    name: x
+                        .name
+                        .as_ref()
+                        .and_then(|n| n.value.clone())
+                        .unwrap_or_default(),
+                    expression: string(x.expression.as_ref()).unwrap_or_default(),
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn note_unsupported(
+        &mut self,
+        link_id: Option<&str>,
+        extensions: &[Extension],
+        supported: &[&str],
+    ) {
+        for extension in extensions {
+            if !supported.contains(&extension.url.as_str()) {
+                let items = self.unsupported.entry(extension.url.clone()).or_default();
+                if let Some(link_id) = link_id
+                    && !items.iter().any(|l| l == link_id)
+                {
+                    items.push(link_id.to_owned());
+                }
+            }
+        }
+    }
+
+    fn warn(&mut self, link_id: &str, message: String) {
+        self.warnings.push(ImportWarning {
+            link_id: Some(link_id.to_owned()),
+            message,
+        });
+    }
+
+    /// Every linkId is unique, and every enableWhen names an existing question.
+    fn check_references(&mut self, items: &[Item]) {
+        fn walk<'a>(items: &'a [Item], out: &mut Vec<&'a Item>) {
+            for item in items {
+                out.push(item);
+                walk(&item.items, out);
+            }
+        }
+        let mut all = Vec::new();
+        walk(items, &mut all);
+        let mut seen = HashSet::new();
+        for item in &all {
+            if !seen.insert(item.link_id.as_str()) {
+                self.errors.push(
+                    Issue::error(
+                        IssueType::Invalid,
+                        format!("linkId {:?} is used by more than one item", item.link_id),
+                    )
+                    .at(item.link_id.clone()),
+                );
+            }
+        }
+        for item in &all {
+            for condition in &item.enable_when {
+                if !seen.contains(condition.question.as_str()) {
+                    self.errors.push(
+                        Issue::error(
+                            IssueType::Invalid,
+                            format!(
+                                "Item {}: enableWhen refers to question {:?}, which is not in the form",
+                                item.link_id, condition.question
+                            ),
+                        )
+                        .at(item.link_id.clone()),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn is_help(item: &QuestionnaireItem) -> bool {
+    item.extension
+        .iter()
+        .filter(|e| e.url == url::ITEM_CONTROL)
+        .flat_map(|e| codes(e.value.as_ref()))
+        .any(|code| code == "help" || code == "flyover")
+}
+
+fn codes(value: Option<&ExtensionValue>) -> Vec<String> {
+    match value {
+        Some(ExtensionValue::CodeableConcept(cc)) => cc
+            .coding
+            .iter()
+            .filter_map(|c| c.code.as_ref().and_then(|c| c.value.clone()))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// `matches('^[0-9]{4}$')` (FHIRPath style, as some forms write it) → the pattern.
+fn unwrap_matches(regex: &str) -> String {
+    let trimmed = regex.trim();
+    trimmed
+        .strip_prefix("matches(")
+        .and_then(|r| r.strip_suffix(')'))
+        .map(str::trim)
+        .and_then(|r| r.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')))
+        .map_or_else(|| trimmed.to_owned(), |r| r.replace("\\'", "'"))
+}
+
+fn string(value: Option<&fhirbolt::model::r4::types::String>) -> Option<String> {
+    value
+        .and_then(|v| v.value.clone())
+        .filter(|s| !s.is_empty())
+}
+
+fn text_value(value: Option<&ExtensionValue>) -> Option<String> {
+    match value? {
+        ExtensionValue::String(s) => s.value.clone(),
+        ExtensionValue::Code(c) => c.value.clone(),
+        ExtensionValue::Markdown(m) => m.value.clone(),
+        _ => None,
+    }
+}
+
+fn integer_value(value: Option<&ExtensionValue>) -> Option<i32> {
+    match value? {
+        ExtensionValue::Integer(i) => i.value,
+        ExtensionValue::PositiveInt(i) => i.value.and_then(|v| i32::try_from(v).ok()),
+        ExtensionValue::UnsignedInt(i) => i.value.and_then(|v| i32::try_from(v).ok()),
+        _ => None,
+    }
+}
+
+fn decimal_value(value: Option<&ExtensionValue>) -> Option<f64> {
+    match value? {
+        ExtensionValue::Decimal(d) => d.value.as_deref().and_then(|v| v.parse().ok()),
+        ExtensionValue::Integer(i) => i.value.map(f64::from),
+        _ => None,
+    }
+}
+
+fn expression_text(value: Option<&ExtensionValue>) -> Option<String> {
+    match value? {
+        ExtensionValue::Expression(x) => string(x.expression.as_ref()),
+        _ => None,
+    }
+}
+
+fn coding(c: &FhirCoding) -> Coding {
+    Coding {
+        system: c.system.as_ref().and_then(|s| s.value.clone()),
+        code: c.code.as_ref().and_then(|s| s.value.clone()),
+        display: string(c.display.as_ref()),
+    }
+}
+
+fn decimal(value: Option<&str>) -> Option<f64> {
+    value.and_then(|v| v.parse().ok())
+}
+
+fn quantity(q: &fhirbolt::model::r4::types::Quantity) -> Quantity {
+    Quantity {
+        value: decimal(q.value.as_ref().and_then(|v| v.value.as_deref())),
+        unit: string(q.unit.as_ref()),
+        system: q.system.as_ref().and_then(|s| s.value.clone()),
+        code: q.code.as_ref().and_then(|s| s.value.clone()),
+    }
+}
+
+fn reference(r: &fhirbolt::model::r4::types::Reference) -> String {
+    string(r.reference.as_ref())
+        .or_else(|| string(r.display.as_ref()))
+        .unwrap_or_default()
+}
+
+fn extension_value(value: &ExtensionValue) -> Option<Value> {
+    Some(match value {
+        ExtensionValue::Boolean(b) => Value::Boolean(b.value?),
+        ExtensionValue::Decimal(d) => Value::Decimal(decimal(d.value.as_deref())?),
+        ExtensionValue::Integer(i) => Value::Integer(i64::from(i.value?)),
+        ExtensionValue::Date(d) => Value::Date(d.value.clone()?),
+        ExtensionValue::DateTime(d) => Value::DateTime(d.value.clone()?),
+        ExtensionValue::Time(t) => Value::Time(t.value.clone()?),
+        ExtensionValue::String(s) => Value::String(s.value.clone()?),
+        ExtensionValue::Quantity(q) => Value::Quantity(quantity(q)),
+        _ => return None,
+    })
+}
+
+fn enable_when_answer(answer: &QuestionnaireItemEnableWhenAnswer) -> Option<Value> {
+    use QuestionnaireItemEnableWhenAnswer as A;
+    Some(match answer {
+        A::Boolean(b) => Value::Boolean(b.value?),
+        A::Decimal(d) => Value::Decimal(decimal(d.value.as_deref())?),
+        A::Integer(i) => Value::Integer(i64::from(i.value?)),
+        A::Date(d) => Value::Date(d.value.clone()?),
+        A::DateTime(d) => Value::DateTime(d.value.clone()?),
+        A::Time(t) => Value::Time(t.value.clone()?),
+        A::String(s) => Value::String(s.value.clone()?),
+        A::Coding(c) => Value::Coding(coding(c)),
+        A::Quantity(q) => Value::Quantity(quantity(q)),
+        A::Reference(r) => Value::Reference(reference(r)),
+        A::Invalid => return None,
+    })
+}
+
+fn answer_option_value(value: &QuestionnaireItemAnswerOptionValue) -> Option<Value> {
+    use QuestionnaireItemAnswerOptionValue as V;
+    Some(match value {
+        V::Integer(i) => Value::Integer(i64::from(i.value?)),
+        V::Date(d) => Value::Date(d.value.clone()?),
+        V::Time(t) => Value::Time(t.value.clone()?),
+        V::String(s) => Value::String(s.value.clone()?),
+        V::Coding(c) => Value::Coding(coding(c)),
+        V::Reference(r) => Value::Reference(reference(r)),
+        V::Invalid => return None,
+    })
+}
+
+fn initial_value(value: &QuestionnaireItemInitialValue) -> Option<Value> {
+    use QuestionnaireItemInitialValue as V;
+    Some(match value {
+        V::Boolean(b) => Value::Boolean(b.value?),
+        V::Decimal(d) => Value::Decimal(decimal(d.value.as_deref())?),
+        V::Integer(i) => Value::Integer(i64::from(i.value?)),
+        V::Date(d) => Value::Date(d.value.clone()?),
+        V::DateTime(d) => Value::DateTime(d.value.clone()?),
+        V::Time(t) => Value::Time(t.value.clone()?),
+        V::String(s) => Value::String(s.value.clone()?),
+        V::Uri(u) => Value::Uri(u.value.clone()?),
+        V::Coding(c) => Value::Coding(coding(c)),
+        V::Quantity(q) => Value::Quantity(quantity(q)),
+        V::Reference(r) => Value::Reference(reference(r)),
+        V::Attachment(_) | V::Invalid => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_arrays_objects_and_nulls_are_dropped_before_parsing() {
+        let mut value = serde_json::json!({"a": [], "b": {}, "c": null, "d": [{"e": []}, 1], "f": {"g": {"h": []}}, "i": 0});
+        drop_empty(&mut value);
+        assert_eq!(value, serde_json::json!({"d": [1], "i": 0}));
+    }
+
+    #[test]
+    fn bad_input_is_an_issue_never_a_panic() {
+        let cases = [
+            ("{", "Not valid JSON"),
+            ("[]", "not a Questionnaire"),
+            (r#"{"resourceType": "Patient"}"#, "not a Questionnaire"),
+        ];
+        for (json, expected) in cases {
+            let issue = parse(json).unwrap_err();
+            assert!(issue.diagnostics.contains(expected), "{json}: {issue:?}");
+        }
+        // fhirbolt's lax mode reads a number where the item list belongs as one
+        // empty item; compiling then refuses it.
+        let lax =
+            parse(r#"{"resourceType": "Questionnaire", "status": "active", "item": 7}"#).unwrap();
+        assert!(compile(&lax, "t").is_err());
+    }
+
+    #[test]
+    fn unusable_items_are_errors_that_name_the_path() {
+        let cases = [
+            (
+                r#"[{"type": "string"}]"#,
+                "Questionnaire.item[0].linkId",
+                "has no linkId",
+            ),
+            (
+                r#"[{"linkId": " ", "type": "string"}]"#,
+                "Questionnaire.item[0].linkId",
+                "has no linkId",
+            ),
+            (
+                r#"[{"linkId": "a", "type": "question"}]"#,
+                "Questionnaire.item[0].type",
+                "unknown item type",
+            ),
+            (
+                r#"[{"linkId": "a", "type": "group", "item": [{"linkId": "b", "type": "bool"}]}]"#,
+                "Questionnaire.item[0].item[0].type",
+                "unknown item type",
+            ),
+            (
+                r#"[{"linkId": "a", "type": "string"}, {"linkId": "a", "type": "string"}]"#,
+                "a",
+                "more than one item",
+            ),
+            (
+                r#"[{"linkId": "a", "type": "string", "enableWhen": [{"question": "zz", "operator": "exists", "answerBoolean": true}]}]"#,
+                "a",
+                "not in the form",
+            ),
+            (
+                r#"[{"linkId": "a", "type": "string", "enableWhen": [{"question": "a", "operator": "~", "answerBoolean": true}]}]"#,
+                "Questionnaire.item[0].enableWhen[0]",
+                "incomplete",
+            ),
+        ];
+        for (items, path, message) in cases {
+            let json = format!(
+                r#"{{"resourceType": "Questionnaire", "status": "active", "item": {items}}}"#
+            );
+            let errors = compile(&parse(&json).unwrap(), "t").unwrap_err();
+            assert_eq!(errors.len(), 1, "{items}: {errors:?}");
+            assert_eq!(errors[0].expression.as_deref(), Some(path), "{items}");
+            assert!(
+                errors[0].diagnostics.contains(message),
+                "{items}: {errors:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn values_typed_wrongly_are_read_by_their_shape_and_reported() {
+        let json = r#"{"resourceType": "Questionnaire", "status": "active", "item": [
+            {"linkId": "d", "type": "date"},
+            {"linkId": "q", "type": "string", "enableWhen": [{"question": "d", "operator": "=", "answerInteger": "2022-09"}]}]}"#;
+        let compiled = compile(&parse(json).unwrap(), "t").unwrap();
+        assert_eq!(
+            compiled.form.items[1].enable_when[0].answer,
+            Value::Date("2022-09".into())
+        );
+        let messages: Vec<&str> = compiled
+            .warnings
+            .iter()
+            .map(|w| w.message.as_str())
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                "Questionnaire.item[1].enableWhen[0].answerInteger \"2022-09\" was read as answerDate"
+            ]
+        );
+    }
+
+    #[test]
+    fn fhirpath_style_regexes_are_unwrapped() {
+        let cases = [
+            ("matches('^[0-9]{4}$')", "^[0-9]{4}$"),
+            ("^[0-9]{4}$", "^[0-9]{4}$"),
+            (" matches( '[A-Z]\\'s' ) ", "[A-Z]'s"),
+        ];
+        for (raw, pattern) in cases {
+            assert_eq!(unwrap_matches(raw), pattern, "{raw}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod fixture_tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    /// The team's real-world Questionnaires (../shared/fixtures/questionnaires).
+    pub(crate) fn fixtures() -> Vec<(String, String)> {
+        let dir =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/questionnaires");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        files.sort();
+        files
+            .into_iter()
+            .map(|p| {
+                (
+                    p.file_stem().unwrap().to_string_lossy().into_owned(),
+                    std::fs::read_to_string(&p).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    /// Counts (items, required items, help displays) in the raw JSON.
+    fn raw_counts(items: &serde_json::Value, nested: bool) -> (usize, usize, usize) {
+        let mut counts = (0, 0, 0);
+        for item in items.as_array().into_iter().flatten() {
+            let help = nested
+                && item["type"] == "display"
+                && item["extension"].as_array().into_iter().flatten().any(|e| {
+                    e["url"] == url::ITEM_CONTROL
+                        && e["valueCodeableConcept"]["coding"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .any(|c| c["code"] == "help" || c["code"] == "flyover")
+                });
+            if help {
+                counts.2 += 1;
+            } else {
+                counts.0 += 1;
+                counts.1 += usize::from(item["required"] == true);
+            }
+            let (i, r, h) = raw_counts(&item["item"], true);
+            counts = (counts.0 + i, counts.1 + r, counts.2 + h);
+        }
+        counts
+    }
+
+    #[test]
+    fn answer_value_sets_by_url_fall_back_to_free_text_and_contained_ones_expand() {
+        let by_name: std::collections::HashMap<String, String> = fixtures().into_iter().collect();
+        let compile_fixture =
+            |name: &str| compile(&parse(&by_name[name]).unwrap(), name).unwrap().form;
+        // Medplum's intake form binds answers to value sets by URL only.
+        let medplum = compile_fixture("medplum__patient-intake-questionnaire");
+        assert!(
+            medplum
+                .all_items()
+                .iter()
+                .any(|i| i.unresolved_value_set.is_some())
+        );
+        // GAD-7 binds its answers to a contained ValueSet, with scores.
+        let gad7 = compile_fixture("researchkitonfhir__GAD-7");
+        let scored = gad7
+            .all_items()
+            .into_iter()
+            .find(|i| !i.options.is_empty())
+            .unwrap();
+        assert!(scored.unresolved_value_set.is_none());
+        assert!(
+            scored.options.iter().all(|o| o.ordinal.is_some()),
+            "{:?}",
+            scored.options
+        );
+    }
+
+    #[test]
+    fn every_fixture_compiles_and_keeps_every_item() {
+        let fixtures = fixtures();
+        assert_eq!(fixtures.len(), 26, "the fixture folder changed");
+        for (name, json) in fixtures {
+            let parsed = parse(&json).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            let compiled = compile(&parsed, "test").unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            let raw: serde_json::Value = serde_json::from_str(&json).unwrap();
+            let (items, required, help) = raw_counts(&raw["item"], false);
+            let all = compiled.form.all_items();
+            assert_eq!(all.len(), items, "{name}: items");
+            assert_eq!(
+                all.iter().filter(|i| i.required).count(),
+                required,
+                "{name}: required items"
+            );
+            assert_eq!(
+                all.iter().filter(|i| i.help.is_some()).count(),
+                help,
+                "{name}: help texts"
+            );
+            // A value set that cannot be expanded is always listed, never a silent
+            // empty choice list.
+            for item in all.iter().filter(|i| i.unresolved_value_set.is_some()) {
+                assert!(
+                    item.options.is_empty()
+                        || matches!(item.kind, ItemKind::OpenChoice | ItemKind::Choice)
+                );
+                assert!(
+                    compiled
+                        .warnings
+                        .iter()
+                        .any(|w| w.link_id.as_deref() == Some(item.link_id.as_str())),
+                    "{name}: {} has no warning",
+                    item.link_id
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,352 @@
+//! The compiled form: what the browser needs to render a Questionnaire and check
+//! its answers, and nothing more.
+//!
+//! The server compiles a FHIR R4 Questionnaire into a [`Form`] once, at import; the
+//! browser never downloads FHIR machinery. Enums keep serde's externally tagged
+//! encoding (see ARCHITECTURE.md: the backend's serde_json has arbitrary_precision).
+
+use serde::{Deserialize, Serialize};
+
+/// A Questionnaire, compiled.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Form {
+    /// The Questionnaire's id on this server.
+    pub id: String,
+    /// Its canonical URL, if it has one.
+    pub url: Option<String>,
+    /// Its business version.
+    pub version: Option<String>,
+    /// The title shown to the patient.
+    pub title: String,
+    /// Form-level FHIRPath variables (`variable` extension), kept for the evaluator.
+    pub variables: Vec<Variable>,
+    /// The items, in order.
+    pub items: Vec<Item>,
+}
+
+/// One Questionnaire item.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    /// `linkId`: unique in the form.
+    pub link_id: String,
+    /// The question or heading.
+    pub text: String,
+    /// `prefix` (e.g. "1.").
+    pub prefix: Option<String>,
+    /// The item type.
+    pub kind: ItemKind,
+    /// An answer is needed.
+    pub required: bool,
+    /// More than one answer (or group instance) is allowed.
+    pub repeats: bool,
+    /// Shown, not editable.
+    pub read_only: bool,
+    /// `questionnaire-hidden`: not shown, still part of the response.
+    pub hidden: bool,
+    /// Limits on the answer.
+    pub constraints: Constraints,
+    /// `entryFormat`, shown as a placeholder.
+    pub entry_format: Option<String>,
+    /// `questionnaire-itemControl`, when it names a control we render.
+    pub control: Option<Control>,
+    /// Help text (a child display item with control help or flyover).
+    pub help: Option<String>,
+    /// The choices of a choice or open-choice item.
+    pub options: Vec<AnswerOption>,
+    /// An `answerValueSet` that could not be expanded here: the item falls back to
+    /// free text, and the import lists it.
+    pub unresolved_value_set: Option<String>,
+    /// `initial` values.
+    pub initial: Vec<Value>,
+    /// `enableWhen` conditions.
+    pub enable_when: Vec<EnableWhen>,
+    /// How several conditions combine.
+    pub enable_behavior: EnableBehavior,
+    /// FHIRPath expressions attached to the item.
+    pub expressions: ItemExpressions,
+    /// Item-level variables.
+    pub variables: Vec<Variable>,
+    /// `definition`: the element this item fills, for SDC extraction.
+    pub definition: Option<String>,
+    /// `code`s of the item (LOINC and the like).
+    pub codes: Vec<Coding>,
+    /// Child items (groups, and questions with nested items).
+    pub items: Vec<Item>,
+}
+
+/// R4 item types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ItemKind {
+    Group,
+    Display,
+    Boolean,
+    Decimal,
+    Integer,
+    Date,
+    DateTime,
+    Time,
+    String,
+    Text,
+    Url,
+    Choice,
+    OpenChoice,
+    Attachment,
+    Reference,
+    Quantity,
+}
+
+impl ItemKind {
+    /// Every R4 item type.
+    pub const ALL: [ItemKind; 16] = [
+        ItemKind::Group,
+        ItemKind::Display,
+        ItemKind::Boolean,
+        ItemKind::Decimal,
+        ItemKind::Integer,
+        ItemKind::Date,
+        ItemKind::DateTime,
+        ItemKind::Time,
+        ItemKind::String,
+        ItemKind::Text,
+        ItemKind::Url,
+        ItemKind::Choice,
+        ItemKind::OpenChoice,
+        ItemKind::Attachment,
+        ItemKind::Reference,
+        ItemKind::Quantity,
+    ];
+
+    /// The FHIR code.
+    pub fn code(self) -> &'static str {
+        match self {
+            ItemKind::Group => "group",
+            ItemKind::Display => "display",
+            ItemKind::Boolean => "boolean",
+            ItemKind::Decimal => "decimal",
+            ItemKind::Integer => "integer",
+            ItemKind::Date => "date",
+            ItemKind::DateTime => "dateTime",
+            ItemKind::Time => "time",
+            ItemKind::String => "string",
+            ItemKind::Text => "text",
+            ItemKind::Url => "url",
+            ItemKind::Choice => "choice",
+            ItemKind::OpenChoice => "open-choice",
+            ItemKind::Attachment => "attachment",
+            ItemKind::Reference => "reference",
+            ItemKind::Quantity => "quantity",
+        }
+    }
+
+    /// The type for a FHIR code.
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.code() == code)
+    }
+
+    /// Whether items of this type take answers.
+    pub fn is_question(self) -> bool {
+        !matches!(self, ItemKind::Group | ItemKind::Display)
+    }
+}
+
+/// Limits on an answer.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Constraints {
+    /// `maxLength`, in characters.
+    pub max_length: Option<u32>,
+    /// `minLength` extension, in characters.
+    pub min_length: Option<u32>,
+    /// `regex` extension, unwrapped from FHIRPath `matches('…')` if written so.
+    pub regex: Option<String>,
+    /// `minValue` extension.
+    pub min_value: Option<Value>,
+    /// `maxValue` extension.
+    pub max_value: Option<Value>,
+    /// `maxSize` extension for attachments, in bytes.
+    pub max_size: Option<u64>,
+    /// `mimeType` extension for attachments.
+    pub mime_types: Vec<String>,
+}
+
+/// How an item is presented (`questionnaire-itemControl`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Control {
+    DropDown,
+    RadioButton,
+    CheckBox,
+    Autocomplete,
+    Slider,
+    Page,
+    Tab,
+    /// Tabs' container (`tab-container`): its child groups are tabs.
+    TabContainer,
+    /// A group shown as a table in the source; rendered as a list on a phone.
+    Table,
+}
+
+impl Control {
+    /// The control for an itemControl code we render.
+    pub fn from_code(code: &str) -> Option<Self> {
+        Some(match code {
+            "drop-down" => Control::DropDown,
+            "radio-button" => Control::RadioButton,
+            "check-box" => Control::CheckBox,
+            "autocomplete" | "lookup" => Control::Autocomplete,
+            "slider" => Control::Slider,
+            "page" => Control::Page,
+            "tab" => Control::Tab,
+            "tab-container" => Control::TabContainer,
+            "table" | "gtable" | "htable" | "grid" | "list" => Control::Table,
+            _ => return None,
+        })
+    }
+}
+
+/// A typed answer value.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Value {
+    Boolean(bool),
+    Decimal(f64),
+    Integer(i64),
+    /// `YYYY`, `YYYY-MM` or `YYYY-MM-DD`.
+    Date(String),
+    DateTime(String),
+    Time(String),
+    String(String),
+    Uri(String),
+    Coding(Coding),
+    Quantity(Quantity),
+    /// A reference, as its `reference` or `display` text.
+    Reference(String),
+}
+
+/// A code from a code system.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coding {
+    pub system: Option<String>,
+    pub code: Option<String>,
+    pub display: Option<String>,
+}
+
+/// A measured amount.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Quantity {
+    pub value: Option<f64>,
+    pub unit: Option<String>,
+    pub system: Option<String>,
+    pub code: Option<String>,
+}
+
+/// One choice of a choice item.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AnswerOption {
+    /// The value recorded when chosen.
+    pub value: Value,
+    /// Selected at the start.
+    pub initial_selected: bool,
+    /// `ordinalValue`/`itemWeight`: the score it adds (PHQ-9, GAD-7).
+    pub ordinal: Option<f64>,
+    /// `optionPrefix` (e.g. "a)").
+    pub prefix: Option<String>,
+}
+
+/// One `enableWhen` condition.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EnableWhen {
+    /// The linkId of the question it looks at.
+    pub question: String,
+    /// How it compares.
+    pub operator: Operator,
+    /// What it compares with (for `exists`: a boolean).
+    pub answer: Value,
+}
+
+/// `enableWhen.operator`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Operator {
+    Exists,
+    Equal,
+    NotEqual,
+    Greater,
+    Less,
+    GreaterOrEqual,
+    LessOrEqual,
+}
+
+impl Operator {
+    /// The operator for a FHIR code.
+    pub fn from_code(code: &str) -> Option<Self> {
+        Some(match code {
+            "exists" => Operator::Exists,
+            "=" => Operator::Equal,
+            "!=" => Operator::NotEqual,
+            ">" => Operator::Greater,
+            "<" => Operator::Less,
+            ">=" => Operator::GreaterOrEqual,
+            "<=" => Operator::LessOrEqual,
+            _ => return None,
+        })
+    }
+}
+
+/// `enableBehavior`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EnableBehavior {
+    /// Every condition must hold.
+    #[default]
+    All,
+    /// One condition is enough.
+    Any,
+}
+
+/// FHIRPath expressions on an item (SDC).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemExpressions {
+    /// `sdc-questionnaire-calculatedExpression`.
+    pub calculated: Option<String>,
+    /// `sdc-questionnaire-enableWhenExpression`.
+    pub enable_when: Option<String>,
+    /// `sdc-questionnaire-initialExpression`.
+    pub initial: Option<String>,
+}
+
+/// A named FHIRPath expression (`variable` extension).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Variable {
+    pub name: String,
+    pub expression: String,
+}
+
+/// Something the import could not use in full. The form still works.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportWarning {
+    /// The item concerned, or none for the whole form.
+    pub link_id: Option<String>,
+    /// What was not used, and what the form does instead.
+    pub message: String,
+}
+
+/// What `GET /api/forms/{id}` answers: the form and what its import could not use.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CompiledForm {
+    pub form: Form,
+    pub warnings: Vec<ImportWarning>,
+}
+
+impl Form {
+    /// Every item, depth first.
+    pub fn all_items(&self) -> Vec<&Item> {
+        fn walk<'a>(items: &'a [Item], out: &mut Vec<&'a Item>) {
+            for item in items {
+                out.push(item);
+                walk(&item.items, out);
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.items, &mut out);
+        out
+    }
+}
