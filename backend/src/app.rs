@@ -97,10 +97,13 @@ impl Application {
 /// The whole HTTP surface.
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     let mut router = Router::new()
-        .nest("/api", api::router())
+        .nest(
+            "/api",
+            api::router().layer(DefaultBodyLimit::max(max_body_bytes)),
+        )
+        .nest("/fhir", api::fhir_router())
         .fallback(static_files::serve)
         .with_state(state)
-        .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(CompressionLayer::new());
     for layer in http::security_headers() {
         router = router.layer(layer);

@@ -25,6 +25,21 @@ pub trait Clock: Send + Sync + Debug {
     }
 }
 
+/// `now` as a FHIR `instant` in UTC, to the millisecond: `2026-11-29T22:06:07.123Z`.
+pub fn fhir_instant(now: SystemTime) -> String {
+    let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = i64::try_from(since.as_secs()).unwrap_or(0);
+    let date = Date::from_days_since_epoch(secs.div_euclid(86_400));
+    let in_day = secs.rem_euclid(86_400);
+    format!(
+        "{date}T{:02}:{:02}:{:02}.{:03}Z",
+        in_day / 3600,
+        in_day % 3600 / 60,
+        in_day % 60,
+        since.subsec_millis()
+    )
+}
+
 /// The system's clock.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SystemClock;
@@ -46,6 +61,13 @@ mod tests {
         fn now(&self) -> SystemTime {
             self.0
         }
+    }
+
+    #[test]
+    fn instants_are_utc_to_the_millisecond() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_795_946_399_123);
+        assert_eq!(fhir_instant(t), "2026-11-29T09:59:59.123Z");
+        assert_eq!(fhir_instant(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
     }
 
     #[test]

@@ -67,6 +67,16 @@ impl TestApp {
         self.client.get(self.url(path)).send().await.unwrap()
     }
 
+    async fn put_fhir(&self, path: &str, body: &str) -> reqwest::Response {
+        self.client
+            .put(self.url(path))
+            .header("content-type", "application/fhir+json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap()
+    }
+
     async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
         self.post_raw(path, "application/json", body.to_string())
             .await
@@ -149,7 +159,7 @@ async fn health_reports_the_version_and_a_migrated_database() {
     assert_eq!(
         body,
         json!({"status": "ok", "version": env!("CARGO_PKG_VERSION"),
-               "database": {"status": "ok", "schemaVersion": 1}})
+               "database": {"status": "ok", "schemaVersion": 2}})
     );
     assert!(app.data.path().join("intake.db").is_file());
 }
@@ -439,7 +449,7 @@ async fn a_restart_on_the_same_data_folder_keeps_the_database() {
     let id_before = installation_id(data.path()).await;
     let app = TestApp::spawn_on(data).await;
     let health: Value = app.get("/api/health").await.json().await.unwrap();
-    assert_eq!(health["database"]["schemaVersion"], 1);
+    assert_eq!(health["database"]["schemaVersion"], 2);
     let data = app.stop().await;
     assert_eq!(installation_id(data.path()).await, id_before);
 }
@@ -455,4 +465,202 @@ async fn installation_id(data: &Path) -> String {
     pool.close().await;
     assert_eq!(id.len(), 32);
     id
+}
+
+/// The team's real-world Questionnaires: (file stem, JSON).
+fn fixtures() -> Vec<(String, String)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/questionnaires");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let stem = p.file_stem().unwrap().to_string_lossy().replace('_', "-");
+            (stem, std::fs::read_to_string(&p).unwrap())
+        })
+        .collect()
+}
+
+fn fixture(part: &str) -> String {
+    fixtures()
+        .into_iter()
+        .find(|(name, _)| name.contains(part))
+        .unwrap()
+        .1
+}
+
+fn phq9() -> String {
+    fixture("phq9")
+}
+
+/// The id to store a fixture under: its own, or one made from its file name.
+fn fixture_id(name: &str, json: &str) -> String {
+    let value: Value = serde_json::from_str(json).unwrap();
+    value["id"]
+        .as_str()
+        .map_or_else(|| name.chars().take(64).collect(), str::to_owned)
+}
+
+#[tokio::test]
+async fn a_questionnaire_is_stored_read_back_and_versioned() {
+    let app = TestApp::spawn().await;
+    let created = app.put_fhir("/fhir/Questionnaire/phq9", &phq9()).await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    assert_eq!(created.headers()["etag"], "W/\"1\"");
+    assert_eq!(
+        created.headers()["location"],
+        "/fhir/Questionnaire/phq9/_history/1"
+    );
+    assert_eq!(created.headers()["content-type"], "application/fhir+json");
+    let body: Value = created.json().await.unwrap();
+    assert_eq!(
+        (body["id"].as_str(), body["meta"]["versionId"].as_str()),
+        (Some("phq9"), Some("1"))
+    );
+
+    let read = app.get("/fhir/Questionnaire/phq9").await;
+    assert_eq!(read.status(), StatusCode::OK);
+    let read: Value = read.json().await.unwrap();
+    assert_eq!(read, body);
+    // Everything the file had is kept, extensions included.
+    let original: Value = serde_json::from_str(&phq9()).unwrap();
+    assert_eq!(read["item"], original["item"]);
+
+    let updated = app.put_fhir("/fhir/Questionnaire/phq9", &phq9()).await;
+    assert_eq!(updated.status(), StatusCode::OK);
+    assert_eq!(updated.headers()["etag"], "W/\"2\"");
+}
+
+#[tokio::test]
+async fn questionnaires_are_found_by_canonical_url() {
+    let app = TestApp::spawn().await;
+    let gad7 = fixture("GAD-7");
+    app.put_fhir("/fhir/Questionnaire/gad7", &gad7).await;
+    let url = serde_json::from_str::<Value>(&gad7).unwrap()["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let found: Value = app
+        .client
+        .get(app.url("/fhir/Questionnaire"))
+        .query(&[("url", url.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found["resourceType"], "Bundle");
+    assert_eq!(found["type"], "searchset");
+    assert_eq!(found["total"], 1);
+    assert_eq!(found["entry"][0]["resource"]["id"], "gad7");
+    assert!(
+        found["entry"][0]["fullUrl"]
+            .as_str()
+            .unwrap()
+            .ends_with("/fhir/Questionnaire/gad7")
+    );
+    let none: Value = app
+        .get("/fhir/Questionnaire?url=http://example.org/none")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(none["total"], 0);
+}
+
+#[tokio::test]
+async fn every_fixture_is_accepted_and_its_compiled_form_served() {
+    let app = TestApp::spawn().await;
+    for (name, json) in fixtures() {
+        let id = fixture_id(&name, &json);
+        let response = app
+            .put_fhir(&format!("/fhir/Questionnaire/{id}"), &json)
+            .await;
+        let status = response.status();
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "{name}: {}",
+            response.text().await.unwrap()
+        );
+        let form = app.get(&format!("/api/forms/{id}")).await;
+        assert_eq!(form.status(), StatusCode::OK, "{name}");
+        // The compiled form crosses to the browser as shared types: it must decode
+        // here too, where fhirbolt has turned on serde_json's arbitrary_precision.
+        let compiled: shared::form::CompiledForm = form.json().await.unwrap();
+        assert_eq!(compiled.form.id, id);
+        assert!(!compiled.form.items.is_empty(), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn unusable_questionnaires_are_refused_naming_the_path_and_nothing_is_stored() {
+    let app = TestApp::spawn().await;
+    let cases: &[(&str, &str, StatusCode, &[&str])] = &[
+        (
+            "no type",
+            r#"{"resourceType": "Questionnaire", "status": "active", "item": [{"linkId": "a"}]}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &["Questionnaire.item[0].type"],
+        ),
+        (
+            "other id",
+            r#"{"resourceType": "Questionnaire", "id": "other", "status": "active"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &["id"],
+        ),
+        (
+            "a Patient",
+            r#"{"resourceType": "Patient"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &["resourceType"],
+        ),
+        (
+            "not JSON",
+            r#"{"resourceType": "Questionnaire", "#,
+            StatusCode::BAD_REQUEST,
+            &[],
+        ),
+    ];
+    for (name, body, status, expressions_expected) in cases {
+        let response = app.put_fhir("/fhir/Questionnaire/q1", body).await;
+        assert_eq!(response.status(), *status, "{name}");
+        let outcome = outcome(response).await;
+        assert_eq!(
+            expressions(&outcome),
+            *expressions_expected,
+            "{name}: {outcome}"
+        );
+    }
+    let bad_id = app.put_fhir("/fhir/Questionnaire/a_b", &phq9()).await;
+    assert_eq!(bad_id.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        app.get("/fhir/Questionnaire/q1").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get("/api/forms/q1").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    outcome(app.get("/fhir/Questionnaire/q1").await).await;
+}
+
+#[tokio::test]
+async fn a_large_questionnaire_fits_the_fhir_body_limit() {
+    let app = TestApp::spawn().await;
+    // The Cardiology form is 262 kB, above the /api limit, within /fhir's.
+    let (_, cardiology) = fixtures()
+        .into_iter()
+        .find(|(n, _)| n.contains("Cardiology"))
+        .unwrap();
+    assert!(cardiology.len() > 16 * 1024);
+    let response = app
+        .put_fhir("/fhir/Questionnaire/CardiologyForm", &cardiology)
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
 }

@@ -33,3 +33,53 @@ fn sigterm_stops_the_server_cleanly() {
     assert!(exit.success(), "exit status {exit:?}");
     assert!(data.path().join("intake.db").is_file());
 }
+
+#[test]
+fn import_loads_every_fixture_and_reports_what_it_could_not_use() {
+    let data = tempfile::tempdir().unwrap();
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fixtures/questionnaires");
+    let output = Command::new(env!("CARGO_BIN_EXE_intake"))
+        .arg("import")
+        .arg(&fixtures)
+        .arg("--data")
+        .arg(data.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("26 of 26 file(s) imported"), "{stdout}");
+    assert!(
+        stdout.contains("imported lforms__phq9.json as Questionnaire/lforms--phq9 (version 1"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("cannot be expanded here"), "{stdout}");
+}
+
+#[test]
+fn import_goes_on_past_a_broken_file_and_then_fails() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a-broken.json"), "{ not json").unwrap();
+    std::fs::write(
+        dir.path().join("b-good.json"),
+        r#"{"resourceType": "Questionnaire", "id": "good", "status": "active",
+            "item": [{"linkId": "q", "type": "string", "text": "Name"}]}"#,
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_intake"))
+        .arg("import")
+        .arg(dir.path())
+        .arg("--data")
+        .arg(data.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success());
+    assert!(stdout.contains("FAILED a-broken.json"), "{stdout}");
+    assert!(
+        stdout.contains("imported b-good.json as Questionnaire/good"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 of 2 file(s) imported"), "{stdout}");
+}

@@ -1,11 +1,14 @@
 //! The JSON API under `/api`: one file per resource, all routes here.
 
 mod demographics;
+mod forms;
 mod health;
+mod questionnaire;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::app::AppState;
@@ -16,8 +19,28 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/health", get(health::get))
         .route("/demographics/validate", post(demographics::validate))
+        .route("/forms/{id}", get(forms::get))
         .fallback(|| async { ApiError::NotFound })
         // Answers may carry patient data: no cache, in the browser or between, keeps them.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+}
+
+/// Largest FHIR resource accepted: real Questionnaires reach a few hundred kB.
+pub const MAX_FHIR_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Every `/fhir` route: the embedded FHIR R4 store.
+pub fn fhir_router() -> Router<AppState> {
+    Router::new()
+        .route("/Questionnaire", get(questionnaire::search))
+        .route(
+            "/Questionnaire/{id}",
+            put(questionnaire::put).get(questionnaire::read),
+        )
+        .fallback(|| async { ApiError::NotFound })
+        .layer(DefaultBodyLimit::max(MAX_FHIR_BODY_BYTES))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),

@@ -1,6 +1,7 @@
 //! FHIR resources, built and parsed with fhirbolt. The only module that sees
 //! fhirbolt types: everything outside works with our own enums and structs.
 
+pub mod bundle;
 pub mod outcome;
 pub mod questionnaire;
 

@@ -56,12 +56,17 @@ mod url {
 /// objects and nulls (invalid in FHIR, common in real files) are dropped first;
 /// anything else wrong is an issue at the resource. Never panics, whatever the input.
 pub fn parse(json: &str) -> Result<Parsed, Issue> {
-    let mut value: serde_json::Value = serde_json::from_str(json).map_err(|e| {
+    let value: serde_json::Value = serde_json::from_str(json).map_err(|e| {
         Issue::error(
             IssueType::Structure,
             format!("Not valid JSON (line {}, column {})", e.line(), e.column()),
         )
     })?;
+    parse_value(value)
+}
+
+/// [`parse`], for JSON already read.
+pub fn parse_value(mut value: serde_json::Value) -> Result<Parsed, Issue> {
     if value
         .get("resourceType")
         .and_then(serde_json::Value::as_str)
