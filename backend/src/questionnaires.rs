@@ -80,15 +80,26 @@ pub async fn save(
     })?;
 
     let mut tx = db.begin().await?;
-    let current: Option<i64> = sqlx::query_scalar(
-        "SELECT version_id FROM resource WHERE resource_type = 'Questionnaire' AND id = ?",
+    let current: Option<(i64, String)> = sqlx::query_as(
+        "SELECT version_id, body FROM resource WHERE resource_type = 'Questionnaire' AND id = ?",
     )
     .bind(id)
     .fetch_optional(&mut *tx)
     .await?;
-    let version_id = current.unwrap_or(0) + 1;
-    let last_updated = fhir_instant(clock.now());
     resource["id"] = id.into();
+    if let Some((version_id, body)) = &current
+        && same_content(body, &resource)
+    {
+        // An identical update is not a new version (as FHIR servers do).
+        return Ok(Saved {
+            body: body.clone(),
+            version_id: *version_id,
+            created: false,
+            warnings: compiled.warnings,
+        });
+    }
+    let version_id = current.as_ref().map_or(0, |(v, _)| *v) + 1;
+    let last_updated = fhir_instant(clock.now());
     resource["meta"]["versionId"] = version_id.to_string().into();
     resource["meta"]["lastUpdated"] = last_updated.clone().into();
     let body = resource.to_string();
@@ -132,6 +143,18 @@ pub async fn save(
         created: current.is_none(),
         warnings: compiled.warnings,
     })
+}
+
+/// Whether the stored `body` and `resource` differ only in `meta`.
+fn same_content(body: &str, resource: &serde_json::Value) -> bool {
+    let strip = |mut v: serde_json::Value| {
+        if let Some(fields) = v.as_object_mut() {
+            fields.remove("meta");
+        }
+        v
+    };
+    serde_json::from_str::<serde_json::Value>(body)
+        .is_ok_and(|stored| strip(stored) == strip(resource.clone()))
 }
 
 /// The stored Questionnaire and its version.

@@ -530,9 +530,20 @@ async fn a_questionnaire_is_stored_read_back_and_versioned() {
     let original: Value = serde_json::from_str(&phq9()).unwrap();
     assert_eq!(read["item"], original["item"]);
 
-    let updated = app.put_fhir("/fhir/Questionnaire/phq9", &phq9()).await;
+    // The same content again is no new version...
+    let same = app.put_fhir("/fhir/Questionnaire/phq9", &phq9()).await;
+    assert_eq!(same.status(), StatusCode::OK);
+    assert_eq!(same.headers()["etag"], "W/\"1\"");
+    // ...a change is.
+    let mut changed: Value = serde_json::from_str(&phq9()).unwrap();
+    changed["title"] = "PHQ-9, revised".into();
+    let updated = app
+        .put_fhir("/fhir/Questionnaire/phq9", &changed.to_string())
+        .await;
     assert_eq!(updated.status(), StatusCode::OK);
     assert_eq!(updated.headers()["etag"], "W/\"2\"");
+    let form: shared::form::CompiledForm = app.get("/api/forms/phq9").await.json().await.unwrap();
+    assert_eq!(form.form.title, "PHQ-9, revised");
 }
 
 #[tokio::test]

@@ -145,11 +145,19 @@ fn run(args: &[String]) -> anyhow::Result<()> {
     let intake = target.join("release").join("intake");
     let listen = flag(args, "--listen").unwrap_or("127.0.0.1:8080");
     let data = flag(args, "--data").unwrap_or("./data");
+    // Demo data: real forms to try. Importing again only adds a version.
+    let mut import = Command::new(&intake);
+    import.args(["import", "backend/demo/questionnaires", "--data", data]);
+    run_step(
+        "intake import backend/demo/questionnaires (demo forms)",
+        import,
+    )?;
     println!("\n==> intake serve --listen {listen} --data {data}");
     println!("    Patient form:  http://{listen}/intake");
     println!("    Kiosk:         http://{listen}/kiosk");
     println!("    Staff:         http://{listen}/staff");
     println!("    Health (JSON): http://{listen}/api/health");
+    println!("    A demo form:   http://{listen}/fhir/Questionnaire/demographics");
     println!("    Stop with Ctrl-C.\n");
     let status = Command::new(intake)
         .args([
