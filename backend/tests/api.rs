@@ -675,3 +675,247 @@ async fn a_large_questionnaire_fits_the_fhir_body_limit() {
         .await;
     assert_eq!(response.status(), StatusCode::CREATED);
 }
+
+/// A response that answers every question of `form` with a value its rules
+/// accept; the caller prunes answers that enableWhen rules out.
+fn answer_everything(items: &[shared::form::Item]) -> Vec<shared::response::ResponseItem> {
+    use shared::form::{Attachment, ItemKind as K, Quantity, Value as V};
+    use shared::response::{ResponseAnswer, ResponseItem};
+    let value_for = |item: &shared::form::Item| -> Option<V> {
+        let c = &item.constraints;
+        let number = |default: f64| {
+            let min = c.min_value.as_ref().and_then(|v| match v {
+                V::Integer(i) => Some(*i as f64),
+                V::Decimal(d) => Some(*d),
+                _ => None,
+            });
+            min.unwrap_or(default)
+        };
+        Some(match item.kind {
+            K::Group | K::Display => return None,
+            K::Boolean => V::Boolean(true),
+            K::Decimal => V::Decimal(number(1.0)),
+            K::Integer => V::Integer(number(1.0) as i64),
+            K::Date => c
+                .min_value
+                .clone()
+                .filter(|v| matches!(v, V::Date(_)))
+                .unwrap_or(V::Date("2000-01-01".into())),
+            K::DateTime => V::DateTime("2000-01-01T10:00:00Z".into()),
+            K::Time => V::Time("10:00:00".into()),
+            K::Url => V::Uri("https://example.org".into()),
+            K::Reference => V::Reference("Patient/example".into()),
+            K::Quantity => V::Quantity(Quantity {
+                value: Some(1.0),
+                unit: Some("kg".into()),
+                ..Quantity::default()
+            }),
+            K::Attachment => V::Attachment(Attachment {
+                content_type: c.mime_types.first().cloned().or(Some("text/plain".into())),
+                data: Some("aGVsbG8=".into()),
+                title: Some("card".into()),
+                ..Attachment::default()
+            }),
+            K::Choice | K::OpenChoice => match (item.initial.first(), item.options.first()) {
+                (Some(initial), _) => initial.clone(),
+                (None, Some(option)) => option.value.clone(),
+                (None, None) if item.unresolved_value_set.is_some() => V::String("other".into()),
+                (None, None) => V::Coding(shared::form::Coding {
+                    code: Some("other".into()),
+                    ..shared::form::Coding::default()
+                }),
+            },
+            K::String | K::Text => {
+                let candidates = [
+                    "Jane",
+                    "2000",
+                    "1234",
+                    "A1",
+                    "jane@example.org",
+                    "0412 345 678",
+                    "abc",
+                ];
+                let fits = |text: &str| {
+                    c.regex
+                        .as_ref()
+                        .is_none_or(|r| regex_lite::Regex::new(r).is_ok_and(|re| re.is_match(text)))
+                };
+                let text = candidates
+                    .iter()
+                    .find(|t| fits(t))
+                    .copied()
+                    .unwrap_or("Jane");
+                let min = c.min_length.unwrap_or(0) as usize;
+                let max = c.max_length.map_or(usize::MAX, |m| m as usize);
+                let text = format!("{text}{}", "x".repeat(min.saturating_sub(text.len())));
+                V::String(text.chars().take(max).collect())
+            }
+        })
+    };
+    items
+        .iter()
+        .filter_map(|item| {
+            if item.kind == shared::form::ItemKind::Display {
+                return None;
+            }
+            let children = answer_everything(&item.items);
+            let (answer, item_children) = match value_for(item) {
+                Some(value) => (
+                    vec![ResponseAnswer {
+                        value,
+                        item: children,
+                    }],
+                    vec![],
+                ),
+                None => (vec![], children),
+            };
+            Some(ResponseItem {
+                link_id: item.link_id.clone(),
+                text: None,
+                answer,
+                item: item_children,
+            })
+        })
+        .collect()
+}
+
+/// Removes every answer to `link_id`, wherever it is.
+fn remove_answers(items: &mut Vec<shared::response::ResponseItem>, link_id: &str) {
+    items.retain(|i| i.link_id != link_id);
+    for item in items {
+        remove_answers(&mut item.item, link_id);
+        for answer in &mut item.answer {
+            remove_answers(&mut answer.item, link_id);
+        }
+    }
+}
+
+/// A valid response for `form`: everything answered, then the answers that
+/// enableWhen rules out removed (one pass can disable another, so repeat).
+fn valid_response(form: &shared::form::Form) -> shared::response::QuestionnaireResponse {
+    let mut response = shared::response::QuestionnaireResponse {
+        resource_type: "QuestionnaireResponse".into(),
+        id: None,
+        questionnaire: Some(format!("Questionnaire/{}", form.id)),
+        status: "completed".into(),
+        authored: None,
+        item: answer_everything(&form.items),
+    };
+    for _ in 0..10 {
+        let disabled: Vec<String> = shared::answers::validate(form, &response)
+            .into_iter()
+            .filter(|i| i.problem == shared::answers::AnswerProblem::NotEnabled)
+            .map(|i| i.link_id)
+            .collect();
+        if disabled.is_empty() {
+            break;
+        }
+        for link_id in disabled {
+            remove_answers(&mut response.item, &link_id);
+        }
+    }
+    response
+}
+
+async fn validate_response(app: &TestApp, response: &impl serde::Serialize) -> Value {
+    let body = serde_json::to_string(response).unwrap();
+    let answer = app
+        .client
+        .post(app.url("/fhir/QuestionnaireResponse/$validate"))
+        .header("content-type", "application/fhir+json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    outcome(answer).await
+}
+
+#[tokio::test]
+async fn generated_responses_to_every_fixture_are_accepted_and_broken_ones_refused_at_the_right_item()
+ {
+    let app = TestApp::spawn().await;
+    for (name, json) in fixtures() {
+        let id = fixture_id(&name, &json);
+        assert_eq!(
+            app.put_fhir(&format!("/fhir/Questionnaire/{id}"), &json)
+                .await
+                .status(),
+            StatusCode::CREATED
+        );
+        let compiled: shared::form::CompiledForm = app
+            .get(&format!("/api/forms/{id}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let response = valid_response(&compiled.form);
+
+        let outcome = validate_response(&app, &response).await;
+        assert_eq!(
+            outcome["issue"][0]["severity"], "information",
+            "{name}: {outcome}"
+        );
+        assert_eq!(outcome["issue"].as_array().unwrap().len(), 1, "{name}");
+
+        // Break the first top-level answer: a value of the wrong type.
+        let mut broken = response.clone();
+        let Some(first) = broken.item.iter_mut().find(|i| !i.answer.is_empty()) else {
+            continue;
+        };
+        let link_id = first.link_id.clone();
+        first.answer[0].value =
+            if matches!(first.answer[0].value, shared::form::Value::Reference(_)) {
+                shared::form::Value::Boolean(true)
+            } else {
+                shared::form::Value::Reference("Patient/wrong".into())
+            };
+        let outcome = validate_response(&app, &broken).await;
+        assert_eq!(
+            expressions(&outcome),
+            [link_id],
+            "{name}: {outcome}"
+        );
+        assert_eq!(outcome["issue"][0]["severity"], "error");
+    }
+}
+
+#[tokio::test]
+async fn validate_accepts_parameters_and_refuses_responses_to_unknown_forms() {
+    let app = TestApp::spawn().await;
+    let gad7 = fixture("GAD-7");
+    app.put_fhir("/fhir/Questionnaire/gad7", &gad7).await;
+    let url = serde_json::from_str::<Value>(&gad7).unwrap()["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // By canonical URL, inside Parameters, as FHIR's $validate allows.
+    let parameters = json!({"resourceType": "Parameters", "parameter": [{"name": "resource", "resource":
+        {"resourceType": "QuestionnaireResponse", "questionnaire": format!("{url}|1.0"), "status": "completed"}}]});
+    let missing = validate_response(&app, &parameters).await;
+    // GAD-7 requires its answers: what is missing is named.
+    assert!(!expressions(&missing).is_empty(), "{missing}");
+    assert!(
+        missing["issue"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["code"] == "required"),
+        "{missing}"
+    );
+
+    let unknown = json!({"resourceType": "QuestionnaireResponse", "questionnaire": "Questionnaire/nope", "status": "completed"});
+    let response = app
+        .client
+        .post(app.url("/fhir/QuestionnaireResponse/$validate"))
+        .header("content-type", "application/fhir+json")
+        .body(unknown.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        expressions(&outcome(response).await),
+        ["QuestionnaireResponse.questionnaire"]
+    );
+}

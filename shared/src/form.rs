@@ -221,23 +221,63 @@ pub enum Value {
     Quantity(Quantity),
     /// A reference, as its `reference` or `display` text.
     Reference(String),
+    Attachment(Attachment),
 }
 
-/// A code from a code system.
+/// A code from a code system (FHIR `Coding`, same JSON).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Coding {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display: Option<String>,
 }
 
-/// A measured amount.
+impl Coding {
+    /// FHIR's sense of the same code: equal codes, and equal systems where both
+    /// name one. Codings with no code at all (real forms have display-only
+    /// options) are the same when their displays are.
+    pub fn same_code(&self, other: &Coding) -> bool {
+        let same_system =
+            self.system.is_none() || other.system.is_none() || self.system == other.system;
+        match (&self.code, &other.code) {
+            (Some(a), Some(b)) => a == b && same_system,
+            (None, None) => self.display.is_some() && self.display == other.display && same_system,
+            _ => false,
+        }
+    }
+}
+
+/// A measured amount (FHIR `Quantity`, same JSON).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Quantity {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
+}
+
+/// A file (FHIR `Attachment`, same JSON): a photo of an insurance card, say.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attachment {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// The content, base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
 }
 
 /// One choice of a choice item.
@@ -336,6 +376,36 @@ pub struct CompiledForm {
     pub warnings: Vec<ImportWarning>,
 }
 
+impl Item {
+    /// An item with no text, limits, options or conditions.
+    pub fn new(link_id: impl Into<String>, kind: ItemKind) -> Self {
+        Item {
+            link_id: link_id.into(),
+            text: String::new(),
+            prefix: None,
+            kind,
+            required: false,
+            repeats: false,
+            read_only: false,
+            hidden: false,
+            constraints: Constraints::default(),
+            entry_format: None,
+            control: None,
+            help: None,
+            options: Vec::new(),
+            unresolved_value_set: None,
+            initial: Vec::new(),
+            enable_when: Vec::new(),
+            enable_behavior: EnableBehavior::All,
+            expressions: ItemExpressions::default(),
+            variables: Vec::new(),
+            definition: None,
+            codes: Vec::new(),
+            items: Vec::new(),
+        }
+    }
+}
+
 impl Form {
     /// Every item, depth first.
     pub fn all_items(&self) -> Vec<&Item> {
@@ -348,5 +418,46 @@ impl Form {
         let mut out = Vec::new();
         walk(&self.items, &mut out);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Coding;
+
+    #[test]
+    fn codings_compare_by_code_then_system_or_by_display_without_codes() {
+        let c = |system: Option<&str>, code: Option<&str>, display: Option<&str>| Coding {
+            system: system.map(Into::into),
+            code: code.map(Into::into),
+            display: display.map(Into::into),
+        };
+        let loinc = Some("http://loinc.org");
+        let cases = [
+            (
+                c(loinc, Some("a"), Some("A")),
+                c(loinc, Some("a"), None),
+                true,
+            ),
+            (c(loinc, Some("a"), None), c(None, Some("a"), None), true),
+            (
+                c(loinc, Some("a"), None),
+                c(Some("http://snomed.info/sct"), Some("a"), None),
+                false,
+            ),
+            (c(loinc, Some("a"), None), c(loinc, Some("b"), None), false),
+            (c(None, None, Some("Yes")), c(None, None, Some("Yes")), true),
+            (c(None, None, Some("Yes")), c(None, None, Some("No")), false),
+            (c(None, None, None), c(None, None, None), false),
+            (
+                c(None, Some("y"), Some("Yes")),
+                c(None, None, Some("Yes")),
+                false,
+            ),
+        ];
+        for (a, b, same) in cases {
+            assert_eq!(a.same_code(&b), same, "{a:?} {b:?}");
+            assert_eq!(b.same_code(&a), same, "symmetric: {a:?} {b:?}");
+        }
     }
 }

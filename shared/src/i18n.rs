@@ -2,6 +2,7 @@
 //!
 //! The server uses the same messages in `OperationOutcome.issue.diagnostics`.
 
+use crate::answers::AnswerProblem;
 use crate::demographics::{Field, Gender, Problem};
 
 /// The UI text for one language.
@@ -62,6 +63,8 @@ pub struct Strings {
     pub gender: fn(Gender) -> &'static str,
     /// The message for a problem with a field: says what to do, names the field.
     pub problem: fn(Field, Problem) -> &'static str,
+    /// The message for a problem with an answer to a form's question.
+    pub answer_problem: fn(&AnswerProblem) -> String,
 }
 
 /// English.
@@ -122,7 +125,31 @@ pub const EN: Strings = Strings {
         Gender::Unknown => "I'd rather not say",
     },
     problem: en_problem,
+    answer_problem: en_answer_problem,
 };
+
+fn en_answer_problem(problem: &AnswerProblem) -> String {
+    use AnswerProblem as P;
+    match problem {
+        P::UnknownItem => "This item is not in the form".into(),
+        P::Required => "This question needs an answer".into(),
+        P::TooManyAnswers => "Only one answer is allowed here".into(),
+        P::NotAQuestion => "This item takes no answer".into(),
+        P::WrongType => "The answer is not of the kind this question takes".into(),
+        P::NotAnOption => "Choose one of the options".into(),
+        P::NotADate => "Enter a real date or time".into(),
+        P::TooLong(max) => format!("Use at most {max} characters"),
+        P::TooShort(min) => format!("Use at least {min} characters"),
+        P::PatternMismatch => "The answer is not in the expected format".into(),
+        P::BelowMinimum => "The answer is below the lowest value allowed".into(),
+        P::AboveMaximum => "The answer is above the highest value allowed".into(),
+        P::FileTooLarge(max) => format!("The file is larger than {max} bytes"),
+        P::FileType => "This type of file is not accepted here".into(),
+        P::NotEnabled => {
+            "This question does not apply, given the other answers, so it must be left empty".into()
+        }
+    }
+}
 
 fn en_problem(field: Field, problem: Problem) -> &'static str {
     use Field as F;

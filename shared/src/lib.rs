@@ -4,12 +4,14 @@
 //! The same code runs in the WebAssembly app as the patient types and in the server
 //! when a submission arrives, so the two can never disagree about what is valid.
 
+pub mod answers;
 pub mod date;
 pub mod demographics;
 pub mod form;
 pub mod health;
 pub mod i18n;
 pub mod outcome;
+pub mod response;
 mod rules;
 
 pub use date::Date;

@@ -4,6 +4,7 @@ mod demographics;
 mod forms;
 mod health;
 mod questionnaire;
+mod questionnaire_response;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -35,6 +36,10 @@ pub const MAX_FHIR_BODY_BYTES: usize = 4 * 1024 * 1024;
 pub fn fhir_router() -> Router<AppState> {
     Router::new()
         .route("/Questionnaire", get(questionnaire::search))
+        .route(
+            "/QuestionnaireResponse/$validate",
+            post(questionnaire_response::validate),
+        )
         .route(
             "/Questionnaire/{id}",
             put(questionnaire::put).get(questionnaire::read),

@@ -44,6 +44,10 @@ pub enum IssueType {
     Exception,
     /// A transient problem: try again.
     Transient,
+    /// A rule of the content was broken (an answer to a disabled question).
+    BusinessRule,
+    /// Nothing wrong; for information.
+    Informational,
 }
 
 impl IssueType {
@@ -58,6 +62,8 @@ impl IssueType {
             IssueType::NotSupported => "not-supported",
             IssueType::Exception => "exception",
             IssueType::Transient => "transient",
+            IssueType::BusinessRule => "business-rule",
+            IssueType::Informational => "informational",
         }
     }
 }

@@ -1,0 +1,832 @@
+//! The rules a QuestionnaireResponse must meet for its form: one module, run by the
+//! browser as the patient answers and by the server when the response arrives.
+//!
+//! Checked: every answered item exists where it stands in the form; required items
+//! are answered; single items have one answer; each value has the item's type, is
+//! one of its options (choice), fits its length, pattern and range limits; and no
+//! item that `enableWhen` disables has an answer.
+//!
+//! `enableWhen` is evaluated per instance of a repeating group: a condition on a
+//! question in the same group looks at that instance's answer only.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::date::Date;
+use crate::form::{EnableBehavior, EnableWhen, Form, Item, ItemKind, Operator, Value};
+use crate::response::{QuestionnaireResponse, ResponseItem};
+
+/// What is wrong with the answers to one item.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum AnswerProblem {
+    /// No item with this linkId at this place in the form.
+    UnknownItem,
+    /// A required item has no answer.
+    Required,
+    /// More than one answer (or group instance) for an item that does not repeat.
+    TooManyAnswers,
+    /// A group or display item carries answers itself.
+    NotAQuestion,
+    /// The value's type is not the item's.
+    WrongType,
+    /// A choice that is not among the item's options.
+    NotAnOption,
+    /// A date, time or dateTime that is not one.
+    NotADate,
+    /// Longer than `maxLength` characters.
+    TooLong(u32),
+    /// Shorter than `minLength` characters.
+    TooShort(u32),
+    /// Does not match the item's `regex`.
+    PatternMismatch,
+    /// Below `minValue`.
+    BelowMinimum,
+    /// Above `maxValue`.
+    AboveMaximum,
+    /// A file larger than `maxSize` bytes.
+    FileTooLarge(u64),
+    /// A file of a type the item does not accept.
+    FileType,
+    /// Answered, but `enableWhen` disables the item.
+    NotEnabled,
+}
+
+/// One problem, at one item.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AnswerIssue {
+    /// The item's linkId.
+    pub link_id: String,
+    /// What is wrong.
+    pub problem: AnswerProblem,
+}
+
+/// Every problem with `response` as answers to `form`, in form order.
+pub fn validate(form: &Form, response: &QuestionnaireResponse) -> Vec<AnswerIssue> {
+    let checker = Checker::new(form, response);
+    let mut issues = Vec::new();
+    checker.items(&form.items, &response.item, &[], &mut issues);
+    issues
+}
+
+/// Whether `item` is enabled, for the response so far, inside the given chain of
+/// enclosing group instances (outermost first).
+pub fn is_enabled(
+    form: &Form,
+    response: &QuestionnaireResponse,
+    item: &Item,
+    scope: &[&ResponseItem],
+) -> bool {
+    Checker::new(form, response).enabled(item, scope)
+}
+
+struct Checker<'a> {
+    response: &'a QuestionnaireResponse,
+    /// linkId → the linkIds of its enclosing items, outermost first.
+    ancestors: HashMap<&'a str, Vec<&'a str>>,
+}
+
+impl<'a> Checker<'a> {
+    fn new(form: &'a Form, response: &'a QuestionnaireResponse) -> Self {
+        fn walk<'a>(
+            items: &'a [Item],
+            path: &mut Vec<&'a str>,
+            out: &mut HashMap<&'a str, Vec<&'a str>>,
+        ) {
+            for item in items {
+                out.insert(&item.link_id, path.clone());
+                path.push(&item.link_id);
+                walk(&item.items, path, out);
+                path.pop();
+            }
+        }
+        let mut ancestors = HashMap::new();
+        walk(&form.items, &mut Vec::new(), &mut ancestors);
+        Self {
+            response,
+            ancestors,
+        }
+    }
+
+    fn items(
+        &self,
+        defs: &[Item],
+        given: &'a [ResponseItem],
+        scope: &[&'a ResponseItem],
+        issues: &mut Vec<AnswerIssue>,
+    ) {
+        let issue = |issues: &mut Vec<AnswerIssue>, link_id: &str, problem| {
+            issues.push(AnswerIssue {
+                link_id: link_id.to_owned(),
+                problem,
+            });
+        };
+        for item in given {
+            if !defs.iter().any(|d| d.link_id == item.link_id) {
+                issue(issues, &item.link_id, AnswerProblem::UnknownItem);
+            }
+        }
+        for def in defs {
+            let instances: Vec<&'a ResponseItem> =
+                given.iter().filter(|g| g.link_id == def.link_id).collect();
+            if !self.enabled(def, scope) {
+                if instances.iter().any(|i| has_answers(i)) {
+                    issue(issues, &def.link_id, AnswerProblem::NotEnabled);
+                }
+                continue;
+            }
+            match def.kind {
+                ItemKind::Display => {
+                    if instances.iter().any(|i| has_answers(i)) {
+                        issue(issues, &def.link_id, AnswerProblem::NotAQuestion);
+                    }
+                }
+                ItemKind::Group => {
+                    if !def.repeats && instances.len() > 1 {
+                        issue(issues, &def.link_id, AnswerProblem::TooManyAnswers);
+                    }
+                    if def.required && !instances.iter().any(|i| has_answers(i)) {
+                        issue(issues, &def.link_id, AnswerProblem::Required);
+                    }
+                    for instance in &instances {
+                        if !instance.answer.is_empty() {
+                            issue(issues, &def.link_id, AnswerProblem::NotAQuestion);
+                        }
+                        let inner = [scope, &[*instance]].concat();
+                        self.items(&def.items, &instance.item, &inner, issues);
+                    }
+                }
+                _ => {
+                    let answers: Vec<_> = instances.iter().flat_map(|i| &i.answer).collect();
+                    if def.required && answers.is_empty() {
+                        issue(issues, &def.link_id, AnswerProblem::Required);
+                    }
+                    if (!def.repeats && answers.len() > 1) || instances.len() > 1 {
+                        issue(issues, &def.link_id, AnswerProblem::TooManyAnswers);
+                    }
+                    for answer in &answers {
+                        if let Some(problem) = check_value(def, &answer.value) {
+                            issue(issues, &def.link_id, problem);
+                        }
+                    }
+                    // Children of a question sit under each answer (or, loosely, under the item).
+                    for instance in &instances {
+                        let inner = [scope, &[*instance]].concat();
+                        for answer in &instance.answer {
+                            self.items(&def.items, &answer.item, &inner, issues);
+                        }
+                        if !instance.item.is_empty() {
+                            self.items(&def.items, &instance.item, &inner, issues);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn enabled(&self, item: &Item, scope: &[&'a ResponseItem]) -> bool {
+        if item.enable_when.is_empty() {
+            return true;
+        }
+        let mut results = item
+            .enable_when
+            .iter()
+            .map(|condition| self.condition_holds(item, condition, scope));
+        match item.enable_behavior {
+            EnableBehavior::All => results.all(|r| r),
+            EnableBehavior::Any => results.any(|r| r),
+        }
+    }
+
+    fn condition_holds(
+        &self,
+        item: &Item,
+        condition: &EnableWhen,
+        scope: &[&'a ResponseItem],
+    ) -> bool {
+        let answers = self.answers_in_scope(item, &condition.question, scope);
+        match condition.operator {
+            Operator::Exists => {
+                answers.is_empty() != matches!(condition.answer, Value::Boolean(true))
+            }
+            Operator::Equal => answers.iter().any(|a| same_value(a, &condition.answer)),
+            Operator::NotEqual => {
+                !answers.is_empty() && answers.iter().any(|a| !same_value(a, &condition.answer))
+            }
+            op => answers.iter().any(|a| {
+                compare(a, &condition.answer).is_some_and(|ordering| match op {
+                    Operator::Greater => ordering.is_gt(),
+                    Operator::Less => ordering.is_lt(),
+                    Operator::GreaterOrEqual => ordering.is_ge(),
+                    _ => ordering.is_le(),
+                })
+            }),
+        }
+    }
+
+    /// The answers to `question` that `item` sees: those inside the innermost group
+    /// instance that encloses both, or the whole response if none does.
+    fn answers_in_scope(
+        &self,
+        item: &Item,
+        question: &str,
+        scope: &[&'a ResponseItem],
+    ) -> Vec<&'a Value> {
+        let empty = Vec::new();
+        let item_path = self.ancestors.get(item.link_id.as_str()).unwrap_or(&empty);
+        let question_path = self.ancestors.get(question).unwrap_or(&empty);
+        let common: Vec<&str> = item_path
+            .iter()
+            .zip(question_path)
+            .take_while(|(a, b)| a == b)
+            .map(|(a, _)| *a)
+            .collect();
+        let container = scope
+            .iter()
+            .rev()
+            .find(|instance| common.contains(&instance.link_id.as_str()));
+        let mut out = Vec::new();
+        match container {
+            Some(instance) => collect_answers(std::slice::from_ref(*instance), question, &mut out),
+            None => collect_answers(&self.response.item, question, &mut out),
+        }
+        out
+    }
+}
+
+fn has_answers(item: &ResponseItem) -> bool {
+    !item.answer.is_empty() || item.item.iter().any(has_answers)
+}
+
+fn collect_answers<'a>(items: &'a [ResponseItem], question: &str, out: &mut Vec<&'a Value>) {
+    for item in items {
+        if item.link_id == question {
+            out.extend(item.answer.iter().map(|a| &a.value));
+        }
+        collect_answers(&item.item, question, out);
+        for answer in &item.answer {
+            collect_answers(&answer.item, question, out);
+        }
+    }
+}
+
+/// Equal in FHIR's sense: codes by system and code, numbers by value.
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Coding(x), Value::Coding(y)) => x.same_code(y),
+        _ => compare(a, b).is_some_and(std::cmp::Ordering::is_eq) || a == b,
+    }
+}
+
+/// Orders two values of comparable types.
+fn compare(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
+    let number = |v: &Value| match v {
+        Value::Integer(i) => Some(*i as f64),
+        Value::Decimal(d) => Some(*d),
+        Value::Quantity(q) => q.value,
+        _ => None,
+    };
+    if let (Some(x), Some(y)) = (number(a), number(b)) {
+        return x.partial_cmp(&y);
+    }
+    match (a, b) {
+        (Value::Date(x), Value::Date(y))
+        | (Value::DateTime(x), Value::DateTime(y))
+        | (Value::Time(x), Value::Time(y))
+        | (Value::String(x), Value::String(y))
+        | (Value::Uri(x), Value::Uri(y)) => Some(x.cmp(y)),
+        (Value::Boolean(x), Value::Boolean(y)) => Some(x.cmp(y)),
+        _ => None,
+    }
+}
+
+fn check_value(item: &Item, value: &Value) -> Option<AnswerProblem> {
+    if !type_fits(item, value) {
+        return Some(AnswerProblem::WrongType);
+    }
+    match value {
+        Value::Date(d) if !is_fhir_date(d) => return Some(AnswerProblem::NotADate),
+        Value::DateTime(d) if !is_fhir_date_time(d) => return Some(AnswerProblem::NotADate),
+        Value::Time(t) if !is_fhir_time(t) => return Some(AnswerProblem::NotADate),
+        _ => {}
+    }
+    // An open choice takes free text besides its options; a choice only its options.
+    let must_be_option = !item.options.is_empty()
+        && match item.kind {
+            ItemKind::Choice => true,
+            ItemKind::OpenChoice => !matches!(value, Value::String(_)),
+            _ => false,
+        };
+    if must_be_option && !item.options.iter().any(|o| same_value(&o.value, value)) {
+        return Some(AnswerProblem::NotAnOption);
+    }
+    let c = &item.constraints;
+    if let Value::String(text) | Value::Uri(text) = value {
+        let chars = u32::try_from(text.chars().count()).unwrap_or(u32::MAX);
+        if let Some(max) = c.max_length.filter(|max| chars > *max) {
+            return Some(AnswerProblem::TooLong(max));
+        }
+        if let Some(min) = c.min_length.filter(|min| chars < *min) {
+            return Some(AnswerProblem::TooShort(min));
+        }
+        if let Some(pattern) = &c.regex {
+            // A pattern that does not compile cannot be met; the import reports it.
+            let matches = regex_lite::Regex::new(pattern).is_ok_and(|re| re.is_match(text));
+            if !matches {
+                return Some(AnswerProblem::PatternMismatch);
+            }
+        }
+    }
+    if c.min_value
+        .as_ref()
+        .is_some_and(|min| compare(value, min).is_some_and(|o| o.is_lt()))
+    {
+        return Some(AnswerProblem::BelowMinimum);
+    }
+    if c.max_value
+        .as_ref()
+        .is_some_and(|max| compare(value, max).is_some_and(|o| o.is_gt()))
+    {
+        return Some(AnswerProblem::AboveMaximum);
+    }
+    if let Value::Attachment(file) = value {
+        let size = file
+            .size
+            .or_else(|| file.data.as_ref().map(|d| base64_decoded_len(d)));
+        if let (Some(max), Some(size)) = (c.max_size, size)
+            && size > max
+        {
+            return Some(AnswerProblem::FileTooLarge(max));
+        }
+        if !c.mime_types.is_empty()
+            && !file
+                .content_type
+                .as_ref()
+                .is_some_and(|t| c.mime_types.contains(t))
+        {
+            return Some(AnswerProblem::FileType);
+        }
+    }
+    None
+}
+
+/// Whether the value's type is one the item takes.
+fn type_fits(item: &Item, value: &Value) -> bool {
+    use ItemKind as K;
+    match (item.kind, value) {
+        (K::Boolean, Value::Boolean(_))
+        | (K::Decimal, Value::Decimal(_) | Value::Integer(_))
+        | (K::Integer, Value::Integer(_))
+        | (K::Date, Value::Date(_))
+        | (K::DateTime, Value::DateTime(_))
+        | (K::Time, Value::Time(_))
+        | (K::String | K::Text, Value::String(_))
+        | (K::Url, Value::Uri(_))
+        | (K::Attachment, Value::Attachment(_))
+        | (K::Reference, Value::Reference(_))
+        | (K::Quantity, Value::Quantity(_)) => true,
+        // A choice is a code, or a value of the type its options have; free text
+        // where the choice is open or its value set could not be expanded here.
+        (K::Choice | K::OpenChoice, Value::Coding(_)) => true,
+        (K::OpenChoice, Value::String(_)) => true,
+        (K::Choice, Value::String(_)) if item.unresolved_value_set.is_some() => true,
+        (K::Choice | K::OpenChoice, value) => item
+            .options
+            .iter()
+            .any(|o| std::mem::discriminant(&o.value) == std::mem::discriminant(value)),
+        _ => false,
+    }
+}
+
+/// `YYYY`, `YYYY-MM` or a real `YYYY-MM-DD`.
+fn is_fhir_date(text: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    match text.len() {
+        4 => digits(text),
+        7 => {
+            digits(&text[..4])
+                && &text[4..5] == "-"
+                && text[5..7]
+                    .parse::<u8>()
+                    .is_ok_and(|m| (1..=12).contains(&m))
+        }
+        10 => Date::parse(text).is_ok(),
+        _ => false,
+    }
+}
+
+/// A date, or a full date with a time and zone: `YYYY-MM-DDThh:mm:ss(.s)(Z|±hh:mm)`.
+fn is_fhir_date_time(text: &str) -> bool {
+    match text.split_once('T') {
+        None => is_fhir_date(text),
+        Some((date, time)) => {
+            let zone_at = time.find(['Z', '+', '-']);
+            let (clock, zone) = zone_at.map_or((time, ""), |at| time.split_at(at));
+            let zone_ok =
+                zone == "Z" || (zone.len() == 6 && is_fhir_time(&format!("{}:00", &zone[1..])));
+            Date::parse(date).is_ok() && is_fhir_time(clock) && zone_ok
+        }
+    }
+}
+
+/// `hh:mm:ss` with optional fraction.
+fn is_fhir_time(text: &str) -> bool {
+    let (clock, fraction) = text.split_once('.').unwrap_or((text, "0"));
+    let parts: Vec<&str> = clock.split(':').collect();
+    let ranged = |s: &str, max: u8| s.len() == 2 && s.parse::<u8>().is_ok_and(|v| v <= max);
+    parts.len() == 3
+        && ranged(parts[0], 23)
+        && ranged(parts[1], 59)
+        && ranged(parts[2], 59)
+        && !fraction.is_empty()
+        && fraction.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn base64_decoded_len(data: &str) -> u64 {
+    let len = data
+        .trim_end_matches('=')
+        .bytes()
+        .filter(|b| !b.is_ascii_whitespace())
+        .count() as u64;
+    len * 3 / 4
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::form::{AnswerOption, Coding, Constraints};
+    use crate::response::ResponseAnswer;
+
+    fn form(items: Vec<Item>) -> Form {
+        Form {
+            id: "t".into(),
+            url: None,
+            version: None,
+            title: "T".into(),
+            variables: vec![],
+            items,
+        }
+    }
+
+    fn answer(link_id: &str, values: Vec<Value>) -> ResponseItem {
+        ResponseItem {
+            link_id: link_id.into(),
+            text: None,
+            answer: values
+                .into_iter()
+                .map(|value| ResponseAnswer {
+                    value,
+                    item: vec![],
+                })
+                .collect(),
+            item: vec![],
+        }
+    }
+
+    fn group(link_id: &str, item: Vec<ResponseItem>) -> ResponseItem {
+        ResponseItem {
+            link_id: link_id.into(),
+            text: None,
+            answer: vec![],
+            item,
+        }
+    }
+
+    fn response(item: Vec<ResponseItem>) -> QuestionnaireResponse {
+        QuestionnaireResponse {
+            resource_type: "QuestionnaireResponse".into(),
+            id: None,
+            questionnaire: None,
+            status: "completed".into(),
+            authored: None,
+            item,
+        }
+    }
+
+    fn problems(form: &Form, items: Vec<ResponseItem>) -> Vec<(String, AnswerProblem)> {
+        validate(form, &response(items))
+            .into_iter()
+            .map(|i| (i.link_id, i.problem))
+            .collect()
+    }
+
+    fn coding(code: &str) -> Value {
+        Value::Coding(Coding {
+            system: Some("http://loinc.org".into()),
+            code: Some(code.into()),
+            display: None,
+        })
+    }
+
+    fn choice(link_id: &str, codes: &[&str]) -> Item {
+        let mut item = Item::new(link_id, ItemKind::Choice);
+        item.options = codes
+            .iter()
+            .map(|c| AnswerOption {
+                value: coding(c),
+                initial_selected: false,
+                ordinal: None,
+                prefix: None,
+            })
+            .collect();
+        item
+    }
+
+    #[test]
+    fn each_value_rule_is_reported_on_its_item() {
+        let mut name = Item::new("name", ItemKind::String);
+        name.constraints = Constraints {
+            max_length: Some(5),
+            min_length: Some(2),
+            ..Constraints::default()
+        };
+        let mut postcode = Item::new("postcode", ItemKind::String);
+        postcode.constraints.regex = Some("^[0-9]{4}$".into());
+        let mut age = Item::new("age", ItemKind::Integer);
+        age.constraints.min_value = Some(Value::Integer(0));
+        age.constraints.max_value = Some(Value::Integer(130));
+        let form = form(vec![
+            name,
+            postcode,
+            age,
+            Item::new("weight", ItemKind::Decimal),
+            Item::new("born", ItemKind::Date),
+            Item::new("at", ItemKind::Time),
+            choice("mood", &["LA6568-5", "LA6569-3"]),
+            Item::new("smoker", ItemKind::Boolean),
+        ]);
+        let cases: Vec<(ResponseItem, Option<AnswerProblem>)> = vec![
+            (answer("name", vec![Value::String("Jane".into())]), None),
+            (
+                answer("name", vec![Value::String("Janette".into())]),
+                Some(AnswerProblem::TooLong(5)),
+            ),
+            (
+                answer("name", vec![Value::String("J".into())]),
+                Some(AnswerProblem::TooShort(2)),
+            ),
+            (
+                answer("name", vec![Value::Integer(3)]),
+                Some(AnswerProblem::WrongType),
+            ),
+            (answer("postcode", vec![Value::String("2000".into())]), None),
+            (
+                answer("postcode", vec![Value::String("200".into())]),
+                Some(AnswerProblem::PatternMismatch),
+            ),
+            (
+                answer("age", vec![Value::Integer(131)]),
+                Some(AnswerProblem::AboveMaximum),
+            ),
+            (
+                answer("age", vec![Value::Integer(-1)]),
+                Some(AnswerProblem::BelowMinimum),
+            ),
+            (
+                answer("age", vec![Value::Decimal(3.5)]),
+                Some(AnswerProblem::WrongType),
+            ),
+            (answer("weight", vec![Value::Integer(70)]), None),
+            (answer("born", vec![Value::Date("1980-02".into())]), None),
+            (
+                answer("born", vec![Value::Date("1981-02-29".into())]),
+                Some(AnswerProblem::NotADate),
+            ),
+            (answer("at", vec![Value::Time("13:30:00".into())]), None),
+            (
+                answer("at", vec![Value::Time("25:00:00".into())]),
+                Some(AnswerProblem::NotADate),
+            ),
+            (answer("mood", vec![coding("LA6569-3")]), None),
+            (
+                answer("mood", vec![coding("LA0000-0")]),
+                Some(AnswerProblem::NotAnOption),
+            ),
+            (
+                answer("mood", vec![Value::String("meh".into())]),
+                Some(AnswerProblem::WrongType),
+            ),
+            (
+                answer("smoker", vec![Value::Boolean(true), Value::Boolean(false)]),
+                Some(AnswerProblem::TooManyAnswers),
+            ),
+            (
+                answer("nosuch", vec![Value::Boolean(true)]),
+                Some(AnswerProblem::UnknownItem),
+            ),
+        ];
+        for (given, expected) in cases {
+            let link_id = given.link_id.clone();
+            let got = problems(&form, vec![given]);
+            let expected: Vec<(String, AnswerProblem)> =
+                expected.into_iter().map(|p| (link_id.clone(), p)).collect();
+            assert_eq!(got, expected, "{link_id}");
+        }
+    }
+
+    #[test]
+    fn a_coding_matches_an_option_by_code_whatever_its_display() {
+        let form = form(vec![choice("mood", &["LA6568-5"])]);
+        let shown = Value::Coding(Coding {
+            system: None,
+            code: Some("LA6568-5".into()),
+            display: Some("Not at all".into()),
+        });
+        assert_eq!(problems(&form, vec![answer("mood", vec![shown])]), vec![]);
+    }
+
+    #[test]
+    fn required_items_must_be_answered_unless_disabled() {
+        let mut reason = Item::new("reason", ItemKind::String);
+        reason.required = true;
+        reason.enable_when = vec![EnableWhen {
+            question: "smoker".into(),
+            operator: Operator::Equal,
+            answer: Value::Boolean(true),
+        }];
+        let form = form(vec![Item::new("smoker", ItemKind::Boolean), reason]);
+        let required = vec![("reason".to_owned(), AnswerProblem::Required)];
+        assert_eq!(
+            problems(&form, vec![answer("smoker", vec![Value::Boolean(true)])]),
+            required
+        );
+        assert_eq!(
+            problems(&form, vec![answer("smoker", vec![Value::Boolean(false)])]),
+            vec![]
+        );
+        // An answer to a disabled item is refused, not ignored.
+        let disabled = problems(
+            &form,
+            vec![
+                answer("smoker", vec![Value::Boolean(false)]),
+                answer("reason", vec![Value::String("x".into())]),
+            ],
+        );
+        assert_eq!(
+            disabled,
+            vec![("reason".to_owned(), AnswerProblem::NotEnabled)]
+        );
+    }
+
+    #[test]
+    fn enable_when_is_evaluated_per_instance_of_a_repeating_group() {
+        let mut condition = Item::new("condition", ItemKind::String);
+        condition.enable_when = vec![EnableWhen {
+            question: "affected".into(),
+            operator: Operator::Equal,
+            answer: Value::Boolean(true),
+        }];
+        let mut member = Item::new("member", ItemKind::Group);
+        member.repeats = true;
+        member.items = vec![Item::new("affected", ItemKind::Boolean), condition];
+        let form = form(vec![member]);
+        let instance = |affected: bool, condition: Option<&str>| {
+            let mut items = vec![answer("affected", vec![Value::Boolean(affected)])];
+            items.extend(condition.map(|c| answer("condition", vec![Value::String(c.into())])));
+            group("member", items)
+        };
+        let given = vec![
+            instance(true, Some("asthma")),
+            instance(false, Some("diabetes")),
+            instance(false, None),
+        ];
+        // Only the second instance answers a question its own answer disabled.
+        assert_eq!(
+            problems(&form, given),
+            vec![("condition".to_owned(), AnswerProblem::NotEnabled)]
+        );
+    }
+
+    #[test]
+    fn every_operator_and_both_behaviors() {
+        use Operator as O;
+        let cases: &[(O, Value, Vec<Value>, bool)] = &[
+            (
+                O::Exists,
+                Value::Boolean(true),
+                vec![Value::Integer(1)],
+                true,
+            ),
+            (O::Exists, Value::Boolean(true), vec![], false),
+            (O::Exists, Value::Boolean(false), vec![], true),
+            (O::Equal, Value::Integer(5), vec![Value::Integer(5)], true),
+            (O::Equal, Value::Decimal(5.0), vec![Value::Integer(5)], true),
+            (
+                O::NotEqual,
+                Value::Integer(5),
+                vec![Value::Integer(4)],
+                true,
+            ),
+            (
+                O::NotEqual,
+                Value::Integer(5),
+                vec![Value::Integer(5)],
+                false,
+            ),
+            (O::NotEqual, Value::Integer(5), vec![], false),
+            (O::Greater, Value::Integer(5), vec![Value::Integer(6)], true),
+            (
+                O::Greater,
+                Value::Integer(5),
+                vec![Value::Integer(5)],
+                false,
+            ),
+            (
+                O::GreaterOrEqual,
+                Value::Integer(5),
+                vec![Value::Integer(5)],
+                true,
+            ),
+            (
+                O::Less,
+                Value::Date("2022-09".into()),
+                vec![Value::Date("2022-08".into())],
+                true,
+            ),
+            (
+                O::LessOrEqual,
+                Value::Time("13:30:00".into()),
+                vec![Value::Time("13:30:01".into())],
+                false,
+            ),
+            (O::Equal, coding("LA6568-5"), vec![coding("LA6568-5")], true),
+            (
+                O::Equal,
+                coding("LA6568-5"),
+                vec![coding("LA6569-3")],
+                false,
+            ),
+            (
+                O::Equal,
+                Value::Integer(1),
+                vec![Value::Integer(2), Value::Integer(1)],
+                true,
+            ),
+        ];
+        for (operator, expected_answer, answers, enabled) in cases {
+            let mut q = Item::new("q", ItemKind::Integer);
+            q.repeats = true;
+            let mut target = Item::new("t", ItemKind::Display);
+            target.enable_when = vec![EnableWhen {
+                question: "q".into(),
+                operator: *operator,
+                answer: expected_answer.clone(),
+            }];
+            let form = form(vec![q, target.clone()]);
+            let given = response(if answers.is_empty() {
+                vec![]
+            } else {
+                vec![answer("q", answers.clone())]
+            });
+            assert_eq!(
+                is_enabled(&form, &given, &target, &[]),
+                *enabled,
+                "{operator:?} {expected_answer:?} {answers:?}"
+            );
+        }
+        // any / all over two conditions, one true and one false.
+        let mut target = Item::new("t", ItemKind::Display);
+        target.enable_when = vec![
+            EnableWhen {
+                question: "q".into(),
+                operator: O::Equal,
+                answer: Value::Integer(1),
+            },
+            EnableWhen {
+                question: "q".into(),
+                operator: O::Equal,
+                answer: Value::Integer(2),
+            },
+        ];
+        let given = response(vec![answer("q", vec![Value::Integer(1)])]);
+        let form_all = form(vec![Item::new("q", ItemKind::Integer), target.clone()]);
+        assert!(!is_enabled(&form_all, &given, &target, &[]));
+        target.enable_behavior = EnableBehavior::Any;
+        assert!(is_enabled(&form_all, &given, &target, &[]));
+    }
+
+    #[test]
+    fn fhir_date_and_time_shapes() {
+        for ok in ["2024", "2024-02", "2024-02-29"] {
+            assert!(is_fhir_date(ok), "{ok}");
+        }
+        for bad in ["24", "2024-13", "2023-02-29", "2024/02/01", "2024-2"] {
+            assert!(!is_fhir_date(bad), "{bad}");
+        }
+        for ok in [
+            "2024-02-29T13:30:00Z",
+            "2024-02-29T13:30:00.5+10:00",
+            "2024-02",
+        ] {
+            assert!(is_fhir_date_time(ok), "{ok}");
+        }
+        for bad in [
+            "2024-02-29T13:30",
+            "2024-02-29T13:30:00",
+            "2024-02-29T25:00:00Z",
+        ] {
+            assert!(!is_fhir_date_time(bad), "{bad}");
+        }
+    }
+}
