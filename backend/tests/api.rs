@@ -871,11 +871,7 @@ async fn generated_responses_to_every_fixture_are_accepted_and_broken_ones_refus
                 shared::form::Value::Reference("Patient/wrong".into())
             };
         let outcome = validate_response(&app, &broken).await;
-        assert_eq!(
-            expressions(&outcome),
-            [link_id],
-            "{name}: {outcome}"
-        );
+        assert_eq!(expressions(&outcome), [link_id], "{name}: {outcome}");
         assert_eq!(outcome["issue"][0]["severity"], "error");
     }
 }

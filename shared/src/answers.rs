@@ -58,16 +58,43 @@ pub enum AnswerProblem {
 pub struct AnswerIssue {
     /// The item's linkId.
     pub link_id: String,
+    /// Where, down to the instance of each repeating group: `member[1].condition`.
+    pub path: String,
     /// What is wrong.
     pub problem: AnswerProblem,
 }
 
+/// What the rules say of a response: its problems, and the items that
+/// `enableWhen` switches off (by path; their children are off too).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Evaluation {
+    /// Every problem, in form order.
+    pub issues: Vec<AnswerIssue>,
+    /// Paths of the disabled items.
+    pub disabled: Vec<String>,
+}
+
 /// Every problem with `response` as answers to `form`, in form order.
 pub fn validate(form: &Form, response: &QuestionnaireResponse) -> Vec<AnswerIssue> {
+    evaluate(form, response).issues
+}
+
+/// [`validate`], and which items are disabled: what a form on screen needs.
+pub fn evaluate(form: &Form, response: &QuestionnaireResponse) -> Evaluation {
     let checker = Checker::new(form, response);
-    let mut issues = Vec::new();
-    checker.items(&form.items, &response.item, &[], &mut issues);
-    issues
+    let mut evaluation = Evaluation::default();
+    checker.items(&form.items, &response.item, &[], "", &mut evaluation);
+    evaluation
+}
+
+/// The path of item `link_id` under `prefix` (see [`AnswerIssue::path`]).
+pub fn item_path(prefix: &str, link_id: &str) -> String {
+    format!("{prefix}{link_id}")
+}
+
+/// The prefix for the children of instance `index` of group `link_id`.
+pub fn instance_prefix(prefix: &str, link_id: &str, index: usize) -> String {
+    format!("{prefix}{link_id}[{index}].")
 }
 
 /// Whether `item` is enabled, for the response so far, inside the given chain of
@@ -114,70 +141,75 @@ impl<'a> Checker<'a> {
         defs: &[Item],
         given: &'a [ResponseItem],
         scope: &[&'a ResponseItem],
-        issues: &mut Vec<AnswerIssue>,
+        prefix: &str,
+        evaluation: &mut Evaluation,
     ) {
-        let issue = |issues: &mut Vec<AnswerIssue>, link_id: &str, problem| {
-            issues.push(AnswerIssue {
+        let issue = |evaluation: &mut Evaluation, link_id: &str, problem| {
+            evaluation.issues.push(AnswerIssue {
                 link_id: link_id.to_owned(),
+                path: item_path(prefix, link_id),
                 problem,
             });
         };
         for item in given {
             if !defs.iter().any(|d| d.link_id == item.link_id) {
-                issue(issues, &item.link_id, AnswerProblem::UnknownItem);
+                issue(evaluation, &item.link_id, AnswerProblem::UnknownItem);
             }
         }
         for def in defs {
             let instances: Vec<&'a ResponseItem> =
                 given.iter().filter(|g| g.link_id == def.link_id).collect();
             if !self.enabled(def, scope) {
+                evaluation.disabled.push(item_path(prefix, &def.link_id));
                 if instances.iter().any(|i| has_answers(i)) {
-                    issue(issues, &def.link_id, AnswerProblem::NotEnabled);
+                    issue(evaluation, &def.link_id, AnswerProblem::NotEnabled);
                 }
                 continue;
             }
             match def.kind {
                 ItemKind::Display => {
                     if instances.iter().any(|i| has_answers(i)) {
-                        issue(issues, &def.link_id, AnswerProblem::NotAQuestion);
+                        issue(evaluation, &def.link_id, AnswerProblem::NotAQuestion);
                     }
                 }
                 ItemKind::Group => {
                     if !def.repeats && instances.len() > 1 {
-                        issue(issues, &def.link_id, AnswerProblem::TooManyAnswers);
+                        issue(evaluation, &def.link_id, AnswerProblem::TooManyAnswers);
                     }
                     if def.required && !instances.iter().any(|i| has_answers(i)) {
-                        issue(issues, &def.link_id, AnswerProblem::Required);
+                        issue(evaluation, &def.link_id, AnswerProblem::Required);
                     }
-                    for instance in &instances {
+                    for (index, instance) in instances.iter().enumerate() {
                         if !instance.answer.is_empty() {
-                            issue(issues, &def.link_id, AnswerProblem::NotAQuestion);
+                            issue(evaluation, &def.link_id, AnswerProblem::NotAQuestion);
                         }
                         let inner = [scope, &[*instance]].concat();
-                        self.items(&def.items, &instance.item, &inner, issues);
+                        let prefix = instance_prefix(prefix, &def.link_id, index);
+                        self.items(&def.items, &instance.item, &inner, &prefix, evaluation);
                     }
                 }
                 _ => {
                     let answers: Vec<_> = instances.iter().flat_map(|i| &i.answer).collect();
                     if def.required && answers.is_empty() {
-                        issue(issues, &def.link_id, AnswerProblem::Required);
+                        issue(evaluation, &def.link_id, AnswerProblem::Required);
                     }
                     if (!def.repeats && answers.len() > 1) || instances.len() > 1 {
-                        issue(issues, &def.link_id, AnswerProblem::TooManyAnswers);
+                        issue(evaluation, &def.link_id, AnswerProblem::TooManyAnswers);
                     }
                     for answer in &answers {
                         if let Some(problem) = check_value(def, &answer.value) {
-                            issue(issues, &def.link_id, problem);
+                            issue(evaluation, &def.link_id, problem);
                         }
                     }
                     // Children of a question sit under each answer (or, loosely, under the item).
-                    for instance in &instances {
+                    for (index, instance) in instances.iter().enumerate() {
                         let inner = [scope, &[*instance]].concat();
+                        let prefix = instance_prefix(prefix, &def.link_id, index);
                         for answer in &instance.answer {
-                            self.items(&def.items, &answer.item, &inner, issues);
+                            self.items(&def.items, &answer.item, &inner, &prefix, evaluation);
                         }
                         if !instance.item.is_empty() {
-                            self.items(&def.items, &instance.item, &inner, issues);
+                            self.items(&def.items, &instance.item, &inner, &prefix, evaluation);
                         }
                     }
                 }
@@ -509,6 +541,35 @@ mod tests {
             .into_iter()
             .map(|i| (i.link_id, i.problem))
             .collect()
+    }
+
+    #[test]
+    fn issues_and_disabled_items_carry_the_path_of_their_instance() {
+        let mut condition = Item::new("condition", ItemKind::String);
+        condition.required = true;
+        condition.enable_when = vec![EnableWhen {
+            question: "affected".into(),
+            operator: Operator::Equal,
+            answer: Value::Boolean(true),
+        }];
+        let mut member = Item::new("member", ItemKind::Group);
+        member.repeats = true;
+        member.items = vec![Item::new("affected", ItemKind::Boolean), condition];
+        let form = form(vec![member]);
+        let given = response(vec![
+            group(
+                "member",
+                vec![answer("affected", vec![Value::Boolean(false)])],
+            ),
+            group(
+                "member",
+                vec![answer("affected", vec![Value::Boolean(true)])],
+            ),
+        ]);
+        let evaluation = evaluate(&form, &given);
+        assert_eq!(evaluation.disabled, ["member[0].condition"]);
+        let paths: Vec<&str> = evaluation.issues.iter().map(|i| i.path.as_str()).collect();
+        assert_eq!(paths, ["member[1].condition"]);
     }
 
     fn coding(code: &str) -> Value {

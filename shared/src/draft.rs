@@ -1,0 +1,322 @@
+//! A form being filled in: answers by item path, and how many instances each
+//! repeating group has. The browser edits a [`Draft`]; it becomes a
+//! QuestionnaireResponse only when sent.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::answers::{Evaluation, evaluate, instance_prefix, item_path};
+use crate::form::{Form, Item, ItemKind, Value};
+use crate::response::{QuestionnaireResponse, ResponseAnswer, ResponseItem};
+
+/// Answers being given, keyed by item path (`member[1].condition`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Draft {
+    /// The answers of each item that has any.
+    pub answers: BTreeMap<String, Vec<Value>>,
+    /// Instances of each repeating group (by the group's path); 1 when absent.
+    pub instances: BTreeMap<String, usize>,
+}
+
+impl Draft {
+    /// A draft holding the form's initial values (`initial`, `initialSelected`).
+    pub fn initial(form: &Form) -> Self {
+        fn walk(items: &[Item], prefix: &str, draft: &mut Draft) {
+            for item in items {
+                let path = item_path(prefix, &item.link_id);
+                let mut values = item.initial.clone();
+                values.extend(
+                    item.options
+                        .iter()
+                        .filter(|o| o.initial_selected)
+                        .map(|o| o.value.clone()),
+                );
+                if !values.is_empty() {
+                    draft.answers.insert(path, values);
+                }
+                walk(
+                    &item.items,
+                    &instance_prefix(prefix, &item.link_id, 0),
+                    draft,
+                );
+            }
+        }
+        let mut draft = Draft::default();
+        walk(&form.items, "", &mut draft);
+        draft
+    }
+
+    /// How many instances the group at `path` has.
+    pub fn instance_count(&self, path: &str) -> usize {
+        self.instances.get(path).copied().unwrap_or(1).max(1)
+    }
+
+    /// Sets (or, with no values, clears) the answers at `path`.
+    pub fn set(&mut self, path: &str, values: Vec<Value>) {
+        if values.is_empty() {
+            self.answers.remove(path);
+        } else {
+            self.answers.insert(path.to_owned(), values);
+        }
+    }
+
+    /// Adds an instance to the repeating group at `path`.
+    pub fn add_instance(&mut self, path: &str) {
+        let count = self.instance_count(path);
+        self.instances.insert(path.to_owned(), count + 1);
+    }
+
+    /// Removes instance `index` of the group at `path`; later instances move up.
+    pub fn remove_instance(&mut self, path: &str, index: usize) {
+        let count = self.instance_count(path);
+        if count <= 1 {
+            // The last instance is emptied, not removed.
+            let inner = format!("{path}[0].");
+            self.answers.retain(|k, _| !k.starts_with(&inner));
+            self.instances.retain(|k, _| !k.starts_with(&inner));
+            return;
+        }
+        let renumber = |map_key: &str| -> Option<Option<String>> {
+            let rest = map_key.strip_prefix(path)?.strip_prefix('[')?;
+            let (n, tail) = rest.split_once(']')?;
+            let n: usize = n.parse().ok()?;
+            Some(match n.cmp(&index) {
+                std::cmp::Ordering::Less => Some(map_key.to_owned()),
+                std::cmp::Ordering::Equal => None,
+                std::cmp::Ordering::Greater => Some(format!("{path}[{}]{tail}", n - 1)),
+            })
+        };
+        self.answers = std::mem::take(&mut self.answers)
+            .into_iter()
+            .filter_map(|(k, v)| match renumber(&k) {
+                None => Some((k, v)),
+                Some(new) => new.map(|k| (k, v)),
+            })
+            .collect();
+        self.instances = std::mem::take(&mut self.instances)
+            .into_iter()
+            .filter_map(|(k, v)| match renumber(&k) {
+                None => Some((k, v)),
+                Some(new) => new.map(|k| (k, v)),
+            })
+            .collect();
+        self.instances.insert(path.to_owned(), count - 1);
+    }
+
+    /// The rules' view of the draft, once answers to disabled items are dropped
+    /// (dropping one can disable another, so this settles).
+    pub fn evaluate(&self, form: &Form) -> Evaluation {
+        self.settle(form).1
+    }
+
+    /// The response to send: answers to disabled items dropped, empty items left
+    /// out. `questionnaire` is the canonical URL or `Questionnaire/{id}`.
+    pub fn response(&self, form: &Form, questionnaire: String) -> QuestionnaireResponse {
+        let (settled, _) = self.settle(form);
+        QuestionnaireResponse {
+            resource_type: "QuestionnaireResponse".into(),
+            id: None,
+            questionnaire: Some(questionnaire),
+            status: "completed".into(),
+            authored: None,
+            item: settled.items(&form.items, "", false),
+        }
+    }
+
+    fn settle(&self, form: &Form) -> (Draft, Evaluation) {
+        let mut draft = self.clone();
+        loop {
+            let response = QuestionnaireResponse {
+                resource_type: "QuestionnaireResponse".into(),
+                id: None,
+                questionnaire: None,
+                status: "in-progress".into(),
+                authored: None,
+                item: draft.items(&form.items, "", true),
+            };
+            let evaluation = evaluate(form, &response);
+            let before = draft.answers.len();
+            draft.answers.retain(|key, _| {
+                !evaluation.disabled.iter().any(|d| {
+                    key == d
+                        || key
+                            .strip_prefix(d.as_str())
+                            .is_some_and(|rest| rest.starts_with(['[', '.']))
+                })
+            });
+            if draft.answers.len() == before {
+                return (draft, evaluation);
+            }
+        }
+    }
+
+    /// The response items for `items` under `prefix`. With `keep_empty`, group
+    /// instances without answers stay, so that paths match instance numbers.
+    fn items(&self, items: &[Item], prefix: &str, keep_empty: bool) -> Vec<ResponseItem> {
+        let mut out = Vec::new();
+        for item in items {
+            let path = item_path(prefix, &item.link_id);
+            match item.kind {
+                ItemKind::Display => {}
+                ItemKind::Group => {
+                    let count = if item.repeats {
+                        self.instance_count(&path)
+                    } else {
+                        1
+                    };
+                    for index in 0..count {
+                        let children = self.items(
+                            &item.items,
+                            &instance_prefix(prefix, &item.link_id, index),
+                            keep_empty,
+                        );
+                        if keep_empty || !children.is_empty() {
+                            out.push(ResponseItem {
+                                link_id: item.link_id.clone(),
+                                text: None,
+                                answer: vec![],
+                                item: children,
+                            });
+                        }
+                    }
+                }
+                _ => {
+                    let children = self.items(
+                        &item.items,
+                        &instance_prefix(prefix, &item.link_id, 0),
+                        keep_empty,
+                    );
+                    let values = self.answers.get(&path).cloned().unwrap_or_default();
+                    if values.is_empty() && children.is_empty() {
+                        continue;
+                    }
+                    let mut answer: Vec<ResponseAnswer> = values
+                        .into_iter()
+                        .map(|value| ResponseAnswer {
+                            value,
+                            item: vec![],
+                        })
+                        .collect();
+                    let item_children = match answer.first_mut() {
+                        Some(first) => {
+                            first.item = children;
+                            vec![]
+                        }
+                        None => children,
+                    };
+                    out.push(ResponseItem {
+                        link_id: item.link_id.clone(),
+                        text: None,
+                        answer,
+                        item: item_children,
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::answers::AnswerProblem;
+    use crate::form::{EnableWhen, Operator};
+
+    fn family_form() -> Form {
+        let mut condition = Item::new("condition", ItemKind::String);
+        condition.required = true;
+        condition.enable_when = vec![EnableWhen {
+            question: "affected".into(),
+            operator: Operator::Equal,
+            answer: Value::Boolean(true),
+        }];
+        let mut member = Item::new("member", ItemKind::Group);
+        member.repeats = true;
+        member.items = vec![Item::new("affected", ItemKind::Boolean), condition];
+        let mut name = Item::new("name", ItemKind::String);
+        name.initial = vec![Value::String("Jane".into())];
+        Form {
+            id: "f".into(),
+            url: None,
+            version: None,
+            title: "F".into(),
+            variables: vec![],
+            items: vec![name, member],
+        }
+    }
+
+    #[test]
+    fn initial_values_start_the_draft() {
+        let draft = Draft::initial(&family_form());
+        assert_eq!(
+            draft.answers.get("name"),
+            Some(&vec![Value::String("Jane".into())])
+        );
+    }
+
+    #[test]
+    fn answers_to_items_that_become_disabled_are_not_sent() {
+        let form = family_form();
+        let mut draft = Draft::initial(&form);
+        draft.set("member[0].affected", vec![Value::Boolean(true)]);
+        draft.set("member[0].condition", vec![Value::String("asthma".into())]);
+        // The patient changes their mind: the condition no longer applies.
+        draft.set("member[0].affected", vec![Value::Boolean(false)]);
+        let evaluation = draft.evaluate(&form);
+        assert_eq!(evaluation.issues, vec![]);
+        assert_eq!(evaluation.disabled, ["member[0].condition"]);
+        let response = draft.response(&form, "Questionnaire/f".into());
+        let member = &response.item[1];
+        assert_eq!(member.item.len(), 1, "{member:?}");
+        assert_eq!(member.item[0].link_id, "affected");
+        assert_eq!(crate::answers::validate(&form, &response), vec![]);
+    }
+
+    #[test]
+    fn each_group_instance_is_checked_on_its_own() {
+        let form = family_form();
+        let mut draft = Draft::default();
+        draft.add_instance("member");
+        draft.set("member[0].affected", vec![Value::Boolean(false)]);
+        draft.set("member[1].affected", vec![Value::Boolean(true)]);
+        let issues = draft.evaluate(&form).issues;
+        assert_eq!(issues.len(), 1);
+        assert_eq!(
+            (issues[0].path.as_str(), &issues[0].problem),
+            ("member[1].condition", &AnswerProblem::Required)
+        );
+    }
+
+    #[test]
+    fn removing_an_instance_moves_the_later_ones_up() {
+        let mut draft = Draft::default();
+        draft.add_instance("member");
+        draft.add_instance("member");
+        for (i, name) in ["a", "b", "c"].iter().enumerate() {
+            draft.set(
+                &format!("member[{i}].condition"),
+                vec![Value::String((*name).into())],
+            );
+        }
+        draft.remove_instance("member", 1);
+        assert_eq!(draft.instance_count("member"), 2);
+        let names: Vec<_> = draft
+            .answers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v[0].clone()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("member[0].condition", Value::String("a".into())),
+                ("member[1].condition", Value::String("c".into()))
+            ]
+        );
+        draft.remove_instance("member", 0);
+        draft.remove_instance("member", 0);
+        assert_eq!(draft.instance_count("member"), 1);
+        assert!(draft.answers.is_empty(), "{:?}", draft.answers);
+    }
+}
