@@ -82,10 +82,37 @@ pub async fn serve(State(app): State<AppState>, request: Request) -> Response {
     response
 }
 
-/// App routes (`/`, `/intake/abc`, `/staff`) have no file extension in their last
-/// segment; files do. A missing file is a 404, never the app's page.
+/// App routes (`/`, `/intake/abc`, `/preview/form.v2`) are every path whose last
+/// segment does not end in the extension of a file the build makes; a missing file
+/// is a 404, never the app's page. (FHIR ids may contain dots, so "has a dot" is
+/// not enough.)
 fn is_app_route(path: &str) -> bool {
-    !path.rsplit('/').next().unwrap_or_default().contains('.')
+    const FILE_EXTENSIONS: &[&str] = &[
+        "html",
+        "js",
+        "mjs",
+        "wasm",
+        "css",
+        "map",
+        "svg",
+        "png",
+        "jpg",
+        "jpeg",
+        "gif",
+        "webp",
+        "ico",
+        "json",
+        "txt",
+        "webmanifest",
+        "woff",
+        "woff2",
+        "gz",
+        "br",
+    ];
+    let last = path.rsplit('/').next().unwrap_or_default();
+    !last.rsplit_once('.').is_some_and(|(_, extension)| {
+        FILE_EXTENSIONS.contains(&extension.to_ascii_lowercase().as_str())
+    })
 }
 
 /// Trunk names built files `name-<16 hex digits>[_bg].ext`.
@@ -109,6 +136,9 @@ mod tests {
             ("/frontend-1a2b3c4d5e6f7a8b.js", false),
             ("/favicon.ico", false),
             ("/intake/photo.png", false),
+            ("/preview/lforms--answerOption-valueCoding.choice.R4", true),
+            ("/preview/v1.2", true),
+            ("/app.JS", false),
         ];
         for (path, expected) in cases {
             assert_eq!(is_app_route(path), expected, "{path}");

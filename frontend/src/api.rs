@@ -2,8 +2,10 @@
 
 use gloo_net::http::Request;
 use shared::Demographics;
+use shared::form::CompiledForm;
 use shared::health::Health;
 use shared::outcome::OperationOutcome;
+use shared::response::QuestionnaireResponse;
 
 /// How a call to the server ended, in the terms the pages need.
 #[derive(Clone, Debug, PartialEq)]
@@ -41,4 +43,43 @@ pub(crate) async fn validate_demographics(demographics: &Demographics) -> Answer
 pub(crate) async fn health() -> Option<Health> {
     let response = Request::get("/api/health").send().await.ok()?;
     response.json().await.ok()
+}
+
+/// `GET /api/forms/{id}`: the compiled form, or `None` if there is no such form
+/// (or no answer).
+pub(crate) async fn form(id: &str) -> Option<CompiledForm> {
+    let response = Request::get(&format!("/api/forms/{id}"))
+        .send()
+        .await
+        .ok()?;
+    if response.status() != 200 {
+        return None;
+    }
+    response.json().await.ok()
+}
+
+/// `POST /fhir/QuestionnaireResponse/$validate`: the server's check of the answers.
+pub(crate) async fn validate_response(
+    response: &QuestionnaireResponse,
+) -> Answer<OperationOutcome> {
+    let Ok(request) = Request::post("/fhir/QuestionnaireResponse/$validate")
+        .header("content-type", "application/fhir+json")
+        .body(serde_json::to_string(response).unwrap_or_default())
+    else {
+        return Answer::Unreachable;
+    };
+    let Ok(answer) = request.send().await else {
+        return Answer::Unreachable;
+    };
+    match answer.status() {
+        200 => answer
+            .json()
+            .await
+            .map_or(Answer::Unreachable, Answer::Accepted),
+        400..=499 => answer
+            .json()
+            .await
+            .map_or(Answer::Unreachable, Answer::Refused),
+        _ => Answer::Unreachable,
+    }
 }

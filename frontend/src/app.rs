@@ -7,7 +7,7 @@ use leptos_router::path;
 use crate::i18n::t;
 use crate::pages::{
     intake::IntakePage, kiosk::KioskPage, landing::LandingPage, not_found::NotFound,
-    staff::StaffPage,
+    preview::PreviewPage, staff::StaffPage,
 };
 
 /// The whole app: a skip link, the header, and the page for the route.
@@ -33,6 +33,7 @@ pub(crate) fn App() -> impl IntoView {
                     <Route path=path!("/kiosk") view=KioskPage/>
                     <Route path=path!("/staff") view=StaffPage/>
                     <Route path=path!("/staff/*rest") view=StaffPage/>
+                    <Route path=path!("/preview/:id") view=PreviewPage/>
                 </Routes>
             </main>
         </Router>

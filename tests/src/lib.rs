@@ -36,7 +36,7 @@ pub fn target_dir() -> PathBuf {
 pub struct Server {
     /// `http://127.0.0.1:PORT`
     pub base: String,
-    _data: TempDir,
+    data: TempDir,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -63,10 +63,51 @@ impl Server {
         }));
         Self {
             base,
-            _data: data,
+            data,
             stop: Some(stop),
         }
     }
+
+    /// Stores a Questionnaire as `intake import` does, and returns its id.
+    pub async fn import(&self, id: &str, json: &str) -> String {
+        let db = backend::db::open(self.data.path()).await.expect("database");
+        let value: Value = serde_json::from_str(json).expect("JSON");
+        let id = value
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or(id)
+            .to_owned();
+        backend::questionnaires::save(&db, &backend::clock::SystemClock, &id, value)
+            .await
+            .unwrap_or_else(|e| panic!("{id}: {e:?}"));
+        db.close().await;
+        id
+    }
+}
+
+/// The team's real-world Questionnaires, as (id made from the file name, JSON).
+pub fn fixture_questionnaires() -> Vec<(String, String)> {
+    let dir = workspace_root().join("../shared/fixtures/questionnaires");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let id: String = p
+                .file_stem()
+                .map(|s| s.to_string_lossy().replace('_', "-"))
+                .unwrap_or_default()
+                .chars()
+                .take(64)
+                .collect();
+            (id, std::fs::read_to_string(&p).expect("fixture"))
+        })
+        .collect()
 }
 
 impl Drop for Server {
@@ -156,6 +197,16 @@ impl Browser {
             .unwrap_or_else(|e| panic!("{css} did not appear on {url}: {e}"));
     }
 
+    /// Waits for `css` to appear on the page already open.
+    pub async fn open_existing(&self, css: &str) {
+        self.client
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css} did not appear: {e}"));
+    }
+
     /// Types into the element.
     pub async fn type_into(&self, css: &str, text: &str) {
         self.client
@@ -224,11 +275,13 @@ impl Browser {
             .expect("script runs")
     }
 
-    /// The paths of every request the page has made to `/api/`.
+    /// The paths of every request the page has made to `/api/` or `/fhir/`.
     pub async fn api_requests(&self) -> Vec<String> {
         let value = self
-            .js("return performance.getEntriesByType('resource')
-                   .map(e => new URL(e.name).pathname).filter(p => p.startsWith('/api/'));")
+            .js(
+                "return performance.getEntriesByType('resource').map(e => new URL(e.name).pathname)
+                   .filter(p => p.startsWith('/api/') || p.startsWith('/fhir/'));",
+            )
             .await;
         serde_json::from_value(value).expect("a list of paths")
     }

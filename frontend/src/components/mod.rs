@@ -2,3 +2,4 @@
 
 pub(crate) mod demographics_form;
 pub(crate) mod field;
+pub(crate) mod questionnaire;

@@ -4,4 +4,5 @@ pub(crate) mod intake;
 pub(crate) mod kiosk;
 pub(crate) mod landing;
 pub(crate) mod not_found;
+pub(crate) mod preview;
 pub(crate) mod staff;

@@ -1,0 +1,46 @@
+//! `/preview/{id}`: any imported form, as a patient would see it, with what its
+//! import could not use. (Staff-only once sign-in exists.)
+
+use std::sync::Arc;
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+
+use crate::api;
+use crate::components::questionnaire::QuestionnaireForm;
+use crate::i18n::t;
+
+#[component]
+pub(crate) fn PreviewPage() -> impl IntoView {
+    let s = t();
+    let params = use_params_map();
+    let id = move || params.with(|p| p.get("id").unwrap_or_default());
+    let compiled = LocalResource::new(move || {
+        let id = id();
+        async move { api::form(&id).await }
+    });
+    view! {
+        <Suspense fallback=move || view! { <p>{s.loading}</p> }>
+            {move || compiled.get().map(|found| match found {
+                Some(compiled) => {
+                    let warnings = compiled.warnings.clone();
+                    let questionnaire = format!("Questionnaire/{}", compiled.form.id);
+                    view! {
+                        <h1>{compiled.form.title.clone()}</h1>
+                        <p class="lead">{s.preview_intro}</p>
+                        {(!warnings.is_empty()).then(|| view! {
+                            <details class="card import-warnings">
+                                <summary>{format!("{} ({})", s.preview_warnings, warnings.len())}</summary>
+                                <ul>{warnings.into_iter().map(|w| view! {
+                                    <li>{w.link_id.map(|l| format!("[{l}] ")).unwrap_or_default()}{w.message}</li>
+                                }).collect_view()}</ul>
+                            </details>
+                        })}
+                        <QuestionnaireForm form=Arc::new(compiled.form) questionnaire=questionnaire/>
+                    }.into_any()
+                }
+                None => view! { <h1>{s.not_found_title}</h1><p>{s.form_not_found}</p> }.into_any(),
+            })}
+        </Suspense>
+    }
+}

@@ -1,0 +1,173 @@
+//! Questionnaires in a real browser at phone size: every fixture renders, and a
+//! form with a branch and a repeating group is answered, checked as it goes, and
+//! accepted by the server.
+
+// Test helpers outside #[test] functions: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+use shared::i18n::EN;
+use tests::{Browser, PHONE, Server, fixture_questionnaires};
+
+const BACKSPACE: &str = "\u{E003}";
+const TAB: &str = "\u{E004}";
+
+const BRANCHING: &str = r#"{
+  "resourceType": "Questionnaire", "id": "branching", "status": "active", "title": "Smoking and family",
+  "item": [
+    {"linkId": "smoker", "type": "boolean", "text": "Do you smoke?", "required": true},
+    {"linkId": "packs", "type": "integer", "text": "Packs a day", "required": true,
+     "enableWhen": [{"question": "smoker", "operator": "=", "answerBoolean": true}],
+     "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/maxValue", "valueInteger": 10}]},
+    {"linkId": "member", "type": "group", "text": "Family member", "repeats": true, "item": [
+      {"linkId": "name", "type": "string", "text": "Name", "required": true},
+      {"linkId": "relation", "type": "choice", "text": "Relation", "answerOption": [
+        {"valueCoding": {"code": "parent", "display": "Parent"}},
+        {"valueCoding": {"code": "sibling", "display": "Sibling"}}]}
+    ]}
+  ]
+}"#;
+
+#[tokio::test]
+async fn a_form_with_a_branch_and_a_repeat_is_checked_as_answered_and_accepted_by_the_server() {
+    let server = Server::start().await;
+    server.import("branching", BRANCHING).await;
+    let browser = Browser::start().await;
+    browser
+        .open(
+            &format!("{}/preview/branching", server.base),
+            "#q-smoker-true",
+        )
+        .await;
+    assert_eq!(browser.text("main h1").await, "Smoking and family");
+
+    // The branch opens when its condition holds.
+    let packs_shown = "return document.getElementById('q-packs') !== null;";
+    assert_eq!(browser.js(packs_shown).await, false);
+    browser.click("label[for=q-smoker-true]").await;
+    browser
+        .wait_for_text("label[for=q-packs]", |t| t.contains("Packs a day"))
+        .await;
+
+    // A wrong answer is flagged once the patient moves on, without a request.
+    browser.type_into("#q-packs", &format!("12{TAB}")).await;
+    let error = browser
+        .wait_for_text("#q-packs-error", |t| !t.is_empty())
+        .await;
+    assert!(
+        error.contains((EN.answer_problem)(&shared::answers::AnswerProblem::AboveMaximum).as_str()),
+        "{error}"
+    );
+    assert_eq!(
+        browser.attr("#q-packs", "aria-invalid").await.as_deref(),
+        Some("true")
+    );
+    browser
+        .type_into("#q-packs", &format!("{BACKSPACE}{BACKSPACE}1"))
+        .await;
+    browser.wait_for_text("#q-packs-error", str::is_empty).await;
+    // Only the form itself has been fetched: every check so far ran in the browser.
+    assert_eq!(browser.api_requests().await, ["/api/forms/branching"]);
+
+    // A second family member, each instance its own.
+    browser.type_into("#q-member_0__name", "Ann").await;
+    browser.click("label[for=q-member_0__relation-0]").await;
+    browser.click(".add-instance").await;
+    browser.open_existing("#q-member_1__name").await;
+    browser.type_into("#q-member_1__name", "Bob").await;
+    browser.click("label[for=q-member_1__relation-1]").await;
+
+    browser
+        .click("form.questionnaire button[type=submit]")
+        .await;
+    let answer = browser
+        .wait_for_text("#server-answer", |t| !t.is_empty())
+        .await;
+    assert_eq!(answer, EN.form_server_valid);
+    assert_eq!(
+        browser.api_requests().await,
+        [
+            "/api/forms/branching",
+            "/fhir/QuestionnaireResponse/$validate"
+        ]
+    );
+    browser.scroll_to("#server-answer").await;
+    browser.screenshot("preview-answered").await;
+
+    // Switching the branch off drops its answer: the form is still valid.
+    browser.click("label[for=q-smoker-false]").await;
+    browser
+        .wait_for_text("#server-answer", |t| t == EN.form_server_valid)
+        .await;
+    assert_eq!(browser.js(packs_shown).await, false);
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn a_required_question_left_empty_stops_the_form_being_sent() {
+    let server = Server::start().await;
+    server.import("branching", BRANCHING).await;
+    let browser = Browser::start().await;
+    browser
+        .open(
+            &format!("{}/preview/branching", server.base),
+            "#q-smoker-true",
+        )
+        .await;
+    browser
+        .click("form.questionnaire button[type=submit]")
+        .await;
+    browser
+        .wait_for_text("#q-smoker-error", |t| !t.is_empty())
+        .await;
+    browser
+        .wait_for_text("#q-member_0__name-error", |t| !t.is_empty())
+        .await;
+    assert_eq!(
+        browser
+            .js("return document.getElementById('form-problems').hidden;")
+            .await,
+        false
+    );
+    assert_eq!(browser.api_requests().await, ["/api/forms/branching"]);
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn every_fixture_renders_at_phone_width() {
+    let server = Server::start().await;
+    let browser = Browser::start().await;
+    for (name, json) in fixture_questionnaires() {
+        let id = server.import(&name, &json).await;
+        browser
+            .open(
+                &format!("{}/preview/{id}", server.base),
+                "form.questionnaire",
+            )
+            .await;
+        let title: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let expected = title["title"]
+            .as_str()
+            .or(title["name"].as_str())
+            .unwrap_or(&id)
+            .to_owned();
+        assert_eq!(browser.text("main h1").await, expected, "{name}");
+        let controls = browser
+            .js("return document.querySelectorAll('form.questionnaire input, form.questionnaire select, form.questionnaire textarea').length;")
+            .await;
+        assert!(
+            controls.as_u64().is_some_and(|n| n > 0),
+            "{name}: no inputs"
+        );
+        let width = browser
+            .js("return document.documentElement.scrollWidth;")
+            .await;
+        assert!(
+            width.as_u64().is_some_and(|w| w <= u64::from(PHONE.0)),
+            "{name}: {width} px wide"
+        );
+        if name.contains("phq9") || name.contains("medplum") {
+            browser.screenshot(&format!("preview-{name}")).await;
+        }
+    }
+    browser.close().await;
+}
