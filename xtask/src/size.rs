@@ -18,6 +18,11 @@ pub(crate) fn report(root: &Path) -> anyhow::Result<()> {
         .filter(|p| {
             p.is_file() && !matches!(p.extension().and_then(|e| e.to_str()), Some("gz" | "br"))
         })
+        // Build leftovers such as `.trunk-lock`: the server does not serve them.
+        .filter(|p| {
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
         .collect();
     files.sort();
     println!("\n==> size of what the browser loads (dist/)");
