@@ -14,6 +14,7 @@ const TAB: &str = "\u{E004}";
 const BRANCHING: &str = r#"{
   "resourceType": "Questionnaire", "id": "branching", "status": "active", "title": "Smoking and family",
   "item": [
+    {"linkId": "clinic", "type": "string", "text": "Clinic", "readOnly": true, "initial": [{"valueString": "Main St"}]},
     {"linkId": "smoker", "type": "boolean", "text": "Do you smoke?", "required": true},
     {"linkId": "packs", "type": "integer", "text": "Packs a day", "required": true,
      "enableWhen": [{"question": "smoker", "operator": "=", "answerBoolean": true}],
@@ -39,6 +40,17 @@ async fn a_form_with_a_branch_and_a_repeat_is_checked_as_answered_and_accepted_b
         )
         .await;
     assert_eq!(browser.text("main h1").await, "Smoking and family");
+    // Initial values are filled in; a read-only one cannot be changed.
+    assert_eq!(
+        browser
+            .js("return document.getElementById('q-clinic').value;")
+            .await,
+        "Main St"
+    );
+    assert_eq!(
+        browser.attr("#q-clinic", "readonly").await.as_deref(),
+        Some("true")
+    );
 
     // The branch opens when its condition holds.
     let packs_shown = "return document.getElementById('q-packs') !== null;";

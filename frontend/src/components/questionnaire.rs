@@ -88,7 +88,8 @@ fn option_label(option: &AnswerOption) -> String {
             .unwrap_or_default(),
         Value::String(s) | Value::Date(s) | Value::Time(s) | Value::Reference(s) => s.clone(),
         Value::Integer(i) => i.to_string(),
-        other => format!("{other:?}"),
+        // Options are codes, text, integers, dates, times or references (R4).
+        _ => String::new(),
     };
     match &option.prefix {
         Some(prefix) => format!("{prefix} {text}"),
@@ -342,6 +343,7 @@ fn input_view(ctx: Ctx, item: &Item, path: &str, id: &str, described_by: &str) -
     let id = id.to_owned();
     let described_by = described_by.to_owned();
     let required = item.required.then_some("true");
+    let read_only = item.read_only;
     let invalid = {
         let error = ctx.error(path.clone());
         move || error.get().map(|_| "true")
@@ -411,7 +413,7 @@ fn input_view(ctx: Ctx, item: &Item, path: &str, id: &str, described_by: &str) -
                     let path_set = path.clone();
                     view! {
                         <div class="choice">
-                            <input type="radio" id=input_id.clone() name=id.clone() aria-invalid=invalid
+                            <input type="radio" id=input_id.clone() name=id.clone() aria-invalid=invalid disabled=read_only
                                 prop:checked=move || ctx.values(&path_checked) == [Value::Boolean(answer)]
                                 on:change=move |_| { ctx.set(&path_set, vec![Value::Boolean(answer)]); ctx.touch(&path_set); }/>
                             <label for=input_id>{label}</label>
@@ -426,7 +428,7 @@ fn input_view(ctx: Ctx, item: &Item, path: &str, id: &str, described_by: &str) -
         }
         ItemKind::Attachment => view! { <p class="hint">{s.attachment_pending}</p> }.into_any(),
         ItemKind::Text => view! {
-            <textarea id=id.clone() name=id aria-describedby=described_by aria-required=required aria-invalid=invalid
+            <textarea id=id.clone() name=id aria-describedby=described_by aria-required=required aria-invalid=invalid readonly=read_only
                 maxlength=item.constraints.max_length.map(|m| m.to_string()) rows="4"
                 prop:value=text_of on:input=on_input on:blur=on_blur></textarea>
         }
@@ -443,7 +445,7 @@ fn input_view(ctx: Ctx, item: &Item, path: &str, id: &str, described_by: &str) -
             };
             view! {
                 <input id=id.clone() name=id type=input_type inputmode=inputmode
-                    aria-describedby=described_by aria-required=required aria-invalid=invalid
+                    aria-describedby=described_by aria-required=required aria-invalid=invalid readonly=read_only
                     placeholder=item.entry_format.clone()
                     maxlength=item.constraints.max_length.map(|m| m.to_string())
                     prop:value=text_of on:input=on_input on:blur=on_blur/>
@@ -461,7 +463,8 @@ fn choice_view(ctx: Ctx, item: &Item, path: &str, id: &str, described_by: &str) 
     let drop_down = item.control == Some(Control::DropDown)
         || (!item.repeats && options.len() > 6 && item.control != Some(Control::RadioButton));
     let required = item.required.then_some("true");
-    let other = (item.kind == ItemKind::OpenChoice).then(|| {
+    let read_only = item.read_only;
+    let other = (item.kind == ItemKind::OpenChoice && !read_only).then(|| {
         let other_id = format!("{id}-other");
         let path_value = path.to_owned();
         let path_set = path.to_owned();
@@ -500,7 +503,7 @@ fn choice_view(ctx: Ctx, item: &Item, path: &str, id: &str, described_by: &str) 
                 .unwrap_or_default()
         };
         return view! {
-            <select id=id.to_owned() aria-describedby=described_by.to_owned() aria-required=required
+            <select id=id.to_owned() aria-describedby=described_by.to_owned() aria-required=required disabled=read_only
                 prop:value=selected
                 on:change=move |ev| {
                     let chosen = event_target_value(&ev).parse::<usize>().ok().and_then(|i| set_options.get(i).cloned());
@@ -526,7 +529,7 @@ fn choice_view(ctx: Ctx, item: &Item, path: &str, id: &str, described_by: &str) 
                 let path_set = path.to_owned();
                 view! {
                     <div class="choice">
-                        <input type=input_type id=input_id.clone() name=id.to_owned()
+                        <input type=input_type id=input_id.clone() name=id.to_owned() disabled=read_only
                             prop:checked=move || ctx.values(&path_checked).contains(&value)
                             on:change=move |ev| {
                                 let on = event_target_checked(&ev);
