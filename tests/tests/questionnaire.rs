@@ -15,6 +15,7 @@ const BRANCHING: &str = r#"{
   "resourceType": "Questionnaire", "id": "branching", "status": "active", "title": "Smoking and family",
   "item": [
     {"linkId": "clinic", "type": "string", "text": "Clinic", "readOnly": true, "initial": [{"valueString": "Main St"}]},
+    {"linkId": "phones", "type": "string", "text": "Phone numbers", "repeats": true},
     {"linkId": "smoker", "type": "boolean", "text": "Do you smoke?", "required": true},
     {"linkId": "packs", "type": "integer", "text": "Packs a day", "required": true,
      "enableWhen": [{"question": "smoker", "operator": "=", "answerBoolean": true}],
@@ -50,6 +51,21 @@ async fn a_form_with_a_branch_and_a_repeat_is_checked_as_answered_and_accepted_b
     assert_eq!(
         browser.attr("#q-clinic", "readonly").await.as_deref(),
         Some("true")
+    );
+
+    // A repeating question offers one more slot for each answer given.
+    browser.type_into("#q-phones", "555 0100").await;
+    browser.open_existing("#q-phones-1").await;
+    browser.type_into("#q-phones-1", "555 0199").await;
+    browser.open_existing("#q-phones-2").await;
+    let slots = browser
+        .js("return [...document.querySelectorAll('.repeat-answers input')].map(i => i.value);")
+        .await;
+    assert_eq!(slots, serde_json::json!(["555 0100", "555 0199", ""]));
+    // Typing did not rebuild the input being typed in.
+    assert_eq!(
+        browser.js("return document.activeElement.id;").await,
+        "q-phones-1"
     );
 
     // The branch opens when its condition holds.

@@ -354,11 +354,12 @@ fn input_view(ctx: Ctx, item: &Item, path: &str, id: &str, described_by: &str) -
             ctx.touch(&blur_path);
         }
     };
+    // The text shown in answer slot `index` (a repeating question has several).
     let text_of = {
         let path = path.clone();
-        move || {
+        move |index: usize| {
             ctx.values(&path)
-                .first()
+                .get(index)
                 .map(|v| match v {
                     Value::String(s) | Value::Uri(s) | Value::Date(s) | Value::Reference(s) => {
                         s.clone()
@@ -374,12 +375,12 @@ fn input_view(ctx: Ctx, item: &Item, path: &str, id: &str, described_by: &str) -
         }
     };
     let kind = item.kind;
-    let parse = move |raw: String| -> Vec<Value> {
+    let parse = move |raw: String| -> Option<Value> {
         let raw_trimmed = raw.trim().to_owned();
         if raw_trimmed.is_empty() {
-            return vec![];
+            return None;
         }
-        vec![match kind {
+        Some(match kind {
             ItemKind::Integer => raw_trimmed
                 .parse()
                 .map_or(Value::String(raw), Value::Integer),
@@ -398,10 +399,28 @@ fn input_view(ctx: Ctx, item: &Item, path: &str, id: &str, described_by: &str) -
             ItemKind::Url => Value::Uri(raw_trimmed),
             ItemKind::Reference => Value::Reference(raw_trimmed),
             _ => Value::String(raw),
-        }]
+        })
     };
-    let set_path = path.clone();
-    let on_input = move |ev: leptos::ev::Event| ctx.set(&set_path, parse(event_target_value(&ev)));
+    // Typing in slot `index` sets that answer; emptying it removes the answer;
+    // typing in the slot after the last adds one.
+    let set_at = {
+        let path = path.clone();
+        move |index: usize, raw: String| {
+            let value = parse(raw);
+            ctx.draft.update(|d| {
+                let mut values = d.answers.get(&path).cloned().unwrap_or_default();
+                match value {
+                    Some(value) if index < values.len() => values[index] = value,
+                    Some(value) => values.push(value),
+                    None if index < values.len() => {
+                        values.remove(index);
+                    }
+                    None => {}
+                }
+                d.set(&path, values);
+            });
+        }
+    };
     match item.kind {
         ItemKind::Boolean => {
             let choices = [(true, s.yes), (false, s.no)];
@@ -427,12 +446,6 @@ fn input_view(ctx: Ctx, item: &Item, path: &str, id: &str, described_by: &str) -
             choice_view(ctx, item, &path, &id, &described_by)
         }
         ItemKind::Attachment => view! { <p class="hint">{s.attachment_pending}</p> }.into_any(),
-        ItemKind::Text => view! {
-            <textarea id=id.clone() name=id aria-describedby=described_by aria-required=required aria-invalid=invalid readonly=read_only
-                maxlength=item.constraints.max_length.map(|m| m.to_string()) rows="4"
-                prop:value=text_of on:input=on_input on:blur=on_blur></textarea>
-        }
-        .into_any(),
         _ => {
             let (input_type, inputmode) = match item.kind {
                 ItemKind::Integer => ("text", Some("numeric")),
@@ -443,14 +456,56 @@ fn input_view(ctx: Ctx, item: &Item, path: &str, id: &str, described_by: &str) -
                 ItemKind::Url => ("url", Some("url")),
                 _ => ("text", None),
             };
-            view! {
-                <input id=id.clone() name=id type=input_type inputmode=inputmode
-                    aria-describedby=described_by aria-required=required aria-invalid=invalid readonly=read_only
-                    placeholder=item.entry_format.clone()
-                    maxlength=item.constraints.max_length.map(|m| m.to_string())
-                    prop:value=text_of on:input=on_input on:blur=on_blur/>
+            let textarea = item.kind == ItemKind::Text;
+            let placeholder = item.entry_format.clone();
+            let max_length = item.constraints.max_length.map(|m| m.to_string());
+            let label = item.text.clone();
+            let slot = move |index: usize| -> AnyView {
+                // The first slot has the id the label points at; the others are
+                // named by their number.
+                let slot_id = if index == 0 {
+                    id.clone()
+                } else {
+                    format!("{id}-{index}")
+                };
+                let slot_label = (index > 0).then(|| format!("{label} ({})", index + 1));
+                let text_of = text_of.clone();
+                let set_at = set_at.clone();
+                let on_input = move |ev: leptos::ev::Event| set_at(index, event_target_value(&ev));
+                if textarea {
+                    view! {
+                        <textarea id=slot_id.clone() name=slot_id aria-label=slot_label aria-describedby=described_by.clone()
+                            aria-required=required aria-invalid=invalid readonly=read_only
+                            maxlength=max_length.clone() rows="4"
+                            prop:value=move || text_of(index) on:input=on_input on:blur=on_blur.clone()></textarea>
+                    }
+                    .into_any()
+                } else {
+                    view! {
+                        <input id=slot_id.clone() name=slot_id type=input_type inputmode=inputmode aria-label=slot_label
+                            aria-describedby=described_by.clone() aria-required=required aria-invalid=invalid readonly=read_only
+                            placeholder=placeholder.clone() maxlength=max_length.clone()
+                            prop:value=move || text_of(index) on:input=on_input on:blur=on_blur.clone()/>
+                    }
+                    .into_any()
+                }
+            };
+            if item.repeats && !read_only {
+                // One slot per answer and an empty one to add another. Keyed by slot
+                // number, so typing never rebuilds the input being typed in.
+                let count = {
+                    let path = path.clone();
+                    Memo::new(move |_| ctx.draft.with(|d| d.answers.get(&path).map_or(0, Vec::len)))
+                };
+                view! {
+                    <div class="repeat-answers">
+                        <For each=move || 0..=count.get() key=|index| *index children=slot/>
+                    </div>
+                }
+                .into_any()
+            } else {
+                slot(0)
             }
-            .into_any()
         }
     }
 }
