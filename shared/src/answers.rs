@@ -74,6 +74,10 @@ pub struct Evaluation {
     pub disabled: Vec<String>,
 }
 
+/// The largest file accepted where the form sets no `maxSize`: a phone photo of
+/// an insurance card fits, and its base64 fits the server's 4 MiB FHIR body limit.
+pub const DEFAULT_MAX_ATTACHMENT_BYTES: u64 = 3 * 1024 * 1024;
+
 /// Every problem with `response` as answers to `form`, in form order.
 pub fn validate(form: &Form, response: &QuestionnaireResponse) -> Vec<AnswerIssue> {
     evaluate(form, response).issues

@@ -16,6 +16,8 @@ const BRANCHING: &str = r#"{
   "item": [
     {"linkId": "clinic", "type": "string", "text": "Clinic", "readOnly": true, "initial": [{"valueString": "Main St"}]},
     {"linkId": "phones", "type": "string", "text": "Phone numbers", "repeats": true},
+    {"linkId": "card", "type": "attachment", "text": "Insurance card",
+     "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/maxSize", "valueDecimal": 200000}]},
     {"linkId": "smoker", "type": "boolean", "text": "Do you smoke?", "required": true},
     {"linkId": "packs", "type": "integer", "text": "Packs a day", "required": true,
      "enableWhen": [{"question": "smoker", "operator": "=", "answerBoolean": true}],
@@ -67,6 +69,24 @@ async fn a_form_with_a_branch_and_a_repeat_is_checked_as_answered_and_accepted_b
         browser.js("return document.activeElement.id;").await,
         "q-phones-1"
     );
+
+    // A photo: too large is refused at once, a small one is read and shown.
+    let photos = tempfile::tempdir().unwrap();
+    let big = photos.path().join("big.png");
+    std::fs::write(&big, vec![0u8; 300_000]).unwrap();
+    browser.type_into("#q-card", big.to_str().unwrap()).await;
+    let too_large = (EN.answer_problem)(&shared::answers::AnswerProblem::FileTooLarge(200_000));
+    browser
+        .wait_for_text("#q-card-error", |t| t.contains(&too_large))
+        .await;
+    let card = tests::workspace_root().join("tests/screenshots/landing.png");
+    browser.type_into("#q-card", card.to_str().unwrap()).await;
+    browser.wait_for_text("#q-card-error", str::is_empty).await;
+    let chosen = browser
+        .wait_for_text(".attachment-chosen", |t| t.contains("landing.png"))
+        .await;
+    assert!(chosen.contains("kB"), "{chosen}");
+    browser.open_existing("img.attachment-thumbnail").await;
 
     // The branch opens when its condition holds.
     let packs_shown = "return document.getElementById('q-packs') !== null;";

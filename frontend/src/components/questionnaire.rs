@@ -445,7 +445,7 @@ fn input_view(ctx: Ctx, item: &Item, path: &str, id: &str, described_by: &str) -
         ItemKind::Choice | ItemKind::OpenChoice if !item.options.is_empty() => {
             choice_view(ctx, item, &path, &id, &described_by)
         }
-        ItemKind::Attachment => view! { <p class="hint">{s.attachment_pending}</p> }.into_any(),
+        ItemKind::Attachment => attachment_view(ctx, item, &path, &id, &described_by),
         _ => {
             let (input_type, inputmode) = match item.kind {
                 ItemKind::Integer => ("text", Some("numeric")),
@@ -602,6 +602,81 @@ fn choice_view(ctx: Ctx, item: &Item, path: &str, id: &str, described_by: &str) 
             }).collect_view()}
         </div>
         {other}
+    }
+    .into_any()
+}
+
+/// A photo or file: read in the browser (after a size check, so a huge file is
+/// never loaded), kept as base64 in the answer, shown as a thumbnail if an image.
+fn attachment_view(ctx: Ctx, item: &Item, path: &str, id: &str, described_by: &str) -> AnyView {
+    use wasm_bindgen::JsCast as _;
+    let s = t();
+    let accept = if item.constraints.mime_types.is_empty() {
+        "image/*,application/pdf".to_owned()
+    } else {
+        item.constraints.mime_types.join(",")
+    };
+    let max = item
+        .constraints
+        .max_size
+        .unwrap_or(shared::answers::DEFAULT_MAX_ATTACHMENT_BYTES);
+    let path_set = path.to_owned();
+    let on_change = move |ev: leptos::ev::Event| {
+        let file = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+            .and_then(|input| input.files())
+            .and_then(|files| files.get(0));
+        let Some(file) = file else {
+            ctx.set(&path_set, vec![]);
+            return;
+        };
+        let file = gloo_file::File::from(file);
+        let mut attachment = shared::form::Attachment {
+            content_type: Some(file.raw_mime_type()).filter(|m| !m.is_empty()),
+            title: Some(file.name()),
+            size: Some(file.size()),
+            ..shared::form::Attachment::default()
+        };
+        let path = path_set.clone();
+        ctx.touch(&path);
+        if file.size() > max {
+            // Too large to read: recorded with its size, so the rule reports it.
+            ctx.set(&path, vec![Value::Attachment(attachment)]);
+            return;
+        }
+        leptos::task::spawn_local(async move {
+            if let Ok(url) = gloo_file::futures::read_as_data_url(&file).await {
+                attachment.data = url.split_once(',').map(|(_, data)| data.to_owned());
+                ctx.set(&path, vec![Value::Attachment(attachment)]);
+            }
+        });
+    };
+    let path_shown = path.to_owned();
+    let chosen = move || {
+        ctx.values(&path_shown).into_iter().find_map(|v| match v {
+            Value::Attachment(a) => Some(a),
+            _ => None,
+        })
+    };
+    view! {
+        <p class="hint">{s.attachment_hint}</p>
+        <input id=id.to_owned() type="file" accept=accept aria-describedby=described_by.to_owned()
+            aria-required=item.required.then_some("true") disabled=item.read_only on:change=on_change/>
+        {move || chosen().map(|file| {
+            let image = file.content_type.as_deref().is_some_and(|t| t.starts_with("image/"));
+            let thumbnail = match (&file.data, image) {
+                (Some(data), true) => Some(format!("data:{};base64,{data}", file.content_type.clone().unwrap_or_default())),
+                _ => None,
+            };
+            view! {
+                <p class="attachment-chosen">
+                    {s.attachment_chosen}" "{file.title.clone().unwrap_or_default()}
+                    {file.size.map(|b| format!(" ({} kB)", b.div_ceil(1024)))}
+                </p>
+                {thumbnail.map(|src| view! { <img class="attachment-thumbnail" src=src alt=""/> })}
+            }
+        })}
     }
     .into_any()
 }
