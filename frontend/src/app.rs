@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_router::components::{A, Route, Router, Routes};
 use leptos_router::path;
 
-use crate::i18n::t;
+use crate::i18n::{switch_language, t};
 use crate::pages::{
     intake::IntakePage, kiosk::KioskPage, landing::LandingPage, not_found::NotFound,
     preview::PreviewPage, staff::StaffPage,
@@ -23,6 +23,10 @@ pub(crate) fn App() -> impl IntoView {
                     <A href="/intake">{s.nav_intake}</A>
                     <A href="/kiosk">{s.nav_kiosk}</A>
                     <A href="/staff">{s.nav_staff}</A>
+                    <button type="button" class="language-switch" lang=s.switch_to
+                        on:click=move |_| switch_language(s.switch_to)>
+                        {s.switch_to_label}
+                    </button>
                 </nav>
             </header>
             <main id="main" tabindex="-1">

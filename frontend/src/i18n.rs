@@ -1,8 +1,39 @@
 //! The strings of the language in use. All text lives in `shared::i18n`.
+//!
+//! The language is chosen once, as the app starts: the patient's own choice (the
+//! switch in the header, kept in local storage), else the phone's language.
 
-use shared::i18n::{EN, Strings};
+use std::sync::OnceLock;
 
-/// The strings for the current language (English until Spanish is added).
+use gloo_storage::{LocalStorage, Storage as _};
+use shared::i18n::{EN, Strings, for_language};
+
+const STORAGE_KEY: &str = "intake.language";
+
+static STRINGS: OnceLock<&'static Strings> = OnceLock::new();
+
+/// The strings for the current language.
 pub(crate) fn t() -> &'static Strings {
-    &EN
+    STRINGS.get().copied().unwrap_or(&EN)
+}
+
+/// Picks the language for this page load and tells the browser (`<html lang>`).
+pub(crate) fn choose_language() {
+    let chosen: Option<String> = LocalStorage::get(STORAGE_KEY).ok();
+    let tag = chosen
+        .or_else(|| leptos::prelude::window().navigator().language())
+        .unwrap_or_default();
+    let strings = for_language(&tag);
+    let _ = STRINGS.set(strings);
+    if let Some(root) = leptos::prelude::document().document_element() {
+        let _ = root.set_attribute("lang", strings.lang);
+    }
+}
+
+/// Switches to `tag` for this and later visits. The page reloads: every string
+/// is read once, when it is drawn.
+pub(crate) fn switch_language(tag: &str) {
+    if LocalStorage::set(STORAGE_KEY, tag).is_ok() {
+        let _ = leptos::prelude::window().location().reload();
+    }
 }

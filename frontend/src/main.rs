@@ -14,6 +14,7 @@ use wasm_bindgen::JsCast as _;
 
 fn main() {
     console_error_panic_hook::set_once();
+    i18n::choose_language();
     let root = leptos::prelude::document()
         .get_element_by_id("app")
         .and_then(|e| e.dyn_into::<leptos::web_sys::HtmlElement>().ok());

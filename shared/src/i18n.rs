@@ -11,6 +11,10 @@ pub struct Strings {
     /// BCP 47 tag of the language.
     pub lang: &'static str,
     pub app_name: &'static str,
+    /// The language offered by the switch in the header, as a BCP 47 tag…
+    pub switch_to: &'static str,
+    /// …and its name, in that language.
+    pub switch_to_label: &'static str,
     pub skip_to_content: &'static str,
     pub nav_label: &'static str,
     pub nav_home: &'static str,
@@ -87,6 +91,8 @@ pub struct Strings {
 pub const EN: Strings = Strings {
     lang: "en",
     app_name: "Intake",
+    switch_to: "es",
+    switch_to_label: "Español",
     skip_to_content: "Skip to main content",
     nav_label: "Main",
     nav_home: "Home",
@@ -160,6 +166,142 @@ pub const EN: Strings = Strings {
     answer_problem: en_answer_problem,
 };
 
+/// Spanish (Latin American usage, as in US clinics).
+pub const ES: Strings = Strings {
+    lang: "es",
+    app_name: "Intake",
+    switch_to: "en",
+    switch_to_label: "English",
+    skip_to_content: "Ir al contenido principal",
+    nav_label: "Principal",
+    nav_home: "Inicio",
+    nav_intake: "Mis datos",
+    nav_kiosk: "Quiosco",
+    nav_staff: "Personal",
+    landing_title: "Bienvenido",
+    landing_intro: "Cuéntele a la clínica sobre usted antes de su visita. Toma unos minutos, y no le volverán a preguntar lo mismo en la recepción.",
+    landing_start: "Empezar mi registro",
+    landing_kiosk: "Registrarse en la recepción (quiosco)",
+    landing_staff: "Personal de la clínica",
+    intake_title: "Sus datos",
+    intake_intro: "Los usamos para encontrar su expediente. Responda igual que en su identificación o tarjeta del seguro.",
+    family_label: "Apellido(s)",
+    given_label: "Nombre(s)",
+    given_hint: "Su primer nombre y, si tiene, su segundo nombre",
+    birth_date_legend: "Fecha de nacimiento",
+    birth_date_hint: "Por ejemplo: 3 27 1980 (mes, día, año)",
+    month_label: "Mes",
+    day_label: "Día",
+    year_label: "Año",
+    gender_legend: "Sexo",
+    phone_label: "Número de teléfono",
+    phone_hint: "Incluya el código del país si no es un número de EE. UU.",
+    email_label: "Correo electrónico",
+    email_hint: "Solo lo usamos para enviarle recordatorios",
+    optional: "(opcional)",
+    error_prefix: "Error:",
+    submit: "Revisar mis datos",
+    submitting: "Revisando…",
+    error_summary_title: "Revise estas respuestas",
+    server_accepted: "El servidor de la clínica revisó sus datos: todo está en orden.",
+    server_refused: "El servidor de la clínica encontró un problema:",
+    server_unreachable: "No pudimos comunicarnos con el servidor de la clínica. Sus respuestas siguen aquí; inténtelo de nuevo.",
+    kiosk_title: "Registro",
+    kiosk_intro: "Bienvenido. Escriba sus datos; al terminar, la pantalla se borra para la siguiente persona.",
+    start_over: "Empezar de nuevo",
+    staff_title: "Personal de la clínica",
+    staff_intro: "El inicio de sesión, la revisión de coincidencias y las invitaciones llegarán pronto. Por ahora esta página muestra si el sistema funciona.",
+    status_title: "Estado del sistema",
+    status_version: "Versión",
+    status_database: "Base de datos",
+    status_ok: "Funciona",
+    status_unavailable: "No disponible",
+    loading: "Cargando…",
+    not_found_title: "Página no encontrada",
+    not_found_body: "Revise la dirección o vuelva al inicio.",
+    preview_intro: "Así ven este formulario los pacientes. Las respuestas se revisan pero no se guardan.",
+    preview_warnings: "Lo que la importación no pudo usar",
+    form_not_found: "Este formulario no existe en este servidor.",
+    required: "(obligatorio)",
+    yes: "Sí",
+    no: "No",
+    choose: "Elija…",
+    other_answer: "Otro (especifique)",
+    free_text_fallback: "Escriba su respuesta",
+    add_another: "Agregar otro",
+    remove: "Quitar",
+    attachment_hint: "Tome una foto o elija un archivo",
+    attachment_chosen: "Elegido:",
+    form_submit: "Revisar mis respuestas",
+    form_has_problems: "Algunas respuestas necesitan revisión; están marcadas abajo.",
+    form_server_valid: "El servidor de la clínica revisó sus respuestas: todo está en orden.",
+    gender: |g| match g {
+        Gender::Female => "Femenino",
+        Gender::Male => "Masculino",
+        Gender::Other => "Otro",
+        Gender::Unknown => "Prefiero no decirlo",
+    },
+    problem: es_problem,
+    answer_problem: es_answer_problem,
+};
+
+/// The strings for a BCP 47 language tag (`es`, `es-MX`, `en-US`…); English
+/// when we have no table for it.
+pub fn for_language(tag: &str) -> &'static Strings {
+    let primary = tag.split(['-', '_']).next().unwrap_or_default();
+    if primary.eq_ignore_ascii_case("es") {
+        &ES
+    } else {
+        &EN
+    }
+}
+
+fn es_problem(field: Field, problem: Problem) -> &'static str {
+    use Field as F;
+    use Problem as P;
+    match (field, problem) {
+        (F::Family, P::Required) => "Escriba su apellido",
+        (F::Given, P::Required) => "Escriba su nombre",
+        (F::BirthDate, P::Required) => "Escriba su fecha de nacimiento",
+        (F::Gender, P::Required) => "Elija una de las opciones",
+        (F::Family | F::Given, P::TooLong) => "Los nombres pueden tener como máximo 100 letras",
+        (F::Given, P::TooMany) => "Escriba como máximo 5 nombres",
+        (F::Family | F::Given, P::NameCharacters) => {
+            "Los nombres solo pueden tener letras, espacios, guiones, apóstrofos y puntos"
+        }
+        (F::BirthDate, P::NotADate) => "Escriba una fecha real, por ejemplo 3 27 1980",
+        (F::BirthDate, P::DateInFuture) => "La fecha de nacimiento debe ser hoy o en el pasado",
+        (F::BirthDate, P::DateTooEarly) => "La fecha de nacimiento debe ser de 1900 en adelante",
+        (F::Phone, P::PhoneImplausible) => {
+            "Escriba un número de teléfono de 7 a 15 dígitos, como (617) 555-0100"
+        }
+        (F::Email, P::EmailInvalid) => "Escriba un correo como nombre@ejemplo.com",
+        (_, P::NotAChoice) => "Elija una de las opciones",
+        (_, _) => "Revise esta respuesta",
+    }
+}
+
+fn es_answer_problem(problem: &AnswerProblem) -> String {
+    use AnswerProblem as P;
+    match problem {
+        P::UnknownItem => "Esta pregunta no está en el formulario".into(),
+        P::Required => "Esta pregunta necesita una respuesta".into(),
+        P::TooManyAnswers => "Aquí solo se permite una respuesta".into(),
+        P::NotAQuestion => "Este elemento no lleva respuesta".into(),
+        P::WrongType => "La respuesta no es del tipo que pide esta pregunta".into(),
+        P::NotAnOption => "Elija una de las opciones".into(),
+        P::NotADate => "Escriba una fecha u hora real".into(),
+        P::TooLong(max) => format!("Use como máximo {max} caracteres"),
+        P::TooShort(min) => format!("Use al menos {min} caracteres"),
+        P::PatternMismatch => "La respuesta no tiene el formato esperado".into(),
+        P::BelowMinimum => "La respuesta es menor que el valor mínimo permitido".into(),
+        P::AboveMaximum => "La respuesta es mayor que el valor máximo permitido".into(),
+        P::FileTooLarge(max) => format!("El archivo pesa más de {max} bytes"),
+        P::FileType => "Aquí no se acepta este tipo de archivo".into(),
+        P::NotEnabled => "Esta pregunta no aplica según sus otras respuestas; déjela vacía".into(),
+    }
+}
+
 fn en_answer_problem(problem: &AnswerProblem) -> String {
     use AnswerProblem as P;
     match problem {
@@ -212,6 +354,36 @@ fn en_problem(field: Field, problem: Problem) -> &'static str {
 mod tests {
     use super::*;
 
+    #[test]
+    fn languages_are_chosen_by_their_primary_tag() {
+        for (tag, lang) in [
+            ("es", "es"),
+            ("es-MX", "es"),
+            ("ES_us", "es"),
+            ("en-US", "en"),
+            ("fr", "en"),
+            ("", "en"),
+        ] {
+            assert_eq!(for_language(tag).lang, lang, "{tag}");
+        }
+    }
+
+    /// Spanish says something different from English for every problem.
+    #[test]
+    fn spanish_translates_every_reachable_problem() {
+        for problem in [
+            AnswerProblem::Required,
+            AnswerProblem::TooLong(3),
+            AnswerProblem::NotEnabled,
+        ] {
+            assert_ne!((ES.answer_problem)(&problem), (EN.answer_problem)(&problem));
+        }
+        assert_ne!(
+            (ES.problem)(Field::BirthDate, Problem::DateInFuture),
+            (EN.problem)(Field::BirthDate, Problem::DateInFuture)
+        );
+    }
+
     /// The combinations the rules can produce must each have a specific message.
     #[test]
     fn every_reachable_problem_has_its_own_english_message() {
@@ -234,6 +406,11 @@ mod tests {
         for (field, problem) in reachable {
             let message = (EN.problem)(field, problem);
             assert_ne!(message, "Check this answer", "{field:?} {problem:?}");
+            assert_ne!(
+                (ES.problem)(field, problem),
+                "Revise esta respuesta",
+                "{field:?} {problem:?}"
+            );
         }
     }
 }

@@ -187,3 +187,40 @@ async fn start_over_on_the_kiosk_clears_everything_typed() {
     );
     browser.close().await;
 }
+
+#[tokio::test]
+async fn the_app_switches_to_spanish_and_remembers_it() {
+    use shared::i18n::ES;
+    let server = Server::start().await;
+    let browser = Browser::start().await;
+    browser.open(&format!("{}/", server.base), "main h1").await;
+    assert_eq!(browser.text("main h1").await, EN.landing_title);
+    browser.click(".language-switch").await;
+    browser
+        .wait_for_text("main h1", |t| t == ES.landing_title)
+        .await;
+    assert_eq!(
+        browser.js("return document.documentElement.lang;").await,
+        "es"
+    );
+
+    // Another page, later: still Spanish, messages included.
+    browser
+        .open(&format!("{}/intake", server.base), "#family")
+        .await;
+    assert_eq!(browser.text("main h1").await, ES.intake_title);
+    browser.type_into("#birth-month", "3").await;
+    browser.type_into("#birth-day", "27").await;
+    browser.type_into("#birth-year", "2099").await;
+    let expected = (ES.problem)(shared::Field::BirthDate, shared::Problem::DateInFuture);
+    browser
+        .wait_for_text("#birth-date-error", |t| t.contains(expected))
+        .await;
+    browser.screenshot("intake-es").await;
+
+    browser.click(".language-switch").await;
+    browser
+        .wait_for_text("main h1", |t| t == EN.intake_title)
+        .await;
+    browser.close().await;
+}
