@@ -129,8 +129,55 @@ fn test() -> anyhow::Result<()> {
     tests
         .env("CHROMIUM", &tools.chromium)
         .env("CHROMEDRIVER", &tools.chromedriver);
-    run_step("cargo test (unit, integration, browser)", tests)?;
-    size::report(&workspace_root())
+    let (passed, failed) = run_tests("cargo test (unit, integration, browser)", tests)?;
+    size::report(&workspace_root())?;
+    // One closing line for the whole run, whatever order cargo ran the binaries in.
+    println!("\ntests: {passed} passed, {failed} failed");
+    Ok(())
+}
+
+/// Runs `command` (cargo test), echoing its output, and adds up the
+/// `test result:` lines of every test binary.
+fn run_tests(what: &str, mut command: Command) -> anyhow::Result<(u64, u64)> {
+    use std::io::BufRead as _;
+    println!("\n==> {what}");
+    let mut child = command
+        .current_dir(workspace_root())
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting: {what}"))?;
+    let (mut passed, mut failed) = (0, 0);
+    if let Some(stdout) = child.stdout.take() {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let line = line?;
+            println!("{line}");
+            let (p, f) = count_results(&line);
+            passed += p;
+            failed += f;
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        println!("\ntests: {passed} passed, {failed} failed");
+        bail!("{what}: failed ({status})");
+    }
+    Ok((passed, failed))
+}
+
+/// The passed and failed counts of a libtest `test result:` line.
+fn count_results(line: &str) -> (u64, u64) {
+    let Some(rest) = line.strip_prefix("test result: ") else {
+        return (0, 0);
+    };
+    let count = |label: &str| {
+        rest.split(';')
+            .map(str::trim)
+            .find_map(|part| part.strip_suffix(label))
+            .and_then(|n| n.trim().rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    (count("passed"), count("failed"))
 }
 
 fn run(args: &[String]) -> anyhow::Result<()> {
@@ -178,4 +225,28 @@ fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
         .position(|a| a == name)
         .and_then(|i| args.get(i + 1))
         .map(String::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count_results;
+
+    #[test]
+    fn test_result_lines_are_counted() {
+        let cases = [
+            (
+                "test result: ok. 19 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.40s",
+                (19, 0),
+            ),
+            (
+                "test result: FAILED. 3 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out; finished in 1s",
+                (3, 2),
+            ),
+            ("running 3 tests", (0, 0)),
+            ("test a_test ... ok", (0, 0)),
+        ];
+        for (line, expected) in cases {
+            assert_eq!(count_results(line), expected, "{line}");
+        }
+    }
 }
