@@ -20,9 +20,15 @@ pub(crate) enum Answer<T> {
 
 /// `POST /api/demographics/validate`: the server's check of the same rules.
 pub(crate) async fn validate_demographics(demographics: &Demographics) -> Answer<Demographics> {
-    let Ok(request) = Request::post("/api/demographics/validate").json(demographics) else {
-        return Answer::Unreachable;
-    };
+    match Request::post("/api/demographics/validate").json(demographics) {
+        Ok(request) => answer(request).await,
+        Err(_) => Answer::Unreachable,
+    }
+}
+
+/// Sends `request`: 200 is the answer, a 4xx the server's `OperationOutcome`,
+/// anything else (or nothing) unreachable.
+async fn answer<T: serde::de::DeserializeOwned>(request: gloo_net::http::Request) -> Answer<T> {
     let Ok(response) = request.send().await else {
         return Answer::Unreachable;
     };
@@ -62,24 +68,11 @@ pub(crate) async fn form(id: &str) -> Option<CompiledForm> {
 pub(crate) async fn validate_response(
     response: &QuestionnaireResponse,
 ) -> Answer<OperationOutcome> {
-    let Ok(request) = Request::post("/fhir/QuestionnaireResponse/$validate")
+    match Request::post("/fhir/QuestionnaireResponse/$validate")
         .header("content-type", "application/fhir+json")
         .body(serde_json::to_string(response).unwrap_or_default())
-    else {
-        return Answer::Unreachable;
-    };
-    let Ok(answer) = request.send().await else {
-        return Answer::Unreachable;
-    };
-    match answer.status() {
-        200 => answer
-            .json()
-            .await
-            .map_or(Answer::Unreachable, Answer::Accepted),
-        400..=499 => answer
-            .json()
-            .await
-            .map_or(Answer::Unreachable, Answer::Refused),
-        _ => Answer::Unreachable,
+    {
+        Ok(request) => answer(request).await,
+        Err(_) => Answer::Unreachable,
     }
 }
