@@ -77,6 +77,12 @@ pub struct Strings {
     pub attachment_hint: &'static str,
     pub attachment_chosen: &'static str,
     pub form_submit: &'static str,
+    /// "Page" in "Page 2 of 5".
+    pub page_label: &'static str,
+    /// "of" in "Page 2 of 5".
+    pub page_of: &'static str,
+    pub next: &'static str,
+    pub back: &'static str,
     pub form_has_problems: &'static str,
     pub form_server_valid: &'static str,
     /// The label of each gender choice.
@@ -154,6 +160,10 @@ pub const EN: Strings = Strings {
     attachment_hint: "Take a photo or choose a file",
     attachment_chosen: "Chosen:",
     form_submit: "Check my answers",
+    page_label: "Page",
+    page_of: "of",
+    next: "Next",
+    back: "Back",
     form_has_problems: "Some answers need another look; they are marked below.",
     form_server_valid: "The clinic's server checked your answers: everything is in order.",
     gender: |g| match g {
@@ -233,6 +243,10 @@ pub const ES: Strings = Strings {
     attachment_hint: "Tome una foto o elija un archivo",
     attachment_chosen: "Elegido:",
     form_submit: "Revisar mis respuestas",
+    page_label: "Página",
+    page_of: "de",
+    next: "Siguiente",
+    back: "Atrás",
     form_has_problems: "Algunas respuestas necesitan revisión; están marcadas abajo.",
     form_server_valid: "El servidor de la clínica revisó sus respuestas: todo está en orden.",
     gender: |g| match g {

@@ -219,3 +219,71 @@ async fn every_fixture_renders_at_phone_width() {
     }
     browser.close().await;
 }
+
+const PAGED: &str = r#"{
+  "resourceType": "Questionnaire", "id": "paged", "status": "active", "title": "Two pages",
+  "item": [
+    {"linkId": "p1", "type": "group", "text": "About you",
+     "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/questionnaire-itemControl",
+       "valueCodeableConcept": {"coding": [{"system": "http://hl7.org/fhir/questionnaire-item-control", "code": "page"}]}}],
+     "item": [{"linkId": "name", "type": "string", "text": "Your name", "required": true}]},
+    {"linkId": "p2", "type": "group", "text": "Health",
+     "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/questionnaire-itemControl",
+       "valueCodeableConcept": {"coding": [{"system": "http://hl7.org/fhir/questionnaire-item-control", "code": "page"}]}}],
+     "item": [{"linkId": "allergies", "type": "boolean", "text": "Any allergies?"}]}
+  ]
+}"#;
+
+#[tokio::test]
+async fn a_paged_form_shows_one_page_at_a_time_and_stops_on_a_page_with_problems() {
+    let server = Server::start().await;
+    server.import("paged", PAGED).await;
+    let browser = Browser::start().await;
+    browser
+        .open(&format!("{}/preview/paged", server.base), "#q-p1_0__name")
+        .await;
+    let progress = |n: usize| format!("{} {n} {} 2", EN.page_label, EN.page_of);
+    assert_eq!(browser.text("#page-progress").await, progress(1));
+    let visible =
+        |id: &'static str| format!("return document.getElementById('{id}').offsetParent !== null;");
+    assert_eq!(browser.js(&visible("q-p2_0__allergies-true")).await, false);
+
+    // Next with a required answer missing: the problem shows, the page stays.
+    browser.click(".page-next").await;
+    browser
+        .wait_for_text("#q-p1_0__name-error", |t| !t.is_empty())
+        .await;
+    assert_eq!(browser.text("#page-progress").await, progress(1));
+
+    browser.type_into("#q-p1_0__name", "Jane").await;
+    browser.click(".page-next").await;
+    browser
+        .wait_for_text("#page-progress", |t| t == progress(2))
+        .await;
+    assert_eq!(browser.js(&visible("q-p2_0__allergies-true")).await, true);
+    assert_eq!(
+        browser.js("return document.activeElement.id;").await,
+        "page-progress"
+    );
+
+    // Back keeps what was typed.
+    browser.click(".page-back").await;
+    browser
+        .wait_for_text("#page-progress", |t| t == progress(1))
+        .await;
+    assert_eq!(
+        browser
+            .js("return document.getElementById('q-p1_0__name').value;")
+            .await,
+        "Jane"
+    );
+    browser.click(".page-next").await;
+    browser.click("label[for=q-p2_0__allergies-false]").await;
+    browser
+        .click("form.questionnaire button[type=submit]")
+        .await;
+    browser
+        .wait_for_text("#server-answer", |t| t == EN.form_server_valid)
+        .await;
+    browser.close().await;
+}

@@ -137,22 +137,110 @@ pub(crate) fn QuestionnaireForm(form: Arc<Form>, questionnaire: String) -> impl 
             }
         }
     };
-    let items: Vec<Item> = form.items.clone();
+    // itemControl "page" on the top-level groups: one page at a time, with
+    // progress; "Next" shows the page's problems instead of moving on.
+    let paged = form.items.iter().any(|i| i.control == Some(Control::Page));
+    let position = RwSignal::new(0usize);
+    let pages = {
+        let form = Arc::clone(&form);
+        Memo::new(move |_| {
+            evaluation.with(|e| {
+                form.items
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, i)| !i.hidden && !e.disabled.contains(&i.link_id))
+                    .map(|(n, _)| n)
+                    .collect::<Vec<usize>>()
+            })
+        })
+    };
+    let current = move || {
+        pages.with(|p| {
+            p.get(position.get().min(p.len().saturating_sub(1)))
+                .copied()
+        })
+    };
+    let is_last = move || !paged || pages.with(|p| position.get() + 1 >= p.len());
+    let next = {
+        let form = Arc::clone(&form);
+        move |_| {
+            let Some(n) = pages.with_untracked(|p| p.get(position.get_untracked()).copied()) else {
+                return;
+            };
+            let link_id = form.items[n].link_id.clone();
+            let here: Vec<String> = evaluation.with_untracked(|e| {
+                e.issues
+                    .iter()
+                    .filter(|i| i.problem != AnswerProblem::NotEnabled)
+                    .filter(|i| i.path == link_id || i.path.starts_with(&format!("{link_id}[")))
+                    .map(|i| i.path.clone())
+                    .collect()
+            });
+            if here.is_empty() {
+                position.update(|p| *p += 1);
+                show_progress();
+            } else {
+                ctx.touched.update(|t| t.extend(here));
+            }
+        }
+    };
+    let back = move |_| {
+        position.update(|p| *p = p.saturating_sub(1));
+        show_progress();
+    };
+    let items: Vec<(usize, Item)> = form.items.clone().into_iter().enumerate().collect();
     view! {
         <form class="form questionnaire" novalidate on:submit=on_submit>
-            {items.into_iter().map(|item| item_view(ctx, item, String::new())).collect_view()}
+            {paged.then(|| view! {
+                <p class="page-progress" id="page-progress" tabindex="-1" aria-live="polite">
+                    {move || format!("{} {} {} {}", s.page_label, position.get().min(pages.with(Vec::len).saturating_sub(1)) + 1, s.page_of, pages.with(Vec::len))}
+                </p>
+                <progress max=move || pages.with(Vec::len).to_string() value=move || (position.get() + 1).to_string()></progress>
+            })}
+            {items.into_iter().map(|(n, item)| {
+                let view = item_view(ctx, item, String::new());
+                if paged {
+                    view! { <div class="page" hidden=move || current() != Some(n)>{view}</div> }.into_any()
+                } else {
+                    view
+                }
+            }).collect_view()}
             <p class="notice notice-error" role="alert" id="form-problems"
                 hidden=move || !ctx.submitted.get() || problems.get() == 0>
                 {s.form_has_problems}
             </p>
-            <button type="submit" class="button button-primary" disabled=move || send.pending().get()>
-                {move || if send.pending().get() { s.submitting } else { s.form_submit }}
-            </button>
+            <div class="form-actions">
+                {paged.then(|| view! {
+                    <button type="button" class="button button-secondary page-back" hidden=move || position.get() == 0
+                        on:click=back>{s.back}</button>
+                    <button type="button" class="button button-primary page-next" hidden=is_last
+                        on:click=next>{s.next}</button>
+                })}
+                <button type="submit" class="button button-primary" hidden=move || !is_last()
+                    disabled=move || send.pending().get()>
+                    {move || if send.pending().get() { s.submitting } else { s.form_submit }}
+                </button>
+            </div>
             <div id="server-answer" role="status" aria-live="polite">
                 {move || send.value().get().map(|answer| server_answer(&answer))}
             </div>
         </form>
     }
+}
+
+/// After a page change: back to the top, and focus on the progress line so that
+/// screen readers say which page this is.
+fn show_progress() {
+    use wasm_bindgen::JsCast as _;
+    request_animation_frame(|| {
+        window().scroll_to_with_x_and_y(0.0, 0.0);
+        if let Some(progress) = document()
+            .get_element_by_id("page-progress")
+            .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+        {
+            let _ = progress.focus();
+        }
+    });
 }
 
 fn server_answer(answer: &Answer<OperationOutcome>) -> AnyView {
