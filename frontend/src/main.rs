@@ -12,7 +12,15 @@ mod pages;
 
 use wasm_bindgen::JsCast as _;
 
+/// Performance marks the benchmark (`cargo xtask bench forms`) reads.
+pub(crate) fn mark(name: &str) {
+    if let Some(performance) = leptos::prelude::window().performance() {
+        let _ = performance.mark(name);
+    }
+}
+
 fn main() {
+    mark("intake:wasm-start");
     console_error_panic_hook::set_once();
     i18n::choose_language();
     let root = leptos::prelude::document()

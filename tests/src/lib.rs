@@ -267,6 +267,19 @@ impl Browser {
         }
     }
 
+    /// Runs `script` until it returns something other than null, and returns that.
+    pub async fn wait_for_js(&self, script: &str) -> Value {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let value = self.js(script).await;
+            if !value.is_null() {
+                return value;
+            }
+            assert!(Instant::now() < deadline, "script still null: {script}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Runs JavaScript in the page and returns its value.
     pub async fn js(&self, script: &str) -> Value {
         self.client

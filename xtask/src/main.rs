@@ -23,6 +23,8 @@ usage: cargo xtask <command>
   test            fmt, clippy (host and wasm32), build the app, every test
                   including the browser tests
   size            the bytes the browser downloads: raw, gzip -9, brotli
+  bench forms     load-to-interactive and typing latency of a large form in
+                  headless Chromium (builds the app first)
   setup           only install the tools (add --browser for Chromium)
   build-frontend  build dist/ (release; --dev for a quick debug build)
   finalize-dist   Trunk's post-build hook (see Trunk.toml)";
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
         Some("run") => run(&args[1..]),
         Some("test") => test(),
         Some("size") => size::report(&workspace_root()),
+        Some("bench") if args.get(1).map(String::as_str) == Some("forms") => bench_forms(),
         Some("setup") => setup::install(args.iter().any(|a| a == "--browser")).map(drop),
         Some("build-frontend") => setup::install(false)
             .and_then(|tools| build_frontend(&tools, !args.iter().any(|a| a == "--dev"))),
@@ -90,6 +93,18 @@ fn build_frontend(tools: &setup::Tools, release: bool) -> anyhow::Result<()> {
         },
         trunk,
     )
+}
+
+fn bench_forms() -> anyhow::Result<()> {
+    let tools = setup::install(true)?;
+    build_frontend(&tools, true)?;
+    let mut bench = cargo();
+    bench.args(["run", "--quiet", "-p", "tests", "--bin", "bench-forms"]);
+    bench
+        .env("CHROMIUM", &tools.chromium)
+        .env("CHROMEDRIVER", &tools.chromedriver);
+    run_step("forms benchmark", bench)?;
+    size::report(&workspace_root())
 }
 
 fn test() -> anyhow::Result<()> {

@@ -188,6 +188,8 @@ pub(crate) fn QuestionnaireForm(form: Arc<Form>, questionnaire: String) -> impl 
         position.update(|p| *p = p.saturating_sub(1));
         show_progress();
     };
+    // Once the form is on screen and can take input (the benchmark reads it).
+    Effect::new(move |_| request_animation_frame(|| crate::mark("intake:form-interactive")));
     let items: Vec<(usize, Item)> = form.items.clone().into_iter().enumerate().collect();
     view! {
         <form class="form questionnaire" novalidate on:submit=on_submit>
