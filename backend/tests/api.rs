@@ -793,14 +793,11 @@ fn remove_answers(items: &mut Vec<shared::response::ResponseItem>, link_id: &str
 /// A valid response for `form`: everything answered, then the answers that
 /// enableWhen rules out removed (one pass can disable another, so repeat).
 fn valid_response(form: &shared::form::Form) -> shared::response::QuestionnaireResponse {
-    let mut response = shared::response::QuestionnaireResponse {
-        resource_type: "QuestionnaireResponse".into(),
-        id: None,
-        questionnaire: Some(format!("Questionnaire/{}", form.id)),
-        status: "completed".into(),
-        authored: None,
-        item: answer_everything(&form.items),
-    };
+    let mut response = shared::response::QuestionnaireResponse::new(
+        Some(format!("Questionnaire/{}", form.id)),
+        "completed",
+        answer_everything(&form.items),
+    );
     for _ in 0..10 {
         let disabled: Vec<String> = shared::answers::validate(form, &response)
             .into_iter()

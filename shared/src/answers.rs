@@ -530,14 +530,7 @@ mod tests {
     }
 
     fn response(item: Vec<ResponseItem>) -> QuestionnaireResponse {
-        QuestionnaireResponse {
-            resource_type: "QuestionnaireResponse".into(),
-            id: None,
-            questionnaire: None,
-            status: "completed".into(),
-            authored: None,
-            item,
-        }
+        QuestionnaireResponse::new(None, "completed", item)
     }
 
     fn problems(form: &Form, items: Vec<ResponseItem>) -> Vec<(String, AnswerProblem)> {

@@ -114,27 +114,18 @@ impl Draft {
     /// out. `questionnaire` is the canonical URL or `Questionnaire/{id}`.
     pub fn response(&self, form: &Form, questionnaire: String) -> QuestionnaireResponse {
         let (settled, _) = self.settle(form);
-        QuestionnaireResponse {
-            resource_type: "QuestionnaireResponse".into(),
-            id: None,
-            questionnaire: Some(questionnaire),
-            status: "completed".into(),
-            authored: None,
-            item: settled.items(&form.items, "", false),
-        }
+        QuestionnaireResponse::new(
+            Some(questionnaire),
+            "completed",
+            settled.items(&form.items, "", false),
+        )
     }
 
     fn settle(&self, form: &Form) -> (Draft, Evaluation) {
         let mut draft = self.clone();
         loop {
-            let response = QuestionnaireResponse {
-                resource_type: "QuestionnaireResponse".into(),
-                id: None,
-                questionnaire: None,
-                status: "in-progress".into(),
-                authored: None,
-                item: draft.items(&form.items, "", true),
-            };
+            let response =
+                QuestionnaireResponse::new(None, "in-progress", draft.items(&form.items, "", true));
             let evaluation = evaluate(form, &response);
             let before = draft.answers.len();
             draft.answers.retain(|key, _| {

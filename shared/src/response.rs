@@ -30,6 +30,21 @@ pub struct QuestionnaireResponse {
     pub item: Vec<ResponseItem>,
 }
 
+impl QuestionnaireResponse {
+    /// A response with these items, to `questionnaire` if named, in `status`
+    /// (`in-progress` while being filled in, `completed` when sent).
+    pub fn new(questionnaire: Option<String>, status: &str, item: Vec<ResponseItem>) -> Self {
+        Self {
+            resource_type: "QuestionnaireResponse".into(),
+            id: None,
+            questionnaire,
+            status: status.into(),
+            authored: None,
+            item,
+        }
+    }
+}
+
 /// One answered item (or one instance of a repeating group).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
