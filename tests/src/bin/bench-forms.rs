@@ -10,6 +10,7 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
+use fantoccini::wd::WebDriverCompatibleCommand;
 use tests::{Browser, Server, fixture_questionnaires};
 
 const LOADS: usize = 15;
@@ -23,12 +24,58 @@ async fn main() {
         .find(|(name, _)| name.contains("715"))
         .expect("smartforms__715.R4.json in ../shared/fixtures/questionnaires");
     let id = server.import(&name, &json).await;
-    let browser = Browser::start().await;
     let url = format!("{}/preview/{id}", server.base);
+    println!(
+        "forms benchmark: {name} ({} items), headless Chromium, 390x844",
+        count_items(&json)
+    );
+    // 1: this machine as it is. 4: Chrome's CPU throttling at the rate Lighthouse
+    // uses for its mobile profile, standing in for a mid-range phone.
+    for rate in [1, 4] {
+        let browser = Browser::start().await;
+        browser
+            .client
+            .issue_cmd(Cdp {
+                cmd: "Emulation.setCPUThrottlingRate",
+                params: serde_json::json!({"rate": rate}),
+            })
+            .await
+            .unwrap();
+        println!("  CPU slowed {rate}x:");
+        measure(&browser, &url).await;
+        browser.close().await;
+    }
+}
 
+/// A Chrome DevTools Protocol command, sent through ChromeDriver.
+#[derive(Debug)]
+struct Cdp {
+    cmd: &'static str,
+    params: serde_json::Value,
+}
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+        let body = serde_json::json!({"cmd": self.cmd, "params": self.params});
+        (http::Method::POST, Some(body.to_string()))
+    }
+}
+
+async fn measure(browser: &Browser, url: &str) {
     let mut loads = Vec::with_capacity(LOADS);
     for _ in 0..LOADS {
-        browser.open(&url, "form.questionnaire").await;
+        browser.open(url, "form.questionnaire").await;
         let value = browser
             .wait_for_js(
                 "const s = performance.getEntriesByName('intake:wasm-start')[0];
@@ -59,12 +106,6 @@ async fn main() {
         .await
         .unwrap();
     let mut typing: Vec<f64> = serde_json::from_value(typing).unwrap();
-    browser.close().await;
-
-    println!(
-        "forms benchmark: {name} ({} items), headless Chromium, 390x844",
-        count_items(&json)
-    );
     report("load to interactive (ms)", &mut loads);
     report("typing, one keystroke (ms)", &mut typing);
 }
@@ -82,7 +123,7 @@ fn report(what: &str, samples: &mut [f64]) {
     samples.sort_by(f64::total_cmp);
     let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
     println!(
-        "  {what}: median {:.1}, p90 {:.1}, p99 {:.1}, max {:.1} over {} samples",
+        "    {what}: median {:.1}, p90 {:.1}, p99 {:.1}, max {:.1} over {} samples",
         at(0.5),
         at(0.9),
         at(0.99),
