@@ -29,9 +29,12 @@ struct Ctx {
 }
 
 impl Ctx {
-    fn values(&self, path: &str) -> Vec<Value> {
-        self.draft
-            .with(|d| d.answers.get(path).cloned().unwrap_or_default())
+    /// The answers at `path`, as a memo: inputs that read it update only when
+    /// their own answers change, not on every keystroke elsewhere in the form.
+    fn values(&self, path: &str) -> Memo<Vec<Value>> {
+        let draft = self.draft;
+        let path = path.to_owned();
+        Memo::new(move |_| draft.with(|d| d.answers.get(&path).cloned().unwrap_or_default()))
     }
 
     fn set(&self, path: &str, values: Vec<Value>) {
@@ -444,18 +447,18 @@ fn input_view(ctx: Ctx, item: &Item, path: &str, id: &str, described_by: &str) -
             ctx.touch(&blur_path);
         }
     };
+    let values = ctx.values(&path);
     // The text shown in answer slot `index` (a repeating question has several).
     let text_of = {
-        let path = path.clone();
         move |index: usize| {
-            ctx.values(&path)
-                .get(index)
+            values
+                .with(|values| values.get(index).cloned())
                 .map(|v| match v {
                     Value::String(s) | Value::Uri(s) | Value::Date(s) | Value::Reference(s) => {
                         s.clone()
                     }
-                    Value::Time(s) => s.get(..5).unwrap_or(s).to_owned(),
-                    Value::DateTime(s) => s.get(..16).unwrap_or(s).to_owned(),
+                    Value::Time(s) => s.get(..5).unwrap_or(&s).to_owned(),
+                    Value::DateTime(s) => s.get(..16).unwrap_or(&s).to_owned(),
                     Value::Integer(i) => i.to_string(),
                     Value::Decimal(d) => d.to_string(),
                     Value::Quantity(q) => q.value.map(|v| v.to_string()).unwrap_or_default(),
@@ -518,12 +521,11 @@ fn input_view(ctx: Ctx, item: &Item, path: &str, id: &str, described_by: &str) -
                 .into_iter()
                 .map(|(answer, label)| {
                     let input_id = format!("{id}-{answer}");
-                    let path_checked = path.clone();
                     let path_set = path.clone();
                     view! {
                         <div class="choice">
                             <input type="radio" id=input_id.clone() name=id.clone() aria-invalid=invalid disabled=read_only
-                                prop:checked=move || ctx.values(&path_checked) == [Value::Boolean(answer)]
+                                prop:checked=move || values.with(|v| v == &[Value::Boolean(answer)])
                                 on:change=move |_| { ctx.set(&path_set, vec![Value::Boolean(answer)]); ctx.touch(&path_set); }/>
                             <label for=input_id>{label}</label>
                         </div>
@@ -533,9 +535,9 @@ fn input_view(ctx: Ctx, item: &Item, path: &str, id: &str, described_by: &str) -
                 .into_any()
         }
         ItemKind::Choice | ItemKind::OpenChoice if !item.options.is_empty() => {
-            choice_view(ctx, item, &path, &id, &described_by)
+            choice_view(ctx, item, values, &path, &id, &described_by)
         }
-        ItemKind::Attachment => attachment_view(ctx, item, &path, &id, &described_by),
+        ItemKind::Attachment => attachment_view(ctx, item, values, &path, &id, &described_by),
         _ => {
             let (input_type, inputmode) = match item.kind {
                 ItemKind::Integer => ("text", Some("numeric")),
@@ -559,7 +561,7 @@ fn input_view(ctx: Ctx, item: &Item, path: &str, id: &str, described_by: &str) -
                     format!("{id}-{index}")
                 };
                 let slot_label = (index > 0).then(|| format!("{label} ({})", index + 1));
-                let text_of = text_of.clone();
+
                 let set_at = set_at.clone();
                 let on_input = move |ev: leptos::ev::Event| set_at(index, event_target_value(&ev));
                 if textarea {
@@ -602,7 +604,14 @@ fn input_view(ctx: Ctx, item: &Item, path: &str, id: &str, described_by: &str) -
 
 /// Options as radio buttons, check boxes (repeating) or a drop-down (many, or
 /// asked for); an open choice adds a free-text answer.
-fn choice_view(ctx: Ctx, item: &Item, path: &str, id: &str, described_by: &str) -> AnyView {
+fn choice_view(
+    ctx: Ctx,
+    item: &Item,
+    values: Memo<Vec<Value>>,
+    path: &str,
+    id: &str,
+    described_by: &str,
+) -> AnyView {
     let s = t();
     let options = Arc::new(item.options.clone());
     let drop_down = item.control == Some(Control::DropDown)
@@ -611,14 +620,13 @@ fn choice_view(ctx: Ctx, item: &Item, path: &str, id: &str, described_by: &str) 
     let read_only = item.read_only;
     let other = (item.kind == ItemKind::OpenChoice && !read_only).then(|| {
         let other_id = format!("{id}-other");
-        let path_value = path.to_owned();
         let path_set = path.to_owned();
         let options = Arc::clone(&options);
         view! {
             <div class="field other-answer">
                 <label for=other_id.clone()>{s.other_answer}</label>
                 <input id=other_id type="text"
-                    prop:value=move || ctx.values(&path_value).into_iter().find_map(|v| match v {
+                    prop:value=move || values.get().into_iter().find_map(|v| match v {
                         Value::String(s) if !options.iter().any(|o| o.value == Value::String(s.clone())) => Some(s),
                         _ => None,
                     }).unwrap_or_default()
@@ -635,12 +643,11 @@ fn choice_view(ctx: Ctx, item: &Item, path: &str, id: &str, described_by: &str) 
         }
     });
     if drop_down {
-        let path_value = path.to_owned();
         let path_set = path.to_owned();
         let selected_options = Arc::clone(&options);
         let set_options = Arc::clone(&options);
         let selected = move || {
-            let values = ctx.values(&path_value);
+            let values = values.get();
             selected_options
                 .iter()
                 .position(|o| values.contains(&o.value))
@@ -670,12 +677,11 @@ fn choice_view(ctx: Ctx, item: &Item, path: &str, id: &str, described_by: &str) 
                 let input_id = format!("{id}-{index}");
                 let value = option.value.clone();
                 let value_set = option.value.clone();
-                let path_checked = path.to_owned();
                 let path_set = path.to_owned();
                 view! {
                     <div class="choice">
                         <input type=input_type id=input_id.clone() name=id.to_owned() disabled=read_only
-                            prop:checked=move || ctx.values(&path_checked).contains(&value)
+                            prop:checked=move || values.with(|v| v.contains(&value))
                             on:change=move |ev| {
                                 let on = event_target_checked(&ev);
                                 ctx.draft.update(|d| {
@@ -698,7 +704,14 @@ fn choice_view(ctx: Ctx, item: &Item, path: &str, id: &str, described_by: &str) 
 
 /// A photo or file: read in the browser (after a size check, so a huge file is
 /// never loaded), kept as base64 in the answer, shown as a thumbnail if an image.
-fn attachment_view(ctx: Ctx, item: &Item, path: &str, id: &str, described_by: &str) -> AnyView {
+fn attachment_view(
+    ctx: Ctx,
+    item: &Item,
+    values: Memo<Vec<Value>>,
+    path: &str,
+    id: &str,
+    described_by: &str,
+) -> AnyView {
     use wasm_bindgen::JsCast as _;
     let s = t();
     let accept = if item.constraints.mime_types.is_empty() {
@@ -742,9 +755,8 @@ fn attachment_view(ctx: Ctx, item: &Item, path: &str, id: &str, described_by: &s
             }
         });
     };
-    let path_shown = path.to_owned();
     let chosen = move || {
-        ctx.values(&path_shown).into_iter().find_map(|v| match v {
+        values.get().into_iter().find_map(|v| match v {
             Value::Attachment(a) => Some(a),
             _ => None,
         })
