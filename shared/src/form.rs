@@ -13,12 +13,15 @@ pub struct Form {
     /// The Questionnaire's id on this server.
     pub id: String,
     /// Its canonical URL, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     /// Its business version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
     /// The title shown to the patient.
     pub title: String,
     /// Form-level FHIRPath variables (`variable` extension), kept for the evaluator.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub variables: Vec<Variable>,
     /// The items, in order.
     pub items: Vec<Item>,
@@ -32,45 +35,64 @@ pub struct Item {
     /// The question or heading.
     pub text: String,
     /// `prefix` (e.g. "1.").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
     /// The item type.
     pub kind: ItemKind,
     /// An answer is needed.
+    #[serde(default, skip_serializing_if = "is_false")]
     pub required: bool,
     /// More than one answer (or group instance) is allowed.
+    #[serde(default, skip_serializing_if = "is_false")]
     pub repeats: bool,
     /// Shown, not editable.
+    #[serde(default, skip_serializing_if = "is_false")]
     pub read_only: bool,
     /// `questionnaire-hidden`: not shown, still part of the response.
+    #[serde(default, skip_serializing_if = "is_false")]
     pub hidden: bool,
     /// Limits on the answer.
+    #[serde(default, skip_serializing_if = "Constraints::is_empty")]
     pub constraints: Constraints,
     /// `entryFormat`, shown as a placeholder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entry_format: Option<String>,
     /// `questionnaire-itemControl`, when it names a control we render.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub control: Option<Control>,
     /// Help text (a child display item with control help or flyover).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub help: Option<String>,
     /// The choices of a choice or open-choice item.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub options: Vec<AnswerOption>,
     /// An `answerValueSet` that could not be expanded here: the item falls back to
     /// free text, and the import lists it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unresolved_value_set: Option<String>,
     /// `initial` values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub initial: Vec<Value>,
     /// `enableWhen` conditions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub enable_when: Vec<EnableWhen>,
     /// How several conditions combine.
+    #[serde(default, skip_serializing_if = "EnableBehavior::is_all")]
     pub enable_behavior: EnableBehavior,
     /// FHIRPath expressions attached to the item.
+    #[serde(default, skip_serializing_if = "ItemExpressions::is_empty")]
     pub expressions: ItemExpressions,
     /// Item-level variables.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub variables: Vec<Variable>,
     /// `definition`: the element this item fills, for SDC extraction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub definition: Option<String>,
     /// `code`s of the item (LOINC and the like).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub codes: Vec<Coding>,
     /// Child items (groups, and questions with nested items).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub items: Vec<Item>,
 }
 
@@ -154,18 +176,25 @@ impl ItemKind {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Constraints {
     /// `maxLength`, in characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_length: Option<u32>,
     /// `minLength` extension, in characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_length: Option<u32>,
     /// `regex` extension, unwrapped from FHIRPath `matches('…')` if written so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regex: Option<String>,
     /// `minValue` extension.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_value: Option<Value>,
     /// `maxValue` extension.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_value: Option<Value>,
     /// `maxSize` extension for attachments, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_size: Option<u64>,
     /// `mimeType` extension for attachments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mime_types: Vec<String>,
 }
 
@@ -286,10 +315,13 @@ pub struct AnswerOption {
     /// The value recorded when chosen.
     pub value: Value,
     /// Selected at the start.
+    #[serde(default, skip_serializing_if = "is_false")]
     pub initial_selected: bool,
     /// `ordinalValue`/`itemWeight`: the score it adds (PHQ-9, GAD-7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ordinal: Option<f64>,
     /// `optionPrefix` (e.g. "a)").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
 }
 
@@ -346,10 +378,13 @@ pub enum EnableBehavior {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ItemExpressions {
     /// `sdc-questionnaire-calculatedExpression`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calculated: Option<String>,
     /// `sdc-questionnaire-enableWhenExpression`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_when: Option<String>,
     /// `sdc-questionnaire-initialExpression`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initial: Option<String>,
 }
 
@@ -374,6 +409,30 @@ pub struct ImportWarning {
 pub struct CompiledForm {
     pub form: Form,
     pub warnings: Vec<ImportWarning>,
+}
+
+/// For `skip_serializing_if`: the compiled form leaves out what is empty, false
+/// or the default (a large form's JSON is then less than half the size).
+fn is_false(value: &bool) -> bool {
+    !value
+}
+
+impl Constraints {
+    fn is_empty(&self) -> bool {
+        self == &Constraints::default()
+    }
+}
+
+impl ItemExpressions {
+    fn is_empty(&self) -> bool {
+        self == &ItemExpressions::default()
+    }
+}
+
+impl EnableBehavior {
+    fn is_all(&self) -> bool {
+        *self == EnableBehavior::All
+    }
 }
 
 impl Item {
@@ -424,6 +483,24 @@ impl Form {
 #[cfg(test)]
 mod tests {
     use super::Coding;
+
+    #[test]
+    fn compiled_items_leave_out_what_is_empty_and_read_back_the_same() {
+        use super::{Item, ItemKind, Value};
+        let plain = Item::new("q", ItemKind::String);
+        let json = serde_json::to_value(&plain).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"link_id": "q", "text": "", "kind": "string"})
+        );
+        assert_eq!(serde_json::from_value::<Item>(json).unwrap(), plain);
+        let mut full = Item::new("q", ItemKind::Integer);
+        full.required = true;
+        full.constraints.max_value = Some(Value::Integer(10));
+        full.enable_behavior = super::EnableBehavior::Any;
+        let back: Item = serde_json::from_value(serde_json::to_value(&full).unwrap()).unwrap();
+        assert_eq!(back, full);
+    }
 
     #[test]
     fn codings_compare_by_code_then_system_or_by_display_without_codes() {
