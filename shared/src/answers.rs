@@ -493,17 +493,7 @@ mod tests {
     use super::*;
     use crate::form::{AnswerOption, Coding, Constraints};
     use crate::response::ResponseAnswer;
-
-    fn form(items: Vec<Item>) -> Form {
-        Form {
-            id: "t".into(),
-            url: None,
-            version: None,
-            title: "T".into(),
-            variables: vec![],
-            items,
-        }
-    }
+    use crate::test_forms::{family_member_group, form};
 
     fn answer(link_id: &str, values: Vec<Value>) -> ResponseItem {
         ResponseItem {
@@ -542,17 +532,7 @@ mod tests {
 
     #[test]
     fn issues_and_disabled_items_carry_the_path_of_their_instance() {
-        let mut condition = Item::new("condition", ItemKind::String);
-        condition.required = true;
-        condition.enable_when = vec![EnableWhen {
-            question: "affected".into(),
-            operator: Operator::Equal,
-            answer: Value::Boolean(true),
-        }];
-        let mut member = Item::new("member", ItemKind::Group);
-        member.repeats = true;
-        member.items = vec![Item::new("affected", ItemKind::Boolean), condition];
-        let form = form(vec![member]);
+        let form = form(vec![family_member_group(true)]);
         let given = response(vec![
             group(
                 "member",
@@ -729,16 +709,7 @@ mod tests {
 
     #[test]
     fn enable_when_is_evaluated_per_instance_of_a_repeating_group() {
-        let mut condition = Item::new("condition", ItemKind::String);
-        condition.enable_when = vec![EnableWhen {
-            question: "affected".into(),
-            operator: Operator::Equal,
-            answer: Value::Boolean(true),
-        }];
-        let mut member = Item::new("member", ItemKind::Group);
-        member.repeats = true;
-        member.items = vec![Item::new("affected", ItemKind::Boolean), condition];
-        let form = form(vec![member]);
+        let form = form(vec![family_member_group(false)]);
         let instance = |affected: bool, condition: Option<&str>| {
             let mut items = vec![answer("affected", vec![Value::Boolean(affected)])];
             items.extend(condition.map(|c| answer("condition", vec![Value::String(c.into())])));

@@ -213,29 +213,12 @@ impl Draft {
 mod tests {
     use super::*;
     use crate::answers::AnswerProblem;
-    use crate::form::{EnableWhen, Operator};
+    use crate::test_forms::{family_member_group, form};
 
     fn family_form() -> Form {
-        let mut condition = Item::new("condition", ItemKind::String);
-        condition.required = true;
-        condition.enable_when = vec![EnableWhen {
-            question: "affected".into(),
-            operator: Operator::Equal,
-            answer: Value::Boolean(true),
-        }];
-        let mut member = Item::new("member", ItemKind::Group);
-        member.repeats = true;
-        member.items = vec![Item::new("affected", ItemKind::Boolean), condition];
         let mut name = Item::new("name", ItemKind::String);
         name.initial = vec![Value::String("Jane".into())];
-        Form {
-            id: "f".into(),
-            url: None,
-            version: None,
-            title: "F".into(),
-            variables: vec![],
-            items: vec![name, member],
-        }
+        form(vec![name, family_member_group(true)])
     }
 
     #[test]

@@ -14,6 +14,8 @@ pub mod i18n;
 pub mod outcome;
 pub mod response;
 mod rules;
+#[cfg(test)]
+mod test_forms;
 
 pub use date::Date;
 pub use demographics::{

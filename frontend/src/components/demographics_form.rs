@@ -9,6 +9,7 @@ use shared::{Date, Demographics, Field, FieldIssue, Gender, ValidationContext};
 
 use crate::api::{self, Answer};
 use crate::components::field::{ErrorMessage, TextField, focus_moved_to_field};
+use crate::components::notice::{ServerNotice, server_notice};
 use crate::i18n::t;
 
 /// Everything the patient has typed, one signal per input.
@@ -193,30 +194,16 @@ pub(crate) fn DemographicsForm() -> impl IntoView {
 }
 
 fn server_answer(answer: &Answer<Demographics>) -> AnyView {
-    let s = t();
-    match answer {
-        Answer::Accepted(_) => view! {
-            <div class="notice notice-success"><p>{s.server_accepted}</p></div>
-        }
-        .into_any(),
-        Answer::Refused(outcome) => {
-            let messages: Vec<String> = outcome
+    server_notice(match answer {
+        Answer::Accepted(_) => ServerNotice::Accepted(t().server_accepted),
+        Answer::Refused(outcome) => ServerNotice::Refused(
+            outcome
                 .field_messages()
                 .map(|(_, message)| message.to_owned())
-                .collect();
-            view! {
-                <div class="notice notice-error">
-                    <p>{s.server_refused}</p>
-                    <ul>{messages.into_iter().map(|m| view! { <li>{m}</li> }).collect_view()}</ul>
-                </div>
-            }
-            .into_any()
-        }
-        Answer::Unreachable => view! {
-            <div class="notice notice-error"><p>{s.server_unreachable}</p></div>
-        }
-        .into_any(),
-    }
+                .collect(),
+        ),
+        Answer::Unreachable => ServerNotice::Unreachable,
+    })
 }
 
 /// Three inputs (month, day, year) in a fieldset: easier than a date picker for a

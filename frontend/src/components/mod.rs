@@ -2,4 +2,5 @@
 
 pub(crate) mod demographics_form;
 pub(crate) mod field;
+pub(crate) mod notice;
 pub(crate) mod questionnaire;

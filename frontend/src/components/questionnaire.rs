@@ -17,6 +17,7 @@ use shared::response::QuestionnaireResponse;
 
 use crate::api::{self, Answer};
 use crate::components::field::focus_moved_to_field;
+use crate::components::notice::{ServerNotice, server_notice};
 use crate::i18n::t;
 
 /// What every item of the form can reach.
@@ -249,19 +250,17 @@ fn show_progress() {
 }
 
 fn server_answer(answer: &Answer<OperationOutcome>) -> AnyView {
-    let s = t();
-    match answer {
+    server_notice(match answer {
         Answer::Accepted(outcome)
             if outcome
                 .issue
                 .iter()
                 .all(|i| i.severity == Severity::Information) =>
         {
-            view! { <div class="notice notice-success"><p>{s.form_server_valid}</p></div> }
-                .into_any()
+            ServerNotice::Accepted(t().form_server_valid)
         }
-        Answer::Accepted(outcome) | Answer::Refused(outcome) => {
-            let messages: Vec<String> = outcome
+        Answer::Accepted(outcome) | Answer::Refused(outcome) => ServerNotice::Refused(
+            outcome
                 .issue
                 .iter()
                 .filter(|i| i.severity != Severity::Information)
@@ -272,20 +271,10 @@ fn server_answer(answer: &Answer<OperationOutcome>) -> AnyView {
                         i.expression.join(", ")
                     )
                 })
-                .collect();
-            view! {
-                <div class="notice notice-error">
-                    <p>{s.server_refused}</p>
-                    <ul>{messages.into_iter().map(|m| view! { <li>{m}</li> }).collect_view()}</ul>
-                </div>
-            }
-            .into_any()
-        }
-        Answer::Unreachable => {
-            view! { <div class="notice notice-error"><p>{s.server_unreachable}</p></div> }
-                .into_any()
-        }
-    }
+                .collect(),
+        ),
+        Answer::Unreachable => ServerNotice::Unreachable,
+    })
 }
 
 /// One item at `prefix`, shown only while enabled.

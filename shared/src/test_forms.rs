@@ -1,0 +1,31 @@
+//! Forms the unit tests of several modules share.
+
+use crate::form::{EnableWhen, Form, Item, ItemKind, Operator, Value};
+
+/// A form holding `items`.
+pub(crate) fn form(items: Vec<Item>) -> Form {
+    Form {
+        id: "t".into(),
+        url: None,
+        version: None,
+        title: "T".into(),
+        variables: vec![],
+        items,
+    }
+}
+
+/// A repeating "member" group: "affected" (boolean), and "condition" (text),
+/// enabled only when that same member is affected.
+pub(crate) fn family_member_group(condition_required: bool) -> Item {
+    let mut condition = Item::new("condition", ItemKind::String);
+    condition.required = condition_required;
+    condition.enable_when = vec![EnableWhen {
+        question: "affected".into(),
+        operator: Operator::Equal,
+        answer: Value::Boolean(true),
+    }];
+    let mut member = Item::new("member", ItemKind::Group);
+    member.repeats = true;
+    member.items = vec![Item::new("affected", ItemKind::Boolean), condition];
+    member
+}
