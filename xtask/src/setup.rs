@@ -1,7 +1,7 @@
 //! Installs what building and testing need, from the package registries only:
 //! the wasm32 target (rustup, or Debian's rustc-web where rustup cannot download),
 //! Trunk, wasm-bindgen-cli at the version in Cargo.lock, wasm-opt (npm's binaryen),
-//! and for browser tests Debian's Chromium and ChromeDriver.
+//! and for browser tests Debian's Chromium and ChromeDriver and npm's axe-core.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -14,6 +14,8 @@ use crate::{cargo, run_step, workspace_root};
 const TRUNK_VERSION: &str = "0.22.1";
 /// npm's binaryen. Not Debian's (v108): its output breaks in current Chromium.
 const BINARYEN_VERSION: &str = "132";
+/// npm's axe-core, injected into pages by the accessibility tests.
+const AXE_CORE_VERSION: &str = "4.14.1";
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
 /// Where the tools and environment for the wasm build are.
@@ -93,6 +95,9 @@ pub(crate) fn install(browser: bool) -> anyhow::Result<Tools> {
     );
     if browser && !(chromium.is_file() && chromedriver.is_file()) {
         apt.install(&["chromium", "chromium-driver"])?;
+    }
+    if browser {
+        ensure_axe_core(&mut apt, &tools_dir, &path)?;
     }
     Ok(Tools {
         chromium,
@@ -246,6 +251,32 @@ fn ensure_wasm_opt(
         .arg(&dir)
         .arg(format!("binaryen@{BINARYEN_VERSION}.0.0"));
     run_step("npm install binaryen", npm)
+}
+
+/// axe-core for the accessibility tests, in `tools/axe-core`, where the test harness
+/// looks for `axe.min.js` (`tests::axe_core_script`).
+fn ensure_axe_core(apt: &mut Apt, tools_dir: &Path, path: &OsString) -> anyhow::Result<()> {
+    let dir = tools_dir.join("axe-core");
+    let package = dir.join("node_modules").join("axe-core");
+    let installed = std::fs::read_to_string(package.join("package.json"))
+        .is_ok_and(|json| json.contains(&format!("\"version\": \"{AXE_CORE_VERSION}\"")));
+    if installed && package.join("axe.min.js").is_file() {
+        println!("    axe-core {AXE_CORE_VERSION}: installed");
+        return Ok(());
+    }
+    if version_of("npm", path).is_none() {
+        apt.install(&["nodejs", "npm"])?;
+    }
+    println!(
+        "    axe-core {AXE_CORE_VERSION}: installing from npm into {}",
+        dir.display()
+    );
+    std::fs::create_dir_all(&dir)?;
+    let mut npm = Command::new("npm");
+    npm.args(["install", "--no-audit", "--no-fund", "--prefix"])
+        .arg(&dir)
+        .arg(format!("axe-core@{AXE_CORE_VERSION}"));
+    run_step("npm install axe-core", npm)
 }
 
 /// The version of `name` in a Cargo.lock.
