@@ -1,6 +1,7 @@
 //! Every HTTP call the app makes. Nothing else in the app talks to the network.
 
 use gloo_net::http::Request;
+use leptos::prelude::{ReadSignal, Set as _, signal};
 use shared::Demographics;
 use shared::form::CompiledForm;
 use shared::health::Health;
@@ -43,6 +44,18 @@ async fn answer<T: serde::de::DeserializeOwned>(request: gloo_net::http::Request
             .map_or(Answer::Unreachable, Answer::Refused),
         _ => Answer::Unreachable,
     }
+}
+
+/// Starts `call` and returns its answer as a signal: `None` while it is on its way.
+///
+/// (Instead of `LocalResource` + `Suspense`: the pages load once, and the async
+/// resource machinery costs about 50 kB of wasm.)
+pub(crate) fn load<T: Send + Sync + 'static>(
+    call: impl Future<Output = T> + 'static,
+) -> ReadSignal<Option<T>> {
+    let (answer, set_answer) = signal(None);
+    leptos::task::spawn_local(async move { set_answer.set(Some(call.await)) });
+    answer
 }
 
 /// `GET /api/health`.

@@ -9,6 +9,7 @@ mod app;
 mod components;
 mod i18n;
 mod pages;
+mod router;
 
 use wasm_bindgen::JsCast as _;
 

@@ -1,7 +1,6 @@
 //! `/`: where a patient or a member of staff starts.
 
 use leptos::prelude::*;
-use leptos_router::components::A;
 
 use crate::i18n::t;
 
@@ -11,10 +10,10 @@ pub(crate) fn LandingPage() -> impl IntoView {
     view! {
         <h1>{s.landing_title}</h1>
         <p class="lead">{s.landing_intro}</p>
-        <p><A href="/intake" attr:class="button button-primary">{s.landing_start}</A></p>
+        <p><a href="/intake" class="button button-primary">{s.landing_start}</a></p>
         <ul class="plain-list">
-            <li><A href="/kiosk">{s.landing_kiosk}</A></li>
-            <li><A href="/staff">{s.landing_staff}</A></li>
+            <li><a href="/kiosk">{s.landing_kiosk}</a></li>
+            <li><a href="/staff">{s.landing_staff}</a></li>
         </ul>
     }
 }

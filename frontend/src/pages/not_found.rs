@@ -1,7 +1,6 @@
 //! Any route the app does not know.
 
 use leptos::prelude::*;
-use leptos_router::components::A;
 
 use crate::i18n::t;
 
@@ -11,6 +10,6 @@ pub(crate) fn NotFound() -> impl IntoView {
     view! {
         <h1>{s.not_found_title}</h1>
         <p>{s.not_found_body}</p>
-        <p><A href="/">{s.nav_home}</A></p>
+        <p><a href="/">{s.nav_home}</a></p>
     }
 }

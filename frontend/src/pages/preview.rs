@@ -4,24 +4,19 @@
 use std::sync::Arc;
 
 use leptos::prelude::*;
-use leptos_router::hooks::use_params_map;
 
 use crate::api;
 use crate::components::questionnaire::QuestionnaireForm;
 use crate::i18n::t;
 
 #[component]
-pub(crate) fn PreviewPage() -> impl IntoView {
+pub(crate) fn PreviewPage(id: String) -> impl IntoView {
     let s = t();
-    let params = use_params_map();
-    let id = move || params.with(|p| p.get("id").unwrap_or_default());
-    let compiled = LocalResource::new(move || {
-        let id = id();
-        async move { api::form(&id).await }
-    });
+    let compiled = api::load(async move { api::form(&id).await });
     view! {
-        <Suspense fallback=move || view! { <p>{s.loading}</p> }>
-            {move || compiled.get().map(|found| match found {
+            {move || match compiled.get() {
+                None => view! { <p>{s.loading}</p> }.into_any(),
+                Some(found) => match found {
                 Some(compiled) => {
                     let warnings = compiled.warnings.clone();
                     let questionnaire = format!("Questionnaire/{}", compiled.form.id);
@@ -40,7 +35,6 @@ pub(crate) fn PreviewPage() -> impl IntoView {
                     }.into_any()
                 }
                 None => view! { <h1>{s.not_found_title}</h1><p>{s.form_not_found}</p> }.into_any(),
-            })}
-        </Suspense>
+            }}}
     }
 }

@@ -9,7 +9,7 @@ use crate::i18n::t;
 #[component]
 pub(crate) fn StaffPage() -> impl IntoView {
     let s = t();
-    let health = LocalResource::new(api::health);
+    let health = api::load(api::health());
     let status_text = |status: Status| match status {
         Status::Ok => t().status_ok,
         Status::Unavailable => t().status_unavailable,
@@ -19,8 +19,9 @@ pub(crate) fn StaffPage() -> impl IntoView {
         <p class="lead">{s.staff_intro}</p>
         <section aria-labelledby="status-title" class="card">
             <h2 id="status-title">{s.status_title}</h2>
-            <Suspense fallback=move || view! { <p>{s.loading}</p> }>
-                {move || health.get().map(|h| match h {
+                {move || match health.get() {
+                    None => view! { <p>{s.loading}</p> }.into_any(),
+                    Some(h) => match h {
                     Some(h) => view! {
                         <dl class="status" id="system-status">
                             <dt>{s.status_version}</dt><dd>{h.version}</dd>
@@ -28,8 +29,7 @@ pub(crate) fn StaffPage() -> impl IntoView {
                         </dl>
                     }.into_any(),
                     None => view! { <p class="error-text">{s.server_unreachable}</p> }.into_any(),
-                })}
-            </Suspense>
+                }}}
         </section>
     }
 }

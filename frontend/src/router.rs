@@ -1,0 +1,140 @@
+//! The app's routes, and moving between them without reloading.
+//!
+//! The app has a handful of fixed routes, so this is a closed enum parsed from the
+//! path rather than `leptos_router`: the router crate and its generic route views
+//! cost about 60 kB of wasm, a third of our size budget (`cargo xtask size`).
+//! Same-origin links are ordinary `<a href>`s: one click listener on the document
+//! turns them into history pushes, and the back button (`popstate`) is followed.
+
+use leptos::prelude::*;
+use wasm_bindgen::JsCast as _;
+use wasm_bindgen::closure::Closure;
+
+/// A page of the app.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Route {
+    Landing,
+    Intake,
+    Kiosk,
+    Staff,
+    /// `/preview/{questionnaire-id}`.
+    Preview(String),
+    NotFound,
+}
+
+impl Route {
+    /// The route for a URL path.
+    pub(crate) fn parse(path: &str) -> Self {
+        let mut parts = path.trim_start_matches('/').splitn(2, '/');
+        let first = parts.next().unwrap_or_default();
+        let rest = parts.next().unwrap_or_default();
+        match (first, rest) {
+            ("", "") => Route::Landing,
+            ("intake", _) => Route::Intake,
+            ("kiosk", "") => Route::Kiosk,
+            ("staff", _) => Route::Staff,
+            ("preview", id) if !id.is_empty() && !id.contains('/') => Route::Preview(decode(id)),
+            _ => Route::NotFound,
+        }
+    }
+}
+
+/// `%xx`-decodes a path segment (ids are plain, but a pasted link may be escaped).
+fn decode(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (byte, _, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| segment.to_owned())
+}
+
+/// The current route, as a signal. Call once, at the top of the app.
+pub(crate) fn current_route() -> ReadSignal<Route> {
+    let path = || window().location().pathname().unwrap_or_default();
+    let (route, set_route) = signal(Route::parse(&path()));
+
+    let on_pop = Closure::<dyn Fn()>::new(move || set_route.set(Route::parse(&path())));
+    let _ = window().add_event_listener_with_callback("popstate", on_pop.as_ref().unchecked_ref());
+    on_pop.forget();
+
+    let on_click =
+        Closure::<dyn Fn(web_sys::MouseEvent)>::new(move |event: web_sys::MouseEvent| {
+            if let Some(href) = internal_link(&event) {
+                event.prevent_default();
+                let _ = window().history().and_then(|h| {
+                    h.push_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&href))
+                });
+                set_route.set(Route::parse(&href));
+                window().scroll_to_with_x_and_y(0.0, 0.0);
+            }
+        });
+    let _ = document().add_event_listener_with_callback("click", on_click.as_ref().unchecked_ref());
+    on_click.forget();
+    route
+}
+
+/// The path of a plain left click on a same-origin link, which the app handles
+/// itself; `None` for anything the browser should do (new tab, download, other
+/// site, in-page anchor).
+fn internal_link(event: &web_sys::MouseEvent) -> Option<String> {
+    if event.default_prevented()
+        || event.button() != 0
+        || event.ctrl_key()
+        || event.meta_key()
+        || event.shift_key()
+        || event.alt_key()
+    {
+        return None;
+    }
+    let target = event.target()?.dyn_into::<web_sys::Element>().ok()?;
+    let anchor = target.closest("a[href]").ok()??;
+    if anchor.has_attribute("download") || anchor.get_attribute("target").is_some() {
+        return None;
+    }
+    let href = anchor.get_attribute("href")?;
+    (href.starts_with('/') && !href.starts_with("//")).then_some(href)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Route;
+
+    #[test]
+    fn paths_map_to_routes() {
+        let cases = [
+            ("/", Route::Landing),
+            ("", Route::Landing),
+            ("/intake", Route::Intake),
+            ("/intake/abc", Route::Intake),
+            ("/kiosk", Route::Kiosk),
+            ("/kiosk/x", Route::NotFound),
+            ("/staff", Route::Staff),
+            ("/staff/matches", Route::Staff),
+            ("/preview/phq-9.v2", Route::Preview("phq-9.v2".into())),
+            ("/preview/a%20b", Route::Preview("a b".into())),
+            ("/preview/a%2", Route::Preview("a%2".into())),
+            ("/preview/", Route::NotFound),
+            ("/preview/a/b", Route::NotFound),
+            ("/nope", Route::NotFound),
+        ];
+        for (path, route) in cases {
+            assert_eq!(Route::parse(path), route, "{path}");
+        }
+    }
+}
