@@ -8,6 +8,7 @@ pub mod answers;
 pub mod date;
 pub mod demographics;
 pub mod draft;
+pub mod fhirpath;
 pub mod form;
 pub mod health;
 pub mod i18n;

@@ -1,0 +1,954 @@
+//! Evaluation of an [`Expr`] over the response and the form.
+
+use std::borrow::Cow;
+use std::cmp::Ordering;
+
+use super::{Expr, Node, Op};
+use crate::date::Date;
+use crate::form::{Form, Item, Value};
+use crate::response::QuestionnaireResponse;
+
+/// The largest collection an expression may build (`combine` can double).
+const MAX_ITEMS: usize = 10_000;
+const ORDINAL_VALUE: &str = "http://hl7.org/fhir/StructureDefinition/ordinalValue";
+const ITEM_WEIGHT: &str = "http://hl7.org/fhir/StructureDefinition/itemWeight";
+
+/// An expression could not be evaluated (several values where one was needed,
+/// mismatched types, a collection too large). Callers treat it as empty.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EvalError;
+
+type Nodes<'a> = Vec<Node<'a>>;
+type R<'a> = Result<Nodes<'a>, EvalError>;
+
+/// What an expression sees: `%resource`, `%questionnaire`, today's date (none:
+/// `today()` is empty) and the variables in scope, innermost last.
+#[derive(Clone, Debug)]
+pub struct Env<'a> {
+    pub form: &'a Form,
+    pub resource: &'a QuestionnaireResponse,
+    pub today: Option<Date>,
+    pub vars: Vec<(&'a str, Nodes<'a>)>,
+}
+
+impl<'a> Env<'a> {
+    /// An environment without variables.
+    pub fn new(form: &'a Form, resource: &'a QuestionnaireResponse, today: Option<Date>) -> Self {
+        Self {
+            form,
+            resource,
+            today,
+            vars: Vec::new(),
+        }
+    }
+
+    /// Evaluates `expr` with `context` as `%context` and input.
+    pub fn eval(&self, expr: &Expr, context: &[Node<'a>]) -> R<'a> {
+        Run { env: self, context }.eval(expr, context)
+    }
+}
+
+struct Run<'e, 'a> {
+    env: &'e Env<'a>,
+    context: &'e [Node<'a>],
+}
+
+/// The one value of a collection, if any; several are an error.
+fn single<'c, 'a>(c: &'c [Node<'a>]) -> Result<Option<&'c Node<'a>>, EvalError> {
+    match c {
+        [] => Ok(None),
+        [n] => Ok(Some(n)),
+        _ => Err(EvalError),
+    }
+}
+
+/// A collection as a boolean: empty is unknown, one non-boolean value is true.
+pub(crate) fn truth(c: &[Node<'_>]) -> Result<Option<bool>, EvalError> {
+    Ok(single(c)?.map(|n| !matches!(n, Node::Bool(false))))
+}
+
+pub(crate) fn num(n: &Node<'_>) -> Option<f64> {
+    match n {
+        Node::Int(i) => Some(*i as f64),
+        Node::Dec(d) => Some(*d),
+        _ => None,
+    }
+}
+
+fn dec<'a>(x: f64) -> Option<Node<'a>> {
+    x.is_finite().then_some(Node::Dec(x))
+}
+
+fn text<'a>(s: impl Into<Cow<'a, str>>) -> Node<'a> {
+    Node::Str(s.into())
+}
+
+fn eq(x: &Node<'_>, y: &Node<'_>) -> bool {
+    if let (Some(a), Some(b)) = (num(x), num(y)) {
+        return a == b;
+    }
+    match (x, y) {
+        (
+            Node::Date(a) | Node::DateTime(a) | Node::Time(a),
+            Node::Date(b) | Node::DateTime(b) | Node::Time(b),
+        ) => a == b,
+        (Node::Coding(a, _), Node::Coding(b, _)) => a == b,
+        _ => x == y,
+    }
+}
+
+fn equal(x: &[Node<'_>], y: &[Node<'_>]) -> Option<bool> {
+    if x.is_empty() || y.is_empty() {
+        return None;
+    }
+    Some(x.len() == y.len() && x.iter().zip(y).all(|(a, b)| eq(a, b)))
+}
+
+fn equivalent(x: &[Node<'_>], y: &[Node<'_>]) -> bool {
+    let norm = |n: &Node<'_>| match n {
+        Node::Str(s) => Some(
+            s.split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_lowercase(),
+        ),
+        _ => None,
+    };
+    let same = |a: &Node<'_>, b: &Node<'_>| match (norm(a), norm(b)) {
+        (Some(a), Some(b)) => a == b,
+        _ => eq(a, b),
+    };
+    x.len() == y.len() && x.iter().all(|a| y.iter().any(|b| same(a, b)))
+}
+
+fn compare(x: &Node<'_>, y: &Node<'_>) -> Option<Ordering> {
+    if let (Some(a), Some(b)) = (num(x), num(y)) {
+        return a.partial_cmp(&b);
+    }
+    match (x, y) {
+        (Node::Str(a), Node::Str(b)) => Some(a.cmp(b)),
+        (Node::Date(a) | Node::DateTime(a), Node::Date(b) | Node::DateTime(b))
+        | (Node::Time(a), Node::Time(b)) => {
+            // Different precisions that agree as far as both go cannot be ordered.
+            let n = a.len().min(b.len());
+            if a.len() != b.len() && a.as_bytes()[..n] == b.as_bytes()[..n] {
+                None
+            } else {
+                Some(a.cmp(b))
+            }
+        }
+        (Node::Qty(a, u), Node::Qty(b, v)) if u == v => a.partial_cmp(b),
+        _ => None,
+    }
+}
+
+fn push_distinct<'a>(out: &mut Nodes<'a>, n: Node<'a>) {
+    if !out.iter().any(|m| eq(m, &n)) {
+        out.push(n);
+    }
+}
+
+/// A decimal as text without the float formatter: up to eight places.
+pub(crate) fn decimal_text(x: f64) -> String {
+    let scaled = (x.abs() * 1e8).round();
+    if scaled.is_nan() || scaled >= 9e18 {
+        return String::new();
+    }
+    let n = scaled as u64;
+    let mut s = String::new();
+    if x < 0.0 && n != 0 {
+        s.push('-');
+    }
+    s.push_str(&(n / 100_000_000).to_string());
+    let frac = n % 100_000_000;
+    if frac != 0 {
+        let digits = format!("{frac:08}");
+        s.push('.');
+        s.push_str(digits.trim_end_matches('0'));
+    }
+    s
+}
+
+/// A value as text, for `toString()`, `&` and `join()`.
+pub(crate) fn string_of(n: &Node<'_>) -> Option<String> {
+    Some(match n {
+        Node::Str(s) | Node::Date(s) | Node::DateTime(s) | Node::Time(s) => s.to_string(),
+        Node::Int(i) => i.to_string(),
+        Node::Dec(d) => decimal_text(*d),
+        Node::Bool(b) => b.to_string(),
+        Node::Qty(v, u) => format!("{} '{u}'", decimal_text(*v)),
+        _ => return None,
+    })
+}
+
+fn is_type(n: &Node<'_>, name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    let names: &[&str] = match n {
+        Node::Bool(_) => &["boolean"],
+        Node::Int(_) => &["integer"],
+        Node::Dec(_) => &["decimal"],
+        Node::Str(_) => &[
+            "string",
+            "uri",
+            "url",
+            "code",
+            "id",
+            "markdown",
+            "canonical",
+        ],
+        Node::Date(_) => &["date"],
+        Node::DateTime(_) => &["datetime"],
+        Node::Time(_) => &["time"],
+        Node::Qty(..) => &["quantity"],
+        Node::Coding(..) => &["coding"],
+        Node::Attachment(_) => &["attachment"],
+        Node::Response(_) => &["questionnaireresponse", "resource", "domainresource"],
+        Node::Form(_) => &["questionnaire", "resource", "domainresource"],
+        _ => &[],
+    };
+    names.contains(&name.as_str())
+}
+
+/// The node of an answer value; `link` is the answered item's linkId.
+pub(crate) fn value_node<'a>(v: &'a Value, link: Option<&'a str>) -> Option<Node<'a>> {
+    let b = |s: &'a String| Cow::Borrowed(s.as_str());
+    Some(match v {
+        Value::Boolean(x) => Node::Bool(*x),
+        Value::Decimal(x) => Node::Dec(*x),
+        Value::Integer(x) => Node::Int(*x),
+        Value::Date(s) => Node::Date(b(s)),
+        Value::DateTime(s) => Node::DateTime(b(s)),
+        Value::Time(s) => Node::Time(b(s)),
+        Value::String(s) | Value::Uri(s) | Value::Reference(s) => Node::Str(b(s)),
+        Value::Coding(c) => Node::Coding(c, link),
+        Value::Quantity(q) => Node::Qty(
+            q.value?,
+            q.code
+                .as_ref()
+                .or(q.unit.as_ref())
+                .map_or(Cow::Borrowed(""), b),
+        ),
+        Value::Attachment(a) => Node::Attachment(a),
+    })
+}
+
+/// The `value[x]` suffix of a value's type.
+fn value_suffix(v: &Value) -> &'static str {
+    match v {
+        Value::Boolean(_) => "Boolean",
+        Value::Decimal(_) => "Decimal",
+        Value::Integer(_) => "Integer",
+        Value::Date(_) => "Date",
+        Value::DateTime(_) => "DateTime",
+        Value::Time(_) => "Time",
+        Value::String(_) => "String",
+        Value::Uri(_) => "Uri",
+        Value::Coding(_) => "Coding",
+        Value::Quantity(_) => "Quantity",
+        Value::Reference(_) => "Reference",
+        Value::Attachment(_) => "Attachment",
+    }
+}
+
+/// `value` or `valueX` of something holding `v`.
+fn value_member<'a>(v: &'a Value, link: Option<&'a str>, name: &str, out: &mut Nodes<'a>) {
+    if name == "value" || name.strip_prefix("value") == Some(value_suffix(v)) {
+        out.extend(value_node(v, link));
+    }
+}
+
+/// `name` of one node.
+fn member<'a>(n: &Node<'a>, name: &str, out: &mut Nodes<'a>) {
+    let s = |v: &'a Option<String>| v.as_deref().map(|v| Node::Str(Cow::Borrowed(v)));
+    match n {
+        Node::Response(r) => match name {
+            "item" => out.extend(r.item.iter().map(Node::ResponseItem)),
+            "status" => out.push(text(r.status.as_str())),
+            "id" => out.extend(s(&r.id)),
+            "questionnaire" => out.extend(s(&r.questionnaire)),
+            "authored" => out.extend(r.authored.as_deref().map(|a| Node::DateTime(a.into()))),
+            "resourceType" => out.push(text("QuestionnaireResponse")),
+            "QuestionnaireResponse" => out.push(n.clone()),
+            _ => {}
+        },
+        Node::ResponseItem(i) => match name {
+            "linkId" => out.push(text(i.link_id.as_str())),
+            "text" => out.extend(s(&i.text)),
+            "answer" => out.extend(i.answer.iter().map(|a| Node::Answer(a, &i.link_id))),
+            "item" => out.extend(i.item.iter().map(Node::ResponseItem)),
+            _ => {}
+        },
+        Node::Answer(a, link) => match name {
+            "item" => out.extend(a.item.iter().map(Node::ResponseItem)),
+            _ => value_member(&a.value, Some(link), name, out),
+        },
+        Node::Coding(c, _) => out.extend(match name {
+            "system" => s(&c.system),
+            "code" => s(&c.code),
+            "display" => s(&c.display),
+            _ => None,
+        }),
+        Node::Qty(v, u) => match name {
+            "value" => out.push(Node::Dec(*v)),
+            "unit" | "code" => out.push(Node::Str(u.clone())),
+            _ => {}
+        },
+        Node::Attachment(a) => match name {
+            "contentType" => out.extend(s(&a.content_type)),
+            "url" => out.extend(s(&a.url)),
+            "title" => out.extend(s(&a.title)),
+            "size" => out.extend(a.size.and_then(|v| i64::try_from(v).ok()).map(Node::Int)),
+            _ => {}
+        },
+        Node::Form(f) => match name {
+            "item" => out.extend(f.items.iter().map(Node::FormItem)),
+            "id" => out.push(text(f.id.as_str())),
+            "url" => out.extend(s(&f.url)),
+            "version" => out.extend(s(&f.version)),
+            "title" => out.push(text(f.title.as_str())),
+            "resourceType" => out.push(text("Questionnaire")),
+            "Questionnaire" => out.push(n.clone()),
+            _ => {}
+        },
+        Node::FormItem(i) => match name {
+            "linkId" => out.push(text(i.link_id.as_str())),
+            "text" => out.push(text(i.text.as_str())),
+            "prefix" => out.extend(s(&i.prefix)),
+            "type" => out.push(text(i.kind.code())),
+            "required" => out.push(Node::Bool(i.required)),
+            "repeats" => out.push(Node::Bool(i.repeats)),
+            "readOnly" => out.push(Node::Bool(i.read_only)),
+            "definition" => out.extend(s(&i.definition)),
+            "item" => out.extend(i.items.iter().map(Node::FormItem)),
+            "answerOption" => out.extend(i.options.iter().map(Node::Option)),
+            "code" => out.extend(i.codes.iter().map(|c| Node::Coding(c, None))),
+            _ => {}
+        },
+        Node::Option(o) => match name {
+            "initialSelected" => out.push(Node::Bool(o.initial_selected)),
+            "extension" => out.extend(o.ordinal.map(Node::Ordinal)),
+            _ => value_member(&o.value, None, name, out),
+        },
+        Node::Ordinal(x) => match name {
+            "url" => out.push(text(ORDINAL_VALUE)),
+            "value" | "valueDecimal" => out.push(Node::Dec(*x)),
+            _ => {}
+        },
+        _ => {}
+    }
+}
+
+fn find_item<'a>(items: &'a [Item], link_id: &str) -> Option<&'a Item> {
+    items.iter().find_map(|i| {
+        if i.link_id == link_id {
+            Some(i)
+        } else {
+            find_item(&i.items, link_id)
+        }
+    })
+}
+
+fn arith<'a>(op: Op, x: &Node<'a>, y: &Node<'a>) -> Option<Node<'a>> {
+    if let (Node::Int(a), Node::Int(b)) = (x, y) {
+        return match op {
+            Op::Add => a.checked_add(*b).map(Node::Int),
+            Op::Sub => a.checked_sub(*b).map(Node::Int),
+            Op::Mul => a.checked_mul(*b).map(Node::Int),
+            Op::Div => a.checked_div(*b).map(Node::Int),
+            Op::Mod => a.checked_rem(*b).map(Node::Int),
+            _ => (*b != 0).then(|| Node::Dec(*a as f64 / *b as f64)),
+        };
+    }
+    if let (Some(a), Some(b)) = (num(x), num(y)) {
+        return match op {
+            Op::Add => dec(a + b),
+            Op::Sub => dec(a - b),
+            Op::Mul => dec(a * b),
+            Op::Divide => dec(a / b),
+            Op::Div => {
+                let q = (a / b).trunc();
+                (q.is_finite() && q.abs() < 9e18).then_some(Node::Int(q as i64))
+            }
+            _ => dec(a % b),
+        };
+    }
+    match (op, x, y) {
+        (Op::Add, Node::Str(a), Node::Str(b)) => Some(text(format!("{a}{b}"))),
+        (Op::Add | Op::Sub, Node::Qty(a, u), Node::Qty(b, v)) if u == v => {
+            let r = if op == Op::Add { a + b } else { a - b };
+            r.is_finite().then(|| Node::Qty(r, u.clone()))
+        }
+        (Op::Mul | Op::Divide, Node::Qty(a, u), n) => {
+            let b = num(n)?;
+            let r = if op == Op::Mul { a * b } else { a / b };
+            r.is_finite().then(|| Node::Qty(r, u.clone()))
+        }
+        _ => None,
+    }
+}
+
+fn opt<'a>(n: Option<Node<'a>>) -> Nodes<'a> {
+    n.into_iter().collect()
+}
+
+impl<'a> Run<'_, 'a> {
+    fn eval(&self, e: &Expr, focus: &[Node<'a>]) -> R<'a> {
+        let out = match e {
+            Expr::Empty => vec![],
+            Expr::Lit(n) => vec![n.clone()],
+            Expr::Var(name) => self.var(name),
+            Expr::This => focus.to_vec(),
+            Expr::Member(target, name) => {
+                let base = match target {
+                    Some(t) => self.eval(t, focus)?,
+                    None => focus.to_vec(),
+                };
+                let mut out = vec![];
+                base.iter().for_each(|n| member(n, name, &mut out));
+                out
+            }
+            Expr::Index(t, i) => {
+                let base = self.eval(t, focus)?;
+                match single(&self.eval(i, focus)?)? {
+                    Some(Node::Int(i)) => {
+                        opt(usize::try_from(*i).ok().and_then(|i| base.get(i).cloned()))
+                    }
+                    None => vec![],
+                    Some(_) => return Err(EvalError),
+                }
+            }
+            Expr::Neg(x) => match single(&self.eval(x, focus)?)? {
+                None => vec![],
+                Some(Node::Int(i)) => opt(i.checked_neg().map(Node::Int)),
+                Some(Node::Dec(d)) => vec![Node::Dec(-d)],
+                Some(Node::Qty(v, u)) => vec![Node::Qty(-v, u.clone())],
+                Some(_) => return Err(EvalError),
+            },
+            Expr::Bin(op, a, b) => self.binary(*op, a, b, focus)?,
+            Expr::Call(target, name, args) => {
+                let c = match target {
+                    Some(t) => self.eval(t, focus)?,
+                    None => focus.to_vec(),
+                };
+                self.call(&c, name, args, focus)?
+            }
+        };
+        if out.len() > MAX_ITEMS {
+            return Err(EvalError);
+        }
+        Ok(out)
+    }
+
+    fn var(&self, name: &str) -> Nodes<'a> {
+        match name {
+            "resource" | "rootResource" => vec![Node::Response(self.env.resource)],
+            "questionnaire" => vec![Node::Form(self.env.form)],
+            "context" => self.context.to_vec(),
+            "ucum" => vec![text("http://unitsofmeasure.org")],
+            "sct" => vec![text("http://snomed.info/sct")],
+            "loinc" => vec![text("http://loinc.org")],
+            _ => self
+                .env
+                .vars
+                .iter()
+                .rev()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    fn binary(&self, op: Op, a: &Expr, b: &Expr, focus: &[Node<'a>]) -> R<'a> {
+        let bool_out = |b: Option<bool>| opt(b.map(Node::Bool));
+        if matches!(op, Op::And | Op::Or | Op::Xor | Op::Implies) {
+            let x = truth(&self.eval(a, focus)?)?;
+            match (op, x) {
+                (Op::And, Some(false)) => return Ok(vec![Node::Bool(false)]),
+                (Op::Or, Some(true)) => return Ok(vec![Node::Bool(true)]),
+                (Op::Implies, Some(false)) => return Ok(vec![Node::Bool(true)]),
+                _ => {}
+            }
+            let y = truth(&self.eval(b, focus)?)?;
+            return Ok(bool_out(match op {
+                Op::And => match (x, y) {
+                    (_, Some(false)) => Some(false),
+                    (Some(true), Some(true)) => Some(true),
+                    _ => None,
+                },
+                Op::Or => match (x, y) {
+                    (_, Some(true)) => Some(true),
+                    (Some(false), Some(false)) => Some(false),
+                    _ => None,
+                },
+                Op::Xor => x.zip(y).map(|(x, y)| x != y),
+                _ => match (x, y) {
+                    (Some(true), y) => y,
+                    (None, Some(true)) => Some(true),
+                    _ => None,
+                },
+            }));
+        }
+        let x = self.eval(a, focus)?;
+        if let (Op::Is | Op::As, Expr::Lit(Node::Str(t))) = (op, b) {
+            let Some(n) = single(&x)? else {
+                return Ok(vec![]);
+            };
+            let fits = is_type(n, t);
+            return Ok(match op {
+                Op::Is => vec![Node::Bool(fits)],
+                _ => opt(fits.then(|| n.clone())),
+            });
+        }
+        let y = self.eval(b, focus)?;
+        let within = |one: &[Node<'a>], many: &[Node<'a>]| -> R<'a> {
+            Ok(opt(
+                single(one)?.map(|n| Node::Bool(many.iter().any(|m| eq(n, m))))
+            ))
+        };
+        Ok(match op {
+            Op::Union => {
+                let mut out = vec![];
+                x.into_iter()
+                    .chain(y)
+                    .for_each(|n| push_distinct(&mut out, n));
+                out
+            }
+            Op::Eq => bool_out(equal(&x, &y)),
+            Op::Ne => bool_out(equal(&x, &y).map(|b| !b)),
+            Op::Equiv => vec![Node::Bool(equivalent(&x, &y))],
+            Op::NotEquiv => vec![Node::Bool(!equivalent(&x, &y))],
+            Op::In => within(&x, &y)?,
+            Op::Contains => within(&y, &x)?,
+            Op::Concat => {
+                let s = |c: &[Node<'a>]| -> Result<String, EvalError> {
+                    single(c)?.map_or(Ok(String::new()), |n| string_of(n).ok_or(EvalError))
+                };
+                vec![text(s(&x)? + &s(&y)?)]
+            }
+            _ => {
+                let (Some(p), Some(q)) = (single(&x)?, single(&y)?) else {
+                    return Ok(vec![]);
+                };
+                match op {
+                    Op::Lt | Op::Gt | Op::Le | Op::Ge => {
+                        bool_out(compare(p, q).map(|o| match op {
+                            Op::Lt => o.is_lt(),
+                            Op::Gt => o.is_gt(),
+                            Op::Le => o.is_le(),
+                            _ => o.is_ge(),
+                        }))
+                    }
+                    _ => opt(arith(op, p, q)),
+                }
+            }
+        })
+    }
+
+    /// Nodes of `c` for which `crit` is true.
+    fn filter(&self, c: &[Node<'a>], crit: &Expr) -> R<'a> {
+        let mut out = vec![];
+        for n in c {
+            if truth(&self.eval(crit, std::slice::from_ref(n))?)? == Some(true) {
+                out.push(n.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    fn each(&self, c: &[Node<'a>], e: &Expr) -> R<'a> {
+        let mut out = vec![];
+        for n in c {
+            out.extend(self.eval(e, std::slice::from_ref(n))?);
+            if out.len() > MAX_ITEMS {
+                return Err(EvalError);
+            }
+        }
+        Ok(out)
+    }
+
+    fn int_arg(&self, e: &Expr, focus: &[Node<'a>]) -> Result<Option<i64>, EvalError> {
+        match single(&self.eval(e, focus)?)? {
+            None => Ok(None),
+            Some(Node::Int(i)) => Ok(Some(*i)),
+            Some(_) => Err(EvalError),
+        }
+    }
+
+    fn str_arg(&self, e: &Expr, focus: &[Node<'a>]) -> Result<Option<String>, EvalError> {
+        single(&self.eval(e, focus)?)?
+            .map(|n| string_of(n).ok_or(EvalError))
+            .transpose()
+    }
+
+    fn ordinal(&self, n: &Node<'a>) -> Option<f64> {
+        match n {
+            Node::Coding(c, Some(link)) => {
+                find_item(&self.env.form.items, link)?
+                    .options
+                    .iter()
+                    .find(|o| matches!(&o.value, Value::Coding(oc) if oc.same_code(c)))?
+                    .ordinal
+            }
+            Node::Answer(a, link) => self.ordinal(&value_node(&a.value, Some(link))?),
+            Node::Option(o) => o.ordinal,
+            _ => None,
+        }
+    }
+
+    #[allow(clippy::too_many_lines)]
+    fn call(&self, c: &[Node<'a>], name: &str, args: &[Expr], focus: &[Node<'a>]) -> R<'a> {
+        let arg = |i: usize| self.eval(&args[i], focus);
+        let all = |pred: &dyn Fn(&Node<'a>) -> bool| vec![Node::Bool(c.iter().all(pred))];
+        let any = |pred: &dyn Fn(&Node<'a>) -> bool| vec![Node::Bool(c.iter().any(pred))];
+        // Functions over the whole collection.
+        match name {
+            "empty" => return Ok(vec![Node::Bool(c.is_empty())]),
+            "exists" => {
+                let found = match args.first() {
+                    Some(crit) => !self.filter(c, crit)?.is_empty(),
+                    None => !c.is_empty(),
+                };
+                return Ok(vec![Node::Bool(found)]);
+            }
+            "count" => return Ok(vec![Node::Int(c.len() as i64)]),
+            "sum" | "avg" => {
+                let mut total = Node::Int(0);
+                for n in c {
+                    total = arith(Op::Add, &total, n).ok_or(EvalError)?;
+                }
+                if name == "avg" {
+                    if c.is_empty() {
+                        return Ok(vec![]);
+                    }
+                    return Ok(opt(arith(Op::Divide, &total, &Node::Int(c.len() as i64))));
+                }
+                return Ok(vec![total]);
+            }
+            "min" | "max" => {
+                let mut best: Option<&Node<'a>> = None;
+                for n in c {
+                    let better = match best {
+                        None => true,
+                        Some(b) => {
+                            let o = compare(n, b).ok_or(EvalError)?;
+                            if name == "min" { o.is_lt() } else { o.is_gt() }
+                        }
+                    };
+                    if better {
+                        best = Some(n);
+                    }
+                }
+                return Ok(opt(best.cloned()));
+            }
+            "first" => return Ok(opt(c.first().cloned())),
+            "last" => return Ok(opt(c.last().cloned())),
+            "tail" => return Ok(c.iter().skip(1).cloned().collect()),
+            "skip" | "take" => {
+                let n = usize::try_from(self.int_arg(&args[0], focus)?.unwrap_or(0).max(0))
+                    .unwrap_or(usize::MAX);
+                let it = c.iter().cloned();
+                return Ok(if name == "skip" {
+                    it.skip(n).collect()
+                } else {
+                    it.take(n).collect()
+                });
+            }
+            "single" => return Ok(opt(single(c)?.cloned())),
+            "where" => return self.filter(c, &args[0]),
+            "select" => return self.each(c, &args[0]),
+            "repeat" => {
+                let mut out: Nodes<'a> = vec![];
+                let mut next = self.each(c, &args[0])?;
+                while !next.is_empty() {
+                    let before = out.len();
+                    next.into_iter().for_each(|n| push_distinct(&mut out, n));
+                    if out.len() == before || out.len() > MAX_ITEMS {
+                        break;
+                    }
+                    next = self.each(&out[before..], &args[0])?;
+                }
+                return Ok(out);
+            }
+            "all" => {
+                for n in c {
+                    if truth(&self.eval(&args[0], std::slice::from_ref(n))?)? != Some(true) {
+                        return Ok(vec![Node::Bool(false)]);
+                    }
+                }
+                return Ok(vec![Node::Bool(true)]);
+            }
+            "allTrue" => return Ok(all(&|n| *n == Node::Bool(true))),
+            "allFalse" => return Ok(all(&|n| *n == Node::Bool(false))),
+            "anyTrue" => return Ok(any(&|n| *n == Node::Bool(true))),
+            "anyFalse" => return Ok(any(&|n| *n == Node::Bool(false))),
+            "distinct" | "isDistinct" => {
+                let mut out = vec![];
+                c.iter().for_each(|n| push_distinct(&mut out, n.clone()));
+                if name == "isDistinct" {
+                    return Ok(vec![Node::Bool(out.len() == c.len())]);
+                }
+                return Ok(out);
+            }
+            "union" | "combine" | "intersect" | "exclude" => {
+                let other = arg(0)?;
+                let mut out = vec![];
+                match name {
+                    "union" => c
+                        .iter()
+                        .chain(&other)
+                        .for_each(|n| push_distinct(&mut out, n.clone())),
+                    "combine" => out = c.iter().chain(&other).cloned().collect(),
+                    "intersect" => c
+                        .iter()
+                        .filter(|n| other.iter().any(|m| eq(n, m)))
+                        .for_each(|n| push_distinct(&mut out, n.clone())),
+                    _ => {
+                        out = c
+                            .iter()
+                            .filter(|n| !other.iter().any(|m| eq(n, m)))
+                            .cloned()
+                            .collect();
+                    }
+                }
+                return Ok(out);
+            }
+            "iif" => {
+                single(c)?;
+                let cond = truth(&self.eval(&args[0], c)?)?;
+                return match (cond, args.get(2)) {
+                    (Some(true), _) => self.eval(&args[1], c),
+                    (_, Some(otherwise)) => self.eval(otherwise, c),
+                    _ => Ok(vec![]),
+                };
+            }
+            "not" => return Ok(opt(truth(c)?.map(|b| Node::Bool(!b)))),
+            "hasValue" => {
+                let primitive = matches!(
+                    c,
+                    [Node::Bool(_)
+                        | Node::Int(_)
+                        | Node::Dec(_)
+                        | Node::Str(_)
+                        | Node::Date(_)
+                        | Node::DateTime(_)
+                        | Node::Time(_)]
+                );
+                return Ok(vec![Node::Bool(primitive)]);
+            }
+            "join" => {
+                let sep = match args.first() {
+                    Some(e) => self.str_arg(e, focus)?.unwrap_or_default(),
+                    None => String::new(),
+                };
+                let parts: Vec<String> = c
+                    .iter()
+                    .map(|n| string_of(n).ok_or(EvalError))
+                    .collect::<Result<_, _>>()?;
+                return Ok(vec![text(parts.join(&sep))]);
+            }
+            "ofType" => {
+                let Some(Expr::Lit(Node::Str(t))) = args.first() else {
+                    return Err(EvalError);
+                };
+                return Ok(c.iter().filter(|n| is_type(n, t)).cloned().collect());
+            }
+            "extension" => {
+                let url = self.str_arg(&args[0], focus)?.unwrap_or_default();
+                let wanted = url == ORDINAL_VALUE || url == ITEM_WEIGHT;
+                return Ok(c
+                    .iter()
+                    .filter_map(|n| match n {
+                        Node::Option(o) if wanted => o.ordinal.map(Node::Ordinal),
+                        _ => None,
+                    })
+                    .collect());
+            }
+            "ordinal" | "weight" => {
+                return Ok(c
+                    .iter()
+                    .filter_map(|n| self.ordinal(n))
+                    .map(Node::Dec)
+                    .collect());
+            }
+            "today" => {
+                return Ok(opt(self
+                    .env
+                    .today
+                    .map(|d| Node::Date(d.to_string().into()))));
+            }
+            "now" => {
+                return Ok(opt(self
+                    .env
+                    .today
+                    .map(|d| Node::DateTime(d.to_string().into()))));
+            }
+            "trace" => return Ok(c.to_vec()),
+            "toChars" => {
+                return Ok(match single(c)? {
+                    Some(Node::Str(s)) => s.chars().map(|ch| text(ch.to_string())).collect(),
+                    _ => vec![],
+                });
+            }
+            "split" => {
+                let sep = self.str_arg(&args[0], focus)?.unwrap_or_default();
+                return Ok(match single(c)? {
+                    Some(Node::Str(s)) if !sep.is_empty() => {
+                        s.split(sep.as_str()).map(|p| text(p.to_owned())).collect()
+                    }
+                    Some(Node::Str(s)) => vec![text(s.to_string())],
+                    _ => vec![],
+                });
+            }
+            _ => {}
+        }
+        // Functions of one value: empty in, empty out.
+        let Some(n) = single(c)? else {
+            return Ok(vec![]);
+        };
+        if name == "is" || name == "as" {
+            let Some(Expr::Lit(Node::Str(t))) = args.first() else {
+                return Err(EvalError);
+            };
+            let fits = is_type(n, t);
+            return Ok(if name == "is" {
+                vec![Node::Bool(fits)]
+            } else {
+                opt(fits.then(|| n.clone()))
+            });
+        }
+        if let Some(s) = match n {
+            Node::Str(s) => Some(s),
+            _ => None,
+        } {
+            let chars = || s.chars();
+            let sarg = |i: usize| self.str_arg(&args[i], focus);
+            let r = match name {
+                "length" => Some(Node::Int(chars().count() as i64)),
+                "substring" => {
+                    let start = self.int_arg(&args[0], focus)?;
+                    let len = match args.get(1) {
+                        Some(e) => self.int_arg(e, focus)?,
+                        None => Some(i64::MAX),
+                    };
+                    match (start.and_then(|s| usize::try_from(s).ok()), len) {
+                        (Some(start), Some(len)) if start < chars().count() => {
+                            let len = usize::try_from(len.max(0)).unwrap_or(usize::MAX);
+                            Some(text(chars().skip(start).take(len).collect::<String>()))
+                        }
+                        _ => None,
+                    }
+                }
+                "startsWith" => sarg(0)?.map(|p| Node::Bool(s.starts_with(p.as_str()))),
+                "endsWith" => sarg(0)?.map(|p| Node::Bool(s.ends_with(p.as_str()))),
+                "contains" => sarg(0)?.map(|p| Node::Bool(s.contains(p.as_str()))),
+                "indexOf" => sarg(0)?.map(|p| {
+                    Node::Int(
+                        s.find(p.as_str())
+                            .map_or(-1, |at| s[..at].chars().count() as i64),
+                    )
+                }),
+                "upper" => Some(text(s.to_uppercase())),
+                "lower" => Some(text(s.to_lowercase())),
+                "trim" => Some(text(s.trim().to_owned())),
+                "replace" => match (sarg(0)?, sarg(1)?) {
+                    (Some(a), Some(b)) if !a.is_empty() => Some(text(s.replace(a.as_str(), &b))),
+                    _ => None,
+                },
+                "matches" => match sarg(0)? {
+                    Some(p) => Some(Node::Bool(
+                        regex_lite::Regex::new(&p)
+                            .map_err(|_| EvalError)?
+                            .is_match(s),
+                    )),
+                    None => None,
+                },
+                _ => None,
+            };
+            if let Some(r) = r {
+                return Ok(vec![r]);
+            }
+        }
+        Ok(opt(match name {
+            "toString" => string_of(n).map(text),
+            "toInteger" => match n {
+                Node::Int(_) => Some(n.clone()),
+                Node::Bool(b) => Some(Node::Int(i64::from(*b))),
+                Node::Str(s) => s.parse().ok().map(Node::Int),
+                _ => None,
+            },
+            "toDecimal" => match n {
+                Node::Int(i) => Some(Node::Dec(*i as f64)),
+                Node::Dec(_) => Some(n.clone()),
+                Node::Bool(b) => Some(Node::Dec(if *b { 1.0 } else { 0.0 })),
+                Node::Str(s) => {
+                    let (neg, digits) = s
+                        .strip_prefix('-')
+                        .map_or((false, s.as_ref()), |d| (true, d));
+                    super::parse::number(digits)
+                        .and_then(|v| num(&v))
+                        .map(|v| Node::Dec(if neg { -v } else { v }))
+                }
+                _ => None,
+            },
+            "toBoolean" => match n {
+                Node::Bool(_) => Some(n.clone()),
+                Node::Int(0) => Some(Node::Bool(false)),
+                Node::Int(1) => Some(Node::Bool(true)),
+                Node::Str(s) => match s.to_lowercase().as_str() {
+                    "true" | "t" | "yes" | "y" | "1" => Some(Node::Bool(true)),
+                    "false" | "f" | "no" | "n" | "0" => Some(Node::Bool(false)),
+                    _ => None,
+                },
+                _ => None,
+            },
+            "round" => {
+                let places = match args.first() {
+                    Some(e) => self.int_arg(e, focus)?.unwrap_or(0),
+                    None => 0,
+                };
+                match n {
+                    Node::Int(_) => Some(n.clone()),
+                    Node::Dec(d) if (0..=15).contains(&places) => {
+                        let scale = 10f64.powi(places as i32);
+                        dec((d * scale).round() / scale)
+                    }
+                    _ => None,
+                }
+            }
+            "abs" => match n {
+                Node::Int(i) => i.checked_abs().map(Node::Int),
+                Node::Dec(d) => Some(Node::Dec(d.abs())),
+                Node::Qty(v, u) => Some(Node::Qty(v.abs(), u.clone())),
+                _ => None,
+            },
+            "power" => {
+                let exponent = single(&arg(0)?)?.cloned();
+                match (n, exponent) {
+                    (Node::Int(b), Some(Node::Int(e))) if e >= 0 => u32::try_from(e)
+                        .ok()
+                        .and_then(|e| b.checked_pow(e))
+                        .map(Node::Int),
+                    (b, Some(e)) => num(b).zip(num(&e)).and_then(|(b, e)| dec(b.powf(e))),
+                    _ => None,
+                }
+            }
+            "log" => {
+                let base = single(&arg(0)?)?.and_then(num);
+                num(n).zip(base).and_then(|(x, b)| dec(x.ln() / b.ln()))
+            }
+            "sqrt" | "ln" | "exp" | "floor" | "ceiling" | "truncate" => {
+                let x = num(n).ok_or(EvalError)?;
+                let to_int = |v: f64| (v.abs() < 9e18).then_some(Node::Int(v as i64));
+                match name {
+                    "sqrt" => dec(x.sqrt()),
+                    "ln" => dec(x.ln()),
+                    "exp" => dec(x.exp()),
+                    "floor" => to_int(x.floor()),
+                    "ceiling" => to_int(x.ceil()),
+                    _ => to_int(x.trunc()),
+                }
+            }
+            _ => None,
+        }))
+    }
+}

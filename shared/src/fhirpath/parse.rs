@@ -1,0 +1,561 @@
+//! FHIRPath text to [`Expr`]: a tokenizer and a precedence-climbing parser.
+//!
+//! Unknown functions and wrong argument counts fail here, so the import can
+//! report them; the tree's depth is bounded so evaluation cannot overflow the stack.
+
+use std::borrow::Cow;
+
+use super::{Expr, Node, Op};
+
+/// Deepest tree accepted (nesting and operator chains both count).
+const MAX_DEPTH: usize = 64;
+/// Longest expression accepted, in bytes.
+const MAX_LEN: usize = 8192;
+
+/// Functions we evaluate, with their least and most argument counts.
+const FUNCTIONS: &[(&str, u8, u8)] = &[
+    ("empty", 0, 0),
+    ("exists", 0, 1),
+    ("count", 0, 0),
+    ("sum", 0, 0),
+    ("min", 0, 0),
+    ("max", 0, 0),
+    ("avg", 0, 0),
+    ("first", 0, 0),
+    ("last", 0, 0),
+    ("tail", 0, 0),
+    ("skip", 1, 1),
+    ("take", 1, 1),
+    ("single", 0, 0),
+    ("where", 1, 1),
+    ("select", 1, 1),
+    ("repeat", 1, 1),
+    ("all", 1, 1),
+    ("allTrue", 0, 0),
+    ("anyTrue", 0, 0),
+    ("allFalse", 0, 0),
+    ("anyFalse", 0, 0),
+    ("distinct", 0, 0),
+    ("isDistinct", 0, 0),
+    ("union", 1, 1),
+    ("combine", 1, 1),
+    ("intersect", 1, 1),
+    ("exclude", 1, 1),
+    ("iif", 2, 3),
+    ("not", 0, 0),
+    ("hasValue", 0, 0),
+    ("toString", 0, 0),
+    ("toInteger", 0, 0),
+    ("toDecimal", 0, 0),
+    ("toBoolean", 0, 0),
+    ("length", 0, 0),
+    ("substring", 1, 2),
+    ("startsWith", 1, 1),
+    ("endsWith", 1, 1),
+    ("contains", 1, 1),
+    ("indexOf", 1, 1),
+    ("upper", 0, 0),
+    ("lower", 0, 0),
+    ("trim", 0, 0),
+    ("replace", 2, 2),
+    ("matches", 1, 1),
+    ("toChars", 0, 0),
+    ("split", 1, 1),
+    ("join", 0, 1),
+    ("round", 0, 1),
+    ("abs", 0, 0),
+    ("sqrt", 0, 0),
+    ("power", 1, 1),
+    ("ln", 0, 0),
+    ("exp", 0, 0),
+    ("log", 1, 1),
+    ("floor", 0, 0),
+    ("ceiling", 0, 0),
+    ("truncate", 0, 0),
+    ("ofType", 1, 1),
+    ("is", 1, 1),
+    ("as", 1, 1),
+    ("extension", 1, 1),
+    ("ordinal", 0, 0),
+    ("weight", 0, 0),
+    ("today", 0, 0),
+    ("now", 0, 0),
+    ("trace", 1, 2),
+];
+
+/// Why an expression cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseError(pub String);
+
+#[derive(Clone, Debug, PartialEq)]
+enum Tok {
+    Id(String),
+    Var(String),
+    Str(String),
+    Num(String),
+    At(String),
+    Sym(&'static str),
+}
+
+fn tokens(text: &str) -> Result<Vec<Tok>, ParseError> {
+    let err = |m: &str| Err(ParseError(m.to_owned()));
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let word = |i: &mut usize| {
+        let start = *i;
+        while *i < chars.len() && (chars[*i].is_alphanumeric() || chars[*i] == '_') {
+            *i += 1;
+        }
+        chars[start..*i].iter().collect::<String>()
+    };
+    while i < chars.len() {
+        let c = chars[i];
+        if c.is_whitespace() {
+            i += 1;
+        } else if c == '/' && chars.get(i + 1) == Some(&'/') {
+            while i < chars.len() && chars[i] != '\n' {
+                i += 1;
+            }
+        } else if c == '/' && chars.get(i + 1) == Some(&'*') {
+            i += 2;
+            while i < chars.len() && !(chars[i] == '*' && chars.get(i + 1) == Some(&'/')) {
+                i += 1;
+            }
+            i += 2;
+        } else if c == '\''
+            || c == '`'
+            || (c == '%' && matches!(chars.get(i + 1), Some('\'' | '`')))
+        {
+            let var = c == '%';
+            if var {
+                i += 1;
+            }
+            let quote = chars[i];
+            i += 1;
+            let mut s = String::new();
+            loop {
+                let Some(&c) = chars.get(i) else {
+                    return err("a string is not closed");
+                };
+                i += 1;
+                if c == quote {
+                    break;
+                }
+                if c != '\\' {
+                    s.push(c);
+                    continue;
+                }
+                let Some(&e) = chars.get(i) else {
+                    return err("a string is not closed");
+                };
+                i += 1;
+                s.push(match e {
+                    'n' => '\n',
+                    'r' => '\r',
+                    't' => '\t',
+                    'f' => '\u{c}',
+                    'u' => {
+                        let hex: String = chars.iter().skip(i).take(4).collect();
+                        i += 4;
+                        match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+                            Some(c) if hex.len() == 4 => c,
+                            _ => return err("a \\u escape is not four hex digits"),
+                        }
+                    }
+                    other => other,
+                });
+            }
+            out.push(if var {
+                Tok::Var(s)
+            } else if quote == '`' {
+                Tok::Id(s)
+            } else {
+                Tok::Str(s)
+            });
+        } else if c == '%' {
+            i += 1;
+            let name = word(&mut i);
+            if name.is_empty() {
+                return err("% is not followed by a name");
+            }
+            out.push(Tok::Var(name));
+        } else if c == '$' {
+            i += 1;
+            out.push(Tok::Id(format!("${}", word(&mut i))));
+        } else if c == '@' {
+            let start = i + 1;
+            i += 1;
+            while i < chars.len()
+                && (chars[i].is_ascii_alphanumeric() || matches!(chars[i], '-' | ':' | '.' | '+'))
+            {
+                i += 1;
+            }
+            out.push(Tok::At(chars[start..i].iter().collect()));
+        } else if c.is_ascii_digit() {
+            let start = i;
+            while i < chars.len() && chars[i].is_ascii_digit() {
+                i += 1;
+            }
+            if chars.get(i) == Some(&'.') && chars.get(i + 1).is_some_and(char::is_ascii_digit) {
+                i += 1;
+                while i < chars.len() && chars[i].is_ascii_digit() {
+                    i += 1;
+                }
+            }
+            out.push(Tok::Num(chars[start..i].iter().collect()));
+        } else if c.is_alphabetic() || c == '_' {
+            out.push(Tok::Id(word(&mut i)));
+        } else {
+            let two: String = chars[i..chars.len().min(i + 2)].iter().collect();
+            let sym = ["<=", ">=", "!=", "!~"]
+                .into_iter()
+                .find(|s| *s == two)
+                .or_else(|| {
+                    [
+                        "+", "-", "*", "/", "&", "|", "=", "~", "<", ">", "(", ")", "[", "]", "{",
+                        "}", ",", ".",
+                    ]
+                    .into_iter()
+                    .find(|s| s.starts_with(c))
+                });
+            let Some(sym) = sym else {
+                return err("an unexpected character");
+            };
+            i += sym.len();
+            out.push(Tok::Sym(sym));
+        }
+    }
+    Ok(out)
+}
+
+/// Parses a FHIRPath expression.
+pub fn parse(text: &str) -> Result<Expr, ParseError> {
+    if text.len() > MAX_LEN {
+        return Err(ParseError("the expression is too long".into()));
+    }
+    let mut p = Parser {
+        toks: tokens(text)?,
+        at: 0,
+        depth: 0,
+    };
+    let e = p.expr(0)?;
+    match p.toks.get(p.at) {
+        None => Ok(e),
+        Some(_) => Err(ParseError("unexpected text after the expression".into())),
+    }
+}
+
+struct Parser {
+    toks: Vec<Tok>,
+    at: usize,
+    depth: usize,
+}
+
+/// Binary operators by precedence level, loosest first.
+fn binary(tok: &Tok) -> Option<(u8, Op)> {
+    Some(match tok {
+        Tok::Id(w) => match w.as_str() {
+            "implies" => (1, Op::Implies),
+            "or" => (2, Op::Or),
+            "xor" => (2, Op::Xor),
+            "and" => (3, Op::And),
+            "in" => (4, Op::In),
+            "contains" => (4, Op::Contains),
+            "is" => (8, Op::Is),
+            "as" => (8, Op::As),
+            "div" => (10, Op::Div),
+            "mod" => (10, Op::Mod),
+            _ => return None,
+        },
+        Tok::Sym(s) => match *s {
+            "=" => (5, Op::Eq),
+            "!=" => (5, Op::Ne),
+            "~" => (5, Op::Equiv),
+            "!~" => (5, Op::NotEquiv),
+            "<" => (6, Op::Lt),
+            ">" => (6, Op::Gt),
+            "<=" => (6, Op::Le),
+            ">=" => (6, Op::Ge),
+            "|" => (7, Op::Union),
+            "+" => (9, Op::Add),
+            "-" => (9, Op::Sub),
+            "&" => (9, Op::Concat),
+            "*" => (10, Op::Mul),
+            "/" => (10, Op::Divide),
+            _ => return None,
+        },
+        _ => return None,
+    })
+}
+
+impl Parser {
+    fn fail<T>(&self, message: &str) -> Result<T, ParseError> {
+        Err(ParseError(message.to_owned()))
+    }
+
+    fn enter(&mut self) -> Result<(), ParseError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return self.fail("the expression is nested too deeply");
+        }
+        Ok(())
+    }
+
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.at)
+    }
+
+    fn eat(&mut self, sym: &str) -> bool {
+        if matches!(self.peek(), Some(Tok::Sym(s)) if *s == sym) {
+            self.at += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect(&mut self, sym: &str) -> Result<(), ParseError> {
+        if self.eat(sym) {
+            Ok(())
+        } else {
+            Err(ParseError(format!("'{sym}' is missing")))
+        }
+    }
+
+    fn expr(&mut self, min: u8) -> Result<Expr, ParseError> {
+        let saved = self.depth;
+        self.enter()?;
+        let mut left = self.unary()?;
+        while let Some((level, op)) = self.peek().and_then(binary) {
+            if level < min {
+                break;
+            }
+            self.at += 1;
+            self.enter()?;
+            left = if matches!(op, Op::Is | Op::As) {
+                let name = self.type_name()?;
+                Expr::Bin(
+                    op,
+                    Box::new(left),
+                    Box::new(Expr::Lit(Node::Str(Cow::Owned(name)))),
+                )
+            } else {
+                let right = self.expr(level + 1)?;
+                Expr::Bin(op, Box::new(left), Box::new(right))
+            };
+        }
+        self.depth = saved;
+        Ok(left)
+    }
+
+    fn unary(&mut self) -> Result<Expr, ParseError> {
+        if self.eat("-") {
+            self.enter()?;
+            return Ok(Expr::Neg(Box::new(self.unary()?)));
+        }
+        if self.eat("+") {
+            self.enter()?;
+            return self.unary();
+        }
+        self.postfix()
+    }
+
+    fn postfix(&mut self) -> Result<Expr, ParseError> {
+        let saved = self.depth;
+        let mut e = self.term()?;
+        loop {
+            if self.eat(".") {
+                self.enter()?;
+                let Some(Tok::Id(name)) = self.peek().cloned() else {
+                    return self.fail("a name must follow '.'");
+                };
+                self.at += 1;
+                e = self.invocation(Some(e), name)?;
+            } else if self.eat("[") {
+                self.enter()?;
+                let index = self.expr(0)?;
+                self.expect("]")?;
+                e = Expr::Index(Box::new(e), Box::new(index));
+            } else {
+                break;
+            }
+        }
+        self.depth = saved;
+        Ok(e)
+    }
+
+    fn term(&mut self) -> Result<Expr, ParseError> {
+        let Some(tok) = self.peek().cloned() else {
+            return self.fail("the expression ends too early");
+        };
+        self.at += 1;
+        Ok(match tok {
+            Tok::Str(s) => Expr::Lit(Node::Str(Cow::Owned(s))),
+            Tok::Var(name) => Expr::Var(name),
+            Tok::Num(n) => {
+                let number =
+                    number(&n).ok_or_else(|| ParseError("a number is too large".into()))?;
+                match self.peek() {
+                    Some(Tok::Str(unit)) => {
+                        let unit = unit.clone();
+                        self.at += 1;
+                        Expr::Lit(Node::Qty(to_f64(&number), Cow::Owned(unit)))
+                    }
+                    Some(Tok::Id(unit)) if calendar_unit(unit) => {
+                        let unit = unit.trim_end_matches('s').to_owned();
+                        self.at += 1;
+                        Expr::Lit(Node::Qty(to_f64(&number), Cow::Owned(unit)))
+                    }
+                    _ => Expr::Lit(number),
+                }
+            }
+            Tok::At(text) => Expr::Lit(date_literal(&text)?),
+            Tok::Sym("(") => {
+                self.enter()?;
+                let e = self.expr(0)?;
+                self.expect(")")?;
+                e
+            }
+            Tok::Sym("{") => {
+                self.expect("}")?;
+                Expr::Empty
+            }
+            Tok::Id(name) => match name.as_str() {
+                "true" => Expr::Lit(Node::Bool(true)),
+                "false" => Expr::Lit(Node::Bool(false)),
+                "$this" => Expr::This,
+                n if n.starts_with('$') => {
+                    return Err(ParseError(format!("{n} is not supported")));
+                }
+                _ => self.invocation(None, name)?,
+            },
+            Tok::Sym(_) => return self.fail("an operator is missing its left side"),
+        })
+    }
+
+    /// `name` or `name(args)` applied to `target` (or to the input).
+    fn invocation(&mut self, target: Option<Expr>, name: String) -> Result<Expr, ParseError> {
+        let target = target.map(Box::new);
+        if !self.eat("(") {
+            return Ok(Expr::Member(target, name));
+        }
+        let Some(&(fname, min, max)) = FUNCTIONS.iter().find(|f| f.0 == name) else {
+            return Err(ParseError(format!("function {name}() is not supported")));
+        };
+        let mut args = Vec::new();
+        if !self.eat(")") {
+            loop {
+                self.enter()?;
+                if matches!(fname, "ofType" | "is" | "as") {
+                    args.push(Expr::Lit(Node::Str(Cow::Owned(self.type_name()?))));
+                } else {
+                    args.push(self.expr(0)?);
+                }
+                if self.eat(")") {
+                    break;
+                }
+                self.expect(",")?;
+            }
+        }
+        if args.len() < usize::from(min) || args.len() > usize::from(max) {
+            return Err(ParseError(format!(
+                "{name}() takes {} argument(s)",
+                if min == max {
+                    min.to_string()
+                } else {
+                    format!("{min} to {max}")
+                }
+            )));
+        }
+        Ok(Expr::Call(target, fname, args))
+    }
+
+    /// A type specifier: `Coding`, `FHIR.Coding`, `System.String`.
+    fn type_name(&mut self) -> Result<String, ParseError> {
+        loop {
+            let Some(Tok::Id(part)) = self.peek().cloned() else {
+                return self.fail("a type name is missing");
+            };
+            self.at += 1;
+            if !self.eat(".") {
+                return Ok(part);
+            }
+        }
+    }
+}
+
+fn calendar_unit(word: &str) -> bool {
+    let w = word.trim_end_matches('s');
+    [
+        "year",
+        "month",
+        "week",
+        "day",
+        "hour",
+        "minute",
+        "second",
+        "millisecond",
+    ]
+    .contains(&w)
+}
+
+/// An integer or decimal literal, without the float parser: digits scaled by a
+/// power of ten, which IEEE division rounds exactly for the lengths written in forms.
+pub(crate) fn number(text: &str) -> Option<Node<'static>> {
+    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+    if int.is_empty() || !(int.bytes().chain(frac.bytes())).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if frac.is_empty() {
+        return int.parse().ok().map(Node::Int);
+    }
+    let all = format!("{int}{frac}");
+    let digits: u64 = match all.trim_start_matches('0') {
+        "" => 0,
+        d => d.parse().ok()?,
+    };
+    let scale = i32::try_from(frac.len()).ok().filter(|s| *s <= 22)?;
+    Some(Node::Dec(digits as f64 / 10f64.powi(scale)))
+}
+
+fn to_f64(n: &Node<'_>) -> f64 {
+    match n {
+        Node::Int(i) => *i as f64,
+        Node::Dec(d) => *d,
+        _ => 0.0,
+    }
+}
+
+fn date_literal(text: &str) -> Result<Node<'static>, ParseError> {
+    let bad = || ParseError("a date or time literal is malformed".into());
+    if let Some(time) = text.strip_prefix('T') {
+        return if time.len() >= 2
+            && time
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b == b':' || b == b'.')
+        {
+            Ok(Node::Time(Cow::Owned(time.to_owned())))
+        } else {
+            Err(bad())
+        };
+    }
+    let (date, time) = text
+        .split_once('T')
+        .map_or((text, None), |(d, t)| (d, Some(t)));
+    let shape_ok = matches!(date.len(), 4 | 7 | 10)
+        && date.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    if !shape_ok {
+        return Err(bad());
+    }
+    Ok(match time {
+        None => Node::Date(Cow::Owned(date.to_owned())),
+        Some(_) => Node::DateTime(Cow::Owned(text.to_owned())),
+    })
+}

@@ -1,0 +1,207 @@
+//! A form's SDC expressions applied to a response: variables (form-level, then
+//! each item's, in scope for the item and what it contains, per group instance),
+//! `enableWhenExpression`, `calculatedExpression` and `initialExpression`.
+//!
+//! Paths are those of [`crate::answers::item_path`], so results line up with the
+//! rules' view of each repeating-group instance. An expression that does not
+//! parse is skipped here (the import lists it): its item keeps its `enableWhen`,
+//! its value is not calculated.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::eval::{num, string_of, truth};
+use super::{Env, Node, parse};
+use crate::answers::{instance_prefix, item_path};
+use crate::date::Date;
+use crate::form::{Form, Item, ItemKind, Quantity, Value, Variable};
+use crate::response::{QuestionnaireResponse, ResponseItem};
+
+/// What a form's expressions say of one response.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Computed {
+    /// Items with an `enableWhenExpression`, by path: whether it is true.
+    pub enabled: HashMap<String, bool>,
+    /// Items with a `calculatedExpression`, by path: the answers it gives.
+    pub calculated: BTreeMap<String, Vec<Value>>,
+    /// Items whose `initialExpression` gives something, by path (when asked).
+    pub initial: BTreeMap<String, Vec<Value>>,
+}
+
+/// Whether the form has any expression to evaluate.
+pub fn has_expressions(form: &Form) -> bool {
+    !form.variables.is_empty()
+        || form
+            .all_items()
+            .iter()
+            .any(|i| !i.variables.is_empty() || i.expressions != Default::default())
+}
+
+/// Evaluates the form's expressions over `response`; `initial` also evaluates
+/// the `initialExpression`s. `today` is what `today()` gives (none: empty).
+pub fn compute(
+    form: &Form,
+    response: &QuestionnaireResponse,
+    today: Option<Date>,
+    initial: bool,
+) -> Computed {
+    let mut walker = Walker {
+        initial,
+        out: Computed::default(),
+    };
+    if has_expressions(form) {
+        let root = [Node::Response(response)];
+        let env = scope(&Env::new(form, response, today), &form.variables, &root);
+        walker.items(&form.items, &response.item, "", &env);
+    }
+    walker.out
+}
+
+/// `base` with `vars` evaluated in order (each sees those before it).
+fn scope<'a>(base: &Env<'a>, vars: &'a [Variable], context: &[Node<'a>]) -> Env<'a> {
+    let mut env = base.clone();
+    for v in vars {
+        let value = parse(&v.expression)
+            .ok()
+            .and_then(|e| env.eval(&e, context).ok())
+            .unwrap_or_default();
+        env.vars.push((&v.name, value));
+    }
+    env
+}
+
+struct Walker {
+    initial: bool,
+    out: Computed,
+}
+
+impl Walker {
+    fn items<'a>(
+        &mut self,
+        defs: &'a [Item],
+        given: &'a [ResponseItem],
+        prefix: &str,
+        env: &Env<'a>,
+    ) {
+        for def in defs {
+            let instances: Vec<&'a ResponseItem> =
+                given.iter().filter(|g| g.link_id == def.link_id).collect();
+            let path = item_path(prefix, &def.link_id);
+            let first: Vec<Node<'a>> = instances
+                .first()
+                .map(|i| Node::ResponseItem(i))
+                .into_iter()
+                .collect();
+            let own = scope(env, &def.variables, &first);
+            let run = |text: &Option<String>| {
+                let expr = parse(text.as_deref()?).ok()?;
+                Some(own.eval(&expr, &first).unwrap_or_default())
+            };
+            let x = &def.expressions;
+            if let Some(result) = run(&x.enable_when) {
+                let on = truth(&result).ok().flatten() == Some(true);
+                self.out.enabled.insert(path.clone(), on);
+            }
+            if let Some(result) = run(&x.calculated) {
+                self.out
+                    .calculated
+                    .insert(path.clone(), to_values(def, &result));
+            }
+            if self.initial
+                && let Some(result) = run(&x.initial)
+            {
+                let values = to_values(def, &result);
+                if !values.is_empty() {
+                    self.out.initial.insert(path, values);
+                }
+            }
+            for (index, instance) in instances.iter().enumerate() {
+                let context = [Node::ResponseItem(instance)];
+                let inner = scope(env, &def.variables, &context);
+                let prefix = instance_prefix(prefix, &def.link_id, index);
+                self.items(&def.items, &instance.item, &prefix, &inner);
+                for answer in &instance.answer {
+                    self.items(&def.items, &answer.item, &prefix, &inner);
+                }
+            }
+        }
+    }
+}
+
+/// The answers `nodes` give to `item`, converted to its type (a decimal score
+/// for an integer item is rounded; a text for a choice picks the option with
+/// that code or display). Values that do not fit are left out.
+pub fn to_values(item: &Item, nodes: &[Node<'_>]) -> Vec<Value> {
+    let mut out: Vec<Value> = nodes.iter().filter_map(|n| to_value(item, n)).collect();
+    if !item.repeats {
+        out.truncate(1);
+    }
+    out
+}
+
+fn to_value(item: &Item, n: &Node<'_>) -> Option<Value> {
+    let number = || match n {
+        Node::Qty(v, _) => Some(*v),
+        _ => num(n),
+    };
+    let date_text = || match n {
+        Node::Date(s) | Node::DateTime(s) | Node::Str(s) => Some(s.to_string()),
+        _ => None,
+    };
+    Some(match item.kind {
+        ItemKind::Boolean => match n {
+            Node::Bool(b) => Value::Boolean(*b),
+            _ => return None,
+        },
+        ItemKind::Decimal => Value::Decimal(number()?),
+        ItemKind::Integer => {
+            let x = number()?.round();
+            (x.abs() < 9e15).then_some(Value::Integer(x as i64))?
+        }
+        ItemKind::Date => {
+            let s = date_text()?;
+            Value::Date(s.get(..10).unwrap_or(&s).to_owned())
+        }
+        ItemKind::DateTime => Value::DateTime(date_text()?),
+        ItemKind::Time => match n {
+            Node::Time(s) | Node::Str(s) => Value::Time(s.to_string()),
+            _ => return None,
+        },
+        ItemKind::String | ItemKind::Text => match n {
+            Node::Coding(c, _) => Value::String(c.display.clone().or_else(|| c.code.clone())?),
+            _ => Value::String(string_of(n)?),
+        },
+        ItemKind::Url => Value::Uri(string_of(n)?),
+        ItemKind::Reference => Value::Reference(string_of(n)?),
+        ItemKind::Choice | ItemKind::OpenChoice => {
+            if let Node::Coding(c, _) = n {
+                return Some(Value::Coding((*c).clone()));
+            }
+            let s = string_of(n)?;
+            let option = item.options.iter().find(|o| match &o.value {
+                Value::Coding(c) => {
+                    c.code.as_deref() == Some(&s) || c.display.as_deref() == Some(&s)
+                }
+                Value::String(v) => *v == s,
+                _ => false,
+            });
+            match option {
+                Some(o) => o.value.clone(),
+                None if item.kind == ItemKind::OpenChoice => Value::String(s),
+                None => return None,
+            }
+        }
+        ItemKind::Quantity => Value::Quantity(Quantity {
+            value: Some(number()?),
+            unit: match n {
+                Node::Qty(_, u) if !u.is_empty() => Some(u.to_string()),
+                _ => None,
+            },
+            ..Quantity::default()
+        }),
+        ItemKind::Attachment => match n {
+            Node::Attachment(a) => Value::Attachment((*a).clone()),
+            _ => return None,
+        },
+        ItemKind::Group | ItemKind::Display => return None,
+    })
+}
