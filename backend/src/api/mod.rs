@@ -41,6 +41,10 @@ pub fn fhir_router() -> Router<AppState> {
             post(questionnaire_response::validate),
         )
         .route(
+            "/QuestionnaireResponse/$extract",
+            post(questionnaire_response::extract),
+        )
+        .route(
             "/Questionnaire/{id}",
             put(questionnaire::put).get(questionnaire::read),
         )

@@ -1,4 +1,5 @@
-//! `/fhir/QuestionnaireResponse`: checking answers against their form.
+//! `/fhir/QuestionnaireResponse`: checking answers against their form, and
+//! extracting the resources they describe.
 
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -9,8 +10,10 @@ use shared::i18n::EN;
 use shared::response::QuestionnaireResponse;
 
 use crate::app::AppState;
+use crate::clock::fhir_instant;
 use crate::error::ApiError;
 use crate::fhir::FHIR_JSON;
+use crate::fhir::extract::{self, RandomIds};
 use crate::fhir::outcome::{self, Issue, IssueType, Severity};
 use crate::http::{Json, decode};
 use crate::questionnaires;
@@ -24,13 +27,107 @@ pub(super) async fn validate(
     State(app): State<AppState>,
     Json(body): Json<serde_json::Value>,
 ) -> Result<Response, ApiError> {
+    let response = response_in(body)?;
+    let form = form_of(&app, &response).await?;
+    let problems = answers::validate(&form.form, &response);
+    tracing::info!(issues = problems.len(), "questionnaire response validated");
+    let issues: Vec<Issue> = if problems.is_empty() {
+        vec![Issue {
+            severity: Severity::Information,
+            code: IssueType::Informational,
+            diagnostics: "The response is valid for its Questionnaire".into(),
+            expression: None,
+        }]
+    } else {
+        problems
+            .iter()
+            .map(|p| to_issue(&p.link_id, &p.problem))
+            .collect()
+    };
+    Ok(fhir_json(StatusCode::OK, outcome::to_json(&issues)))
+}
+
+/// `POST /fhir/QuestionnaireResponse/$extract` (SDC), with the response as the
+/// body or as the `questionnaire-response` (or `resource`) parameter. The
+/// answers are checked first, as `$validate` does: problems are a 422 naming each
+/// linkId. Then 200 with a `transaction` Bundle of the extracted resources; when
+/// some metadata could not be used, a `Parameters` with the Bundle as `return` and
+/// the warnings as `issues`, as SDC's operation defines.
+#[tracing::instrument(skip_all)]
+pub(super) async fn extract(
+    State(app): State<AppState>,
+    Json(body): Json<serde_json::Value>,
+) -> Result<Response, ApiError> {
+    let response = response_in(body)?;
+    let id = questionnaire_id(&app, &response).await?;
+    let form = compiled(&app, &id).await?;
+    let problems = answers::validate(&form.form, &response);
+    if !problems.is_empty() {
+        tracing::info!(
+            issues = problems.len(),
+            "questionnaire response refused for extraction"
+        );
+        return Err(ApiError::Unprocessable(
+            problems
+                .iter()
+                .map(|p| to_issue(&p.link_id, &p.problem))
+                .collect(),
+        ));
+    }
+    let questionnaire = questionnaires::read(&app.db, &id)
+        .await?
+        .and_then(|(body, _)| serde_json::from_str::<serde_json::Value>(&body).ok())
+        .ok_or_else(unknown_questionnaire)?;
+    let response_json = serde_json::to_value(&response).map_err(|_| {
+        ApiError::Unprocessable(vec![Issue::error(
+            IssueType::Structure,
+            "The response could not be read",
+        )])
+    })?;
+    let now = fhir_instant(app.clock.now());
+    let extraction = extract::extract(&questionnaire, &response_json, &RandomIds, &now)
+        .map_err(ApiError::Unprocessable)?;
+    let entries = extraction.bundle["entry"].as_array().map_or(0, Vec::len);
+    tracing::info!(
+        extract.entries = entries,
+        extract.warnings = extraction.warnings.len(),
+        "questionnaire response extracted"
+    );
+    let body = if extraction.warnings.is_empty() {
+        extraction.bundle
+    } else {
+        let issues: serde_json::Value =
+            serde_json::from_slice(&outcome::to_json(&extraction.warnings)).unwrap_or_default();
+        serde_json::json!({"resourceType": "Parameters", "parameter": [
+            {"name": "return", "resource": extraction.bundle},
+            {"name": "issues", "resource": issues}
+        ]})
+    };
+    Ok(fhir_json(StatusCode::OK, body.to_string().into_bytes()))
+}
+
+fn fhir_json(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut answer = (status, body).into_response();
+    answer
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
+    answer
+}
+
+/// The QuestionnaireResponse in a request body: the body itself, or the
+/// `resource` (or `questionnaire-response`) parameter of a `Parameters`.
+fn response_in(body: serde_json::Value) -> Result<QuestionnaireResponse, ApiError> {
     let resource = match body.get("resourceType").and_then(serde_json::Value::as_str) {
         Some("Parameters") => body
             .get("parameter")
             .and_then(serde_json::Value::as_array)
             .and_then(|ps| {
-                ps.iter()
-                    .find(|p| p.get("name").and_then(|n| n.as_str()) == Some("resource"))
+                ps.iter().find(|p| {
+                    matches!(
+                        p.get("name").and_then(|n| n.as_str()),
+                        Some("resource" | "questionnaire-response")
+                    )
+                })
             })
             .and_then(|p| p.get("resource"))
             .cloned()
@@ -55,28 +152,7 @@ pub(super) async fn validate(
             .at("resourceType"),
         ]));
     }
-    let response: QuestionnaireResponse = decode(resource.to_string().as_bytes())?;
-    let form = form_of(&app, &response).await?;
-    let problems = answers::validate(&form.form, &response);
-    tracing::info!(issues = problems.len(), "questionnaire response validated");
-    let issues: Vec<Issue> = if problems.is_empty() {
-        vec![Issue {
-            severity: Severity::Information,
-            code: IssueType::Informational,
-            diagnostics: "The response is valid for its Questionnaire".into(),
-            expression: None,
-        }]
-    } else {
-        problems
-            .iter()
-            .map(|p| to_issue(&p.link_id, &p.problem))
-            .collect()
-    };
-    let mut answer = (StatusCode::OK, outcome::to_json(&issues)).into_response();
-    answer
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
-    Ok(answer)
+    decode(resource.to_string().as_bytes())
 }
 
 /// The compiled form a response answers: `Questionnaire/{id}`, or a canonical URL
@@ -85,15 +161,26 @@ async fn form_of(
     app: &AppState,
     response: &QuestionnaireResponse,
 ) -> Result<CompiledForm, ApiError> {
-    let unknown = || {
-        ApiError::Unprocessable(vec![
-            Issue::error(
-                IssueType::NotFound,
-                "The Questionnaire this response answers is not on this server",
-            )
-            .at("QuestionnaireResponse.questionnaire"),
-        ])
-    };
+    let id = questionnaire_id(app, response).await?;
+    compiled(app, &id).await
+}
+
+fn unknown_questionnaire() -> ApiError {
+    ApiError::Unprocessable(vec![
+        Issue::error(
+            IssueType::NotFound,
+            "The Questionnaire this response answers is not on this server",
+        )
+        .at("QuestionnaireResponse.questionnaire"),
+    ])
+}
+
+/// The id on this server of the Questionnaire a response answers.
+async fn questionnaire_id(
+    app: &AppState,
+    response: &QuestionnaireResponse,
+) -> Result<String, ApiError> {
+    let unknown = unknown_questionnaire;
     let reference = response.questionnaire.as_deref().ok_or_else(|| {
         ApiError::Unprocessable(vec![
             Issue::error(
@@ -115,10 +202,14 @@ async fn form_of(
                 .ok_or_else(unknown)?
         }
     };
-    let compiled = questionnaires::compiled_form(&app.db, &id)
+    Ok(id)
+}
+
+async fn compiled(app: &AppState, id: &str) -> Result<CompiledForm, ApiError> {
+    let compiled = questionnaires::compiled_form(&app.db, id)
         .await?
-        .ok_or_else(unknown)?;
-    serde_json::from_str(&compiled).map_err(|_| unknown())
+        .ok_or_else(unknown_questionnaire)?;
+    serde_json::from_str(&compiled).map_err(|_| unknown_questionnaire())
 }
 
 fn to_issue(link_id: &str, problem: &AnswerProblem) -> Issue {

@@ -2,6 +2,7 @@
 //! fhirbolt types: everything outside works with our own enums and structs.
 
 pub mod bundle;
+pub mod extract;
 pub mod outcome;
 pub mod questionnaire;
 

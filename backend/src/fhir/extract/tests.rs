@@ -1,0 +1,246 @@
+//! Unit tests of the extractor on small forms; the fixtures are in
+//! `backend/tests/extract.rs`.
+
+use serde_json::{Value, json};
+
+use super::*;
+
+const NOW: &str = "2026-11-29T10:00:00.000Z";
+
+fn run(questionnaire: &Value, items: &Value) -> Result<Extraction, Vec<Issue>> {
+    let response =
+        json!({"resourceType": "QuestionnaireResponse", "status": "completed", "item": items});
+    extract(questionnaire, &response, &SequentialIds::default(), NOW)
+}
+
+fn resources(extraction: &Extraction) -> Vec<Value> {
+    extraction.bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"].clone())
+        .collect()
+}
+
+const P: &str = "http://hl7.org/fhir/StructureDefinition/Patient#";
+
+fn extract_ext(canonical: &str) -> Value {
+    json!({"url": url::DEFINITION_EXTRACT, "extension": [{"url": "definition", "valueCanonical": canonical}]})
+}
+
+#[test]
+fn a_root_definition_extract_makes_a_patient_from_definitions() {
+    let q = json!({"resourceType": "Questionnaire",
+    "extension": [extract_ext("http://hl7.org/fhir/StructureDefinition/Patient")],
+    "item": [
+        {"linkId": "name", "type": "group", "repeats": true, "definition": format!("{P}Patient.name"), "item": [
+            {"linkId": "given", "type": "string", "repeats": true, "definition": format!("{P}Patient.name.given")},
+            {"linkId": "family", "type": "string", "definition": format!("{P}Patient.name.family")}
+        ]},
+        {"linkId": "sex", "type": "choice", "definition": format!("{P}Patient.gender")},
+        {"linkId": "dob", "type": "date", "definition": format!("{P}Patient.birthDate")},
+        {"linkId": "active", "type": "boolean", "definition": format!("{P}Patient.active")}
+    ]});
+    let x = run(&q, &json!([
+        {"linkId": "name", "item": [{"linkId": "given", "answer": [{"valueString": "Ana"}, {"valueString": "Maria"}]}, {"linkId": "family", "answer": [{"valueString": "Lopez"}]}]},
+        {"linkId": "name", "item": [{"linkId": "family", "answer": [{"valueString": "Garcia"}]}]},
+        {"linkId": "sex", "answer": [{"valueCoding": {"system": "http://loinc.org", "code": "LA3-6", "display": "Female"}}]},
+        {"linkId": "dob", "answer": [{"valueDate": "1990-04-01"}]},
+        {"linkId": "active", "answer": [{"valueBoolean": true}]}
+    ]))
+    .unwrap();
+    assert_eq!(x.warnings, []);
+    assert_eq!(
+        x.bundle,
+        json!({"resourceType": "Bundle", "type": "transaction", "entry": [{
+            "fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000001",
+            "resource": {"resourceType": "Patient",
+                "name": [{"given": ["Ana", "Maria"], "family": "Lopez"}, {"family": "Garcia"}],
+                "gender": "female", "birthDate": "1990-04-01", "active": true},
+            "request": {"method": "POST", "url": "Patient"}
+        }]})
+    );
+}
+
+#[test]
+fn the_plain_canonical_form_and_item_extraction_context_both_make_resources() {
+    for ext in [
+        json!({"url": url::DEFINITION_EXTRACT, "valueCanonical": "http://hl7.org/fhir/StructureDefinition/Patient"}),
+        json!({"url": url::ITEM_EXTRACTION_CONTEXT, "valueCode": "Patient"}),
+        json!({"url": url::ITEM_EXTRACTION_CONTEXT, "valueExpression": {"language": "application/x-fhir-query", "expression": "Patient"}}),
+    ] {
+        let q = json!({"resourceType": "Questionnaire", "extension": [ext], "item": [
+            {"linkId": "dob", "type": "date", "definition": format!("{P}Patient.birthDate")}]});
+        let x = run(
+            &q,
+            &json!([{"linkId": "dob", "answer": [{"valueDate": "1990"}]}]),
+        )
+        .unwrap();
+        assert_eq!(
+            resources(&x),
+            [json!({"resourceType": "Patient", "birthDate": "1990"})]
+        );
+    }
+}
+
+#[test]
+fn a_repeating_group_makes_one_related_person_each_linked_to_the_patient() {
+    let r = "http://hl7.org/fhir/StructureDefinition/RelatedPerson#";
+    let q = json!({"resourceType": "Questionnaire",
+    "extension": [extract_ext("http://hl7.org/fhir/StructureDefinition/Patient")],
+    "item": [{"linkId": "kin", "type": "group", "repeats": true,
+        "extension": [extract_ext("http://hl7.org/fhir/StructureDefinition/RelatedPerson")],
+        "item": [
+            {"linkId": "kin-name", "type": "string", "definition": format!("{r}RelatedPerson.name.text")},
+            {"linkId": "kin-rel", "type": "choice", "definition": format!("{r}RelatedPerson.relationship")},
+            {"linkId": "kin-phone", "type": "string", "definition": format!("{r}RelatedPerson.telecom.value"),
+             "extension": [{"url": url::DEFINITION_EXTRACT_VALUE, "extension": [
+                {"url": "definition", "valueUri": format!("{r}RelatedPerson.telecom.system")},
+                {"url": "fixed-value", "valueCode": "phone"}]}]}
+        ]}]});
+    let x = run(&q, &json!([
+        {"linkId": "kin", "item": [{"linkId": "kin-name", "answer": [{"valueString": "Bo"}]},
+            {"linkId": "kin-rel", "answer": [{"valueCoding": {"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "MTH"}}]},
+            {"linkId": "kin-phone", "answer": [{"valueString": "555 0100"}]}]},
+        {"linkId": "kin", "item": [{"linkId": "kin-name", "answer": [{"valueString": "Cy"}]}]},
+        {"linkId": "kin", "item": []}
+    ]))
+    .unwrap();
+    let all = resources(&x);
+    assert_eq!(
+        all.len(),
+        3,
+        "an unanswered instance makes nothing: {all:?}"
+    );
+    let patient = "urn:uuid:00000000-0000-4000-8000-000000000001";
+    assert_eq!(
+        all[1],
+        json!({"resourceType": "RelatedPerson", "name": [{"text": "Bo"}],
+            "relationship": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "MTH"}]}],
+            "telecom": [{"value": "555 0100", "system": "phone"}],
+            "patient": {"reference": patient}})
+    );
+    assert_eq!(all[2]["name"], json!([{"text": "Cy"}]));
+}
+
+#[test]
+fn an_answer_that_does_not_fit_its_element_is_an_error_at_its_link_id() {
+    let q = json!({"resourceType": "Questionnaire",
+        "extension": [extract_ext("http://hl7.org/fhir/StructureDefinition/Patient")],
+        "item": [{"linkId": "dob", "type": "string", "definition": format!("{P}Patient.birthDate")},
+                 {"linkId": "sex", "type": "string", "definition": format!("{P}Patient.gender")}]});
+    let errors = run(
+        &q,
+        &json!([
+            {"linkId": "dob", "answer": [{"valueString": "last spring"}]},
+            {"linkId": "sex", "answer": [{"valueString": "sometimes"}]}
+        ]),
+    )
+    .unwrap_err();
+    let at: Vec<_> = errors
+        .iter()
+        .map(|e| e.expression.clone().unwrap())
+        .collect();
+    assert_eq!(at, ["dob", "sex"]);
+    for e in &errors {
+        assert!(
+            !e.diagnostics.contains("spring") && !e.diagnostics.contains("sometimes"),
+            "{e:?}"
+        );
+    }
+}
+
+#[test]
+fn unsupported_metadata_is_a_warning_and_the_rest_is_extracted() {
+    let q = json!({"resourceType": "Questionnaire",
+    "extension": [extract_ext("http://hl7.org/fhir/StructureDefinition/Patient")],
+    "item": [
+        {"linkId": "odd", "type": "string", "definition": format!("{P}Patient.link.other")},
+        {"linkId": "expr", "type": "string", "definition": format!("{P}Patient.name.family"),
+         "extension": [{"url": url::DEFINITION_EXTRACT_VALUE, "extension": [
+            {"url": "definition", "valueUri": format!("{P}Patient.name.text")},
+            {"url": "expression", "valueExpression": {"language": "text/fhirpath", "expression": "iif(true, 'a', 'b')"}}]}]},
+        {"linkId": "obs", "type": "decimal", "definition": "http://hl7.org/fhir/StructureDefinition/Observation#Observation.valueQuantity.value"}
+    ]});
+    let x = run(
+        &q,
+        &json!([
+            {"linkId": "odd", "answer": [{"valueString": "x"}]},
+            {"linkId": "expr", "answer": [{"valueString": "Lee"}]},
+            {"linkId": "obs", "answer": [{"valueDecimal": 1.5}]}
+        ]),
+    )
+    .unwrap();
+    assert_eq!(
+        resources(&x),
+        [json!({"resourceType": "Patient", "name": [{"family": "Lee"}]})]
+    );
+    let at: Vec<_> = x
+        .warnings
+        .iter()
+        .map(|w| w.expression.clone().unwrap())
+        .collect();
+    assert_eq!(at, ["odd", "expr", "obs"]);
+    assert!(x.warnings.iter().all(|w| w.severity == Severity::Warning));
+}
+
+#[test]
+fn choice_elements_take_the_answers_type() {
+    let o = "http://hl7.org/fhir/StructureDefinition/Observation#";
+    let q = json!({"resourceType": "Questionnaire", "item": [
+        {"linkId": "smoker", "type": "boolean", "definition": format!("{o}Observation.value[x]"),
+         "extension": [extract_ext("http://hl7.org/fhir/StructureDefinition/Observation"),
+            {"url": url::DEFINITION_EXTRACT_VALUE, "extension": [
+                {"url": "definition", "valueUri": format!("{o}Observation.effective")},
+                {"url": "expression", "valueExpression": {"language": "text/fhirpath", "expression": "now()"}}]}]},
+        {"linkId": "weight", "type": "decimal", "definition": format!("{o}Observation.value[x]:valueQuantity.value"),
+         "extension": [extract_ext("http://hl7.org/fhir/StructureDefinition/Observation")]}
+    ]});
+    let x = run(
+        &q,
+        &json!([
+            {"linkId": "smoker", "answer": [{"valueBoolean": false}]},
+            {"linkId": "weight", "answer": [{"valueDecimal": 70.5}]}
+        ]),
+    )
+    .unwrap();
+    assert_eq!(
+        resources(&x),
+        [
+            json!({"resourceType": "Observation", "valueBoolean": false, "effectiveDateTime": NOW}),
+            json!({"resourceType": "Observation", "valueQuantity": {"value": 70.5}})
+        ]
+    );
+}
+
+#[test]
+fn a_patient_id_answer_makes_the_entry_a_put() {
+    let q = json!({"resourceType": "Questionnaire",
+        "extension": [extract_ext("http://hl7.org/fhir/StructureDefinition/Patient")],
+        "item": [{"linkId": "id", "type": "string", "definition": format!("{P}Patient.id")}]});
+    let x = run(
+        &q,
+        &json!([{"linkId": "id", "answer": [{"valueString": "pat-1"}]}]),
+    )
+    .unwrap();
+    assert_eq!(
+        x.bundle["entry"][0]["request"],
+        json!({"method": "PUT", "url": "Patient/pat-1"})
+    );
+    let bad = run(
+        &q,
+        &json!([{"linkId": "id", "answer": [{"valueString": "not an id"}]}]),
+    )
+    .unwrap_err();
+    assert_eq!(bad[0].expression.as_deref(), Some("id"));
+}
+
+#[test]
+fn sequential_and_random_ids_are_uuids() {
+    let ids = SequentialIds::default();
+    assert_eq!(ids.uuid(), "00000000-0000-4000-8000-000000000001");
+    let a = RandomIds.uuid();
+    assert_eq!(a.len(), 36);
+    assert_eq!(&a[14..15], "4");
+    assert_ne!(a, RandomIds.uuid());
+}
