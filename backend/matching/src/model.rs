@@ -1,0 +1,230 @@
+//! Fellegi-Sunter: per field and level, `m` (how often true matches agree so) and
+//! `u` (how often non-matches do); the weight of a level is `log2(m/u)`.
+
+use std::collections::HashMap;
+
+use crate::compare::Comparison;
+use crate::{FIELDS, Field, Level};
+
+/// `m` and `u` of one field, per level (exact, close, phonetic, different).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FieldParams {
+    /// P(level | same patient).
+    pub m: [f64; 4],
+    /// P(level | different patients).
+    pub u: [f64; 4],
+}
+
+impl FieldParams {
+    const fn new(m: [f64; 4], u: [f64; 4]) -> Self {
+        Self { m, u }
+    }
+
+    /// The weight of a level in bits (0 for missing). Agreeing levels never weigh
+    /// less than nothing, so adding an agreeing field never lowers a score.
+    pub fn weight(&self, level: Level) -> f64 {
+        let i = level as usize;
+        if i >= 4 {
+            return 0.0;
+        }
+        let w = (self.m[i] / self.u[i]).log2();
+        if level == Level::Different {
+            w.min(0.0)
+        } else {
+            w.max(0.0)
+        }
+    }
+}
+
+/// The parameters of every field, and how many patients they were fitted on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Model {
+    /// Per field, in [`FIELDS`] order.
+    pub fields: [FieldParams; FIELDS.len()],
+    /// Population size at the last fit (0: defaults).
+    pub fitted_on: usize,
+}
+
+/// Levels a field does not use get m = u, weight 0.
+const UNUSED: f64 = 1e-3;
+
+impl Default for Model {
+    /// Defaults that work before there is data: typical error rates of registration
+    /// data (m) and chance agreement in a population of many thousands (u).
+    fn default() -> Self {
+        let p = FieldParams::new;
+        Self {
+            fields: [
+                // Given
+                p([0.86, 0.07, 0.03, 0.04], [0.004, 0.002, 0.01, 0.984]),
+                // Family
+                p([0.88, 0.06, 0.02, 0.04], [0.002, 0.001, 0.004, 0.993]),
+                // BirthDate
+                p([0.92, 0.05, 0.005, 0.025], [0.00005, 0.0006, 0.01, 0.989]),
+                // Gender
+                p([0.97, UNUSED, UNUSED, 0.03], [0.5, UNUSED, UNUSED, 0.5]),
+                // Phone
+                p(
+                    [0.8, 0.05, UNUSED, 0.15],
+                    [0.000_001, 0.000_02, UNUSED, 0.999],
+                ),
+                // Email
+                p(
+                    [0.85, 0.05, UNUSED, 0.1],
+                    [0.000_001, 0.000_01, UNUSED, 0.999],
+                ),
+                // StreetNumber
+                p([0.85, 0.05, UNUSED, 0.1], [0.02, 0.04, UNUSED, 0.94]),
+                // Street
+                p([0.8, 0.1, 0.02, 0.08], [0.001, 0.001, 0.003, 0.995]),
+                // City
+                p([0.85, 0.07, 0.02, 0.06], [0.01, 0.005, 0.01, 0.975]),
+                // PostalCode
+                p([0.85, 0.07, UNUSED, 0.08], [0.005, 0.02, UNUSED, 0.975]),
+                // State
+                p([0.95, UNUSED, UNUSED, 0.05], [0.3, UNUSED, UNUSED, 0.7]),
+                // Identifier
+                p(
+                    [0.9, 0.05, UNUSED, 0.05],
+                    [0.000_000_1, 0.000_01, UNUSED, 0.999],
+                ),
+            ],
+            fitted_on: 0,
+        }
+    }
+}
+
+/// Fields whose exact agreement is adjusted by how common the value is.
+pub(crate) fn term_frequency_field(field: Field) -> bool {
+    matches!(
+        field,
+        Field::Given | Field::Family | Field::Street | Field::City | Field::PostalCode
+    )
+}
+
+/// Pseudo-pairs that hold an estimate near its default when data is thin.
+const U_PRIOR_PAIRS: f64 = 2_000.0;
+const M_PRIOR_PAIRS: f64 = 200.0;
+const TF_PRIOR_PATIENTS: f64 = 50.0;
+
+impl Model {
+    /// The weight of exact agreement on a value `count` of `population` patients
+    /// have: `log2(m / tf)`, where tf is the value's smoothed frequency.
+    pub(crate) fn exact_tf_weight(&self, field: Field, count: u32, population: usize) -> f64 {
+        let params = &self.fields[field as usize];
+        let u_exact = params.u[0];
+        let tf = (f64::from(count) + TF_PRIOR_PATIENTS * u_exact)
+            / (population as f64 + TF_PRIOR_PATIENTS);
+        // Never below nothing: agreement is never evidence against a match. (It may
+        // fall below the "close" weight: agreeing on the commonest name says little.)
+        (params.m[0] / tf.max(1e-12)).log2().max(0.0)
+    }
+
+    /// Sets `u` from comparison level counts of random pairs.
+    pub(crate) fn set_u(&mut self, counts: &[[u64; 4]; FIELDS.len()]) {
+        let defaults = Model::default();
+        for (f, field_counts) in counts.iter().enumerate() {
+            let total: u64 = field_counts.iter().sum();
+            let mut u = [0.0; 4];
+            for (l, c) in field_counts.iter().enumerate() {
+                u[l] = (*c as f64 + U_PRIOR_PAIRS * defaults.fields[f].u[l])
+                    / (total as f64 + U_PRIOR_PAIRS);
+            }
+            self.fields[f].u = u;
+        }
+    }
+
+    /// Estimates `m` by expectation-maximisation over the comparison patterns of
+    /// blocked pairs (`u` held fixed). Deterministic: patterns are visited in order.
+    pub(crate) fn fit_m(&mut self, patterns: &HashMap<u64, u64>) {
+        let mut list: Vec<(u64, f64)> = patterns.iter().map(|(p, n)| (*p, *n as f64)).collect();
+        list.sort_unstable_by_key(|(p, _)| *p);
+        let levels = |pattern: u64| {
+            let mut out = [Level::Missing; FIELDS.len()];
+            for (i, l) in out.iter_mut().enumerate() {
+                let shift = 3 * (FIELDS.len() - 1 - i);
+                *l = match (pattern >> shift) & 7 {
+                    0 => Level::Exact,
+                    1 => Level::Close,
+                    2 => Level::Phonetic,
+                    3 => Level::Different,
+                    _ => Level::Missing,
+                };
+            }
+            out
+        };
+        let decoded: Vec<([Level; FIELDS.len()], f64)> =
+            list.iter().map(|(p, n)| (levels(*p), *n)).collect();
+        let total: f64 = decoded.iter().map(|(_, n)| n).sum();
+        if total < 1.0 {
+            return;
+        }
+        let defaults = Model::default();
+        let mut lambda: f64 = 0.01;
+        for _ in 0..15 {
+            let mut sums = [[0.0f64; 4]; FIELDS.len()];
+            let mut matched = 0.0;
+            for (levels, n) in &decoded {
+                let mut log_odds = (lambda / (1.0 - lambda)).log2();
+                for (f, l) in levels.iter().enumerate() {
+                    let i = *l as usize;
+                    if i < 4 {
+                        let params = &self.fields[f];
+                        log_odds += (params.m[i] / params.u[i]).log2();
+                    }
+                }
+                let p = 1.0 / (1.0 + (-log_odds).exp2());
+                matched += p * n;
+                for (f, l) in levels.iter().enumerate() {
+                    let i = *l as usize;
+                    if i < 4 {
+                        sums[f][i] += p * n;
+                    }
+                }
+            }
+            for (f, field_sums) in sums.iter().enumerate() {
+                let seen: f64 = field_sums.iter().sum();
+                for (l, s) in field_sums.iter().enumerate() {
+                    self.fields[f].m[l] =
+                        (s + M_PRIOR_PAIRS * defaults.fields[f].m[l]) / (seen + M_PRIOR_PAIRS);
+                }
+            }
+            lambda = (matched / total).clamp(1e-6, 0.5);
+        }
+    }
+}
+
+/// Adds a comparison's levels to per-field counts.
+pub(crate) fn count_levels(counts: &mut [[u64; 4]; FIELDS.len()], c: &Comparison) {
+    for (f, l) in c.levels.iter().enumerate() {
+        let i = *l as usize;
+        if i < 4 {
+            counts[f][i] += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_weights_agree_positive_and_disagree_negative() {
+        let model = Model::default();
+        for (f, params) in model.fields.iter().enumerate() {
+            assert!(params.weight(Level::Exact) > 0.0, "{:?}", FIELDS[f]);
+            assert!(params.weight(Level::Exact) >= params.weight(Level::Close));
+            assert!(params.weight(Level::Different) <= 0.0);
+            assert_eq!(params.weight(Level::Missing), 0.0);
+        }
+    }
+
+    #[test]
+    fn a_common_name_weighs_less_than_a_rare_one() {
+        let model = Model::default();
+        let smith = model.exact_tf_weight(Field::Family, 1_000, 100_000);
+        let linacre = model.exact_tf_weight(Field::Family, 2, 100_000);
+        assert!(linacre > smith + 5.0, "{linacre} {smith}");
+        assert!(smith >= 0.0);
+    }
+}

@@ -1,0 +1,320 @@
+//! The engine through its public API: grades, explanations, safety rules, and
+//! properties of the score.
+
+#![allow(clippy::unwrap_used)]
+
+use matching::{Config, Field, Grade, Hold, Identifier, Index, Level, MatchOptions, PatientRecord};
+use proptest::prelude::*;
+
+fn patient(given: &str, family: &str, birth: &str) -> PatientRecord {
+    PatientRecord {
+        given: vec![given.into()],
+        family: Some(family.into()),
+        birth_date: Some(birth.into()),
+        gender: Some("female".into()),
+        address_lines: vec!["12 Main St".into()],
+        city: Some("Springfield".into()),
+        state: Some("IL".into()),
+        postal_code: Some("62701".into()),
+        phones: vec!["(217) 555-0134".into()],
+        ..PatientRecord::default()
+    }
+}
+
+/// A population of distinct people, so the prior is realistic.
+fn population() -> Index {
+    let mut index = Index::new(Config::default());
+    let given = [
+        "ann", "bob", "carl", "dora", "emil", "fay", "gus", "hana", "ivo", "jill",
+    ];
+    let family = [
+        "adams", "brown", "clark", "davis", "evans", "frost", "green", "hill",
+    ];
+    let mut n = 0;
+    for (i, g) in given.iter().enumerate() {
+        for (j, f) in family.iter().enumerate() {
+            let mut p = patient(g, f, &format!("19{:02}-0{}-1{}", 40 + i + j, 1 + j % 9, i));
+            p.phones = vec![format!("217555{:04}", n)];
+            p.address_lines = vec![format!("{} Elm St", 100 + n)];
+            p.postal_code = Some(format!("6{:04}", n));
+            index.upsert(&format!("p{n}"), &p);
+            n += 1;
+        }
+    }
+    index
+}
+
+#[test]
+fn the_same_patient_with_a_nickname_and_a_typo_is_certain() {
+    let mut index = population();
+    let mut stored = patient("William", "Linacre", "1975-04-03");
+    stored.identifiers = vec![Identifier {
+        system: "urn:mrn".into(),
+        value: "A-12345".into(),
+    }];
+    index.upsert("will", &stored);
+    let mut query = patient("Bill", "Linacer", "1975-03-04");
+    query.identifiers = vec![Identifier {
+        system: "urn:mrn".into(),
+        value: "a12345".into(),
+    }];
+    let found = index.find(&query, &MatchOptions::default());
+    let top = &found.candidates[0];
+    assert_eq!(top.id, "will");
+    assert_eq!(top.grade, Grade::Certain);
+    let level = |f: Field| top.explanation.fields[f as usize].level;
+    assert_eq!(level(Field::Given), Level::Close);
+    assert_eq!(level(Field::Family), Level::Close);
+    assert_eq!(level(Field::BirthDate), Level::Close);
+    assert_eq!(level(Field::Identifier), Level::Exact);
+    assert!(top.score > 0.99 && top.score <= 1.0);
+}
+
+#[test]
+fn a_stranger_is_not_returned() {
+    let index = population();
+    let mut q = patient("Zebulon", "Quartermaine", "2001-12-30");
+    q.phones.clear();
+    q.address_lines = vec!["9 Far Away Rd".into()];
+    q.postal_code = Some("99999".into());
+    q.city = Some("Elsewhere".into());
+    let found = index.find(&q, &MatchOptions::default());
+    assert!(found.candidates.is_empty(), "{:?}", found.candidates);
+}
+
+#[test]
+fn placeholder_names_are_never_certain() {
+    let mut index = population();
+    let baby = patient("Baby Boy", "Linacre", "2024-01-02");
+    index.upsert("baby", &baby);
+    let found = index.find(&baby, &MatchOptions::default());
+    let top = &found.candidates[0];
+    assert_eq!(top.id, "baby");
+    assert_eq!(top.grade, Grade::Probable);
+    assert_eq!(top.explanation.held, [Hold::Placeholder]);
+}
+
+#[test]
+fn likely_twins_are_never_certain() {
+    let mut index = population();
+    index.upsert("twin-a", &patient("Jessica", "Linacre", "2010-06-07"));
+    let found = index.find(
+        &patient("Jennifer", "Linacre", "2010-06-07"),
+        &MatchOptions::default(),
+    );
+    for c in &found.candidates {
+        assert_ne!(c.grade, Grade::Certain, "{c:?}");
+    }
+}
+
+#[test]
+fn two_different_people_scoring_alike_are_never_certain() {
+    let mut index = population();
+    index.upsert("a", &patient("Maria", "Linacre", "1980-03-04"));
+    let mut mario = patient("Mario", "Linacre", "1980-03-04");
+    mario.gender = Some("male".into());
+    mario.phones = vec!["(312) 555-0199".into()];
+    mario.address_lines = vec!["77 Lake Shore Dr".into()];
+    mario.city = Some("Chicago".into());
+    mario.postal_code = Some("60611".into());
+    index.upsert("b", &mario);
+    // Only name and birth date: it could be either.
+    let query = PatientRecord {
+        given: vec!["Maria".into()],
+        family: Some("Linacre".into()),
+        birth_date: Some("1980-03-04".into()),
+        ..PatientRecord::default()
+    };
+    let found = index.find(&query, &MatchOptions::default());
+    assert!(found.candidates.len() >= 2, "{found:?}");
+    assert!(
+        found.candidates.iter().all(|c| c.grade != Grade::Certain),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn duplicate_charts_of_one_person_are_both_certain() {
+    let mut index = population();
+    index.upsert("a", &patient("Maria", "Linacre", "1980-03-04"));
+    index.upsert("b", &patient("Maria", "Linacre", "1980-03-04"));
+    let found = index.find(
+        &patient("Maria", "Linacre", "1980-03-04"),
+        &MatchOptions::default(),
+    );
+    let grades: Vec<_> = found.candidates.iter().map(|c| c.grade).collect();
+    assert_eq!(grades, [Grade::Certain, Grade::Certain]);
+}
+
+#[test]
+fn only_certain_and_count_are_honoured() {
+    let mut index = population();
+    index.upsert("a", &patient("Maria", "Linacre", "1980-03-04"));
+    index.upsert("b", &patient("Maria", "Linacre", "1980-03-04"));
+    let one = MatchOptions {
+        only_certain: true,
+        count: 1,
+    };
+    assert_eq!(
+        index
+            .find(&patient("Maria", "Linacre", "1980-03-04"), &one)
+            .candidates
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn a_rare_family_name_counts_for_more_than_a_common_one() {
+    let mut index = Index::new(Config {
+        auto_refit: false,
+        ..Config::default()
+    });
+    for i in 0..200 {
+        let mut p = patient(
+            &format!("given{i}"),
+            "Smith",
+            &format!("19{:02}-01-01", i % 90 + 10),
+        );
+        p.phones.clear();
+        index.upsert(&format!("s{i}"), &p);
+    }
+    let mut p = patient("Zed", "Linacre", "1950-01-01");
+    p.phones.clear();
+    index.upsert("l", &p);
+    let weight_of = |family: &str, id: &str| {
+        let mut q = patient("Nobody", family, "1950-01-01");
+        q.phones.clear();
+        let found = index.find_excluding(
+            &q,
+            &MatchOptions {
+                only_certain: false,
+                count: 500,
+            },
+            None,
+        );
+        let c = found.candidates.iter().find(|c| c.id == id);
+        c.map(|c| c.explanation.fields[Field::Family as usize].weight)
+    };
+    let smith = weight_of("Smith", "s40").unwrap();
+    let linacre = weight_of("Linacre", "l").unwrap();
+    assert!(linacre > smith + 4.0, "{linacre} {smith}");
+}
+
+#[test]
+fn updates_and_removals_change_what_is_found() {
+    let mut index = population();
+    index.upsert("x", &patient("Maria", "Linacre", "1980-03-04"));
+    index.upsert("x", &patient("Maria", "Okafor", "1980-03-04"));
+    assert_eq!(index.len(), 81);
+    let found = index.find(
+        &patient("Maria", "Okafor", "1980-03-04"),
+        &MatchOptions::default(),
+    );
+    assert_eq!(found.candidates[0].id, "x");
+    index.remove("x");
+    let found = index.find(
+        &patient("Maria", "Okafor", "1980-03-04"),
+        &MatchOptions::default(),
+    );
+    assert!(found.candidates.iter().all(|c| c.id != "x"));
+    assert!(index.memory().bytes_per_patient > 0);
+}
+
+#[test]
+fn fitting_is_deterministic() {
+    let mut a = population();
+    let mut b = population();
+    a.fit();
+    b.fit();
+    assert_eq!(a.model(), b.model());
+    let q = patient("Dora", "Clark", "1945-03-13");
+    assert_eq!(
+        a.find(&q, &MatchOptions::default()),
+        b.find(&q, &MatchOptions::default())
+    );
+}
+
+fn arb_patient() -> impl Strategy<Value = PatientRecord> {
+    let name = prop::sample::select(vec![
+        "ann", "anne", "bill", "william", "smith", "smyth", "jo", "linacre",
+    ]);
+    let date = prop::sample::select(vec!["1980-03-04", "1980-04-03", "1980-03-05", "1991-11-20"]);
+    let opt = |s: &'static [&'static str]| prop::option::of(prop::sample::select(s.to_vec()));
+    (
+        name.clone(),
+        name,
+        date,
+        opt(&["62701", "62702", "10001"]),
+        opt(&["5551234567", "5551234568"]),
+        opt(&["A1234", "A1235"]),
+        opt(&["male", "female"]),
+    )
+        .prop_map(|(g, f, d, postal, phone, id, gender)| PatientRecord {
+            given: vec![g.into()],
+            family: Some(f.into()),
+            birth_date: Some(d.into()),
+            postal_code: postal.map(Into::into),
+            phones: phone.map(|p| vec![p.into()]).unwrap_or_default(),
+            identifiers: id
+                .map(|v| {
+                    vec![Identifier {
+                        system: "urn:mrn".into(),
+                        value: v.into(),
+                    }]
+                })
+                .unwrap_or_default(),
+            gender: gender.map(Into::into),
+            ..PatientRecord::default()
+        })
+}
+
+fn weight_between(a: &PatientRecord, b: &PatientRecord) -> Option<f64> {
+    let mut index = population();
+    index.upsert("zz-a", a);
+    index.upsert("zz-b", b);
+    let all = MatchOptions {
+        only_certain: false,
+        count: 1000,
+    };
+    let mut loose = index.config().clone();
+    loose.thresholds.possible = f64::NEG_INFINITY;
+    index.set_config(loose);
+    let found = index.find_excluding(a, &all, Some("zz-a"));
+    found
+        .candidates
+        .iter()
+        .find(|c| c.id == "zz-b")
+        .map(|c| c.weight)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn the_score_is_symmetric(a in arb_patient(), b in arb_patient()) {
+        let ab = weight_between(&a, &b);
+        let ba = weight_between(&b, &a);
+        prop_assert_eq!(ab.is_some(), ba.is_some());
+        if let (Some(x), Some(y)) = (ab, ba) {
+            prop_assert!((x - y).abs() < 1e-9, "{} {}", x, y);
+        }
+    }
+
+    #[test]
+    fn an_agreeing_field_never_lowers_the_score(a in arb_patient(), b in arb_patient()) {
+        let Some(before) = weight_between(&a, &b) else { return Ok(()) };
+        // Add an e-mail address both share.
+        let (mut a2, mut b2) = (a.clone(), b.clone());
+        a2.emails = vec!["same@example.org".into()];
+        b2.emails = vec!["SAME@example.org".into()];
+        let after = weight_between(&a2, &b2).unwrap();
+        prop_assert!(after >= before, "{} < {}", after, before);
+        // And a city.
+        let (mut a3, mut b3) = (a.clone(), b.clone());
+        a3.city = Some("Springfield".into());
+        b3.city = Some("springfield".into());
+        let after = weight_between(&a3, &b3).unwrap();
+        prop_assert!(after >= before, "{} < {}", after, before);
+    }
+}
