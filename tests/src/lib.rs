@@ -1,12 +1,16 @@
 //! The harness for end-to-end tests: the real server on the release build of the
 //! app, and headless Chromium driven through ChromeDriver.
 
+use std::fmt;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use backend::{Application, Config};
+use fantoccini::actions::{InputSource as _, KeyAction, KeyActions};
+use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
@@ -299,6 +303,49 @@ impl Browser {
         serde_json::from_value(value).expect("a list of paths")
     }
 
+    /// From now on, keeps a copy of every request the page makes and of the answer
+    /// it gets, for [`Browser::sent`]. Lasts until the page is left.
+    pub async fn record_requests(&self) {
+        // The app's code calls the global `fetch` when it sends; wrapping it sees
+        // exactly what goes over the wire.
+        self.js("if (window.__intakeSent) return;
+             window.__intakeSent = [];
+             const original = window.fetch;
+             window.fetch = async (input, init) => {
+                 const request = new Request(input, init);
+                 const body = await request.clone().text();
+                 const response = await original(request);
+                 const answer = await response.clone().text();
+                 window.__intakeSent.push({
+                     path: new URL(request.url).pathname, method: request.method,
+                     status: response.status, request: body, response: answer,
+                 });
+                 return response;
+             };")
+            .await;
+    }
+
+    /// What the page has sent since [`Browser::record_requests`], oldest first.
+    pub async fn sent(&self) -> Vec<Sent> {
+        let recorded = self.js("return window.__intakeSent || [];").await;
+        let json = |text: &Value| serde_json::from_str(text.as_str().unwrap_or_default()).ok();
+        recorded
+            .as_array()
+            .expect("a list of requests")
+            .iter()
+            .map(|r| Sent {
+                method: r["method"].as_str().unwrap_or_default().to_owned(),
+                path: r["path"].as_str().unwrap_or_default().to_owned(),
+                status: r["status"]
+                    .as_u64()
+                    .and_then(|s| u16::try_from(s).ok())
+                    .unwrap_or(0),
+                request: json(&r["request"]),
+                response: json(&r["response"]),
+            })
+            .collect()
+    }
+
     /// Saves what the phone's screen shows as `target/screenshots/NAME.png`.
     pub async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.expect("screenshot");
@@ -314,10 +361,220 @@ impl Browser {
         self.js(&script).await;
     }
 
+    /// Presses each key in turn on whatever has focus, through WebDriver's key
+    /// actions: what a keyboard does, with no click and no script.
+    pub async fn press(&self, keys: &[Key]) {
+        let mut actions = KeyActions::new("keyboard".to_owned());
+        for key in keys {
+            let key = char::from(*key);
+            actions = actions
+                .then(KeyAction::Down { value: key })
+                .then(KeyAction::Up { value: key });
+        }
+        self.client
+            .perform_actions(actions)
+            .await
+            .expect("keys pressed");
+    }
+
+    /// Shift-Tab: focus back to the previous control.
+    pub async fn press_shift_tab(&self) {
+        let (shift, tab) = (char::from(Key::Shift), char::from(Key::Tab));
+        let actions = KeyActions::new("keyboard".to_owned())
+            .then(KeyAction::Down { value: shift })
+            .then(KeyAction::Down { value: tab })
+            .then(KeyAction::Up { value: tab })
+            .then(KeyAction::Up { value: shift });
+        self.client
+            .perform_actions(actions)
+            .await
+            .expect("keys pressed");
+    }
+
+    /// Types `text` on whatever has focus, key by key.
+    pub async fn type_keys(&self, text: &str) {
+        let mut actions = KeyActions::new("keyboard".to_owned());
+        for c in text.chars() {
+            actions = actions
+                .then(KeyAction::Down { value: c })
+                .then(KeyAction::Up { value: c });
+        }
+        self.client
+            .perform_actions(actions)
+            .await
+            .expect("keys typed");
+    }
+
+    /// The id of the element that has focus (empty if it has none).
+    pub async fn focused_id(&self) -> String {
+        self.js("return document.activeElement ? document.activeElement.id : '';")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Runs axe-core's WCAG 2.1 A and AA rules on the page as it is now, and
+    /// returns what breaks them.
+    ///
+    /// The script goes in through WebDriver, which runs it in the page whatever the
+    /// page's Content-Security-Policy says (the app's forbids inline and foreign
+    /// scripts); axe itself needs no `eval`.
+    pub async fn axe(&self) -> Vec<AxeViolation> {
+        if self.js("return typeof window.axe;").await != "object" {
+            self.js(axe_core_source()).await;
+            assert_eq!(
+                self.js("return typeof window.axe;").await,
+                "object",
+                "axe-core did not load into the page"
+            );
+        }
+        let found = self
+            .client
+            .execute(
+                "return axe.run(document, {
+                     runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']},
+                     resultTypes: ['violations'],
+                 }).then(r => r.violations.map(v => ({
+                     id: v.id, impact: v.impact || '', help: v.help, helpUrl: v.helpUrl,
+                     nodes: v.nodes.map(n => ({
+                         target: n.target.flat().join(' '), html: n.html,
+                         failure: n.failureSummary || '',
+                     })),
+                 })));",
+                vec![],
+            )
+            .await
+            .expect("axe-core runs");
+        let str_of = |v: &Value, key: &str| v[key].as_str().unwrap_or_default().to_owned();
+        found
+            .as_array()
+            .expect("a list of violations")
+            .iter()
+            .map(|v| AxeViolation {
+                id: str_of(v, "id"),
+                impact: str_of(v, "impact"),
+                help: str_of(v, "help"),
+                help_url: str_of(v, "helpUrl"),
+                nodes: v["nodes"]
+                    .as_array()
+                    .map(|nodes| {
+                        nodes
+                            .iter()
+                            .map(|n| AxeNode {
+                                target: str_of(n, "target"),
+                                html: str_of(n, "html"),
+                                failure: str_of(n, "failure"),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            })
+            .collect()
+    }
+
     /// Ends the session and ChromeDriver.
     pub async fn close(self) {
         // Drop kills the process group whether or not the session closed cleanly.
         let _ = self.client.clone().close().await;
+    }
+}
+
+/// A request the page made and the answer it got, as recorded by
+/// [`Browser::record_requests`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sent {
+    /// `GET`, `POST`...
+    pub method: String,
+    /// The URL's path.
+    pub path: String,
+    /// The answer's HTTP status.
+    pub status: u16,
+    /// The body sent, if it was JSON.
+    pub request: Option<Value>,
+    /// The answer's body, if it was JSON.
+    pub response: Option<Value>,
+}
+
+/// Where `cargo xtask setup --browser` installs axe-core's browser script
+/// (`AXE_CORE` names another).
+pub fn axe_core_script() -> PathBuf {
+    if let Some(path) = std::env::var_os("AXE_CORE") {
+        return PathBuf::from(path);
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME").map_or_else(
+        || {
+            std::env::var_os("HOME")
+                .map_or_else(|| PathBuf::from("/root"), PathBuf::from)
+                .join(".cache")
+        },
+        PathBuf::from,
+    );
+    cache.join("intake/tools/axe-core/node_modules/axe-core/axe.min.js")
+}
+
+fn axe_core_source() -> &'static str {
+    static SOURCE: OnceLock<String> = OnceLock::new();
+    SOURCE.get_or_init(|| {
+        let path = axe_core_script();
+        std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}: `cargo xtask setup --browser` installs axe-core",
+                path.display()
+            )
+        })
+    })
+}
+
+/// A rule of axe-core that the page breaks, and where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AxeViolation {
+    /// The rule, e.g. `label` or `color-contrast`.
+    pub id: String,
+    /// `minor`, `moderate`, `serious` or `critical`.
+    pub impact: String,
+    /// What the rule asks for, in a sentence.
+    pub help: String,
+    /// Deque's page on the rule.
+    pub help_url: String,
+    /// The elements that break it.
+    pub nodes: Vec<AxeNode>,
+}
+
+/// One element that breaks an axe-core rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AxeNode {
+    /// A CSS selector for it.
+    pub target: String,
+    /// Its opening HTML, shortened by axe.
+    pub html: String,
+    /// What to fix, in axe's words.
+    pub failure: String,
+}
+
+impl fmt::Display for AxeViolation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "[{}] {} ({}; {})",
+            self.impact, self.id, self.help, self.help_url
+        )?;
+        // The same advice for every element is said once, after them.
+        let same = self.nodes.windows(2).all(|w| w[0].failure == w[1].failure);
+        for node in &self.nodes {
+            writeln!(f, "    at {}: {}", node.target, node.html)?;
+            if !same {
+                for line in node.failure.lines() {
+                    writeln!(f, "        {line}")?;
+                }
+            }
+        }
+        if let (true, Some(node)) = (same, self.nodes.first()) {
+            for line in node.failure.lines() {
+                writeln!(f, "      {line}")?;
+            }
+        }
+        Ok(())
     }
 }
 
