@@ -1,12 +1,14 @@
 //! Questionnaires in a real browser at phone size: every fixture renders, and a
 //! form with a branch and a repeating group is answered, checked as it goes, and
-//! accepted by the server.
+//! accepted by the server; so are two real forms (Medplum's intake form, PHQ-9
+//! with its score).
 
 // Test helpers outside #[test] functions: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
+use serde_json::{Value, json};
 use shared::i18n::EN;
-use tests::{Browser, PHONE, Server, fixture_questionnaires};
+use tests::{Browser, PATIENCE, PHONE, Server, fixture_questionnaires};
 
 const BACKSPACE: &str = "\u{E003}";
 const TAB: &str = "\u{E004}";
@@ -285,5 +287,293 @@ async fn a_paged_form_shows_one_page_at_a_time_and_stops_on_a_page_with_problems
     browser
         .wait_for_text("#server-answer", |t| t == EN.form_server_valid)
         .await;
+    browser.close().await;
+}
+
+/// The fixture file `name` (in `../shared/fixtures/questionnaires`), imported.
+async fn import_fixture(server: &Server, file: &str) -> String {
+    let (name, json) = fixture_questionnaires()
+        .into_iter()
+        .find(|(name, _)| name == &file.replace('_', "-"))
+        .unwrap_or_else(|| panic!("no fixture {file}"));
+    server.import(&name, &json).await
+}
+
+/// Every item with `link_id`, anywhere in a QuestionnaireResponse (or an item).
+fn items_named<'a>(node: &'a Value, link_id: &str, out: &mut Vec<&'a Value>) {
+    for item in node["item"].as_array().into_iter().flatten() {
+        if item["linkId"] == link_id {
+            out.push(item);
+        }
+        items_named(item, link_id, out);
+        for answer in item["answer"].as_array().into_iter().flatten() {
+            items_named(answer, link_id, out);
+        }
+    }
+}
+
+/// The answers to `link_id`, everywhere in the response, in order.
+fn answers(response: &Value, link_id: &str) -> Vec<Value> {
+    let mut items = Vec::new();
+    items_named(response, link_id, &mut items);
+    items
+        .iter()
+        .flat_map(|i| i["answer"].as_array().cloned().unwrap_or_default())
+        .map(|mut a| {
+            // Only the value: nested items are checked on their own.
+            if let Some(a) = a.as_object_mut() {
+                a.remove("item");
+            }
+            a
+        })
+        .collect()
+}
+
+/// The response the page sent to `$validate`, after checking the server said 200
+/// with no error.
+async fn validated_response(browser: &Browser) -> Value {
+    let sent = browser.sent().await;
+    let validate: Vec<_> = sent
+        .iter()
+        .filter(|s| s.path == "/fhir/QuestionnaireResponse/$validate")
+        .collect();
+    assert_eq!(validate.len(), 1, "{sent:?}");
+    let validate = validate[0];
+    assert_eq!(validate.status, 200, "{:?}", validate.response);
+    let outcome = validate.response.clone().unwrap();
+    assert_eq!(outcome["resourceType"], "OperationOutcome");
+    let errors: Vec<&Value> = outcome["issue"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|i| i["severity"] != "information")
+        .collect();
+    assert!(errors.is_empty(), "the server found problems: {errors:?}");
+    validate.request.clone().unwrap()
+}
+
+#[tokio::test]
+async fn medplums_intake_form_is_filled_with_a_branch_and_a_repeat_and_accepted() {
+    let server = Server::start().await;
+    let id = import_fixture(&server, "medplum__patient-intake-questionnaire").await;
+    let browser = Browser::start().await;
+    browser
+        .open(
+            &format!("{}/preview/{id}", server.base),
+            "#q-patient-demographics_0__first-name",
+        )
+        .await;
+    browser.record_requests().await;
+
+    // The required questions. The value sets are not expanded here, so a choice
+    // from one is typed as text.
+    let demographics = "#q-patient-demographics_0__";
+    for (item, text) in [
+        ("first-name", "Jane"),
+        ("last-name", "Doe"),
+        ("ssn", "000-12-3456"),
+        ("gender-identity", "Female"),
+    ] {
+        browser
+            .type_into(&format!("{demographics}{item}"), text)
+            .await;
+    }
+
+    // A repeat: two emergency contacts.
+    browser
+        .type_into(
+            "#q-emergency-contact_0__emergency-contact-first-name",
+            "Ann",
+        )
+        .await;
+    browser
+        .type_into(
+            "#q-emergency-contact_0__emergency-contact-phone",
+            "555 0100",
+        )
+        .await;
+    browser
+        .scroll_to("#q-emergency-contact > .add-instance")
+        .await;
+    browser.click("#q-emergency-contact > .add-instance").await;
+    browser
+        .open_existing("#q-emergency-contact_1__emergency-contact-first-name")
+        .await;
+    browser
+        .type_into(
+            "#q-emergency-contact_1__emergency-contact-first-name",
+            "Bob",
+        )
+        .await;
+    browser
+        .type_into(
+            "#q-emergency-contact_1__emergency-contact-phone",
+            "555 0199",
+        )
+        .await;
+
+    // A branch: the subscriber's details are asked only when the subscriber is
+    // someone other than the patient.
+    let coverage = "#q-coverage-information_0__";
+    browser
+        .type_into(
+            &format!("{coverage}insurance-provider"),
+            "Organization/acme",
+        )
+        .await;
+    browser
+        .type_into(&format!("{coverage}subscriber-id"), "XZ-4471")
+        .await;
+    let subscriber = "q-coverage-information_0__related-person";
+    assert_eq!(
+        browser
+            .js(&format!(
+                "return document.getElementById('{subscriber}') !== null;"
+            ))
+            .await,
+        false,
+        "the subscriber's details show before the relationship is answered"
+    );
+    browser
+        .type_into(&format!("{coverage}relationship-to-subscriber"), "Spouse")
+        .await;
+    let subscriber_name = format!("#{subscriber}_0__related-person-first-name");
+    browser.open_existing(&subscriber_name).await;
+    assert_eq!(
+        browser.text(&format!("#{subscriber} > legend")).await,
+        "Subscriber Information"
+    );
+    browser.type_into(&subscriber_name, "Sam").await;
+
+    browser
+        .click("form.questionnaire button[type=submit]")
+        .await;
+    browser
+        .wait_for_text("#server-answer", |t| t == EN.form_server_valid)
+        .await;
+    browser.scroll_to("#server-answer").await;
+    browser.screenshot("preview-medplum-answered").await;
+
+    // What the server checked holds the branch and both contacts.
+    let response = validated_response(&browser).await;
+    assert_eq!(response["resourceType"], "QuestionnaireResponse");
+    assert_eq!(
+        answers(&response, "first-name"),
+        [json!({"valueString": "Jane"})]
+    );
+    assert_eq!(
+        answers(&response, "relationship-to-subscriber"),
+        [json!({"valueString": "Spouse"})]
+    );
+    assert_eq!(
+        answers(&response, "related-person-first-name"),
+        [json!({"valueString": "Sam"})]
+    );
+    let mut contacts = Vec::new();
+    items_named(&response, "emergency-contact", &mut contacts);
+    assert_eq!(contacts.len(), 2, "{response}");
+    assert_eq!(
+        answers(&response, "emergency-contact-first-name"),
+        [json!({"valueString": "Ann"}), json!({"valueString": "Bob"})]
+    );
+    assert_eq!(
+        answers(&response, "emergency-contact-phone"),
+        [
+            json!({"valueString": "555 0100"}),
+            json!({"valueString": "555 0199"})
+        ]
+    );
+    browser.close().await;
+}
+
+/// PHQ-9's nine questions, in order.
+const PHQ9_QUESTIONS: [&str; 9] = [
+    "/44250-9", "/44255-8", "/44259-0", "/44254-1", "/44251-7", "/44258-2", "/44252-5", "/44253-3",
+    "/44260-8",
+];
+const PHQ9_TOTAL: &str = "#q-_44261-6";
+
+/// Waits until the total score shows `expected`; panics with what it shows.
+async fn wait_for_total(browser: &Browser, expected: u32) {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let script = format!(
+        "const e = document.querySelector('{PHQ9_TOTAL}');
+         return e ? (e.value !== undefined && e.tagName !== 'OUTPUT' ? e.value : e.textContent) : null;"
+    );
+    loop {
+        let shown = browser.js(&script).await;
+        let text = shown.as_str().unwrap_or_default().trim().to_owned();
+        if text.parse::<f64>().ok() == Some(f64::from(expected)) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the PHQ-9 total shows {shown} instead of {expected}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn phq9_shows_the_total_of_the_chosen_answers_and_is_accepted() {
+    let server = Server::start().await;
+    let id = import_fixture(&server, "lforms__phq9").await;
+    let browser = Browser::start().await;
+    browser
+        .open(&format!("{}/preview/{id}", server.base), PHQ9_TOTAL)
+        .await;
+    browser.record_requests().await;
+
+    // Each option's ordinalValue is its position here (0 to 3).
+    let chosen = [1u32, 2, 0, 3, 1, 2, 0, 1, 0];
+    let mut sum = 0;
+    for (n, (question, choice)) in PHQ9_QUESTIONS.iter().zip(chosen).enumerate() {
+        let css = format!("#q-{}", question.replace('/', "_"));
+        browser.scroll_to(&css).await;
+        browser
+            .client
+            .find(fantoccini::Locator::Css(&css))
+            .await
+            .unwrap()
+            .select_by_value(&choice.to_string())
+            .await
+            .unwrap();
+        sum += choice;
+        // The total follows the answers as they are chosen.
+        if n == 1 || n == PHQ9_QUESTIONS.len() - 1 {
+            wait_for_total(&browser, sum).await;
+        }
+    }
+    assert_eq!(sum, 10);
+    // Calculated, so not typed in.
+    let total = browser
+        .js(&format!(
+            "const e = document.querySelector('{PHQ9_TOTAL}');
+             return e.readOnly === true || e.tagName === 'OUTPUT';"
+        ))
+        .await;
+    assert_eq!(total, true, "the total can be typed over");
+    browser.scroll_to(PHQ9_TOTAL).await;
+    browser.screenshot("preview-phq9-answered").await;
+
+    browser
+        .click("form.questionnaire button[type=submit]")
+        .await;
+    browser
+        .wait_for_text("#server-answer", |t| t == EN.form_server_valid)
+        .await;
+    let response = validated_response(&browser).await;
+    assert_eq!(
+        answers(&response, "/44255-8"),
+        [
+            json!({"valueCoding": {"system": "http://loinc.org", "code": "LA6570-1", "display": "More than half the days"}})
+        ]
+    );
+    let score = answers(&response, "/44261-6");
+    assert_eq!(score.len(), 1, "{response}");
+    let value = score[0]["valueDecimal"]
+        .as_f64()
+        .or(score[0]["valueInteger"].as_f64());
+    assert_eq!(value, Some(10.0), "{}", score[0]);
     browser.close().await;
 }
