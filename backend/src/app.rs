@@ -17,6 +17,7 @@ use tracing::Level;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::patients::PatientIndex;
 use crate::static_files::StaticFiles;
 use crate::{api, db, http, static_files};
 
@@ -33,6 +34,8 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     /// The built web app.
     pub static_files: StaticFiles,
+    /// The matching index over the stored Patients.
+    pub patients: PatientIndex,
 }
 
 impl Deref for AppState {
@@ -53,7 +56,19 @@ pub struct Application {
 impl Application {
     /// Opens the database (applying migrations), builds the router and binds.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        Self::build_with_matching(config, matching::Config::default()).await
+    }
+
+    /// [`Application::build`] with the patient matching engine's settings (grade
+    /// thresholds, blocking cap). Builds the matching index from the stored Patients.
+    pub async fn build_with_matching(
+        config: &Config,
+        matching: matching::Config,
+    ) -> anyhow::Result<Self> {
         let db = db::open(&config.data).await?;
+        let patients = PatientIndex::load(&db, matching)
+            .await
+            .context("building the patient index")?;
         let static_files = StaticFiles::new(&config.dist);
         if !static_files.is_built() {
             tracing::warn!(dist = %config.dist.display(), "web app not built; only the API is served");
@@ -62,6 +77,7 @@ impl Application {
             db: db.clone(),
             clock: Arc::new(SystemClock),
             static_files,
+            patients,
         }));
         let listener = TcpListener::bind(config.listen)
             .await

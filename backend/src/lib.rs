@@ -11,6 +11,7 @@ pub mod db;
 pub mod error;
 pub mod fhir;
 pub mod http;
+pub mod patients;
 pub mod questionnaires;
 pub mod static_files;
 pub mod telemetry;

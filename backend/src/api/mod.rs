@@ -3,6 +3,7 @@
 mod demographics;
 mod forms;
 mod health;
+mod patient;
 mod questionnaire;
 mod questionnaire_response;
 
@@ -35,6 +36,9 @@ pub const MAX_FHIR_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// Every `/fhir` route: the embedded FHIR R4 store.
 pub fn fhir_router() -> Router<AppState> {
     Router::new()
+        .route("/", post(patient::transaction))
+        .route("/Patient", post(patient::create))
+        .route("/Patient/$match", post(patient::match_))
         .route("/Questionnaire", get(questionnaire::search))
         .route(
             "/QuestionnaireResponse/$validate",

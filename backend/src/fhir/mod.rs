@@ -4,6 +4,7 @@
 pub mod bundle;
 pub mod extract;
 pub mod outcome;
+pub mod patient;
 pub mod questionnaire;
 
 /// The media type of FHIR JSON.
