@@ -7,13 +7,16 @@
 //! item that `enableWhen` disables has an answer.
 //!
 //! `enableWhen` is evaluated per instance of a repeating group: a condition on a
-//! question in the same group looks at that instance's answer only.
+//! question in the same group looks at that instance's answer only. An item with an
+//! `enableWhenExpression` (SDC) is enabled when that expression is true, in place of
+//! its `enableWhen`; see [`crate::fhirpath::sdc`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
 use crate::date::Date;
+use crate::fhirpath::sdc::{self, Computed};
 use crate::form::{EnableBehavior, EnableWhen, Form, Item, ItemKind, Operator, Value};
 use crate::response::{QuestionnaireResponse, ResponseItem};
 
@@ -64,14 +67,29 @@ pub struct AnswerIssue {
     pub problem: AnswerProblem,
 }
 
-/// What the rules say of a response: its problems, and the items that
-/// `enableWhen` switches off (by path; their children are off too).
+/// What the rules say of a response: its problems, the items that `enableWhen`
+/// switches off (by path; their children are off too), and what the enabled
+/// items' `calculatedExpression`s give.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Evaluation {
     /// Every problem, in form order.
     pub issues: Vec<AnswerIssue>,
     /// Paths of the disabled items.
     pub disabled: Vec<String>,
+    /// Enabled items with a `calculatedExpression`, by path: their values.
+    pub calculated: BTreeMap<String, Vec<Value>>,
+}
+
+impl Evaluation {
+    /// Whether the item at `path` is disabled, itself or by an enclosing item.
+    pub fn is_disabled(&self, path: &str) -> bool {
+        self.disabled.iter().any(|d| {
+            path == d
+                || path
+                    .strip_prefix(d.as_str())
+                    .is_some_and(|rest| rest.starts_with(['[', '.']))
+        })
+    }
 }
 
 /// The largest file accepted where the form sets no `maxSize`: a phone photo of
@@ -84,10 +102,35 @@ pub fn validate(form: &Form, response: &QuestionnaireResponse) -> Vec<AnswerIssu
 }
 
 /// [`validate`], and which items are disabled: what a form on screen needs.
+/// Expressions see no date (`today()` is empty); see [`evaluate_on`].
 pub fn evaluate(form: &Form, response: &QuestionnaireResponse) -> Evaluation {
-    let checker = Checker::new(form, response);
+    evaluate_on(form, response, None)
+}
+
+/// [`evaluate`], with `today` as FHIRPath's `today()`.
+pub fn evaluate_on(
+    form: &Form,
+    response: &QuestionnaireResponse,
+    today: Option<Date>,
+) -> Evaluation {
+    evaluate_computed(form, response, &sdc::compute(form, response, today, false))
+}
+
+/// [`evaluate`] with the form's expressions already computed for `response`.
+pub(crate) fn evaluate_computed(
+    form: &Form,
+    response: &QuestionnaireResponse,
+    computed: &Computed,
+) -> Evaluation {
+    let checker = Checker::new(form, response, &computed.enabled);
     let mut evaluation = Evaluation::default();
     checker.items(&form.items, &response.item, &[], "", &mut evaluation);
+    evaluation.calculated = computed
+        .calculated
+        .iter()
+        .filter(|(path, _)| !evaluation.is_disabled(path))
+        .map(|(path, values)| (path.clone(), values.clone()))
+        .collect();
     evaluation
 }
 
@@ -102,24 +145,32 @@ pub fn instance_prefix(prefix: &str, link_id: &str, index: usize) -> String {
 }
 
 /// Whether `item` is enabled, for the response so far, inside the given chain of
-/// enclosing group instances (outermost first).
+/// enclosing group instances (outermost first). An `enableWhenExpression` is
+/// looked up at the item's top-level path (outside any repeating group).
 pub fn is_enabled(
     form: &Form,
     response: &QuestionnaireResponse,
     item: &Item,
     scope: &[&ResponseItem],
 ) -> bool {
-    Checker::new(form, response).enabled(item, scope)
+    let computed = sdc::compute(form, response, None, false);
+    Checker::new(form, response, &computed.enabled).enabled(item, scope, "")
 }
 
 struct Checker<'a> {
     response: &'a QuestionnaireResponse,
     /// linkId → the linkIds of its enclosing items, outermost first.
     ancestors: HashMap<&'a str, Vec<&'a str>>,
+    /// Path → the value of the item's `enableWhenExpression`, where it has one we run.
+    by_expression: &'a HashMap<String, bool>,
 }
 
 impl<'a> Checker<'a> {
-    fn new(form: &'a Form, response: &'a QuestionnaireResponse) -> Self {
+    fn new(
+        form: &'a Form,
+        response: &'a QuestionnaireResponse,
+        by_expression: &'a HashMap<String, bool>,
+    ) -> Self {
         fn walk<'a>(
             items: &'a [Item],
             path: &mut Vec<&'a str>,
@@ -137,6 +188,7 @@ impl<'a> Checker<'a> {
         Self {
             response,
             ancestors,
+            by_expression,
         }
     }
 
@@ -163,7 +215,7 @@ impl<'a> Checker<'a> {
         for def in defs {
             let instances: Vec<&'a ResponseItem> =
                 given.iter().filter(|g| g.link_id == def.link_id).collect();
-            if !self.enabled(def, scope) {
+            if !self.enabled(def, scope, prefix) {
                 evaluation.disabled.push(item_path(prefix, &def.link_id));
                 if instances.iter().any(|i| has_answers(i)) {
                     issue(evaluation, &def.link_id, AnswerProblem::NotEnabled);
@@ -221,7 +273,13 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn enabled(&self, item: &Item, scope: &[&'a ResponseItem]) -> bool {
+    /// Whether `item`, under `prefix` (see [`item_path`]), is enabled.
+    fn enabled(&self, item: &Item, scope: &[&'a ResponseItem], prefix: &str) -> bool {
+        if item.expressions.enable_when.is_some()
+            && let Some(on) = self.by_expression.get(&item_path(prefix, &item.link_id))
+        {
+            return *on;
+        }
         if item.enable_when.is_empty() {
             return true;
         }

@@ -1,12 +1,19 @@
 //! A form being filled in: answers by item path, and how many instances each
 //! repeating group has. The browser edits a [`Draft`]; it becomes a
 //! QuestionnaireResponse only when sent.
+//!
+//! The form's expressions apply here: `initialExpression`s fill the first values,
+//! and settling (see [`Draft::evaluate`]) writes each enabled item's
+//! `calculatedExpression` value into the answers, again until nothing changes, so a
+//! score that depends on another calculated item is right whatever their order.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::answers::{Evaluation, evaluate, instance_prefix, item_path};
+use crate::answers::{Evaluation, evaluate_computed, instance_prefix, item_path};
+use crate::date::Date;
+use crate::fhirpath::sdc;
 use crate::form::{Form, Item, ItemKind, Value};
 use crate::response::{QuestionnaireResponse, ResponseAnswer, ResponseItem};
 
@@ -17,11 +24,25 @@ pub struct Draft {
     pub answers: BTreeMap<String, Vec<Value>>,
     /// Instances of each repeating group (by the group's path); 1 when absent.
     pub instances: BTreeMap<String, usize>,
+    /// What FHIRPath's `today()` gives the form's expressions (none: empty).
+    #[serde(skip)]
+    pub today: Option<Date>,
 }
 
+/// Most rounds of settling: calculations that feed each other in a cycle stop here.
+const MAX_ROUNDS: usize = 16;
+
 impl Draft {
-    /// A draft holding the form's initial values (`initial`, `initialSelected`).
+    /// A draft holding the form's initial values (`initial`, `initialSelected`,
+    /// and what `initialExpression`s give with no date: see [`Draft::initial_on`]).
     pub fn initial(form: &Form) -> Self {
+        Self::initial_on(form, None)
+    }
+
+    /// [`Draft::initial`], with `today` for the form's expressions. An
+    /// `initialExpression` that gives nothing (`%patient` with no launch context)
+    /// leaves the item as it was.
+    pub fn initial_on(form: &Form, today: Option<Date>) -> Self {
         fn walk(items: &[Item], prefix: &str, draft: &mut Draft) {
             for item in items {
                 let path = item_path(prefix, &item.link_id);
@@ -42,8 +63,23 @@ impl Draft {
                 );
             }
         }
-        let mut draft = Draft::default();
+        let mut draft = Draft {
+            today,
+            ..Draft::default()
+        };
         walk(&form.items, "", &mut draft);
+        // One initial value may feed another's expression: a few rounds settle it.
+        for _ in 0..MAX_ROUNDS {
+            let response = draft.in_progress(form);
+            let computed = sdc::compute(form, &response, today, true);
+            let before = draft.answers.len();
+            for (path, values) in computed.initial {
+                draft.answers.entry(path).or_insert(values);
+            }
+            if draft.answers.len() == before {
+                break;
+            }
+        }
         draft
     }
 
@@ -105,7 +141,8 @@ impl Draft {
     }
 
     /// The rules' view of the draft, once answers to disabled items are dropped
-    /// (dropping one can disable another, so this settles).
+    /// and calculated values written (each can change the other, so this settles).
+    /// Calculated values are in [`Evaluation::calculated`].
     pub fn evaluate(&self, form: &Form) -> Evaluation {
         self.settle(form).1
     }
@@ -121,22 +158,28 @@ impl Draft {
         )
     }
 
+    fn in_progress(&self, form: &Form) -> QuestionnaireResponse {
+        QuestionnaireResponse::new(None, "in-progress", self.items(&form.items, "", true))
+    }
+
     fn settle(&self, form: &Form) -> (Draft, Evaluation) {
         let mut draft = self.clone();
+        let mut rounds = 0;
         loop {
-            let response =
-                QuestionnaireResponse::new(None, "in-progress", draft.items(&form.items, "", true));
-            let evaluation = evaluate(form, &response);
+            let response = draft.in_progress(form);
+            let computed = sdc::compute(form, &response, self.today, false);
+            let evaluation = evaluate_computed(form, &response, &computed);
             let before = draft.answers.len();
-            draft.answers.retain(|key, _| {
-                !evaluation.disabled.iter().any(|d| {
-                    key == d
-                        || key
-                            .strip_prefix(d.as_str())
-                            .is_some_and(|rest| rest.starts_with(['[', '.']))
-                })
-            });
-            if draft.answers.len() == before {
+            draft.answers.retain(|key, _| !evaluation.is_disabled(key));
+            let mut changed = draft.answers.len() != before;
+            for (path, values) in &evaluation.calculated {
+                if draft.answers.get(path).map_or(&[][..], Vec::as_slice) != values.as_slice() {
+                    draft.set(path, values.clone());
+                    changed = true;
+                }
+            }
+            rounds += 1;
+            if !changed || rounds >= MAX_ROUNDS {
                 return (draft, evaluation);
             }
         }
@@ -261,6 +304,119 @@ mod tests {
             (issues[0].path.as_str(), &issues[0].problem),
             ("member[1].condition", &AnswerProblem::Required)
         );
+    }
+
+    fn with_expressions(
+        link_id: &str,
+        kind: ItemKind,
+        calculated: Option<&str>,
+        enable_when: Option<&str>,
+        initial: Option<&str>,
+    ) -> Item {
+        let mut item = Item::new(link_id, kind);
+        item.expressions.calculated = calculated.map(Into::into);
+        item.expressions.enable_when = enable_when.map(Into::into);
+        item.expressions.initial = initial.map(Into::into);
+        item
+    }
+
+    #[test]
+    fn initial_expressions_fill_what_they_can_and_take_today_as_given() {
+        let form = form(vec![
+            with_expressions("greeting", ItemKind::String, None, None, Some("'hello'")),
+            with_expressions("seen", ItemKind::Date, None, None, Some("today()")),
+            with_expressions(
+                "family",
+                ItemKind::String,
+                None,
+                None,
+                Some("%patient.name.family"),
+            ),
+            with_expressions(
+                "echo",
+                ItemKind::String,
+                None,
+                None,
+                Some("%resource.item.where(linkId = 'greeting').answer.value + '!'"),
+            ),
+        ]);
+        let draft = Draft::initial(&form);
+        assert_eq!(draft.answers["greeting"], [Value::String("hello".into())]);
+        assert_eq!(draft.answers["echo"], [Value::String("hello!".into())]);
+        assert!(!draft.answers.contains_key("seen"), "no date given");
+        assert!(!draft.answers.contains_key("family"), "no launch context");
+        let today = crate::date::Date::new(2024, 3, 5).ok();
+        let draft = Draft::initial_on(&form, today);
+        assert_eq!(draft.answers["seen"], [Value::Date("2024-03-05".into())]);
+    }
+
+    #[test]
+    fn calculations_settle_in_dependency_order_and_stop_on_a_cycle() {
+        let value_of = |l: &str| format!("%resource.item.where(linkId = '{l}').answer.value");
+        let form = form(vec![
+            with_expressions(
+                "total",
+                ItemKind::Integer,
+                Some(&format!("{} * 2", value_of("half"))),
+                None,
+                None,
+            ),
+            with_expressions(
+                "half",
+                ItemKind::Integer,
+                Some(&format!("{} + 1", value_of("given"))),
+                None,
+                None,
+            ),
+            Item::new("given", ItemKind::Integer),
+            with_expressions(
+                "ping",
+                ItemKind::Integer,
+                Some(&format!("{} + 1", value_of("pong"))),
+                None,
+                None,
+            ),
+            with_expressions(
+                "pong",
+                ItemKind::Integer,
+                Some(&format!("iif({0}.exists(), {0}, 0) + 1", value_of("ping"))),
+                None,
+                None,
+            ),
+        ]);
+        let mut draft = Draft::initial(&form);
+        draft.set("given", vec![Value::Integer(4)]);
+        let evaluation = draft.evaluate(&form);
+        assert_eq!(evaluation.calculated["total"], [Value::Integer(10)]);
+        let response = draft.response(&form, "Questionnaire/t".into());
+        assert_eq!(response.item[0].answer[0].value, Value::Integer(10));
+        // ping and pong feed each other: settling stops, with some value.
+        assert!(evaluation.calculated.contains_key("ping"));
+    }
+
+    #[test]
+    fn an_enable_when_expression_replaces_enable_when_and_disabled_items_are_not_calculated() {
+        let mut gated = with_expressions(
+            "score",
+            ItemKind::Decimal,
+            Some("2.5"),
+            Some("%resource.item.where(linkId = 'consent').answer.value"),
+            None,
+        );
+        // Ignored: the expression decides.
+        gated.enable_when = family_member_group(false).items[1].enable_when.clone();
+        let form = form(vec![Item::new("consent", ItemKind::Boolean), gated]);
+        let mut draft = Draft::initial(&form);
+        let evaluation = draft.evaluate(&form);
+        assert_eq!(evaluation.disabled, ["score"]);
+        assert!(evaluation.calculated.is_empty());
+        draft.set("consent", vec![Value::Boolean(true)]);
+        let evaluation = draft.evaluate(&form);
+        assert!(evaluation.disabled.is_empty());
+        assert_eq!(evaluation.calculated["score"], [Value::Decimal(2.5)]);
+        draft.set("consent", vec![Value::Boolean(false)]);
+        let response = draft.response(&form, "Questionnaire/t".into());
+        assert_eq!(response.item.len(), 1, "{response:?}");
     }
 
     #[test]
