@@ -218,6 +218,10 @@ pub fn compile(parsed: &Parsed, id: &str) -> Result<CompiledForm, Vec<Issue>> {
     };
     let items = compiler.items(&questionnaire.item, "Questionnaire");
     let variables = compiler.variables(&questionnaire.extension);
+    for variable in &variables {
+        let what = format!("Variable %{}", variable.name);
+        compiler.check_expression(None, &what, &variable.expression);
+    }
     compiler.note_unsupported(None, &questionnaire.extension, FORM_EXTENSIONS);
     compiler.check_references(&items);
     if !compiler.errors.is_empty() {
@@ -391,14 +395,25 @@ impl Compiler<'_> {
                 _ => {}
             }
         }
+        // Every FHIRPath expression is parsed now, so what the browser's evaluator
+        // cannot run is listed at import (it is then skipped: the item keeps its
+        // enableWhen, nothing is calculated or filled in).
+        let variables = self.variables(&item.extension);
         for (what, expression) in [
             ("calculatedExpression", &expressions.calculated),
             ("enableWhenExpression", &expressions.enable_when),
             ("initialExpression", &expressions.initial),
         ] {
-            if expression.is_some() {
-                self.warn(&link_id, format!("{what} is kept but not evaluated yet"));
+            if let Some(text) = expression {
+                self.check_expression(Some(&link_id), what, text);
             }
+        }
+        for variable in &variables {
+            self.check_expression(
+                Some(&link_id),
+                &format!("Variable %{}", variable.name),
+                &variable.expression,
+            );
         }
 
         let (options, unresolved_value_set) = self.options(item, &link_id);
@@ -472,7 +487,7 @@ impl Compiler<'_> {
             enable_when,
             enable_behavior,
             expressions,
-            variables: self.variables(&item.extension),
+            variables,
             definition: item.definition.as_ref().and_then(|d| d.value.clone()),
             codes: item.code.iter().map(coding).collect(),
             items,
@@ -635,6 +650,16 @@ impl Compiler<'_> {
                     items.push(link_id.to_owned());
                 }
             }
+        }
+    }
+
+    /// Warns when `text` is FHIRPath our evaluator does not run, saying why.
+    fn check_expression(&mut self, link_id: Option<&str>, what: &str, text: &str) {
+        if let Err(shared::fhirpath::ParseError(why)) = shared::fhirpath::check(text) {
+            self.warnings.push(ImportWarning {
+                link_id: link_id.map(str::to_owned),
+                message: format!("{what} is not evaluated: {why}"),
+            });
         }
     }
 
@@ -1040,6 +1065,268 @@ mod fixture_tests {
             scored.options.iter().all(|o| o.ordinal.is_some()),
             "{:?}",
             scored.options
+        );
+    }
+
+    fn compiled(name: &str) -> Form {
+        let json = fixtures()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no fixture {name}"))
+            .1;
+        compile(&parse(&json).unwrap(), name).unwrap().form
+    }
+
+    /// The draft path of the first instance of item `link_id`.
+    fn path_of(form: &Form, link_id: &str) -> String {
+        fn walk(items: &[Item], prefix: &str, link_id: &str) -> Option<String> {
+            items.iter().find_map(|i| {
+                if i.link_id == link_id {
+                    Some(shared::answers::item_path(prefix, link_id))
+                } else {
+                    let inner = shared::answers::instance_prefix(prefix, &i.link_id, 0);
+                    walk(&i.items, &inner, link_id)
+                }
+            })
+        }
+        walk(&form.items, "", link_id).unwrap_or_else(|| panic!("no item {link_id}"))
+    }
+
+    fn option(form: &Form, link_id: &str, code: &str) -> Value {
+        let item = form
+            .all_items()
+            .into_iter()
+            .find(|i| i.link_id == link_id)
+            .unwrap();
+        let found = item
+            .options
+            .iter()
+            .find(|o| matches!(&o.value, Value::Coding(c) if c.code.as_deref() == Some(code)));
+        found
+            .unwrap_or_else(|| panic!("{link_id} has no option {code}"))
+            .value
+            .clone()
+    }
+
+    #[test]
+    fn every_fixture_expression_runs_or_is_listed_at_import() {
+        let mut unsupported = vec![];
+        for (name, json) in fixtures() {
+            let compiled = compile(&parse(&json).unwrap(), &name).unwrap();
+            let listed: Vec<&ImportWarning> = compiled
+                .warnings
+                .iter()
+                .filter(|w| w.message.contains(" is not evaluated: "))
+                .collect();
+            unsupported.extend(listed.iter().map(|w| {
+                format!(
+                    "{name} {}: {}",
+                    w.link_id.as_deref().unwrap_or("(form)"),
+                    w.message
+                )
+            }));
+            // Whatever is not listed parses and passes the checks.
+            let form = &compiled.form;
+            let mut texts: Vec<&str> = form
+                .variables
+                .iter()
+                .map(|v| v.expression.as_str())
+                .collect();
+            for item in form.all_items() {
+                let x = &item.expressions;
+                texts.extend(
+                    [&x.calculated, &x.enable_when, &x.initial]
+                        .into_iter()
+                        .flatten()
+                        .map(String::as_str),
+                );
+                texts.extend(item.variables.iter().map(|v| v.expression.as_str()));
+            }
+            let failing = texts
+                .iter()
+                .filter(|t| shared::fhirpath::check(t).is_err())
+                .count();
+            assert_eq!(failing, listed.len(), "{name}");
+            // And the form can be filled in: the initial draft settles and validates.
+            let draft = shared::draft::Draft::initial(form);
+            let evaluation = draft.evaluate(form);
+            let response = draft.response(form, "Questionnaire/t".into());
+            let problems = shared::answers::validate(form, &response);
+            assert!(
+                problems
+                    .iter()
+                    .all(|p| p.problem == shared::answers::AnswerProblem::Required),
+                "{name}: {problems:?} {evaluation:?}"
+            );
+        }
+        assert_eq!(
+            unsupported,
+            [
+                "lforms__questionnaire-calculatedExpression (form): Variable %colorCodings is not evaluated: \
+                 %questionnaire.…contained is not available: the compiled form keeps items, options and ordinal values",
+            ]
+        );
+    }
+
+    #[test]
+    fn phq9_total_is_the_sum_of_the_chosen_options_ordinal_values() {
+        let form = compiled("lforms__phq9");
+        let questions = [
+            "/44250-9", "/44255-8", "/44259-0", "/44254-1", "/44251-7", "/44258-2", "/44252-5",
+            "/44253-3", "/44260-8",
+        ];
+        let codes = ["LA6568-5", "LA6569-3", "LA6570-1", "LA6571-9"]; // 0, 1, 2, 3
+        let mut draft = shared::draft::Draft::initial(&form);
+        // Nothing answered: no total.
+        assert_eq!(
+            draft.evaluate(&form).calculated.get("/44261-6"),
+            Some(&vec![])
+        );
+        let chosen = [3, 2, 1, 0, 3, 2, 1, 0, 1];
+        for (question, score) in questions.iter().zip(chosen) {
+            draft.set(question, vec![option(&form, question, codes[score])]);
+        }
+        let total = vec![Value::Decimal(13.0)];
+        assert_eq!(
+            draft.evaluate(&form).calculated.get("/44261-6"),
+            Some(&total)
+        );
+        let response = draft.response(&form, "Questionnaire/phq9".into());
+        let sent = response
+            .item
+            .iter()
+            .find(|i| i.link_id == "/44261-6")
+            .unwrap();
+        assert_eq!(sent.answer[0].value, total[0]);
+        assert_eq!(shared::answers::validate(&form, &response), vec![]);
+        // One answer changed: the total follows.
+        draft.set("/44250-9", vec![option(&form, "/44250-9", codes[0])]);
+        assert_eq!(
+            draft.evaluate(&form).calculated.get("/44261-6"),
+            Some(&vec![Value::Decimal(10.0)])
+        );
+    }
+
+    #[test]
+    fn bmi_is_calculated_from_weight_and_height_in_inches_or_centimetres() {
+        // lforms: weight in kg, height in inches (the variable converts to metres).
+        let form = compiled("lforms__weightHeightQuestionnaire");
+        let mut draft = shared::draft::Draft::initial(&form);
+        draft.set("/29463-7", vec![Value::Decimal(70.0)]);
+        assert_eq!(
+            draft.evaluate(&form).calculated.get("/39156-5"),
+            Some(&vec![])
+        );
+        draft.set("/8302-2", vec![Value::Decimal(69.0)]);
+        // 70 / (69 × 0.0254)² = 22.79
+        assert_eq!(
+            draft.evaluate(&form).calculated.get("/39156-5"),
+            Some(&vec![Value::Decimal(22.8)])
+        );
+        // smartforms 715: weight in kg, height in cm.
+        let form = compiled("smartforms__715.R4");
+        let mut draft = shared::draft::Draft::initial(&form);
+        let weight = path_of(&form, "f5308669-d1f9-49a1-bedd-7420946e7288");
+        let height = path_of(&form, "29644716-433e-45ec-a805-8043f35a85e1");
+        let bmi = path_of(&form, "d9306be3-fedf-45ca-8b91-71e6f7f6c6f5");
+        draft.set(&weight, vec![Value::Decimal(70.0)]);
+        draft.set(&height, vec![Value::Decimal(175.0)]);
+        // 70 / 1.75² = 22.86
+        assert_eq!(
+            draft.evaluate(&form).calculated.get(&bmi),
+            Some(&vec![Value::Decimal(22.9)])
+        );
+    }
+
+    #[test]
+    fn enable_when_expressions_switch_items_on_and_off() {
+        let form = compiled("lforms__enableWhenExpressionTest");
+        let mut draft = shared::draft::Draft::initial(&form);
+        assert!(draft.evaluate(&form).disabled.contains(&"q4".to_owned()));
+        draft.set("n1", vec![Value::Decimal(2.0)]);
+        draft.set("n3", vec![Value::Decimal(2.5)]);
+        assert!(draft.evaluate(&form).disabled.contains(&"q4".to_owned()));
+        draft.set("n2", vec![Value::Decimal(0.5)]);
+        assert!(!draft.evaluate(&form).disabled.contains(&"q4".to_owned()));
+
+        let form = compiled("smartforms__QBehaviorOtherControl__qEnableWhenExpressionSimple");
+        let age_groups = [
+            "patient-priorities-less-than-6",
+            "patient-priorities-6-to-12",
+            "patient-priorities-more-than-12",
+            "brief-intervention-less-than-6",
+            "brief-intervention-6-to-12",
+            "brief-intervention-13-to-24",
+            "brief-intervention-25-to-49",
+            "brief-intervention-more-than-49",
+        ];
+        let enabled_at = |age: Option<i64>| {
+            let mut draft = shared::draft::Draft::initial(&form);
+            if let Some(age) = age {
+                draft.set("container[0].patient-age", vec![Value::Integer(age)]);
+            }
+            let evaluation = draft.evaluate(&form);
+            age_groups
+                .iter()
+                .filter(|l| !evaluation.disabled.contains(&format!("container[0].{l}")))
+                .copied()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(enabled_at(None), Vec::<&str>::new());
+        assert_eq!(
+            enabled_at(Some(3)),
+            [
+                "patient-priorities-less-than-6",
+                "brief-intervention-less-than-6"
+            ]
+        );
+        assert_eq!(
+            enabled_at(Some(8)),
+            ["patient-priorities-6-to-12", "brief-intervention-6-to-12"]
+        );
+        assert_eq!(
+            enabled_at(Some(30)),
+            [
+                "patient-priorities-more-than-12",
+                "brief-intervention-25-to-49"
+            ]
+        );
+        assert_eq!(
+            enabled_at(Some(50)),
+            [
+                "patient-priorities-more-than-12",
+                "brief-intervention-more-than-49"
+            ]
+        );
+    }
+
+    #[test]
+    fn calculated_expressions_give_strings_lists_and_repeats() {
+        let form = compiled("lforms__questionnaire-calculatedExpression");
+        let mut draft = shared::draft::Draft::initial(&form);
+        draft.set("string-to-split", vec![Value::String("abc".into())]);
+        draft.set(
+            "repeating-group[0].non-repeating-q",
+            vec![Value::String("xy".into())],
+        );
+        let calculated = draft.evaluate(&form).calculated;
+        let s = |v: &str| Value::String(v.into());
+        assert_eq!(calculated["/type-integer"], [Value::Integer(123)]);
+        assert_eq!(calculated["/type-string"], [s("abc123")]);
+        assert_eq!(calculated["repeating-string"], [s("a"), s("b"), s("c")]);
+        assert_eq!(
+            calculated["repeating-open-choice"],
+            [s("a"), s("b"), s("c")]
+        );
+        // Calculated from another calculated item: settles in order.
+        assert_eq!(
+            calculated["repeating-open-choice-from-string"],
+            [s("a"), s("b"), s("c")]
+        );
+        // A variable of each group instance.
+        assert_eq!(
+            calculated["repeating-group[0].repeating-q-in-repeating-group"],
+            [s("x"), s("y")]
         );
     }
 
