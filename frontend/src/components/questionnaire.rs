@@ -35,6 +35,16 @@ impl Ctx {
     fn values(&self, path: &str) -> Memo<Vec<Value>> {
         let draft = self.draft;
         let path = path.to_owned();
+        // A calculated item shows what its expression gives once the draft settles.
+        if self
+            .evaluation
+            .with_untracked(|e| e.calculated.contains_key(&path))
+        {
+            let evaluation = self.evaluation;
+            return Memo::new(move |_| {
+                evaluation.with(|e| e.calculated.get(&path).cloned().unwrap_or_default())
+            });
+        }
         Memo::new(move |_| draft.with(|d| d.answers.get(&path).cloned().unwrap_or_default()))
     }
 
