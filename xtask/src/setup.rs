@@ -99,6 +99,7 @@ pub(crate) fn install(browser: bool) -> anyhow::Result<Tools> {
     if browser {
         ensure_axe_core(&mut apt, &tools_dir, &path)?;
     }
+    ensure_python_fhir_validator(&mut apt, &tools_dir)?;
     Ok(Tools {
         chromium,
         chromedriver,
@@ -277,6 +278,56 @@ fn ensure_axe_core(apt: &mut Apt, tools_dir: &Path, path: &OsString) -> anyhow::
         .arg(&dir)
         .arg(format!("axe-core@{AXE_CORE_VERSION}"));
     run_step("npm install axe-core", npm)
+}
+
+/// fhir.resources 6.1.0's models are FHIR R4 (4.0.1); later releases default to
+/// R4B (6.5) or R5 (7 on). It needs pydantic 1.
+const FHIR_RESOURCES_VERSION: &str = "6.1.0";
+const PYDANTIC_VERSION: &str = "1.10.27";
+
+/// The external FHIR R4 validator the backend tests run over what the server
+/// generates (`backend/tests/common/fhir_validator.rs`): PyPI's fhir.resources in
+/// a virtualenv at `tools/fhir-validator`.
+fn ensure_python_fhir_validator(apt: &mut Apt, tools_dir: &Path) -> anyhow::Result<()> {
+    let venv = tools_dir.join("fhir-validator");
+    let python = venv.join("bin").join("python");
+    let expected = format!("{FHIR_RESOURCES_VERSION} 4.0.1");
+    let installed = || {
+        output(Command::new(&python).args([
+            "-c",
+            "import fhir.resources as f; print(f.__version__, f.__fhir_version__)",
+        ]))
+        .is_ok_and(|v| v.trim() == expected)
+    };
+    if installed() {
+        println!("    fhir.resources {FHIR_RESOURCES_VERSION} (FHIR R4 validator): installed");
+        return Ok(());
+    }
+    println!(
+        "    fhir.resources {FHIR_RESOURCES_VERSION}: installing from PyPI into {}",
+        venv.display()
+    );
+    let make_venv = || {
+        let mut command = Command::new("python3");
+        command.args(["-m", "venv", "--clear"]).arg(&venv);
+        run_step("python3 -m venv", command)
+    };
+    if make_venv().is_err() {
+        apt.install(&["python3", "python3-venv"])?;
+        make_venv()?;
+    }
+    let mut pip = Command::new(venv.join("bin").join("pip"));
+    pip.args(["install", "--quiet", "--disable-pip-version-check"])
+        .arg(format!("fhir.resources=={FHIR_RESOURCES_VERSION}"))
+        .arg(format!("pydantic=={PYDANTIC_VERSION}"));
+    run_step("pip install fhir.resources", pip)?;
+    if !installed() {
+        bail!(
+            "fhir.resources {FHIR_RESOURCES_VERSION} did not install into {}",
+            venv.display()
+        );
+    }
+    Ok(())
 }
 
 /// The version of `name` in a Cargo.lock.

@@ -184,6 +184,11 @@ pub fn extract(
     }
     let mut entries: Vec<Value> = x.entries.into_iter().flatten().collect();
     link_to_the_patient(&mut entries);
+    let completed = response.get("status").and_then(Value::as_str) != Some("in-progress");
+    let mut entries = complete_required_elements(entries, completed, &mut x.warnings);
+    // The references above are settled: a dropped resource takes nothing with it
+    // but itself (resources point at the Patient, never at each other).
+    entries.retain(|e| e.is_object());
     Ok(Extraction {
         bundle: json!({"resourceType": "Bundle", "type": "transaction", "entry": entries}),
         warnings: x.warnings,
@@ -390,7 +395,7 @@ impl Extractor<'_> {
                         }
                         None => self.warn(
                             IssueType::NotSupported,
-                            "itemExtractionContext is not a resource type this server extracts (updating existing resources is not supported)",
+                            "itemExtractionContext names a resource type this server does not extract (Patient, RelatedPerson, Observation), or an existing resource to update, which is not supported",
                             at,
                         ),
                     }
@@ -1256,6 +1261,53 @@ fn link_to_the_patient(entries: &mut [Value]) {
             resource.insert(field.to_owned(), json!({"reference": patient}));
         }
     }
+}
+
+/// R4 requires `Observation.status` and `.code`, and `RelatedPerson.patient`.
+/// An Observation from a completed response is `final` (`preliminary` while the
+/// response is in progress) unless the form says otherwise; a resource still
+/// missing a required element cannot be sent and is left out, with a warning.
+fn complete_required_elements(
+    entries: Vec<Value>,
+    completed: bool,
+    warnings: &mut Vec<Issue>,
+) -> Vec<Value> {
+    let mut kept = Vec::new();
+    for mut entry in entries {
+        let Some(resource) = entry.get_mut("resource").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        let missing = match resource.get("resourceType").and_then(Value::as_str) {
+            Some("Observation") => {
+                if !resource.contains_key("status") {
+                    let status = if completed { "final" } else { "preliminary" };
+                    resource.insert("status".into(), status.into());
+                }
+                (!resource.contains_key("code")).then_some("Observation.code")
+            }
+            Some("RelatedPerson") => {
+                (!resource.contains_key("patient")).then_some("RelatedPerson.patient")
+            }
+            _ => None,
+        };
+        match missing {
+            Some(path) => {
+                let issue = Issue {
+                    severity: Severity::Warning,
+                    code: IssueType::Required,
+                    diagnostics: format!(
+                        "An extracted resource has no {path}, which FHIR R4 requires; it is left out"
+                    ),
+                    expression: Some("Questionnaire".into()),
+                };
+                if !warnings.contains(&issue) {
+                    warnings.push(issue);
+                }
+            }
+            None => kept.push(entry),
+        }
+    }
+    kept
 }
 
 /// The resource type a definitionExtract canonical names: the base resource, or a

@@ -192,9 +192,15 @@ fn choice_elements_take_the_answers_type() {
          "extension": [extract_ext("http://hl7.org/fhir/StructureDefinition/Observation"),
             {"url": url::DEFINITION_EXTRACT_VALUE, "extension": [
                 {"url": "definition", "valueUri": format!("{o}Observation.effective")},
-                {"url": "expression", "valueExpression": {"language": "text/fhirpath", "expression": "now()"}}]}]},
+                {"url": "expression", "valueExpression": {"language": "text/fhirpath", "expression": "now()"}}]},
+            {"url": url::DEFINITION_EXTRACT_VALUE, "extension": [
+                {"url": "definition", "valueUri": format!("{o}Observation.code.text")},
+                {"url": "fixed-value", "valueString": "Smoker"}]}]},
         {"linkId": "weight", "type": "decimal", "definition": format!("{o}Observation.value[x]:valueQuantity.value"),
-         "extension": [extract_ext("http://hl7.org/fhir/StructureDefinition/Observation")]}
+         "extension": [extract_ext("http://hl7.org/fhir/StructureDefinition/Observation"),
+            {"url": url::DEFINITION_EXTRACT_VALUE, "extension": [
+                {"url": "definition", "valueUri": format!("{o}Observation.code.text")},
+                {"url": "fixed-value", "valueString": "Weight"}]}]}
     ]});
     let x = run(
         &q,
@@ -207,10 +213,26 @@ fn choice_elements_take_the_answers_type() {
     assert_eq!(
         resources(&x),
         [
-            json!({"resourceType": "Observation", "valueBoolean": false, "effectiveDateTime": NOW}),
-            json!({"resourceType": "Observation", "valueQuantity": {"value": 70.5}})
+            json!({"resourceType": "Observation", "valueBoolean": false, "effectiveDateTime": NOW, "code": {"text": "Smoker"}, "status": "final"}),
+            json!({"resourceType": "Observation", "valueQuantity": {"value": 70.5}, "code": {"text": "Weight"}, "status": "final"})
         ]
     );
+}
+
+#[test]
+fn an_observation_without_a_code_is_left_out_with_a_warning() {
+    let o = "http://hl7.org/fhir/StructureDefinition/Observation#";
+    let q = json!({"resourceType": "Questionnaire", "item": [
+        {"linkId": "t", "type": "decimal", "definition": format!("{o}Observation.valueQuantity.value"),
+         "extension": [extract_ext("http://hl7.org/fhir/StructureDefinition/Observation")]}]});
+    let x = run(
+        &q,
+        &json!([{"linkId": "t", "answer": [{"valueDecimal": 37.2}]}]),
+    )
+    .unwrap();
+    assert_eq!(resources(&x), Vec::<Value>::new());
+    assert_eq!(x.warnings.len(), 1);
+    assert!(x.warnings[0].diagnostics.contains("Observation.code"));
 }
 
 #[test]

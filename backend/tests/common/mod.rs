@@ -1,0 +1,179 @@
+//! Shared by the backend's integration tests: the fixtures, a generator of valid
+//! responses, and the external FHIR R4 validator.
+
+// Each test binary uses its own part of this module.
+#![allow(dead_code)]
+// Test helpers: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub(crate) mod fhir_validator;
+
+use std::path::Path;
+
+use serde_json::Value;
+
+/// The team's real-world Questionnaires: (file stem, JSON).
+pub(crate) fn fixtures() -> Vec<(String, String)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/questionnaires");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let stem = p.file_stem().unwrap().to_string_lossy().replace('_', "-");
+            (stem, std::fs::read_to_string(&p).unwrap())
+        })
+        .collect()
+}
+
+/// The id to store a fixture under: its own, or one made from its file name.
+pub(crate) fn fixture_id(name: &str, json: &str) -> String {
+    let value: Value = serde_json::from_str(json).unwrap();
+    value["id"]
+        .as_str()
+        .map_or_else(|| name.chars().take(64).collect(), str::to_owned)
+}
+
+/// A response that answers every question of `form` with a value its rules
+/// accept; the caller prunes answers that enableWhen rules out.
+pub(crate) fn answer_everything(
+    items: &[shared::form::Item],
+) -> Vec<shared::response::ResponseItem> {
+    use shared::form::{Attachment, ItemKind as K, Quantity, Value as V};
+    use shared::response::{ResponseAnswer, ResponseItem};
+    let value_for = |item: &shared::form::Item| -> Option<V> {
+        let c = &item.constraints;
+        let number = |default: f64| {
+            let min = c.min_value.as_ref().and_then(|v| match v {
+                V::Integer(i) => Some(*i as f64),
+                V::Decimal(d) => Some(*d),
+                _ => None,
+            });
+            min.unwrap_or(default)
+        };
+        Some(match item.kind {
+            K::Group | K::Display => return None,
+            K::Boolean => V::Boolean(true),
+            K::Decimal => V::Decimal(number(1.0)),
+            K::Integer => V::Integer(number(1.0) as i64),
+            K::Date => c
+                .min_value
+                .clone()
+                .filter(|v| matches!(v, V::Date(_)))
+                .unwrap_or(V::Date("2000-01-01".into())),
+            K::DateTime => V::DateTime("2000-01-01T10:00:00Z".into()),
+            K::Time => V::Time("10:00:00".into()),
+            K::Url => V::Uri("https://example.org".into()),
+            K::Reference => V::Reference("Patient/example".into()),
+            K::Quantity => V::Quantity(Quantity {
+                value: Some(1.0),
+                unit: Some("kg".into()),
+                ..Quantity::default()
+            }),
+            K::Attachment => V::Attachment(Attachment {
+                content_type: c.mime_types.first().cloned().or(Some("text/plain".into())),
+                data: Some("aGVsbG8=".into()),
+                title: Some("card".into()),
+                ..Attachment::default()
+            }),
+            K::Choice | K::OpenChoice => match (item.initial.first(), item.options.first()) {
+                (Some(initial), _) => initial.clone(),
+                (None, Some(option)) => option.value.clone(),
+                (None, None) if item.unresolved_value_set.is_some() => V::String("other".into()),
+                (None, None) => V::Coding(shared::form::Coding {
+                    code: Some("other".into()),
+                    ..shared::form::Coding::default()
+                }),
+            },
+            K::String | K::Text => {
+                let candidates = [
+                    "Jane",
+                    "2000",
+                    "1234",
+                    "A1",
+                    "jane@example.org",
+                    "0412 345 678",
+                    "abc",
+                ];
+                let fits = |text: &str| {
+                    c.regex
+                        .as_ref()
+                        .is_none_or(|r| regex_lite::Regex::new(r).is_ok_and(|re| re.is_match(text)))
+                };
+                let text = candidates
+                    .iter()
+                    .find(|t| fits(t))
+                    .copied()
+                    .unwrap_or("Jane");
+                let min = c.min_length.unwrap_or(0) as usize;
+                let max = c.max_length.map_or(usize::MAX, |m| m as usize);
+                let text = format!("{text}{}", "x".repeat(min.saturating_sub(text.len())));
+                V::String(text.chars().take(max).collect())
+            }
+        })
+    };
+    items
+        .iter()
+        .filter_map(|item| {
+            if item.kind == shared::form::ItemKind::Display {
+                return None;
+            }
+            let children = answer_everything(&item.items);
+            let (answer, item_children) = match value_for(item) {
+                Some(value) => (
+                    vec![ResponseAnswer {
+                        value,
+                        item: children,
+                    }],
+                    vec![],
+                ),
+                None => (vec![], children),
+            };
+            Some(ResponseItem {
+                link_id: item.link_id.clone(),
+                text: None,
+                answer,
+                item: item_children,
+            })
+        })
+        .collect()
+}
+
+/// Removes every answer to `link_id`, wherever it is.
+pub(crate) fn remove_answers(items: &mut Vec<shared::response::ResponseItem>, link_id: &str) {
+    items.retain(|i| i.link_id != link_id);
+    for item in items {
+        remove_answers(&mut item.item, link_id);
+        for answer in &mut item.answer {
+            remove_answers(&mut answer.item, link_id);
+        }
+    }
+}
+
+/// A valid response for `form`: everything answered, then the answers that
+/// enableWhen rules out removed (one pass can disable another, so repeat).
+pub(crate) fn valid_response(form: &shared::form::Form) -> shared::response::QuestionnaireResponse {
+    let mut response = shared::response::QuestionnaireResponse::new(
+        Some(format!("Questionnaire/{}", form.id)),
+        "completed",
+        answer_everything(&form.items),
+    );
+    for _ in 0..10 {
+        let disabled: Vec<String> = shared::answers::validate(form, &response)
+            .into_iter()
+            .filter(|i| i.problem == shared::answers::AnswerProblem::NotEnabled)
+            .map(|i| i.link_id)
+            .collect();
+        if disabled.is_empty() {
+            break;
+        }
+        for link_id in disabled {
+            remove_answers(&mut response.item, &link_id);
+        }
+    }
+    response
+}
