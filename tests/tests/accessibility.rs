@@ -1,6 +1,8 @@
 //! Accessibility in a real browser at phone size: axe-core's WCAG 2.1 A and AA
 //! rules on every screen and every fixture form (as first shown, and with its
-//! errors showing), and a form filled and sent with the keyboard alone.
+//! errors showing); what the forms promise beyond axe (names, fieldsets, required,
+//! errors tied to their inputs and announced); and a form filled and sent with the
+//! keyboard alone.
 
 // Test helpers outside #[test] functions: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
@@ -71,11 +73,14 @@ async fn every_screen_meets_wcag_21_aa_by_axe_core() {
     browser.close().await;
 }
 
-#[tokio::test]
-async fn every_fixture_form_meets_wcag_21_aa_by_axe_core() {
-    let server = Server::start().await;
-    let browser = Browser::start().await;
-    let mut found = Vec::new();
+/// Opens every fixture form and calls `check` with the page's name: as first
+/// shown, and again sent unanswered if that shows errors (a paged form shows the
+/// first page's on Next, or moves on if it has none).
+async fn every_fixture_form(
+    server: &Server,
+    browser: &Browser,
+    mut check: impl AsyncFnMut(String),
+) {
     for (name, json) in fixture_questionnaires() {
         let id = server.import(&name, &json).await;
         browser
@@ -84,10 +89,8 @@ async fn every_fixture_form_meets_wcag_21_aa_by_axe_core() {
                 "form.questionnaire",
             )
             .await;
-        found.push((format!("/preview/{id}"), browser.axe().await));
+        check(format!("/preview/{id}")).await;
 
-        // Sent unanswered: the required questions show their errors (a paged
-        // form shows the first page's on Next, or moves on if it has none).
         let paged = browser
             .js("return document.getElementById('page-progress') !== null;")
             .await
@@ -115,13 +118,135 @@ async fn every_fixture_form_meets_wcag_21_aa_by_axe_core() {
             ))
             .await;
         if errors.as_u64().is_some_and(|n| n > 0) {
-            found.push((
-                format!("/preview/{id}, errors showing"),
-                browser.axe().await,
-            ));
+            check(format!("/preview/{id}, errors showing")).await;
         }
     }
+}
+
+#[tokio::test]
+async fn every_fixture_form_meets_wcag_21_aa_by_axe_core() {
+    let server = Server::start().await;
+    let browser = Browser::start().await;
+    let mut found = Vec::new();
+    every_fixture_form(&server, &browser, async |page| {
+        found.push((page, browser.axe().await));
+    })
+    .await;
     assert_no_violations(&found);
+    browser.close().await;
+}
+
+/// What the forms promise beyond axe's rules, for every visible control of the
+/// form on screen: a name that is more than the required mark; choices grouped in
+/// a fieldset with a legend; "(required)" in the label backed by `aria-required`;
+/// the question's error element tied to it by `aria-describedby`, polite, and in
+/// the accessibility tree while empty (a live region that appears with its text
+/// is often not read); `aria-invalid` while an error shows.
+const RENDERER_RULES: &str = r#"
+    const required = arguments[0];
+    const problems = [];
+    const clean = t => (t || '').split(required).join('').replace(/\s+/g, ' ').trim();
+    const text = e => e ? clean(e.textContent) : '';
+    const byIds = ids => (ids || '').split(/\s+/).filter(Boolean)
+        .map(id => document.getElementById(id)).filter(Boolean);
+    const at = e => e.id ? '#' + e.id : e.outerHTML.slice(0, 100);
+    const controls = document.querySelectorAll(
+        'main form input, main form select, main form textarea');
+    for (const e of controls) {
+        if (e.type === 'hidden' || e.getClientRects().length === 0) continue;
+        const labels = [...(e.labels || [])];
+        const name = [...labels.map(text), clean(e.getAttribute('aria-label')),
+            ...byIds(e.getAttribute('aria-labelledby')).map(text)].join(' ').trim();
+        if (!name) {
+            const shown = labels.map(l => l.textContent.trim()).join(' ');
+            problems.push(['no name beyond the required mark', `${at(e)} (label ${JSON.stringify(shown)})`]);
+        }
+        const choice = e.type === 'radio' || e.type === 'checkbox';
+        const group = e.closest('fieldset');
+        const legend = group && group.querySelector(':scope > legend');
+        if (choice && !text(legend)) {
+            problems.push(['a choice outside a fieldset with a legend', at(e)]);
+        }
+        const saysRequired = labels.some(l => l.textContent.includes(required));
+        if (!choice && saysRequired && e.getAttribute('aria-required') !== 'true' && !e.required) {
+            problems.push(['the label says required, aria-required is not set', at(e)]);
+        }
+        const described = [...byIds(e.getAttribute('aria-describedby')),
+            ...(choice && group ? byIds(group.getAttribute('aria-describedby')) : [])];
+        const error = described.find(d => d.id.endsWith('-error'));
+        if (!error) {
+            problems.push(['no error element in aria-describedby', at(e)]);
+            continue;
+        }
+        if (error.getAttribute('aria-live') !== 'polite' && error.getAttribute('role') !== 'status') {
+            problems.push(['its error element is not a polite live region', at(e)]);
+        }
+        const style = getComputedStyle(error);
+        if (style.display === 'none' || style.visibility === 'hidden') {
+            problems.push(['its error element is out of the accessibility tree while empty (display: none or visibility: hidden), so it is often not read when it fills', at(e)]);
+        }
+        if (text(error) && e.getAttribute('aria-invalid') !== 'true') {
+            problems.push(['its error shows, aria-invalid is not "true"', at(e)]);
+        }
+    }
+    return problems;
+"#;
+
+#[tokio::test]
+async fn every_question_is_named_grouped_and_tied_to_its_error() {
+    let server = Server::start().await;
+    let browser = Browser::start().await;
+    let mut broken = Vec::new();
+    let mut check = async |page: String| {
+        let problems = browser
+            .client
+            .execute(RENDERER_RULES, vec![EN.required.into()])
+            .await
+            .expect("script runs");
+        let problems: Vec<(String, String)> = serde_json::from_value(problems).unwrap();
+        // By rule, in the order first met, with a few of the controls.
+        let mut rules: Vec<(String, Vec<String>)> = Vec::new();
+        for (rule, at) in problems {
+            match rules.iter_mut().find(|(r, _)| *r == rule) {
+                Some((_, controls)) => controls.push(at),
+                None => rules.push((rule, vec![at])),
+            }
+        }
+        if !rules.is_empty() {
+            let list: Vec<String> = rules
+                .iter()
+                .map(|(rule, controls)| {
+                    let shown: Vec<&str> = controls.iter().take(4).map(String::as_str).collect();
+                    let more = controls.len().saturating_sub(shown.len());
+                    let more = if more > 0 {
+                        format!(" and {more} more")
+                    } else {
+                        String::new()
+                    };
+                    format!(
+                        "{rule}: {} control(s): {}{more}",
+                        controls.len(),
+                        shown.join(", ")
+                    )
+                })
+                .collect();
+            broken.push(format!("{page}:\n    {}", list.join("\n    ")));
+        }
+    };
+    // The demographics form, as first shown and with its errors.
+    for path in ["/kiosk", "/intake"] {
+        browser
+            .open(&format!("{}{path}", server.base), "#family")
+            .await;
+        check(path.to_owned()).await;
+    }
+    browser.click("button[type=submit]").await;
+    browser
+        .wait_for_text(".error-summary", |t| !t.is_empty())
+        .await;
+    check("/intake, sent incomplete".to_owned()).await;
+    every_fixture_form(&server, &browser, check).await;
+    assert!(broken.is_empty(), "{}", broken.join("\n"));
     browser.close().await;
 }
 
