@@ -751,3 +751,130 @@ async fn validate_accepts_parameters_and_refuses_responses_to_unknown_forms() {
         ["QuestionnaireResponse.questionnaire"]
     );
 }
+
+async fn post_extract(app: &TestApp, body: &Value) -> reqwest::Response {
+    app.client
+        .post(app.url("/fhir/QuestionnaireResponse/$extract"))
+        .header("content-type", "application/fhir+json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn extract_answers_a_transaction_bundle_and_refuses_bad_input_at_the_link_id() {
+    let app = TestApp::spawn().await;
+    let demographics = fixture("hl7sdc--demographics");
+    assert_eq!(
+        app.put_fhir("/fhir/Questionnaire/demographics", &demographics)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    let url = "http://hl7.org/fhir/uv/sdc/Questionnaire/demographics";
+    let response = |birth_date: Value, id: &str| {
+        json!({"resourceType": "QuestionnaireResponse", "questionnaire": url, "status": "completed",
+            "item": [{"linkId": "patient.id", "answer": [{"valueString": id}]},
+                     {"linkId": "patient.birthDate", "answer": [birth_date]},
+                     {"linkId": "patient.name", "item": [{"linkId": "patient.name.family", "answer": [{"valueString": "Chalmers"}]},
+                         {"linkId": "patient.name.given", "answer": [{"valueString": "Peter"}]}]}]})
+    };
+    let ok = post_extract(&app, &response(json!({"valueDate": "1974-12-25"}), "pat-1")).await;
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(ok.headers()["content-type"], "application/fhir+json");
+    assert_eq!(ok.headers()["cache-control"], "no-store");
+    let bundle: Value = ok.json().await.unwrap();
+    assert_eq!(
+        (&bundle["resourceType"], &bundle["type"]),
+        (&json!("Bundle"), &json!("transaction"))
+    );
+    let entry = &bundle["entry"][0];
+    assert!(entry["fullUrl"].as_str().unwrap().starts_with("urn:uuid:"));
+    assert_eq!(
+        entry["request"],
+        json!({"method": "PUT", "url": "Patient/pat-1"})
+    );
+    assert_eq!(entry["resource"]["birthDate"], "1974-12-25");
+    assert_eq!(
+        entry["resource"]["name"],
+        json!([{"family": "Chalmers", "given": ["Peter"]}])
+    );
+
+    // Inside Parameters, as SDC's operation takes it.
+    let parameters = json!({"resourceType": "Parameters", "parameter": [
+        {"name": "questionnaire-response", "resource": response(json!({"valueDate": "1974"}), "pat-1")}]});
+    assert_eq!(
+        post_extract(&app, &parameters).await.status(),
+        StatusCode::OK
+    );
+
+    // An answer of the wrong type: refused as $validate would, at its linkId.
+    let wrong = post_extract(&app, &response(json!({"valueBoolean": true}), "pat-1")).await;
+    assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(expressions(&outcome(wrong).await), ["patient.birthDate"]);
+    // A valid answer that cannot be a FHIR id: refused at its linkId, not echoed.
+    let bad_id = post_extract(&app, &response(json!({"valueDate": "1974"}), "not an id!")).await;
+    assert_eq!(bad_id.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let bad_id = outcome(bad_id).await;
+    assert_eq!(expressions(&bad_id), ["patient.id"]);
+    assert!(!bad_id.to_string().contains("not an id!"), "{bad_id}");
+    // Not a response, to an unknown form, or not JSON: 4xx outcomes.
+    let not_a_response = post_extract(&app, &json!({"resourceType": "Patient"})).await;
+    assert_eq!(not_a_response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let unknown = post_extract(
+        &app,
+        &json!({"resourceType": "QuestionnaireResponse", "questionnaire": "Questionnaire/nope", "status": "completed"}),
+    )
+    .await;
+    assert_eq!(unknown.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        expressions(&outcome(unknown).await),
+        ["QuestionnaireResponse.questionnaire"]
+    );
+    let garbage = app
+        .post_raw(
+            "/fhir/QuestionnaireResponse/$extract",
+            "application/fhir+json",
+            "{".into(),
+        )
+        .await;
+    assert_eq!(garbage.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn extract_reports_unused_metadata_as_issues_beside_the_bundle() {
+    let app = TestApp::spawn().await;
+    app.put_fhir(
+        "/fhir/Questionnaire/extract-complex-defn3",
+        &fixture("extract-complex-defn3"),
+    )
+    .await;
+    let compiled: shared::form::CompiledForm = app
+        .get("/api/forms/extract-complex-defn3")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let body = serde_json::to_value(valid_response(&compiled.form)).unwrap();
+    let answer = post_extract(&app, &body).await;
+    assert_eq!(answer.status(), StatusCode::OK);
+    let parameters: Value = answer.json().await.unwrap();
+    assert_eq!(parameters["resourceType"], "Parameters");
+    assert_eq!(parameters["parameter"][0]["name"], "return");
+    assert_eq!(
+        parameters["parameter"][0]["resource"]["resourceType"],
+        "Bundle"
+    );
+    assert_eq!(parameters["parameter"][1]["name"], "issues");
+    let issues = &parameters["parameter"][1]["resource"];
+    assert_eq!(issues["resourceType"], "OperationOutcome");
+    assert!(
+        issues["issue"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["severity"] == "warning" && i["expression"] == json!(["complication"])),
+        "{issues}"
+    );
+}
