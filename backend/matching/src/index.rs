@@ -656,11 +656,7 @@ impl Index {
                 explanation: Explanation {
                     fields: fields.clone(),
                     prior,
-                    held: if grade == Grade::Probable && log_odds >= t.certain {
-                        held
-                    } else {
-                        Vec::new()
-                    },
+                    held,
                 },
             });
             if candidates.len() >= options.count {

@@ -387,7 +387,7 @@ pub struct Explanation {
     pub fields: Vec<FieldExplanation>,
     /// The prior log-odds in bits (`-log2(population)`).
     pub prior: f64,
-    /// Why it is not `certain`, if its score alone would be.
+    /// What keeps it from ever being `certain`, whatever its score.
     pub held: Vec<Hold>,
 }
 

@@ -40,6 +40,11 @@ fn groups() -> &'static HashMap<&'static str, Vec<u16>> {
     })
 }
 
+/// The shipped list as CSV (`name1,relationship,name2`).
+pub fn csv() -> &'static str {
+    CSV
+}
+
 /// The nickname groups of a folded given name (empty if it is in none).
 pub fn groups_of(folded: &str) -> &'static [u16] {
     groups().get(folded).map_or(&[], Vec::as_slice)
