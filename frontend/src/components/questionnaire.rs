@@ -2,8 +2,12 @@
 //! the server runs (`shared::answers`) as the patient goes.
 //!
 //! State is one [`Draft`] (answers by item path). Everything else (which items are
-//! enabled, which answers are wrong) is derived from it by `Draft::evaluate`, so
-//! the screen and the response sent can never disagree.
+//! enabled, which answers are wrong, calculated values) is derived from it by
+//! `Draft::evaluate`, so the screen and the response sent can never disagree.
+//!
+//! The form's shell (progress, buttons, the server's answer) is a `view!`; the
+//! items are built with [`super::dom`], one element per part and one binding per
+//! changing value, and their events are read by listeners on the items' root.
 
 use std::sync::Arc;
 
@@ -11,18 +15,25 @@ use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 use shared::answers::{AnswerProblem, Evaluation, instance_prefix, item_path};
 use shared::draft::Draft;
-use shared::form::{AnswerOption, Control, Form, Item, ItemKind, Quantity, Value};
+use shared::form::{AnswerOption, Attachment, Control, Form, Item, ItemKind, Quantity, Value};
 use shared::outcome::{OperationOutcome, Severity};
 use shared::response::QuestionnaireResponse;
+use wasm_bindgen::JsCast as _;
+use wasm_bindgen::closure::Closure;
+use web_sys::Element;
 
+use super::dom::{
+    Part, append, bind, checked, el, el_class, flag, focus, set, set_checked, set_value, target,
+    text, value_of,
+};
 use crate::api::{self, Answer};
-use crate::components::field::focus_moved_to_field;
 use crate::components::notice::{ServerNotice, server_notice};
 use crate::i18n::t;
 
 /// What every item of the form can reach.
 #[derive(Clone, Copy)]
 struct Ctx {
+    form: StoredValue<Arc<Form>>,
     draft: RwSignal<Draft>,
     evaluation: Memo<Evaluation>,
     touched: RwSignal<Vec<String>>,
@@ -32,27 +43,27 @@ struct Ctx {
 impl Ctx {
     /// The answers at `path`, as a memo: inputs that read it update only when
     /// their own answers change, not on every keystroke elsewhere in the form.
-    fn values(&self, path: &str) -> Memo<Vec<Value>> {
-        let draft = self.draft;
+    /// A calculated item shows what its expression gives once the draft settles.
+    fn values(self, path: &str, calculated: bool) -> Memo<Vec<Value>> {
+        let (draft, evaluation) = (self.draft, self.evaluation);
         let path = path.to_owned();
-        // A calculated item shows what its expression gives once the draft settles.
-        if self
-            .evaluation
-            .with_untracked(|e| e.calculated.contains_key(&path))
-        {
-            let evaluation = self.evaluation;
-            return Memo::new(move |_| {
-                evaluation.with(|e| e.calculated.get(&path).cloned().unwrap_or_default())
-            });
-        }
-        Memo::new(move |_| draft.with(|d| d.answers.get(&path).cloned().unwrap_or_default()))
+        Memo::new(move |_| {
+            let answers = || draft.with(|d| d.answers.get(&path).cloned().unwrap_or_default());
+            if calculated {
+                evaluation
+                    .with(|e| e.calculated.get(&path).cloned())
+                    .unwrap_or_else(answers)
+            } else {
+                answers()
+            }
+        })
     }
 
-    fn set(&self, path: &str, values: Vec<Value>) {
+    fn set(self, path: &str, values: Vec<Value>) {
         self.draft.update(|d| d.set(path, values));
     }
 
-    fn touch(&self, path: &str) {
+    fn touch(self, path: &str) {
         if !self.touched.with_untracked(|t| t.iter().any(|p| p == path)) {
             self.touched.update(|t| t.push(path.to_owned()));
         }
@@ -60,20 +71,34 @@ impl Ctx {
 
     /// The message to show for the item at `path`, once it has been left or the
     /// form sent.
-    fn error(&self, path: String) -> Memo<Option<String>> {
-        let ctx = *self;
+    fn error(self, path: String) -> Memo<Option<String>> {
         Memo::new(move |_| {
-            let shown = ctx.submitted.get() || ctx.touched.with(|t| t.contains(&path));
+            let shown = self.submitted.get() || self.touched.with(|t| t.contains(&path));
             if !shown {
                 return None;
             }
-            ctx.evaluation.with(|e| {
+            self.evaluation.with(|e| {
                 e.issues
                     .iter()
                     .find(|i| i.path == path && i.problem != AnswerProblem::NotEnabled)
                     .map(|i| (t().answer_problem)(&i.problem))
             })
         })
+    }
+
+    /// The item with `link_id`.
+    fn item(self, link_id: &str) -> Option<Item> {
+        fn find<'a>(items: &'a [Item], link_id: &str) -> Option<&'a Item> {
+            items.iter().find_map(|i| {
+                if i.link_id == link_id {
+                    Some(i)
+                } else {
+                    find(&i.items, link_id)
+                }
+            })
+        }
+        self.form
+            .with_value(|form| find(&form.items, link_id).cloned())
     }
 }
 
@@ -111,6 +136,14 @@ fn option_label(option: &AnswerOption) -> String {
     }
 }
 
+/// An item's prefix and text, as one label.
+fn title(item: &Item) -> String {
+    match &item.prefix {
+        Some(prefix) => format!("{prefix} {}", item.text).trim().to_owned(),
+        None => item.text.clone(),
+    }
+}
+
 /// The whole form: items, a summary of problems, and the server's check.
 // Leptos components take their props by value.
 #[allow(clippy::needless_pass_by_value)]
@@ -123,6 +156,7 @@ pub(crate) fn QuestionnaireForm(form: Arc<Form>, questionnaire: String) -> impl 
         Memo::new(move |_| draft.with(|d| d.evaluate(&form)))
     };
     let ctx = Ctx {
+        form: StoredValue::new(Arc::clone(&form)),
         draft,
         evaluation,
         touched: RwSignal::default(),
@@ -202,9 +236,28 @@ pub(crate) fn QuestionnaireForm(form: Arc<Form>, questionnaire: String) -> impl 
         position.update(|p| *p = p.saturating_sub(1));
         show_progress();
     };
-    // Once the form is on screen and can take input (the benchmark reads it).
-    Effect::new(move |_| request_animation_frame(|| crate::mark("intake:form-interactive")));
-    let items: Vec<(usize, Item)> = form.items.clone().into_iter().enumerate().collect();
+
+    let root = el_class("div", "items");
+    for (n, item) in form.items.iter().enumerate() {
+        if paged {
+            let page = el_class("div", "page");
+            render_item(ctx, item, "", &page);
+            bind({
+                let page = page.clone();
+                move || flag(&page, "hidden", current() != Some(n))
+            });
+            append(&root, &page);
+        } else {
+            render_item(ctx, item, "", &root);
+        }
+    }
+    listen(ctx, &root);
+    let items_ref = NodeRef::<leptos::html::Div>::new();
+    items_ref.on_load(move |holder| {
+        let _ = holder.append_child(&root);
+        // Once the form is on screen and can take input (the benchmark reads it).
+        request_animation_frame(|| crate::mark("intake:form-interactive"));
+    });
     view! {
         <form class="form questionnaire" novalidate on:submit=on_submit>
             {paged.then(|| view! {
@@ -213,14 +266,7 @@ pub(crate) fn QuestionnaireForm(form: Arc<Form>, questionnaire: String) -> impl 
                 </p>
                 <progress max=move || pages.with(Vec::len).to_string() value=move || (position.get() + 1).to_string()></progress>
             })}
-            {items.into_iter().map(|(n, item)| {
-                let view = item_view(ctx, item, String::new());
-                if paged {
-                    view! { <div class="page" hidden=move || current() != Some(n)>{view}</div> }.into_any()
-                } else {
-                    view
-                }
-            }).collect_view()}
+            <div class="items-holder" node_ref=items_ref></div>
             <p class="notice notice-error" role="alert" id="form-problems"
                 hidden=move || !ctx.submitted.get() || problems.get() == 0>
                 {s.form_has_problems}
@@ -247,14 +293,10 @@ pub(crate) fn QuestionnaireForm(form: Arc<Form>, questionnaire: String) -> impl 
 /// After a page change: back to the top, and focus on the progress line so that
 /// screen readers say which page this is.
 fn show_progress() {
-    use wasm_bindgen::JsCast as _;
     request_animation_frame(|| {
         window().scroll_to_with_x_and_y(0.0, 0.0);
-        if let Some(progress) = document()
-            .get_element_by_id("page-progress")
-            .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
-        {
-            let _ = progress.focus();
+        if let Some(progress) = document().get_element_by_id("page-progress") {
+            focus(&progress);
         }
     });
 }
@@ -287,499 +329,859 @@ fn server_answer(answer: &Answer<OperationOutcome>) -> AnyView {
     })
 }
 
-/// One item at `prefix`, shown only while enabled.
-fn item_view(ctx: Ctx, item: Item, prefix: String) -> AnyView {
+/// Appends `item` at `prefix` to `parent`; it is on the page only while enabled.
+fn render_item(ctx: Ctx, item: &Item, prefix: &str, parent: &Element) {
     if item.hidden {
-        return ().into_any();
+        return;
     }
-    let path = item_path(&prefix, &item.link_id);
-    let enabled = {
-        let path = path.clone();
-        Memo::new(move |_| ctx.evaluation.with(|e| !e.disabled.contains(&path)))
-    };
-    // Rebuilt only when the item switches on or off; the answers live in the draft.
-    (move || {
-        enabled.get().then(|| match item.kind {
-            ItemKind::Group => group_view(ctx, item.clone(), prefix.clone()),
-            ItemKind::Display => view! {
-                <p class="display-item">{item.prefix.clone()}" "{item.text.clone()}</p>
+    // Where the item goes when it is switched on.
+    let anchor = document().create_text_node("");
+    let _ = parent.append_child(&anchor);
+    let path = item_path(prefix, &item.link_id);
+    let (item, prefix) = (item.clone(), prefix.to_owned());
+    let owner = Owner::current();
+    let mut shown: Option<Part> = None;
+    bind(move || {
+        let enabled = ctx.evaluation.with(|e| !e.disabled.contains(&path));
+        if enabled == shown.is_some() {
+            return;
+        }
+        if let Some(part) = shown.take() {
+            part.remove();
+            return;
+        }
+        let part = Part::build(owner.as_ref(), || match item.kind {
+            ItemKind::Group => group(ctx, &item, &prefix, &path),
+            ItemKind::Display => {
+                let p = el_class("p", "display-item");
+                text(&p, &title(&item));
+                p
             }
-            .into_any(),
-            _ => question_view(ctx, &item, &prefix),
-        })
-    })
-    .into_any()
+            _ => question(ctx, &item, &prefix, &path),
+        });
+        if let Some(parent) = anchor.parent_node() {
+            let _ = parent.insert_before(part.element(), Some(&anchor));
+        }
+        shown = Some(part);
+    });
 }
 
-fn group_view(ctx: Ctx, item: Item, prefix: String) -> AnyView {
-    let s = t();
-    let path = item_path(&prefix, &item.link_id);
-    let title = format!("{} {}", item.prefix.clone().unwrap_or_default(), item.text)
-        .trim()
-        .to_owned();
-    if !item.repeats {
-        let inner = instance_prefix(&prefix, &item.link_id, 0);
-        let children = item.items.clone();
-        return view! {
-            <fieldset class="group" id=dom_id(&path)>
-                <legend>{title}</legend>
-                {item.help.clone().map(|h| view! { <p class="hint">{h}</p> })}
-                {children.into_iter().map(|child| item_view(ctx, child, inner.clone())).collect_view()}
-            </fieldset>
-        }
-        .into_any();
+/// The children of group instance `inner` into `parent`.
+fn render_children(ctx: Ctx, item: &Item, inner: &str, parent: &Element) {
+    for child in &item.items {
+        render_item(ctx, child, inner, parent);
     }
+}
+
+fn group(ctx: Ctx, item: &Item, prefix: &str, path: &str) -> Element {
+    let s = t();
+    let heading = title(item);
+    if !item.repeats {
+        let fieldset = el_class("fieldset", "group");
+        set(&fieldset, "id", &dom_id(path));
+        let legend = el("legend");
+        text(&legend, &heading);
+        append(&fieldset, &legend);
+        if let Some(help) = &item.help {
+            let hint = el_class("p", "hint");
+            text(&hint, help);
+            append(&fieldset, &hint);
+        }
+        render_children(
+            ctx,
+            item,
+            &instance_prefix(prefix, &item.link_id, 0),
+            &fieldset,
+        );
+        return fieldset;
+    }
+    let holder = el_class("div", "repeating-group");
+    set(&holder, "id", &dom_id(path));
+    let add = el_class("button", "button button-secondary add-instance");
+    set(&add, "type", "button");
+    set(&add, "data-act", "add");
+    set(&add, "data-path", path);
+    text(&add, s.add_another);
+    append(&holder, &add);
     let count = {
-        let path = path.clone();
+        let path = path.to_owned();
         Memo::new(move |_| ctx.draft.with(|d| d.instance_count(&path)))
     };
-    let add_path = path.clone();
-    let group_id = dom_id(&path);
-    view! {
-        <div class="repeating-group" id=group_id>
-            {move || (0..count.get()).map(|index| {
-                let inner = instance_prefix(&prefix, &item.link_id, index);
-                let remove_path = path.clone();
-                let legend = format!("{title} {}", index + 1);
-                view! {
-                    <fieldset class="group">
-                        <legend>{legend}</legend>
-                        {item.items.clone().into_iter().map(|child| item_view(ctx, child, inner.clone())).collect_view()}
-                        <button type="button" class="button button-secondary"
-                            on:click=move |_| ctx.draft.update(|d| d.remove_instance(&remove_path, index))>
-                            {s.remove}
-                        </button>
-                    </fieldset>
-                }
-            }).collect_view()}
-            <button type="button" class="button button-secondary add-instance"
-                on:click=move |_| ctx.draft.update(|d| d.add_instance(&add_path))>
-                {s.add_another}
-            </button>
-        </div>
-    }
-    .into_any()
+    // Instances are rebuilt when one is added or removed (their paths move up),
+    // each under its own reactive owner so that its bindings go with it.
+    let (item, prefix, path) = (item.clone(), prefix.to_owned(), path.to_owned());
+    let mut shown: Vec<Part> = Vec::new();
+    let instances = holder.clone();
+    let owner = Owner::current();
+    bind(move || {
+        let count = count.get();
+        for part in shown.drain(..) {
+            part.remove();
+        }
+        for index in 0..count {
+            let part = Part::build(owner.as_ref(), || {
+                let fieldset = el_class("fieldset", "group");
+                let legend = el("legend");
+                text(&legend, &format!("{heading} {}", index + 1));
+                append(&fieldset, &legend);
+                render_children(
+                    ctx,
+                    &item,
+                    &instance_prefix(&prefix, &item.link_id, index),
+                    &fieldset,
+                );
+                let remove = el_class("button", "button button-secondary");
+                set(&remove, "type", "button");
+                set(&remove, "data-act", "remove");
+                set(&remove, "data-path", &path);
+                set(&remove, "data-index", &index.to_string());
+                text(&remove, s.remove);
+                append(&fieldset, &remove);
+                fieldset
+            });
+            let _ = instances.insert_before(part.element(), Some(&add));
+            shown.push(part);
+        }
+    });
+    holder
 }
 
-fn question_view(ctx: Ctx, item: &Item, prefix: &str) -> AnyView {
+/// How a question's answers are entered.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    /// Yes / No radio buttons.
+    YesNo,
+    /// One radio button or check box per option.
+    Options,
+    /// A `<select>`.
+    DropDown,
+    /// A file or photo.
+    File,
+    /// Typed text in one slot per answer.
+    Typed,
+}
+
+fn entry(item: &Item) -> Entry {
+    match item.kind {
+        ItemKind::Boolean => Entry::YesNo,
+        ItemKind::Attachment => Entry::File,
+        ItemKind::Choice | ItemKind::OpenChoice if !item.options.is_empty() => {
+            if item.control == Some(Control::DropDown)
+                || (!item.repeats
+                    && item.options.len() > 6
+                    && item.control != Some(Control::RadioButton))
+            {
+                Entry::DropDown
+            } else {
+                Entry::Options
+            }
+        }
+        _ => Entry::Typed,
+    }
+}
+
+/// One question: label, hint, error line and its inputs; then any items nested
+/// under it.
+fn question(ctx: Ctx, item: &Item, prefix: &str, path: &str) -> Element {
     let s = t();
-    let path = item_path(prefix, &item.link_id);
-    let id = dom_id(&path);
+    let id = dom_id(path);
     let hint_id = format!("{id}-hint");
     let error_id = format!("{id}-error");
-    let described_by = format!("{hint_id} {error_id}");
-    let error = ctx.error(path.clone());
-    let label = format!("{} {}", item.prefix.clone().unwrap_or_default(), item.text)
-        .trim()
-        .to_owned();
-    let required = item.required.then_some(s.required);
-    let children_prefix = instance_prefix(prefix, &item.link_id, 0);
-    let children = item.items.clone();
-    let hint = item.help.clone().or_else(|| {
+    let entry = entry(item);
+    let grouped = matches!(entry, Entry::YesNo | Entry::Options);
+    let field = el_class(if grouped { "fieldset" } else { "div" }, "field");
+    let label = el(if grouped { "legend" } else { "label" });
+    // An item without text is named by its help (android-fhir puts the question
+    // in a flyover); the help is then not repeated as a hint.
+    let named_by_help = item.text.trim().is_empty() && item.help.is_some();
+    let name = if named_by_help {
+        item.help.clone().unwrap_or_default()
+    } else if item.text.trim().is_empty() && item.options.len() == 1 {
+        // A lone check box with no question text: its option says what it is.
+        option_label(&item.options[0])
+    } else {
+        title(item)
+    };
+    text(&label, &name);
+    if item.required {
+        text(&label, " ");
+        let required = el_class("span", "optional");
+        text(&required, s.required);
+        append(&label, &required);
+    }
+    append(&field, &label);
+    if grouped {
+        set(&field, "id", &id);
+        set(&field, "aria-describedby", &format!("{hint_id} {error_id}"));
+    } else {
+        set(&label, "for", &id);
+    }
+    let hint = item.help.clone().filter(|_| !named_by_help).or_else(|| {
         item.unresolved_value_set
             .as_ref()
             .map(|_| s.free_text_fallback.to_owned())
     });
-    let grouped = matches!(item.kind, ItemKind::Boolean)
-        || (matches!(item.kind, ItemKind::Choice | ItemKind::OpenChoice)
-            && !item.options.is_empty()
-            && item.control != Some(Control::DropDown)
-            && (item.repeats
-                || item.options.len() <= 6
-                || item.control == Some(Control::RadioButton)));
-    let control = input_view(ctx, item, &path, &id, &described_by);
-    let error_view = view! {
-        <p class="field-error" id=error_id aria-live="polite">
-            {move || error.get().map(|m| view! { <span class="visually-hidden">{t().error_prefix}" "</span>{m} })}
-        </p>
-    };
-    let class = move || {
-        if error.get().is_some() {
-            "field field-invalid"
-        } else {
-            "field"
-        }
-    };
-    let body = if grouped {
-        view! {
-            <fieldset class=class aria-describedby=described_by.clone() id=id.clone()>
-                <legend>{label}" "{required.map(|r| view! { <span class="optional">{r}</span> })}</legend>
-                {hint.map(|h| view! { <p class="hint" id=hint_id.clone()>{h}</p> })}
-                {error_view}
-                {control}
-            </fieldset>
-        }
-        .into_any()
-    } else {
-        view! {
-            <div class=class>
-                <label for=id.clone()>{label}" "{required.map(|r| view! { <span class="optional">{r}</span> })}</label>
-                {hint.map(|h| view! { <p class="hint" id=hint_id.clone()>{h}</p> })}
-                {error_view}
-                {control}
-            </div>
-        }
-        .into_any()
-    };
-    view! {
-        {body}
-        {children.into_iter().map(|child| item_view(ctx, child, children_prefix.clone())).collect_view()}
+    if let Some(hint) = hint {
+        let p = el_class("p", "hint");
+        set(&p, "id", &hint_id);
+        text(&p, &hint);
+        append(&field, &p);
     }
-    .into_any()
+    let error_line = el_class("p", "field-error");
+    set(&error_line, "id", &error_id);
+    set(&error_line, "aria-live", "polite");
+    append(&field, &error_line);
+    let error = ctx.error(path.to_owned());
+    bind({
+        let field = field.clone();
+        move || {
+            let message = error.get();
+            error_line.set_text_content(None);
+            field.set_class_name(if message.is_some() {
+                "field field-invalid"
+            } else {
+                "field"
+            });
+            if let Some(message) = message {
+                let prefix = el_class("span", "visually-hidden");
+                text(&prefix, &format!("{} ", t().error_prefix));
+                append(&error_line, &prefix);
+                text(&error_line, &message);
+            }
+        }
+    });
+    let values = ctx.values(path, item.expressions.calculated.is_some());
+    let control = Inputs {
+        ctx,
+        read_only: item.read_only || item.expressions.calculated.is_some(),
+        item,
+        path,
+        id: &id,
+        described_by: &format!("{hint_id} {error_id}"),
+        values,
+        error,
+    };
+    match entry {
+        Entry::YesNo => control.yes_no(&field),
+        Entry::Options => control.options(&field),
+        Entry::DropDown => control.drop_down(&field),
+        Entry::File => control.file(&field),
+        Entry::Typed => control.typed(&field),
+    }
+    if item.kind == ItemKind::OpenChoice && entry != Entry::Typed && !control.read_only {
+        control.other(&field);
+    }
+    if item.items.is_empty() {
+        return field;
+    }
+    let holder = el_class("div", "question-with-items");
+    append(&holder, &field);
+    render_children(
+        ctx,
+        item,
+        &instance_prefix(prefix, &item.link_id, 0),
+        &holder,
+    );
+    holder
 }
 
-/// The input(s) for a question, by type and item control.
-fn input_view(ctx: Ctx, item: &Item, path: &str, id: &str, described_by: &str) -> AnyView {
-    let s = t();
-    let path = path.to_owned();
-    let id = id.to_owned();
-    let described_by = described_by.to_owned();
-    let required = item.required.then_some("true");
-    let read_only = item.read_only;
-    let invalid = {
-        let error = ctx.error(path.clone());
-        move || error.get().map(|_| "true")
-    };
-    let blur_path = path.clone();
-    let on_blur = move |ev: leptos::ev::FocusEvent| {
-        if focus_moved_to_field(&ev) {
-            ctx.touch(&blur_path);
+/// What the inputs of one question need.
+struct Inputs<'a> {
+    ctx: Ctx,
+    /// Read-only items and calculated ones (their value comes from the form).
+    read_only: bool,
+    item: &'a Item,
+    path: &'a str,
+    id: &'a str,
+    described_by: &'a str,
+    values: Memo<Vec<Value>>,
+    error: Memo<Option<String>>,
+}
+
+impl Inputs<'_> {
+    /// An input carrying what the listeners need to find its answer.
+    fn input(&self, kind: &str, id: &str) -> Element {
+        let input = el("input");
+        set(&input, "type", kind);
+        set(&input, "id", id);
+        self.tag(&input);
+        input
+    }
+
+    fn tag(&self, element: &Element) {
+        set(element, "data-path", self.path);
+        set(element, "data-link", &self.item.link_id);
+    }
+
+    /// `aria-required` (not on radio buttons: their group carries it) and
+    /// `aria-invalid` while the question shows an error.
+    fn common(&self, element: &Element) {
+        if self.item.required {
+            set(element, "aria-required", "true");
         }
-    };
-    let values = ctx.values(&path);
-    // The text shown in answer slot `index` (a repeating question has several).
-    let text_of = {
-        move |index: usize| {
-            values
-                .with(|values| values.get(index).cloned())
-                .map(|v| match v {
-                    Value::String(s) | Value::Uri(s) | Value::Date(s) | Value::Reference(s) => {
-                        s.clone()
-                    }
-                    Value::Time(s) => s.get(..5).unwrap_or(&s).to_owned(),
-                    Value::DateTime(s) => s.get(..16).unwrap_or(&s).to_owned(),
-                    Value::Integer(i) => i.to_string(),
-                    Value::Decimal(d) => d.to_string(),
-                    Value::Quantity(q) => q.value.map(|v| v.to_string()).unwrap_or_default(),
-                    _ => String::new(),
+        self.invalid_while_error(element);
+    }
+
+    fn invalid_while_error(&self, element: &Element) {
+        let error = self.error;
+        let element = element.clone();
+        bind(move || flag_value(&element, "aria-invalid", error.with(Option::is_some)));
+    }
+
+    /// A radio button or check box with its label, checked while `is_on`.
+    fn choice(
+        &self,
+        parent: &Element,
+        kind: &str,
+        index: &str,
+        label: &str,
+        is_on: impl Fn(&[Value]) -> bool + 'static,
+    ) -> Element {
+        let row = el_class("div", "choice");
+        let input_id = format!("{}-{index}", self.id);
+        let input = self.input(kind, &input_id);
+        set(&input, "name", self.id);
+        set(&input, "data-choice", index);
+        set(&input, "aria-describedby", self.described_by);
+        self.invalid_while_error(&input);
+        flag(&input, "disabled", self.read_only);
+        let values = self.values;
+        let bound = input.clone();
+        bind(move || set_checked(&bound, values.with(|v| is_on(v))));
+        append(&row, &input);
+        let text_label = el("label");
+        set(&text_label, "for", &input_id);
+        text(&text_label, label);
+        append(&row, &text_label);
+        append(parent, &row);
+        input
+    }
+
+    fn yes_no(&self, field: &Element) {
+        let s = t();
+        for (answer, label) in [(true, s.yes), (false, s.no)] {
+            self.choice(
+                field,
+                "radio",
+                if answer { "true" } else { "false" },
+                label,
+                move |v| v == [Value::Boolean(answer)],
+            );
+        }
+    }
+
+    fn options(&self, field: &Element) {
+        let list = el_class("div", "choices");
+        let kind = if self.item.repeats {
+            "checkbox"
+        } else {
+            "radio"
+        };
+        for (index, option) in self.item.options.iter().enumerate() {
+            let value = option.value.clone();
+            self.choice(
+                &list,
+                kind,
+                &index.to_string(),
+                &option_label(option),
+                move |v| v.contains(&value),
+            );
+        }
+        append(field, &list);
+    }
+
+    fn drop_down(&self, field: &Element) {
+        let select = el("select");
+        set(&select, "id", self.id);
+        set(&select, "aria-describedby", self.described_by);
+        self.tag(&select);
+        self.common(&select);
+        flag(&select, "disabled", self.read_only);
+        let none = el("option");
+        set(&none, "value", "");
+        text(&none, t().choose);
+        append(&select, &none);
+        for (index, option) in self.item.options.iter().enumerate() {
+            let choice = el("option");
+            set(&choice, "value", &index.to_string());
+            text(&choice, &option_label(option));
+            append(&select, &choice);
+        }
+        let options = self.item.options.clone();
+        let values = self.values;
+        let bound = select.clone();
+        bind(move || {
+            let index = values.with(|values| {
+                options
+                    .iter()
+                    .position(|o| values.contains(&o.value))
+                    .map(|i| i.to_string())
+                    .unwrap_or_default()
+            });
+            set_value(&bound, &index);
+        });
+        append(field, &select);
+    }
+
+    /// The free-text answer of an open choice.
+    fn other(&self, field: &Element) {
+        let holder = el_class("div", "field other-answer");
+        let other_id = format!("{}-other", self.id);
+        let label = el("label");
+        set(&label, "for", &other_id);
+        text(&label, t().other_answer);
+        append(&holder, &label);
+        let input = self.input("text", &other_id);
+        set(&input, "data-other", "");
+        set(&input, "aria-describedby", self.described_by);
+        let (options, values, bound) = (self.item.options.clone(), self.values, input.clone());
+        bind(move || {
+            let typed = values.with(|values| {
+                values
+                    .iter()
+                    .find_map(|v| match v {
+                        Value::String(s) if !options.iter().any(|o| &o.value == v) => {
+                            Some(s.clone())
+                        }
+                        _ => None,
+                    })
+                    .unwrap_or_default()
+            });
+            set_value(&bound, &typed);
+        });
+        append(&holder, &input);
+        append(field, &holder);
+    }
+
+    fn file(&self, field: &Element) {
+        let s = t();
+        let hint = el_class("p", "hint");
+        text(&hint, s.attachment_hint);
+        append(field, &hint);
+        let input = self.input("file", self.id);
+        let accept = if self.item.constraints.mime_types.is_empty() {
+            "image/*,application/pdf".to_owned()
+        } else {
+            self.item.constraints.mime_types.join(",")
+        };
+        set(&input, "accept", &accept);
+        set(&input, "aria-describedby", self.described_by);
+        self.common(&input);
+        flag(&input, "disabled", self.read_only);
+        append(field, &input);
+        let chosen = el("div");
+        append(field, &chosen);
+        let values = self.values;
+        bind(move || {
+            chosen.set_text_content(None);
+            let file = values.with(|values| {
+                values.iter().find_map(|v| match v {
+                    Value::Attachment(a) => Some(a.clone()),
+                    _ => None,
                 })
-                .unwrap_or_default()
+            });
+            let Some(file) = file else { return };
+            let line = el_class("p", "attachment-chosen");
+            text(
+                &line,
+                &format!(
+                    "{} {}",
+                    s.attachment_chosen,
+                    file.title.clone().unwrap_or_default()
+                ),
+            );
+            if let Some(bytes) = file.size {
+                text(&line, &format!(" ({} kB)", bytes.div_ceil(1024)));
+            }
+            append(&chosen, &line);
+            let image = file
+                .content_type
+                .as_deref()
+                .is_some_and(|t| t.starts_with("image/"));
+            if let (Some(data), true) = (&file.data, image) {
+                let img = el_class("img", "attachment-thumbnail");
+                set(&img, "alt", "");
+                set(
+                    &img,
+                    "src",
+                    &format!(
+                        "data:{};base64,{data}",
+                        file.content_type.clone().unwrap_or_default()
+                    ),
+                );
+                append(&chosen, &img);
+            }
+        });
+    }
+
+    /// Text, number, date and time inputs: one slot per answer, and for a
+    /// repeating question one more, empty, to add another.
+    fn typed(&self, field: &Element) {
+        let item = self.item;
+        if !item.repeats || self.read_only {
+            append(field, &self.slot(0));
+            return;
         }
-    };
-    let kind = item.kind;
-    let parse = move |raw: String| -> Option<Value> {
-        let raw_trimmed = raw.trim().to_owned();
-        if raw_trimmed.is_empty() {
-            return None;
+        let holder = el_class("div", "repeat-answers");
+        append(field, &holder);
+        let count = {
+            let (draft, path) = (self.ctx.draft, self.path.to_owned());
+            Memo::new(move |_| draft.with(|d| d.answers.get(&path).map_or(0, Vec::len)))
+        };
+        // Slots are added and removed at the end only, so typing never rebuilds
+        // the input being typed in.
+        let template = SlotTemplate::of(self);
+        let mut slots: Vec<Part> = Vec::new();
+        let owner = Owner::current();
+        bind(move || {
+            let wanted = count.get() + 1;
+            while slots.len() > wanted {
+                if let Some(part) = slots.pop() {
+                    part.remove();
+                }
+            }
+            while slots.len() < wanted {
+                let index = slots.len();
+                let part = Part::build(owner.as_ref(), || template.slot(index));
+                append(&holder, part.element());
+                slots.push(part);
+            }
+        });
+    }
+
+    fn slot(&self, index: usize) -> Element {
+        SlotTemplate::of(self).slot(index)
+    }
+}
+
+/// Sets `name="true"` or removes it.
+fn flag_value(element: &Element, name: &str, on: bool) {
+    if on {
+        set(element, name, "true");
+    } else {
+        let _ = element.remove_attribute(name);
+    }
+}
+
+/// What every answer slot of a typed question shares.
+struct SlotTemplate {
+    id: String,
+    path: String,
+    link_id: String,
+    label: String,
+    described_by: String,
+    kind: ItemKind,
+    required: bool,
+    read_only: bool,
+    placeholder: Option<String>,
+    max_length: Option<u32>,
+    values: Memo<Vec<Value>>,
+    error: Memo<Option<String>>,
+}
+
+impl SlotTemplate {
+    fn of(control: &Inputs<'_>) -> Self {
+        let item = control.item;
+        SlotTemplate {
+            id: control.id.to_owned(),
+            path: control.path.to_owned(),
+            link_id: item.link_id.clone(),
+            label: item.text.clone(),
+            described_by: control.described_by.to_owned(),
+            kind: item.kind,
+            required: item.required,
+            read_only: control.read_only,
+            placeholder: item.entry_format.clone(),
+            max_length: item.constraints.max_length,
+            values: control.values,
+            error: control.error,
         }
-        Some(match kind {
-            ItemKind::Integer => raw_trimmed
-                .parse()
-                .map_or(Value::String(raw), Value::Integer),
-            ItemKind::Decimal => raw_trimmed
-                .parse()
-                .map_or(Value::String(raw), Value::Decimal),
-            ItemKind::Quantity => raw_trimmed.parse().map_or(Value::String(raw), |v| {
-                Value::Quantity(Quantity {
-                    value: Some(v),
-                    ..Quantity::default()
-                })
-            }),
-            ItemKind::Date => Value::Date(raw_trimmed),
-            ItemKind::Time => Value::Time(format!("{raw_trimmed}:00")),
-            ItemKind::DateTime => Value::DateTime(local_date_time(&raw_trimmed)),
-            ItemKind::Url => Value::Uri(raw_trimmed),
-            ItemKind::Reference => Value::Reference(raw_trimmed),
-            _ => Value::String(raw),
-        })
-    };
-    // Typing in slot `index` sets that answer; emptying it removes the answer;
-    // typing in the slot after the last adds one.
-    let set_at = {
-        let path = path.clone();
-        move |index: usize, raw: String| {
-            let value = parse(raw);
+    }
+
+    fn slot(&self, index: usize) -> Element {
+        let (input_type, inputmode) = match self.kind {
+            ItemKind::Integer => ("text", Some("numeric")),
+            ItemKind::Decimal | ItemKind::Quantity => ("text", Some("decimal")),
+            ItemKind::Date => ("date", None),
+            ItemKind::DateTime => ("datetime-local", None),
+            ItemKind::Time => ("time", None),
+            ItemKind::Url => ("url", Some("url")),
+            _ => ("text", None),
+        };
+        let input = if self.kind == ItemKind::Text {
+            let area = el("textarea");
+            set(&area, "rows", "4");
+            area
+        } else {
+            let input = el("input");
+            set(&input, "type", input_type);
+            if let Some(mode) = inputmode {
+                set(&input, "inputmode", mode);
+            }
+            if let Some(placeholder) = &self.placeholder {
+                set(&input, "placeholder", placeholder);
+            }
+            input
+        };
+        // The first slot has the id the label points at; the others are named by
+        // their number.
+        let slot_id = if index == 0 {
+            self.id.clone()
+        } else {
+            let id = format!("{}-{index}", self.id);
+            set(
+                &input,
+                "aria-label",
+                &format!("{} ({})", self.label, index + 1),
+            );
+            id
+        };
+        set(&input, "id", &slot_id);
+        set(&input, "name", &slot_id);
+        set(&input, "aria-describedby", &self.described_by);
+        set(&input, "data-path", &self.path);
+        set(&input, "data-link", &self.link_id);
+        set(&input, "data-slot", &index.to_string());
+        if self.required {
+            set(&input, "aria-required", "true");
+        }
+        flag(&input, "readonly", self.read_only);
+        if let Some(max) = self.max_length {
+            set(&input, "maxlength", &max.to_string());
+        }
+        let error = self.error;
+        let values = self.values;
+        let bound = input.clone();
+        bind(move || {
+            flag_value(&bound, "aria-invalid", error.with(Option::is_some));
+            let shown = values.with(|values| values.get(index).map(shown_text).unwrap_or_default());
+            set_value(&bound, &shown);
+        });
+        input
+    }
+}
+
+/// The text an input shows for an answer.
+fn shown_text(value: &Value) -> String {
+    match value {
+        Value::String(s) | Value::Uri(s) | Value::Date(s) | Value::Reference(s) => s.clone(),
+        Value::Time(s) => s.get(..5).unwrap_or(s).to_owned(),
+        Value::DateTime(s) => s.get(..16).unwrap_or(s).to_owned(),
+        Value::Integer(i) => i.to_string(),
+        Value::Decimal(d) => d.to_string(),
+        Value::Quantity(q) => q.value.map(|v| v.to_string()).unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+/// The answer typed as `raw` into an item of `kind`; text that is not a number
+/// where one is asked for is kept as text, so the rules can say what is wrong.
+fn parse(kind: ItemKind, raw: String) -> Option<Value> {
+    let trimmed = raw.trim().to_owned();
+    if trimmed.is_empty() {
+        return None;
+    }
+    Some(match kind {
+        ItemKind::Integer => trimmed.parse().map_or(Value::String(raw), Value::Integer),
+        ItemKind::Decimal => trimmed.parse().map_or(Value::String(raw), Value::Decimal),
+        ItemKind::Quantity => trimmed.parse().map_or(Value::String(raw), |v| {
+            Value::Quantity(Quantity {
+                value: Some(v),
+                ..Quantity::default()
+            })
+        }),
+        ItemKind::Date => Value::Date(trimmed),
+        ItemKind::Time => Value::Time(format!("{trimmed}:00")),
+        ItemKind::DateTime => Value::DateTime(local_date_time(&trimmed)),
+        ItemKind::Url => Value::Uri(trimmed),
+        ItemKind::Reference => Value::Reference(trimmed),
+        _ => Value::String(raw),
+    })
+}
+
+/// The listeners on the items' root: every input, choice and button of the form
+/// reports here, named by its `data-` attributes.
+fn listen(ctx: Ctx, root: &Element) {
+    let on_input = move |event: web_sys::Event| {
+        let Some(input) = target(&event) else { return };
+        let Some(path) = input.get_attribute("data-path") else {
+            return;
+        };
+        if input.has_attribute("data-other") {
+            let typed = value_of(&input);
             ctx.draft.update(|d| {
-                let mut values = d.answers.get(&path).cloned().unwrap_or_default();
-                match value {
-                    Some(value) if index < values.len() => values[index] = value,
-                    Some(value) => values.push(value),
-                    None if index < values.len() => {
-                        values.remove(index);
-                    }
-                    None => {}
+                let mut values: Vec<Value> = d.answers.get(&path).cloned().unwrap_or_default();
+                values.retain(|v| !matches!(v, Value::String(_)));
+                if !typed.trim().is_empty() {
+                    values.push(Value::String(typed));
                 }
                 d.set(&path, values);
             });
+            return;
+        }
+        let Some(slot) = input
+            .get_attribute("data-slot")
+            .and_then(|s| s.parse::<usize>().ok())
+        else {
+            return;
+        };
+        let Some(item) = input.get_attribute("data-link").and_then(|l| ctx.item(&l)) else {
+            return;
+        };
+        // Typing in slot `slot` sets that answer; emptying it removes the answer;
+        // typing in the slot after the last adds one.
+        let value = parse(item.kind, value_of(&input));
+        ctx.draft.update(|d| {
+            let mut values = d.answers.get(&path).cloned().unwrap_or_default();
+            match value {
+                Some(value) if slot < values.len() => values[slot] = value,
+                Some(value) => values.push(value),
+                None if slot < values.len() => {
+                    values.remove(slot);
+                }
+                None => {}
+            }
+            d.set(&path, values);
+        });
+    };
+    let on_change = move |event: web_sys::Event| {
+        let Some(input) = target(&event) else { return };
+        let Some(path) = input.get_attribute("data-path") else {
+            return;
+        };
+        let Some(item) = input.get_attribute("data-link").and_then(|l| ctx.item(&l)) else {
+            return;
+        };
+        match input.tag_name().as_str() {
+            "SELECT" => {
+                let chosen = value_of(&input)
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| item.options.get(i).cloned());
+                ctx.set(&path, chosen.map(|o| vec![o.value]).unwrap_or_default());
+                ctx.touch(&path);
+            }
+            "INPUT" if item.kind == ItemKind::Attachment => choose_file(ctx, &item, &path, &input),
+            "INPUT" => {
+                let Some(choice) = input.get_attribute("data-choice") else {
+                    return;
+                };
+                let chosen = match choice.as_str() {
+                    "true" => Some(Value::Boolean(true)),
+                    "false" => Some(Value::Boolean(false)),
+                    index => index
+                        .parse::<usize>()
+                        .ok()
+                        .and_then(|i| item.options.get(i))
+                        .map(|o| o.value.clone()),
+                };
+                let Some(chosen) = chosen else { return };
+                let on = checked(&input);
+                let multiple = item.repeats && item.kind != ItemKind::Boolean;
+                ctx.draft.update(|d| {
+                    let mut values = if multiple {
+                        d.answers.get(&path).cloned().unwrap_or_default()
+                    } else {
+                        vec![]
+                    };
+                    values.retain(|v| v != &chosen);
+                    if on {
+                        values.push(chosen);
+                    }
+                    d.set(&path, values);
+                });
+                ctx.touch(&path);
+            }
+            _ => {}
         }
     };
-    match item.kind {
-        ItemKind::Boolean => {
-            let choices = [(true, s.yes), (false, s.no)];
-            choices
-                .into_iter()
-                .map(|(answer, label)| {
-                    let input_id = format!("{id}-{answer}");
-                    let path_set = path.clone();
-                    view! {
-                        <div class="choice">
-                            <input type="radio" id=input_id.clone() name=id.clone() aria-invalid=invalid disabled=read_only
-                                prop:checked=move || values.with(|v| v == &[Value::Boolean(answer)])
-                                on:change=move |_| { ctx.set(&path_set, vec![Value::Boolean(answer)]); ctx.touch(&path_set); }/>
-                            <label for=input_id>{label}</label>
-                        </div>
-                    }
-                })
-                .collect_view()
-                .into_any()
-        }
-        ItemKind::Choice | ItemKind::OpenChoice if !item.options.is_empty() => {
-            choice_view(ctx, item, values, &path, &id, &described_by)
-        }
-        ItemKind::Attachment => attachment_view(ctx, item, values, &path, &id, &described_by),
-        _ => {
-            let (input_type, inputmode) = match item.kind {
-                ItemKind::Integer => ("text", Some("numeric")),
-                ItemKind::Decimal | ItemKind::Quantity => ("text", Some("decimal")),
-                ItemKind::Date => ("date", None),
-                ItemKind::DateTime => ("datetime-local", None),
-                ItemKind::Time => ("time", None),
-                ItemKind::Url => ("url", Some("url")),
-                _ => ("text", None),
-            };
-            let textarea = item.kind == ItemKind::Text;
-            let placeholder = item.entry_format.clone();
-            let max_length = item.constraints.max_length.map(|m| m.to_string());
-            let label = item.text.clone();
-            let slot = move |index: usize| -> AnyView {
-                // The first slot has the id the label points at; the others are
-                // named by their number.
-                let slot_id = if index == 0 {
-                    id.clone()
-                } else {
-                    format!("{id}-{index}")
-                };
-                let slot_label = (index > 0).then(|| format!("{label} ({})", index + 1));
-
-                let set_at = set_at.clone();
-                let on_input = move |ev: leptos::ev::Event| set_at(index, event_target_value(&ev));
-                if textarea {
-                    view! {
-                        <textarea id=slot_id.clone() name=slot_id aria-label=slot_label aria-describedby=described_by.clone()
-                            aria-required=required aria-invalid=invalid readonly=read_only
-                            maxlength=max_length.clone() rows="4"
-                            prop:value=move || text_of(index) on:input=on_input on:blur=on_blur.clone()></textarea>
-                    }
-                    .into_any()
-                } else {
-                    view! {
-                        <input id=slot_id.clone() name=slot_id type=input_type inputmode=inputmode aria-label=slot_label
-                            aria-describedby=described_by.clone() aria-required=required aria-invalid=invalid readonly=read_only
-                            placeholder=placeholder.clone() maxlength=max_length.clone()
-                            prop:value=move || text_of(index) on:input=on_input on:blur=on_blur.clone()/>
-                    }
-                    .into_any()
+    let on_click = move |event: web_sys::Event| {
+        let Some(button) =
+            target(&event).and_then(|t| t.closest("button[data-act]").ok().flatten())
+        else {
+            return;
+        };
+        let Some(path) = button.get_attribute("data-path") else {
+            return;
+        };
+        match button.get_attribute("data-act").as_deref() {
+            Some("add") => ctx.draft.update(|d| d.add_instance(&path)),
+            Some("remove") => {
+                if let Some(index) = button
+                    .get_attribute("data-index")
+                    .and_then(|i| i.parse::<usize>().ok())
+                {
+                    ctx.draft.update(|d| d.remove_instance(&path, index));
                 }
-            };
-            if item.repeats && !read_only {
-                // One slot per answer and an empty one to add another. Keyed by slot
-                // number, so typing never rebuilds the input being typed in.
-                let count = {
-                    let path = path.clone();
-                    Memo::new(move |_| ctx.draft.with(|d| d.answers.get(&path).map_or(0, Vec::len)))
-                };
-                view! {
-                    <div class="repeat-answers">
-                        <For each=move || 0..=count.get() key=|index| *index children=slot/>
-                    </div>
-                }
-                .into_any()
-            } else {
-                slot(0)
             }
+            _ => {}
         }
-    }
+    };
+    // An answer is checked once the patient moves on to another field (a click
+    // elsewhere that only moves the page must not show errors and shift layout
+    // under the pointer).
+    let on_focus_out = move |event: web_sys::Event| {
+        let Some(path) = target(&event).and_then(|t| t.get_attribute("data-path")) else {
+            return;
+        };
+        let moved_to_field = event
+            .dyn_ref::<web_sys::FocusEvent>()
+            .and_then(web_sys::FocusEvent::related_target)
+            .and_then(|t| t.dyn_into::<Element>().ok())
+            .is_some_and(|e| matches!(e.tag_name().as_str(), "INPUT" | "SELECT" | "TEXTAREA"));
+        if moved_to_field {
+            ctx.touch(&path);
+        }
+    };
+    add_listener(root, "input", on_input);
+    add_listener(root, "change", on_change);
+    add_listener(root, "click", on_click);
+    add_listener(root, "focusout", on_focus_out);
 }
 
-/// Options as radio buttons, check boxes (repeating) or a drop-down (many, or
-/// asked for); an open choice adds a free-text answer.
-fn choice_view(
-    ctx: Ctx,
-    item: &Item,
-    values: Memo<Vec<Value>>,
-    path: &str,
-    id: &str,
-    described_by: &str,
-) -> AnyView {
-    let s = t();
-    let options = Arc::new(item.options.clone());
-    let drop_down = item.control == Some(Control::DropDown)
-        || (!item.repeats && options.len() > 6 && item.control != Some(Control::RadioButton));
-    let required = item.required.then_some("true");
-    let read_only = item.read_only;
-    let other = (item.kind == ItemKind::OpenChoice && !read_only).then(|| {
-        let other_id = format!("{id}-other");
-        let path_set = path.to_owned();
-        let options = Arc::clone(&options);
-        view! {
-            <div class="field other-answer">
-                <label for=other_id.clone()>{s.other_answer}</label>
-                <input id=other_id type="text"
-                    prop:value=move || values.get().into_iter().find_map(|v| match v {
-                        Value::String(s) if !options.iter().any(|o| o.value == Value::String(s.clone())) => Some(s),
-                        _ => None,
-                    }).unwrap_or_default()
-                    on:input=move |ev| {
-                        let text = event_target_value(&ev);
-                        ctx.draft.update(|d| {
-                            let mut values: Vec<Value> = d.answers.get(&path_set).cloned().unwrap_or_default()
-                                .into_iter().filter(|v| !matches!(v, Value::String(_))).collect();
-                            if !text.trim().is_empty() { values.push(Value::String(text)); }
-                            d.set(&path_set, values);
-                        });
-                    }/>
-            </div>
-        }
-    });
-    if drop_down {
-        let path_set = path.to_owned();
-        let selected_options = Arc::clone(&options);
-        let set_options = Arc::clone(&options);
-        let selected = move || {
-            let values = values.get();
-            selected_options
-                .iter()
-                .position(|o| values.contains(&o.value))
-                .map(|i| i.to_string())
-                .unwrap_or_default()
-        };
-        return view! {
-            <select id=id.to_owned() aria-describedby=described_by.to_owned() aria-required=required disabled=read_only
-                prop:value=selected
-                on:change=move |ev| {
-                    let chosen = event_target_value(&ev).parse::<usize>().ok().and_then(|i| set_options.get(i).cloned());
-                    ctx.set(&path_set, chosen.map(|o| vec![o.value]).unwrap_or_default());
-                    ctx.touch(&path_set);
-                }>
-                <option value="">{s.choose}</option>
-                {options.iter().enumerate().map(|(i, o)| view! { <option value=i.to_string()>{option_label(o)}</option> }).collect_view()}
-            </select>
-            {other}
-        }
-        .into_any();
-    }
-    let multiple = item.repeats;
-    let input_type = if multiple { "checkbox" } else { "radio" };
-    view! {
-        <div class="choices">
-            {options.iter().enumerate().map(|(index, option)| {
-                let input_id = format!("{id}-{index}");
-                let value = option.value.clone();
-                let value_set = option.value.clone();
-                let path_set = path.to_owned();
-                view! {
-                    <div class="choice">
-                        <input type=input_type id=input_id.clone() name=id.to_owned() disabled=read_only
-                            prop:checked=move || values.with(|v| v.contains(&value))
-                            on:change=move |ev| {
-                                let on = event_target_checked(&ev);
-                                ctx.draft.update(|d| {
-                                    let mut values = if multiple { d.answers.get(&path_set).cloned().unwrap_or_default() } else { vec![] };
-                                    values.retain(|v| v != &value_set);
-                                    if on { values.push(value_set.clone()); }
-                                    d.set(&path_set, values);
-                                });
-                                ctx.touch(&path_set);
-                            }/>
-                        <label for=input_id>{option_label(option)}</label>
-                    </div>
-                }
-            }).collect_view()}
-        </div>
-        {other}
-    }
-    .into_any()
+/// Listens for `event` on `element` while the current reactive owner lives.
+fn add_listener(element: &Element, event: &str, listener: impl FnMut(web_sys::Event) + 'static) {
+    let closure = Closure::<dyn FnMut(web_sys::Event)>::new(listener);
+    let _ = element.add_event_listener_with_callback(event, closure.as_ref().unchecked_ref());
+    let closure = send_wrapper::SendWrapper::new(closure);
+    Owner::on_cleanup(move || drop(closure));
 }
 
 /// A photo or file: read in the browser (after a size check, so a huge file is
 /// never loaded), kept as base64 in the answer, shown as a thumbnail if an image.
-fn attachment_view(
-    ctx: Ctx,
-    item: &Item,
-    values: Memo<Vec<Value>>,
-    path: &str,
-    id: &str,
-    described_by: &str,
-) -> AnyView {
-    use wasm_bindgen::JsCast as _;
-    let s = t();
-    let accept = if item.constraints.mime_types.is_empty() {
-        "image/*,application/pdf".to_owned()
-    } else {
-        item.constraints.mime_types.join(",")
-    };
+fn choose_file(ctx: Ctx, item: &Item, path: &str, input: &Element) {
     let max = item
         .constraints
         .max_size
         .unwrap_or(shared::answers::DEFAULT_MAX_ATTACHMENT_BYTES);
-    let path_set = path.to_owned();
-    let on_change = move |ev: leptos::ev::Event| {
-        let file = ev
-            .target()
-            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
-            .and_then(|input| input.files())
-            .and_then(|files| files.get(0));
-        let Some(file) = file else {
-            ctx.set(&path_set, vec![]);
-            return;
-        };
-        let file = gloo_file::File::from(file);
-        let mut attachment = shared::form::Attachment {
-            content_type: Some(file.raw_mime_type()).filter(|m| !m.is_empty()),
-            title: Some(file.name()),
-            size: Some(file.size()),
-            ..shared::form::Attachment::default()
-        };
-        let path = path_set.clone();
-        ctx.touch(&path);
-        if file.size() > max {
-            // Too large to read: recorded with its size, so the rule reports it.
-            ctx.set(&path, vec![Value::Attachment(attachment)]);
-            return;
-        }
-        leptos::task::spawn_local(async move {
-            if let Ok(url) = gloo_file::futures::read_as_data_url(&file).await {
-                attachment.data = url.split_once(',').map(|(_, data)| data.to_owned());
-                ctx.set(&path, vec![Value::Attachment(attachment)]);
-            }
-        });
+    let file = input
+        .dyn_ref::<web_sys::HtmlInputElement>()
+        .and_then(web_sys::HtmlInputElement::files)
+        .and_then(|files| files.get(0));
+    let Some(file) = file else {
+        ctx.set(path, vec![]);
+        return;
     };
-    let chosen = move || {
-        values.get().into_iter().find_map(|v| match v {
-            Value::Attachment(a) => Some(a),
-            _ => None,
-        })
+    let file = gloo_file::File::from(file);
+    let mut attachment = Attachment {
+        content_type: Some(file.raw_mime_type()).filter(|m| !m.is_empty()),
+        title: Some(file.name()),
+        size: Some(file.size()),
+        ..Attachment::default()
     };
-    view! {
-        <p class="hint">{s.attachment_hint}</p>
-        <input id=id.to_owned() type="file" accept=accept aria-describedby=described_by.to_owned()
-            aria-required=item.required.then_some("true") disabled=item.read_only on:change=on_change/>
-        {move || chosen().map(|file| {
-            let image = file.content_type.as_deref().is_some_and(|t| t.starts_with("image/"));
-            let thumbnail = match (&file.data, image) {
-                (Some(data), true) => Some(format!("data:{};base64,{data}", file.content_type.clone().unwrap_or_default())),
-                _ => None,
-            };
-            view! {
-                <p class="attachment-chosen">
-                    {s.attachment_chosen}" "{file.title.clone().unwrap_or_default()}
-                    {file.size.map(|b| format!(" ({} kB)", b.div_ceil(1024)))}
-                </p>
-                {thumbnail.map(|src| view! { <img class="attachment-thumbnail" src=src alt=""/> })}
-            }
-        })}
+    let path = path.to_owned();
+    ctx.touch(&path);
+    if file.size() > max {
+        // Too large to read: recorded with its size, so the rule reports it.
+        ctx.set(&path, vec![Value::Attachment(attachment)]);
+        return;
     }
-    .into_any()
+    leptos::task::spawn_local(async move {
+        if let Ok(url) = gloo_file::futures::read_as_data_url(&file).await {
+            attachment.data = url.split_once(',').map(|(_, data)| data.to_owned());
+            ctx.set(&path, vec![Value::Attachment(attachment)]);
+        }
+    });
 }
 
 /// `YYYY-MM-DDTHH:MM` typed in the browser's zone → a FHIR dateTime with offset.
