@@ -136,14 +136,16 @@ fn every_fixture_extracts_to_its_snapshot_and_passes_the_external_validator() {
         "not valid FHIR R4:\n{}",
         problems.join("\n")
     );
-    // The three SDC extraction forms, the medplum intake form (by its mapping)
-    // and the US Surgeon General's family history (by LOINC codes).
+    // The SDC extraction forms (the template one included), the medplum intake
+    // form (by its mapping) and the US Surgeon General's family history (by
+    // LOINC codes).
     assert_eq!(
         with_patient,
         [
             "androidfhir--new-patient-registration-paginated",
             "hl7sdc--demographics.fsh-converted",
             "hl7sdc--extract-complex-defn3",
+            "hl7sdc--extract-complex-template",
             "lforms--ussg-fhp",
             "medplum--patient-intake-questionnaire",
         ]
@@ -215,30 +217,33 @@ fn the_sdc_demographics_example_makes_a_patient_and_one_related_person_per_relat
     fhir_validator::assert_valid("demographics", &[r, x.bundle]);
 }
 
+/// Answers to SDC's extract-complex example (the definition and the template
+/// versions have the same items).
+fn complex_example_answers() -> Value {
+    json!([
+        {"linkId": "patient", "item": [
+            {"linkId": "name", "item": [
+                answer("given", json!([{"valueString": "Jane"}, {"valueString": "Mary"}])),
+                answer("family", string("Doe"))]},
+            answer("gender", json!([{"valueCoding": {"system": "http://hl7.org/fhir/administrative-gender", "code": "female", "display": "Female"}}])),
+            answer("dob", json!([{"valueDate": "1980-03-04"}])),
+            answer("ihi", string("8003608166690503")),
+            answer("mobile-phone", string("0491 572 665"))]},
+        {"linkId": "contacts", "item": [
+            answer("contact-name", string("John Doe")),
+            answer("relationship", json!([{"valueCoding": {"system": "http://terminology.hl7.org/CodeSystem/v2-0131", "code": "N", "display": "Next-of-Kin"}}])),
+            answer("phone", string("0491 000 000"))]},
+        {"linkId": "obs", "item": [
+            answer("height", json!([{"valueDecimal": 1.72}])),
+            answer("weight", json!([{"valueDecimal": 65.5}])),
+            answer("complication", json!([{"valueBoolean": false}]))]}
+    ])
+}
+
 #[test]
 fn the_sdc_complex_definition_example_makes_its_patient_contacts_and_observations() {
     let q = fixture("extract-complex-defn3");
-    let r = response(
-        &q,
-        json!([
-            {"linkId": "patient", "item": [
-                {"linkId": "name", "item": [
-                    answer("given", json!([{"valueString": "Jane"}, {"valueString": "Mary"}])),
-                    answer("family", string("Doe"))]},
-                answer("gender", json!([{"valueCoding": {"system": "http://hl7.org/fhir/administrative-gender", "code": "female", "display": "Female"}}])),
-                answer("dob", json!([{"valueDate": "1980-03-04"}])),
-                answer("ihi", string("8003608166690503")),
-                answer("mobile-phone", string("0491 572 665"))]},
-            {"linkId": "contacts", "item": [
-                answer("contact-name", string("John Doe")),
-                answer("relationship", json!([{"valueCoding": {"system": "http://terminology.hl7.org/CodeSystem/v2-0131", "code": "N", "display": "Next-of-Kin"}}])),
-                answer("phone", string("0491 000 000"))]},
-            {"linkId": "obs", "item": [
-                answer("height", json!([{"valueDecimal": 1.72}])),
-                answer("weight", json!([{"valueDecimal": 65.5}])),
-                answer("complication", json!([{"valueBoolean": false}]))]}
-        ]),
-    );
+    let r = response(&q, complex_example_answers());
     let x = run(&q, &r);
     let patient_url = full_url(&x, "Patient");
     // extractAllocateId: the Patient's fullUrl is the allocated id, the first one.
@@ -401,4 +406,40 @@ fn the_validator_refuses_what_is_not_fhir_r4() {
             .is_some_and(|m| m.contains("patient"))
     );
     assert_eq!(verdicts[2], None);
+}
+
+#[test]
+fn the_sdc_template_example_makes_the_same_patient_as_the_definition_example() {
+    let by_definition = run(
+        &fixture("extract-complex-defn3"),
+        &response(&fixture("extract-complex-defn3"), complex_example_answers()),
+    );
+    let q = fixture("extract-complex-template");
+    let r = response(&q, complex_example_answers());
+    let x = run(&q, &r);
+    let [patient] = resources(&x, "Patient").try_into().unwrap();
+    let mut expected = resources(&by_definition, "Patient").remove(0);
+    // The template writes telecom the right way round, and has no birthDate.
+    expected["telecom"] = json!([{"system": "phone", "use": "mobile", "value": "0491 572 665"}]);
+    expected.as_object_mut().unwrap().remove("birthDate");
+    assert_eq!(patient, expected, "{patient:#}");
+    assert_eq!(
+        full_url(&x, "Patient"),
+        "urn:uuid:00000000-0000-4000-8000-000000000001"
+    );
+    let [contact] = resources(&x, "RelatedPerson").try_into().unwrap();
+    assert_eq!(
+        contact["patient"]["reference"],
+        full_url(&x, "Patient").as_str()
+    );
+    assert_eq!(contact["name"], json!([{"text": "John Doe"}]));
+    let observations = resources(&x, "Observation");
+    assert_eq!(observations.len(), 3, "height, weight and the complication");
+    // The template records height in centimetres: `answer.value * 100`.
+    assert_eq!(
+        observations[0]["valueQuantity"],
+        json!({"system": "http://unitsofmeasure.org", "unit": "cm", "code": "cm", "value": 172})
+    );
+    assert_eq!(x.warnings, []);
+    fhir_validator::assert_valid("extract-complex-template", &[r, x.bundle]);
 }

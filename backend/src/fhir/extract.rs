@@ -15,6 +15,7 @@
 //!   `expression`, and `sdc-questionnaire-extractAllocateId` (`%NewPatientId`), so
 //!   extracted resources reference each other by their `urn:uuid:` fullUrl.
 //!
+//! Template-based extraction (`templateExtract`, [`template`]) runs beside it.
 //! Forms without any of this get a per-form mapping ([`mapping`]). Answers that
 //! cannot be recorded where the definition says (text for a date, a code outside a
 //! required value set) are errors naming the linkId; metadata this server does
@@ -24,6 +25,7 @@
 mod fhirpath;
 pub mod mapping;
 mod schema;
+mod template;
 
 use std::collections::HashMap;
 use std::fmt::Debug;
@@ -148,13 +150,6 @@ pub fn extract(
         errors: Vec::new(),
         warnings: Vec::new(),
     };
-    if find_extension(questionnaire, url::TEMPLATE_EXTRACT) {
-        x.warn(
-            IssueType::NotSupported,
-            "Template-based extraction (templateExtract) is not supported; only definitions are used",
-            "Questionnaire",
-        );
-    }
     let mut root = x.read_meta(questionnaire, "Questionnaire");
     if root.extract.is_none()
         && let Some(resource_type) = overlay.as_ref().and_then(|o| o.root.clone())
@@ -178,6 +173,9 @@ pub fn extract(
     if root.extract.is_some() {
         x.apply_values(&root.values, response, "Questionnaire");
         x.pop_resource();
+    }
+    if find_extension(questionnaire, url::TEMPLATE_EXTRACT) {
+        x.templates(questionnaire, response);
     }
     if !x.errors.is_empty() {
         return Err(x.errors);

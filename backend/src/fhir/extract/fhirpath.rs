@@ -42,6 +42,7 @@ pub(crate) fn evaluate(
 #[derive(Debug, Clone, PartialEq)]
 enum Token {
     Str(String),
+    Num(String),
     Ident(String),
     Var(String),
     Sym(&'static str),
@@ -98,6 +99,20 @@ fn tokenize(text: &str) -> Result<Vec<Token>, Unsupported> {
                 }
                 tokens.push(Token::Ident(chars[start..i].iter().collect()));
             }
+            c if c.is_ascii_digit() => {
+                let start = i;
+                while chars
+                    .get(i)
+                    .is_some_and(|c| c.is_ascii_digit() || *c == '.')
+                {
+                    i += 1;
+                }
+                tokens.push(Token::Num(chars[start..i].iter().collect()));
+            }
+            '*' | '/' => {
+                tokens.push(Token::Sym(if c == '*' { "*" } else { "/" }));
+                i += 1;
+            }
             '!' if chars.get(i + 1) == Some(&'=') => {
                 tokens.push(Token::Sym("!="));
                 i += 2;
@@ -123,6 +138,7 @@ fn tokenize(text: &str) -> Result<Vec<Token>, Unsupported> {
 #[derive(Debug, Clone, PartialEq)]
 enum Ast {
     Str(String),
+    Num(String),
     Var(String),
     This,
     /// Navigation or a function call on the focus of the left side.
@@ -188,11 +204,24 @@ impl Parser {
         Ok(left)
     }
     fn additive(&mut self) -> Result<Ast, Unsupported> {
-        let mut left = self.postfix()?;
+        let mut left = self.multiplicative()?;
         while self.eat_sym("+") {
-            left = Ast::Binary("+", Box::new(left), Box::new(self.postfix()?));
+            left = Ast::Binary("+", Box::new(left), Box::new(self.multiplicative()?));
         }
         Ok(left)
+    }
+    fn multiplicative(&mut self) -> Result<Ast, Unsupported> {
+        let mut left = self.postfix()?;
+        loop {
+            let op = if self.eat_sym("*") {
+                "*"
+            } else if self.eat_sym("/") {
+                "/"
+            } else {
+                return Ok(left);
+            };
+            left = Ast::Binary(op, Box::new(left), Box::new(self.postfix()?));
+        }
     }
     fn postfix(&mut self) -> Result<Ast, Unsupported> {
         let mut node = self.primary()?;
@@ -235,6 +264,10 @@ impl Parser {
                 self.at += 1;
                 Ok(Ast::Var(v))
             }
+            Some(Token::Num(n)) => {
+                self.at += 1;
+                Ok(Ast::Num(n))
+            }
             Some(Token::Sym("(")) => {
                 self.at += 1;
                 let inner = self.or()?;
@@ -256,6 +289,7 @@ impl Parser {
 fn eval(ast: &Ast, focus: &[Value], env: &Env<'_>) -> Result<Vec<Value>, Unsupported> {
     Ok(match ast {
         Ast::Str(s) => vec![Value::String(s.clone())],
+        Ast::Num(n) => vec![number(n.parse().map_err(|_| Unsupported)?, places(n))?],
         Ast::This => focus.to_vec(),
         Ast::Var(name) => match name.as_str() {
             "resource" => vec![env.resource.clone()],
@@ -314,6 +348,24 @@ fn eval(ast: &Ast, focus: &[Value], env: &Env<'_>) -> Result<Vec<Value>, Unsuppo
                     }
                     all
                 }
+                "*" | "/" => match (l.as_slice(), r.as_slice()) {
+                    ([a], [b]) => {
+                        let (Some(x), Some(y)) = (as_f64(a), as_f64(b)) else {
+                            return Err(Unsupported);
+                        };
+                        if *op == "*" {
+                            vec![number(
+                                x * y,
+                                places(&a.to_string()) + places(&b.to_string()),
+                            )?]
+                        } else if y == 0.0 {
+                            vec![]
+                        } else {
+                            vec![number(x / y, 8)?]
+                        }
+                    }
+                    _ => vec![],
+                },
                 "+" => match (l.as_slice(), r.as_slice()) {
                     ([a], [b]) => match (as_text(a), as_text(b)) {
                         (Some(a), Some(b)) => vec![Value::String(a + &b)],
@@ -356,6 +408,32 @@ fn child(value: &Value, name: &str) -> Vec<Value> {
             other => vec![other.clone()],
         })
         .collect()
+}
+
+/// Decimal places written in a number's text.
+fn places(text: &str) -> usize {
+    text.split_once('.').map_or(0, |(_, f)| f.len())
+}
+
+fn as_f64(value: &Value) -> Option<f64> {
+    match value {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+/// `x` rounded to `places` decimals (FHIRPath decimals are exact: 1.72 * 100 is
+/// 172.00, not 171.99999999999997), as a JSON number.
+fn number(x: f64, places: usize) -> Result<Value, Unsupported> {
+    let scale = 10f64.powi(i32::try_from(places.min(12)).unwrap_or(12));
+    let rounded = (x * scale).round() / scale;
+    if rounded.fract() == 0.0 && rounded.abs() < 9e15 {
+        return Ok(Value::from(rounded as i64));
+    }
+    serde_json::Number::from_f64(rounded)
+        .map(Value::Number)
+        .ok_or(Unsupported)
 }
 
 fn truthy(values: &[Value]) -> bool {
@@ -421,6 +499,8 @@ mod tests {
             Ok(vec![json!("2026-01-02T03:04:05Z")])
         );
         assert_eq!(run("%resource.author", &name), Ok(vec![]));
+        let height = json!({"linkId": "height", "answer": [{"valueDecimal": 1.72}]});
+        assert_eq!(run("answer.value * 100", &height), Ok(vec![json!(172)]));
     }
 
     #[test]
