@@ -861,7 +861,7 @@ fn chosen_type(field: &str) -> Option<String> {
         .find_map(|c| field.strip_prefix(c))
         .filter(|t| t.chars().next().is_some_and(char::is_uppercase))
         .map(|t| {
-            let lower = format!("{}{}", t[..1].to_ascii_lowercase(), &t[1..]);
+            let lower = lower_first(t);
             if schema::PRIMITIVES.contains(&lower.as_str()) {
                 lower
             } else {
@@ -933,6 +933,15 @@ fn put(object: &mut Map<String, Value>, steps: &[Step], value: Value, fresh: boo
     }
 }
 
+/// `Quantity` → `quantity`, `DateTime` → `dateTime`; safe on any text (form
+/// JSON is not trusted to be ASCII).
+pub(crate) fn lower_first(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_lowercase().chain(chars).collect()
+    })
+}
+
 /// An answer's value with its FHIR type.
 fn answer_datum(answer: &Value) -> Option<Datum> {
     typed_value(answer)
@@ -944,8 +953,8 @@ fn typed_value(object: &Value) -> Option<Datum> {
         .as_object()?
         .iter()
         .find(|(k, _)| k.len() > 5 && k.starts_with("value"))?;
-    let suffix = &key[5..];
-    let lower = format!("{}{}", suffix[..1].to_ascii_lowercase(), &suffix[1..]);
+    let suffix = key.strip_prefix("value")?;
+    let lower = lower_first(suffix);
     let ty = if schema::PRIMITIVES.contains(&lower.as_str()) {
         lower
     } else {

@@ -345,7 +345,7 @@ fn child_type(ty: Option<&str>, name: &str) -> Option<String> {
             .find_map(|c| name.strip_prefix(c))
             .filter(|t| t.chars().next().is_some_and(char::is_uppercase))
             .map(|t| {
-                let lower = format!("{}{}", t[..1].to_ascii_lowercase(), &t[1..]);
+                let lower = super::lower_first(t);
                 if schema::PRIMITIVES.contains(&lower.as_str()) {
                     lower
                 } else {

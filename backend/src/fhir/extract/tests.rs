@@ -266,3 +266,31 @@ fn sequential_and_random_ids_are_uuids() {
     assert_eq!(&a[14..15], "4");
     assert_ne!(a, RandomIds.uuid());
 }
+
+#[test]
+fn odd_form_json_never_panics() {
+    let questionnaires = [
+        json!({"resourceType": "Questionnaire", "extension": [extract_ext("http://hl7.org/fhir/StructureDefinition/Patient")],
+            "item": [{"linkId": "a", "type": "string", "definition": "x#Patient.valueÉtrange.ü"},
+                     {"linkId": "b", "type": "string", "definition": "#"},
+                     {"linkId": "c", "type": "string", "definition": "x#Patient.name.given.extra",
+                      "extension": [{"url": url::DEFINITION_EXTRACT_VALUE, "extension": [
+                        {"url": "definition", "valueUri": "x#Patient.deceasedÅ"}, {"url": "fixed-value", "valueé": 1}]},
+                        {"url": url::DEFINITION_EXTRACT_VALUE, "extension": [
+                        {"url": "definition", "valueUri": "x#Patient.gender"}, {"url": "expression", "valueExpression": {"expression": "'\\"}}]}]},
+                     {"linkId": "d", "type": "group", "definition": "x#Patient.birthDate", "item": [{"linkId": "e", "type": "string"}]}]}),
+        json!({"resourceType": "Questionnaire", "extension": [{"url": url::DEFINITION_EXTRACT, "extension": [{"url": "definition", "valueCanonical": ""}]}], "item": "not a list"}),
+        json!({"resourceType": "Questionnaire", "extension": [{"url": url::TEMPLATE_EXTRACT, "extension": [{"url": "template", "valueReference": {"reference": "#nope"}}]}]}),
+    ];
+    for q in questionnaires {
+        let _ = run(
+            &q,
+            &json!([
+                {"linkId": "a", "answer": [{"valueString": "x"}]},
+                {"linkId": "b", "answer": [{"valueString": "x"}]},
+                {"linkId": "c", "answer": [{"valueString": "x"}]},
+                {"linkId": "d", "item": [{"linkId": "e", "answer": [{"valueString": "x"}]}]}
+            ]),
+        );
+    }
+}
