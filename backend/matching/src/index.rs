@@ -103,9 +103,11 @@ struct Normalized {
 
 fn normalize(r: &PatientRecord, config: &Config) -> Normalized {
     let name = normalize::split_name(&r.given, r.family.as_deref(), &r.suffix);
+    // A missing name is no evidence either way; a placeholder is a claim to be
+    // doubted.
     let placeholder = [&name.given, &name.family]
         .iter()
-        .any(|n| n.as_deref().is_none_or(normalize::is_placeholder))
+        .any(|n| n.as_deref().is_some_and(normalize::is_placeholder))
         || normalize::is_placeholder(&format!(
             "{} {}",
             name.given.as_deref().unwrap_or_default(),
@@ -279,6 +281,26 @@ fn blocking_keys(s: &Side<'_>, ids: &[(&str, &str)]) -> Vec<(Pass, u64)> {
                 Pass::NamesPhonetic,
                 key(Pass::NamesPhonetic, &[*a, *b], &[]),
             ));
+        }
+    }
+    // Keys without the birth date, for records where it is missing or wrong.
+    if let Some(postal) = s.postal {
+        for c in &family_dm {
+            keys.push((
+                Pass::FamilyPostal,
+                key(Pass::FamilyPostal, &[*c], &[postal.s]),
+            ));
+        }
+        if let Some(no) = s.street_no {
+            keys.push((
+                Pass::StreetNumberPostal,
+                key(Pass::StreetNumberPostal, &[], &[no.s, postal.s]),
+            ));
+        }
+    }
+    if let Some(city) = s.city {
+        for c in &family_dm {
+            keys.push((Pass::FamilyCity, key(Pass::FamilyCity, &[*c], &[city.s])));
         }
     }
     if let (Some(no), Some(street)) = (s.street_no, s.street) {
@@ -610,9 +632,12 @@ impl Index {
                 held.push(Hold::Placeholder);
             }
             let level = |f: Field| fields[f as usize].level;
+            // Twins share a birth date, a family name, an address and a phone, but
+            // not an identifier: an agreeing identifier rules a twin out.
             if level(Field::BirthDate) == Level::Exact
                 && matches!(level(Field::Family), Level::Exact | Level::Close)
                 && level(Field::Given) == Level::Different
+                && level(Field::Identifier) != Level::Exact
             {
                 held.push(Hold::PossibleTwin);
             }
@@ -701,8 +726,8 @@ impl Index {
             }
         }
         model.set_u(&counts);
-        // EM over the blocked pairs of (up to) 20,000 patients spread over the index.
-        let step = (live.len() / 20_000).max(1);
+        // EM over the blocked pairs of (about) 5,000 patients spread over the index.
+        let step = (live.len() / 5_000).max(1);
         let mut patterns: HashMap<u64, u64> = HashMap::new();
         for &slot in live.iter().step_by(step) {
             let Some(r) = self.records[slot as usize].as_ref() else {

@@ -347,6 +347,12 @@ pub enum Pass {
     GivenPhoneticYearMonth,
     /// House number and street name.
     StreetAddress,
+    /// Family name's Double Metaphone code and postal code.
+    FamilyPostal,
+    /// House number and postal code.
+    StreetNumberPostal,
+    /// Family name's Double Metaphone code and city.
+    FamilyCity,
 }
 
 impl Pass {
@@ -362,6 +368,9 @@ impl Pass {
             Pass::NamesPhonetic => "names-phonetic",
             Pass::GivenPhoneticYearMonth => "given-phonetic+birth-year-month",
             Pass::StreetAddress => "street-address",
+            Pass::FamilyPostal => "family-phonetic+postal-code",
+            Pass::StreetNumberPostal => "street-number+postal-code",
+            Pass::FamilyCity => "family-phonetic+city",
         }
     }
 }
