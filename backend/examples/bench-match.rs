@@ -314,12 +314,16 @@ fn figures(answers: &[Answer], certain: f64, probable: f64, possible: f64) -> Fi
                 linked.insert(h.id.clone());
                 let true_pair = a.truth.contains(&h.id);
                 if true_pair {
-                    tp += 1
+                    tp += 1;
                 } else {
-                    fp += 1
+                    fp += 1;
                 }
                 if grade == 0 {
-                    if true_pair { ctp += 1 } else { cfp += 1 }
+                    if true_pair {
+                        ctp += 1;
+                    } else {
+                        cfp += 1;
+                    }
                 }
             }
         }
