@@ -72,6 +72,10 @@ pub struct Strings {
     pub choose: &'static str,
     pub other_answer: &'static str,
     pub free_text_fallback: &'static str,
+    /// Beside a slider nobody has moved yet.
+    pub slider_unset: &'static str,
+    /// The label of the list of tabs in a tabbed form.
+    pub tabs_label: &'static str,
     pub add_another: &'static str,
     pub remove: &'static str,
     pub attachment_hint: &'static str,
@@ -155,6 +159,8 @@ pub const EN: Strings = Strings {
     choose: "Choose…",
     other_answer: "Other (please say)",
     free_text_fallback: "Type your answer",
+    slider_unset: "Not answered yet: move the slider",
+    tabs_label: "Sections",
     add_another: "Add another",
     remove: "Remove",
     attachment_hint: "Take a photo or choose a file",
@@ -238,6 +244,8 @@ pub const ES: Strings = Strings {
     choose: "Elija…",
     other_answer: "Otro (especifique)",
     free_text_fallback: "Escriba su respuesta",
+    slider_unset: "Sin responder: mueva el control",
+    tabs_label: "Secciones",
     add_another: "Agregar otro",
     remove: "Quitar",
     attachment_hint: "Tome una foto o elija un archivo",

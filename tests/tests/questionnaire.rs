@@ -577,3 +577,126 @@ async fn phq9_shows_the_total_of_the_chosen_answers_and_is_accepted() {
     assert_eq!(value, Some(10.0), "{}", score[0]);
     browser.close().await;
 }
+
+const CONTROLS: &str = r#"{
+  "resourceType": "Questionnaire", "id": "controls", "status": "active", "title": "Controls",
+  "item": [{"linkId": "root", "type": "group", "text": "Visit", "item": [
+    {"linkId": "about", "type": "group", "text": "About you",
+     "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/questionnaire-itemControl",
+       "valueCodeableConcept": {"coding": [{"system": "http://hl7.org/fhir/questionnaire-item-control", "code": "tab"}]}}],
+     "item": [
+       {"linkId": "pain", "type": "integer", "text": "Pain today",
+        "extension": [
+          {"url": "http://hl7.org/fhir/StructureDefinition/questionnaire-itemControl",
+           "valueCodeableConcept": {"coding": [{"system": "http://hl7.org/fhir/questionnaire-item-control", "code": "slider"}]}},
+          {"url": "http://hl7.org/fhir/StructureDefinition/minValue", "valueInteger": 0},
+          {"url": "http://hl7.org/fhir/StructureDefinition/maxValue", "valueInteger": 10}]},
+       {"linkId": "country", "type": "choice", "text": "Country of birth",
+        "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/questionnaire-itemControl",
+          "valueCodeableConcept": {"coding": [{"system": "http://hl7.org/fhir/questionnaire-item-control", "code": "autocomplete"}]}}],
+        "answerOption": [
+          {"valueCoding": {"code": "MX", "display": "Mexico"}},
+          {"valueCoding": {"code": "US", "display": "United States"}},
+          {"valueCoding": {"code": "CA", "display": "Canada"}}]}]},
+    {"linkId": "health", "type": "group", "text": "Health",
+     "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/questionnaire-itemControl",
+       "valueCodeableConcept": {"coding": [{"system": "http://hl7.org/fhir/questionnaire-item-control", "code": "tab"}]}}],
+     "item": [{"linkId": "allergies", "type": "string", "text": "Allergies"}]}
+  ]}]
+}"#;
+
+#[tokio::test]
+async fn tabs_a_slider_and_suggestions_answer_like_any_other_question() {
+    use fantoccini::key::Key;
+    let server = Server::start().await;
+    server.import("controls", CONTROLS).await;
+    let browser = Browser::start().await;
+    let about = "#q-root_0__about";
+    let health = "#q-root_0__health";
+    browser
+        .open(
+            &format!("{}/preview/controls", server.base),
+            &format!("{about}-tab"),
+        )
+        .await;
+    browser.record_requests().await;
+    let visible =
+        |css: &str| format!("return document.querySelector('{css}').offsetParent !== null;");
+
+    // Two tabs, the first shown; the arrow key moves to the second and shows it.
+    assert_eq!(
+        browser
+            .attr(&format!("{about}-tab"), "aria-selected")
+            .await
+            .as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        browser.js(&visible(&format!("{health}-panel"))).await,
+        false
+    );
+    browser.click(&format!("{about}-tab")).await;
+    browser.press(&[Key::Right]).await;
+    assert_eq!(browser.focused_id().await, "q-root_0__health-tab");
+    assert_eq!(
+        browser
+            .attr(&format!("{health}-tab"), "aria-selected")
+            .await
+            .as_deref(),
+        Some("true")
+    );
+    assert_eq!(browser.js(&visible(&format!("{about}-panel"))).await, false);
+    browser
+        .type_into("#q-root_0__health_0__allergies", "Penicillin")
+        .await;
+    browser.press(&[Key::Left]).await;
+    browser.click(&format!("{about}-tab")).await;
+    assert_eq!(browser.js(&visible("#q-root_0__about_0__pain")).await, true);
+
+    // The slider has no answer until it is moved, and says so.
+    let slider = "#q-root_0__about_0__pain";
+    assert_eq!(
+        browser.text(&format!("{slider} + output")).await,
+        EN.slider_unset
+    );
+    browser
+        .js(&format!(
+            "const s = document.querySelector('{slider}');
+             s.value = '7'; s.dispatchEvent(new Event('input', {{bubbles: true}}));"
+        ))
+        .await;
+    browser
+        .wait_for_text(&format!("{slider} + output"), |t| t == "7")
+        .await;
+
+    // Typing an option's label (any case) chooses that option.
+    let country = "#q-root_0__about_0__country";
+    assert_eq!(
+        browser
+            .js(&format!(
+                "return document.querySelectorAll('#{}-options option').length;",
+                &country[1..]
+            ))
+            .await,
+        3
+    );
+    browser.type_into(country, "mexico").await;
+
+    browser
+        .click("form.questionnaire button[type=submit]")
+        .await;
+    browser
+        .wait_for_text("#server-answer", |t| t == EN.form_server_valid)
+        .await;
+    let response = validated_response(&browser).await;
+    assert_eq!(answers(&response, "pain"), [json!({"valueInteger": 7})]);
+    assert_eq!(
+        answers(&response, "country"),
+        [json!({"valueCoding": {"code": "MX", "display": "Mexico"}})]
+    );
+    assert_eq!(
+        answers(&response, "allergies"),
+        [json!({"valueString": "Penicillin"})]
+    );
+    browser.close().await;
+}

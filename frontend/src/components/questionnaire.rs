@@ -366,11 +366,93 @@ fn render_item(ctx: Ctx, item: &Item, prefix: &str, parent: &Element) {
     });
 }
 
-/// The children of group instance `inner` into `parent`.
+/// The children of group instance `inner` into `parent`. Child groups shown as
+/// tabs (itemControl `tab`, or the groups of a `tab-container`) become one tab set
+/// where the first of them stands.
 fn render_children(ctx: Ctx, item: &Item, inner: &str, parent: &Element) {
+    let is_tab = |child: &Item| {
+        child.kind == ItemKind::Group
+            && !child.hidden
+            && (child.control == Some(Control::Tab) || item.control == Some(Control::TabContainer))
+    };
+    let tabs: Vec<&Item> = item.items.iter().filter(|c| is_tab(c)).collect();
+    let mut tabs_placed = tabs.len() < 2;
     for child in &item.items {
-        render_item(ctx, child, inner, parent);
+        if tabs_placed || !is_tab(child) {
+            if !is_tab(child) || tabs.len() < 2 {
+                render_item(ctx, child, inner, parent);
+            }
+            continue;
+        }
+        tab_set(ctx, &tabs, inner, parent);
+        tabs_placed = true;
     }
+}
+
+/// Groups as tabs: a tab list (arrow keys move along it) and one panel shown.
+fn tab_set(ctx: Ctx, tabs: &[&Item], inner: &str, parent: &Element) {
+    let holder = el_class("div", "tabs");
+    let list = el_class("div", "tab-list");
+    set(&list, "role", "tablist");
+    set(&list, "aria-label", t().tabs_label);
+    append(&holder, &list);
+    let selected = RwSignal::new(0usize);
+    let mut buttons = Vec::new();
+    for (index, tab) in tabs.iter().enumerate() {
+        let id = dom_id(&item_path(inner, &tab.link_id));
+        let button = el_class("button", "tab");
+        set(&button, "type", "button");
+        set(&button, "role", "tab");
+        set(&button, "id", &format!("{id}-tab"));
+        set(&button, "aria-controls", &format!("{id}-panel"));
+        text(&button, &title(tab));
+        append(&list, &button);
+        let panel = el_class("div", "tab-panel");
+        set(&panel, "role", "tabpanel");
+        set(&panel, "id", &format!("{id}-panel"));
+        set(&panel, "aria-labelledby", &format!("{id}-tab"));
+        render_item(ctx, tab, inner, &panel);
+        append(&holder, &panel);
+        let path = item_path(inner, &tab.link_id);
+        let shown = button.clone();
+        bind(move || {
+            let on = selected.get() == index;
+            set(&shown, "aria-selected", if on { "true" } else { "false" });
+            set(&shown, "tabindex", if on { "0" } else { "-1" });
+            flag(&panel, "hidden", !on);
+            // A tab whose group is switched off goes with it.
+            flag(
+                &shown,
+                "hidden",
+                ctx.evaluation.with(|e| e.disabled.contains(&path)),
+            );
+        });
+        add_listener(&button, "click", move |_| selected.set(index));
+        buttons.push(button);
+    }
+    let count = tabs.len();
+    add_listener(&list, "keydown", move |event| {
+        let Some(key) = event
+            .dyn_ref::<web_sys::KeyboardEvent>()
+            .map(web_sys::KeyboardEvent::key)
+        else {
+            return;
+        };
+        let now = selected.get_untracked();
+        let next = match key.as_str() {
+            "ArrowRight" => (now + 1) % count,
+            "ArrowLeft" => (now + count - 1) % count,
+            "Home" => 0,
+            "End" => count - 1,
+            _ => return,
+        };
+        event.prevent_default();
+        selected.set(next);
+        if let Some(button) = buttons.get(next) {
+            focus(button);
+        }
+    });
+    append(parent, &holder);
 }
 
 fn group(ctx: Ctx, item: &Item, prefix: &str, path: &str) -> Element {
@@ -459,12 +541,26 @@ enum Entry {
     File,
     /// Typed text in one slot per answer.
     Typed,
+    /// A number on a slider (itemControl `slider`).
+    Slider,
+    /// Typed text with the options suggested (itemControl `autocomplete`).
+    Suggest,
 }
 
 fn entry(item: &Item) -> Entry {
     match item.kind {
         ItemKind::Boolean => Entry::YesNo,
         ItemKind::Attachment => Entry::File,
+        ItemKind::Integer | ItemKind::Decimal if item.control == Some(Control::Slider) => {
+            Entry::Slider
+        }
+        ItemKind::Choice | ItemKind::OpenChoice
+            if !item.options.is_empty()
+                && !item.repeats
+                && item.control == Some(Control::Autocomplete) =>
+        {
+            Entry::Suggest
+        }
         ItemKind::Choice | ItemKind::OpenChoice if !item.options.is_empty() => {
             if item.control == Some(Control::DropDown)
                 || (!item.repeats
@@ -567,8 +663,13 @@ fn question(ctx: Ctx, item: &Item, prefix: &str, path: &str) -> Element {
         Entry::DropDown => control.drop_down(&field),
         Entry::File => control.file(&field),
         Entry::Typed => control.typed(&field),
+        Entry::Slider => control.slider(&field),
+        Entry::Suggest => control.suggest(&field),
     }
-    if item.kind == ItemKind::OpenChoice && entry != Entry::Typed && !control.read_only {
+    if item.kind == ItemKind::OpenChoice
+        && matches!(entry, Entry::Options | Entry::DropDown)
+        && !control.read_only
+    {
         control.other(&field);
     }
     if item.items.is_empty() {
@@ -751,6 +852,86 @@ impl Inputs<'_> {
         });
         append(&holder, &input);
         append(field, &holder);
+    }
+
+    /// A range input between the item's minValue and maxValue (0 to 100 when
+    /// it sets none), with the chosen number beside it; until the patient moves
+    /// it there is no answer, and it says so.
+    fn slider(&self, field: &Element) {
+        let bound = |limit: &Option<Value>, default: &str| match limit {
+            Some(Value::Integer(i)) => i.to_string(),
+            Some(Value::Decimal(d)) => d.to_string(),
+            _ => default.to_owned(),
+        };
+        let constraints = &self.item.constraints;
+        let row = el_class("div", "slider");
+        let input = self.input("range", self.id);
+        set(&input, "min", &bound(&constraints.min_value, "0"));
+        set(&input, "max", &bound(&constraints.max_value, "100"));
+        set(
+            &input,
+            "step",
+            if self.item.kind == ItemKind::Integer {
+                "1"
+            } else {
+                "any"
+            },
+        );
+        set(&input, "data-slot", "0");
+        set(&input, "aria-describedby", self.described_by);
+        self.common(&input);
+        flag(&input, "disabled", self.read_only);
+        append(&row, &input);
+        let shown = el("output");
+        set(&shown, "for", self.id);
+        append(&row, &shown);
+        append(field, &row);
+        let values = self.values;
+        bind(move || {
+            let value = values.with(|v| v.first().map(shown_text));
+            match value {
+                Some(value) => {
+                    set_value(&input, &value);
+                    shown.set_text_content(Some(&value));
+                }
+                None => shown.set_text_content(Some(t().slider_unset)),
+            }
+        });
+    }
+
+    /// A text input that suggests the options as the patient types (a native
+    /// `<datalist>`): a typed text equal to an option's label chooses it.
+    fn suggest(&self, field: &Element) {
+        let list_id = format!("{}-options", self.id);
+        let input = self.input("text", self.id);
+        set(&input, "list", &list_id);
+        set(&input, "autocomplete", "off");
+        set(&input, "data-suggest", "");
+        set(&input, "aria-describedby", self.described_by);
+        self.common(&input);
+        flag(&input, "readonly", self.read_only);
+        append(field, &input);
+        let list = el("datalist");
+        set(&list, "id", &list_id);
+        for option in &self.item.options {
+            let choice = el("option");
+            set(&choice, "value", &option_label(option));
+            append(&list, &choice);
+        }
+        append(field, &list);
+        let (options, values) = (self.item.options.clone(), self.values);
+        bind(move || {
+            let typed = values.with(|values| match values.first() {
+                Some(Value::String(s)) => s.clone(),
+                Some(value) => options
+                    .iter()
+                    .find(|o| &o.value == value)
+                    .map(option_label)
+                    .unwrap_or_default(),
+                None => String::new(),
+            });
+            set_value(&input, &typed);
+        });
     }
 
     fn file(&self, field: &Element) {
@@ -1017,6 +1198,27 @@ fn listen(ctx: Ctx, root: &Element) {
                 }
                 d.set(&path, values);
             });
+            return;
+        }
+        if input.has_attribute("data-suggest") {
+            let Some(item) = input.get_attribute("data-link").and_then(|l| ctx.item(&l)) else {
+                return;
+            };
+            let typed = value_of(&input);
+            let wanted = typed.trim().to_lowercase();
+            let chosen = item
+                .options
+                .iter()
+                .find(|o| option_label(o).to_lowercase() == wanted)
+                .map(|o| o.value.clone());
+            let values = match chosen {
+                Some(value) => vec![value],
+                None if wanted.is_empty() => vec![],
+                // Not one of the options: kept as typed, so the rules can say so
+                // (or, for an open choice, it is the answer).
+                None => vec![Value::String(typed)],
+            };
+            ctx.set(&path, values);
             return;
         }
         let Some(slot) = input
