@@ -7,6 +7,7 @@
 mod api;
 mod app;
 mod components;
+mod drafts;
 mod i18n;
 mod pages;
 mod router;

@@ -700,3 +700,64 @@ async fn tabs_a_slider_and_suggestions_answer_like_any_other_question() {
     );
     browser.close().await;
 }
+
+const SHORT: &str = r#"{
+  "resourceType": "Questionnaire", "id": "short", "status": "active", "title": "Short", "version": "2",
+  "item": [
+    {"linkId": "name", "type": "string", "text": "Your name", "required": true},
+    {"linkId": "smoker", "type": "boolean", "text": "Do you smoke?"}
+  ]
+}"#;
+
+#[tokio::test]
+async fn a_patient_who_comes_back_is_offered_the_answers_kept_on_the_phone() {
+    let server = Server::start().await;
+    server.import("short", SHORT).await;
+    let browser = Browser::start().await;
+    let url = format!("{}/preview/short", server.base);
+    let kept_expr = "localStorage.getItem('intake.draft.short.2') !== null";
+    let kept = &format!("return {kept_expr};");
+    let kept_soon = &format!("return {kept_expr} || null;");
+    browser.open(&url, "#q-name").await;
+    assert_eq!(browser.js(kept).await, false);
+    // Nothing to offer on a first visit.
+    assert!(browser.attr("#resume-offer", "hidden").await.is_some());
+    browser.type_into("#q-name", "Ana Ruiz").await;
+    browser.wait_for_js(kept_soon).await;
+
+    // Back later: offered, not imposed; taking it up brings the answers back.
+    browser.open(&url, "#q-name").await;
+    assert_eq!(browser.attr("#resume-offer", "hidden").await, None);
+    assert_eq!(
+        browser
+            .js("return document.getElementById('q-name').value;")
+            .await,
+        ""
+    );
+    browser.click("#resume-continue").await;
+    browser
+        .wait_for_js("return document.getElementById('q-name').value === 'Ana Ruiz' || null;")
+        .await;
+    assert!(browser.attr("#resume-offer", "hidden").await.is_some());
+
+    // Sent and accepted: nothing is left on the phone.
+    browser
+        .click("form.questionnaire button[type=submit]")
+        .await;
+    browser
+        .wait_for_text("#server-answer", |t| t == EN.form_server_valid)
+        .await;
+    browser
+        .wait_for_js("return localStorage.getItem('intake.draft.short.2') === null || null;")
+        .await;
+
+    // Starting again drops what was kept.
+    browser.open(&url, "#q-name").await;
+    browser.type_into("#q-name", "Someone else").await;
+    browser.wait_for_js(kept_soon).await;
+    browser.open(&url, "#q-name").await;
+    browser.click("#resume-start-again").await;
+    assert_eq!(browser.js(kept).await, false);
+    assert!(browser.attr("#resume-offer", "hidden").await.is_some());
+    browser.close().await;
+}

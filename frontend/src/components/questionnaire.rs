@@ -28,6 +28,7 @@ use super::dom::{
 };
 use crate::api::{self, Answer};
 use crate::components::notice::{ServerNotice, server_notice};
+use crate::drafts;
 use crate::i18n::t;
 
 /// What every item of the form can reach.
@@ -148,7 +149,14 @@ fn title(item: &Item) -> String {
 // Leptos components take their props by value.
 #[allow(clippy::needless_pass_by_value)]
 #[component]
-pub(crate) fn QuestionnaireForm(form: Arc<Form>, questionnaire: String) -> impl IntoView {
+pub(crate) fn QuestionnaireForm(
+    form: Arc<Form>,
+    questionnaire: String,
+    /// Keep the answers on this device until sent, and offer them back (a
+    /// patient's phone; never a shared kiosk).
+    #[prop(optional)]
+    keep_draft: bool,
+) -> impl IntoView {
     let s = t();
     let draft = RwSignal::new(Draft::initial(&form));
     let evaluation = {
@@ -175,6 +183,44 @@ pub(crate) fn QuestionnaireForm(form: Arc<Form>, questionnaire: String) -> impl 
         let response = response.clone();
         async move { api::validate_response(&response).await }
     });
+    let kept_key = keep_draft.then(|| drafts::key(&form));
+    let offer = RwSignal::new(kept_key.as_deref().and_then(drafts::load));
+    if let Some(key) = kept_key.clone() {
+        let initial = draft.get_untracked();
+        // Kept as the patient goes; answering instead of taking up the offer
+        // starts afresh.
+        Effect::new(move |_| {
+            draft.with(|d| {
+                if d != &initial {
+                    offer.set(None);
+                    drafts::save(&key, d);
+                }
+            });
+        });
+    }
+    if let Some(key) = kept_key.clone() {
+        Effect::new(move |_| {
+            let accepted = send.value().with(|answer| {
+                matches!(answer, Some(Answer::Accepted(outcome))
+                    if outcome.issue.iter().all(|i| i.severity == Severity::Information))
+            });
+            if accepted {
+                drafts::forget(&key);
+            }
+        });
+    }
+    let resume = move |_| {
+        if let Some(kept) = offer.get_untracked() {
+            offer.set(None);
+            draft.set(kept);
+        }
+    };
+    let start_again = move |_| {
+        offer.set(None);
+        if let Some(key) = &kept_key {
+            drafts::forget(key);
+        }
+    };
     let on_submit = {
         let form = Arc::clone(&form);
         move |ev: SubmitEvent| {
@@ -260,6 +306,13 @@ pub(crate) fn QuestionnaireForm(form: Arc<Form>, questionnaire: String) -> impl 
     });
     view! {
         <form class="form questionnaire" novalidate on:submit=on_submit>
+            <div class="notice resume-offer" id="resume-offer" role="region" aria-label=s.resume_continue
+                hidden=move || offer.with(Option::is_none)>
+                <p>{s.resume_offer}</p>
+                <button type="button" class="button button-primary" id="resume-continue" on:click=resume>{s.resume_continue}</button>
+                " "
+                <button type="button" class="button button-secondary" id="resume-start-again" on:click=start_again>{s.resume_start_again}</button>
+            </div>
             {paged.then(|| view! {
                 <p class="page-progress" id="page-progress" tabindex="-1" aria-live="polite">
                     {move || format!("{} {} {} {}", s.page_label, position.get().min(pages.with(Vec::len).saturating_sub(1)) + 1, s.page_of, pages.with(Vec::len))}

@@ -31,7 +31,7 @@ pub(crate) fn PreviewPage(id: String) -> impl IntoView {
                                 }).collect_view()}</ul>
                             </details>
                         })}
-                        <QuestionnaireForm form=Arc::new(compiled.form) questionnaire=questionnaire/>
+                        <QuestionnaireForm form=Arc::new(compiled.form) questionnaire=questionnaire keep_draft=true/>
                     }.into_any()
                 }
                 None => view! { <h1>{s.not_found_title}</h1><p>{s.form_not_found}</p> }.into_any(),

@@ -1,0 +1,57 @@
+//! Answers kept on the patient's own phone while a form is being filled in, so a
+//! patient who leaves (a call, a dead battery) is offered them back on return.
+//!
+//! Only where the page asks for it (a patient's phone, never the kiosk, which is
+//! shared). Kept in the browser's local storage under the form's id and version,
+//! dropped when the form is sent and accepted, and ignored (and deleted) after
+//! [`KEEP_FOR_MS`].
+
+use gloo_storage::{LocalStorage, Storage as _};
+use serde::{Deserialize, Serialize};
+use shared::draft::Draft;
+use shared::form::Form;
+
+/// How long a draft is offered back: long enough for a visit later in the week,
+/// short enough that answers do not linger on a phone.
+const KEEP_FOR_MS: f64 = 3.0 * 24.0 * 60.0 * 60.0 * 1000.0;
+
+#[derive(Serialize, Deserialize)]
+struct Kept {
+    /// When it was last saved (ms since the epoch).
+    saved: f64,
+    draft: Draft,
+}
+
+/// The storage key of `form`'s draft: a new version of the form starts afresh.
+pub(crate) fn key(form: &Form) -> String {
+    format!(
+        "intake.draft.{}.{}",
+        form.id,
+        form.version.as_deref().unwrap_or_default()
+    )
+}
+
+/// The draft kept under `key`, if there is a recent one.
+pub(crate) fn load(key: &str) -> Option<Draft> {
+    let kept: Kept = LocalStorage::get(key).ok()?;
+    if js_sys::Date::now() - kept.saved > KEEP_FOR_MS {
+        forget(key);
+        return None;
+    }
+    Some(kept.draft)
+}
+
+/// Keeps `draft` under `key`. A draft too large for the storage (photos) is
+/// simply not kept.
+pub(crate) fn save(key: &str, draft: &Draft) {
+    let kept = Kept {
+        saved: js_sys::Date::now(),
+        draft: draft.clone(),
+    };
+    let _ = LocalStorage::set(key, kept);
+}
+
+/// Drops the draft kept under `key`.
+pub(crate) fn forget(key: &str) {
+    LocalStorage::delete(key);
+}
