@@ -617,15 +617,7 @@ mod tests {
 
     fn choice(link_id: &str, codes: &[&str]) -> Item {
         let mut item = Item::new(link_id, ItemKind::Choice);
-        item.options = codes
-            .iter()
-            .map(|c| AnswerOption {
-                value: coding(c),
-                initial_selected: false,
-                ordinal: None,
-                prefix: None,
-            })
-            .collect();
+        item.options = codes.iter().map(|c| AnswerOption::new(coding(c))).collect();
         item
     }
 

@@ -9,6 +9,7 @@ pub(crate) fn form(items: Vec<Item>) -> Form {
         url: None,
         version: None,
         title: "T".into(),
+        title_translations: std::collections::BTreeMap::new(),
         variables: vec![],
         items,
     }

@@ -43,10 +43,8 @@ fn sample() -> (Form, QuestionnaireResponse) {
     mood.options = [("a", 0.0), ("b", 2.0)]
         .into_iter()
         .map(|(c, ordinal)| AnswerOption {
-            value: Value::Coding(code(c)),
-            initial_selected: false,
             ordinal: Some(ordinal),
-            prefix: None,
+            ..AnswerOption::new(Value::Coding(code(c)))
         })
         .collect();
     let mut g = Item::new("g", ItemKind::Group);
