@@ -13,13 +13,13 @@ use fhirbolt::model::r4::Resource;
 use fhirbolt::model::r4::resources::{
     Questionnaire, QuestionnaireItem, QuestionnaireItemAnswerOptionValue,
     QuestionnaireItemEnableWhenAnswer, QuestionnaireItemInitialValue, ValueSet,
-    ValueSetExpansionContains,
+    ValueSetComposeIncludeConceptDesignation, ValueSetExpansionContains,
 };
 use fhirbolt::model::r4::types::{Coding as FhirCoding, Extension, ExtensionValue};
 use fhirbolt::serde::{DeserializationConfig, DeserializationMode};
 use shared::form::{
     AnswerOption, Coding, CompiledForm, Constraints, Control, EnableBehavior, EnableWhen, Form,
-    ImportWarning, Item, ItemExpressions, ItemKind, Operator, Quantity, Value, Variable,
+    ImportWarning, Item, ItemExpressions, ItemKind, ItemText, Operator, Quantity, Value, Variable,
 };
 
 use super::outcome::{Issue, IssueType};
@@ -50,6 +50,12 @@ mod url {
     /// The pre-SDC name of the same extension, still found in real files.
     pub(super) const INITIAL_EXPRESSION_OLD: &str =
         "http://hl7.org/fhir/StructureDefinition/questionnaire-initialExpression";
+    /// On a string element (`_text`, `_title`, `_display`…): the same text in
+    /// another language, as the sub-extensions `lang` and `content`.
+    pub(super) const TRANSLATION: &str = "http://hl7.org/fhir/StructureDefinition/translation";
+    /// A value set designation's use that means "a display", as a translation is.
+    pub(super) const DESIGNATION_USAGE: &str =
+        "http://terminology.hl7.org/CodeSystem/designation-usage";
 }
 
 /// Parses a Questionnaire. Unknown elements are tolerated and empty arrays,
@@ -251,14 +257,26 @@ pub fn compile(parsed: &Parsed, id: &str) -> Result<CompiledForm, Vec<Issue>> {
             message,
         });
     }
-    let title = string(questionnaire.title.as_ref())
-        .or_else(|| string(questionnaire.name.as_ref()))
-        .unwrap_or_else(|| id.to_owned());
+    // The title's translations translate the title, not the `name` shown without one.
+    let (title, title_translations) = match string(questionnaire.title.as_ref()) {
+        Some(title) => (
+            title,
+            string_translations(questionnaire.title.as_ref())
+                .into_iter()
+                .rev() // the first of two for one language wins
+                .collect(),
+        ),
+        None => (
+            string(questionnaire.name.as_ref()).unwrap_or_else(|| id.to_owned()),
+            BTreeMap::new(),
+        ),
+    };
     let form = Form {
         id: id.to_owned(),
         url: questionnaire.url.as_ref().and_then(|u| u.value.clone()),
         version: string(questionnaire.version.as_ref()),
         title,
+        title_translations,
         variables,
         items,
     };
@@ -328,10 +346,12 @@ impl Compiler<'_> {
         };
         // Children: a display child marked help or flyover becomes this item's help.
         let mut help = None;
+        let mut help_translations = Translations::new();
         let mut items = Vec::with_capacity(item.item.len());
         for (index, child) in item.item.iter().enumerate() {
             if child.r#type.value.as_deref() == Some("display") && is_help(child) {
                 help = string(child.text.as_ref());
+                help_translations = string_translations(child.text.as_ref());
                 continue;
             }
             if let Some(compiled) = self.item(child, &format!("{path}.item[{index}]")) {
@@ -351,6 +371,7 @@ impl Compiler<'_> {
         let mut control = None;
         let mut hidden = false;
         let mut entry_format = None;
+        let mut entry_format_translations = Translations::new();
         let mut expressions = ItemExpressions::default();
         for extension in &item.extension {
             let value = extension.value.as_ref();
@@ -368,7 +389,12 @@ impl Compiler<'_> {
                     hidden =
                         matches!(value, Some(ExtensionValue::Boolean(b)) if b.value == Some(true));
                 }
-                url::ENTRY_FORMAT => entry_format = text_value(value),
+                url::ENTRY_FORMAT => {
+                    entry_format = text_value(value);
+                    if let Some(ExtensionValue::String(s)) = value {
+                        entry_format_translations = translations(&s.extension);
+                    }
+                }
                 url::REGEX => constraints.regex = text_value(value).map(|r| unwrap_matches(&r)),
                 url::MIN_LENGTH => {
                     constraints.min_length =
@@ -416,7 +442,16 @@ impl Compiler<'_> {
             );
         }
 
-        let (options, unresolved_value_set) = self.options(item, &link_id);
+        let (options, option_translations, unresolved_value_set) = self.options(item, &link_id);
+        let translations = item_texts(
+            [
+                (TextField::Text, string_translations(item.text.as_ref())),
+                (TextField::Prefix, string_translations(item.prefix.as_ref())),
+                (TextField::Help, help_translations),
+                (TextField::EntryFormat, entry_format_translations),
+            ],
+            option_translations,
+        );
         let enable_when = item
             .enable_when
             .iter()
@@ -478,6 +513,7 @@ impl Compiler<'_> {
             control,
             help,
             options,
+            translations,
             unresolved_value_set,
             initial: item
                 .initial
@@ -495,16 +531,25 @@ impl Compiler<'_> {
         })
     }
 
+    /// The item's options, each option's translations, and the value set URL that
+    /// could not be expanded.
     fn options(
         &mut self,
         item: &QuestionnaireItem,
         link_id: &str,
-    ) -> (Vec<AnswerOption>, Option<String>) {
-        let mut options: Vec<AnswerOption> = item
+    ) -> (Vec<AnswerOption>, Vec<Translations>, Option<String>) {
+        let mut options: Vec<(AnswerOption, Translations)> = item
             .answer_option
             .iter()
             .filter_map(|option| {
                 let value = answer_option_value(&option.value)?;
+                let translated = match &option.value {
+                    QuestionnaireItemAnswerOptionValue::Coding(c) => {
+                        string_translations(c.display.as_ref())
+                    }
+                    QuestionnaireItemAnswerOptionValue::String(s) => translations(&s.extension),
+                    _ => Translations::new(),
+                };
                 let coding_extensions = match &option.value {
                     QuestionnaireItemAnswerOptionValue::Coding(c) => c.extension.as_slice(),
                     _ => &[],
@@ -520,8 +565,7 @@ impl Compiler<'_> {
                     .iter()
                     .find(|e| e.url == url::OPTION_PREFIX)
                     .and_then(|e| text_value(e.value.as_ref()));
-                Some(AnswerOption {
-                    value,
+                let option = AnswerOption {
                     initial_selected: option
                         .initial_selected
                         .as_ref()
@@ -529,30 +573,35 @@ impl Compiler<'_> {
                         .unwrap_or(false),
                     ordinal,
                     prefix,
-                })
+                    ..AnswerOption::new(value)
+                };
+                Some((option, translated))
             })
             .collect();
-        let Some(value_set) = item.answer_value_set.as_ref().and_then(|v| v.value.clone()) else {
-            return (options, None);
+        let unresolved = match item.answer_value_set.as_ref().and_then(|v| v.value.clone()) {
+            None => None,
+            Some(value_set) => match self.contained_value_set(&value_set) {
+                Some(value_set_options) if !value_set_options.is_empty() => {
+                    options.extend(value_set_options);
+                    None
+                }
+                _ => {
+                    self.warn(
+                        link_id,
+                        format!("answerValueSet {value_set} cannot be expanded here; the item takes free text instead"),
+                    );
+                    Some(value_set)
+                }
+            },
         };
-        match self.contained_value_set(&value_set) {
-            Some(value_set_options) if !value_set_options.is_empty() => {
-                options.extend(value_set_options);
-                (options, None)
-            }
-            _ => {
-                self.warn(
-                    link_id,
-                    format!("answerValueSet {value_set} cannot be expanded here; the item takes free text instead"),
-                );
-                (options, Some(value_set))
-            }
-        }
+        let (options, translations) = options.into_iter().unzip();
+        (options, translations, unresolved)
     }
 
     /// The codes of a value set contained in the Questionnaire (`#id`), from its
-    /// expansion or, failing that, the concepts its compose lists.
-    fn contained_value_set(&self, reference: &str) -> Option<Vec<AnswerOption>> {
+    /// expansion or, failing that, the concepts its compose lists, each with the
+    /// translations of its display (`translation` extensions, then designations).
+    fn contained_value_set(&self, reference: &str) -> Option<Vec<(AnswerOption, Translations)>> {
         let id = reference.strip_prefix('#')?;
         let value_set: &ValueSet = self.questionnaire.contained.iter().find_map(|r| match r {
             Resource::ValueSet(vs)
@@ -566,7 +615,7 @@ impl Compiler<'_> {
         if let Some(expansion) = &value_set.expansion {
             fn walk<'a>(
                 contains: &'a [ValueSetExpansionContains],
-                out: &mut Vec<(Coding, &'a [Extension])>,
+                out: &mut Vec<(Coding, &'a [Extension], Translations)>,
             ) {
                 for c in contains {
                     if c.code.is_some() {
@@ -577,6 +626,7 @@ impl Compiler<'_> {
                                 display: string(c.display.as_ref()),
                             },
                             c.extension.as_slice(),
+                            display_translations(c.display.as_ref(), &c.designation),
                         ));
                     }
                     walk(&c.contains, out);
@@ -597,6 +647,7 @@ impl Compiler<'_> {
                             display: string(concept.display.as_ref()),
                         },
                         concept.extension.as_slice(),
+                        display_translations(concept.display.as_ref(), &concept.designation),
                     ));
                 }
             }
@@ -604,14 +655,15 @@ impl Compiler<'_> {
         Some(
             codings
                 .into_iter()
-                .map(|(coding, extensions)| AnswerOption {
-                    value: Value::Coding(coding),
-                    initial_selected: false,
-                    ordinal: extensions
-                        .iter()
-                        .find(|e| e.url == url::ORDINAL_VALUE || e.url == url::ITEM_WEIGHT)
-                        .and_then(|e| decimal_value(e.value.as_ref())),
-                    prefix: None,
+                .map(|(coding, extensions, translations)| {
+                    let option = AnswerOption {
+                        ordinal: extensions
+                            .iter()
+                            .find(|e| e.url == url::ORDINAL_VALUE || e.url == url::ITEM_WEIGHT)
+                            .and_then(|e| decimal_value(e.value.as_ref())),
+                        ..AnswerOption::new(Value::Coding(coding))
+                    };
+                    (option, translations)
                 })
                 .collect(),
         )
@@ -709,6 +761,96 @@ impl Compiler<'_> {
             }
         }
     }
+}
+
+/// One string's texts in other languages: (language tag, text), as found.
+type Translations = Vec<(String, String)>;
+
+/// The `translation` extensions among `extensions` (those on a string element).
+/// One without a language or a text is skipped: there is nothing to show.
+fn translations(extensions: &[Extension]) -> Translations {
+    extensions
+        .iter()
+        .filter(|e| e.url == url::TRANSLATION)
+        .filter_map(|e| {
+            let part = |name: &str| {
+                e.extension
+                    .iter()
+                    .find(|p| p.url == name)
+                    .and_then(|p| text_value(p.value.as_ref()))
+                    .filter(|t| !t.trim().is_empty())
+            };
+            Some((part("lang")?.trim().to_owned(), part("content")?))
+        })
+        .collect()
+}
+
+/// The translations of a string element, if it is there.
+fn string_translations(value: Option<&fhirbolt::model::r4::types::String>) -> Translations {
+    value
+        .map(|v| translations(&v.extension))
+        .unwrap_or_default()
+}
+
+/// A value set concept's display in other languages: its `translation`
+/// extensions, then its designations that have a language and are displays (no
+/// `use`, or designation-usage `display`; a synonym is not a translation).
+fn display_translations(
+    display: Option<&fhirbolt::model::r4::types::String>,
+    designations: &[ValueSetComposeIncludeConceptDesignation],
+) -> Translations {
+    let mut found = string_translations(display);
+    found.extend(designations.iter().filter_map(|d| {
+        let is_display = d.r#use.as_ref().is_none_or(|u| {
+            u.system.as_ref().and_then(|s| s.value.as_deref()) == Some(url::DESIGNATION_USAGE)
+                && u.code.as_ref().and_then(|c| c.value.as_deref()) == Some("display")
+        });
+        let language = d.language.as_ref()?.value.as_deref()?.trim();
+        let text = string(Some(&d.value))?;
+        (is_display && !language.is_empty()).then(|| (language.to_owned(), text))
+    }));
+    found
+}
+
+/// Which of an item's own texts a translation is of.
+#[derive(Clone, Copy)]
+enum TextField {
+    Text,
+    Prefix,
+    Help,
+    EntryFormat,
+}
+
+/// An item's translations by language, from each text's and each option's
+/// (`options[i]` is option i's). Where one text has two for one language, the
+/// first wins.
+fn item_texts(
+    fields: [(TextField, Translations); 4],
+    options: Vec<Translations>,
+) -> BTreeMap<String, ItemText> {
+    let mut by_language: BTreeMap<String, ItemText> = BTreeMap::new();
+    for (field, found) in fields {
+        for (language, text) in found {
+            let texts = by_language.entry(language).or_default();
+            let slot = match field {
+                TextField::Text => &mut texts.text,
+                TextField::Prefix => &mut texts.prefix,
+                TextField::Help => &mut texts.help,
+                TextField::EntryFormat => &mut texts.entry_format,
+            };
+            slot.get_or_insert(text);
+        }
+    }
+    for (index, found) in options.into_iter().enumerate() {
+        for (language, text) in found {
+            let texts = by_language.entry(language).or_default();
+            if texts.options.len() <= index {
+                texts.options.resize(index + 1, None);
+            }
+            texts.options[index].get_or_insert(text);
+        }
+    }
+    by_language
 }
 
 fn is_help(item: &QuestionnaireItem) -> bool {
@@ -972,6 +1114,69 @@ mod tests {
                 "Questionnaire.item[1].enableWhen[0].answerInteger \"2022-09\" was read as answerDate"
             ]
         );
+    }
+
+    #[test]
+    fn translations_without_a_language_or_text_are_skipped_and_the_first_of_two_wins() {
+        let t = |lang: &str, content: &str| {
+            format!(
+                r#"{{"url": "{}", "extension": [{{"url": "lang", "valueCode": "{lang}"}}, {{"url": "content", "valueString": "{content}"}}]}}"#,
+                url::TRANSLATION
+            )
+        };
+        let no_lang = format!(
+            r#"{{"url": "{}", "extension": [{{"url": "content", "valueString": "Hola"}}]}}"#,
+            url::TRANSLATION
+        );
+        let json = format!(
+            r#"{{"resourceType": "Questionnaire", "status": "active", "name": "n",
+                "_title": {{"extension": [{}]}},
+                "item": [{{"linkId": "q", "type": "string", "text": "Name",
+                    "_text": {{"extension": [{no_lang}, {}, {}, {}, {}]}}}}]}}"#,
+            t("es", "Título"),
+            t("es", " "),
+            t("es", "Nombre"),
+            t("es", "Apellido"),
+            t("de", "Name"),
+        );
+        let form = compile(&parse(&json).unwrap(), "t").unwrap().form;
+        // A title from `name` has no translations of its own.
+        assert_eq!(form.title, "n");
+        assert!(form.title_translations.is_empty());
+        let texts = &form.items[0].translations;
+        assert_eq!(texts.keys().collect::<Vec<_>>(), ["de", "es"]);
+        assert_eq!(texts["es"].text.as_deref(), Some("Nombre"));
+    }
+
+    #[test]
+    fn value_set_designations_in_a_language_translate_displays_and_synonyms_do_not() {
+        let json = format!(
+            r##"{{"resourceType": "Questionnaire", "status": "active",
+                "contained": [{{"resourceType": "ValueSet", "id": "yn", "status": "active",
+                    "compose": {{"include": [{{"system": "http://example.org/yn", "concept": [
+                        {{"code": "y", "display": "Yes",
+                          "designation": [
+                            {{"language": "es", "use": {{"system": "http://snomed.info/sct", "code": "900000000000013009"}}, "value": "Afirmativo"}},
+                            {{"language": "es", "value": "Sí"}},
+                            {{"value": "Yep"}}]}},
+                        {{"code": "n", "display": "No",
+                          "_display": {{"extension": [{{"url": "{}", "extension": [
+                            {{"url": "lang", "valueCode": "es"}}, {{"url": "content", "valueString": "No (es)"}}]}}]}},
+                          "designation": [
+                            {{"language": "es", "use": {{"system": "{}", "code": "display"}}, "value": "Nop"}},
+                            {{"language": "fr", "value": "Non"}}]}}]}}]}}}}],
+                "item": [{{"linkId": "q", "type": "choice", "text": "OK?", "answerValueSet": "#yn"}}]}}"##,
+            url::TRANSLATION,
+            url::DESIGNATION_USAGE,
+        );
+        let form = compile(&parse(&json).unwrap(), "t").unwrap().form;
+        let texts = &form.items[0].translations;
+        assert_eq!(
+            texts["es"].options,
+            [Some("Sí".to_owned()), Some("No (es)".to_owned())]
+        );
+        assert_eq!(texts["fr"].options, [None, Some("Non".to_owned())]);
+        assert_eq!(texts["fr"].text, None);
     }
 
     #[test]
