@@ -20,6 +20,8 @@ pub(crate) struct Tok<'a> {
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Side<'a> {
     pub(crate) given: Option<Tok<'a>>,
+    /// Every given name run together, when there is more than one.
+    pub(crate) given_joined: Option<&'a str>,
     pub(crate) family: Option<Tok<'a>>,
     pub(crate) birth: u32,
     pub(crate) gender: u8,
@@ -130,7 +132,7 @@ type Outcome = (Level, Option<Detail>);
 /// Given and family names, straight or swapped (given typed as family and back).
 fn names(a: &Side<'_>, b: &Side<'_>) -> (Outcome, Outcome) {
     let straight = (
-        both(a.given, b.given, |x, y| name(x, y, true)),
+        joined_given(a, b).unwrap_or_else(|| both(a.given, b.given, |x, y| name(x, y, true))),
         both(a.family, b.family, |x, y| name(x, y, false)),
     );
     let rank = |o: &Outcome| match o.0 {
@@ -155,6 +157,28 @@ fn names(a: &Side<'_>, b: &Side<'_>) -> (Outcome, Outcome) {
         return (swapped, swapped);
     }
     straight
+}
+
+/// Given names split differently (`ale xander`, `alexander`; `ann marie`,
+/// `annmarie`): the first words differ, but all the given names run together are
+/// the same, or one typo apart. `None` when neither side has more than one given
+/// name, or the joined names disagree (then the first names are compared alone).
+fn joined_given(a: &Side<'_>, b: &Side<'_>) -> Option<Outcome> {
+    if a.given_joined.is_none() && b.given_joined.is_none() {
+        return None;
+    }
+    let ja = a.given_joined.or(a.given.map(|t| t.s))?;
+    let jb = b.given_joined.or(b.given.map(|t| t.s))?;
+    if a.given.map(|t| t.s) == b.given.map(|t| t.s) {
+        return None;
+    }
+    if ja == jb {
+        Some((Level::Exact, Some(Detail::Spacing)))
+    } else if ja.len().min(jb.len()) >= 5 && osa_distance(ja, jb) <= 1 {
+        Some((Level::Close, Some(Detail::Typo)))
+    } else {
+        None
+    }
 }
 
 /// One name against another.
@@ -327,6 +351,54 @@ mod tests {
         for (a, b, level) in cases {
             assert_eq!(name(tok(a), tok(b), true).0, level, "{a} {b}");
             assert_eq!(name(tok(b), tok(a), true).0, level, "{b} {a}");
+        }
+    }
+
+    #[test]
+    fn given_names_split_differently_compare_run_together() {
+        let side = |given: &'static str, joined: Option<&'static str>| Side {
+            given: Some(tok(given)),
+            given_joined: joined,
+            ..Side::default()
+        };
+        let cases = [
+            (
+                side("ale", Some("alexander")),
+                side("alexander", None),
+                Level::Exact,
+            ),
+            (
+                side("ann", Some("annmarie")),
+                side("annmarie", None),
+                Level::Exact,
+            ),
+            (
+                side("br", Some("brinlry")),
+                side("brinley", None),
+                Level::Close,
+            ),
+            (
+                side("ann", Some("annmarie")),
+                side("ann", None),
+                Level::Exact,
+            ),
+            (
+                side("mary", Some("maryjane")),
+                side("lucy", None),
+                Level::Different,
+            ),
+        ];
+        for (a, b, level) in cases {
+            assert_eq!(
+                compare(&a, &b).levels[Field::Given as usize],
+                level,
+                "{a:?}"
+            );
+            assert_eq!(
+                compare(&b, &a).levels[Field::Given as usize],
+                level,
+                "{b:?}"
+            );
         }
     }
 

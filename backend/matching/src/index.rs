@@ -87,6 +87,9 @@ impl Vocab {
 #[derive(Debug, Default)]
 struct Normalized {
     given: Option<String>,
+    /// Every given name run together (`ale xander` → `alexander`), when there is
+    /// more than one.
+    given_joined: Option<String>,
     family: Option<String>,
     birth: u32,
     gender: u8,
@@ -143,8 +146,15 @@ fn normalize(r: &PatientRecord, config: &Config) -> Normalized {
         .collect();
     ids.sort_unstable();
     ids.dedup();
+    let given_joined = name.middle.as_deref().map(|m| {
+        normalize::squashed(&format!(
+            "{} {m}",
+            name.given.as_deref().unwrap_or_default()
+        ))
+    });
     Normalized {
         given: name.given,
+        given_joined,
         family: name.family,
         birth: r
             .birth_date
@@ -173,6 +183,7 @@ fn normalize(r: &PatientRecord, config: &Config) -> Normalized {
 struct Stored {
     id: Box<str>,
     given: u32,
+    given_joined: u32,
     family: u32,
     birth: u32,
     gender: u8,
@@ -208,6 +219,7 @@ pub struct Index {
     by_id: HashMap<Box<str>, u32>,
     blocks: HashMap<u64, Vec<u32>>,
     given: Vocab,
+    given_joined: Vocab,
     family: Vocab,
     street_no: Vocab,
     street: Vocab,
@@ -302,11 +314,30 @@ fn blocking_keys(s: &Side<'_>, ids: &[(&str, &str)]) -> Vec<(Pass, u64)> {
         for c in &family_dm {
             keys.push((Pass::FamilyCity, key(Pass::FamilyCity, &[*c], &[city.s])));
         }
+        for c in &given_dm {
+            keys.push((Pass::GivenCity, key(Pass::GivenCity, &[*c], &[city.s])));
+        }
     }
-    if let (Some(no), Some(street)) = (s.street_no, s.street) {
+    // Street names are keyed without their spaces: a space typed or lost
+    // (`copland drive`, `coplanddrive`) is a common slip.
+    let street = s.street.map(|t| normalize::squashed(t.s));
+    if let (Some(no), Some(street)) = (s.street_no, &street) {
+        let prefix: String = street.chars().take(4).collect();
         keys.push((
             Pass::StreetAddress,
-            key(Pass::StreetAddress, &[], &[no.s, street.s]),
+            key(Pass::StreetAddress, &[], &[no.s, &prefix]),
+        ));
+    }
+    if let (Some(street), Some(city)) = (&street, s.city)
+        && street.len() >= 4
+    {
+        keys.push((
+            Pass::StreetCity,
+            key(
+                Pass::StreetCity,
+                &[],
+                &[street, &normalize::squashed(city.s)],
+            ),
         ));
     }
     keys.sort_unstable();
@@ -336,6 +367,7 @@ impl Index {
             by_id: HashMap::new(),
             blocks: HashMap::new(),
             given: Vocab::names(),
+            given_joined: Vocab::default(),
             family: Vocab::names(),
             street_no: Vocab::default(),
             street: Vocab::default(),
@@ -375,6 +407,7 @@ impl Index {
     fn side<'a>(&'a self, r: &'a Stored) -> Side<'a> {
         Side {
             given: self.given.tok(r.given),
+            given_joined: self.given_joined.tok(r.given_joined).map(|t| t.s),
             family: self.family.tok(r.family),
             birth: r.birth,
             gender: r.gender,
@@ -405,6 +438,7 @@ impl Index {
         let stored = Stored {
             id: id.into(),
             given: self.given.intern(n.given.as_deref()),
+            given_joined: self.given_joined.intern(n.given_joined.as_deref()),
             family: self.family.intern(n.family.as_deref()),
             birth: n.birth,
             gender: n.gender,
@@ -451,6 +485,7 @@ impl Index {
             }
         }
         self.given.release(stored.given);
+        self.given_joined.release(stored.given_joined);
         self.family.release(stored.family);
         self.street_no.release(stored.street_no);
         self.street.release(stored.street);
@@ -633,11 +668,17 @@ impl Index {
             }
             let level = |f: Field| fields[f as usize].level;
             // Twins share a birth date, a family name, an address and a phone, but
-            // not an identifier: an agreeing identifier rules a twin out.
+            // not an identifier: an agreeing identifier rules a twin out. So the
+            // address, phone and postal code agreeing is no evidence against a twin.
+            // Their given names differ, or, for a boy and a girl, may be nearly the
+            // same (Alexander and Alexandra, Daniel and Danielle): with the genders
+            // different, any given name short of equal is a twin's.
             if level(Field::BirthDate) == Level::Exact
                 && matches!(level(Field::Family), Level::Exact | Level::Close)
-                && level(Field::Given) == Level::Different
                 && level(Field::Identifier) != Level::Exact
+                && (level(Field::Given) == Level::Different
+                    || (level(Field::Gender) == Level::Different
+                        && level(Field::Given) != Level::Exact))
             {
                 held.push(Hold::PossibleTwin);
             }
@@ -786,6 +827,7 @@ impl Index {
                 .sum::<usize>();
         let vocabs = [
             &self.given,
+            &self.given_joined,
             &self.family,
             &self.street_no,
             &self.street,
@@ -823,6 +865,7 @@ impl<'a> QuerySide<'a> {
     fn side(&'a self, n: &'a Normalized) -> Side<'a> {
         Side {
             given: self.given,
+            given_joined: n.given_joined.as_deref(),
             family: self.family,
             birth: n.birth,
             gender: n.gender,

@@ -345,7 +345,8 @@ pub enum Pass {
     NamesPhonetic,
     /// Given name's Double Metaphone code and birth year and month.
     GivenPhoneticYearMonth,
-    /// House number and street name.
+    /// House number and the street name's first four letters (spaces dropped): a
+    /// typo later in the name, or a space lost, still meets.
     StreetAddress,
     /// Family name's Double Metaphone code and postal code.
     FamilyPostal,
@@ -353,6 +354,11 @@ pub enum Pass {
     StreetNumberPostal,
     /// Family name's Double Metaphone code and city.
     FamilyCity,
+    /// Street name and city, both without spaces (`coplanddrive`, `copland drive`):
+    /// finds records whose names and birth date are all wrong or missing.
+    StreetCity,
+    /// Given name's Double Metaphone code and city.
+    GivenCity,
 }
 
 impl Pass {
@@ -367,10 +373,12 @@ impl Pass {
             Pass::PostalInitial => "postal-code+given-initial",
             Pass::NamesPhonetic => "names-phonetic",
             Pass::GivenPhoneticYearMonth => "given-phonetic+birth-year-month",
-            Pass::StreetAddress => "street-address",
+            Pass::StreetAddress => "street-number+street-prefix",
             Pass::FamilyPostal => "family-phonetic+postal-code",
             Pass::StreetNumberPostal => "street-number+postal-code",
             Pass::FamilyCity => "family-phonetic+city",
+            Pass::StreetCity => "street+city",
+            Pass::GivenCity => "given-phonetic+city",
         }
     }
 }

@@ -108,6 +108,109 @@ fn likely_twins_are_never_certain() {
 }
 
 #[test]
+fn twins_sharing_address_phone_and_postal_code_are_never_certain() {
+    let mut index = population();
+    // Everything but the given name agrees, and there is no identifier: a twin.
+    index.upsert("jessica", &patient("Jessica", "Linacre", "2010-06-07"));
+    let found = index.find(
+        &patient("Rebecca", "Linacre", "2010-06-07"),
+        &MatchOptions::default(),
+    );
+    let top = &found.candidates[0];
+    assert_eq!(top.id, "jessica");
+    assert_eq!(top.grade, Grade::Probable, "{top:?}");
+    assert_eq!(top.explanation.held, [Hold::PossibleTwin]);
+}
+
+#[test]
+fn a_boy_and_a_girl_twin_with_nearly_the_same_name_are_never_certain() {
+    let mut index = population();
+    let mut alexander = patient("Alexander", "Linacre", "2010-06-07");
+    alexander.gender = Some("male".into());
+    index.upsert("alexander", &alexander);
+    let found = index.find(
+        &patient("Alexandra", "Linacre", "2010-06-07"),
+        &MatchOptions::default(),
+    );
+    let top = &found.candidates[0];
+    assert_eq!(top.id, "alexander");
+    assert_ne!(
+        top.explanation.fields[Field::Given as usize].level,
+        Level::Different
+    );
+    assert_ne!(top.grade, Grade::Certain, "{top:?}");
+    assert!(top.explanation.held.contains(&Hold::PossibleTwin));
+}
+
+#[test]
+fn a_typo_in_the_given_name_with_everything_else_agreeing_is_certain() {
+    let mut index = population();
+    index.upsert("jessica", &patient("Jessica", "Linacre", "2010-06-07"));
+    // No identifier: a typo-level given name is not a twin's.
+    let found = index.find(
+        &patient("Jesisca", "Linacre", "2010-06-07"),
+        &MatchOptions::default(),
+    );
+    let top = &found.candidates[0];
+    assert_eq!(top.id, "jessica");
+    assert_eq!(
+        top.explanation.fields[Field::Given as usize].level,
+        Level::Close
+    );
+    assert!(top.explanation.held.is_empty(), "{top:?}");
+    assert_eq!(top.grade, Grade::Certain);
+}
+
+#[test]
+fn given_names_split_by_a_space_are_one_name() {
+    let mut index = population();
+    index.upsert("alexander", &patient("Alexander", "Linacre", "1990-06-07"));
+    index.upsert("annmarie", &patient("Annmarie", "Quist", "1991-02-03"));
+    for (query, id, level) in [
+        ("Ale Xander", "alexander", Level::Exact),
+        ("Ann Marie", "annmarie", Level::Exact),
+        ("Br Inley", "alexander", Level::Different),
+    ] {
+        let family = if id == "annmarie" { "Quist" } else { "Linacre" };
+        let birth = if id == "annmarie" {
+            "1991-02-03"
+        } else {
+            "1990-06-07"
+        };
+        let found = index.find(&patient(query, family, birth), &MatchOptions::default());
+        let top = &found.candidates[0];
+        assert_eq!(top.id, id, "{query}");
+        assert_eq!(
+            top.explanation.fields[Field::Given as usize].level,
+            level,
+            "{query}"
+        );
+        if level == Level::Exact {
+            assert_eq!(top.grade, Grade::Certain, "{query}: {top:?}");
+        } else {
+            assert_ne!(top.grade, Grade::Certain, "{query}: {top:?}");
+        }
+    }
+}
+
+#[test]
+fn a_record_with_its_names_and_birth_date_all_wrong_is_found_by_its_street_and_city() {
+    let mut index = population();
+    let mut stored = patient("Madison", "Weller", "1934-10-24");
+    stored.address_lines = vec!["11 Coplanddrive".into()];
+    stored.city = Some("Birmingha M Gardens".into());
+    stored.postal_code = Some("4350".into());
+    stored.phones.clear();
+    index.upsert("weller", &stored);
+    let mut query = patient("Emmet", "Welller", "1927-05-16");
+    query.address_lines = vec!["24 Copland Drive".into()];
+    query.city = Some("Birmingham Gardens".into());
+    query.postal_code = Some("4365".into());
+    query.phones.clear();
+    assert!(index.blocking_candidates(&query).contains(&"weller"));
+}
+
+#[test]
 fn two_different_people_scoring_alike_are_never_certain() {
     let mut index = population();
     index.upsert("a", &patient("Maria", "Linacre", "1980-03-04"));
