@@ -89,28 +89,15 @@ impl Server {
     }
 }
 
+/// The fixture loader the backend's tests use too (see its module comment).
+#[path = "../../backend/tests/common/fixture_files.rs"]
+mod fixture_files;
+
 /// The team's real-world Questionnaires, as (id made from the file name, JSON).
 pub fn fixture_questionnaires() -> Vec<(String, String)> {
-    let dir = workspace_root().join("../shared/fixtures/questionnaires");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
-    files
+    fixture_files::questionnaire_fixtures()
         .into_iter()
-        .map(|p| {
-            let id: String = p
-                .file_stem()
-                .map(|s| s.to_string_lossy().replace('_', "-"))
-                .unwrap_or_default()
-                .chars()
-                .take(64)
-                .collect();
-            (id, std::fs::read_to_string(&p).expect("fixture"))
-        })
+        .map(|(stem, json)| (stem.replace('_', "-").chars().take(64).collect(), json))
         .collect()
 }
 

@@ -1192,32 +1192,15 @@ mod tests {
     }
 }
 
+/// The fixture loader the integration tests use too (see its module comment).
+#[cfg(test)]
+#[path = "../../tests/common/fixture_files.rs"]
+mod fixture_files;
+
 #[cfg(test)]
 mod fixture_tests {
-    use std::path::PathBuf;
-
+    use super::fixture_files::questionnaire_fixtures as fixtures;
     use super::*;
-
-    /// The team's real-world Questionnaires (../shared/fixtures/questionnaires).
-    pub(crate) fn fixtures() -> Vec<(String, String)> {
-        let dir =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/questionnaires");
-        let mut files: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "json"))
-            .collect();
-        files.sort();
-        files
-            .into_iter()
-            .map(|p| {
-                (
-                    p.file_stem().unwrap().to_string_lossy().into_owned(),
-                    std::fs::read_to_string(&p).unwrap(),
-                )
-            })
-            .collect()
-    }
 
     /// Counts (items, required items, help displays) in the raw JSON.
     fn raw_counts(items: &serde_json::Value, nested: bool) -> (usize, usize, usize) {

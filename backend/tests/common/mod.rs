@@ -7,26 +7,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub(crate) mod fhir_validator;
-
-use std::path::Path;
+mod fixture_files;
 
 use serde_json::Value;
 
-/// The team's real-world Questionnaires: (file stem, JSON).
+/// The team's real-world Questionnaires: (file stem with `-` for `_`, JSON).
 pub(crate) fn fixtures() -> Vec<(String, String)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/questionnaires");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
-    files
+    fixture_files::questionnaire_fixtures()
         .into_iter()
-        .map(|p| {
-            let stem = p.file_stem().unwrap().to_string_lossy().replace('_', "-");
-            (stem, std::fs::read_to_string(&p).unwrap())
-        })
+        .map(|(stem, json)| (stem.replace('_', "-"), json))
         .collect()
 }
 
