@@ -7,7 +7,6 @@
 use std::io::Write as _;
 use std::path::Path;
 
-use backend::{Application, Config};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -38,18 +37,8 @@ impl TestApp {
     async fn spawn_on(data: TempDir) -> Self {
         let dist = tempfile::tempdir().unwrap();
         write_dist(dist.path());
-        let config = Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            data: data.path().to_owned(),
-            dist: dist.path().to_owned(),
-            max_body_bytes: 16 * 1024,
-        };
-        let app = Application::build(&config).await.unwrap();
-        let base = format!("http://{}", app.local_addr().unwrap());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(app.run_until(async {
-            let _ = stopped.await;
-        }));
+        let common::Spawned { base, stop, server } =
+            common::spawn_server(data.path(), dist.path()).await;
         // Plain client: no automatic decompression, so encodings can be checked.
         let client = reqwest::Client::new();
         Self {

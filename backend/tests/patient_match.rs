@@ -3,9 +3,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-use backend::{Application, Config};
 use serde_json::{Value, json};
 use tempfile::TempDir;
+
+mod common;
 
 struct Server {
     base: String,
@@ -19,18 +20,8 @@ impl Server {
     async fn spawn() -> Self {
         let data = tempfile::tempdir().unwrap();
         let dist = tempfile::tempdir().unwrap();
-        let config = Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            data: data.path().to_owned(),
-            dist: dist.path().to_owned(),
-            max_body_bytes: 16 * 1024,
-        };
-        let app = Application::build(&config).await.unwrap();
-        let base = format!("http://{}", app.local_addr().unwrap());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(app.run_until(async {
-            let _ = stopped.await;
-        }));
+        let common::Spawned { base, stop, .. } =
+            common::spawn_server(data.path(), dist.path()).await;
         Self {
             base,
             client: reqwest::Client::new(),

@@ -1,5 +1,5 @@
-//! Shared by the backend's integration tests: the fixtures, a generator of valid
-//! responses, and the external FHIR R4 validator.
+//! Shared by the backend's integration tests: the fixtures, the server spawned on
+//! loopback, a generator of valid responses, and the external FHIR R4 validator.
 
 // Each test binary uses its own part of this module.
 #![allow(dead_code)]
@@ -9,7 +9,38 @@
 pub(crate) mod fhir_validator;
 mod fixture_files;
 
+use std::path::Path;
+
 use serde_json::Value;
+
+/// The server, spawned by [`spawn_server`].
+#[derive(Debug)]
+pub(crate) struct Spawned {
+    /// `http://127.0.0.1:{port}`.
+    pub(crate) base: String,
+    /// Sending on it stops the server as SIGTERM would.
+    pub(crate) stop: tokio::sync::oneshot::Sender<()>,
+    /// The server's task: what it ended with.
+    pub(crate) server: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// The real app on 127.0.0.1:0 over the folders `data` and `dist`, with a 16 KiB
+/// body limit.
+pub(crate) async fn spawn_server(data: &Path, dist: &Path) -> Spawned {
+    let config = backend::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data: data.to_owned(),
+        dist: dist.to_owned(),
+        max_body_bytes: 16 * 1024,
+    };
+    let app = backend::Application::build(&config).await.unwrap();
+    let base = format!("http://{}", app.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    Spawned { base, stop, server }
+}
 
 /// The team's real-world Questionnaires: (file stem with `-` for `_`, JSON).
 pub(crate) fn fixtures() -> Vec<(String, String)> {
