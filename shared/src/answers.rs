@@ -550,32 +550,7 @@ fn base64_decoded_len(data: &str) -> u64 {
 mod tests {
     use super::*;
     use crate::form::{AnswerOption, Coding, Constraints};
-    use crate::response::ResponseAnswer;
-    use crate::test_forms::{family_member_group, form};
-
-    fn answer(link_id: &str, values: Vec<Value>) -> ResponseItem {
-        ResponseItem {
-            link_id: link_id.into(),
-            text: None,
-            answer: values
-                .into_iter()
-                .map(|value| ResponseAnswer {
-                    value,
-                    item: vec![],
-                })
-                .collect(),
-            item: vec![],
-        }
-    }
-
-    fn group(link_id: &str, item: Vec<ResponseItem>) -> ResponseItem {
-        ResponseItem {
-            link_id: link_id.into(),
-            text: None,
-            answer: vec![],
-            item,
-        }
-    }
+    use crate::test_forms::{answer, family_member_group, form, group};
 
     fn response(item: Vec<ResponseItem>) -> QuestionnaireResponse {
         QuestionnaireResponse::new(None, "completed", item)

@@ -1,6 +1,33 @@
-//! Forms the unit tests of several modules share.
+//! Forms and responses the unit tests of several modules share.
 
 use crate::form::{EnableWhen, Form, Item, ItemKind, Operator, Value};
+use crate::response::{ResponseAnswer, ResponseItem};
+
+/// A response item answering `link_id` with `values`.
+pub(crate) fn answer(link_id: &str, values: Vec<Value>) -> ResponseItem {
+    ResponseItem {
+        link_id: link_id.into(),
+        text: None,
+        answer: values
+            .into_iter()
+            .map(|value| ResponseAnswer {
+                value,
+                item: vec![],
+            })
+            .collect(),
+        item: vec![],
+    }
+}
+
+/// A response item for the group (instance) `link_id`, holding `item`.
+pub(crate) fn group(link_id: &str, item: Vec<ResponseItem>) -> ResponseItem {
+    ResponseItem {
+        link_id: link_id.into(),
+        text: None,
+        answer: vec![],
+        item,
+    }
+}
 
 /// A form holding `items`.
 pub(crate) fn form(items: Vec<Item>) -> Form {

@@ -2,32 +2,7 @@ use super::eval::decimal_text;
 use super::*;
 use crate::date::Date;
 use crate::form::{ItemKind, Value};
-use crate::response::ResponseAnswer;
-use crate::test_forms::form;
-
-fn answer(link_id: &str, values: Vec<Value>) -> ResponseItem {
-    ResponseItem {
-        link_id: link_id.into(),
-        text: None,
-        answer: values
-            .into_iter()
-            .map(|value| ResponseAnswer {
-                value,
-                item: vec![],
-            })
-            .collect(),
-        item: vec![],
-    }
-}
-
-fn group(link_id: &str, item: Vec<ResponseItem>) -> ResponseItem {
-    ResponseItem {
-        link_id: link_id.into(),
-        text: None,
-        answer: vec![],
-        item,
-    }
-}
+use crate::test_forms::{answer, form, group};
 
 fn code(code: &str) -> Coding {
     Coding {
