@@ -1,6 +1,5 @@
 //! Every HTTP call the app makes. Nothing else in the app talks to the network.
 
-use gloo_net::http::Request;
 use leptos::prelude::{ReadSignal, Set as _, signal};
 use shared::Demographics;
 use shared::form::CompiledForm;
@@ -21,27 +20,64 @@ pub(crate) enum Answer<T> {
 
 /// `POST /api/demographics/validate`: the server's check of the same rules.
 pub(crate) async fn validate_demographics(demographics: &Demographics) -> Answer<Demographics> {
-    match Request::post("/api/demographics/validate").json(demographics) {
-        Ok(request) => answer(request).await,
+    match serde_json::to_string(demographics) {
+        Ok(body) => answer(
+            send(
+                "POST",
+                "/api/demographics/validate",
+                Some(("application/json", &body)),
+            )
+            .await,
+        ),
         Err(_) => Answer::Unreachable,
     }
 }
 
-/// Sends `request`: 200 is the answer, a 4xx the server's `OperationOutcome`,
+/// A reply: its status and body text.
+struct Reply {
+    status: u16,
+    body: String,
+}
+
+/// Sends a request with the browser's `fetch` (no HTTP crate in the bundle: the
+/// app only ever sends JSON and reads text). `None` if nothing usable came back.
+async fn send(method: &str, path: &str, body: Option<(&str, &str)>) -> Option<Reply> {
+    use wasm_bindgen::JsCast as _;
+    use wasm_bindgen_futures::JsFuture;
+    let init = web_sys::RequestInit::new();
+    init.set_method(method);
+    if let Some((content_type, body)) = body {
+        let headers = web_sys::Headers::new().ok()?;
+        headers.set("content-type", content_type).ok()?;
+        init.set_headers(&headers);
+        init.set_body(&wasm_bindgen::JsValue::from_str(body));
+    }
+    let request = web_sys::Request::new_with_str_and_init(path, &init).ok()?;
+    let response: web_sys::Response =
+        JsFuture::from(leptos::prelude::window().fetch_with_request(&request))
+            .await
+            .ok()?
+            .dyn_into()
+            .ok()?;
+    let body = JsFuture::from(response.text().ok()?)
+        .await
+        .ok()?
+        .as_string()?;
+    Some(Reply {
+        status: response.status(),
+        body,
+    })
+}
+
+/// A reply read: 200 is the answer, a 4xx the server's `OperationOutcome`,
 /// anything else (or nothing) unreachable.
-async fn answer<T: serde::de::DeserializeOwned>(request: gloo_net::http::Request) -> Answer<T> {
-    let Ok(response) = request.send().await else {
+fn answer<T: serde::de::DeserializeOwned>(reply: Option<Reply>) -> Answer<T> {
+    let Some(reply) = reply else {
         return Answer::Unreachable;
     };
-    match response.status() {
-        200 => response
-            .json()
-            .await
-            .map_or(Answer::Unreachable, Answer::Accepted),
-        400..=499 => response
-            .json()
-            .await
-            .map_or(Answer::Unreachable, Answer::Refused),
+    match reply.status {
+        200 => serde_json::from_str(&reply.body).map_or(Answer::Unreachable, Answer::Accepted),
+        400..=499 => serde_json::from_str(&reply.body).map_or(Answer::Unreachable, Answer::Refused),
         _ => Answer::Unreachable,
     }
 }
@@ -60,32 +96,34 @@ pub(crate) fn load<T: Send + Sync + 'static>(
 
 /// `GET /api/health`.
 pub(crate) async fn health() -> Option<Health> {
-    let response = Request::get("/api/health").send().await.ok()?;
-    response.json().await.ok()
+    let reply = send("GET", "/api/health", None).await?;
+    serde_json::from_str(&reply.body).ok()
 }
 
 /// `GET /api/forms/{id}`: the compiled form, or `None` if there is no such form
 /// (or no answer).
 pub(crate) async fn form(id: &str) -> Option<CompiledForm> {
-    let response = Request::get(&format!("/api/forms/{id}"))
-        .send()
-        .await
-        .ok()?;
-    if response.status() != 200 {
+    let path = format!("/api/forms/{}", js_sys::encode_uri_component(id));
+    let reply = send("GET", &path, None).await?;
+    if reply.status != 200 {
         return None;
     }
-    response.json().await.ok()
+    serde_json::from_str(&reply.body).ok()
 }
 
 /// `POST /fhir/QuestionnaireResponse/$validate`: the server's check of the answers.
 pub(crate) async fn validate_response(
     response: &QuestionnaireResponse,
 ) -> Answer<OperationOutcome> {
-    match Request::post("/fhir/QuestionnaireResponse/$validate")
-        .header("content-type", "application/fhir+json")
-        .body(serde_json::to_string(response).unwrap_or_default())
-    {
-        Ok(request) => answer(request).await,
+    match serde_json::to_string(response) {
+        Ok(body) => answer(
+            send(
+                "POST",
+                "/fhir/QuestionnaireResponse/$validate",
+                Some(("application/fhir+json", &body)),
+            )
+            .await,
+        ),
         Err(_) => Answer::Unreachable,
     }
 }

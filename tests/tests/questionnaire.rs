@@ -761,3 +761,60 @@ async fn a_patient_who_comes_back_is_offered_the_answers_kept_on_the_phone() {
     assert!(browser.attr("#resume-offer", "hidden").await.is_some());
     browser.close().await;
 }
+
+#[tokio::test]
+async fn a_form_with_spanish_translations_is_shown_in_spanish_and_records_the_same_codes() {
+    let server = Server::start().await;
+    let json = std::fs::read_to_string(
+        tests::workspace_root().join("backend/tests/fixtures/phq-2-es.json"),
+    )
+    .unwrap();
+    server.import("phq-2-es", &json).await;
+    let browser = Browser::start().await;
+    let url = format!("{}/preview/phq-2-es", server.base);
+    browser.open(&url, "main h1").await;
+    assert_eq!(
+        browser.text("main h1").await,
+        "Patient Health Questionnaire-2 (PHQ-2)"
+    );
+    // The patient picks Spanish: the form's own translations are used.
+    browser.click(".language-switch").await;
+    browser
+        .wait_for_text("main h1", |t| {
+            t == "Cuestionario sobre la salud del paciente-2 (PHQ-2)"
+        })
+        .await;
+    browser.record_requests().await;
+    let first = "#q-phq2_0__44250-9";
+    let label = browser
+        .js(&format!(
+            "return [...document.querySelectorAll('{first} label, {first} option')]
+                 .map(e => e.textContent).join('|');"
+        ))
+        .await;
+    assert!(
+        label.as_str().unwrap_or_default().contains("Ningún día"),
+        "{label}"
+    );
+    browser.screenshot("preview-phq2-es").await;
+    // Answered in Spanish, recorded with the form's own codes.
+    browser.click(&format!("{first}-0")).await;
+    browser.click("#q-phq2_0__44255-8-1").await;
+    browser
+        .click("form.questionnaire button[type=submit]")
+        .await;
+    browser
+        .wait_for_text("#server-answer", |t| {
+            t == shared::i18n::ES.form_server_valid
+        })
+        .await;
+    let response = validated_response(&browser).await;
+    let first_answer = answers(&response, "44250-9");
+    assert_eq!(first_answer.len(), 1, "{response}");
+    assert_eq!(first_answer[0]["valueCoding"]["code"], "LA6568-5");
+    assert_eq!(first_answer[0]["valueCoding"]["display"], "Not at all");
+    browser
+        .js("localStorage.removeItem('intake.language');")
+        .await;
+    browser.close().await;
+}

@@ -118,19 +118,10 @@ fn dom_id(path: &str) -> String {
     format!("q-{safe}")
 }
 
-/// The label of an option.
+/// The label of an option (in the form's language for the patient, see
+/// `Form::localized`).
 fn option_label(option: &AnswerOption) -> String {
-    let text = match &option.value {
-        Value::Coding(c) => c
-            .display
-            .clone()
-            .or_else(|| c.code.clone())
-            .unwrap_or_default(),
-        Value::String(s) | Value::Date(s) | Value::Time(s) | Value::Reference(s) => s.clone(),
-        Value::Integer(i) => i.to_string(),
-        // Options are codes, text, integers, dates, times or references (R4).
-        _ => String::new(),
-    };
+    let text = option.display_text();
     match &option.prefix {
         Some(prefix) => format!("{prefix} {text}"),
         None => text,

@@ -20,8 +20,10 @@ pub(crate) fn PreviewPage(id: String) -> impl IntoView {
                 Some(compiled) => {
                     let warnings = compiled.warnings.clone();
                     let questionnaire = format!("Questionnaire/{}", compiled.form.id);
+                    // In the patient's language where the form has it.
+                    let form = compiled.form.localized(s.lang);
                     view! {
-                        <h1>{compiled.form.title.clone()}</h1>
+                        <h1>{form.title.clone()}</h1>
                         <p class="lead">{s.preview_intro}</p>
                         {(!warnings.is_empty()).then(|| view! {
                             <details class="card import-warnings">
@@ -31,7 +33,7 @@ pub(crate) fn PreviewPage(id: String) -> impl IntoView {
                                 }).collect_view()}</ul>
                             </details>
                         })}
-                        <QuestionnaireForm form=Arc::new(compiled.form) questionnaire=questionnaire keep_draft=true/>
+                        <QuestionnaireForm form=Arc::new(form) questionnaire=questionnaire keep_draft=true/>
                     }.into_any()
                 }
                 None => view! { <h1>{s.not_found_title}</h1><p>{s.form_not_found}</p> }.into_any(),
