@@ -56,7 +56,7 @@ pub struct Application {
 impl Application {
     /// Opens the database (applying migrations), builds the router and binds.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        Self::build_with_matching(config, matching::Config::default()).await
+        Self::build_with_matching(config, config.matching()?).await
     }
 
     /// [`Application::build`] with the patient matching engine's settings (grade

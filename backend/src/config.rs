@@ -18,4 +18,113 @@ pub struct Config {
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "INTAKE_MAX_BODY_BYTES", default_value_t = 256 * 1024)]
     pub max_body_bytes: usize,
+    /// The patient matching engine's settings (each defaults to the engine's own).
+    #[command(flatten)]
+    pub matching: MatchingArgs,
+}
+
+/// `intake serve`'s patient matching options.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct MatchingArgs {
+    /// Patient matching: score (bits of log-odds) from which a match is `certain`
+    /// and linked without review.
+    #[arg(long, env = "INTAKE_MATCH_CERTAIN")]
+    pub match_certain: Option<f64>,
+    /// Patient matching: score from which a match is `probable` (reviewed by staff).
+    #[arg(long, env = "INTAKE_MATCH_PROBABLE")]
+    pub match_probable: Option<f64>,
+    /// Patient matching: score from which a candidate is shown as `possible`.
+    #[arg(long, env = "INTAKE_MATCH_POSSIBLE")]
+    pub match_possible: Option<f64>,
+    /// Patient matching: most candidates one blocking key may bring.
+    #[arg(long, env = "INTAKE_MATCH_BLOCK_CAP")]
+    pub match_block_cap: Option<usize>,
+    /// Patient matching: the country calling code of phone numbers written without one.
+    #[arg(long, env = "INTAKE_MATCH_COUNTRY_CODE")]
+    pub match_country_code: Option<String>,
+}
+
+impl Config {
+    /// The matching engine's settings: its defaults, with what was given here.
+    /// Thresholds out of order (`certain` below `probable`, ...) are refused.
+    pub fn matching(&self) -> anyhow::Result<matching::Config> {
+        let args = &self.matching;
+        let mut config = matching::Config::default();
+        let thresholds = &mut config.thresholds;
+        thresholds.certain = args.match_certain.unwrap_or(thresholds.certain);
+        thresholds.probable = args.match_probable.unwrap_or(thresholds.probable);
+        thresholds.possible = args.match_possible.unwrap_or(thresholds.possible);
+        if !(thresholds.certain >= thresholds.probable
+            && thresholds.probable >= thresholds.possible)
+        {
+            anyhow::bail!(
+                "matching thresholds must not decrease: certain {} >= probable {} >= possible {}",
+                thresholds.certain,
+                thresholds.probable,
+                thresholds.possible
+            );
+        }
+        if let Some(cap) = args.match_block_cap {
+            anyhow::ensure!(cap > 0, "the matching block cap must be at least 1");
+            config.block_cap = cap;
+        }
+        if let Some(code) = &args.match_country_code {
+            anyhow::ensure!(
+                !code.is_empty() && code.len() <= 3 && code.bytes().all(|b| b.is_ascii_digit()),
+                "the matching country code is 1 to 3 digits, e.g. 1 or 44"
+            );
+            config.default_country.clone_from(code);
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: super::Config,
+    }
+
+    fn parse(args: &[&str]) -> super::Config {
+        Cli::try_parse_from(std::iter::once("intake").chain(args.iter().copied()))
+            .map(|cli| cli.config)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
+    #[test]
+    fn matching_settings_start_from_the_engines_defaults() {
+        let defaults = matching::Config::default();
+        assert_eq!(parse(&[]).matching().unwrap(), defaults);
+        let set = parse(&[
+            "--match-certain",
+            "12.5",
+            "--match-block-cap",
+            "50",
+            "--match-country-code",
+            "44",
+        ])
+        .matching()
+        .unwrap();
+        assert_eq!(set.thresholds.certain, 12.5);
+        assert_eq!(set.thresholds.probable, defaults.thresholds.probable);
+        assert_eq!(set.block_cap, 50);
+        assert_eq!(set.default_country, "44");
+    }
+
+    #[test]
+    fn matching_settings_that_make_no_sense_are_refused() {
+        for args in [
+            &["--match-certain", "1", "--match-probable", "2"][..],
+            &["--match-possible", "30"],
+            &["--match-block-cap", "0"],
+            &["--match-country-code", "+44"],
+            &["--match-country-code", ""],
+        ] {
+            assert!(parse(args).matching().is_err(), "{args:?}");
+        }
+    }
 }

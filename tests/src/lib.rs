@@ -58,6 +58,7 @@ impl Server {
             data: data.path().to_owned(),
             dist,
             max_body_bytes: 256 * 1024,
+            matching: Default::default(),
         };
         let app = Application::build(&config).await.expect("server starts");
         let base = format!("http://{}", app.local_addr().expect("bound"));
