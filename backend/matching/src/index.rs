@@ -310,34 +310,22 @@ fn blocking_keys(s: &Side<'_>, ids: &[(&str, &str)]) -> Vec<(Pass, u64)> {
             ));
         }
     }
-    if let Some(city) = s.city {
+    if let Some(city) = s.city.map(|t| normalize::squashed(t.s)) {
         for c in &family_dm {
-            keys.push((Pass::FamilyCity, key(Pass::FamilyCity, &[*c], &[city.s])));
+            keys.push((Pass::FamilyCity, key(Pass::FamilyCity, &[*c], &[&city])));
         }
         for c in &given_dm {
-            keys.push((Pass::GivenCity, key(Pass::GivenCity, &[*c], &[city.s])));
+            keys.push((Pass::GivenCity, key(Pass::GivenCity, &[*c], &[&city])));
         }
     }
-    // Street names are keyed without their spaces: a space typed or lost
-    // (`copland drive`, `coplanddrive`) is a common slip.
-    let street = s.street.map(|t| normalize::squashed(t.s));
-    if let (Some(no), Some(street)) = (s.street_no, &street) {
-        let prefix: String = street.chars().take(4).collect();
+    // The house number and the street name's first four letters, spaces dropped: a
+    // typo later in the name, or a space typed or lost (`copland drive`,
+    // `coplanddrive`), still meets.
+    if let (Some(no), Some(street)) = (s.street_no, s.street) {
+        let prefix: String = street.s.chars().filter(|c| *c != ' ').take(4).collect();
         keys.push((
             Pass::StreetAddress,
             key(Pass::StreetAddress, &[], &[no.s, &prefix]),
-        ));
-    }
-    if let (Some(street), Some(city)) = (&street, s.city)
-        && street.len() >= 4
-    {
-        keys.push((
-            Pass::StreetCity,
-            key(
-                Pass::StreetCity,
-                &[],
-                &[street, &normalize::squashed(city.s)],
-            ),
         ));
     }
     keys.sort_unstable();

@@ -242,7 +242,10 @@ pub enum Hold {
     Ambiguous,
     /// The query's or the candidate's name is a placeholder.
     Placeholder,
-    /// Same birth date and family name, different given name: maybe a twin.
+    /// Same birth date and family name, different given name (or, with different
+    /// genders, any given name short of equal: Alexander and Alexandra), and no
+    /// agreeing identifier: maybe a twin. An agreeing address, phone or postal code
+    /// does not lift it: twins share those.
     PossibleTwin,
 }
 
@@ -352,12 +355,9 @@ pub enum Pass {
     FamilyPostal,
     /// House number and postal code.
     StreetNumberPostal,
-    /// Family name's Double Metaphone code and city.
+    /// Family name's Double Metaphone code and city (spaces dropped).
     FamilyCity,
-    /// Street name and city, both without spaces (`coplanddrive`, `copland drive`):
-    /// finds records whose names and birth date are all wrong or missing.
-    StreetCity,
-    /// Given name's Double Metaphone code and city.
+    /// Given name's Double Metaphone code and city (spaces dropped).
     GivenCity,
 }
 
@@ -377,7 +377,6 @@ impl Pass {
             Pass::FamilyPostal => "family-phonetic+postal-code",
             Pass::StreetNumberPostal => "street-number+postal-code",
             Pass::FamilyCity => "family-phonetic+city",
-            Pass::StreetCity => "street+city",
             Pass::GivenCity => "given-phonetic+city",
         }
     }

@@ -194,7 +194,7 @@ fn given_names_split_by_a_space_are_one_name() {
 }
 
 #[test]
-fn a_record_with_its_names_and_birth_date_all_wrong_is_found_by_its_street_and_city() {
+fn a_record_with_its_names_and_birth_date_all_wrong_is_found_by_its_house_and_street() {
     let mut index = population();
     let mut stored = patient("Madison", "Weller", "1934-10-24");
     stored.address_lines = vec!["11 Coplanddrive".into()];
@@ -202,9 +202,9 @@ fn a_record_with_its_names_and_birth_date_all_wrong_is_found_by_its_street_and_c
     stored.postal_code = Some("4350".into());
     stored.phones.clear();
     index.upsert("weller", &stored);
-    let mut query = patient("Emmet", "Welller", "1927-05-16");
-    query.address_lines = vec!["24 Copland Drive".into()];
-    query.city = Some("Birmingham Gardens".into());
+    let mut query = patient("Emmet", "Wellen", "1927-05-16");
+    query.address_lines = vec!["11 Copland Drvie".into()];
+    query.city = Some("Newcastle".into());
     query.postal_code = Some("4365".into());
     query.phones.clear();
     assert!(index.blocking_candidates(&query).contains(&"weller"));
