@@ -54,13 +54,14 @@ async fn main() -> ExitCode {
 async fn serve(config: Config) -> anyhow::Result<()> {
     let app = Application::build(&config).await?;
     let addr = app.local_addr()?;
+    let shutdown = shutdown_signal();
     tracing::info!(address = %addr, data = %config.data.display(), "listening");
     // The one line on stdout, for scripts and tests that start the server on port 0.
     #[allow(clippy::print_stdout)]
     {
         println!("listening on http://{addr}");
     }
-    app.run_until(shutdown_signal()).await
+    app.run_until(shutdown).await
 }
 
 /// Imports each Questionnaire in `dir` (by its own id, or the file name when it
@@ -158,29 +159,47 @@ fn id_from_file_name(path: &Path) -> String {
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed when this is
+/// called, not when first awaited: a supervisor (or a test) may signal as soon as
+/// it reads "listening", and a signal with no handler yet would kill the process
+/// without a clean shutdown.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    let signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |registered: std::io::Result<tokio::signal::unix::Signal>,
+                        name: &'static str| async move {
+                match registered {
+                    Ok(mut signal) => {
+                        signal.recv().await;
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, signal = name, "cannot listen for the signal");
+                        std::future::pending::<()>().await;
+                    }
+                }
+            };
+            let (interrupt, terminate) = signals;
+            tokio::select! {
+                () = wait(interrupt, "SIGINT") => tracing::info!("SIGINT: shutting down"),
+                () = wait(terminate, "SIGTERM") => tracing::info!("SIGTERM: shutting down"),
             }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
+        }
+        #[cfg(not(unix))]
+        {
+            if let Err(error) = tokio::signal::ctrl_c().await {
+                tracing::error!(%error, "cannot listen for Ctrl-C");
                 std::future::pending::<()>().await;
             }
+            tracing::info!("Ctrl-C: shutting down");
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => tracing::info!("SIGINT: shutting down"),
-        () = terminate => tracing::info!("SIGTERM: shutting down"),
     }
 }
