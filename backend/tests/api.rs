@@ -867,3 +867,27 @@ async fn extract_reports_unused_metadata_as_issues_beside_the_bundle() {
         "{issues}"
     );
 }
+
+/// Regression: `today()` was empty on the server, so an item enabled by a date
+/// condition counted as disabled and its answer was refused.
+#[tokio::test]
+async fn expressions_on_the_server_see_todays_date() {
+    let app = TestApp::spawn().await;
+    let form = json!({"resourceType": "Questionnaire", "id": "dated", "status": "active",
+        "item": [{"linkId": "since-2000", "type": "string", "text": "Asked from 2000 on",
+            "extension": [{"url": "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-enableWhenExpression",
+                "valueExpression": {"language": "text/fhirpath", "expression": "today() >= @2000-01-01"}}]},
+          {"linkId": "before-2000", "type": "string", "text": "Asked before 2000 only",
+            "extension": [{"url": "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-enableWhenExpression",
+                "valueExpression": {"language": "text/fhirpath", "expression": "today() < @2000-01-01"}}]}]});
+    app.put_fhir("/fhir/Questionnaire/dated", &form.to_string())
+        .await;
+    let answer = |link_id: &str| {
+        json!({"resourceType": "QuestionnaireResponse", "questionnaire": "Questionnaire/dated", "status": "completed",
+            "item": [{"linkId": link_id, "answer": [{"valueString": "yes"}]}]})
+    };
+    let enabled = validate_response(&app, &answer("since-2000")).await;
+    assert_eq!(enabled["issue"][0]["severity"], "information", "{enabled}");
+    let disabled = validate_response(&app, &answer("before-2000")).await;
+    assert_eq!(expressions(&disabled), ["before-2000"], "{disabled}");
+}

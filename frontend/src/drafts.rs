@@ -41,14 +41,17 @@ pub(crate) fn load(key: &str) -> Option<Draft> {
     Some(kept.draft)
 }
 
-/// Keeps `draft` under `key`. A draft too large for the storage (photos) is
-/// simply not kept.
+/// Keeps `draft` under `key`. A draft too large for the storage (photos) is not
+/// kept, and neither is the older one: offering that back would lose every
+/// answer given since.
 pub(crate) fn save(key: &str, draft: &Draft) {
     let kept = Kept {
         saved: js_sys::Date::now(),
         draft: draft.clone(),
     };
-    let _ = LocalStorage::set(key, kept);
+    if LocalStorage::set(key, kept).is_err() {
+        forget(key);
+    }
 }
 
 /// Drops the draft kept under `key`.

@@ -21,6 +21,18 @@ pub(crate) fn mark(name: &str) {
     }
 }
 
+/// Today in the patient's own time zone.
+pub(crate) fn today() -> shared::date::Date {
+    let now = js_sys::Date::new_0();
+    // The browser's calendar always yields a real date; fall back to the epoch
+    // only if it somehow did not.
+    let year = u16::try_from(now.get_full_year()).unwrap_or(1970);
+    let month = u8::try_from(now.get_month() + 1).unwrap_or(1);
+    let day = u8::try_from(now.get_date()).unwrap_or(1);
+    shared::date::Date::new(year, month, day)
+        .unwrap_or_else(|_| shared::date::Date::from_days_since_epoch(0))
+}
+
 fn main() {
     mark("intake:wasm-start");
     console_error_panic_hook::set_once();

@@ -29,7 +29,10 @@ pub(super) async fn validate(
 ) -> Result<Response, ApiError> {
     let response = response_in(body)?;
     let form = form_of(&app, &response).await?;
-    let problems = answers::validate(&form.form, &response);
+    // FHIRPath's today() on the server: the latest date anywhere (the patient's
+    // zone is not known), as the demographics rules take it.
+    let today = Some(app.clock.latest_date_on_earth());
+    let problems = answers::evaluate_on(&form.form, &response, today).issues;
     tracing::info!(issues = problems.len(), "questionnaire response validated");
     let issues: Vec<Issue> = if problems.is_empty() {
         vec![Issue {
@@ -61,7 +64,10 @@ pub(super) async fn extract(
     let response = response_in(body)?;
     let id = questionnaire_id(&app, &response).await?;
     let form = compiled(&app, &id).await?;
-    let problems = answers::validate(&form.form, &response);
+    // FHIRPath's today() on the server: the latest date anywhere (the patient's
+    // zone is not known), as the demographics rules take it.
+    let today = Some(app.clock.latest_date_on_earth());
+    let problems = answers::evaluate_on(&form.form, &response, today).issues;
     if !problems.is_empty() {
         tracing::info!(
             issues = problems.len(),

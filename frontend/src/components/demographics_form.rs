@@ -5,7 +5,7 @@ use leptos::ev::SubmitEvent;
 use leptos::html;
 use leptos::prelude::*;
 use shared::date::compose_date;
-use shared::{Date, Demographics, Field, FieldIssue, Gender, ValidationContext};
+use shared::{Demographics, Field, FieldIssue, Gender, ValidationContext};
 
 use crate::api::{self, Answer};
 use crate::components::field::{ErrorMessage, TextField, focus_moved_to_field};
@@ -72,17 +72,6 @@ impl FormState {
     }
 }
 
-/// Today in the patient's own time zone.
-fn today() -> Date {
-    let now = js_sys::Date::new_0();
-    // The browser's calendar always yields a real date; fall back to the epoch
-    // only if it somehow did not.
-    let year = u16::try_from(now.get_full_year()).unwrap_or(1970);
-    let month = u8::try_from(now.get_month() + 1).unwrap_or(1);
-    let day = u8::try_from(now.get_date()).unwrap_or(1);
-    Date::new(year, month, day).unwrap_or_else(|_| Date::from_days_since_epoch(0))
-}
-
 /// The id of the input that an error summary link moves to.
 fn input_id(field: Field) -> &'static str {
     match field {
@@ -109,7 +98,9 @@ fn focus_by_id(id: &str) {
 pub(crate) fn DemographicsForm() -> impl IntoView {
     let s = t();
     let form = FormState::new();
-    let context = ValidationContext { today: today() };
+    let context = ValidationContext {
+        today: crate::today(),
+    };
     let issues: Memo<Vec<FieldIssue>> = Memo::new(move |_| form.demographics().issues(&context));
 
     let error = move |field: Field| {

@@ -149,7 +149,8 @@ pub(crate) fn QuestionnaireForm(
     keep_draft: bool,
 ) -> impl IntoView {
     let s = t();
-    let draft = RwSignal::new(Draft::initial(&form));
+    // FHIRPath's today() is the patient's own date (ages, "in the last year").
+    let draft = RwSignal::new(Draft::initial_on(&form, Some(crate::today())));
     let evaluation = {
         let form = Arc::clone(&form);
         Memo::new(move |_| draft.with(|d| d.evaluate(&form)))
@@ -201,8 +202,10 @@ pub(crate) fn QuestionnaireForm(
         });
     }
     let resume = move |_| {
-        if let Some(kept) = offer.get_untracked() {
+        if let Some(mut kept) = offer.get_untracked() {
             offer.set(None);
+            // Not kept with the answers: today is today.
+            kept.today = draft.with_untracked(|d| d.today);
             draft.set(kept);
         }
     };
