@@ -61,12 +61,18 @@ fn snapshot(name: &str, actual: &Value) {
         .join("tests/snapshots/extract")
         .join(format!("{name}.json"));
     let text = serde_json::to_string_pretty(actual).unwrap() + "\n";
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() || !path.exists() {
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, text).unwrap();
         return;
     }
-    let expected = std::fs::read_to_string(&path).unwrap();
+    // A missing snapshot fails: written on the quiet, it would check nothing.
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "{name}: no snapshot at {} (UPDATE_SNAPSHOTS=1 writes it):\n{text}",
+            path.display()
+        )
+    });
     assert!(
         expected == text,
         "{name}: the extraction differs from {} (UPDATE_SNAPSHOTS=1 to accept):\n{text}",
