@@ -9,7 +9,7 @@
 use gloo_storage::{LocalStorage, Storage as _};
 use serde::{Deserialize, Serialize};
 use shared::draft::Draft;
-use shared::form::Form;
+use shared::form::{Form, Value};
 
 /// How long a draft is offered back: long enough for a visit later in the week,
 /// short enough that answers do not linger on a phone.
@@ -41,13 +41,20 @@ pub(crate) fn load(key: &str) -> Option<Draft> {
     Some(kept.draft)
 }
 
-/// Keeps `draft` under `key`. A draft too large for the storage (photos) is not
-/// kept, and neither is the older one: offering that back would lose every
-/// answer given since.
+/// Keeps `draft` under `key`, without its files. A draft the storage will not
+/// take is not kept, and neither is the older one: offering that back would lose
+/// every answer given since.
 pub(crate) fn save(key: &str, draft: &Draft) {
+    let mut draft = draft.clone();
+    // Photos and files are not kept (a few MB each, against a storage of about
+    // five): a patient who comes back attaches them again.
+    for values in draft.answers.values_mut() {
+        values.retain(|v| !matches!(v, Value::Attachment(_)));
+    }
+    draft.answers.retain(|_, values| !values.is_empty());
     let kept = Kept {
         saved: js_sys::Date::now(),
-        draft: draft.clone(),
+        draft,
     };
     if LocalStorage::set(key, kept).is_err() {
         forget(key);

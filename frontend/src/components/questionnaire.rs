@@ -177,17 +177,28 @@ pub(crate) fn QuestionnaireForm(
     });
     let kept_key = keep_draft.then(|| drafts::key(&form));
     let offer = RwSignal::new(kept_key.as_deref().and_then(drafts::load));
+    // Set once the form has been sent and accepted: nothing is kept after that.
+    let sent = RwSignal::new(false);
     if let Some(key) = kept_key.clone() {
         let initial = draft.get_untracked();
-        // Kept as the patient goes; answering instead of taking up the offer
-        // starts afresh.
+        let mut pending: Option<TimeoutHandle> = None;
+        // Kept as the patient goes, once typing pauses (not on every keystroke);
+        // answering instead of taking up the offer starts afresh.
         Effect::new(move |_| {
-            draft.with(|d| {
-                if d != &initial {
-                    offer.set(None);
-                    drafts::save(&key, d);
+            if draft.with(|d| d == &initial) {
+                return;
+            }
+            offer.set(None);
+            if let Some(handle) = pending.take() {
+                handle.clear();
+            }
+            let key = key.clone();
+            let save = move || {
+                if !sent.get_untracked() {
+                    draft.with_untracked(|d| drafts::save(&key, d));
                 }
-            });
+            };
+            pending = set_timeout_with_handle(save, std::time::Duration::from_millis(400)).ok();
         });
     }
     if let Some(key) = kept_key.clone() {
@@ -197,6 +208,7 @@ pub(crate) fn QuestionnaireForm(
                     if outcome.issue.iter().all(|i| i.severity == Severity::Information))
             });
             if accepted {
+                sent.set(true);
                 drafts::forget(&key);
             }
         });
