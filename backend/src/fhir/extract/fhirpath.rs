@@ -24,6 +24,9 @@ pub(crate) struct Env<'a> {
     pub(crate) now: &'a str,
 }
 
+/// Most tokens in one expression.
+const MAX_TOKENS: usize = 256;
+
 /// Evaluates `expression` with `focus` (the current response item) as `$this`.
 pub(crate) fn evaluate(
     expression: &str,
@@ -31,6 +34,12 @@ pub(crate) fn evaluate(
     env: &Env<'_>,
 ) -> Result<Vec<Value>, Unsupported> {
     let tokens = tokenize(expression)?;
+    // The parser and evaluator recurse once or a few times per token: a cap keeps a
+    // pathological expression in a stored form (`((((…` thousands deep) from
+    // overflowing the stack. Real extraction expressions are a few dozen tokens.
+    if tokens.len() > MAX_TOKENS {
+        return Err(Unsupported);
+    }
     let mut parser = Parser { tokens, at: 0 };
     let ast = parser.or()?;
     if parser.at != parser.tokens.len() {
@@ -511,6 +520,8 @@ mod tests {
             "iif(true, 'a', 'b')",
             "'open",
             "",
+            &"(".repeat(100_000),
+            &["1"; 5_000].join(" | "),
         ] {
             assert_eq!(
                 run(expression, &json!({})),
