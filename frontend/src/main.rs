@@ -35,7 +35,6 @@ pub(crate) fn today() -> shared::date::Date {
 
 fn main() {
     mark("intake:wasm-start");
-    console_error_panic_hook::set_once();
     i18n::choose_language();
     let root = leptos::prelude::document()
         .get_element_by_id("app")

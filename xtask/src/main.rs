@@ -90,6 +90,7 @@ fn build_frontend(tools: &setup::Tools, release: bool) -> anyhow::Result<()> {
     trunk.arg("build");
     if release {
         trunk.arg("--release");
+        setup::size_flags(&mut trunk);
     }
     run_step(
         if release {

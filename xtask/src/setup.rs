@@ -68,6 +68,26 @@ impl Tools {
     }
 }
 
+/// The release build's size settings, set in Trunk's environment only (so the
+/// host builds, clippy and dev builds never see them): std rebuilt from source
+/// (`rust-src`) for wasm32, optimised for size, with panics as an immediate trap
+/// (no panic machinery, no messages), no file/line strings for panic locations and
+/// no `Debug` formatting code (`{:?}` prints nothing: the app never shows one).
+/// These are unstable flags of the stable compiler, hence `RUSTC_BOOTSTRAP`, which
+/// must never go into `.cargo/config.toml` (it would reach every build).
+pub(crate) fn size_flags(command: &mut Command) {
+    command
+        .env("RUSTC_BOOTSTRAP", "1")
+        .env("CARGO_UNSTABLE_BUILD_STD", "std,panic_abort")
+        .env("CARGO_UNSTABLE_BUILD_STD_FEATURES", "optimize_for_size")
+        .env("CARGO_UNSTABLE_PANIC_IMMEDIATE_ABORT", "true")
+        .env("CARGO_PROFILE_WASM_RELEASE_PANIC", "immediate-abort")
+        .env(
+            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
+            "-Zlocation-detail=none -Zfmt-debug=none",
+        );
+}
+
 /// Installs whatever is missing and says what it did.
 pub(crate) fn install(browser: bool) -> anyhow::Result<Tools> {
     println!("==> checking tools");
@@ -124,6 +144,7 @@ pub(crate) fn tools_dir() -> PathBuf {
 fn ensure_wasm_target(apt: &mut Apt) -> anyhow::Result<bool> {
     if rustup_has_wasm_target() {
         println!("    wasm32 target: installed");
+        ensure_rust_src();
         return Ok(false);
     }
     println!("    wasm32 target: installing with rustup");
@@ -132,6 +153,7 @@ fn ensure_wasm_target(apt: &mut Apt) -> anyhow::Result<bool> {
         .status()
         .is_ok_and(|s| s.success());
     if added && rustup_has_wasm_target() {
+        ensure_rust_src();
         return Ok(false);
     }
     println!("    rustup could not install the target: using Debian's rustc-web instead");
@@ -151,6 +173,23 @@ fn ensure_wasm_target(apt: &mut Apt) -> anyhow::Result<bool> {
         fetch,
     )?;
     Ok(true)
+}
+
+/// std's source, which the release build compiles for wasm32 (`size_flags`). A
+/// failure here shows up as that build's error, which names `rust-src`.
+fn ensure_rust_src() {
+    let Ok(sysroot) = output(Command::new("rustc").args(["--print", "sysroot"])) else {
+        return;
+    };
+    let library = Path::new(sysroot.trim()).join("lib/rustlib/src/rust/library/Cargo.lock");
+    if library.is_file() {
+        println!("    rust-src: installed");
+        return;
+    }
+    println!("    rust-src: installing with rustup");
+    let _ = Command::new("timeout")
+        .args(["180", "rustup", "component", "add", "rust-src"])
+        .status();
 }
 
 fn rustup_has_wasm_target() -> bool {
