@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub(crate) mod fhir_validator;
+pub(crate) mod medplum;
 mod fixture_files;
 
 use std::path::Path;
