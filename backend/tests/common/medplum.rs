@@ -4,7 +4,7 @@
 //! its own that is killed on drop.
 //!
 //! ```ignore
-//! let peer = MedplumPeer::start(PeerOptions::default().bearer_token("secret"));
+//! let peer = MedplumPeer::start(&PeerOptions::default().bearer_token("secret"));
 //! let url = format!("{}/Patient", peer.base_url()); // http://127.0.0.1:PORT/fhir/R4/Patient
 //! ```
 
@@ -71,7 +71,7 @@ pub(crate) fn peer_dir() -> PathBuf {
 impl MedplumPeer {
     /// Starts `node server.mjs` and waits for its `listening on` line. Panics, with the
     /// peer's stderr, if it does not come.
-    pub(crate) fn start(options: PeerOptions) -> Self {
+    pub(crate) fn start(options: &PeerOptions) -> Self {
         let dir = peer_dir();
         assert!(
             dir.join("node_modules/@medplum/fhir-router/package.json")
@@ -110,7 +110,9 @@ impl MedplumPeer {
             command.env("PEER_SMART_TOKEN_TTL", ttl.to_string());
         }
         let mut child = command.spawn().unwrap_or_else(|e| {
-            panic!("starting `node` for the Medplum FHIR peer: {e} (`cargo xtask setup` installs Node)")
+            panic!(
+                "starting `node` for the Medplum FHIR peer: {e} (`cargo xtask setup` installs Node)"
+            )
         });
 
         // Drain both pipes for the peer's whole life, so it never blocks on a full one.
@@ -213,10 +215,7 @@ impl MedplumPeer {
     /// The next `count` FHIR requests answer `status` with an OperationOutcome (and
     /// `Retry-After: {seconds}` when given).
     pub(crate) async fn fail_next(&self, status: u16, count: u32, retry_after: Option<u32>) {
-        let mut url = format!(
-            "{}/__peer/fail?status={status}&count={count}",
-            self.origin
-        );
+        let mut url = format!("{}/__peer/fail?status={status}&count={count}", self.origin);
         if let Some(seconds) = retry_after {
             url.push_str(&format!("&retryAfter={seconds}"));
         }
@@ -295,7 +294,8 @@ impl Es384Key {
             .expect("after 1970")
             .as_secs()
             + 60;
-        let claims = json!({ "iss": client_id, "sub": client_id, "aud": token_url, "exp": exp, "jti": jti });
+        let claims =
+            json!({ "iss": client_id, "sub": client_id, "aud": token_url, "exp": exp, "jti": jti });
         self.sign(&json!({ "alg": "ES384", "typ": "JWT" }), &claims)
     }
 

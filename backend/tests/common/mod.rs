@@ -7,8 +7,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub(crate) mod fhir_validator;
-pub(crate) mod medplum;
 mod fixture_files;
+pub(crate) mod medplum;
 
 use std::path::Path;
 
