@@ -119,6 +119,7 @@ pub(crate) fn install(browser: bool) -> anyhow::Result<Tools> {
     if browser {
         ensure_axe_core(&mut apt, &tools_dir, &path)?;
     }
+    ensure_medplum_peer(&mut apt, &path)?;
     ensure_python_fhir_validator(&mut apt, &tools_dir)?;
     Ok(Tools {
         chromium,
@@ -317,6 +318,43 @@ fn ensure_axe_core(apt: &mut Apt, tools_dir: &Path, path: &OsString) -> anyhow::
         .arg(&dir)
         .arg(format!("axe-core@{AXE_CORE_VERSION}"));
     run_step("npm install axe-core", npm)
+}
+
+/// The FHIR R4 server the EMR client is tested against (`backend/tests/peers/medplum`,
+/// npm's Medplum FHIR router, pinned by its package-lock.json): `npm ci` there when its
+/// node_modules is missing or older than the lock file.
+fn ensure_medplum_peer(apt: &mut Apt, path: &OsString) -> anyhow::Result<()> {
+    let dir = workspace_root().join("backend/tests/peers/medplum");
+    let modified = |file: &Path| std::fs::metadata(file).and_then(|m| m.modified()).ok();
+    // npm rewrites node_modules/.package-lock.json at every install.
+    let installed = modified(&dir.join("node_modules/.package-lock.json"));
+    if installed.is_some() && installed >= modified(&dir.join("package-lock.json")) {
+        println!("    Medplum FHIR peer: installed");
+        return Ok(());
+    }
+    if version_of("npm", path).is_none() {
+        apt.install(&["nodejs", "npm"])?;
+    }
+    // Medplum 5 asks for Node 22; on 20 the peer runs with a shim (see server.mjs).
+    let node = version_of("node", path).unwrap_or_default();
+    let major: u32 = node
+        .trim()
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    if major < 20 {
+        println!(
+            "    warning: the Medplum FHIR peer needs Node 20 or newer, not {}",
+            node.trim()
+        );
+    }
+    println!("    Medplum FHIR peer: npm ci in {}", dir.display());
+    let mut npm = Command::new("npm");
+    npm.args(["ci", "--no-audit", "--no-fund", "--prefix"])
+        .arg(&dir);
+    run_step("npm ci (Medplum FHIR peer)", npm)
 }
 
 /// fhir.resources 6.1.0's models are FHIR R4 (4.0.1); later releases default to
