@@ -19,6 +19,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::patients::PatientIndex;
 use crate::static_files::StaticFiles;
+use crate::store::Store;
 use crate::{api, db, http, static_files};
 
 /// What every handler can reach. Cheap to clone.
@@ -35,7 +36,9 @@ pub struct App {
     /// The built web app.
     pub static_files: StaticFiles,
     /// The matching index over the stored Patients.
-    pub patients: PatientIndex,
+    pub patients: Arc<PatientIndex>,
+    /// The embedded FHIR store.
+    pub store: Store,
 }
 
 impl Deref for AppState {
@@ -66,18 +69,30 @@ impl Application {
         matching: matching::Config,
     ) -> anyhow::Result<Self> {
         let db = db::open(&config.data).await?;
-        let patients = PatientIndex::load(&db, matching)
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let patients = Arc::new(
+            PatientIndex::load(&db, matching)
+                .await
+                .context("building the patient index")?,
+        );
+        let store = Store::new(db.clone(), clock.clone(), patients.clone());
+        let indexed = store
+            .index_missing()
             .await
-            .context("building the patient index")?;
+            .context("indexing stored resources for search")?;
+        if indexed > 0 {
+            tracing::info!(resources = indexed, "search index brought up to date");
+        }
         let static_files = StaticFiles::new(&config.dist);
         if !static_files.is_built() {
             tracing::warn!(dist = %config.dist.display(), "web app not built; only the API is served");
         }
         let state = AppState(Arc::new(App {
             db: db.clone(),
-            clock: Arc::new(SystemClock),
+            clock,
             static_files,
             patients,
+            store,
         }));
         let listener = TcpListener::bind(config.listen)
             .await

@@ -25,6 +25,9 @@ pub enum ApiError {
     /// No such route or resource.
     #[error("not found")]
     NotFound,
+    /// A condition of the request did not hold (a stale `If-Match`).
+    #[error("precondition failed")]
+    PreconditionFailed(Issue),
     /// The database did not answer.
     #[error("database unavailable: {0}")]
     Database(#[from] sqlx::Error),
@@ -56,6 +59,9 @@ impl ApiError {
                     "No such resource or operation",
                 )],
             ),
+            ApiError::PreconditionFailed(issue) => {
+                (StatusCode::PRECONDITION_FAILED, vec![issue.clone()])
+            }
             ApiError::Database(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 vec![Issue::error(

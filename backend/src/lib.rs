@@ -14,6 +14,7 @@ pub mod http;
 pub mod patients;
 pub mod questionnaires;
 pub mod static_files;
+pub mod store;
 pub mod telemetry;
 
 pub use app::{AppState, Application};

@@ -1,6 +1,7 @@
 //! The JSON API under `/api`: one file per resource, all routes here.
 
 mod demographics;
+mod fhir;
 mod forms;
 mod health;
 mod patient;
@@ -36,8 +37,8 @@ pub const MAX_FHIR_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// Every `/fhir` route: the embedded FHIR R4 store.
 pub fn fhir_router() -> Router<AppState> {
     Router::new()
-        .route("/", post(patient::transaction))
-        .route("/Patient", post(patient::create))
+        .route("/", post(fhir::bundle))
+        .route("/metadata", get(fhir::metadata))
         .route("/Patient/$match", post(patient::match_))
         .route("/Questionnaire", get(questionnaire::search))
         .route(
@@ -52,6 +53,10 @@ pub fn fhir_router() -> Router<AppState> {
             "/Questionnaire/{id}",
             put(questionnaire::put).get(questionnaire::read),
         )
+        .route("/{type}", get(fhir::search).post(fhir::create))
+        .route("/{type}/{id}", get(fhir::read).put(fhir::update))
+        .route("/{type}/{id}/_history", get(fhir::history))
+        .route("/{type}/{id}/_history/{version}", get(fhir::vread))
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(MAX_FHIR_BODY_BYTES))
         .layer(SetResponseHeaderLayer::overriding(

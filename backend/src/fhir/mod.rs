@@ -6,6 +6,7 @@ pub mod extract;
 pub mod outcome;
 pub mod patient;
 pub mod questionnaire;
+pub mod resource;
 
 /// The media type of FHIR JSON.
 pub const FHIR_JSON: &str = "application/fhir+json";

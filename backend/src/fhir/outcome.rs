@@ -48,6 +48,10 @@ pub enum IssueType {
     BusinessRule,
     /// Nothing wrong; for information.
     Informational,
+    /// The resource changed since it was read (a version conflict).
+    Conflict,
+    /// More than one resource matched where one was expected.
+    Duplicate,
 }
 
 impl IssueType {
@@ -58,6 +62,8 @@ impl IssueType {
             IssueType::Required => "required",
             IssueType::Value => "value",
             IssueType::TooLong => "too-long",
+            IssueType::Conflict => "conflict",
+            IssueType::Duplicate => "duplicate",
             IssueType::NotFound => "not-found",
             IssueType::NotSupported => "not-supported",
             IssueType::Exception => "exception",

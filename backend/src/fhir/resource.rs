@@ -1,0 +1,275 @@
+//! Any resource the embedded store keeps: checked against FHIR R4 with fhirbolt.
+
+use fhirbolt::model::r4::Resource;
+use fhirbolt::serde::{DeserializationConfig, DeserializationMode};
+use serde_json::Value;
+
+use super::outcome::{Issue, IssueType};
+
+/// The resource types the embedded store accepts.
+pub const STORED_TYPES: &[&str] = &[
+    "Patient",
+    "QuestionnaireResponse",
+    "Provenance",
+    "Task",
+    "Questionnaire",
+];
+
+/// Checks that `resource` is a valid FHIR R4 `resource_type` (unknown elements
+/// and wrong value types refused). The message names the problem, never a value.
+pub fn check(resource_type: &str, resource: &Value) -> Result<(), Issue> {
+    if !resource.is_object() {
+        return Err(Issue::error(
+            IssueType::Structure,
+            "A resource must be a JSON object",
+        ));
+    }
+    if resource.get("resourceType").and_then(Value::as_str) != Some(resource_type) {
+        return Err(Issue::error(
+            IssueType::Invalid,
+            format!("The resource must be a {resource_type}"),
+        )
+        .at("resourceType"));
+    }
+    required_bindings(resource_type, resource)?;
+    let text = resource.to_string();
+    let config = DeserializationConfig {
+        mode: DeserializationMode::Strict,
+    };
+    // fhirbolt 0.4 panics on some shapes instead of failing; a parser's panic
+    // must not take a request down with it.
+    match std::panic::catch_unwind(|| fhirbolt::json::from_str::<Resource>(&text, Some(config))) {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(Issue::error(
+            IssueType::Structure,
+            format!(
+                "Not a valid FHIR R4 {resource_type}: {}",
+                without_quoted(&e.to_string())
+            ),
+        )),
+        Err(_) => Err(Issue::error(
+            IssueType::Structure,
+            format!("Not a valid FHIR R4 {resource_type}: the FHIR parser gave up"),
+        )),
+    }
+}
+
+/// Codes from required bindings, cardinalities and date formats that the parser
+/// leaves to us (it reads every `code` as any string).
+fn required_bindings(resource_type: &str, resource: &Value) -> Result<(), Issue> {
+    let code = |path: &str, allowed: &[&str], required: bool| -> Result<(), Issue> {
+        match resource.get(path) {
+            None if required => Err(Issue::error(
+                IssueType::Required,
+                format!("{resource_type}.{path} is required"),
+            )
+            .at(path.to_owned())),
+            None => Ok(()),
+            Some(Value::String(v)) if allowed.contains(&v.as_str()) => Ok(()),
+            Some(_) => Err(Issue::error(
+                IssueType::Value,
+                format!(
+                    "{resource_type}.{path} must be one of: {}",
+                    allowed.join(", ")
+                ),
+            )
+            .at(path.to_owned())),
+        }
+    };
+    let present = |path: &str| -> Result<(), Issue> {
+        match resource.get(path) {
+            Some(Value::Array(a)) if !a.is_empty() => Ok(()),
+            Some(Value::String(s)) if !s.is_empty() => Ok(()),
+            _ => Err(Issue::error(
+                IssueType::Required,
+                format!("{resource_type}.{path} is required"),
+            )
+            .at(path.to_owned())),
+        }
+    };
+    match resource_type {
+        "Patient" => {
+            code("gender", &["male", "female", "other", "unknown"], false)?;
+            if let Some(d) = resource.get("birthDate")
+                && !d.as_str().is_some_and(is_fhir_date)
+            {
+                return Err(Issue::error(
+                    IssueType::Value,
+                    "Patient.birthDate must be a date: YYYY, YYYY-MM or YYYY-MM-DD",
+                )
+                .at("birthDate"));
+            }
+            Ok(())
+        }
+        "QuestionnaireResponse" => code(
+            "status",
+            &[
+                "in-progress",
+                "completed",
+                "amended",
+                "entered-in-error",
+                "stopped",
+            ],
+            true,
+        ),
+        "Provenance" => {
+            present("target")?;
+            present("recorded")?;
+            present("agent")
+        }
+        "Task" => {
+            code(
+                "status",
+                &[
+                    "draft",
+                    "requested",
+                    "received",
+                    "accepted",
+                    "rejected",
+                    "ready",
+                    "cancelled",
+                    "in-progress",
+                    "on-hold",
+                    "failed",
+                    "completed",
+                    "entered-in-error",
+                ],
+                true,
+            )?;
+            code(
+                "intent",
+                &[
+                    "unknown",
+                    "proposal",
+                    "plan",
+                    "order",
+                    "original-order",
+                    "reflex-order",
+                    "filler-order",
+                    "instance-order",
+                    "option",
+                ],
+                true,
+            )
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `YYYY`, `YYYY-MM` or `YYYY-MM-DD`, a real month and day.
+fn is_fhir_date(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    let number = |p: &str, len: usize| {
+        (p.len() == len && p.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| p.parse::<u32>().ok())
+            .flatten()
+    };
+    match parts.as_slice() {
+        [y] => number(y, 4).is_some(),
+        [y, m] => number(y, 4).is_some() && number(m, 2).is_some_and(|m| (1..=12).contains(&m)),
+        [y, m, d] => {
+            let (Some(y), Some(m), Some(d)) = (number(y, 4), number(m, 2), number(d, 2)) else {
+                return false;
+            };
+            let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+            let days = match m {
+                1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+                4 | 6 | 9 | 11 => 30,
+                2 if leap => 29,
+                2 => 28,
+                _ => return false,
+            };
+            (1..=days).contains(&d)
+        }
+        _ => false,
+    }
+}
+
+/// The parser's message with quoted values replaced by `…`: a value may be a
+/// patient's name, and error bodies carry no patient data.
+fn without_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut quoted = false;
+    for c in message.chars() {
+        if c == '"' {
+            if !quoted {
+                out.push('…');
+            }
+            quoted = !quoted;
+        } else if !quoted {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_never_reach_the_message() {
+        let patient = serde_json::json!({"resourceType": "Patient", "name": [{"family": 1, "given": ["Linacre"]}]});
+        let issue = check("Patient", &patient).unwrap_err();
+        let json = String::from_utf8(crate::fhir::outcome::to_json(&[issue])).unwrap();
+        assert!(!json.contains("Linacre"), "{json}");
+    }
+
+    #[test]
+    fn a_valid_response_passes_and_an_unknown_element_does_not() {
+        let ok =
+            serde_json::json!({"resourceType": "QuestionnaireResponse", "status": "completed"});
+        assert!(check("QuestionnaireResponse", &ok).is_ok());
+        let bad = serde_json::json!({"resourceType": "QuestionnaireResponse", "status": "completed", "colour": 1});
+        assert!(check("QuestionnaireResponse", &bad).is_err());
+        assert!(check("Patient", &ok).is_err());
+    }
+
+    #[test]
+    fn codes_of_required_bindings_and_dates_are_checked() {
+        use serde_json::json;
+        let cases = [
+            (
+                json!({"resourceType": "Patient", "gender": "female", "birthDate": "2024-02-29"}),
+                true,
+            ),
+            (
+                json!({"resourceType": "Patient", "gender": "sometimes"}),
+                false,
+            ),
+            (
+                json!({"resourceType": "Patient", "birthDate": "2023-02-29"}),
+                false,
+            ),
+            (
+                json!({"resourceType": "Patient", "birthDate": "1980-13"}),
+                false,
+            ),
+            (
+                json!({"resourceType": "Patient", "birthDate": "1980"}),
+                true,
+            ),
+            (json!({"resourceType": "QuestionnaireResponse"}), false),
+            (
+                json!({"resourceType": "QuestionnaireResponse", "status": "done"}),
+                false,
+            ),
+            (
+                json!({"resourceType": "Task", "status": "requested", "intent": "order"}),
+                true,
+            ),
+            (
+                json!({"resourceType": "Task", "status": "requested"}),
+                false,
+            ),
+            (
+                json!({"resourceType": "Provenance", "recorded": "2026-11-30T10:00:00Z", "target": [{"reference": "Patient/1"}]}),
+                false,
+            ),
+        ];
+        for (resource, ok) in cases {
+            let t = resource["resourceType"].as_str().unwrap().to_owned();
+            assert_eq!(check(&t, &resource).is_ok(), ok, "{resource}");
+        }
+    }
+}
