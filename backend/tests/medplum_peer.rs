@@ -193,6 +193,29 @@ async fn an_update_with_a_stale_version_is_refused_with_412() {
     assert_eq!(outcome["resourceType"], "OperationOutcome");
 }
 
+#[tokio::test]
+async fn a_json_patch_is_applied_and_validated() {
+    let peer = MedplumPeer::start(&PeerOptions::default());
+    let created: Value = post(&peer, "Patient", &jane()).await.json().await.unwrap();
+    let url = format!(
+        "{}/Patient/{}",
+        peer.base_url(),
+        created["id"].as_str().unwrap()
+    );
+    let patch = |gender: &str| {
+        client()
+            .patch(&url)
+            .header("Content-Type", "application/json-patch+json")
+            .body(json!([{ "op": "replace", "path": "/gender", "value": gender }]).to_string())
+            .send()
+    };
+    let res = patch("other").await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let patched: Value = res.json().await.unwrap();
+    assert_eq!(patched["gender"], "other");
+    assert_eq!(patch("x").await.unwrap().status(), StatusCode::BAD_REQUEST);
+}
+
 fn intake_transaction() -> Value {
     let patient_url = "urn:uuid:4d2b8f7e-95a1-4c3e-9a57-0c1de2a8b001";
     let response_url = "urn:uuid:4d2b8f7e-95a1-4c3e-9a57-0c1de2a8b002";

@@ -59,7 +59,9 @@ function emptyPaths(value, path) {
   return Object.entries(value).flatMap(([k, v]) => emptyPaths(v, Array.isArray(value) ? `${path}[${k}]` : `${path}.${k}`));
 }
 function validate(resource) {
-  const empty = emptyPaths(resource, resource.resourceType).map((path) => ({ severity: 'error', code: 'structure', details: { text: 'Empty value' }, expression: [path] }));
+  // An empty `meta` is the repository's own doing (a patch clears versionId and lastUpdated).
+  const { meta, ...rest } = resource;
+  const empty = emptyPaths(meta && Object.keys(meta).length ? resource : rest, resource.resourceType).map((path) => ({ severity: 'error', code: 'structure', details: { text: 'Empty value' }, expression: [path] }));
   if (resource.id !== undefined && !/^[A-Za-z0-9.-]{1,64}$/.test(resource.id)) {
     empty.push({ severity: 'error', code: 'structure', details: { text: 'Invalid id' }, expression: [`${resource.resourceType}.id`] });
   }
