@@ -140,6 +140,7 @@ async fn start(data: &Path, matching: matching::Config) -> anyhow::Result<Server
         dist: data.join("no-dist"),
         max_body_bytes: 256 * 1024,
         matching: Default::default(),
+        delivery: Default::default(),
     };
     let started = Instant::now();
     let app = Application::build_with_matching(&config, matching).await?;

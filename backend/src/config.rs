@@ -21,6 +21,47 @@ pub struct Config {
     /// The patient matching engine's settings (each defaults to the engine's own).
     #[command(flatten)]
     pub matching: MatchingArgs,
+    /// How the outbox retries deliveries to the EMR.
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+}
+
+/// `intake serve`'s delivery (outbox) options.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct DeliveryArgs {
+    /// Delivery to the EMR: the first retry's delay in milliseconds (doubling, with
+    /// jitter, up to the maximum). Default 500.
+    #[arg(long, env = "INTAKE_DELIVERY_RETRY_MS")]
+    pub delivery_retry_ms: Option<u64>,
+    /// Delivery to the EMR: the longest delay between attempts, in milliseconds.
+    /// Default 300000 (5 minutes).
+    #[arg(long, env = "INTAKE_DELIVERY_RETRY_MAX_MS")]
+    pub delivery_retry_max_ms: Option<u64>,
+    /// Delivery to the EMR: attempts before a delivery is dead-lettered for staff.
+    /// Default 20 (about an hour and a half with the default delays).
+    #[arg(long, env = "INTAKE_DELIVERY_MAX_ATTEMPTS")]
+    pub delivery_max_attempts: Option<u32>,
+}
+
+/// The outbox's retry policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// First retry delay (ms).
+    pub retry_ms: u64,
+    /// Longest delay (ms).
+    pub retry_max_ms: u64,
+    /// Attempts before dead-lettering.
+    pub max_attempts: u32,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Self {
+            retry_ms: 500,
+            retry_max_ms: 300_000,
+            max_attempts: 20,
+        }
+    }
 }
 
 /// `intake serve`'s patient matching options.
@@ -45,6 +86,26 @@ pub struct MatchingArgs {
 }
 
 impl Config {
+    /// The outbox's retry policy: defaults, with what was given here.
+    pub fn delivery(&self) -> anyhow::Result<Delivery> {
+        let d = Delivery::default();
+        let args = &self.delivery;
+        let delivery = Delivery {
+            retry_ms: args.delivery_retry_ms.unwrap_or(d.retry_ms),
+            retry_max_ms: args.delivery_retry_max_ms.unwrap_or(d.retry_max_ms),
+            max_attempts: args.delivery_max_attempts.unwrap_or(d.max_attempts),
+        };
+        anyhow::ensure!(
+            delivery.retry_ms >= 1 && delivery.retry_max_ms >= delivery.retry_ms,
+            "delivery retry delays must be at least 1 ms, the maximum no less than the first"
+        );
+        anyhow::ensure!(
+            delivery.max_attempts >= 1,
+            "delivery needs at least one attempt"
+        );
+        Ok(delivery)
+    }
+
     /// The matching engine's settings: its defaults, with what was given here.
     /// Thresholds out of order (`certain` below `probable`, ...) are refused.
     pub fn matching(&self) -> anyhow::Result<matching::Config> {

@@ -70,6 +70,16 @@ impl PatientIndex {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Adds or replaces one record under `id` (an intake on its way to the store).
+    pub fn hold(&self, id: &str, record: &matching::PatientRecord) {
+        self.write().upsert(id, record);
+    }
+
+    /// Removes `id` from the index.
+    pub fn release(&self, id: &str) {
+        self.write().remove(id);
+    }
+
     /// Brings the index up to date after stored writes (other types are skipped).
     pub fn apply_stored<'a>(&self, stored: impl IntoIterator<Item = &'a Stored>) {
         let mut patients = stored

@@ -13,6 +13,7 @@ use crate::error::ApiError;
 use crate::fhir::FHIR_JSON;
 use crate::fhir::outcome::{self, Issue, IssueType};
 use crate::http::Json;
+use crate::store::bundle::{entry_response, requests_of, transaction_response, version_of_etag};
 use crate::store::search::{self, PARAMETERS};
 use crate::store::{Outcome, Request, StoreError, Stored};
 
@@ -71,16 +72,6 @@ fn store_error(e: StoreError) -> ApiError {
         StoreError::PreconditionFailed(issue) => ApiError::PreconditionFailed(issue),
         StoreError::Database(e) => ApiError::Database(e),
     }
-}
-
-/// `W/"3"` or `"3"` or `3`.
-fn version_of_etag(value: &str) -> Option<i64> {
-    value
-        .trim()
-        .trim_start_matches("W/")
-        .trim_matches('"')
-        .parse()
-        .ok()
 }
 
 fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
@@ -324,11 +315,7 @@ pub(super) async fn bundle(
                 .await
                 .map_err(store_error)?;
             tracing::info!(entries = count, "transaction stored");
-            let entries: Vec<Value> = outcomes.iter().map(entry_response).collect();
-            Ok(fhir_json(
-                StatusCode::OK,
-                &json!({"resourceType": "Bundle", "type": "transaction-response", "entry": entries}),
-            ))
+            Ok(fhir_json(StatusCode::OK, &transaction_response(&outcomes)))
         }
         Some("batch") => {
             let total = requests.len() + problems.len();
@@ -360,106 +347,9 @@ pub(super) async fn bundle(
     }
 }
 
-fn entry_response(outcome: &Outcome) -> Value {
-    let s = outcome.stored();
-    json!({"response": {
-        "status": if outcome.status() == 201 { "201 Created" } else { "200 OK" },
-        "location": format!("{}/_history/{}", s.reference(), s.version_id),
-        "etag": s.etag(),
-        "lastModified": s.last_updated,
-    }})
-}
-
 fn error_entry(status: u16, issues: &[Issue]) -> Value {
     let outcome: Value = serde_json::from_slice(&outcome::to_json(issues)).unwrap_or(Value::Null);
     json!({"response": {"status": status.to_string(), "outcome": outcome}})
-}
-
-/// An entry that cannot be a request: its position and why.
-type Problem = (usize, Issue);
-
-/// Each entry of a transaction or batch as a store request (with its position), or
-/// the problem with it.
-fn requests_of(bundle: &Value) -> (Vec<(usize, Request)>, Vec<Problem>) {
-    let entries = bundle
-        .get("entry")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    let mut requests = Vec::new();
-    let mut problems = Vec::new();
-    for (i, e) in entries.iter().enumerate() {
-        let method = e.pointer("/request/method").and_then(Value::as_str);
-        let url = e
-            .pointer("/request/url")
-            .and_then(Value::as_str)
-            .map(|u| u.trim_start_matches('/'));
-        let full_url = e.get("fullUrl").and_then(Value::as_str).map(str::to_owned);
-        let Some(resource) = e.get("resource").cloned() else {
-            problems.push((
-                i,
-                Issue::error(IssueType::Required, "Each entry needs a resource")
-                    .at(format!("entry[{i}].resource")),
-            ));
-            continue;
-        };
-        let resource_type = resource
-            .get("resourceType")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let request = match (method, url) {
-            (Some("POST"), Some(u)) if u == resource_type => Request::Create {
-                resource: resource.clone(),
-                if_none_exist: e
-                    .pointer("/request/ifNoneExist")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
-                full_url,
-            },
-            (Some("PUT"), Some(u))
-                if u.split_once('/')
-                    .is_some_and(|(t, id)| t == resource_type && !id.contains(['/', '?'])) =>
-            {
-                let id = u
-                    .split_once('/')
-                    .map(|(_, id)| id.to_owned())
-                    .unwrap_or_default();
-                let if_match = match e.pointer("/request/ifMatch").and_then(Value::as_str) {
-                    None => None,
-                    Some(v) => match version_of_etag(v) {
-                        Some(v) => Some(v),
-                        None => {
-                            problems.push((
-                                i,
-                                Issue::error(IssueType::Value, "ifMatch must be a version ETag")
-                                    .at(format!("entry[{i}].request.ifMatch")),
-                            ));
-                            continue;
-                        }
-                    },
-                };
-                Request::Update {
-                    id,
-                    resource: resource.clone(),
-                    if_match,
-                    full_url,
-                }
-            }
-            _ => {
-                problems.push((
-                    i,
-                    Issue::error(
-                        IssueType::NotSupported,
-                        "Each entry must be POST {type} or PUT {type}/{id}, the type matching its resource",
-                    )
-                    .at(format!("entry[{i}].request")),
-                ));
-                continue;
-            }
-        };
-        requests.push((i, request));
-    }
-    (requests, problems)
 }
 
 /// `GET /fhir/metadata`: what this server does, and nothing it does not.

@@ -6,6 +6,7 @@
 //! cannot race another write; reads run in parallel. Every Patient write reaches the
 //! matching index after it commits.
 
+pub mod bundle;
 pub mod search;
 
 use std::collections::HashMap;
@@ -148,6 +149,11 @@ impl Store {
         }
     }
 
+    /// The database.
+    pub fn db(&self) -> &SqlitePool {
+        &self.db
+    }
+
     /// The matching index over the stored Patients.
     pub fn patients(&self) -> &PatientIndex {
         &self.patients
@@ -270,6 +276,29 @@ impl Store {
         self.patients
             .apply_stored(outcomes.iter().map(Outcome::stored));
         Ok(outcomes)
+    }
+
+    /// Holds the store's single-writer lock, for a caller that writes resources
+    /// in a transaction of its own with [`Store::apply_in`].
+    pub async fn lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.writer.lock().await
+    }
+
+    /// Applies `requests` inside the caller's transaction (the caller holds
+    /// [`Store::lock`] and calls [`Store::committed`] once it commits).
+    pub async fn apply_in(
+        &self,
+        tx: &mut SqliteConnection,
+        requests: Vec<Request>,
+    ) -> Result<Vec<Outcome>, StoreError> {
+        check_requests(&requests)?;
+        apply(tx, &fhir_instant(self.clock.now()), requests).await
+    }
+
+    /// Tells the matching index about writes made with [`Store::apply_in`].
+    pub fn committed(&self, outcomes: &[Outcome]) {
+        self.patients
+            .apply_stored(outcomes.iter().map(Outcome::stored));
     }
 
     /// Applies each request on its own (a `batch`): one's failure does not undo another.

@@ -34,6 +34,7 @@ pub(crate) async fn spawn_server(data: &Path, dist: &Path) -> Spawned {
         dist: dist.to_owned(),
         max_body_bytes: 16 * 1024,
         matching: Default::default(),
+        delivery: Default::default(),
     };
     let app = backend::Application::build(&config).await.unwrap();
     let base = format!("http://{}", app.local_addr().unwrap());

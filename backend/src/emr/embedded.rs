@@ -1,0 +1,179 @@
+//! The embedded EMR: the FHIR store in our own SQLite database, with the
+//! in-memory matching index over its Patients.
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use super::{Emr, EmrError, Found};
+use crate::fhir::outcome::{Issue, IssueType};
+use crate::store::search;
+use crate::store::{Request, Store, StoreError};
+
+/// The embedded store as an [`Emr`].
+#[derive(Debug, Clone)]
+pub struct Embedded {
+    store: Store,
+}
+
+impl Embedded {
+    /// Over `store`.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+}
+
+fn store_error(e: StoreError) -> EmrError {
+    match e {
+        StoreError::Invalid(issues) => EmrError::Rejected {
+            status: 422,
+            issues,
+        },
+        StoreError::PreconditionFailed(_) => EmrError::PreconditionFailed,
+        StoreError::Database(e) => database(&e),
+    }
+}
+
+fn database(e: &sqlx::Error) -> EmrError {
+    EmrError::Unavailable {
+        reason: format!("database: {e}"),
+        retry_after_ms: None,
+    }
+}
+
+fn bad_query() -> EmrError {
+    EmrError::Rejected {
+        status: 400,
+        issues: vec![Issue::error(IssueType::Value, "Not a valid search")],
+    }
+}
+
+#[async_trait]
+impl Emr for Embedded {
+    fn kind(&self) -> &'static str {
+        "embedded"
+    }
+
+    async fn search_patients(&self, query: &str) -> Result<Vec<Value>, EmrError> {
+        let pairs = search::pairs(query).ok_or_else(bad_query)?;
+        let query = search::parse("Patient", &pairs).map_err(|issues| EmrError::Rejected {
+            status: 400,
+            issues,
+        })?;
+        let (found, _) = self
+            .store
+            .search("Patient", &query)
+            .await
+            .map_err(|e| database(&e))?;
+        Ok(found.into_iter().map(|s| s.resource).collect())
+    }
+
+    async fn read_patient(&self, id: &str) -> Result<Option<Value>, EmrError> {
+        Ok(self
+            .store
+            .read("Patient", id)
+            .await
+            .map_err(|e| database(&e))?
+            .map(|s| s.resource))
+    }
+
+    async fn create_patient(
+        &self,
+        patient: Value,
+        if_none_exist: Option<&str>,
+    ) -> Result<Value, EmrError> {
+        let mut out = self
+            .store
+            .transaction(vec![Request::Create {
+                resource: patient,
+                if_none_exist: if_none_exist.map(str::to_owned),
+                full_url: None,
+            }])
+            .await
+            .map_err(store_error)?;
+        Ok(out.remove(0).stored().resource.clone())
+    }
+
+    async fn update_patient(
+        &self,
+        id: &str,
+        patient: Value,
+        if_match: Option<i64>,
+    ) -> Result<Value, EmrError> {
+        let mut out = self
+            .store
+            .transaction(vec![Request::Update {
+                id: id.to_owned(),
+                resource: patient,
+                if_match,
+                full_url: None,
+            }])
+            .await
+            .map_err(store_error)?;
+        Ok(out.remove(0).stored().resource.clone())
+    }
+
+    async fn transaction(&self, bundle: Value) -> Result<Value, EmrError> {
+        let requests = crate::store::bundle::transaction_requests(&bundle).map_err(|issues| {
+            EmrError::Rejected {
+                status: 422,
+                issues,
+            }
+        })?;
+        let outcomes = self
+            .store
+            .transaction(requests)
+            .await
+            .map_err(store_error)?;
+        Ok(crate::store::bundle::transaction_response(&outcomes))
+    }
+
+    async fn read_questionnaire(&self, url: &str) -> Result<Option<Value>, EmrError> {
+        let found = crate::questionnaires::search_by_url(self.store.db(), url)
+            .await
+            .map_err(|e| database(&e))?;
+        Ok(found.first().and_then(|b| serde_json::from_str(b).ok()))
+    }
+
+    fn hold_pending(&self, key: &str, record: &matching::PatientRecord) {
+        self.store.patients().hold(key, record);
+    }
+
+    fn release_pending(&self, key: &str) {
+        self.store.patients().release(key);
+    }
+
+    async fn find_matches(
+        &self,
+        record: &matching::PatientRecord,
+        options: &matching::MatchOptions,
+    ) -> Result<Vec<Found>, EmrError> {
+        let outcome = self.store.patients().read().find(record, options);
+        if !outcome.capped.is_empty() {
+            let passes: Vec<&str> = outcome.capped.iter().map(|p| p.code()).collect();
+            tracing::warn!(match.capped = ?passes, "blocking cap hit: candidates were cut");
+        }
+        // Candidates not (yet) in the store are intakes on their way to it: kept
+        // with an empty resource, the pipeline knows them by their id.
+        let ids: Vec<String> = outcome.candidates.iter().map(|c| c.id.clone()).collect();
+        let stored = self
+            .store
+            .read_many("Patient", &ids)
+            .await
+            .map_err(|e| database(&e))?;
+        Ok(outcome
+            .candidates
+            .into_iter()
+            .map(|candidate| {
+                let resource = stored
+                    .iter()
+                    .find(|s| s.id == candidate.id)
+                    .map(|s| s.resource.clone())
+                    .unwrap_or(Value::Null);
+                Found {
+                    candidate,
+                    resource,
+                }
+            })
+            .collect())
+    }
+}
