@@ -1,44 +1,64 @@
 //! The app shell and its routes.
 
 use leptos::prelude::*;
+use web_sys::Element;
 
+use crate::components::dom::{add, add_class, add_text, bind, on, region, set, set_opt};
 use crate::i18n::{switch_language, t};
 use crate::pages::{
-    intake::IntakePage, kiosk::KioskPage, landing::LandingPage, not_found::NotFound,
-    preview::PreviewPage, staff::StaffPage,
+    intake::intake_page, kiosk::kiosk_page, landing::landing_page, not_found::not_found,
+    preview::preview_page, staff::staff_page,
 };
 use crate::router::{Route, current_route};
 
-/// The whole app: a skip link, the header, and the page for the route.
-#[component]
-pub(crate) fn App() -> impl IntoView {
+/// The whole app, appended to `root`: a skip link, the header, and the page for
+/// the route.
+pub(crate) fn app(root: &Element) {
     let s = t();
     let route = current_route();
-    // `aria-current="page"` on the link to where the patient is.
-    let current = move |page: Route| move || (route.get() == page).then_some("page");
-    view! {
-        <a class="skip-link" href="#main">{s.skip_to_content}</a>
-        <header class="app-header">
-            <a href="/" class="brand">{s.app_name}</a>
-            <nav aria-label=s.nav_label>
-                <a href="/intake" aria-current=current(Route::Intake)>{s.nav_intake}</a>
-                <a href="/kiosk" aria-current=current(Route::Kiosk)>{s.nav_kiosk}</a>
-                <a href="/staff" aria-current=current(Route::Staff)>{s.nav_staff}</a>
-                <button type="button" class="language-switch" lang=s.switch_to
-                    on:click=move |_| switch_language(s.switch_to)>
-                    {s.switch_to_label}
-                </button>
-            </nav>
-        </header>
-        <main id="main" tabindex="-1">
-            {move || match route.get() {
-                Route::Landing => LandingPage().into_any(),
-                Route::Intake => IntakePage().into_any(),
-                Route::Kiosk => KioskPage().into_any(),
-                Route::Staff => StaffPage().into_any(),
-                Route::Preview(id) => view! { <PreviewPage id=id/> }.into_any(),
-                Route::NotFound => NotFound().into_any(),
-            }}
-        </main>
+    let skip = add_class(root, "a", "skip-link");
+    set(&skip, "href", "#main");
+    crate::components::dom::text(&skip, s.skip_to_content);
+    let header = add_class(root, "header", "app-header");
+    let brand = add_text(&header, "a", s.app_name);
+    set(&brand, "href", "/");
+    brand.set_class_name("brand");
+    let nav = add(&header, "nav");
+    set(&nav, "aria-label", s.nav_label);
+    for (href, page, label) in [
+        ("/intake", Route::Intake, s.nav_intake),
+        ("/kiosk", Route::Kiosk, s.nav_kiosk),
+        ("/staff", Route::Staff, s.nav_staff),
+    ] {
+        let link = add_text(&nav, "a", label);
+        set(&link, "href", href);
+        // `aria-current="page"` on the link to where the patient is.
+        bind(move || {
+            set_opt(
+                &link,
+                "aria-current",
+                route.with(|r| r == &page).then_some("page"),
+            );
+        });
     }
+    let switch = add_class(&nav, "button", "language-switch");
+    set(&switch, "type", "button");
+    set(&switch, "lang", s.switch_to);
+    crate::components::dom::text(&switch, s.switch_to_label);
+    on(&switch, "click", move |_| switch_language(s.switch_to));
+    let main = add(root, "main");
+    set(&main, "id", "main");
+    set(&main, "tabindex", "-1");
+    region(
+        &main,
+        move || route.get(),
+        |route, page| match route {
+            Route::Landing => landing_page(page),
+            Route::Intake => intake_page(page),
+            Route::Kiosk => kiosk_page(page),
+            Route::Staff => staff_page(page),
+            Route::Preview(id) => preview_page(page, id),
+            Route::NotFound => not_found(page),
+        },
+    );
 }

@@ -1,9 +1,5 @@
 //! The Intake web app: Leptos, rendered in the browser, compiled to WebAssembly.
 
-// `#[component]` generates a public props struct for each component; in a binary
-// crate nothing is reachable from outside anyway.
-#![allow(unreachable_pub)]
-
 mod api;
 mod app;
 mod components;
@@ -36,15 +32,17 @@ pub(crate) fn today() -> shared::date::Date {
 fn main() {
     mark("intake:wasm-start");
     i18n::choose_language();
-    let root = leptos::prelude::document()
+    let document = leptos::prelude::document();
+    let root = document
         .get_element_by_id("app")
-        .and_then(|e| e.dyn_into::<leptos::web_sys::HtmlElement>().ok());
-    match root {
-        Some(root) => {
-            // Replace the "Loading…" placeholder that index.html shows until now.
-            root.set_inner_html("");
-            leptos::mount::mount_to(root, app::App).forget();
-        }
-        None => leptos::mount::mount_to_body(app::App),
+        .and_then(|e| e.dyn_into::<leptos::web_sys::HtmlElement>().ok())
+        .or_else(|| document.body());
+    if let Some(root) = root {
+        // Replace the "Loading…" placeholder that index.html shows until now.
+        root.set_inner_html("");
+        let parent: leptos::web_sys::Element = root.clone().into();
+        // The app builds its own elements (`components::dom`) under the reactive
+        // owner that mounting makes.
+        leptos::mount::mount_to(root, move || app::app(&parent)).forget();
     }
 }

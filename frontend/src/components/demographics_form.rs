@@ -1,14 +1,19 @@
 //! The demographics form: validated in the browser as the patient types, by the
 //! same rules (`shared`) the server applies when it is sent.
 
-use leptos::ev::SubmitEvent;
-use leptos::html;
 use leptos::prelude::*;
 use shared::date::compose_date;
 use shared::{Demographics, Field, FieldIssue, Gender, ValidationContext};
+use web_sys::Element;
 
 use crate::api::{self, Answer};
-use crate::components::field::{ErrorMessage, TextField, focus_moved_to_field};
+use crate::components::dom::{
+    add, add_class, add_text, bind, bind_text, flag, focus, on, region, set, set_checked,
+};
+use crate::components::field::{
+    TextField, bind_field_class, bind_invalid, bind_value, error_message, focus_moved_to_field,
+    text_field,
+};
 use crate::components::notice::{ServerNotice, server_notice};
 use crate::i18n::t;
 
@@ -85,17 +90,13 @@ fn input_id(field: Field) -> &'static str {
 }
 
 fn focus_by_id(id: &str) {
-    use wasm_bindgen::JsCast as _;
-    if let Some(element) = document()
-        .get_element_by_id(id)
-        .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
-    {
-        let _ = element.focus();
+    if let Some(element) = document().get_element_by_id(id) {
+        focus(&element);
     }
 }
 
-#[component]
-pub(crate) fn DemographicsForm() -> impl IntoView {
+/// Appends the demographics form to `parent`.
+pub(crate) fn demographics_form(parent: &Element) {
     let s = t();
     let form = FormState::new();
     let context = ValidationContext {
@@ -119,151 +120,280 @@ pub(crate) fn DemographicsForm() -> impl IntoView {
             })
         })
     };
-    let touch = move |field: Field| Callback::new(move |()| form.touch(field));
 
     let send = Action::new_unsync(|demographics: &Demographics| {
         let demographics = demographics.clone();
         async move { api::validate_demographics(&demographics).await }
     });
-    let summary = NodeRef::<html::Div>::new();
-    let on_submit = move |ev: SubmitEvent| {
+
+    let element = add_class(parent, "form", "form");
+    flag(&element, "novalidate", true);
+    on(&element, "submit", move |ev| {
         ev.prevent_default();
         form.submitted.set(true);
         if issues.with_untracked(Vec::is_empty) {
             send.dispatch(form.demographics());
         } else {
             // After the summary has rendered, move focus to it so that it is read out.
-            request_animation_frame(move || {
-                if let Some(summary) = summary.get_untracked() {
-                    let _ = summary.focus();
+            request_animation_frame(|| {
+                if let Ok(Some(summary)) = document().query_selector(".error-summary") {
+                    focus(&summary);
                 }
             });
         }
+    });
+
+    let show_summary = Memo::new(move |_| form.submitted.get() && !issues.with(Vec::is_empty));
+    region(
+        &element,
+        move || show_summary.get(),
+        move |shown, holder| {
+            if shown {
+                error_summary(holder, issues);
+            }
+        },
+    );
+
+    let field = |id, label, hint, optional, input_type, autocomplete, inputmode| TextField {
+        id,
+        label,
+        hint,
+        optional,
+        input_type,
+        autocomplete,
+        inputmode,
     };
+    let touch = move |field: Field| move || form.touch(field);
+    text_field(
+        &element,
+        &field(
+            "family",
+            s.family_label,
+            None,
+            false,
+            "text",
+            "family-name",
+            None,
+        ),
+        form.family,
+        error(Field::Family),
+        touch(Field::Family),
+    );
+    text_field(
+        &element,
+        &field(
+            "given",
+            s.given_label,
+            Some(s.given_hint),
+            false,
+            "text",
+            "given-name",
+            None,
+        ),
+        form.given,
+        error(Field::Given),
+        touch(Field::Given),
+    );
+    date_of_birth(&element, form, error(Field::BirthDate));
+    gender_choice(&element, form, error(Field::Gender));
+    text_field(
+        &element,
+        &field(
+            "phone",
+            s.phone_label,
+            Some(s.phone_hint),
+            true,
+            "tel",
+            "tel",
+            None,
+        ),
+        form.phone,
+        error(Field::Phone),
+        touch(Field::Phone),
+    );
+    text_field(
+        &element,
+        &field(
+            "email",
+            s.email_label,
+            Some(s.email_hint),
+            true,
+            "email",
+            "email",
+            Some("email"),
+        ),
+        form.email,
+        error(Field::Email),
+        touch(Field::Email),
+    );
 
-    view! {
-        <form class="form" novalidate on:submit=on_submit>
-            <Show when=move || form.submitted.get() && !issues.with(Vec::is_empty)>
-                <div class="error-summary" role="alert" tabindex="-1" node_ref=summary>
-                    <h2>{s.error_summary_title}</h2>
-                    <ul>
-                        {move || issues.get().into_iter().map(|issue| {
-                            let id = input_id(issue.field);
-                            view! {
-                                <li>
-                                    <a href=format!("#{id}") on:click=move |ev| {
-                                        ev.prevent_default();
-                                        focus_by_id(id);
-                                    }>{(s.problem)(issue.field, issue.problem)}</a>
-                                </li>
-                            }
-                        }).collect_view()}
-                    </ul>
-                </div>
-            </Show>
-
-            <TextField id="family" label=s.family_label value=form.family
-                error=error(Field::Family) on_blur=touch(Field::Family) autocomplete="family-name"/>
-            <TextField id="given" label=s.given_label hint=s.given_hint value=form.given
-                error=error(Field::Given) on_blur=touch(Field::Given) autocomplete="given-name"/>
-            <DateOfBirth form=form error=error(Field::BirthDate)/>
-            <GenderChoice form=form error=error(Field::Gender)/>
-            <TextField id="phone" label=s.phone_label hint=s.phone_hint value=form.phone optional=true
-                error=error(Field::Phone) on_blur=touch(Field::Phone) input_type="tel" autocomplete="tel"/>
-            <TextField id="email" label=s.email_label hint=s.email_hint value=form.email optional=true
-                error=error(Field::Email) on_blur=touch(Field::Email) input_type="email"
-                autocomplete="email" inputmode="email"/>
-
-            <button type="submit" class="button button-primary" disabled=move || send.pending().get()>
-                {move || if send.pending().get() { s.submitting } else { s.submit }}
-            </button>
-            <div id="server-answer" role="status" aria-live="polite">
-                {move || send.value().get().map(|answer| server_answer(&answer))}
-            </div>
-        </form>
+    let button = add_class(&element, "button", "button button-primary");
+    set(&button, "type", "submit");
+    {
+        let button = button.clone();
+        bind(move || flag(&button, "disabled", send.pending().get()));
     }
+    bind_text(&button, move || {
+        if send.pending().get() {
+            s.submitting
+        } else {
+            s.submit
+        }
+        .to_owned()
+    });
+    let answer = add(&element, "div");
+    set(&answer, "id", "server-answer");
+    set(&answer, "role", "status");
+    set(&answer, "aria-live", "polite");
+    region(
+        &answer,
+        move || send.value().get(),
+        |answer, holder| {
+            if let Some(answer) = answer {
+                server_answer(holder, &answer);
+            }
+        },
+    );
 }
 
-fn server_answer(answer: &Answer<Demographics>) -> AnyView {
-    server_notice(match answer {
-        Answer::Accepted(_) => ServerNotice::Accepted(t().server_accepted),
-        Answer::Refused(outcome) => ServerNotice::Refused(
-            outcome
-                .field_messages()
-                .map(|(_, message)| message.to_owned())
-                .collect(),
-        ),
-        Answer::Unreachable => ServerNotice::Unreachable,
-    })
+/// The list of every problem, each a link to its input.
+fn error_summary(parent: &Element, issues: Memo<Vec<FieldIssue>>) {
+    let s = t();
+    let summary = add_class(parent, "div", "error-summary");
+    set(&summary, "role", "alert");
+    set(&summary, "tabindex", "-1");
+    add_text(&summary, "h2", s.error_summary_title);
+    let list = add(&summary, "ul");
+    region(
+        &list,
+        move || issues.get(),
+        move |issues, holder| {
+            for issue in issues {
+                let id = input_id(issue.field);
+                let link = add_text(
+                    &add(holder, "li"),
+                    "a",
+                    (s.problem)(issue.field, issue.problem),
+                );
+                set(&link, "href", &format!("#{id}"));
+                on(&link, "click", move |ev| {
+                    ev.prevent_default();
+                    focus_by_id(id);
+                });
+            }
+        },
+    );
+}
+
+fn server_answer(parent: &Element, answer: &Answer<Demographics>) {
+    server_notice(
+        parent,
+        match answer {
+            Answer::Accepted(_) => ServerNotice::Accepted(t().server_accepted),
+            Answer::Refused(outcome) => ServerNotice::Refused(
+                outcome
+                    .field_messages()
+                    .map(|(_, message)| message.to_owned())
+                    .collect(),
+            ),
+            Answer::Unreachable => ServerNotice::Unreachable,
+        },
+    );
 }
 
 /// Three inputs (month, day, year) in a fieldset: easier than a date picker for a
 /// date people know by heart, and no calendar to scroll back decades.
-#[component]
-fn DateOfBirth(form: FormState, error: Signal<Option<&'static str>>) -> impl IntoView {
+fn date_of_birth(parent: &Element, form: FormState, error: Signal<Option<&'static str>>) {
     let s = t();
     let described_by = "birth-date-hint birth-date-error";
-    let invalid = move || error.get().map(|_| "true");
-    let part = move |id: &'static str,
-                     label: &'static str,
-                     value: RwSignal<String>,
-                     autocomplete: &'static str,
-                     width: &'static str| {
-        view! {
-            <div class=format!("date-part {width}")>
-                <label for=id>{label}</label>
-                <input id=id name=id type="text" inputmode="numeric" autocomplete=autocomplete
-                    maxlength=if width == "w4" { "4" } else { "2" }
-                    aria-describedby=described_by aria-required="true" aria-invalid=invalid
-                    prop:value=move || value.get()
-                    on:input=move |ev| value.set(event_target_value(&ev))
-                    on:blur=move |ev| if id == "birth-year" && focus_moved_to_field(&ev) {
-                        form.touch(Field::BirthDate);
-                    }
-                />
-            </div>
+    let fieldset = add(parent, "fieldset");
+    bind_field_class(&fieldset, error);
+    set(&fieldset, "role", "group");
+    set(&fieldset, "aria-describedby", described_by);
+    add_text(&fieldset, "legend", s.birth_date_legend);
+    let hint = add_text(&fieldset, "p", s.birth_date_hint);
+    hint.set_class_name("hint");
+    set(&hint, "id", "birth-date-hint");
+    error_message(&fieldset, "birth-date-error", error);
+    let parts = add_class(&fieldset, "div", "date-parts");
+    let parts_of = [
+        (
+            "birth-month",
+            s.month_label,
+            form.birth_month,
+            "bday-month",
+            "w2",
+        ),
+        ("birth-day", s.day_label, form.birth_day, "bday-day", "w2"),
+        (
+            "birth-year",
+            s.year_label,
+            form.birth_year,
+            "bday-year",
+            "w4",
+        ),
+    ];
+    for (id, label, value, autocomplete, width) in parts_of {
+        let part = add_class(
+            &parts,
+            "div",
+            if width == "w4" {
+                "date-part w4"
+            } else {
+                "date-part w2"
+            },
+        );
+        set(&add_text(&part, "label", label), "for", id);
+        let input = add(&part, "input");
+        for (name, attribute) in [
+            ("id", id),
+            ("name", id),
+            ("type", "text"),
+            ("inputmode", "numeric"),
+            ("autocomplete", autocomplete),
+            ("maxlength", if width == "w4" { "4" } else { "2" }),
+            ("aria-describedby", described_by),
+            ("aria-required", "true"),
+        ] {
+            set(&input, name, attribute);
         }
-    };
-    view! {
-        <fieldset class=move || if error.get().is_some() { "field field-invalid" } else { "field" }
-            role="group" aria-describedby=described_by>
-            <legend>{s.birth_date_legend}</legend>
-            <p class="hint" id="birth-date-hint">{s.birth_date_hint}</p>
-            <ErrorMessage id="birth-date-error".to_owned() error=error/>
-            <div class="date-parts">
-                {part("birth-month", s.month_label, form.birth_month, "bday-month", "w2")}
-                {part("birth-day", s.day_label, form.birth_day, "bday-day", "w2")}
-                {part("birth-year", s.year_label, form.birth_year, "bday-year", "w4")}
-            </div>
-        </fieldset>
+        bind_invalid(&input, error);
+        bind_value(&input, value);
+        on(&input, "blur", move |ev| {
+            if id == "birth-year" && focus_moved_to_field(&ev) {
+                form.touch(Field::BirthDate);
+            }
+        });
     }
 }
 
 /// Administrative gender as radio buttons, each a large touch target.
-#[component]
-fn GenderChoice(form: FormState, error: Signal<Option<&'static str>>) -> impl IntoView {
+fn gender_choice(parent: &Element, form: FormState, error: Signal<Option<&'static str>>) {
     let s = t();
-    view! {
-        <fieldset class=move || if error.get().is_some() { "field field-invalid" } else { "field" }
-            aria-describedby="gender-error">
-            <legend>{s.gender_legend}</legend>
-            <ErrorMessage id="gender-error".to_owned() error=error/>
-            <div class="choices">
-                {Gender::ALL.into_iter().map(|gender| {
-                    let code = gender.code();
-                    let id = format!("gender-{code}");
-                    view! {
-                        <div class="choice">
-                            <input type="radio" id=id.clone() name="gender" value=code
-                                aria-invalid=move || error.get().map(|_| "true")
-                                prop:checked=move || form.gender.with(|g| g == code)
-                                on:change=move |_| { form.gender.set(code.to_owned()); form.touch(Field::Gender); }
-                            />
-                            <label for=id>{(s.gender)(gender)}</label>
-                        </div>
-                    }
-                }).collect_view()}
-            </div>
-        </fieldset>
+    let fieldset = add(parent, "fieldset");
+    bind_field_class(&fieldset, error);
+    set(&fieldset, "aria-describedby", "gender-error");
+    add_text(&fieldset, "legend", s.gender_legend);
+    error_message(&fieldset, "gender-error", error);
+    let choices = add_class(&fieldset, "div", "choices");
+    for gender in Gender::ALL {
+        let code = gender.code();
+        let id = format!("gender-{code}");
+        let choice = add_class(&choices, "div", "choice");
+        let input = add(&choice, "input");
+        set(&input, "type", "radio");
+        set(&input, "id", &id);
+        set(&input, "name", "gender");
+        set(&input, "value", code);
+        bind_invalid(&input, error);
+        {
+            let input = input.clone();
+            bind(move || set_checked(&input, form.gender.with(|g| g == code)));
+        }
+        on(&input, "change", move |_| {
+            form.gender.set(code.to_owned());
+            form.touch(Field::Gender);
+        });
+        set(&add_text(&choice, "label", (s.gender)(gender)), "for", &id);
     }
 }

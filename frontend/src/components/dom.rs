@@ -1,18 +1,21 @@
-//! A small DOM builder for the questionnaire renderer.
+//! A small DOM builder, which every page and component uses instead of `view!`.
 //!
 //! A Questionnaire is data, not code: its items are only known at run time, so the
 //! renderer builds their elements directly and ties each changing part (a value,
 //! an error, `hidden`) to the reactive graph with one [`RenderEffect`]. Compared
-//! with `view!` trees per item type, this cuts the wasm by more than half (each
-//! distinct `view!` type is monomorphised into its own build/rebuild/drop code),
-//! and building a 187-item form is a few thousand plain DOM calls.
+//! with `view!` trees, this cuts the wasm by more than half (each distinct `view!`
+//! type is monomorphised into its own build/rebuild/drop code), and building a
+//! 187-item form is a few thousand plain DOM calls. The pages and the other
+//! components use the same few functions for the same reason: the download.
 //!
-//! Events are not bound per element: the renderer listens once on its root and
-//! reads `data-path`/`data-slot` from the element the event came from.
+//! Events are not bound per element in the questionnaire: the renderer listens
+//! once on its root and reads `data-path`/`data-slot` from the element the event
+//! came from.
 
 use leptos::prelude::{Owner, RenderEffect, document, untrack};
 use wasm_bindgen::JsCast as _;
-use web_sys::{Element, HtmlElement};
+use wasm_bindgen::closure::Closure;
+use web_sys::{Element, HtmlElement, Node};
 
 /// A new element. (Creating one of our fixed tag names cannot fail.)
 pub(crate) fn el(tag: &str) -> Element {
@@ -26,9 +29,40 @@ pub(crate) fn el_class(tag: &str, class: &str) -> Element {
     element
 }
 
+/// A new element appended to `parent`.
+pub(crate) fn add(parent: &Element, tag: &str) -> Element {
+    let element = el(tag);
+    append(parent, &element);
+    element
+}
+
+/// A new element with a class, appended to `parent`.
+pub(crate) fn add_class(parent: &Element, tag: &str, class: &str) -> Element {
+    let element = el_class(tag, class);
+    append(parent, &element);
+    element
+}
+
+/// A new element holding `content`, appended to `parent`.
+pub(crate) fn add_text(parent: &Element, tag: &str, content: &str) -> Element {
+    let element = add(parent, tag);
+    text(&element, content);
+    element
+}
+
 /// Sets an attribute.
 pub(crate) fn set(element: &Element, name: &str, value: &str) {
     let _ = element.set_attribute(name, value);
+}
+
+/// Sets an attribute, or removes it for `None`.
+pub(crate) fn set_opt(element: &Element, name: &str, value: Option<&str>) {
+    match value {
+        Some(value) => set(element, name, value),
+        None => {
+            let _ = element.remove_attribute(name);
+        }
+    }
 }
 
 /// Sets or removes a boolean attribute (`hidden`, `disabled`, `required`...).
@@ -54,6 +88,67 @@ pub(crate) fn bind(update: impl FnMut() + 'static) {
     // The effect stops when dropped: keep it until its owner is cleaned up.
     let effect = send_wrapper::SendWrapper::new(effect);
     Owner::on_cleanup(move || drop(effect));
+}
+
+/// Appends a text that `content` keeps up to date.
+pub(crate) fn bind_text(parent: &Element, content: impl Fn() -> String + 'static) {
+    let node = document().create_text_node("");
+    let _ = parent.append_child(&node);
+    bind(move || node.set_data(&content()));
+}
+
+/// Listens for `event` on `element` while the current reactive owner lives.
+pub(crate) fn on(element: &Element, event: &str, listener: impl FnMut(web_sys::Event) + 'static) {
+    let closure = Closure::<dyn FnMut(web_sys::Event)>::new(listener);
+    let _ = element.add_event_listener_with_callback(event, closure.as_ref().unchecked_ref());
+    let closure = send_wrapper::SendWrapper::new(closure);
+    Owner::on_cleanup(move || drop(closure));
+}
+
+/// A place at the end of `parent` whose content `build` makes from what `key`
+/// returns, again (the old content and its bindings gone) each time a signal that
+/// `key` reads changes. `build` appends to the element it is given; what it
+/// appends is moved into place, so the page gets no wrapper element. (The place
+/// may itself move, with everything around it, into another region.)
+pub(crate) fn region<K: 'static>(
+    parent: &Element,
+    key: impl Fn() -> K + 'static,
+    build: impl Fn(K, &Element) + 'static,
+) {
+    let anchor = document().create_text_node("");
+    let _ = parent.append_child(&anchor);
+    let owner = Owner::current();
+    let mut shown: Option<(Owner, Vec<Node>)> = None;
+    bind(move || {
+        let key = key();
+        if let Some((old, nodes)) = shown.take() {
+            old.cleanup();
+            for node in nodes {
+                if let Some(parent) = node.parent_node() {
+                    let _ = parent.remove_child(&node);
+                }
+            }
+        }
+        let part = Part::build(owner.as_ref(), || {
+            let holder = el("div");
+            build(key, &holder);
+            holder
+        });
+        let mut nodes = Vec::new();
+        let here = anchor.parent_node();
+        while let Some(node) = part.element.first_child() {
+            match &here {
+                Some(here) => {
+                    let _ = here.insert_before(&node, Some(&anchor));
+                }
+                None => {
+                    let _ = part.element.remove_child(&node);
+                }
+            }
+            nodes.push(node);
+        }
+        shown = Some((part.owner, nodes));
+    });
 }
 
 /// A part of the page that comes and goes (an item switched on, a group

@@ -1,7 +1,8 @@
 //! The notice under a form that says how the server answered.
 
-use leptos::prelude::*;
+use web_sys::Element;
 
+use super::dom::{add, add_class, add_text};
 use crate::i18n::t;
 
 /// What the server said, as the patient reads it.
@@ -14,23 +15,31 @@ pub(crate) enum ServerNotice {
     Unreachable,
 }
 
-/// The notice for `notice`.
-pub(crate) fn server_notice(notice: ServerNotice) -> AnyView {
+/// Appends the notice for `notice` to `parent`.
+pub(crate) fn server_notice(parent: &Element, notice: ServerNotice) {
     let s = t();
     match notice {
         ServerNotice::Accepted(text) => {
-            view! { <div class="notice notice-success"><p>{text}</p></div> }.into_any()
+            add_text(
+                &add_class(parent, "div", "notice notice-success"),
+                "p",
+                text,
+            );
         }
-        ServerNotice::Refused(messages) => view! {
-            <div class="notice notice-error">
-                <p>{s.server_refused}</p>
-                <ul>{messages.into_iter().map(|m| view! { <li>{m}</li> }).collect_view()}</ul>
-            </div>
+        ServerNotice::Refused(messages) => {
+            let notice = add_class(parent, "div", "notice notice-error");
+            add_text(&notice, "p", s.server_refused);
+            let list = add(&notice, "ul");
+            for message in messages {
+                add_text(&list, "li", &message);
+            }
         }
-        .into_any(),
         ServerNotice::Unreachable => {
-            view! { <div class="notice notice-error"><p>{s.server_unreachable}</p></div> }
-                .into_any()
+            add_text(
+                &add_class(parent, "div", "notice notice-error"),
+                "p",
+                s.server_unreachable,
+            );
         }
     }
 }

@@ -5,13 +5,12 @@
 //! enabled, which answers are wrong, calculated values) is derived from it by
 //! `Draft::evaluate`, so the screen and the response sent can never disagree.
 //!
-//! The form's shell (progress, buttons, the server's answer) is a `view!`; the
-//! items are built with [`super::dom`], one element per part and one binding per
-//! changing value, and their events are read by listeners on the items' root.
+//! The form's shell (progress, buttons, the server's answer) and its items are
+//! built with [`super::dom`], one element per part and one binding per changing
+//! value; the items' events are read by listeners on the items' root.
 
 use std::sync::Arc;
 
-use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 use shared::answers::{AnswerProblem, Evaluation, instance_prefix, item_path};
 use shared::draft::Draft;
@@ -19,12 +18,11 @@ use shared::form::{AnswerOption, Attachment, Control, Form, Item, ItemKind, Quan
 use shared::outcome::{OperationOutcome, Severity};
 use shared::response::QuestionnaireResponse;
 use wasm_bindgen::JsCast as _;
-use wasm_bindgen::closure::Closure;
 use web_sys::Element;
 
 use super::dom::{
-    Part, append, bind, checked, el, el_class, flag, focus, set, set_checked, set_value, target,
-    text, value_of,
+    Part, add, add_class, add_text, append, bind, bind_text, checked, el, el_class, flag, focus,
+    on, region, set, set_checked, set_value, target, text, value_of,
 };
 use crate::api::{self, Answer};
 use crate::components::notice::{ServerNotice, server_notice};
@@ -137,26 +135,23 @@ fn title(item: &Item) -> String {
 }
 
 /// The whole form: items, a summary of problems, and the server's check.
-// Leptos components take their props by value.
-#[allow(clippy::needless_pass_by_value)]
-#[component]
-pub(crate) fn QuestionnaireForm(
-    form: Arc<Form>,
+/// Appends `form` to `parent`. `keep_draft`: keep the answers on this device until
+/// sent, and offer them back (a patient's phone; never a shared kiosk).
+pub(crate) fn questionnaire_form(
+    parent: &Element,
+    form: &Arc<Form>,
     questionnaire: String,
-    /// Keep the answers on this device until sent, and offer them back (a
-    /// patient's phone; never a shared kiosk).
-    #[prop(optional)]
     keep_draft: bool,
-) -> impl IntoView {
+) {
     let s = t();
     // FHIRPath's today() is the patient's own date (ages, "in the last year").
-    let draft = RwSignal::new(Draft::initial_on(&form, Some(crate::today())));
+    let draft = RwSignal::new(Draft::initial_on(form, Some(crate::today())));
     let evaluation = {
-        let form = Arc::clone(&form);
+        let form = Arc::clone(form);
         Memo::new(move |_| draft.with(|d| d.evaluate(&form)))
     };
     let ctx = Ctx {
-        form: StoredValue::new(Arc::clone(&form)),
+        form: StoredValue::new(Arc::clone(form)),
         draft,
         evaluation,
         touched: RwSignal::default(),
@@ -175,7 +170,7 @@ pub(crate) fn QuestionnaireForm(
         let response = response.clone();
         async move { api::validate_response(&response).await }
     });
-    let kept_key = keep_draft.then(|| drafts::key(&form));
+    let kept_key = keep_draft.then(|| drafts::key(form));
     let offer = RwSignal::new(kept_key.as_deref().and_then(drafts::load));
     // Set once the form has been sent and accepted: nothing is kept after that.
     let sent = RwSignal::new(false);
@@ -213,7 +208,7 @@ pub(crate) fn QuestionnaireForm(
             }
         });
     }
-    let resume = move |_| {
+    let resume = move |_: web_sys::Event| {
         if let Some(mut kept) = offer.get_untracked() {
             offer.set(None);
             // Not kept with the answers: today is today.
@@ -221,15 +216,15 @@ pub(crate) fn QuestionnaireForm(
             draft.set(kept);
         }
     };
-    let start_again = move |_| {
+    let start_again = move |_: web_sys::Event| {
         offer.set(None);
         if let Some(key) = &kept_key {
             drafts::forget(key);
         }
     };
     let on_submit = {
-        let form = Arc::clone(&form);
-        move |ev: SubmitEvent| {
+        let form = Arc::clone(form);
+        move |ev: web_sys::Event| {
             ev.prevent_default();
             ctx.submitted.set(true);
             if problems.get_untracked() == 0 {
@@ -242,7 +237,7 @@ pub(crate) fn QuestionnaireForm(
     let paged = form.items.iter().any(|i| i.control == Some(Control::Page));
     let position = RwSignal::new(0usize);
     let pages = {
-        let form = Arc::clone(&form);
+        let form = Arc::clone(form);
         Memo::new(move |_| {
             evaluation.with(|e| {
                 form.items
@@ -262,8 +257,8 @@ pub(crate) fn QuestionnaireForm(
     };
     let is_last = move || !paged || pages.with(|p| position.get() + 1 >= p.len());
     let next = {
-        let form = Arc::clone(&form);
-        move |_| {
+        let form = Arc::clone(form);
+        move |_: web_sys::Event| {
             let Some(n) = pages.with_untracked(|p| p.get(position.get_untracked()).copied()) else {
                 return;
             };
@@ -284,7 +279,7 @@ pub(crate) fn QuestionnaireForm(
             }
         }
     };
-    let back = move |_| {
+    let back = move |_: web_sys::Event| {
         position.update(|p| *p = p.saturating_sub(1));
         show_progress();
     };
@@ -304,49 +299,107 @@ pub(crate) fn QuestionnaireForm(
         }
     }
     listen(ctx, &root);
-    let items_ref = NodeRef::<leptos::html::Div>::new();
-    items_ref.on_load(move |holder| {
-        let _ = holder.append_child(&root);
-        // Once the form is on screen and can take input (the benchmark reads it).
-        request_animation_frame(|| crate::mark("intake:form-interactive"));
-    });
-    view! {
-        <form class="form questionnaire" novalidate on:submit=on_submit>
-            <div class="notice resume-offer" id="resume-offer" role="region" aria-label=s.resume_continue
-                hidden=move || offer.with(Option::is_none)>
-                <p>{s.resume_offer}</p>
-                <button type="button" class="button button-primary" id="resume-continue" on:click=resume>{s.resume_continue}</button>
-                " "
-                <button type="button" class="button button-secondary" id="resume-start-again" on:click=start_again>{s.resume_start_again}</button>
-            </div>
-            {paged.then(|| view! {
-                <p class="page-progress" id="page-progress" tabindex="-1" aria-live="polite">
-                    {move || format!("{} {} {} {}", s.page_label, position.get().min(pages.with(Vec::len).saturating_sub(1)) + 1, s.page_of, pages.with(Vec::len))}
-                </p>
-                <progress max=move || pages.with(Vec::len).to_string() value=move || (position.get() + 1).to_string()></progress>
-            })}
-            <div class="items-holder" node_ref=items_ref></div>
-            <p class="notice notice-error" role="alert" id="form-problems"
-                hidden=move || !ctx.submitted.get() || problems.get() == 0>
-                {s.form_has_problems}
-            </p>
-            <div class="form-actions">
-                {paged.then(|| view! {
-                    <button type="button" class="button button-secondary page-back" hidden=move || position.get() == 0
-                        on:click=back>{s.back}</button>
-                    <button type="button" class="button button-primary page-next" hidden=is_last
-                        on:click=next>{s.next}</button>
-                })}
-                <button type="submit" class="button button-primary" hidden=move || !is_last()
-                    disabled=move || send.pending().get()>
-                    {move || if send.pending().get() { s.submitting } else { s.form_submit }}
-                </button>
-            </div>
-            <div id="server-answer" role="status" aria-live="polite">
-                {move || send.value().get().map(|answer| server_answer(&answer))}
-            </div>
-        </form>
+
+    let element = add_class(parent, "form", "form questionnaire");
+    flag(&element, "novalidate", true);
+    on(&element, "submit", on_submit);
+    let offer_box = add_class(&element, "div", "notice resume-offer");
+    set(&offer_box, "id", "resume-offer");
+    set(&offer_box, "role", "region");
+    set(&offer_box, "aria-label", s.resume_continue);
+    {
+        let offer_box = offer_box.clone();
+        bind(move || flag(&offer_box, "hidden", offer.with(Option::is_none)));
     }
+    add_text(&offer_box, "p", s.resume_offer);
+    let button = |parent: &Element, class: &str, label: &str| {
+        let button = add_class(parent, "button", class);
+        set(&button, "type", "button");
+        text(&button, label);
+        button
+    };
+    let resume_button = button(&offer_box, "button button-primary", s.resume_continue);
+    set(&resume_button, "id", "resume-continue");
+    on(&resume_button, "click", resume);
+    text(&offer_box, " ");
+    let again_button = button(&offer_box, "button button-secondary", s.resume_start_again);
+    set(&again_button, "id", "resume-start-again");
+    on(&again_button, "click", start_again);
+    if paged {
+        let progress_line = add_class(&element, "p", "page-progress");
+        set(&progress_line, "id", "page-progress");
+        set(&progress_line, "tabindex", "-1");
+        set(&progress_line, "aria-live", "polite");
+        bind_text(&progress_line, move || {
+            let count = pages.with(Vec::len);
+            format!(
+                "{} {} {} {}",
+                s.page_label,
+                position.get().min(count.saturating_sub(1)) + 1,
+                s.page_of,
+                count
+            )
+        });
+        let progress = add(&element, "progress");
+        bind(move || {
+            set(&progress, "max", &pages.with(Vec::len).to_string());
+            set(&progress, "value", &(position.get() + 1).to_string());
+        });
+    }
+    let holder = add_class(&element, "div", "items-holder");
+    append(&holder, &root);
+    // Once the form is on screen and can take input (the benchmark reads it).
+    request_animation_frame(|| crate::mark("intake:form-interactive"));
+    let problems_line = add_text(&element, "p", s.form_has_problems);
+    problems_line.set_class_name("notice notice-error");
+    set(&problems_line, "role", "alert");
+    set(&problems_line, "id", "form-problems");
+    bind(move || {
+        flag(
+            &problems_line,
+            "hidden",
+            !ctx.submitted.get() || problems.get() == 0,
+        );
+    });
+    let actions = add_class(&element, "div", "form-actions");
+    if paged {
+        let back_button = button(&actions, "button button-secondary page-back", s.back);
+        on(&back_button, "click", back);
+        bind(move || flag(&back_button, "hidden", position.get() == 0));
+        let next_button = button(&actions, "button button-primary page-next", s.next);
+        on(&next_button, "click", next);
+        bind(move || flag(&next_button, "hidden", is_last()));
+    }
+    let submit = add_class(&actions, "button", "button button-primary");
+    set(&submit, "type", "submit");
+    {
+        let submit = submit.clone();
+        bind(move || {
+            flag(&submit, "hidden", !is_last());
+            flag(&submit, "disabled", send.pending().get());
+        });
+    }
+    bind_text(&submit, move || {
+        if send.pending().get() {
+            s.submitting
+        } else {
+            s.form_submit
+        }
+        .to_owned()
+    });
+    let answer = add(&element, "div");
+    set(&answer, "id", "server-answer");
+    set(&answer, "role", "status");
+    set(&answer, "aria-live", "polite");
+    region(
+        &answer,
+        move || send.value().get(),
+        |answer, holder| {
+            if let Some(answer) = answer {
+                server_answer(holder, &answer);
+            }
+        },
+    );
 }
 
 /// After a page change: back to the top, and focus on the progress line so that
@@ -360,32 +413,35 @@ fn show_progress() {
     });
 }
 
-fn server_answer(answer: &Answer<OperationOutcome>) -> AnyView {
-    server_notice(match answer {
-        Answer::Accepted(outcome)
-            if outcome
-                .issue
-                .iter()
-                .all(|i| i.severity == Severity::Information) =>
-        {
-            ServerNotice::Accepted(t().form_server_valid)
-        }
-        Answer::Accepted(outcome) | Answer::Refused(outcome) => ServerNotice::Refused(
-            outcome
-                .issue
-                .iter()
-                .filter(|i| i.severity != Severity::Information)
-                .map(|i| {
-                    format!(
-                        "{} ({})",
-                        i.diagnostics.clone().unwrap_or_default(),
-                        i.expression.join(", ")
-                    )
-                })
-                .collect(),
-        ),
-        Answer::Unreachable => ServerNotice::Unreachable,
-    })
+fn server_answer(parent: &Element, answer: &Answer<OperationOutcome>) {
+    server_notice(
+        parent,
+        match answer {
+            Answer::Accepted(outcome)
+                if outcome
+                    .issue
+                    .iter()
+                    .all(|i| i.severity == Severity::Information) =>
+            {
+                ServerNotice::Accepted(t().form_server_valid)
+            }
+            Answer::Accepted(outcome) | Answer::Refused(outcome) => ServerNotice::Refused(
+                outcome
+                    .issue
+                    .iter()
+                    .filter(|i| i.severity != Severity::Information)
+                    .map(|i| {
+                        format!(
+                            "{} ({})",
+                            i.diagnostics.clone().unwrap_or_default(),
+                            i.expression.join(", ")
+                        )
+                    })
+                    .collect(),
+            ),
+            Answer::Unreachable => ServerNotice::Unreachable,
+        },
+    );
 }
 
 /// Appends `item` at `prefix` to `parent`; it is on the page only while enabled.
@@ -486,11 +542,11 @@ fn tab_set(ctx: Ctx, tabs: &[&Item], inner: &str, parent: &Element) {
                 ctx.evaluation.with(|e| e.disabled.contains(&path)),
             );
         });
-        add_listener(&button, "click", move |_| selected.set(index));
+        on(&button, "click", move |_| selected.set(index));
         buttons.push(button);
     }
     let count = tabs.len();
-    add_listener(&list, "keydown", move |event| {
+    on(&list, "keydown", move |event| {
         let Some(key) = event
             .dyn_ref::<web_sys::KeyboardEvent>()
             .map(web_sys::KeyboardEvent::key)
@@ -1394,18 +1450,10 @@ fn listen(ctx: Ctx, root: &Element) {
             ctx.touch(&path);
         }
     };
-    add_listener(root, "input", on_input);
-    add_listener(root, "change", on_change);
-    add_listener(root, "click", on_click);
-    add_listener(root, "focusout", on_focus_out);
-}
-
-/// Listens for `event` on `element` while the current reactive owner lives.
-fn add_listener(element: &Element, event: &str, listener: impl FnMut(web_sys::Event) + 'static) {
-    let closure = Closure::<dyn FnMut(web_sys::Event)>::new(listener);
-    let _ = element.add_event_listener_with_callback(event, closure.as_ref().unchecked_ref());
-    let closure = send_wrapper::SendWrapper::new(closure);
-    Owner::on_cleanup(move || drop(closure));
+    on(root, "input", on_input);
+    on(root, "change", on_change);
+    on(root, "click", on_click);
+    on(root, "focusout", on_focus_out);
 }
 
 /// A photo or file: read in the browser (after a size check, so a huge file is

@@ -1,16 +1,14 @@
 //! `/intake/…`: a patient fills in their details on their own phone.
 
-use leptos::prelude::*;
+use web_sys::Element;
 
-use crate::components::demographics_form::DemographicsForm;
+use crate::components::demographics_form::demographics_form;
+use crate::components::dom::add_text;
 use crate::i18n::t;
 
-#[component]
-pub(crate) fn IntakePage() -> impl IntoView {
+pub(crate) fn intake_page(parent: &Element) {
     let s = t();
-    view! {
-        <h1>{s.intake_title}</h1>
-        <p class="lead">{s.intake_intro}</p>
-        <DemographicsForm/>
-    }
+    add_text(parent, "h1", s.intake_title);
+    add_text(parent, "p", s.intake_intro).set_class_name("lead");
+    demographics_form(parent);
 }

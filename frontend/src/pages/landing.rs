@@ -1,19 +1,19 @@
 //! `/`: where a patient or a member of staff starts.
 
-use leptos::prelude::*;
+use web_sys::Element;
 
+use crate::components::dom::{add, add_class, add_text, set};
 use crate::i18n::t;
 
-#[component]
-pub(crate) fn LandingPage() -> impl IntoView {
+pub(crate) fn landing_page(parent: &Element) {
     let s = t();
-    view! {
-        <h1>{s.landing_title}</h1>
-        <p class="lead">{s.landing_intro}</p>
-        <p><a href="/intake" class="button button-primary">{s.landing_start}</a></p>
-        <ul class="plain-list">
-            <li><a href="/kiosk">{s.landing_kiosk}</a></li>
-            <li><a href="/staff">{s.landing_staff}</a></li>
-        </ul>
+    add_text(parent, "h1", s.landing_title);
+    add_text(parent, "p", s.landing_intro).set_class_name("lead");
+    let start = add_text(&add(parent, "p"), "a", s.landing_start);
+    set(&start, "href", "/intake");
+    start.set_class_name("button button-primary");
+    let list = add_class(parent, "ul", "plain-list");
+    for (href, label) in [("/kiosk", s.landing_kiosk), ("/staff", s.landing_staff)] {
+        set(&add_text(&add(&list, "li"), "a", label), "href", href);
     }
 }

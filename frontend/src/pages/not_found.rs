@@ -1,15 +1,13 @@
 //! Any route the app does not know.
 
-use leptos::prelude::*;
+use web_sys::Element;
 
+use crate::components::dom::{add, add_text, set};
 use crate::i18n::t;
 
-#[component]
-pub(crate) fn NotFound() -> impl IntoView {
+pub(crate) fn not_found(parent: &Element) {
     let s = t();
-    view! {
-        <h1>{s.not_found_title}</h1>
-        <p>{s.not_found_body}</p>
-        <p><a href="/">{s.nav_home}</a></p>
-    }
+    add_text(parent, "h1", s.not_found_title);
+    add_text(parent, "p", s.not_found_body);
+    set(&add_text(&add(parent, "p"), "a", s.nav_home), "href", "/");
 }

@@ -4,39 +4,52 @@
 use std::sync::Arc;
 
 use leptos::prelude::*;
+use web_sys::Element;
 
 use crate::api;
-use crate::components::questionnaire::QuestionnaireForm;
+use crate::components::dom::{add, add_class, add_text, region};
+use crate::components::questionnaire::questionnaire_form;
 use crate::i18n::t;
 
-#[component]
-pub(crate) fn PreviewPage(id: String) -> impl IntoView {
+pub(crate) fn preview_page(parent: &Element, id: String) {
     let s = t();
     let compiled = api::load(async move { api::form(&id).await });
-    view! {
-            {move || match compiled.get() {
-                None => view! { <p>{s.loading}</p> }.into_any(),
-                Some(found) => match found {
-                Some(compiled) => {
-                    let warnings = compiled.warnings.clone();
-                    let questionnaire = format!("Questionnaire/{}", compiled.form.id);
-                    // In the patient's language where the form has it.
-                    let form = compiled.form.localized(s.lang);
-                    view! {
-                        <h1>{form.title.clone()}</h1>
-                        <p class="lead">{s.preview_intro}</p>
-                        {(!warnings.is_empty()).then(|| view! {
-                            <details class="card import-warnings">
-                                <summary>{format!("{} ({})", s.preview_warnings, warnings.len())}</summary>
-                                <ul>{warnings.into_iter().map(|w| view! {
-                                    <li>{w.link_id.map(|l| format!("[{l}] ")).unwrap_or_default()}{w.message}</li>
-                                }).collect_view()}</ul>
-                            </details>
-                        })}
-                        <QuestionnaireForm form=Arc::new(form) questionnaire=questionnaire keep_draft=true/>
-                    }.into_any()
+    region(
+        parent,
+        move || compiled.get(),
+        move |compiled, holder| match compiled {
+            None => {
+                add_text(holder, "p", s.loading);
+            }
+            Some(Some(compiled)) => {
+                let questionnaire = format!("Questionnaire/{}", compiled.form.id);
+                // In the patient's language where the form has it.
+                let form = compiled.form.localized(s.lang);
+                add_text(holder, "h1", &form.title);
+                add_text(holder, "p", s.preview_intro).set_class_name("lead");
+                let warnings = compiled.warnings;
+                if !warnings.is_empty() {
+                    let details = add_class(holder, "details", "card import-warnings");
+                    add_text(
+                        &details,
+                        "summary",
+                        &format!("{} ({})", s.preview_warnings, warnings.len()),
+                    );
+                    let list = add(&details, "ul");
+                    for warning in warnings {
+                        let line = match warning.link_id {
+                            Some(link_id) => format!("[{link_id}] {}", warning.message),
+                            None => warning.message,
+                        };
+                        add_text(&list, "li", &line);
+                    }
                 }
-                None => view! { <h1>{s.not_found_title}</h1><p>{s.form_not_found}</p> }.into_any(),
-            }}}
-    }
+                questionnaire_form(holder, &Arc::new(form), questionnaire, true);
+            }
+            Some(None) => {
+                add_text(holder, "h1", s.not_found_title);
+                add_text(holder, "p", s.form_not_found);
+            }
+        },
+    );
 }

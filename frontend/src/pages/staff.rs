@@ -2,34 +2,49 @@
 
 use leptos::prelude::*;
 use shared::health::Status;
+use web_sys::Element;
 
 use crate::api;
+use crate::components::dom::{add_class, add_text, region, set};
 use crate::i18n::t;
 
-#[component]
-pub(crate) fn StaffPage() -> impl IntoView {
+pub(crate) fn staff_page(parent: &Element) {
     let s = t();
     let health = api::load(api::health());
-    let status_text = |status: Status| match status {
-        Status::Ok => t().status_ok,
-        Status::Unavailable => t().status_unavailable,
-    };
-    view! {
-        <h1>{s.staff_title}</h1>
-        <p class="lead">{s.staff_intro}</p>
-        <section aria-labelledby="status-title" class="card">
-            <h2 id="status-title">{s.status_title}</h2>
-                {move || match health.get() {
-                    None => view! { <p>{s.loading}</p> }.into_any(),
-                    Some(h) => match h {
-                    Some(h) => view! {
-                        <dl class="status" id="system-status">
-                            <dt>{s.status_version}</dt><dd>{h.version}</dd>
-                            <dt>{s.status_database}</dt><dd>{status_text(h.database.status)}</dd>
-                        </dl>
-                    }.into_any(),
-                    None => view! { <p class="error-text">{s.server_unreachable}</p> }.into_any(),
-                }}}
-        </section>
-    }
+    add_text(parent, "h1", s.staff_title);
+    add_text(parent, "p", s.staff_intro).set_class_name("lead");
+    let section = add_class(parent, "section", "card");
+    set(&section, "aria-labelledby", "status-title");
+    set(
+        &add_text(&section, "h2", s.status_title),
+        "id",
+        "status-title",
+    );
+    region(
+        &section,
+        move || health.get(),
+        move |health, holder| match health {
+            None => {
+                add_text(holder, "p", s.loading);
+            }
+            Some(Some(h)) => {
+                let list = add_class(holder, "dl", "status");
+                set(&list, "id", "system-status");
+                add_text(&list, "dt", s.status_version);
+                add_text(&list, "dd", &h.version);
+                add_text(&list, "dt", s.status_database);
+                add_text(
+                    &list,
+                    "dd",
+                    match h.database.status {
+                        Status::Ok => s.status_ok,
+                        Status::Unavailable => s.status_unavailable,
+                    },
+                );
+            }
+            Some(None) => {
+                add_text(holder, "p", s.server_unreachable).set_class_name("error-text");
+            }
+        },
+    );
 }
