@@ -141,6 +141,7 @@ async fn start(data: &Path, matching: matching::Config) -> anyhow::Result<Server
         max_body_bytes: 256 * 1024,
         matching: Default::default(),
         delivery: Default::default(),
+        emr: Default::default(),
     };
     let started = Instant::now();
     let app = Application::build_with_matching(&config, matching).await?;

@@ -24,6 +24,9 @@ pub struct Config {
     /// How the outbox retries deliveries to the EMR.
     #[command(flatten)]
     pub delivery: DeliveryArgs,
+    /// The remote EMR (without its URL, the embedded store is the EMR).
+    #[command(flatten)]
+    pub emr: crate::emr::remote::RemoteArgs,
 }
 
 /// `intake serve`'s delivery (outbox) options.

@@ -59,7 +59,8 @@ impl Server {
             dist,
             max_body_bytes: 256 * 1024,
             matching: Default::default(),
-        delivery: Default::default(),
+            delivery: Default::default(),
+            emr: Default::default(),
         };
         let app = Application::build(&config).await.expect("server starts");
         let base = format!("http://{}", app.local_addr().expect("bound"));

@@ -3,6 +3,7 @@
 //! ever talk to [`Emr`].
 
 pub mod embedded;
+pub mod remote;
 
 use async_trait::async_trait;
 use serde_json::Value;

@@ -35,6 +35,7 @@ pub(crate) async fn spawn_server(data: &Path, dist: &Path) -> Spawned {
         max_body_bytes: 16 * 1024,
         matching: Default::default(),
         delivery: Default::default(),
+        emr: Default::default(),
     };
     let app = backend::Application::build(&config).await.unwrap();
     let base = format!("http://{}", app.local_addr().unwrap());
