@@ -568,7 +568,10 @@ impl Index {
         for field in FIELDS {
             let level = c.levels[field as usize];
             let params = &self.model.fields[field as usize];
-            let weight = if level == Level::Exact && term_frequency_field(field) {
+            let weight = if level == Level::Exact
+                && term_frequency_field(field)
+                && self.config.population.is_none()
+            {
                 let count = match field {
                     Field::Given => b.given.map(|t| t.count),
                     Field::Family => b.family.map(|t| t.count),
@@ -594,9 +597,10 @@ impl Index {
         (total, fields)
     }
 
-    /// The prior log-odds in bits that a query is one given stored patient.
+    /// The prior log-odds in bits that a query is one given patient of the
+    /// population (the index's, unless [`Config::population`] says otherwise).
     fn prior(&self) -> f64 {
-        -(self.live.max(2) as f64).log2()
+        -(self.config.population.unwrap_or(self.live).max(2) as f64).log2()
     }
 
     /// Finds the stored patients that may be `record`, best first, graded and

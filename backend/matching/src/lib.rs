@@ -297,6 +297,12 @@ pub struct Config {
     /// Re-estimate `u` and `m` when the population has doubled since the last fit
     /// (from 1,000 patients on).
     pub auto_refit: bool,
+    /// The population the index's patients are drawn from, when it holds only some
+    /// of them (candidates fetched from a remote EMR's search): the prior is then
+    /// `-log2(population)`, and exact agreement on a name or place weighs its
+    /// model weight, since counts among a few candidates say nothing of how common
+    /// a value is. `None`: the index holds the whole population.
+    pub population: Option<usize>,
 }
 
 impl Default for Config {
@@ -307,6 +313,7 @@ impl Default for Config {
             ambiguity_margin: 6.0,
             default_country: "1".into(),
             auto_refit: true,
+            population: None,
         }
     }
 }

@@ -305,6 +305,40 @@ fn a_rare_family_name_counts_for_more_than_a_common_one() {
 }
 
 #[test]
+fn an_index_of_a_few_candidates_from_a_larger_population_scores_with_its_prior() {
+    // A remote EMR's search brings two candidates out of a million patients.
+    let candidates = |population: Option<usize>| {
+        let mut index = Index::new(Config {
+            auto_refit: false,
+            population,
+            ..Config::default()
+        });
+        index.upsert("a", &patient("Maria", "Linacre", "1980-03-04"));
+        index.upsert("b", &patient("Maria", "Linacre", "1981-03-04"));
+        index.find(
+            &patient("Maria", "Linacre", "1980-03-04"),
+            &MatchOptions::default(),
+        )
+    };
+    let sampled = candidates(Some(1_000_000));
+    let alone = candidates(None);
+    let top = &sampled.candidates[0];
+    assert_eq!(top.id, "a");
+    assert!((top.explanation.prior + 1_000_000f64.log2()).abs() < 1e-9);
+    assert!((alone.candidates[0].explanation.prior + 1.0).abs() < 1e-9);
+    // Counts among two candidates say nothing of how common a name is: exact
+    // agreement weighs the model's weight.
+    let model = matching::Model::default();
+    let family = &top.explanation.fields[Field::Family as usize];
+    assert_eq!(family.level, Level::Exact);
+    assert_eq!(
+        family.weight,
+        model.fields[Field::Family as usize].weight(Level::Exact)
+    );
+    assert!((top.log_odds - (top.weight + top.explanation.prior)).abs() < 1e-9);
+}
+
+#[test]
 fn updates_and_removals_change_what_is_found() {
     let mut index = population();
     index.upsert("x", &patient("Maria", "Linacre", "1980-03-04"));
