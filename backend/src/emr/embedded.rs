@@ -97,8 +97,17 @@ impl Emr for Embedded {
         &self,
         id: &str,
         patient: Value,
-        if_match: Option<i64>,
+        if_match: Option<&str>,
     ) -> Result<Value, EmrError> {
+        // Our versions are integers: any other is not the current one.
+        let if_match = match if_match {
+            Some(v) => Some(
+                v.trim()
+                    .parse::<i64>()
+                    .map_err(|_| EmrError::PreconditionFailed)?,
+            ),
+            None => None,
+        };
         let mut out = self
             .store
             .transaction(vec![Request::Update {
@@ -175,5 +184,41 @@ impl Emr for Embedded {
                 }
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::patients::PatientIndex;
+
+    #[tokio::test]
+    async fn an_update_names_the_version_as_written_and_a_stale_or_foreign_one_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::db::open(dir.path()).await.unwrap();
+        let patients = Arc::new(PatientIndex::empty(matching::Config::default()));
+        let emr = Embedded::new(Store::new(db, Arc::new(SystemClock), patients));
+        let patient = json!({"resourceType": "Patient", "name": [{"family": "Chalmers"}]});
+        let created = emr.create_patient(patient.clone(), None).await.unwrap();
+        let id = created["id"].as_str().unwrap();
+        let version = created["meta"]["versionId"].as_str().unwrap().to_owned();
+        let updated = emr
+            .update_patient(id, patient.clone(), Some(&version))
+            .await
+            .unwrap();
+        assert_ne!(updated["meta"]["versionId"], version.as_str());
+        for stale in [version.as_str(), "6f1c2f0e-uuid-of-another-server"] {
+            assert!(matches!(
+                emr.update_patient(id, patient.clone(), Some(stale)).await,
+                Err(EmrError::PreconditionFailed)
+            ));
+        }
     }
 }

@@ -71,12 +71,13 @@ pub trait Emr: Send + Sync + std::fmt::Debug {
     ) -> Result<Value, EmrError>;
 
     /// Updates `Patient/{id}`, refused with [`EmrError::PreconditionFailed`] when
-    /// `if_match` (a version) is no longer current.
+    /// `if_match` (a `meta.versionId` as the EMR wrote it: our store's are
+    /// integers, other servers' may be anything) is no longer current.
     async fn update_patient(
         &self,
         id: &str,
         patient: Value,
-        if_match: Option<i64>,
+        if_match: Option<&str>,
     ) -> Result<Value, EmrError>;
 
     /// Sends a `transaction` Bundle; the `transaction-response`.
