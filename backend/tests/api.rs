@@ -586,9 +586,13 @@ async fn every_fixture_is_accepted_and_its_compiled_form_served() {
         assert_eq!(form.status(), StatusCode::OK, "{name}");
         // The compiled form crosses to the browser as shared types: it must decode
         // here too, where fhirbolt has turned on serde_json's arbitrary_precision.
-        let compiled: shared::form::CompiledForm = form.json().await.unwrap();
+        let text = form.text().await.unwrap();
+        let compiled: shared::form::CompiledForm = serde_json::from_str(&text).unwrap();
         assert_eq!(compiled.form.id, id);
         assert!(!compiled.form.items.is_empty(), "{name}");
+        // The browser reads it with `shared::json`, not serde: the same form.
+        let in_browser: Option<shared::form::CompiledForm> = shared::json::from_str(&text);
+        assert_eq!(in_browser.as_ref(), Some(&compiled), "{name}");
     }
 }
 

@@ -4,6 +4,7 @@ use leptos::prelude::{ReadSignal, Set as _, signal};
 use shared::Demographics;
 use shared::form::CompiledForm;
 use shared::health::Health;
+use shared::json::{self, FromJson};
 use shared::outcome::OperationOutcome;
 use shared::response::QuestionnaireResponse;
 
@@ -20,17 +21,15 @@ pub(crate) enum Answer<T> {
 
 /// `POST /api/demographics/validate`: the server's check of the same rules.
 pub(crate) async fn validate_demographics(demographics: &Demographics) -> Answer<Demographics> {
-    match serde_json::to_string(demographics) {
-        Ok(body) => answer(
-            send(
-                "POST",
-                "/api/demographics/validate",
-                Some(("application/json", &body)),
-            )
-            .await,
-        ),
-        Err(_) => Answer::Unreachable,
-    }
+    let body = json::to_string(demographics);
+    answer(
+        send(
+            "POST",
+            "/api/demographics/validate",
+            Some(("application/json", &body)),
+        )
+        .await,
+    )
 }
 
 /// A reply: its status and body text.
@@ -40,7 +39,9 @@ struct Reply {
 }
 
 /// Sends a request with the browser's `fetch` (no HTTP crate in the bundle: the
-/// app only ever sends JSON and reads text). `None` if nothing usable came back.
+/// app only ever sends JSON and reads text; `shared::json` writes and reads it,
+/// not serde_json, whose generic code was a large part of the bundle). `None` if
+/// nothing usable came back.
 async fn send(method: &str, path: &str, body: Option<(&str, &str)>) -> Option<Reply> {
     use wasm_bindgen::JsCast as _;
     use wasm_bindgen_futures::JsFuture;
@@ -71,13 +72,13 @@ async fn send(method: &str, path: &str, body: Option<(&str, &str)>) -> Option<Re
 
 /// A reply read: 200 is the answer, a 4xx the server's `OperationOutcome`,
 /// anything else (or nothing) unreachable.
-fn answer<T: serde::de::DeserializeOwned>(reply: Option<Reply>) -> Answer<T> {
+fn answer<T: FromJson>(reply: Option<Reply>) -> Answer<T> {
     let Some(reply) = reply else {
         return Answer::Unreachable;
     };
     match reply.status {
-        200 => serde_json::from_str(&reply.body).map_or(Answer::Unreachable, Answer::Accepted),
-        400..=499 => serde_json::from_str(&reply.body).map_or(Answer::Unreachable, Answer::Refused),
+        200 => json::from_str(&reply.body).map_or(Answer::Unreachable, Answer::Accepted),
+        400..=499 => json::from_str(&reply.body).map_or(Answer::Unreachable, Answer::Refused),
         _ => Answer::Unreachable,
     }
 }
@@ -97,7 +98,7 @@ pub(crate) fn load<T: Send + Sync + 'static>(
 /// `GET /api/health`.
 pub(crate) async fn health() -> Option<Health> {
     let reply = send("GET", "/api/health", None).await?;
-    serde_json::from_str(&reply.body).ok()
+    json::from_str(&reply.body)
 }
 
 /// `GET /api/forms/{id}`: the compiled form, or `None` if there is no such form
@@ -108,22 +109,20 @@ pub(crate) async fn form(id: &str) -> Option<CompiledForm> {
     if reply.status != 200 {
         return None;
     }
-    serde_json::from_str(&reply.body).ok()
+    json::from_str(&reply.body)
 }
 
 /// `POST /fhir/QuestionnaireResponse/$validate`: the server's check of the answers.
 pub(crate) async fn validate_response(
     response: &QuestionnaireResponse,
 ) -> Answer<OperationOutcome> {
-    match serde_json::to_string(response) {
-        Ok(body) => answer(
-            send(
-                "POST",
-                "/fhir/QuestionnaireResponse/$validate",
-                Some(("application/fhir+json", &body)),
-            )
-            .await,
-        ),
-        Err(_) => Answer::Unreachable,
-    }
+    let body = json::to_string(response);
+    answer(
+        send(
+            "POST",
+            "/fhir/QuestionnaireResponse/$validate",
+            Some(("application/fhir+json", &body)),
+        )
+        .await,
+    )
 }

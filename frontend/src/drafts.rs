@@ -7,19 +7,22 @@
 //! [`KEEP_FOR_MS`].
 
 use gloo_storage::{LocalStorage, Storage as _};
-use serde::{Deserialize, Serialize};
 use shared::draft::Draft;
 use shared::form::{Form, Value};
+use shared::json::{FromJson as _, Json, ToJson as _};
 
 /// How long a draft is offered back: long enough for a visit later in the week,
 /// short enough that answers do not linger on a phone.
 const KEEP_FOR_MS: f64 = 3.0 * 24.0 * 60.0 * 60.0 * 1000.0;
 
-#[derive(Serialize, Deserialize)]
-struct Kept {
-    /// When it was last saved (ms since the epoch).
-    saved: f64,
-    draft: Draft,
+/// Kept as `{"saved": <ms since the epoch>, "draft": <the draft>}`, the JSON that
+/// serde gave it before `shared::json` (so drafts kept then still read).
+fn kept(text: &str) -> Option<(f64, Draft)> {
+    let kept = Json::parse(text)?;
+    Some((
+        f64::from_json(kept.get("saved")?)?,
+        Draft::from_json(kept.get("draft")?)?,
+    ))
 }
 
 /// The storage key of `form`'s draft: a new version of the form starts afresh.
@@ -33,12 +36,12 @@ pub(crate) fn key(form: &Form) -> String {
 
 /// The draft kept under `key`, if there is a recent one.
 pub(crate) fn load(key: &str) -> Option<Draft> {
-    let kept: Kept = LocalStorage::get(key).ok()?;
-    if js_sys::Date::now() - kept.saved > KEEP_FOR_MS {
+    let (saved, draft) = kept(&LocalStorage::raw().get_item(key).ok()??)?;
+    if js_sys::Date::now() - saved > KEEP_FOR_MS {
         forget(key);
         return None;
     }
-    Some(kept.draft)
+    Some(draft)
 }
 
 /// Keeps `draft` under `key`, without its files. A draft the storage will not
@@ -52,11 +55,12 @@ pub(crate) fn save(key: &str, draft: &Draft) {
         values.retain(|v| !matches!(v, Value::Attachment(_)));
     }
     draft.answers.retain(|_, values| !values.is_empty());
-    let kept = Kept {
-        saved: js_sys::Date::now(),
-        draft,
-    };
-    if LocalStorage::set(key, kept).is_err() {
+    let mut kept = String::from("{\"saved\":");
+    js_sys::Date::now().write_json(&mut kept);
+    kept.push_str(",\"draft\":");
+    draft.write_json(&mut kept);
+    kept.push('}');
+    if LocalStorage::raw().set_item(key, &kept).is_err() {
         forget(key);
     }
 }

@@ -19,7 +19,12 @@ pub(crate) fn t() -> &'static Strings {
 
 /// Picks the language for this page load and tells the browser (`<html lang>`).
 pub(crate) fn choose_language() {
-    let chosen: Option<String> = LocalStorage::get(STORAGE_KEY).ok();
+    // Kept as a JSON string (`"es"`), as gloo's serde-based `set` wrote it.
+    let chosen: Option<String> = LocalStorage::raw()
+        .get_item(STORAGE_KEY)
+        .ok()
+        .flatten()
+        .and_then(|kept| shared::json::from_str(&kept));
     let tag = chosen
         .or_else(|| leptos::prelude::window().navigator().language())
         .unwrap_or_default();
@@ -33,7 +38,10 @@ pub(crate) fn choose_language() {
 /// Switches to `tag` for this and later visits. The page reloads: every string
 /// is read once, when it is drawn.
 pub(crate) fn switch_language(tag: &str) {
-    if LocalStorage::set(STORAGE_KEY, tag).is_ok() {
+    if LocalStorage::raw()
+        .set_item(STORAGE_KEY, &shared::json::to_string(tag))
+        .is_ok()
+    {
         let _ = leptos::prelude::window().location().reload();
     }
 }

@@ -12,6 +12,7 @@ pub mod fhirpath;
 pub mod form;
 pub mod health;
 pub mod i18n;
+pub mod json;
 pub mod outcome;
 pub mod response;
 mod rules;
