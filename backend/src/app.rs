@@ -17,6 +17,9 @@ use tracing::Level;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::emr::Emr;
+use crate::emr::embedded::Embedded;
+use crate::intake::Intakes;
 use crate::patients::PatientIndex;
 use crate::static_files::StaticFiles;
 use crate::store::Store;
@@ -39,6 +42,10 @@ pub struct App {
     pub patients: Arc<PatientIndex>,
     /// The embedded FHIR store.
     pub store: Store,
+    /// The EMR intakes are delivered to.
+    pub emr: Arc<dyn Emr>,
+    /// The intake pipeline.
+    pub intakes: Intakes,
 }
 
 impl Deref for AppState {
@@ -54,6 +61,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     db: SqlitePool,
+    intakes: Intakes,
 }
 
 impl Application {
@@ -83,6 +91,16 @@ impl Application {
         if indexed > 0 {
             tracing::info!(resources = indexed, "search index brought up to date");
         }
+        let emr: Arc<dyn Emr> = Arc::new(Embedded::new(store.clone()));
+        let intakes = Intakes::start(
+            db.clone(),
+            store.clone(),
+            emr.clone(),
+            clock.clone(),
+            config.delivery()?,
+        )
+        .await
+        .context("starting the intake pipeline")?;
         let static_files = StaticFiles::new(&config.dist);
         if !static_files.is_built() {
             tracing::warn!(dist = %config.dist.display(), "web app not built; only the API is served");
@@ -93,6 +111,8 @@ impl Application {
             static_files,
             patients,
             store,
+            emr,
+            intakes: intakes.clone(),
         }));
         let listener = TcpListener::bind(config.listen)
             .await
@@ -101,6 +121,7 @@ impl Application {
             listener,
             router: router(state, config.max_body_bytes),
             db,
+            intakes,
         })
     }
 
@@ -119,6 +140,9 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await
             .context("serving HTTP")?;
+        // The delivery in flight finishes; what is left stays in the outbox for
+        // the next start.
+        self.intakes.stop().await;
         self.db.close().await;
         tracing::info!("stopped");
         Ok(())

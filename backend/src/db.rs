@@ -50,3 +50,12 @@ pub async fn schema_version(pool: &SqlitePool) -> Result<Option<i64>, sqlx::Erro
         .fetch_one(pool)
         .await
 }
+
+/// Starts a transaction that writes: `BEGIN IMMEDIATE` takes SQLite's write lock
+/// at once (waiting up to the busy timeout), so a transaction that reads and then
+/// writes can never fail because another connection wrote in between.
+pub async fn begin_write(
+    pool: &SqlitePool,
+) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+    pool.begin_with("BEGIN IMMEDIATE").await
+}

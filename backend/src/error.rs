@@ -25,6 +25,12 @@ pub enum ApiError {
     /// No such route or resource.
     #[error("not found")]
     NotFound,
+    /// The request is missing something it needs (a header).
+    #[error("bad request")]
+    BadRequest(Issue),
+    /// A service the request needs is not answering; nothing was stored.
+    #[error("service unavailable")]
+    Unavailable,
     /// A condition of the request did not hold (a stale `If-Match`).
     #[error("precondition failed")]
     PreconditionFailed(Issue),
@@ -57,6 +63,14 @@ impl ApiError {
                 vec![Issue::error(
                     IssueType::NotFound,
                     "No such resource or operation",
+                )],
+            ),
+            ApiError::BadRequest(issue) => (StatusCode::BAD_REQUEST, vec![issue.clone()]),
+            ApiError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                vec![Issue::error(
+                    IssueType::Transient,
+                    "The service is unavailable; nothing was stored; try again",
                 )],
             ),
             ApiError::PreconditionFailed(issue) => {

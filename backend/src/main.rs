@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the web app and the API.
-    Serve(Config),
+    Serve(Box<Config>),
     /// Load every `*.json` Questionnaire in a folder into the embedded store.
     Import {
         /// The folder with the Questionnaires.
@@ -39,7 +39,7 @@ async fn main() -> ExitCode {
     telemetry::init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(config) => serve(config).await,
+        Command::Serve(config) => serve(*config).await,
         Command::Import { dir, data } => import(&dir, &data).await,
     };
     match result {

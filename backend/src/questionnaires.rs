@@ -79,7 +79,7 @@ pub async fn save(
         )])
     })?;
 
-    let mut tx = db.begin().await?;
+    let mut tx = crate::db::begin_write(db).await?;
     let current: Option<(i64, String)> = sqlx::query_as(
         "SELECT version_id, body FROM resource WHERE resource_type = 'Questionnaire' AND id = ?",
     )

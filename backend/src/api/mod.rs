@@ -4,6 +4,7 @@ mod demographics;
 mod fhir;
 mod forms;
 mod health;
+mod intake;
 mod patient;
 mod questionnaire;
 mod questionnaire_response;
@@ -23,6 +24,8 @@ pub fn router() -> Router<AppState> {
         .route("/health", get(health::get))
         .route("/demographics/validate", post(demographics::validate))
         .route("/forms/{id}", get(forms::get))
+        .route("/intakes", post(intake::submit))
+        .route("/intakes/{id}", get(intake::get))
         .fallback(|| async { ApiError::NotFound })
         // Answers may carry patient data: no cache, in the browser or between, keeps them.
         .layer(SetResponseHeaderLayer::overriding(

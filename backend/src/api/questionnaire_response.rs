@@ -62,37 +62,7 @@ pub(super) async fn extract(
     Json(body): Json<serde_json::Value>,
 ) -> Result<Response, ApiError> {
     let response = response_in(body)?;
-    let id = questionnaire_id(&app, &response).await?;
-    let form = compiled(&app, &id).await?;
-    // FHIRPath's today() on the server: the latest date anywhere (the patient's
-    // zone is not known), as the demographics rules take it.
-    let today = Some(app.clock.latest_date_on_earth());
-    let problems = answers::evaluate_on(&form.form, &response, today).issues;
-    if !problems.is_empty() {
-        tracing::info!(
-            issues = problems.len(),
-            "questionnaire response refused for extraction"
-        );
-        return Err(ApiError::Unprocessable(
-            problems
-                .iter()
-                .map(|p| to_issue(&p.link_id, &p.problem))
-                .collect(),
-        ));
-    }
-    let questionnaire = questionnaires::read(&app.db, &id)
-        .await?
-        .and_then(|(body, _)| serde_json::from_str::<serde_json::Value>(&body).ok())
-        .ok_or_else(unknown_questionnaire)?;
-    let response_json = serde_json::to_value(&response).map_err(|_| {
-        ApiError::Unprocessable(vec![Issue::error(
-            IssueType::Structure,
-            "The response could not be read",
-        )])
-    })?;
-    let now = fhir_instant(app.clock.now());
-    let extraction = extract::extract(&questionnaire, &response_json, &RandomIds, &now)
-        .map_err(ApiError::Unprocessable)?;
+    let (_, extraction) = checked_extraction(&app, &response).await?;
     let entries = extraction.bundle["entry"].as_array().map_or(0, Vec::len);
     tracing::info!(
         extract.entries = entries,
@@ -112,6 +82,43 @@ pub(super) async fn extract(
     Ok(fhir_json(StatusCode::OK, body.to_string().into_bytes()))
 }
 
+/// Checks `response` against its form (422 naming each linkId on a problem) and
+/// extracts what it describes. The response as FHIR JSON, and the extraction.
+pub(super) async fn checked_extraction(
+    app: &AppState,
+    response: &QuestionnaireResponse,
+) -> Result<(serde_json::Value, extract::Extraction), ApiError> {
+    let id = questionnaire_id(app, response).await?;
+    let form = compiled(app, &id).await?;
+    // FHIRPath's today() on the server: the latest date anywhere (the patient's
+    // zone is not known), as the demographics rules take it.
+    let today = Some(app.clock.latest_date_on_earth());
+    let problems = answers::evaluate_on(&form.form, response, today).issues;
+    if !problems.is_empty() {
+        tracing::info!(issues = problems.len(), "questionnaire response refused");
+        return Err(ApiError::Unprocessable(
+            problems
+                .iter()
+                .map(|p| to_issue(&p.link_id, &p.problem))
+                .collect(),
+        ));
+    }
+    let questionnaire = questionnaires::read(&app.db, &id)
+        .await?
+        .and_then(|(body, _)| serde_json::from_str::<serde_json::Value>(&body).ok())
+        .ok_or_else(unknown_questionnaire)?;
+    let response_json = serde_json::to_value(response).map_err(|_| {
+        ApiError::Unprocessable(vec![Issue::error(
+            IssueType::Structure,
+            "The response could not be read",
+        )])
+    })?;
+    let now = fhir_instant(app.clock.now());
+    let extraction = extract::extract(&questionnaire, &response_json, &RandomIds, &now)
+        .map_err(ApiError::Unprocessable)?;
+    Ok((response_json, extraction))
+}
+
 fn fhir_json(status: StatusCode, body: Vec<u8>) -> Response {
     let mut answer = (status, body).into_response();
     answer
@@ -122,7 +129,7 @@ fn fhir_json(status: StatusCode, body: Vec<u8>) -> Response {
 
 /// The QuestionnaireResponse in a request body: the body itself, or the
 /// `resource` (or `questionnaire-response`) parameter of a `Parameters`.
-fn response_in(body: serde_json::Value) -> Result<QuestionnaireResponse, ApiError> {
+pub(super) fn response_in(body: serde_json::Value) -> Result<QuestionnaireResponse, ApiError> {
     let resource = match body.get("resourceType").and_then(serde_json::Value::as_str) {
         Some("Parameters") => body
             .get("parameter")

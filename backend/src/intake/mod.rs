@@ -127,6 +127,9 @@ pub struct Intakes {
     delivered: watch::Receiver<u64>,
     /// Wakes the outbox after an accept.
     wake: Arc<tokio::sync::Notify>,
+    /// Tells the outbox to stop, and its task.
+    stop: Arc<watch::Sender<bool>>,
+    outbox: Arc<tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 impl std::fmt::Debug for Job {
@@ -184,14 +187,26 @@ impl Intakes {
         let (jobs, rx) = mpsc::channel(1024);
         let (delivered_tx, delivered) = watch::channel(0);
         let wake = Arc::new(tokio::sync::Notify::new());
+        let (stop, stopped) = watch::channel(false);
         tokio::spawn(writer(ctx.clone(), rx, wake.clone()));
-        tokio::spawn(outbox::run(ctx, wake.clone(), delivered_tx));
+        let outbox = tokio::spawn(outbox::run(ctx, wake.clone(), delivered_tx, stopped));
         Ok(Self {
             db,
             jobs,
             delivered,
             wake,
+            stop: Arc::new(stop),
+            outbox: Arc::new(tokio::sync::Mutex::new(Some(outbox))),
         })
+    }
+
+    /// Stops the outbox once its delivery in flight is done (what is left is
+    /// delivered after the next start).
+    pub async fn stop(&self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.outbox.lock().await.take() {
+            let _ = task.await;
+        }
     }
 
     /// The intake accepted under `key`, and the hash of its body.
@@ -294,7 +309,7 @@ async fn accept_batch(ctx: &Context, batch: &[Job]) -> Vec<Result<Accepted, Inta
     let mut held = Vec::new();
     let result = async {
         let guard = ctx.store.lock().await;
-        let mut tx = ctx.db.begin().await?;
+        let mut tx = crate::db::begin_write(&ctx.db).await?;
         let mut results = Vec::with_capacity(batch.len());
         let mut outcomes = Vec::new();
         for job in batch {

@@ -21,8 +21,16 @@ use crate::emr::EmrError;
 
 /// Delivers forever: whatever is due, then sleeps until the next is due or an
 /// accept wakes it.
-pub(crate) async fn run(ctx: Context, wake: Arc<Notify>, delivered: watch::Sender<u64>) {
+pub(crate) async fn run(
+    ctx: Context,
+    wake: Arc<Notify>,
+    delivered: watch::Sender<u64>,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
+        if *stop.borrow_and_update() {
+            return;
+        }
         let wait = match round(&ctx, &delivered).await {
             Ok(wait) => wait,
             Err(e) => {
@@ -34,6 +42,7 @@ pub(crate) async fn run(ctx: Context, wake: Arc<Notify>, delivered: watch::Sende
         tokio::select! {
             () = wake.notified() => {}
             () = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => return,
         }
     }
 }
@@ -177,7 +186,7 @@ async fn delivered_ok(
     patient: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     let now = fhir_instant(ctx.clock.now());
-    let mut tx = ctx.db.begin().await?;
+    let mut tx = crate::db::begin_write(&ctx.db).await?;
     sqlx::query(
         "UPDATE outbox SET state = 'delivered', delivered_at = ?, result = ?, attempts = attempts + 1,
                            last_error = NULL
@@ -260,7 +269,7 @@ async fn give_up(ctx: &Context, id: i64, intake: &str, e: &EmrError) -> Result<(
         e,
         EmrError::PreconditionFailed | EmrError::Rejected { status: 412, .. }
     );
-    let mut tx = ctx.db.begin().await?;
+    let mut tx = crate::db::begin_write(&ctx.db).await?;
     sqlx::query(
         "UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = ? WHERE id = ?",
     )

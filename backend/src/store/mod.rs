@@ -173,7 +173,7 @@ impl Store {
             return Ok(0);
         }
         let _guard = self.writer.lock().await;
-        let mut tx = self.db.begin().await?;
+        let mut tx = crate::db::begin_write(&self.db).await?;
         let count = rows.len();
         for row in rows {
             if let Some(stored) = row_to_stored(row) {
@@ -269,7 +269,7 @@ impl Store {
     pub async fn transaction(&self, requests: Vec<Request>) -> Result<Vec<Outcome>, StoreError> {
         check_requests(&requests)?;
         let _guard = self.writer.lock().await;
-        let mut tx = self.db.begin().await?;
+        let mut tx = crate::db::begin_write(&self.db).await?;
         let outcomes = apply(&mut tx, &fhir_instant(self.clock.now()), requests).await?;
         tx.commit().await?;
         drop(_guard);

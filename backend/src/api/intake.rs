@@ -1,0 +1,173 @@
+//! `POST /api/intakes`: a patient's submitted QuestionnaireResponse, checked,
+//! matched, decided and handed to the outbox; `GET /api/intakes/{id}`: where it
+//! stands.
+
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+use super::questionnaire_response::{checked_extraction, response_in};
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::fhir::outcome::{Issue, IssueType};
+use crate::http::Json;
+use crate::intake::{Accepted, IntakeError, Submission};
+
+/// How long the patient's request waits for the EMR to confirm before answering
+/// "accepted" (the outbox keeps delivering after that).
+const WAIT_FOR_DELIVERY: Duration = Duration::from_millis(800);
+
+fn body(a: &Accepted) -> Value {
+    json!({
+        "intake": a.intake,
+        "outcome": a.outcome.code(),
+        "patient": a.patient,
+        "status": a.status,
+    })
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .unwrap_or_default();
+    if key.is_empty() || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::BadRequest(
+            Issue::error(
+                IssueType::Required,
+                "Send an Idempotency-Key header (1 to 128 visible characters), the same on every retry of this submission",
+            )
+            .at("Idempotency-Key"),
+        ));
+    }
+    Ok(key.to_owned())
+}
+
+fn key_reused() -> ApiError {
+    ApiError::Unprocessable(vec![
+        Issue::error(
+            IssueType::Duplicate,
+            "This Idempotency-Key was already used for a different submission",
+        )
+        .at("Idempotency-Key"),
+    ])
+}
+
+/// Who sent the intake, for its Provenance: the `Intake-Device` header (a kiosk
+/// or the patient app), plain text, at most 64 characters.
+fn device(headers: &HeaderMap) -> String {
+    headers
+        .get("intake-device")
+        .and_then(|v| v.to_str().ok())
+        .map(|d| {
+            d.chars()
+                .filter(|c| !c.is_control())
+                .take(64)
+                .collect::<String>()
+        })
+        .filter(|d| !d.trim().is_empty())
+        .unwrap_or_else(|| "Intake patient app".to_owned())
+}
+
+/// `POST /api/intakes` with an `Idempotency-Key`: 201 `{intake, outcome,
+/// patient, status}`, or 200 with the same answer for a key seen before; 422 with
+/// an `OperationOutcome` (nothing stored) when the response is not valid.
+#[tracing::instrument(skip_all)]
+pub(super) async fn submit(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Json(payload): Json<Value>,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let body_sha256 = format!("{:x}", Sha256::digest(payload.to_string().as_bytes()));
+    if let Some((accepted, sha)) = app.intakes.by_key(&key).await? {
+        if sha != body_sha256 {
+            return Err(key_reused());
+        }
+        return Ok((StatusCode::OK, axum::Json(body(&accepted))).into_response());
+    }
+    if payload.get("resourceType").and_then(Value::as_str) != Some("QuestionnaireResponse") {
+        return Err(ApiError::Unprocessable(vec![
+            Issue::error(IssueType::Invalid, "Send a QuestionnaireResponse").at("resourceType"),
+        ]));
+    }
+    let response = response_in(payload)?;
+    if response.status != "completed" && response.status != "amended" {
+        return Err(ApiError::Unprocessable(vec![
+            Issue::error(
+                IssueType::Value,
+                "Only a completed QuestionnaireResponse can be submitted",
+            )
+            .at("QuestionnaireResponse.status"),
+        ]));
+    }
+    let (response_json, extraction) = checked_extraction(&app, &response).await?;
+    let patient = extraction.bundle["entry"]
+        .as_array()
+        .and_then(|entries| {
+            entries
+                .iter()
+                .find(|e| e.pointer("/resource/resourceType") == Some(&json!("Patient")))
+        })
+        .and_then(|e| e.get("resource").cloned())
+        .ok_or_else(|| {
+            ApiError::Unprocessable(vec![
+                Issue::error(
+                    IssueType::BusinessRule,
+                    "This form does not say who the patient is (no Patient can be extracted from it)",
+                )
+                .at("QuestionnaireResponse.questionnaire"),
+            ])
+        })?;
+    let submission = Submission {
+        key,
+        body_sha256,
+        questionnaire: response.questionnaire.clone().unwrap_or_default(),
+        response: response_json,
+        patient,
+        device: device(&headers),
+    };
+    let accepted = match app.intakes.submit(submission).await {
+        Ok(a) => a,
+        Err(IntakeError::KeyReused) => return Err(key_reused()),
+        Err(IntakeError::Database(e)) => return Err(ApiError::Database(e)),
+        Err(e @ (IntakeError::Emr(_) | IntakeError::Stopped)) => {
+            tracing::error!(error = %e, "intake not accepted");
+            return Err(ApiError::Unavailable);
+        }
+    };
+    let status = if accepted.repeated {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    // The patient hears back within a second: the EMR's confirmation if it comes
+    // in time, else "accepted" (the outbox delivers it later, surely).
+    let settled = if accepted.status == "accepted" {
+        app.intakes
+            .wait_settled(&accepted.intake, WAIT_FOR_DELIVERY)
+            .await?
+            .map(|a| Accepted {
+                repeated: accepted.repeated,
+                ..a
+            })
+            .unwrap_or(accepted)
+    } else {
+        accepted
+    };
+    Ok((status, axum::Json(body(&settled))).into_response())
+}
+
+/// `GET /api/intakes/{id}`.
+pub(super) async fn get(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let accepted = app.intakes.get(&id).await?.ok_or(ApiError::NotFound)?;
+    Ok(axum::Json(body(&accepted)).into_response())
+}
