@@ -1,6 +1,6 @@
 //! Every HTTP call the app makes. Nothing else in the app talks to the network.
 
-use leptos::prelude::{ReadSignal, Set as _, signal};
+use leptos::prelude::{ReadSignal, RwSignal, Set as _, signal};
 use shared::Demographics;
 use shared::form::CompiledForm;
 use shared::health::Health;
@@ -93,6 +93,44 @@ pub(crate) fn load<T: Send + Sync + 'static>(
     let (answer, set_answer) = signal(None);
     leptos::task::spawn_local(async move { set_answer.set(Some(call.await)) });
     answer
+}
+
+/// A request a form sends, perhaps again and again: whether one is on its way,
+/// and the latest answer. (Instead of an `Action`, whose async machinery costs
+/// more wasm than the whole of this module.)
+pub(crate) struct Sending<T: Send + Sync + 'static> {
+    /// A request is on its way.
+    pub(crate) pending: RwSignal<bool>,
+    /// The latest answer, once there is one.
+    pub(crate) answer: RwSignal<Option<Answer<T>>>,
+}
+
+impl<T: Send + Sync + 'static> Clone for Sending<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: Send + Sync + 'static> Copy for Sending<T> {}
+
+impl<T: Send + Sync + 'static> Sending<T> {
+    pub(crate) fn new() -> Self {
+        Sending {
+            pending: RwSignal::new(false),
+            answer: RwSignal::new(None),
+        }
+    }
+
+    /// Starts `call`; its answer replaces the previous one.
+    pub(crate) fn send(self, call: impl Future<Output = Answer<T>> + 'static) {
+        self.pending.set(true);
+        leptos::task::spawn_local(async move {
+            let answer = call.await;
+            // The form may be gone by now (a new page): then nobody listens.
+            let _ = self.answer.try_set(Some(answer));
+            let _ = self.pending.try_set(false);
+        });
+    }
 }
 
 /// `GET /api/health`.

@@ -121,10 +121,7 @@ pub(crate) fn demographics_form(parent: &Element) {
         })
     };
 
-    let send = Action::new_unsync(|demographics: &Demographics| {
-        let demographics = demographics.clone();
-        async move { api::validate_demographics(&demographics).await }
-    });
+    let send = api::Sending::<Demographics>::new();
 
     let element = add_class(parent, "form", "form");
     flag(&element, "novalidate", true);
@@ -132,7 +129,8 @@ pub(crate) fn demographics_form(parent: &Element) {
         ev.prevent_default();
         form.submitted.set(true);
         if issues.with_untracked(Vec::is_empty) {
-            send.dispatch(form.demographics());
+            let demographics = form.demographics();
+            send.send(async move { api::validate_demographics(&demographics).await });
         } else {
             // After the summary has rendered, move focus to it so that it is read out.
             request_animation_frame(|| {
@@ -231,10 +229,10 @@ pub(crate) fn demographics_form(parent: &Element) {
     set(&button, "type", "submit");
     {
         let button = button.clone();
-        bind(move || flag(&button, "disabled", send.pending().get()));
+        bind(move || flag(&button, "disabled", send.pending.get()));
     }
     bind_text(&button, move || {
-        if send.pending().get() {
+        if send.pending.get() {
             s.submitting
         } else {
             s.submit
@@ -247,7 +245,7 @@ pub(crate) fn demographics_form(parent: &Element) {
     set(&answer, "aria-live", "polite");
     region(
         &answer,
-        move || send.value().get(),
+        move || send.answer.get(),
         |answer, holder| {
             if let Some(answer) = answer {
                 server_answer(holder, &answer);

@@ -115,12 +115,29 @@ pub(crate) fn region<K: 'static>(
     key: impl Fn() -> K + 'static,
     build: impl Fn(K, &Element) + 'static,
 ) {
+    // The work is in `region_of`, compiled once; only this small closure is
+    // generic (each region's key type would otherwise copy all of it).
+    let build = std::rc::Rc::new(build);
+    region_of(
+        parent,
+        Box::new(move || {
+            let key = key();
+            let build = std::rc::Rc::clone(&build);
+            Box::new(move |holder: &Element| build(key, holder))
+        }),
+    );
+}
+
+/// A builder for a region's content, made from its key.
+type Builder = Box<dyn FnOnce(&Element)>;
+
+fn region_of(parent: &Element, key: Box<dyn Fn() -> Builder>) {
     let anchor = document().create_text_node("");
     let _ = parent.append_child(&anchor);
     let owner = Owner::current();
     let mut shown: Option<(Owner, Vec<Node>)> = None;
     bind(move || {
-        let key = key();
+        let build = key();
         if let Some((old, nodes)) = shown.take() {
             old.cleanup();
             for node in nodes {
@@ -131,7 +148,7 @@ pub(crate) fn region<K: 'static>(
         }
         let part = Part::build(owner.as_ref(), || {
             let holder = el("div");
-            build(key, &holder);
+            build(&holder);
             holder
         });
         let mut nodes = Vec::new();

@@ -16,7 +16,6 @@ use shared::answers::{AnswerProblem, Evaluation, instance_prefix, item_path};
 use shared::draft::Draft;
 use shared::form::{AnswerOption, Attachment, Control, Form, Item, ItemKind, Quantity, Value};
 use shared::outcome::{OperationOutcome, Severity};
-use shared::response::QuestionnaireResponse;
 use wasm_bindgen::JsCast as _;
 use web_sys::Element;
 
@@ -166,10 +165,7 @@ pub(crate) fn questionnaire_form(
         })
     });
 
-    let send = Action::new_unsync(|response: &QuestionnaireResponse| {
-        let response = response.clone();
-        async move { api::validate_response(&response).await }
-    });
+    let send = api::Sending::<OperationOutcome>::new();
     let kept_key = keep_draft.then(|| drafts::key(form));
     let offer = RwSignal::new(kept_key.as_deref().and_then(drafts::load));
     // Set once the form has been sent and accepted: nothing is kept after that.
@@ -198,7 +194,7 @@ pub(crate) fn questionnaire_form(
     }
     if let Some(key) = kept_key.clone() {
         Effect::new(move |_| {
-            let accepted = send.value().with(|answer| {
+            let accepted = send.answer.with(|answer| {
                 matches!(answer, Some(Answer::Accepted(outcome))
                     if outcome.issue.iter().all(|i| i.severity == Severity::Information))
             });
@@ -228,7 +224,8 @@ pub(crate) fn questionnaire_form(
             ev.prevent_default();
             ctx.submitted.set(true);
             if problems.get_untracked() == 0 {
-                send.dispatch(draft.with_untracked(|d| d.response(&form, questionnaire.clone())));
+                let response = draft.with_untracked(|d| d.response(&form, questionnaire.clone()));
+                send.send(async move { api::validate_response(&response).await });
             }
         }
     };
@@ -376,11 +373,11 @@ pub(crate) fn questionnaire_form(
         let submit = submit.clone();
         bind(move || {
             flag(&submit, "hidden", !is_last());
-            flag(&submit, "disabled", send.pending().get());
+            flag(&submit, "disabled", send.pending.get());
         });
     }
     bind_text(&submit, move || {
-        if send.pending().get() {
+        if send.pending.get() {
             s.submitting
         } else {
             s.form_submit
@@ -393,7 +390,7 @@ pub(crate) fn questionnaire_form(
     set(&answer, "aria-live", "polite");
     region(
         &answer,
-        move || send.value().get(),
+        move || send.answer.get(),
         |answer, holder| {
             if let Some(answer) = answer {
                 server_answer(holder, &answer);
@@ -1485,12 +1482,17 @@ fn choose_file(ctx: Ctx, item: &Item, path: &str, input: &Element) {
         ctx.set(&path, vec![Value::Attachment(attachment)]);
         return;
     }
-    leptos::task::spawn_local(async move {
-        if let Ok(url) = gloo_file::futures::read_as_data_url(&file).await {
+    // The reader stops if dropped: it is kept until its callback has run.
+    let reader = std::rc::Rc::new(std::cell::RefCell::new(None));
+    let kept = std::rc::Rc::clone(&reader);
+    *reader.borrow_mut() = Some(gloo_file::callbacks::read_as_data_url(&file, move |read| {
+        if let Ok(url) = read {
             attachment.data = url.split_once(',').map(|(_, data)| data.to_owned());
             ctx.set(&path, vec![Value::Attachment(attachment)]);
         }
-    });
+        // Dropped after its callback has returned, not inside it.
+        wasm_bindgen_futures::spawn_local(async move { drop(kept) });
+    }));
 }
 
 /// `YYYY-MM-DDTHH:MM` typed in the browser's zone → a FHIR dateTime with offset.
