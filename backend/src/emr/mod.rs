@@ -2,6 +2,7 @@
 //! default) or a remote FHIR R4 server. The intake pipeline and the outbox only
 //! ever talk to [`Emr`].
 
+mod auth;
 pub mod embedded;
 pub mod remote;
 
