@@ -776,3 +776,101 @@ async fn settings_that_make_no_sense_are_refused_at_start() {
         );
     }
 }
+
+/// What the stub EMR below saw.
+#[derive(Debug, Default)]
+struct Seen {
+    tokens_issued: u32,
+    authorizations: Vec<String>,
+    queries: Vec<String>,
+}
+
+/// A stub EMR for what the Medplum peer cannot do: refuse `POST _search` (405),
+/// and refuse a token it issued (401) as a revoked one would be. SMART tokens are
+/// `t1`, `t2`…; `t1` is refused.
+async fn stub_emr() -> (String, std::sync::Arc<std::sync::Mutex<Seen>>) {
+    use axum::extract::{Path as UrlPath, RawQuery, State};
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::{get, post};
+
+    type Shared = std::sync::Arc<std::sync::Mutex<Seen>>;
+    let seen: Shared = Shared::default();
+    let token = |State(seen): State<Shared>| async move {
+        let mut seen = seen.lock().unwrap();
+        seen.tokens_issued += 1;
+        axum::Json(
+            json!({"access_token": format!("t{}", seen.tokens_issued), "token_type": "bearer", "expires_in": 3600}),
+        )
+    };
+    let read = |State(seen): State<Shared>, UrlPath(id): UrlPath<String>, headers: HeaderMap| async move {
+        let auth = headers["authorization"].to_str().unwrap().to_owned();
+        seen.lock().unwrap().authorizations.push(auth.clone());
+        if auth == "Bearer t1" {
+            return (StatusCode::UNAUTHORIZED, axum::Json(json!({})));
+        }
+        (
+            StatusCode::OK,
+            axum::Json(json!({"resourceType": "Patient", "id": id})),
+        )
+    };
+    let search = |State(seen): State<Shared>, RawQuery(query): RawQuery| async move {
+        seen.lock().unwrap().queries.push(query.unwrap_or_default());
+        axum::Json(
+            json!({"resourceType": "Bundle", "type": "searchset", "entry": [
+                {"search": {"mode": "match"}, "resource": {"resourceType": "Patient", "id": "p1"}},
+                {"search": {"mode": "include"}, "resource": {"resourceType": "Organization", "id": "o1"}},
+            ]}),
+        )
+    };
+    let app = axum::Router::new()
+        .route("/oauth2/token", post(token))
+        .route("/fhir/Patient/{id}", get(read))
+        .route(
+            "/fhir/Patient/_search",
+            post(|| async { StatusCode::METHOD_NOT_ALLOWED }),
+        )
+        .route("/fhir/Patient", get(search))
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (origin, seen)
+}
+
+#[tokio::test]
+async fn a_revoked_smart_token_is_replaced_once_and_post_search_falls_back_to_get() {
+    let (origin, seen) = stub_emr().await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key.pem");
+    std::fs::write(&key, Es384Key::generate().private_key_pem()).unwrap();
+    let emr = remote(&RemoteArgs {
+        emr_url: Some(format!("{origin}/fhir/")),
+        emr_client_id: Some("intake".into()),
+        emr_private_key: Some(key),
+        emr_token_url: Some(format!("{origin}/oauth2/token")),
+        ..RemoteArgs::default()
+    });
+
+    let read = emr.read_patient("p1").await.unwrap().unwrap();
+    assert_eq!(read["id"], "p1");
+    assert!(emr.read_patient("p2").await.unwrap().is_some());
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.tokens_issued, 2);
+        assert_eq!(seen.authorizations, ["Bearer t1", "Bearer t2", "Bearer t2"]);
+    }
+
+    for _ in 0..2 {
+        let found = emr
+            .search_patients("family=O%27Brien&birthdate=1974-12-25")
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 1, "included resources are not results");
+        assert_eq!(found[0]["id"], "p1");
+    }
+    let seen = seen.lock().unwrap();
+    assert_eq!(
+        seen.queries, ["family=O%27Brien&birthdate=1974-12-25"; 2],
+        "GET after the first 405, and from then on"
+    );
+}
