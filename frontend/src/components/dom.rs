@@ -83,7 +83,12 @@ pub(crate) fn append(parent: &Element, child: &Element) {
 /// Runs `update` now and again whenever a signal it reads changes, for as long
 /// as the current reactive owner lives.
 pub(crate) fn bind(update: impl FnMut() + 'static) {
-    let mut update = update;
+    bind_boxed(Box::new(update));
+}
+
+/// `bind`'s body, compiled once rather than once per closure type (hundreds of
+/// bindings, each of which would copy the effect's machinery).
+fn bind_boxed(mut update: Box<dyn FnMut()>) {
     let effect = RenderEffect::new(move |_: Option<()>| update());
     // The effect stops when dropped: keep it until its owner is cleaned up.
     let effect = send_wrapper::SendWrapper::new(effect);
@@ -99,7 +104,12 @@ pub(crate) fn bind_text(parent: &Element, content: impl Fn() -> String + 'static
 
 /// Listens for `event` on `element` while the current reactive owner lives.
 pub(crate) fn on(element: &Element, event: &str, listener: impl FnMut(web_sys::Event) + 'static) {
-    let closure = Closure::<dyn FnMut(web_sys::Event)>::new(listener);
+    on_boxed(element, event, Box::new(listener));
+}
+
+/// `on`'s body, compiled once (as `bind_boxed`).
+fn on_boxed(element: &Element, event: &str, listener: Box<dyn FnMut(web_sys::Event)>) {
+    let closure = Closure::wrap(listener);
     let _ = element.add_event_listener_with_callback(event, closure.as_ref().unchecked_ref());
     let closure = send_wrapper::SendWrapper::new(closure);
     Owner::on_cleanup(move || drop(closure));
