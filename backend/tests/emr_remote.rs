@@ -450,6 +450,12 @@ async fn a_pending_new_patient_is_a_candidate_until_released() {
     );
 
     emr.hold_pending("intake-1", &record);
+    // Held records are patient data: not in the client's Debug.
+    let debug = format!("{emr:?}");
+    assert!(
+        debug.contains("pending: 1") && !debug.contains("Chalmers"),
+        "{debug}"
+    );
     let found = emr.find_matches(&record, &options).await.unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].candidate.id, "intake-1");

@@ -117,7 +117,6 @@ pub struct Remote {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
 struct Inner {
     /// The FHIR base, without a trailing `/`.
     base: String,
@@ -133,6 +132,26 @@ struct Inner {
     pending: RwLock<HashMap<String, matching::PatientRecord>>,
     /// The EMR refused `POST _search`: search with `GET`.
     get_search: AtomicBool,
+}
+
+impl std::fmt::Debug for Inner {
+    // The pending records are patient data: counted, never shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote")
+            .field("base", &self.base)
+            .field("auth", &self.auth)
+            .field("timeout", &self.timeout)
+            .field("patients", &self.patients)
+            .field(
+                "pending",
+                &self
+                    .pending
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .len(),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 /// Whether a request may be sent again after an answer that does not say it
