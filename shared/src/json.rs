@@ -277,7 +277,7 @@ impl FromJson for bool {
 impl FromJson for f64 {
     fn from_json(json: &Json) -> Option<Self> {
         match json {
-            Json::Number(n) => n.parse().ok(),
+            Json::Number(n) => crate::float::parse_f64(n),
             _ => None,
         }
     }

@@ -9,6 +9,7 @@ pub mod date;
 pub mod demographics;
 pub mod draft;
 pub mod fhirpath;
+pub mod float;
 pub mod form;
 pub mod health;
 pub mod i18n;

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use leptos::prelude::*;
 use shared::answers::{AnswerProblem, Evaluation, instance_prefix, item_path};
 use shared::draft::Draft;
+use shared::float::parse_f64;
 use shared::form::{AnswerOption, Attachment, Control, Form, Item, ItemKind, Quantity, Value};
 use shared::outcome::{OperationOutcome, Severity};
 use wasm_bindgen::JsCast as _;
@@ -1276,8 +1277,9 @@ fn parse(kind: ItemKind, raw: String) -> Option<Value> {
     }
     Some(match kind {
         ItemKind::Integer => trimmed.parse().map_or(Value::String(raw), Value::Integer),
-        ItemKind::Decimal => trimmed.parse().map_or(Value::String(raw), Value::Decimal),
-        ItemKind::Quantity => trimmed.parse().map_or(Value::String(raw), |v| {
+        // `shared::float`: `str::parse`'s result without its table.
+        ItemKind::Decimal => parse_f64(&trimmed).map_or(Value::String(raw), Value::Decimal),
+        ItemKind::Quantity => parse_f64(&trimmed).map_or(Value::String(raw), |v| {
             Value::Quantity(Quantity {
                 value: Some(v),
                 ..Quantity::default()
