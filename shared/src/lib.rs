@@ -5,6 +5,7 @@
 //! when a submission arrives, so the two can never disagree about what is valid.
 
 pub mod answers;
+pub mod case;
 pub mod date;
 pub mod demographics;
 pub mod draft;

@@ -1319,11 +1319,11 @@ fn listen(ctx: Ctx, root: &Element) {
                 return;
             };
             let typed = value_of(&input);
-            let wanted = typed.trim().to_lowercase();
+            let wanted = shared::case::to_lower(typed.trim());
             let chosen = item
                 .options
                 .iter()
-                .find(|o| option_label(o).to_lowercase() == wanted)
+                .find(|o| shared::case::to_lower(&option_label(o)) == wanted)
                 .map(|o| o.value.clone());
             let values = match chosen {
                 Some(value) => vec![value],

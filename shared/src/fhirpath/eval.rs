@@ -106,12 +106,9 @@ fn equal(x: &[Node<'_>], y: &[Node<'_>]) -> Option<bool> {
 
 fn equivalent(x: &[Node<'_>], y: &[Node<'_>]) -> bool {
     let norm = |n: &Node<'_>| match n {
-        Node::Str(s) => Some(
-            s.split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-                .to_lowercase(),
-        ),
+        Node::Str(s) => Some(crate::case::to_lower(
+            &s.split_whitespace().collect::<Vec<_>>().join(" "),
+        )),
         _ => None,
     };
     let same = |a: &Node<'_>, b: &Node<'_>| match (norm(a), norm(b)) {
@@ -847,8 +844,8 @@ impl<'a> Run<'_, 'a> {
                             .map_or(-1, |at| s[..at].chars().count() as i64),
                     )
                 }),
-                "upper" => Some(text(s.to_uppercase())),
-                "lower" => Some(text(s.to_lowercase())),
+                "upper" => Some(text(crate::case::to_upper(s))),
+                "lower" => Some(text(crate::case::to_lower(s))),
                 "trim" => Some(text(s.trim().to_owned())),
                 "replace" => match (sarg(0)?, sarg(1)?) {
                     (Some(a), Some(b)) if !a.is_empty() => Some(text(s.replace(a.as_str(), &b))),
@@ -894,7 +891,8 @@ impl<'a> Run<'_, 'a> {
                 Node::Bool(_) => Some(n.clone()),
                 Node::Int(0) => Some(Node::Bool(false)),
                 Node::Int(1) => Some(Node::Bool(true)),
-                Node::Str(s) => match s.to_lowercase().as_str() {
+                // ASCII is enough: no other character lower-cases to these words' letters.
+                Node::Str(s) => match s.to_ascii_lowercase().as_str() {
                     "true" | "t" | "yes" | "y" | "1" => Some(Node::Bool(true)),
                     "false" | "f" | "no" | "n" | "0" => Some(Node::Bool(false)),
                     _ => None,
