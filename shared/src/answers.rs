@@ -11,7 +11,9 @@
 //! `enableWhenExpression` (SDC) is enabled when that expression is true, in place of
 //! its `enableWhen`; see [`crate::fhirpath::sdc`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
+
+use crate::map::Map;
 
 use serde::{Deserialize, Serialize};
 
@@ -77,7 +79,7 @@ pub struct Evaluation {
     /// Paths of the disabled items.
     pub disabled: Vec<String>,
     /// Enabled items with a `calculatedExpression`, by path: their values.
-    pub calculated: BTreeMap<String, Vec<Value>>,
+    pub calculated: Map<Vec<Value>>,
 }
 
 impl Evaluation {

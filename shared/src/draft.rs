@@ -7,7 +7,7 @@
 //! `calculatedExpression` value into the answers, again until nothing changes, so a
 //! score that depends on another calculated item is right whatever their order.
 
-use std::collections::BTreeMap;
+use crate::map::Map;
 
 use serde::{Deserialize, Serialize};
 
@@ -21,9 +21,9 @@ use crate::response::{QuestionnaireResponse, ResponseAnswer, ResponseItem};
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Draft {
     /// The answers of each item that has any.
-    pub answers: BTreeMap<String, Vec<Value>>,
+    pub answers: Map<Vec<Value>>,
     /// Instances of each repeating group (by the group's path); 1 when absent.
-    pub instances: BTreeMap<String, usize>,
+    pub instances: Map<usize>,
     /// What FHIRPath's `today()` gives the form's expressions (none: empty).
     #[serde(skip)]
     pub today: Option<Date>,
@@ -74,7 +74,7 @@ impl Draft {
             let computed = sdc::compute(form, &response, today, true);
             let before = draft.answers.len();
             for (path, values) in computed.initial {
-                draft.answers.entry(path).or_insert(values);
+                draft.answers.insert_if_absent(path, values);
             }
             if draft.answers.len() == before {
                 break;

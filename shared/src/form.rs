@@ -5,7 +5,9 @@
 //! browser never downloads FHIR machinery. Enums keep serde's externally tagged
 //! encoding (see ARCHITECTURE.md: the backend's serde_json has arbitrary_precision).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
+
+use crate::map::Map;
 
 use serde::{Deserialize, Serialize};
 
@@ -24,8 +26,8 @@ pub struct Form {
     pub title: String,
     /// The title in other languages (the `translation` extensions on `title`), by
     /// language tag as the Questionnaire writes it (`es`, `es-MX`).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub title_translations: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub title_translations: Map<String>,
     /// Form-level FHIRPath variables (`variable` extension), kept for the evaluator.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub variables: Vec<Variable>,
@@ -75,8 +77,8 @@ pub struct Item {
     /// The item's texts in other languages (the Questionnaire's `translation`
     /// extensions), by language tag as the Questionnaire writes it. Only languages
     /// with at least one translated text are here; see [`Form::localized`].
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub translations: BTreeMap<String, ItemText>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub translations: Map<ItemText>,
     /// An `answerValueSet` that could not be expanded here: the item falls back to
     /// free text, and the import lists it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -528,7 +530,7 @@ impl Item {
             control: None,
             help: None,
             options: Vec::new(),
-            translations: BTreeMap::new(),
+            translations: Map::new(),
             unresolved_value_set: None,
             initial: Vec::new(),
             enable_when: Vec::new(),
@@ -622,7 +624,7 @@ fn localize_items(items: &mut [Item], lang: &str) {
 
 /// The entries of `translations` that suit `lang`, best first: the exact tag, then
 /// its primary language subtag alone, then other tags with that primary subtag.
-fn preferred<'a, T>(translations: &'a BTreeMap<String, T>, lang: &str) -> Vec<&'a T> {
+fn preferred<'a, T>(translations: &'a Map<T>, lang: &str) -> Vec<&'a T> {
     let lang = lang.trim();
     let primary = primary_subtag(lang);
     if primary.is_empty() || translations.is_empty() {

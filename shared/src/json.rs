@@ -11,7 +11,7 @@
 //! gives `None` for anything else it does not expect. Numbers keep their text until
 //! a field asks for an `i64` or an `f64`, so no precision is lost on the way.
 
-use std::collections::BTreeMap;
+use crate::map::Map;
 
 use crate::Demographics;
 use crate::draft::Draft;
@@ -331,7 +331,7 @@ impl<T: FromJson> FromJson for Vec<T> {
     }
 }
 
-impl<T: FromJson> FromJson for BTreeMap<String, T> {
+impl<T: FromJson> FromJson for Map<T> {
     fn from_json(json: &Json) -> Option<Self> {
         match json {
             Json::Object(members) => members
@@ -861,7 +861,7 @@ impl<T: ToJson> ToJson for Vec<T> {
     }
 }
 
-impl<T: ToJson> ToJson for BTreeMap<String, T> {
+impl<T: ToJson> ToJson for Map<T> {
     fn write_json(&self, out: &mut String) {
         let mut object = Object::new(out);
         for (key, value) in self {

@@ -36,7 +36,7 @@ pub(crate) fn form(items: Vec<Item>) -> Form {
         url: None,
         version: None,
         title: "T".into(),
-        title_translations: std::collections::BTreeMap::new(),
+        title_translations: crate::map::Map::new(),
         variables: vec![],
         items,
     }

@@ -276,7 +276,7 @@ pub fn compile(parsed: &Parsed, id: &str) -> Result<CompiledForm, Vec<Issue>> {
         url: questionnaire.url.as_ref().and_then(|u| u.value.clone()),
         version: string(questionnaire.version.as_ref()),
         title,
-        title_translations,
+        title_translations: title_translations.into(),
         variables,
         items,
     };
@@ -513,7 +513,7 @@ impl Compiler<'_> {
             control,
             help,
             options,
-            translations,
+            translations: translations.into(),
             unresolved_value_set,
             initial: item
                 .initial

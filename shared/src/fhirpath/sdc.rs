@@ -7,7 +7,9 @@
 //! parse is skipped here (the import lists it): its item keeps its `enableWhen`,
 //! its value is not calculated.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
+
+use crate::map::Map;
 
 use super::eval::{num, string_of, truth};
 use super::{Env, Node, parse};
@@ -22,9 +24,9 @@ pub struct Computed {
     /// Items with an `enableWhenExpression`, by path: whether it is true.
     pub enabled: HashMap<String, bool>,
     /// Items with a `calculatedExpression`, by path: the answers it gives.
-    pub calculated: BTreeMap<String, Vec<Value>>,
+    pub calculated: Map<Vec<Value>>,
     /// Items whose `initialExpression` gives something, by path (when asked).
-    pub initial: BTreeMap<String, Vec<Value>>,
+    pub initial: Map<Vec<Value>>,
 }
 
 /// Whether the form has any expression to evaluate.
