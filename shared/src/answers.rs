@@ -11,15 +11,12 @@
 //! `enableWhenExpression` (SDC) is enabled when that expression is true, in place of
 //! its `enableWhen`; see [`crate::fhirpath::sdc`].
 
-use std::collections::HashMap;
-
-use crate::map::Map;
-
 use serde::{Deserialize, Serialize};
 
 use crate::date::Date;
 use crate::fhirpath::sdc::{self, Computed};
 use crate::form::{EnableBehavior, EnableWhen, Form, Item, ItemKind, Operator, Value};
+use crate::map::Map;
 use crate::response::{QuestionnaireResponse, ResponseItem};
 
 /// What is wrong with the answers to one item.
@@ -162,30 +159,26 @@ pub fn is_enabled(
 struct Checker<'a> {
     response: &'a QuestionnaireResponse,
     /// linkId → the linkIds of its enclosing items, outermost first.
-    ancestors: HashMap<&'a str, Vec<&'a str>>,
+    ancestors: Map<Vec<&'a str>>,
     /// Path → the value of the item's `enableWhenExpression`, where it has one we run.
-    by_expression: &'a HashMap<String, bool>,
+    by_expression: &'a Map<bool>,
 }
 
 impl<'a> Checker<'a> {
     fn new(
         form: &'a Form,
         response: &'a QuestionnaireResponse,
-        by_expression: &'a HashMap<String, bool>,
+        by_expression: &'a Map<bool>,
     ) -> Self {
-        fn walk<'a>(
-            items: &'a [Item],
-            path: &mut Vec<&'a str>,
-            out: &mut HashMap<&'a str, Vec<&'a str>>,
-        ) {
+        fn walk<'a>(items: &'a [Item], path: &mut Vec<&'a str>, out: &mut Map<Vec<&'a str>>) {
             for item in items {
-                out.insert(&item.link_id, path.clone());
+                out.insert(item.link_id.clone(), path.clone());
                 path.push(&item.link_id);
                 walk(&item.items, path, out);
                 path.pop();
             }
         }
-        let mut ancestors = HashMap::new();
+        let mut ancestors = Map::new();
         walk(&form.items, &mut Vec::new(), &mut ancestors);
         Self {
             response,

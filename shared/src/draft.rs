@@ -7,14 +7,13 @@
 //! `calculatedExpression` value into the answers, again until nothing changes, so a
 //! score that depends on another calculated item is right whatever their order.
 
-use crate::map::Map;
-
 use serde::{Deserialize, Serialize};
 
 use crate::answers::{Evaluation, evaluate_computed, instance_prefix, item_path};
 use crate::date::Date;
 use crate::fhirpath::sdc;
 use crate::form::{Form, Item, ItemKind, Value};
+use crate::map::Map;
 use crate::response::{QuestionnaireResponse, ResponseAnswer, ResponseItem};
 
 /// Answers being given, keyed by item path (`member[1].condition`).

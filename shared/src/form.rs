@@ -5,11 +5,9 @@
 //! browser never downloads FHIR machinery. Enums keep serde's externally tagged
 //! encoding (see ARCHITECTURE.md: the backend's serde_json has arbitrary_precision).
 
-use std::collections::BTreeSet;
+use serde::{Deserialize, Serialize};
 
 use crate::map::Map;
-
-use serde::{Deserialize, Serialize};
 
 /// A Questionnaire, compiled.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -561,11 +559,12 @@ impl Form {
     /// The languages the form has translations for, sorted, as the Questionnaire
     /// writes their tags. The form's own language is not among them.
     pub fn languages(&self) -> Vec<String> {
-        let mut languages: BTreeSet<&str> =
-            self.title_translations.keys().map(String::as_str).collect();
+        let mut languages: Vec<&str> = self.title_translations.keys().map(String::as_str).collect();
         for item in self.all_items() {
             languages.extend(item.translations.keys().map(String::as_str));
         }
+        languages.sort_unstable();
+        languages.dedup();
         languages.into_iter().map(str::to_owned).collect()
     }
 

@@ -11,8 +11,6 @@
 //! gives `None` for anything else it does not expect. Numbers keep their text until
 //! a field asks for an `i64` or an `f64`, so no precision is lost on the way.
 
-use crate::map::Map;
-
 use crate::Demographics;
 use crate::draft::Draft;
 use crate::form::{
@@ -21,6 +19,7 @@ use crate::form::{
     Value, Variable,
 };
 use crate::health::{Database, Health, Status};
+use crate::map::Map;
 use crate::outcome::{OperationOutcome, OutcomeIssue, Severity};
 use crate::response::{QuestionnaireResponse, ResponseAnswer, ResponseItem};
 

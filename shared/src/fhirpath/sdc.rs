@@ -7,22 +7,19 @@
 //! parse is skipped here (the import lists it): its item keeps its `enableWhen`,
 //! its value is not calculated.
 
-use std::collections::HashMap;
-
-use crate::map::Map;
-
 use super::eval::{num, string_of, truth};
 use super::{Env, Node, parse};
 use crate::answers::{instance_prefix, item_path};
 use crate::date::Date;
 use crate::form::{Form, Item, ItemKind, Quantity, Value, Variable};
+use crate::map::Map;
 use crate::response::{QuestionnaireResponse, ResponseItem};
 
 /// What a form's expressions say of one response.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Computed {
     /// Items with an `enableWhenExpression`, by path: whether it is true.
-    pub enabled: HashMap<String, bool>,
+    pub enabled: Map<bool>,
     /// Items with a `calculatedExpression`, by path: the answers it gives.
     pub calculated: Map<Vec<Value>>,
     /// Items whose `initialExpression` gives something, by path (when asked).
