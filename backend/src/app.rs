@@ -19,6 +19,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::emr::Emr;
 use crate::emr::embedded::Embedded;
+use crate::emr::remote::Remote;
 use crate::intake::Intakes;
 use crate::patients::PatientIndex;
 use crate::static_files::StaticFiles;
@@ -79,7 +80,7 @@ impl Application {
         let db = db::open(&config.data).await?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let patients = Arc::new(
-            PatientIndex::load(&db, matching)
+            PatientIndex::load(&db, matching.clone())
                 .await
                 .context("building the patient index")?,
         );
@@ -91,7 +92,14 @@ impl Application {
         if indexed > 0 {
             tracing::info!(resources = indexed, "search index brought up to date");
         }
-        let emr: Arc<dyn Emr> = Arc::new(Embedded::new(store.clone()));
+        // A remote FHIR R4 server when INTAKE_EMR_URL is set, else our own store.
+        let emr: Arc<dyn Emr> = match Remote::from_args(&config.emr, matching)? {
+            Some(remote) => {
+                tracing::info!("EMR: a remote FHIR R4 server");
+                Arc::new(remote)
+            }
+            None => Arc::new(Embedded::new(store.clone())),
+        };
         let intakes = Intakes::start(
             db.clone(),
             store.clone(),

@@ -324,7 +324,13 @@ async fn bad_input_is_a_4xx_outcome_and_stores_nothing() {
     let mut in_progress = good.clone();
     in_progress["status"] = json!("in-progress");
     // What, body, Idempotency-Key, expected status, the path an issue must name.
-    type Case<'a> = (&'a str, String, Option<&'a str>, StatusCode, Option<&'a str>);
+    type Case<'a> = (
+        &'a str,
+        String,
+        Option<&'a str>,
+        StatusCode,
+        Option<&'a str>,
+    );
     let cases: Vec<Case<'_>> = vec![
         (
             "malformed JSON",

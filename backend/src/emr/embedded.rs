@@ -53,6 +53,16 @@ impl Emr for Embedded {
         "embedded"
     }
 
+    fn local_store(&self) -> Option<&Store> {
+        Some(&self.store)
+    }
+
+    fn delivery_batch(&self) -> usize {
+        // One local commit for many intakes: the store's transactions are cheap
+        // per entry, its fsync is not.
+        64
+    }
+
     async fn search_patients(&self, query: &str) -> Result<Vec<Value>, EmrError> {
         let pairs = search::pairs(query).ok_or_else(bad_query)?;
         let query = search::parse("Patient", &pairs).map_err(|issues| EmrError::Rejected {

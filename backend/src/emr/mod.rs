@@ -58,6 +58,19 @@ pub trait Emr: Send + Sync + std::fmt::Debug {
     /// `embedded` or `remote`, for logs and health.
     fn kind(&self) -> &'static str;
 
+    /// The store in our own database, when the EMR is it: an intake's chart
+    /// resources are then written in the very transaction that accepts it (atomic,
+    /// exactly once, nothing to deliver later).
+    fn local_store(&self) -> Option<&crate::store::Store> {
+        None
+    }
+
+    /// How many intakes' delivery Bundles may be sent together as one transaction
+    /// (fewer round trips and commits); 1 to send each on its own.
+    fn delivery_batch(&self) -> usize {
+        1
+    }
+
     /// Patients matching a FHIR search (`family=…&birthdate=…`), one page.
     async fn search_patients(&self, query: &str) -> Result<Vec<Value>, EmrError>;
 

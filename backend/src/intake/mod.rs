@@ -11,6 +11,7 @@
 
 pub mod outbox;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -123,8 +124,8 @@ struct Job {
 pub struct Intakes {
     db: SqlitePool,
     jobs: mpsc::Sender<Job>,
-    /// Bumped after every delivery round, for [`Intakes::wait_settled`].
-    delivered: watch::Receiver<u64>,
+    /// Requests waiting for their intake's delivery.
+    waiters: Waiters,
     /// Wakes the outbox after an accept.
     wake: Arc<tokio::sync::Notify>,
     /// Tells the outbox to stop, and its task.
@@ -185,15 +186,15 @@ impl Intakes {
             }
         }
         let (jobs, rx) = mpsc::channel(1024);
-        let (delivered_tx, delivered) = watch::channel(0);
+        let waiters = Waiters::default();
         let wake = Arc::new(tokio::sync::Notify::new());
         let (stop, stopped) = watch::channel(false);
         tokio::spawn(writer(ctx.clone(), rx, wake.clone()));
-        let outbox = tokio::spawn(outbox::run(ctx, wake.clone(), delivered_tx, stopped));
+        let outbox = tokio::spawn(outbox::run(ctx, wake.clone(), waiters.clone(), stopped));
         Ok(Self {
             db,
             jobs,
-            delivered,
+            waiters,
             wake,
             stop: Arc::new(stop),
             outbox: Arc::new(tokio::sync::Mutex::new(Some(outbox))),
@@ -264,21 +265,48 @@ impl Intakes {
         id: &str,
         timeout: Duration,
     ) -> Result<Option<Accepted>, sqlx::Error> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut delivered = self.delivered.clone();
-        loop {
-            delivered.borrow_and_update();
-            let now = self.get(id).await?;
-            if now.as_ref().is_none_or(|a| a.status != "accepted") {
-                return Ok(now);
-            }
+        let (tx, rx) = oneshot::channel();
+        lock(&self.waiters)
+            .entry(id.to_owned())
+            .or_default()
+            .push(tx);
+        let now = self.get(id).await?;
+        if now.as_ref().is_some_and(|a| a.status == "accepted") {
             self.wake.notify_one();
-            if tokio::time::timeout_at(deadline, delivered.changed())
-                .await
-                .is_err()
-            {
-                return Ok(now);
+            if tokio::time::timeout(timeout, rx).await.is_err() {
+                // Gave up waiting: forget this waiter (the intake is still delivered).
+                let mut w = lock(&self.waiters);
+                if let Some(list) = w.get_mut(id) {
+                    list.retain(|s| !s.is_closed());
+                    if list.is_empty() {
+                        w.remove(id);
+                    }
+                }
             }
+            return self.get(id).await;
+        }
+        lock(&self.waiters).remove(id);
+        Ok(now)
+    }
+}
+
+/// Requests waiting for an intake's delivery, by intake id.
+pub(crate) type Waiters =
+    Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<oneshot::Sender<()>>>>>;
+
+fn lock(
+    waiters: &Waiters,
+) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Vec<oneshot::Sender<()>>>> {
+    waiters
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Wakes whoever waits for intake `id` (delivered, dead-lettered or sent to review).
+pub(crate) fn settle(waiters: &Waiters, id: &str) {
+    if let Some(list) = lock(waiters).remove(id) {
+        for waiter in list {
+            let _ = waiter.send(());
         }
     }
 }
@@ -312,8 +340,19 @@ async fn accept_batch(ctx: &Context, batch: &[Job]) -> Vec<Result<Accepted, Inta
         let mut tx = crate::db::begin_write(&ctx.db).await?;
         let mut results = Vec::with_capacity(batch.len());
         let mut outcomes = Vec::new();
+        let mut created = HashMap::new();
         for job in batch {
-            let r = accept_one(ctx, &mut tx, &job.submission, &mut held, &mut outcomes).await;
+            let r = accept_one(
+                ctx,
+                &mut tx,
+                &job.submission,
+                &mut Batch {
+                    held: &mut held,
+                    outcomes: &mut outcomes,
+                    created: &mut created,
+                },
+            )
+            .await;
             if let Err(IntakeError::Database(e)) = r {
                 return Err(e);
             }
@@ -322,13 +361,19 @@ async fn accept_batch(ctx: &Context, batch: &[Job]) -> Vec<Result<Accepted, Inta
         tx.commit().await?;
         ctx.store.committed(&outcomes);
         drop(guard);
+        // Written with the accept: the Patient itself is in the index now.
+        for (key, written) in &held {
+            if *written {
+                ctx.emr.release_pending(key);
+            }
+        }
         Ok::<_, sqlx::Error>(results)
     }
     .await;
     match result {
         Ok(results) => results,
         Err(e) => {
-            for key in &held {
+            for (key, _) in &held {
                 ctx.emr.release_pending(key);
             }
             tracing::error!(error = %e, "intakes not accepted: database failed");
@@ -340,12 +385,21 @@ async fn accept_batch(ctx: &Context, batch: &[Job]) -> Vec<Result<Accepted, Inta
     }
 }
 
+/// What the jobs of one batch share.
+struct Batch<'a> {
+    /// Pending new patients held in the index, and whether already written.
+    held: &'a mut Vec<(String, bool)>,
+    /// Store writes, for the index once committed.
+    outcomes: &'a mut Vec<crate::store::Outcome>,
+    /// `Patient/{id}` of each intake of this batch that created one.
+    created: &'a mut HashMap<String, String>,
+}
+
 async fn accept_one(
     ctx: &Context,
     tx: &mut SqliteConnection,
     s: &Submission,
-    held: &mut Vec<String>,
-    outcomes: &mut Vec<crate::store::Outcome>,
+    batch: &mut Batch<'_>,
 ) -> Result<Accepted, IntakeError> {
     // A retry of an accepted intake (perhaps earlier in this very batch).
     let existing: Option<(String, String, String, Option<String>, String)> = sqlx::query_as(
@@ -398,21 +452,35 @@ async fn accept_one(
     };
     let mut response = s.response.clone();
     response["identifier"] = json!({"system": SUBMISSION_SYSTEM, "value": id});
-    let patient_ref = match &subject {
+    let mut patient_ref = match &subject {
         Subject::Existing(p) => Some(format!("Patient/{p}")),
         _ => None,
     };
-    let payload = match &subject {
+    let mut payload = match &subject {
         Subject::None => None,
         _ => Some(delivery_bundle(
             &id, &subject, &s.patient, &response, &s.device, &now,
         )),
     };
-    let status = if decision == Decision::Review {
+    let mut status = if decision == Decision::Review {
         "review"
     } else {
         "accepted"
     };
+    // The EMR is our own store: its resources are written right here.
+    let mut delivered = None;
+    if let (Some(store), Some(bundle)) = (ctx.emr.local_store(), payload.as_mut())
+        && let Some((result, patient)) = write_inline(store, tx, bundle, &subject, batch).await?
+    {
+        if subject == Subject::New
+            && let Some(p) = &patient
+        {
+            batch.created.insert(id.clone(), p.clone());
+        }
+        patient_ref = patient;
+        status = "delivered";
+        delivered = Some(result);
+    }
     let match_result = json!(found.iter().map(candidate_json).collect::<Vec<_>>());
     sqlx::query(
         "INSERT INTO intake (id, idempotency_key, body_sha256, received_at, questionnaire, outcome,
@@ -432,11 +500,18 @@ async fn accept_one(
     .execute(&mut *tx)
     .await?;
     if let Some(bundle) = &payload {
-        sqlx::query("INSERT INTO outbox (intake_id, payload, next_attempt_at) VALUES (?, ?, 0)")
-            .bind(&id)
-            .bind(bundle.to_string())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO outbox (intake_id, payload, next_attempt_at, state, attempts, delivered_at, result)
+             VALUES (?, ?, 0, ?, ?, ?, ?)",
+        )
+        .bind(&id)
+        .bind(bundle.to_string())
+        .bind(if delivered.is_some() { "delivered" } else { "pending" })
+        .bind(i64::from(delivered.is_some()))
+        .bind(delivered.as_ref().map(|_| now.clone()))
+        .bind(delivered.as_ref().map(Value::to_string))
+        .execute(&mut *tx)
+        .await?;
     }
     // Tasks for staff: the match to decide, or demographics that differ from the
     // chart (proposed, never written over it).
@@ -461,12 +536,12 @@ async fn accept_one(
                 crate::store::StoreError::Database(e) => IntakeError::Database(e),
                 other => IntakeError::Emr(format!("review task refused: {other}")),
             })?;
-        outcomes.extend(written);
+        batch.outcomes.extend(written);
     }
     if subject == Subject::New {
         let key = pending_key(&id);
         ctx.emr.hold_pending(&key, &record);
-        held.push(key);
+        batch.held.push((key, delivered.is_some()));
     }
     tracing::info!(
         intake.outcome = decision.code(),
@@ -480,6 +555,83 @@ async fn accept_one(
         status: status.to_owned(),
         repeated: false,
     })
+}
+
+/// Writes a delivery bundle into the local store inside the accepting
+/// transaction (under a savepoint: all of it or none). `None` when it cannot be
+/// written here and now (left to the outbox, which reports why); else the
+/// locations written and the intake's Patient.
+async fn write_inline(
+    store: &Store,
+    tx: &mut SqliteConnection,
+    bundle: &mut Value,
+    subject: &Subject,
+    batch: &mut Batch<'_>,
+) -> Result<Option<(Value, Option<String>)>, IntakeError> {
+    let mut resolved = None;
+    if let Subject::Pending(earlier) = subject {
+        // Created earlier in this batch (an earlier batch's is in the index).
+        let Some(p) = batch.created.get(earlier).cloned() else {
+            return Ok(None);
+        };
+        if let Some(entries) = bundle["entry"].as_array_mut() {
+            for e in entries {
+                if e.pointer("/resource/subject/reference").is_some() {
+                    e["resource"]["subject"]["reference"] = Value::String(p.clone());
+                }
+            }
+        }
+        resolved = Some(p);
+    }
+    let Ok(mut requests) = crate::store::bundle::transaction_requests(bundle) else {
+        return Ok(None);
+    };
+    // New resources of a new intake, in the transaction that accepts it: nothing
+    // can exist under its identifier yet, so no condition to search.
+    for r in &mut requests {
+        if let Request::Create { if_none_exist, .. } = r {
+            *if_none_exist = None;
+        }
+    }
+    sqlx::query("SAVEPOINT inline_delivery")
+        .execute(&mut *tx)
+        .await?;
+    match store.apply_in(tx, requests).await {
+        Ok(outcomes) => {
+            sqlx::query("RELEASE inline_delivery")
+                .execute(&mut *tx)
+                .await?;
+            let locations: Vec<Value> = outcomes
+                .iter()
+                .map(|o| {
+                    let st = o.stored();
+                    Value::String(format!("{}/_history/{}", st.reference(), st.version_id))
+                })
+                .collect();
+            let patient = match subject {
+                Subject::New => outcomes
+                    .iter()
+                    .map(crate::store::Outcome::stored)
+                    .find(|st| st.resource_type == "Patient")
+                    .map(crate::store::Stored::reference),
+                Subject::Existing(p) => Some(format!("Patient/{p}")),
+                _ => resolved,
+            };
+            batch.outcomes.extend(outcomes);
+            Ok(Some((Value::Array(locations), patient)))
+        }
+        Err(crate::store::StoreError::Database(e)) => Err(IntakeError::Database(e)),
+        Err(e) => {
+            tracing::warn!(error = %e, "intake not written inline; left to the outbox");
+            sqlx::query("ROLLBACK TO inline_delivery")
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("RELEASE inline_delivery")
+                .execute(&mut *tx)
+                .await?;
+            Ok(None)
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

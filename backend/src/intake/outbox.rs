@@ -15,7 +15,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use serde_json::Value;
 use tokio::sync::{Notify, watch};
 
-use super::{Context, pending_key};
+use super::{Context, Waiters, pending_key, settle};
 use crate::clock::fhir_instant;
 use crate::emr::EmrError;
 
@@ -24,21 +24,20 @@ use crate::emr::EmrError;
 pub(crate) async fn run(
     ctx: Context,
     wake: Arc<Notify>,
-    delivered: watch::Sender<u64>,
+    waiters: Waiters,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
         if *stop.borrow_and_update() {
             return;
         }
-        let wait = match round(&ctx, &delivered).await {
+        let wait = match round(&ctx, &waiters).await {
             Ok(wait) => wait,
             Err(e) => {
                 tracing::error!(error = %e, "outbox: database failed; retrying");
                 Duration::from_secs(1)
             }
         };
-        delivered.send_modify(|n| *n = n.wrapping_add(1));
         tokio::select! {
             () = wake.notified() => {}
             () = tokio::time::sleep(wait) => {}
@@ -54,8 +53,27 @@ fn unix_ms(ctx: &Context) -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// One outbox message.
+struct Message {
+    id: i64,
+    intake: String,
+    attempts: i64,
+    bundle: Value,
+    /// The Patient a conditional subject reference resolved to, if any.
+    resolved_subject: Option<String>,
+}
+
+/// Why a message cannot be sent yet.
+enum NotReady {
+    /// Its subject is the Patient of an earlier intake not delivered yet.
+    Waiting,
+    /// The EMR failed while resolving it.
+    Failed(EmrError),
+}
+
 /// Delivers what is due; how long until the next is.
-async fn round(ctx: &Context, delivered: &watch::Sender<u64>) -> Result<Duration, sqlx::Error> {
+async fn round(ctx: &Context, waiters: &Waiters) -> Result<Duration, sqlx::Error> {
+    let max = ctx.emr.delivery_batch().max(1);
     loop {
         let now = unix_ms(ctx);
         let due: Vec<(i64, String, String, i64)> = sqlx::query_as(
@@ -66,23 +84,59 @@ async fn round(ctx: &Context, delivered: &watch::Sender<u64>) -> Result<Duration
         .fetch_all(&ctx.db)
         .await?;
         let mut stalled = due.is_empty();
+        let mut batch: Vec<Message> = Vec::new();
         for (id, intake, payload, attempts) in due {
-            match deliver(ctx, &payload).await {
-                Ok((result, patient)) => {
-                    delivered_ok(ctx, id, &intake, &result, patient.as_deref()).await?;
-                    delivered.send_modify(|n| *n = n.wrapping_add(1));
+            let Ok(bundle) = serde_json::from_str::<Value>(&payload) else {
+                give_up(
+                    ctx,
+                    waiters,
+                    id,
+                    &intake,
+                    &EmrError::Rejected {
+                        status: 0,
+                        issues: Vec::new(),
+                    },
+                )
+                .await?;
+                continue;
+            };
+            let mut message = Message {
+                id,
+                intake,
+                attempts,
+                bundle,
+                resolved_subject: None,
+            };
+            match resolve_subject(ctx, &mut message).await {
+                Ok(()) => {
+                    batch.push(message);
+                    if batch.len() >= max {
+                        break;
+                    }
                 }
-                Err(e) if e.is_transient() => {
-                    retry_later(ctx, id, &intake, attempts, &e).await?;
-                    // The EMR is not answering: the rest waits for the next round
-                    // rather than hammering it (and stays in order).
+                // Delivered in this round first; then it is found.
+                Err(NotReady::Waiting) if !batch.is_empty() => break,
+                Err(NotReady::Waiting) => {
+                    let e = EmrError::Unavailable {
+                        reason: "the patient of an earlier intake is not in the EMR yet".into(),
+                        retry_after_ms: None,
+                    };
+                    retry_later(ctx, waiters, &message, &e).await?;
                     stalled = true;
                     break;
                 }
-                Err(e) => {
-                    give_up(ctx, id, &intake, &e).await?;
+                Err(NotReady::Failed(e)) if e.is_transient() => {
+                    retry_later(ctx, waiters, &message, &e).await?;
+                    stalled = true;
+                    break;
+                }
+                Err(NotReady::Failed(e)) => {
+                    give_up(ctx, waiters, message.id, &message.intake, &e).await?;
                 }
             }
+        }
+        if !batch.is_empty() && !send(ctx, waiters, batch).await? {
+            stalled = true;
         }
         if stalled {
             let next: Option<i64> = sqlx::query_scalar(
@@ -98,62 +152,108 @@ async fn round(ctx: &Context, delivered: &watch::Sender<u64>) -> Result<Duration
     }
 }
 
-/// Sends one delivery bundle. The EMR's answer (each entry's location) and the
-/// Patient the intake ended on.
-async fn deliver(ctx: &Context, payload: &str) -> Result<(Value, Option<String>), EmrError> {
-    let mut bundle: Value = serde_json::from_str(payload).map_err(|_| EmrError::Rejected {
-        status: 0,
-        issues: Vec::new(),
-    })?;
-    // A subject that is the Patient of an earlier intake: by now delivered (the
-    // outbox keeps order), found by that intake's identifier.
-    let mut resolved_subject = None;
-    if let Some(entries) = bundle["entry"].as_array_mut() {
-        for entry in entries {
-            let Some(reference) = entry
-                .pointer("/resource/subject/reference")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-            else {
-                continue;
-            };
-            let Some(query) = reference.strip_prefix("Patient?") else {
-                continue;
-            };
-            let found = ctx.emr.search_patients(query).await?;
-            let id = match found.as_slice() {
-                [one] => one.get("id").and_then(Value::as_str).map(str::to_owned),
-                [] => {
-                    return Err(EmrError::Unavailable {
-                        reason: "the patient of an earlier intake is not in the EMR yet".into(),
-                        retry_after_ms: None,
-                    });
+/// A subject that is the Patient of an earlier intake is, by now, in the EMR
+/// (the outbox keeps order): found by that intake's identifier.
+async fn resolve_subject(ctx: &Context, message: &mut Message) -> Result<(), NotReady> {
+    let Some(entries) = message.bundle["entry"].as_array_mut() else {
+        return Ok(());
+    };
+    for entry in entries {
+        let Some(reference) = entry
+            .pointer("/resource/subject/reference")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+        else {
+            continue;
+        };
+        let Some(query) = reference.strip_prefix("Patient?") else {
+            continue;
+        };
+        let found = ctx
+            .emr
+            .search_patients(query)
+            .await
+            .map_err(NotReady::Failed)?;
+        let id = match found.as_slice() {
+            [one] => one.get("id").and_then(Value::as_str).map(str::to_owned),
+            [] => return Err(NotReady::Waiting),
+            _ => None,
+        };
+        let Some(id) = id else {
+            return Err(NotReady::Failed(EmrError::PreconditionFailed));
+        };
+        let to = format!("Patient/{id}");
+        entry["resource"]["subject"]["reference"] = Value::String(to.clone());
+        message.resolved_subject = Some(to);
+    }
+    Ok(())
+}
+
+/// Sends a batch as one transaction (its entries side by side; each intake's are
+/// conditional on its own identifier). A batch the EMR refuses is sent again one
+/// message at a time, so one bad intake never holds up the others. Whether the
+/// EMR answered (false: it is unavailable; the rest waits).
+async fn send(ctx: &Context, waiters: &Waiters, batch: Vec<Message>) -> Result<bool, sqlx::Error> {
+    let sizes: Vec<usize> = batch
+        .iter()
+        .map(|m| m.bundle["entry"].as_array().map_or(0, Vec::len))
+        .collect();
+    let entries: Vec<Value> = batch
+        .iter()
+        .flat_map(|m| m.bundle["entry"].as_array().cloned().unwrap_or_default())
+        .collect();
+    let merged =
+        serde_json::json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
+    match ctx.emr.transaction(merged).await {
+        Ok(answer) => {
+            let answers = answer["entry"].as_array().cloned().unwrap_or_default();
+            let mut done = Vec::with_capacity(batch.len());
+            let mut at = 0;
+            for (m, size) in batch.iter().zip(sizes) {
+                let slice = answers.get(at..at + size).unwrap_or_default();
+                at += size;
+                done.push((m, outcome_of(m, slice)));
+            }
+            delivered_ok(ctx, waiters, &done).await?;
+            Ok(true)
+        }
+        Err(e) if e.is_transient() => {
+            for m in &batch {
+                retry_later(ctx, waiters, m, &e).await?;
+            }
+            Ok(false)
+        }
+        Err(e) if batch.len() == 1 => {
+            give_up(ctx, waiters, batch[0].id, &batch[0].intake, &e).await?;
+            Ok(true)
+        }
+        Err(_) => {
+            for m in batch {
+                if !Box::pin(send(ctx, waiters, vec![m])).await? {
+                    return Ok(false);
                 }
-                _ => None,
-            };
-            let Some(id) = id else {
-                return Err(EmrError::Rejected {
-                    status: 412,
-                    issues: Vec::new(),
-                });
-            };
-            let to = format!("Patient/{id}");
-            entry["resource"]["subject"]["reference"] = Value::String(to.clone());
-            resolved_subject = Some(to);
+            }
+            Ok(true)
         }
     }
-    let creates_patient = bundle
+}
+
+/// What the EMR's answer to one message's entries says: their locations, and
+/// the Patient the intake ended on.
+fn outcome_of(m: &Message, answers: &[Value]) -> (Value, Option<String>) {
+    let creates_patient = m
+        .bundle
         .pointer("/entry/0/resource/resourceType")
         .and_then(Value::as_str)
         == Some("Patient");
-    let answer = ctx.emr.transaction(bundle).await?;
     let patient = if creates_patient {
-        answer
-            .pointer("/entry/0/response/location")
+        answers
+            .first()
+            .and_then(|a| a.pointer("/response/location"))
             .and_then(Value::as_str)
-            .map(|l| l.split("/_history").next().unwrap_or(l))
             .map(|l| {
-                // Absolute or relative: keep `Patient/{id}`.
+                // Absolute or relative, with or without `_history`: `Patient/{id}`.
+                let l = l.split("/_history").next().unwrap_or(l);
                 let parts: Vec<&str> = l.rsplitn(3, '/').collect();
                 match parts.as_slice() {
                     [id, "Patient", ..] => format!("Patient/{id}"),
@@ -161,53 +261,52 @@ async fn deliver(ctx: &Context, payload: &str) -> Result<(Value, Option<String>)
                 }
             })
     } else {
-        resolved_subject
+        m.resolved_subject.clone()
     };
-    let locations: Vec<Value> = answer["entry"]
-        .as_array()
-        .map(|e| {
-            e.iter()
-                .map(|x| {
-                    x.pointer("/response/location")
-                        .cloned()
-                        .unwrap_or(Value::Null)
-                })
-                .collect()
+    let locations: Vec<Value> = answers
+        .iter()
+        .map(|x| {
+            x.pointer("/response/location")
+                .cloned()
+                .unwrap_or(Value::Null)
         })
-        .unwrap_or_default();
-    Ok((Value::Array(locations), patient))
+        .collect();
+    (Value::Array(locations), patient)
 }
 
 async fn delivered_ok(
     ctx: &Context,
-    id: i64,
-    intake: &str,
-    result: &Value,
-    patient: Option<&str>,
+    waiters: &Waiters,
+    done: &[(&Message, (Value, Option<String>))],
 ) -> Result<(), sqlx::Error> {
     let now = fhir_instant(ctx.clock.now());
     let mut tx = crate::db::begin_write(&ctx.db).await?;
-    sqlx::query(
-        "UPDATE outbox SET state = 'delivered', delivered_at = ?, result = ?, attempts = attempts + 1,
-                           last_error = NULL
-         WHERE id = ?",
-    )
-    .bind(&now)
-    .bind(result.to_string())
-    .bind(id)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "UPDATE intake SET status = 'delivered', patient = COALESCE(patient, ?), response = '{}'
-         WHERE id = ?",
-    )
-    .bind(patient)
-    .bind(intake)
-    .execute(&mut *tx)
-    .await?;
+    for (m, (result, patient)) in done {
+        sqlx::query(
+            "UPDATE outbox SET state = 'delivered', delivered_at = ?, result = ?, attempts = attempts + 1,
+                               last_error = NULL
+             WHERE id = ?",
+        )
+        .bind(&now)
+        .bind(result.to_string())
+        .bind(m.id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE intake SET status = 'delivered', patient = COALESCE(patient, ?), response = '{}'
+             WHERE id = ?",
+        )
+        .bind(patient.as_deref())
+        .bind(&m.intake)
+        .execute(&mut *tx)
+        .await?;
+    }
     tx.commit().await?;
-    ctx.emr.release_pending(&pending_key(intake));
-    tracing::info!(outbox.id = id, "intake delivered to the EMR");
+    for (m, _) in done {
+        ctx.emr.release_pending(&pending_key(&m.intake));
+        settle(waiters, &m.intake);
+    }
+    tracing::info!(intakes = done.len(), "delivered to the EMR");
     Ok(())
 }
 
@@ -236,14 +335,14 @@ pub(crate) fn backoff(
 
 async fn retry_later(
     ctx: &Context,
-    id: i64,
-    intake: &str,
-    attempts: i64,
+    waiters: &Waiters,
+    m: &Message,
     e: &EmrError,
 ) -> Result<(), sqlx::Error> {
-    let attempts = u32::try_from(attempts + 1).unwrap_or(u32::MAX);
+    let (id, intake) = (m.id, m.intake.as_str());
+    let attempts = u32::try_from(m.attempts + 1).unwrap_or(u32::MAX);
     if attempts >= ctx.delivery.max_attempts {
-        return give_up(ctx, id, intake, e).await;
+        return give_up(ctx, waiters, id, intake, e).await;
     }
     let retry_after = match e {
         EmrError::Unavailable { retry_after_ms, .. } => *retry_after_ms,
@@ -264,7 +363,13 @@ async fn retry_later(
 
 /// Dead-letters a delivery (shown to staff). A condition that no longer holds
 /// (412: say, two Patients now carry the identifier) sends the intake to review.
-async fn give_up(ctx: &Context, id: i64, intake: &str, e: &EmrError) -> Result<(), sqlx::Error> {
+async fn give_up(
+    ctx: &Context,
+    waiters: &Waiters,
+    id: i64,
+    intake: &str,
+    e: &EmrError,
+) -> Result<(), sqlx::Error> {
     let to_review = matches!(
         e,
         EmrError::PreconditionFailed | EmrError::Rejected { status: 412, .. }
@@ -284,6 +389,7 @@ async fn give_up(ctx: &Context, id: i64, intake: &str, e: &EmrError) -> Result<(
         .await?;
     tx.commit().await?;
     ctx.emr.release_pending(&pending_key(intake));
+    settle(waiters, intake);
     tracing::error!(outbox.id = id, error = %e, to_review, "delivery dead-lettered");
     Ok(())
 }

@@ -537,11 +537,11 @@ async fn conditional(
     }
 }
 
-async fn new_id(tx: &mut SqliteConnection) -> Result<String, sqlx::Error> {
-    // 128 random bits as hex: a valid FHIR id that says nothing about the patient.
-    sqlx::query_scalar("SELECT lower(hex(randomblob(16)))")
-        .fetch_one(&mut *tx)
-        .await
+async fn new_id(_tx: &mut SqliteConnection) -> Result<String, sqlx::Error> {
+    // 128 random bits (a UUID's, from the OS) as hex: a valid FHIR id that says
+    // nothing about the patient.
+    use crate::fhir::extract::IdGenerator as _;
+    Ok(crate::fhir::extract::RandomIds.uuid().replace('-', ""))
 }
 
 /// Rewrites every `reference` that names an entry's `fullUrl`.
