@@ -430,12 +430,19 @@ async fn accept_one(
                 ..matching::MatchOptions::default()
             },
         )
-        .await
-        .map_err(|e| IntakeError::Emr(e.to_string()))?;
+        .await;
+    // An EMR that cannot be searched must not lose the intake, nor make a
+    // returning patient look new: it is accepted for staff to decide.
+    let unsearched = found.is_err();
+    let found = found.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "EMR not searchable: intake sent to review");
+        Vec::new()
+    });
     let id = RandomIds.uuid();
     let now = fhir_instant(ctx.clock.now());
     let top = found.first();
     let decision = match top.map(|f| f.candidate.grade) {
+        _ if unsearched => Decision::Review,
         Some(matching::Grade::Certain) => Decision::Linked,
         Some(_) => Decision::Review,
         None => Decision::Created,
@@ -759,7 +766,7 @@ fn review_task(id: &str, found: &[Found], now: &str) -> Value {
             })
         })
         .collect();
-    json!({
+    let mut task = json!({
         "resourceType": "Task",
         "identifier": [{"system": SUBMISSION_SYSTEM, "value": id}],
         "status": "requested",
@@ -767,8 +774,12 @@ fn review_task(id: &str, found: &[Found], now: &str) -> Value {
         "priority": "routine",
         "code": {"coding": [{"system": TASK_SYSTEM, "code": "match-review"}], "text": "Decide which patient this intake belongs to"},
         "authoredOn": now,
-        "input": inputs,
-    })
+    });
+    // FHIR has no empty arrays: no candidates (the EMR could not be searched), no input.
+    if !inputs.is_empty() {
+        task["input"] = Value::Array(inputs);
+    }
+    task
 }
 
 /// The Patient elements an intake may propose to change.

@@ -215,7 +215,20 @@ impl MedplumPeer {
     /// The next `count` FHIR requests answer `status` with an OperationOutcome (and
     /// `Retry-After: {seconds}` when given).
     pub(crate) async fn fail_next(&self, status: u16, count: u32, retry_after: Option<u32>) {
-        let mut url = format!("{}/__peer/fail?status={status}&count={count}", self.origin);
+        self.fail(status, count, retry_after, "").await;
+    }
+
+    /// [`MedplumPeer::fail_next`] for transaction Bundles only (searches and reads
+    /// still answer).
+    pub(crate) async fn fail_next_transactions(&self, status: u16, count: u32) {
+        self.fail(status, count, None, "&only=transactions").await;
+    }
+
+    async fn fail(&self, status: u16, count: u32, retry_after: Option<u32>, only: &str) {
+        let mut url = format!(
+            "{}/__peer/fail?status={status}&count={count}{only}",
+            self.origin
+        );
         if let Some(seconds) = retry_after {
             url.push_str(&format!("&retryAfter={seconds}"));
         }

@@ -6,7 +6,8 @@
 //   PEER_SMART_PUBLIC_JWK=path    a JWK, JWKS or PEM public key (RS384 or ES384), with
 //   PEER_SMART_CLIENT_ID=id       SMART backend services at POST /oauth2/token
 //   PEER_SMART_TOKEN_TTL=s        lifetime of the tokens it issues (default 300)
-// Test-only routes: GET /__peer/stats, POST /__peer/fail?status=503&count=N&retryAfter=S.
+// Test-only routes: GET /__peer/stats, POST /__peer/fail?status=503&count=N&retryAfter=S
+// (&only=transactions: only Bundles POSTed to the base fail).
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -192,6 +193,8 @@ async function handle(req, res) {
     fault.status = Number(url.searchParams.get('status') ?? 503);
     fault.count = Number(url.searchParams.get('count') ?? 1);
     fault.retryAfter = url.searchParams.get('retryAfter') ?? undefined;
+    // only=transactions: the fault hits only Bundles POSTed to the base.
+    fault.onlyTransactions = url.searchParams.get('only') === 'transactions';
     return send(res, 200, fault, {}, 'application/json');
   }
   if (path === '/oauth2/token' && smartKeys) {
@@ -202,7 +205,7 @@ async function handle(req, res) {
 
   const rel = path.slice(BASE.length + 1); // "Patient/123", "" for the base
   stats.requests[req.method] = (stats.requests[req.method] ?? 0) + 1;
-  if (fault.count > 0) {
+  if (fault.count > 0 && (!fault.onlyTransactions || (rel === '' && req.method === 'POST'))) {
     fault.count--;
     const headers = fault.retryAfter !== undefined ? { 'Retry-After': fault.retryAfter } : {};
     return send(res, fault.status, outcome('transient', `Injected failure (${fault.status})`), headers);

@@ -1,0 +1,230 @@
+//! The intake pipeline with a remote FHIR R4 EMR (Medplum's router, started by
+//! the test): an intake lands once, valid by Medplum's own validation; when the
+//! EMR fails its deliveries for a while, the outbox retries until it takes them,
+//! nothing twice; an EMR that cannot be searched sends intakes to review instead
+//! of refusing them.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::medplum::{MedplumPeer, PeerOptions};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+struct Server {
+    base: String,
+    client: reqwest::Client,
+    _dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+fn registration() -> Value {
+    let (_, json) = common::fixtures()
+        .into_iter()
+        .find(|(name, _)| name.contains("new-patient-registration"))
+        .unwrap();
+    serde_json::from_str(&json).unwrap()
+}
+
+async fn server(emr: &MedplumPeer) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = backend::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data: dir.path().to_owned(),
+        dist: dir.path().join("no-dist"),
+        max_body_bytes: 256 * 1024,
+        matching: Default::default(),
+        delivery: Default::default(),
+        emr: Default::default(),
+    };
+    config.emr.emr_url = Some(emr.base_url());
+    config.emr.emr_timeout_ms = Some(500);
+    config.delivery.delivery_retry_ms = Some(100);
+    config.delivery.delivery_retry_max_ms = Some(400);
+    let app = backend::Application::build(&config).await.unwrap();
+    let base = format!("http://{}", app.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::new();
+    let q = registration();
+    let r = client
+        .put(format!(
+            "{base}/fhir/Questionnaire/{}",
+            q["id"].as_str().unwrap()
+        ))
+        .header("content-type", "application/fhir+json")
+        .body(q.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    Server {
+        base,
+        client,
+        _dir: dir,
+        stop: Some(stop),
+    }
+}
+
+fn answer(link_id: &str, values: Value) -> Value {
+    let mut item = json!({"linkId": link_id});
+    item["answer"] = values;
+    item
+}
+
+fn intake(given: &str, family: &str, birth: &str) -> Value {
+    let q = registration();
+    json!({"resourceType": "QuestionnaireResponse",
+        "questionnaire": format!("Questionnaire/{}", q["id"].as_str().unwrap()),
+        "status": "completed", "authored": "2026-11-30T09:30:00Z",
+        "item": [{"linkId": "PR", "item": [
+            {"linkId": "PR-name", "item": [
+                answer("PR-name-text", json!([{"valueString": given}])),
+                answer("PR-name-family", json!([{"valueString": family}]))]},
+            answer("patient-0-birth-date", json!([{"valueDate": birth}])),
+            answer("patient-0-gender", json!([{"valueCoding": {"system": "http://hl7.org/fhir/administrative-gender", "code": "male", "display": "Male"}}]))]}]})
+}
+
+impl Server {
+    async fn submit(&self, key: &str, body: &Value) -> (StatusCode, Value) {
+        let r = self
+            .client
+            .post(format!("{}/api/intakes", self.base))
+            .header("content-type", "application/fhir+json")
+            .header("idempotency-key", key)
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.json().await.unwrap())
+    }
+
+    async fn intake(&self, id: &str) -> Value {
+        let r = self
+            .client
+            .get(format!("{}/api/intakes/{id}", self.base))
+            .send()
+            .await
+            .unwrap();
+        r.json().await.unwrap()
+    }
+}
+
+async fn emr_search(emr: &MedplumPeer, query: &str) -> Vec<Value> {
+    let bundle: Value = reqwest::Client::new()
+        .get(format!("{}/{query}", emr.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    bundle["entry"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| e["resource"].clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_intake_lands_once_in_a_remote_emr_even_when_it_fails_for_a_while() {
+    let emr = MedplumPeer::start(&PeerOptions::default());
+    let s = server(&emr).await;
+    let (status, first) = s
+        .submit("r-1", &intake("Otieno", "Kamau", "1988-04-02"))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    assert_eq!(first["outcome"], "created");
+    assert_eq!(first["status"], "delivered", "{first}");
+    let patient = first["patient"].as_str().unwrap().to_owned();
+    assert_eq!(
+        emr_search(&emr, &format!("QuestionnaireResponse?subject={patient}"))
+            .await
+            .len(),
+        1
+    );
+
+    // The EMR refuses the next 7 deliveries (503): accepted now, delivered later.
+    emr.fail_next_transactions(503, 7).await;
+    let (status, second) = s
+        .submit("r-2", &intake("Wanjiku", "Mwangi", "1990-10-10"))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    assert_eq!(second["outcome"], "created");
+    let id = second["intake"].as_str().unwrap().to_owned();
+    let mut state = s.intake(&id).await;
+    for _ in 0..100 {
+        if state["status"] == "delivered" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        state = s.intake(&id).await;
+    }
+    assert_eq!(state["status"], "delivered", "{state}");
+    // Exactly once: one Patient, one response, one Provenance for the intake.
+    let patients = emr_search(
+        &emr,
+        &format!("Patient?identifier=urn:intake:submission|{id}"),
+    )
+    .await;
+    assert_eq!(patients.len(), 1);
+    assert_eq!(
+        state["patient"],
+        format!("Patient/{}", patients[0]["id"].as_str().unwrap())
+    );
+    let responses = emr_search(
+        &emr,
+        &format!("QuestionnaireResponse?identifier=urn:intake:submission|{id}"),
+    )
+    .await;
+    assert_eq!(responses.len(), 1);
+    let qr = format!(
+        "QuestionnaireResponse/{}",
+        responses[0]["id"].as_str().unwrap()
+    );
+    assert_eq!(
+        emr_search(&emr, &format!("Provenance?target={qr}"))
+            .await
+            .len(),
+        1
+    );
+
+    // A retry of the first submission changes nothing.
+    let (status, again) = s
+        .submit("r-1", &intake("Otieno", "Kamau", "1988-04-02"))
+        .await;
+    assert_eq!((status, &again), (StatusCode::OK, &first));
+    assert_eq!(emr_search(&emr, "Patient?family=kamau").await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_emr_that_cannot_be_searched_sends_intakes_to_review_not_away() {
+    let emr = MedplumPeer::start(&PeerOptions::default());
+    let s = server(&emr).await;
+    emr.pause();
+    let (status, answer) = s
+        .submit("down-1", &intake("Achieng", "Odhiambo", "1979-01-31"))
+        .await;
+    emr.resume();
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    assert_eq!(answer["outcome"], "review");
+    assert_eq!(answer["patient"], Value::Null);
+    let id = answer["intake"].as_str().unwrap();
+    assert_eq!(s.intake(id).await["status"], "review");
+    assert!(emr_search(&emr, "Patient?family=odhiambo").await.is_empty());
+}
