@@ -28,6 +28,22 @@ fn known_type(resource_type: &str) -> Result<(), ApiError> {
     }
 }
 
+/// A served type, and a body that is a resource of it.
+fn of_type(resource_type: &str, resource: &Value) -> Result<(), ApiError> {
+    known_type(resource_type)?;
+    if resource.get("resourceType").and_then(Value::as_str) == Some(resource_type) {
+        Ok(())
+    } else {
+        Err(ApiError::Unprocessable(vec![
+            Issue::error(
+                IssueType::Invalid,
+                format!("The resource must be a {resource_type}"),
+            )
+            .at("resourceType"),
+        ]))
+    }
+}
+
 /// The server's FHIR base URL as the client reached it, for `fullUrl`s.
 pub(super) fn base_url(headers: &HeaderMap) -> String {
     let host = headers
@@ -224,16 +240,7 @@ pub(super) async fn create(
     Path(resource_type): Path<String>,
     Json(resource): Json<Value>,
 ) -> Result<Response, ApiError> {
-    known_type(&resource_type)?;
-    if resource.get("resourceType").and_then(Value::as_str) != Some(resource_type.as_str()) {
-        return Err(ApiError::Unprocessable(vec![
-            Issue::error(
-                IssueType::Invalid,
-                format!("The resource must be a {resource_type}"),
-            )
-            .at("resourceType"),
-        ]));
-    }
+    of_type(&resource_type, &resource)?;
     let if_none_exist = headers
         .get("if-none-exist")
         .and_then(|v| v.to_str().ok())
@@ -262,16 +269,7 @@ pub(super) async fn update(
     Path((resource_type, id)): Path<(String, String)>,
     Json(resource): Json<Value>,
 ) -> Result<Response, ApiError> {
-    known_type(&resource_type)?;
-    if resource.get("resourceType").and_then(Value::as_str) != Some(resource_type.as_str()) {
-        return Err(ApiError::Unprocessable(vec![
-            Issue::error(
-                IssueType::Invalid,
-                format!("The resource must be a {resource_type}"),
-            )
-            .at("resourceType"),
-        ]));
-    }
+    of_type(&resource_type, &resource)?;
     let if_match = if_match(&headers)?;
     let mut outcomes = app
         .store
