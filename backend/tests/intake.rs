@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::fhir_validator;
+use common::{fhir_validator, registration};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -16,15 +16,6 @@ struct Server {
     client: reqwest::Client,
     _dir: tempfile::TempDir,
     _spawned: common::Spawned,
-}
-
-/// The Android FHIR registration form (Patient extraction by definition).
-fn registration() -> Value {
-    let (_, json) = common::fixtures()
-        .into_iter()
-        .find(|(name, _)| name.contains("new-patient-registration"))
-        .unwrap();
-    serde_json::from_str(&json).unwrap()
 }
 
 async fn server() -> Server {
@@ -36,67 +27,18 @@ async fn server() -> Server {
         _dir: dir,
         _spawned: spawned,
     };
-    let q = registration();
-    let id = q["id"].as_str().unwrap().to_owned();
-    let r = s
-        .client
-        .put(format!("{}/fhir/Questionnaire/{id}", s.base))
-        .header("content-type", "application/fhir+json")
-        .body(q.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success());
+    registration::import(&s.client, &s.base).await;
     s
-}
-
-fn answer(link_id: &str, values: Value) -> Value {
-    let mut item = json!({"linkId": link_id});
-    item["answer"] = values;
-    item
-}
-
-fn string(s: &str) -> Value {
-    json!([{"valueString": s}])
 }
 
 /// A registration answered for this person.
 fn intake(given: &str, family: &str, birth: &str, phone: &str) -> Value {
-    let form = registration();
-    let questionnaire = form["url"].as_str().map_or_else(
-        || format!("Questionnaire/{}", form["id"].as_str().unwrap()),
-        str::to_owned,
-    );
-    json!({"resourceType": "QuestionnaireResponse", "questionnaire": questionnaire,
-        "status": "completed", "authored": "2026-11-30T09:30:00Z",
-        "item": [{"linkId": "PR", "item": [
-            {"linkId": "PR-name", "item": [
-                answer("PR-name-text", string(given)),
-                answer("PR-name-family", string(family))]},
-            answer("patient-0-birth-date", json!([{"valueDate": birth}])),
-            answer("patient-0-gender", json!([{"valueCoding": {"system": "http://hl7.org/fhir/administrative-gender", "code": "female", "display": "Female"}}])),
-            {"linkId": "PR-telecom", "item": [
-                answer("PR-telecom-system", string("phone")),
-                answer("PR-telecom-value", string(phone))]},
-            {"linkId": "PR-address", "item": [
-                answer("PR-address-city", string("Nairobi")),
-                answer("PR-address-country", string("Kenya"))]},
-            answer("PR-active", json!([{"valueBoolean": true}]))]}]})
+    registration::response(given, family, birth, Some(phone))
 }
 
 impl Server {
     async fn submit(&self, key: &str, body: &Value) -> (StatusCode, Value) {
-        let r = self
-            .client
-            .post(format!("{}/api/intakes", self.base))
-            .header("content-type", "application/fhir+json")
-            .header("idempotency-key", key)
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap();
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
+        registration::submit(&self.client, &self.base, key, body).await
     }
 
     async fn get(&self, path: &str) -> (StatusCode, Value) {
@@ -320,7 +262,10 @@ async fn bad_input_is_a_4xx_outcome_and_stores_nothing() {
     disabled["item"][0]["item"]
         .as_array_mut()
         .unwrap()
-        .push(answer("no-such-item", string("x")));
+        .push(registration::answer(
+            "no-such-item",
+            registration::string("x"),
+        ));
     let mut in_progress = good.clone();
     in_progress["status"] = json!("in-progress");
     // What, body, Idempotency-Key, expected status, the path an issue must name.

@@ -11,8 +11,9 @@ mod common;
 use std::time::Duration;
 
 use common::medplum::{MedplumPeer, PeerOptions};
+use common::registration;
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 struct Server {
     base: String,
@@ -27,14 +28,6 @@ impl Drop for Server {
             let _ = stop.send(());
         }
     }
-}
-
-fn registration() -> Value {
-    let (_, json) = common::fixtures()
-        .into_iter()
-        .find(|(name, _)| name.contains("new-patient-registration"))
-        .unwrap();
-    serde_json::from_str(&json).unwrap()
 }
 
 async fn server(emr: &MedplumPeer) -> Server {
@@ -59,18 +52,7 @@ async fn server(emr: &MedplumPeer) -> Server {
         let _ = stopped.await;
     }));
     let client = reqwest::Client::new();
-    let q = registration();
-    let r = client
-        .put(format!(
-            "{base}/fhir/Questionnaire/{}",
-            q["id"].as_str().unwrap()
-        ))
-        .header("content-type", "application/fhir+json")
-        .body(q.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success());
+    registration::import(&client, &base).await;
     Server {
         base,
         client,
@@ -79,37 +61,13 @@ async fn server(emr: &MedplumPeer) -> Server {
     }
 }
 
-fn answer(link_id: &str, values: Value) -> Value {
-    let mut item = json!({"linkId": link_id});
-    item["answer"] = values;
-    item
-}
-
 fn intake(given: &str, family: &str, birth: &str) -> Value {
-    let q = registration();
-    json!({"resourceType": "QuestionnaireResponse",
-        "questionnaire": format!("Questionnaire/{}", q["id"].as_str().unwrap()),
-        "status": "completed", "authored": "2026-11-30T09:30:00Z",
-        "item": [{"linkId": "PR", "item": [
-            {"linkId": "PR-name", "item": [
-                answer("PR-name-text", json!([{"valueString": given}])),
-                answer("PR-name-family", json!([{"valueString": family}]))]},
-            answer("patient-0-birth-date", json!([{"valueDate": birth}])),
-            answer("patient-0-gender", json!([{"valueCoding": {"system": "http://hl7.org/fhir/administrative-gender", "code": "male", "display": "Male"}}]))]}]})
+    registration::response(given, family, birth, None)
 }
 
 impl Server {
     async fn submit(&self, key: &str, body: &Value) -> (StatusCode, Value) {
-        let r = self
-            .client
-            .post(format!("{}/api/intakes", self.base))
-            .header("content-type", "application/fhir+json")
-            .header("idempotency-key", key)
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap();
-        (r.status(), r.json().await.unwrap())
+        registration::submit(&self.client, &self.base, key, body).await
     }
 
     async fn intake(&self, id: &str) -> Value {

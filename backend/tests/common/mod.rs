@@ -9,6 +9,7 @@
 pub(crate) mod fhir_validator;
 mod fixture_files;
 pub(crate) mod medplum;
+pub(crate) mod registration;
 
 use std::path::Path;
 
