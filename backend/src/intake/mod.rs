@@ -782,6 +782,18 @@ fn review_task(id: &str, found: &[Found], now: &str) -> Value {
     task
 }
 
+/// The review Task of an intake whose delivery the EMR refused with 412 (its
+/// identifier no longer names one Patient, or a version moved on): a person
+/// decides where it belongs.
+pub(crate) fn refused_delivery_task(id: &str, now: &str) -> Value {
+    let mut task = review_task(id, &[], now);
+    task["reasonCode"] = json!({
+        "coding": [{"system": TASK_SYSTEM, "code": "delivery-precondition-failed"}],
+        "text": "The EMR refused the delivery: its condition no longer held (412)",
+    });
+    task
+}
+
 /// The Patient elements an intake may propose to change.
 const DEMOGRAPHICS: &[&str] = &["name", "birthDate", "gender", "telecom", "address"];
 
