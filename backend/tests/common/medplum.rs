@@ -224,6 +224,30 @@ impl MedplumPeer {
         self.fail(status, count, None, "&only=transactions").await;
     }
 
+    /// After `after` more transaction Bundles are answered, the next `count` are
+    /// carried out (written) but their answers withheld until [`MedplumPeer::release`]
+    /// or the client hangs up: the EMR committed, the client never heard. `stats()`'s
+    /// `held` counts the answers withheld now.
+    pub(crate) async fn hold_transactions(&self, after: u32, count: u32) {
+        self.post_switch(&format!("hold?after={after}&count={count}"))
+            .await;
+    }
+
+    /// Answers the transactions [`MedplumPeer::hold_transactions`] withheld, and holds
+    /// no more.
+    pub(crate) async fn release(&self) {
+        self.post_switch("release").await;
+    }
+
+    async fn post_switch(&self, path: &str) {
+        let res = reqwest::Client::new()
+            .post(format!("{}/__peer/{path}", self.origin))
+            .send()
+            .await
+            .expect("peer switch");
+        assert!(res.status().is_success(), "{path}: {}", res.status());
+    }
+
     async fn fail(&self, status: u16, count: u32, retry_after: Option<u32>, only: &str) {
         let mut url = format!(
             "{}/__peer/fail?status={status}&count={count}{only}",

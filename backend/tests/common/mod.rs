@@ -8,6 +8,7 @@
 
 pub(crate) mod fhir_validator;
 mod fixture_files;
+pub(crate) mod intake_process;
 pub(crate) mod medplum;
 pub(crate) mod registration;
 

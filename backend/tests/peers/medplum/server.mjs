@@ -7,7 +7,10 @@
 //   PEER_SMART_CLIENT_ID=id       SMART backend services at POST /oauth2/token
 //   PEER_SMART_TOKEN_TTL=s        lifetime of the tokens it issues (default 300)
 // Test-only routes: GET /__peer/stats, POST /__peer/fail?status=503&count=N&retryAfter=S
-// (&only=transactions: only Bundles POSTed to the base fail).
+// (&only=transactions: only Bundles POSTed to the base fail), POST /__peer/hold?count=N&after=K
+// (after K transactions answered, the next N are carried out but their answers withheld, as
+// when a connection breaks after the server committed; stats' `held` counts them) and
+// POST /__peer/release (answers them).
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -137,6 +140,8 @@ const issued = new Map(); // access token -> expiry (ms)
 const usedJti = new Set();
 const stats = { tokensIssued: 0, tokenRequests: 0, requests: {} };
 const fault = { status: 0, count: 0, retryAfter: undefined };
+const hold = { after: 0, count: 0, waiting: [] }; // waiting: resolvers of withheld answers
+stats.held = 0;
 let origin; // http://127.0.0.1:PORT, once listening
 
 function loadKeys(path) {
@@ -197,6 +202,17 @@ async function handle(req, res) {
     fault.onlyTransactions = url.searchParams.get('only') === 'transactions';
     return send(res, 200, fault, {}, 'application/json');
   }
+  if (path === '/__peer/hold' && req.method === 'POST') {
+    hold.after = Number(url.searchParams.get('after') ?? 0);
+    hold.count = Number(url.searchParams.get('count') ?? 1);
+    return send(res, 200, { after: hold.after, count: hold.count }, {}, 'application/json');
+  }
+  if (path === '/__peer/release' && req.method === 'POST') {
+    const released = hold.waiting.splice(0);
+    hold.count = 0;
+    released.forEach((answer) => answer());
+    return send(res, 200, { released: released.length }, {}, 'application/json');
+  }
   if (path === '/oauth2/token' && smartKeys) {
     if (req.method !== 'POST') return send(res, 405, { error: 'invalid_request' }, { Allow: 'POST' }, 'application/json');
     return token(form(await readBody(req)), res);
@@ -236,6 +252,19 @@ async function handle(req, res) {
 
   const request = { method: req.method, url: rel + url.search, pathname: '', params: {}, query: {}, body, headers: req.headers, config: { transactions: true } };
   const [result, resource] = await serialized(() => router.handleRequest(request, repo));
+  if (rel === '' && req.method === 'POST' && hold.after + hold.count > 0) {
+    if (hold.after > 0) hold.after--;
+    else {
+      // Written; the answer waits (outside the queue: other requests go on).
+      hold.count--;
+      stats.held++;
+      await new Promise((answer) => {
+        hold.waiting.push(answer);
+        res.once('close', answer); // the client is gone (killed): nothing to answer
+      });
+      stats.held--;
+    }
+  }
   const status = getStatus(result);
   const headers = {};
   const { versionId, lastUpdated } = resource?.meta ?? {};
