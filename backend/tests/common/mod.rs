@@ -11,6 +11,7 @@ mod fixture_files;
 pub(crate) mod intake_process;
 pub(crate) mod medplum;
 pub(crate) mod registration;
+pub(crate) mod snapshot;
 
 use std::path::Path;
 
