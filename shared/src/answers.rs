@@ -421,7 +421,7 @@ fn check_value(item: &Item, value: &Value) -> Option<AnswerProblem> {
         }
         if let Some(pattern) = &c.regex {
             // A pattern that does not compile cannot be met; the import reports it.
-            let matches = regex_lite::Regex::new(pattern).is_ok_and(|re| re.is_match(text));
+            let matches = crate::regex::Regex::new(pattern).is_ok_and(|re| re.is_match(text));
             if !matches {
                 return Some(AnswerProblem::PatternMismatch);
             }

@@ -17,6 +17,7 @@ pub mod i18n;
 pub mod json;
 pub mod map;
 pub mod outcome;
+pub mod regex;
 pub mod response;
 mod rules;
 #[cfg(test)]

@@ -853,7 +853,7 @@ impl<'a> Run<'_, 'a> {
                 },
                 "matches" => match sarg(0)? {
                     Some(p) => Some(Node::Bool(
-                        regex_lite::Regex::new(&p)
+                        crate::regex::Regex::new(&p)
                             .map_err(|_| EvalError)?
                             .is_match(s),
                     )),

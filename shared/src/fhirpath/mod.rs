@@ -165,7 +165,7 @@ pub fn check(text: &str) -> Result<Expr, ParseError> {
             Expr::Call(t, name, args) => {
                 if *name == "matches"
                     && let Some(Expr::Lit(Node::Str(p))) = args.first()
-                    && regex_lite::Regex::new(p).is_err()
+                    && crate::regex::Regex::new(p).is_err()
                 {
                     return Err(ParseError(
                         "the matches() pattern uses regex syntax we do not support".into(),
