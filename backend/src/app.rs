@@ -84,6 +84,9 @@ impl Application {
                 .await
                 .context("building the patient index")?,
         );
+        crate::questionnaires::ensure_registration(&db, clock.as_ref())
+            .await
+            .context("storing the built-in registration form")?;
         let store = Store::new(db.clone(), clock.clone(), patients.clone());
         let indexed = store
             .index_missing()

@@ -157,6 +157,40 @@ fn same_content(body: &str, resource: &serde_json::Value) -> bool {
         .is_ok_and(|stored| strip(stored) == strip(resource.clone()))
 }
 
+/// The id of the registration form the app shows at `/intake` and on the kiosk.
+pub const REGISTRATION_ID: &str = "registration";
+
+/// Intake's own registration form (who the patient is, extracted to a Patient by
+/// definition), with Spanish translations.
+const REGISTRATION: &str = include_str!("../forms/registration.json");
+
+/// Stores the built-in registration form as `Questionnaire/registration` when
+/// there is none, or when the stored one is an older version of ours. A clinic's
+/// own form under that id (any other canonical URL) is never replaced.
+pub async fn ensure_registration(db: &SqlitePool, clock: &dyn Clock) -> anyhow::Result<()> {
+    let builtin: serde_json::Value = serde_json::from_str(REGISTRATION)?;
+    let field = |resource: &serde_json::Value, name: &str| {
+        resource
+            .get(name)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
+    if let Some((body, _)) = read(db, REGISTRATION_ID).await? {
+        let stored: serde_json::Value = serde_json::from_str(&body)?;
+        let ours = field(&stored, "url") == field(&builtin, "url");
+        if !ours || field(&stored, "version") == field(&builtin, "version") {
+            return Ok(());
+        }
+    }
+    match save(db, clock, REGISTRATION_ID, builtin).await {
+        Ok(_) => Ok(()),
+        Err(SaveError::Invalid(issues)) => {
+            anyhow::bail!("the built-in registration form does not import: {issues:?}")
+        }
+        Err(SaveError::Database(error)) => Err(error.into()),
+    }
+}
+
 /// The stored Questionnaire and its version.
 pub async fn read(db: &SqlitePool, id: &str) -> Result<Option<(String, i64)>, sqlx::Error> {
     sqlx::query_as(
@@ -188,6 +222,37 @@ pub async fn compiled_form(db: &SqlitePool, id: &str) -> Result<Option<String>, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Intake's own registration form uses nothing the renderer lacks, and has
+    /// Spanish for everything it says.
+    #[test]
+    fn the_registration_form_compiles_without_warnings_in_two_languages() {
+        let parsed = questionnaire::parse(REGISTRATION).unwrap();
+        let compiled = questionnaire::compile(&parsed, REGISTRATION_ID).unwrap();
+        assert_eq!(compiled.warnings, vec![]);
+        assert_eq!(compiled.form.languages(), ["es"]);
+        let spanish = compiled.form.localized("es");
+        fn texts(items: &[shared::form::Item], out: &mut Vec<String>) {
+            for item in items {
+                out.push(item.text.clone());
+                out.extend(item.help.clone());
+                out.extend(item.entry_format.clone());
+                out.extend(item.options.iter().map(|o| format!("{:?}", o.label)));
+                texts(&item.items, out);
+            }
+        }
+        let (mut en, mut es) = (Vec::new(), Vec::new());
+        texts(&compiled.form.items, &mut en);
+        texts(&spanish.items, &mut es);
+        assert_eq!(en.len(), es.len());
+        for (en, es) in en.iter().zip(&es) {
+            // Phone numbers look the same in both languages.
+            if en != "(617) 555-0100" {
+                assert_ne!(en, es, "not translated");
+            }
+        }
+        assert_ne!(compiled.form.title, spanish.title);
+    }
 
     #[test]
     fn fhir_ids_are_checked() {

@@ -1,7 +1,6 @@
 //! Every HTTP call the app makes. Nothing else in the app talks to the network.
 
 use leptos::prelude::{ReadSignal, RwSignal, Set as _, signal};
-use shared::Demographics;
 use shared::form::CompiledForm;
 use shared::health::Health;
 use shared::json::{self, FromJson};
@@ -19,19 +18,6 @@ pub(crate) enum Answer<T> {
     Unreachable,
 }
 
-/// `POST /api/demographics/validate`: the server's check of the same rules.
-pub(crate) async fn validate_demographics(demographics: &Demographics) -> Answer<Demographics> {
-    let body = json::to_string(demographics);
-    answer(
-        send(
-            "POST",
-            "/api/demographics/validate",
-            Some(("application/json", &body)),
-        )
-        .await,
-    )
-}
-
 /// A reply: its status and body text.
 struct Reply {
     status: u16,
@@ -42,7 +28,13 @@ struct Reply {
 /// app only ever sends JSON and reads text; `shared::json` writes and reads it,
 /// not serde_json, whose generic code was a large part of the bundle). `None` if
 /// nothing usable came back.
-async fn send(method: &str, path: &str, body: Option<(&str, &str)>) -> Option<Reply> {
+/// `key`, if given, goes in the `Idempotency-Key` header.
+async fn send(
+    method: &str,
+    path: &str,
+    body: Option<(&str, &str)>,
+    key: Option<&str>,
+) -> Option<Reply> {
     use wasm_bindgen::JsCast as _;
     use wasm_bindgen_futures::JsFuture;
     let init = web_sys::RequestInit::new();
@@ -50,6 +42,9 @@ async fn send(method: &str, path: &str, body: Option<(&str, &str)>) -> Option<Re
     if let Some((content_type, body)) = body {
         let headers = web_sys::Headers::new().ok()?;
         headers.set("content-type", content_type).ok()?;
+        if let Some(key) = key {
+            headers.set("idempotency-key", key).ok()?;
+        }
         init.set_headers(&headers);
         init.set_body(&wasm_bindgen::JsValue::from_str(body));
     }
@@ -135,7 +130,7 @@ impl<T: Send + Sync + 'static> Sending<T> {
 
 /// `GET /api/health`.
 pub(crate) async fn health() -> Option<Health> {
-    let reply = send("GET", "/api/health", None).await?;
+    let reply = send("GET", "/api/health", None, None).await?;
     json::from_str(&reply.body)
 }
 
@@ -143,7 +138,7 @@ pub(crate) async fn health() -> Option<Health> {
 /// (or no answer).
 pub(crate) async fn form(id: &str) -> Option<CompiledForm> {
     let path = format!("/api/forms/{}", js_sys::encode_uri_component(id));
-    let reply = send("GET", &path, None).await?;
+    let reply = send("GET", &path, None, None).await?;
     if reply.status != 200 {
         return None;
     }
@@ -160,7 +155,59 @@ pub(crate) async fn validate_response(
             "POST",
             "/fhir/QuestionnaireResponse/$validate",
             Some(("application/fhir+json", &body)),
+            None,
         )
         .await,
     )
+}
+
+/// `POST /api/intakes`: the answers sent to the clinic, under `key` (one per
+/// submission attempt, the same on a retry, so a retry is never a second intake).
+///
+/// Accepted is all the patient learns: whether the clinic found their chart is
+/// for staff, so the receipt (`linked`, `created`…) is not read, nor shown.
+pub(crate) async fn submit_intake(
+    response: &QuestionnaireResponse,
+    key: &str,
+) -> Answer<OperationOutcome> {
+    let body = json::to_string(response);
+    let reply = send(
+        "POST",
+        "/api/intakes",
+        Some(("application/fhir+json", &body)),
+        Some(key),
+    )
+    .await;
+    match reply {
+        Some(Reply {
+            status: 200 | 201, ..
+        }) => Answer::Accepted(OperationOutcome {
+            resource_type: String::new(),
+            issue: Vec::new(),
+        }),
+        reply => answer(reply),
+    }
+}
+
+/// A new idempotency key: 128 random bits from the browser's cryptographic
+/// source, as hex. (Anyone holding a key may replay its receipt.)
+pub(crate) fn new_key() -> String {
+    let mut bytes = [0u8; 16];
+    let filled = leptos::prelude::window()
+        .crypto()
+        .and_then(|c| c.get_random_values_with_u8_array(&mut bytes))
+        .is_ok();
+    if !filled {
+        // Never one key for everybody: without the cryptographic source (no
+        // browser we know of), at least no two patients share a key.
+        for byte in &mut bytes {
+            *byte = (js_sys::Math::random() * 256.0) as u8;
+        }
+    }
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    bytes
+        .iter()
+        .flat_map(|b| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]])
+        .map(char::from)
+        .collect()
 }

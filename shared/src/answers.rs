@@ -12,6 +12,7 @@
 //! its `enableWhen`; see [`crate::fhirpath::sdc`].
 
 use serde::{Deserialize, Serialize};
+use validator::ValidateLength as _;
 
 use crate::date::Date;
 use crate::fhirpath::sdc::{self, Computed};
@@ -412,11 +413,15 @@ fn check_value(item: &Item, value: &Value) -> Option<AnswerProblem> {
     }
     let c = &item.constraints;
     if let Value::String(text) | Value::Uri(text) = value {
-        let chars = u32::try_from(text.chars().count()).unwrap_or(u32::MAX);
-        if let Some(max) = c.max_length.filter(|max| chars > *max) {
+        // validator's length rule (in characters, not bytes), as for the
+        // demographics' given names: one implementation of length checks.
+        let fits = |min: Option<u32>, max: Option<u32>| {
+            text.validate_length(min.map(u64::from), max.map(u64::from), None)
+        };
+        if let Some(max) = c.max_length.filter(|max| !fits(None, Some(*max))) {
             return Some(AnswerProblem::TooLong(max));
         }
-        if let Some(min) = c.min_length.filter(|min| chars < *min) {
+        if let Some(min) = c.min_length.filter(|min| !fits(Some(*min), None)) {
             return Some(AnswerProblem::TooShort(min));
         }
         if let Some(pattern) = &c.regex {

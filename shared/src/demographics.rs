@@ -299,6 +299,33 @@ fn issues_from(errors: &ValidationErrors) -> Vec<FieldIssue> {
         .collect()
 }
 
+/// The English message for a problem with a field: says what to do, names the
+/// field. (`POST /api/demographics/validate` puts it in its `OperationOutcome`.)
+pub fn message(field: Field, problem: Problem) -> &'static str {
+    use Field as F;
+    use Problem as P;
+    match (field, problem) {
+        (F::Family, P::Required) => "Enter your family name",
+        (F::Given, P::Required) => "Enter your first name",
+        (F::BirthDate, P::Required) => "Enter your date of birth",
+        (F::Gender, P::Required) => "Choose one of the options",
+        (F::Family | F::Given, P::TooLong) => "Names can be at most 100 letters long",
+        (F::Given, P::TooMany) => "Enter at most 5 given names",
+        (F::Family | F::Given, P::NameCharacters) => {
+            "Names can only have letters, spaces, hyphens, apostrophes and full stops"
+        }
+        (F::BirthDate, P::NotADate) => "Enter a real date, for example 3 27 1980",
+        (F::BirthDate, P::DateInFuture) => "Date of birth must be today or in the past",
+        (F::BirthDate, P::DateTooEarly) => "Date of birth must be in 1900 or later",
+        (F::Phone, P::PhoneImplausible) => {
+            "Enter a phone number with 7 to 15 digits, like (617) 555-0100"
+        }
+        (F::Email, P::EmailInvalid) => "Enter an email address like name@example.com",
+        (_, P::NotAChoice) => "Choose one of the options",
+        (_, _) => "Check this answer",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -518,6 +545,30 @@ mod tests {
         }
         for f in Field::ALL {
             assert_eq!(Field::from_json_name(f.json_name()), Some(f));
+        }
+    }
+    /// The combinations the rules can produce must each have a specific message.
+    #[test]
+    fn every_reachable_problem_has_its_own_english_message() {
+        let reachable = [
+            (Field::Family, Problem::Required),
+            (Field::Family, Problem::TooLong),
+            (Field::Family, Problem::NameCharacters),
+            (Field::Given, Problem::Required),
+            (Field::Given, Problem::TooMany),
+            (Field::Given, Problem::NameCharacters),
+            (Field::BirthDate, Problem::Required),
+            (Field::BirthDate, Problem::NotADate),
+            (Field::BirthDate, Problem::DateInFuture),
+            (Field::BirthDate, Problem::DateTooEarly),
+            (Field::Gender, Problem::Required),
+            (Field::Gender, Problem::NotAChoice),
+            (Field::Phone, Problem::PhoneImplausible),
+            (Field::Email, Problem::EmailInvalid),
+        ];
+        for (field, problem) in reachable {
+            let message = message(field, problem);
+            assert_ne!(message, "Check this answer", "{field:?} {problem:?}");
         }
     }
 }

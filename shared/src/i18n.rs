@@ -3,7 +3,6 @@
 //! The server uses the same messages in `OperationOutcome.issue.diagnostics`.
 
 use crate::answers::AnswerProblem;
-use crate::demographics::{Field, Gender, Problem};
 
 /// The UI text for one language.
 #[derive(Debug)]
@@ -28,30 +27,17 @@ pub struct Strings {
     pub landing_staff: &'static str,
     pub intake_title: &'static str,
     pub intake_intro: &'static str,
-    pub family_label: &'static str,
-    pub given_label: &'static str,
-    pub given_hint: &'static str,
-    pub birth_date_legend: &'static str,
-    pub birth_date_hint: &'static str,
-    pub month_label: &'static str,
-    pub day_label: &'static str,
-    pub year_label: &'static str,
-    pub gender_legend: &'static str,
-    pub phone_label: &'static str,
-    pub phone_hint: &'static str,
-    pub email_label: &'static str,
-    pub email_hint: &'static str,
-    pub optional: &'static str,
     /// Read out before each error message by screen readers.
     pub error_prefix: &'static str,
-    pub submit: &'static str,
     pub submitting: &'static str,
-    pub error_summary_title: &'static str,
-    pub server_accepted: &'static str,
     pub server_refused: &'static str,
     pub server_unreachable: &'static str,
     pub kiosk_title: &'static str,
     pub kiosk_intro: &'static str,
+    /// Once the clinic has a patient's answers.
+    pub sent_title: &'static str,
+    pub sent_phone: &'static str,
+    pub sent_kiosk: &'static str,
     pub start_over: &'static str,
     pub staff_title: &'static str,
     pub staff_intro: &'static str,
@@ -93,10 +79,6 @@ pub struct Strings {
     pub back: &'static str,
     pub form_has_problems: &'static str,
     pub form_server_valid: &'static str,
-    /// The label of each gender choice.
-    pub gender: fn(Gender) -> &'static str,
-    /// The message for a problem with a field: says what to do, names the field.
-    pub problem: fn(Field, Problem) -> &'static str,
     /// The message for a problem with an answer to a form's question.
     pub answer_problem: fn(&AnswerProblem) -> String,
 }
@@ -120,29 +102,15 @@ pub const EN: Strings = Strings {
     landing_staff: "Clinic staff",
     intake_title: "Your details",
     intake_intro: "We use these to find your chart. Answer in the same way as on your ID or insurance card.",
-    family_label: "Family name (surname)",
-    given_label: "Given names",
-    given_hint: "Your first name, then any middle names",
-    birth_date_legend: "Date of birth",
-    birth_date_hint: "For example: 3 27 1980",
-    month_label: "Month",
-    day_label: "Day",
-    year_label: "Year",
-    gender_legend: "Sex",
-    phone_label: "Phone number",
-    phone_hint: "Include the country code if it is not a US number",
-    email_label: "Email",
-    email_hint: "We only use it to send you reminders",
-    optional: "(optional)",
     error_prefix: "Error:",
-    submit: "Check my details",
     submitting: "Checking…",
-    error_summary_title: "Please check these answers",
-    server_accepted: "The clinic's server checked your details: everything is in order.",
     server_refused: "The clinic's server found a problem:",
     server_unreachable: "We could not reach the clinic's server. Your answers are still here; please try again.",
     kiosk_title: "Check in",
     kiosk_intro: "Welcome. Please enter your details; when you are done, the screen is cleared for the next person.",
+    sent_title: "Thank you",
+    sent_phone: "The clinic has your details. You will not be asked for them again at the front desk.",
+    sent_kiosk: "The clinic has your details. Please press \"Start over\" for the next person.",
     start_over: "Start over",
     staff_title: "Clinic staff",
     staff_intro: "Sign-in, the match review queue and invitations are on their way. For now this page shows whether the system is working.",
@@ -179,13 +147,6 @@ pub const EN: Strings = Strings {
     back: "Back",
     form_has_problems: "Some answers need another look; they are marked below.",
     form_server_valid: "The clinic's server checked your answers: everything is in order.",
-    gender: |g| match g {
-        Gender::Female => "Female",
-        Gender::Male => "Male",
-        Gender::Other => "Other",
-        Gender::Unknown => "I'd rather not say",
-    },
-    problem: en_problem,
     answer_problem: en_answer_problem,
 };
 
@@ -208,29 +169,15 @@ pub const ES: Strings = Strings {
     landing_staff: "Personal de la clínica",
     intake_title: "Sus datos",
     intake_intro: "Los usamos para encontrar su expediente. Responda igual que en su identificación o tarjeta del seguro.",
-    family_label: "Apellido(s)",
-    given_label: "Nombre(s)",
-    given_hint: "Su primer nombre y, si tiene, su segundo nombre",
-    birth_date_legend: "Fecha de nacimiento",
-    birth_date_hint: "Por ejemplo: 3 27 1980 (mes, día, año)",
-    month_label: "Mes",
-    day_label: "Día",
-    year_label: "Año",
-    gender_legend: "Sexo",
-    phone_label: "Número de teléfono",
-    phone_hint: "Incluya el código del país si no es un número de EE. UU.",
-    email_label: "Correo electrónico",
-    email_hint: "Solo lo usamos para enviarle recordatorios",
-    optional: "(opcional)",
     error_prefix: "Error:",
-    submit: "Revisar mis datos",
     submitting: "Revisando…",
-    error_summary_title: "Revise estas respuestas",
-    server_accepted: "El servidor de la clínica revisó sus datos: todo está en orden.",
     server_refused: "El servidor de la clínica encontró un problema:",
     server_unreachable: "No pudimos comunicarnos con el servidor de la clínica. Sus respuestas siguen aquí; inténtelo de nuevo.",
     kiosk_title: "Registro",
     kiosk_intro: "Bienvenido. Escriba sus datos; al terminar, la pantalla se borra para la siguiente persona.",
+    sent_title: "Gracias",
+    sent_phone: "La clínica ya tiene sus datos. No se los volverán a pedir en la recepción.",
+    sent_kiosk: "La clínica ya tiene sus datos. Pulse \"Empezar de nuevo\" para la siguiente persona.",
     start_over: "Empezar de nuevo",
     staff_title: "Personal de la clínica",
     staff_intro: "El inicio de sesión, la revisión de coincidencias y las invitaciones llegarán pronto. Por ahora esta página muestra si el sistema funciona.",
@@ -267,13 +214,6 @@ pub const ES: Strings = Strings {
     back: "Atrás",
     form_has_problems: "Algunas respuestas necesitan revisión; están marcadas abajo.",
     form_server_valid: "El servidor de la clínica revisó sus respuestas: todo está en orden.",
-    gender: |g| match g {
-        Gender::Female => "Femenino",
-        Gender::Male => "Masculino",
-        Gender::Other => "Otro",
-        Gender::Unknown => "Prefiero no decirlo",
-    },
-    problem: es_problem,
     answer_problem: es_answer_problem,
 };
 
@@ -285,31 +225,6 @@ pub fn for_language(tag: &str) -> &'static Strings {
         &ES
     } else {
         &EN
-    }
-}
-
-fn es_problem(field: Field, problem: Problem) -> &'static str {
-    use Field as F;
-    use Problem as P;
-    match (field, problem) {
-        (F::Family, P::Required) => "Escriba su apellido",
-        (F::Given, P::Required) => "Escriba su nombre",
-        (F::BirthDate, P::Required) => "Escriba su fecha de nacimiento",
-        (F::Gender, P::Required) => "Elija una de las opciones",
-        (F::Family | F::Given, P::TooLong) => "Los nombres pueden tener como máximo 100 letras",
-        (F::Given, P::TooMany) => "Escriba como máximo 5 nombres",
-        (F::Family | F::Given, P::NameCharacters) => {
-            "Los nombres solo pueden tener letras, espacios, guiones, apóstrofos y puntos"
-        }
-        (F::BirthDate, P::NotADate) => "Escriba una fecha real, por ejemplo 3 27 1980",
-        (F::BirthDate, P::DateInFuture) => "La fecha de nacimiento debe ser hoy o en el pasado",
-        (F::BirthDate, P::DateTooEarly) => "La fecha de nacimiento debe ser de 1900 en adelante",
-        (F::Phone, P::PhoneImplausible) => {
-            "Escriba un número de teléfono de 7 a 15 dígitos, como (617) 555-0100"
-        }
-        (F::Email, P::EmailInvalid) => "Escriba un correo como nombre@ejemplo.com",
-        (_, P::NotAChoice) => "Elija una de las opciones",
-        (_, _) => "Revise esta respuesta",
     }
 }
 
@@ -357,31 +272,6 @@ fn en_answer_problem(problem: &AnswerProblem) -> String {
     }
 }
 
-fn en_problem(field: Field, problem: Problem) -> &'static str {
-    use Field as F;
-    use Problem as P;
-    match (field, problem) {
-        (F::Family, P::Required) => "Enter your family name",
-        (F::Given, P::Required) => "Enter your first name",
-        (F::BirthDate, P::Required) => "Enter your date of birth",
-        (F::Gender, P::Required) => "Choose one of the options",
-        (F::Family | F::Given, P::TooLong) => "Names can be at most 100 letters long",
-        (F::Given, P::TooMany) => "Enter at most 5 given names",
-        (F::Family | F::Given, P::NameCharacters) => {
-            "Names can only have letters, spaces, hyphens, apostrophes and full stops"
-        }
-        (F::BirthDate, P::NotADate) => "Enter a real date, for example 3 27 1980",
-        (F::BirthDate, P::DateInFuture) => "Date of birth must be today or in the past",
-        (F::BirthDate, P::DateTooEarly) => "Date of birth must be in 1900 or later",
-        (F::Phone, P::PhoneImplausible) => {
-            "Enter a phone number with 7 to 15 digits, like (617) 555-0100"
-        }
-        (F::Email, P::EmailInvalid) => "Enter an email address like name@example.com",
-        (_, P::NotAChoice) => "Choose one of the options",
-        (_, _) => "Check this answer",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -409,40 +299,6 @@ mod tests {
             AnswerProblem::NotEnabled,
         ] {
             assert_ne!((ES.answer_problem)(&problem), (EN.answer_problem)(&problem));
-        }
-        assert_ne!(
-            (ES.problem)(Field::BirthDate, Problem::DateInFuture),
-            (EN.problem)(Field::BirthDate, Problem::DateInFuture)
-        );
-    }
-
-    /// The combinations the rules can produce must each have a specific message.
-    #[test]
-    fn every_reachable_problem_has_its_own_english_message() {
-        let reachable = [
-            (Field::Family, Problem::Required),
-            (Field::Family, Problem::TooLong),
-            (Field::Family, Problem::NameCharacters),
-            (Field::Given, Problem::Required),
-            (Field::Given, Problem::TooMany),
-            (Field::Given, Problem::NameCharacters),
-            (Field::BirthDate, Problem::Required),
-            (Field::BirthDate, Problem::NotADate),
-            (Field::BirthDate, Problem::DateInFuture),
-            (Field::BirthDate, Problem::DateTooEarly),
-            (Field::Gender, Problem::Required),
-            (Field::Gender, Problem::NotAChoice),
-            (Field::Phone, Problem::PhoneImplausible),
-            (Field::Email, Problem::EmailInvalid),
-        ];
-        for (field, problem) in reachable {
-            let message = (EN.problem)(field, problem);
-            assert_ne!(message, "Check this answer", "{field:?} {problem:?}");
-            assert_ne!(
-                (ES.problem)(field, problem),
-                "Revise esta respuesta",
-                "{field:?} {problem:?}"
-            );
         }
     }
 }

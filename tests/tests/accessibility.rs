@@ -35,10 +35,14 @@ async fn every_screen_meets_wcag_21_aa_by_axe_core() {
     let server = Server::start().await;
     let browser = Browser::start().await;
     let mut found = Vec::new();
-    for path in ["/", "/intake", "/kiosk", "/staff", "/no/such/page"] {
-        browser
-            .open(&format!("{}{path}", server.base), "main h1")
-            .await;
+    for (path, ready) in [
+        ("/", "main h1"),
+        ("/intake", "form.questionnaire"),
+        ("/kiosk", "form.questionnaire"),
+        ("/staff", "main h1"),
+        ("/no/such/page", "main h1"),
+    ] {
+        browser.open(&format!("{}{path}", server.base), ready).await;
         if path == "/staff" {
             browser
                 .wait_for_text("#system-status", |t| t.contains(EN.status_ok))
@@ -47,14 +51,16 @@ async fn every_screen_meets_wcag_21_aa_by_axe_core() {
         found.push((path.to_owned(), browser.axe().await));
     }
 
-    // The intake form with every error showing, and the summary of them.
+    // The registration form with every error showing, and the line above them.
     browser
-        .open(&format!("{}/intake", server.base), "#family")
+        .open(&format!("{}/intake", server.base), "#q-email")
         .await;
-    browser.type_into("#email", "jane@").await;
-    browser.click("button[type=submit]").await;
+    browser.type_into("#q-email", "jane@").await;
     browser
-        .wait_for_text(".error-summary", |t| !t.is_empty())
+        .click("form.questionnaire button[type=submit]")
+        .await;
+    browser
+        .wait_for_js("return !document.querySelector('#form-problems').hidden || null;")
         .await;
     found.push(("/intake, sent incomplete".to_owned(), browser.axe().await));
     assert_no_violations(&found);
@@ -233,16 +239,18 @@ async fn every_question_is_named_grouped_and_tied_to_its_error() {
             broken.push(format!("{page}:\n    {}", list.join("\n    ")));
         }
     };
-    // The demographics form, as first shown and with its errors.
+    // The registration form, as first shown and with its errors.
     for path in ["/kiosk", "/intake"] {
         browser
-            .open(&format!("{}{path}", server.base), "#family")
+            .open(&format!("{}{path}", server.base), "#q-email")
             .await;
         check(path.to_owned()).await;
     }
-    browser.click("button[type=submit]").await;
     browser
-        .wait_for_text(".error-summary", |t| !t.is_empty())
+        .click("form.questionnaire button[type=submit]")
+        .await;
+    browser
+        .wait_for_js("return !document.querySelector('#form-problems').hidden || null;")
         .await;
     check("/intake, sent incomplete".to_owned()).await;
     every_fixture_form(&server, &browser, check).await;

@@ -4,120 +4,231 @@
 // Test helpers outside #[test] functions: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
+use shared::answers::AnswerProblem;
 use shared::i18n::EN;
 use tests::{Browser, PHONE, Server};
 
-const BACKSPACE: &str = "\u{E003}";
+const TAB: &str = "\u{E004}";
+
+/// The registration form's inputs (Intake's own `Questionnaire/registration`).
+const FAMILY: &str = "#q-name_0__family";
+const GIVEN: &str = "#q-name_0__given";
+const BIRTH_DATE: &str = "#q-birth-date";
+const EMAIL: &str = "#q-email";
+const PHONE_NUMBER: &str = "#q-phone";
+const SUBMIT: &str = "form.questionnaire button[type=submit]";
+
+/// The Patients the clinic's store holds with this family name.
+async fn patients_named(browser: &Browser, family: &str) -> Vec<serde_json::Value> {
+    let bundle = browser
+        .js(&format!(
+            "return fetch('/fhir/Patient?family={family}').then(r => r.json());"
+        ))
+        .await;
+    bundle["entry"]
+        .as_array()
+        .map(|entries| entries.iter().map(|e| e["resource"].clone()).collect())
+        .unwrap_or_default()
+}
 
 #[tokio::test]
-async fn the_form_checks_as_the_patient_types_and_the_server_agrees() {
+async fn a_patient_registers_on_their_phone_and_the_clinic_has_their_chart() {
     let server = Server::start().await;
     let browser = Browser::start().await;
     browser
-        .open(&format!("{}/intake", server.base), "#family")
+        .open(&format!("{}/intake", server.base), FAMILY)
         .await;
+    browser.record_requests().await;
 
-    browser.type_into("#family", "Doe").await;
-    browser.type_into("#given", "Jane").await;
-    browser.type_into("#birth-month", "3").await;
-    browser.type_into("#birth-day", "27").await;
-    browser.type_into("#birth-year", "2099").await;
+    browser.type_into(FAMILY, "Doe").await;
+    browser.type_into(GIVEN, "Jane").await;
+    browser.type_into(EMAIL, &format!("jane@{TAB}")).await;
 
-    // The error appears as soon as the year is complete, with no request made.
-    let expected = (EN.problem)(shared::Field::BirthDate, shared::Problem::DateInFuture);
+    // The error appears as the patient leaves the field, with no request made.
+    let expected = (EN.answer_problem)(&AnswerProblem::PatternMismatch);
     let error = browser
-        .wait_for_text("#birth-date-error", |t| t.contains(expected))
+        .wait_for_text("#q-email-error", |t| t.contains(&expected))
         .await;
-    assert!(error.contains(expected), "{error}");
-    assert_eq!(browser.api_requests().await, Vec::<String>::new());
-    // ...and it is tied to the inputs for screen readers, and announced.
+    assert!(error.contains(&expected), "{error}");
+    assert_eq!(browser.sent().await, Vec::new());
+    // ...and it is tied to the input for screen readers, and announced.
     assert_eq!(
-        browser.attr("#birth-year", "aria-invalid").await.as_deref(),
+        browser.attr(EMAIL, "aria-invalid").await.as_deref(),
         Some("true")
     );
-    let described_by = browser
-        .attr("#birth-year", "aria-describedby")
-        .await
-        .unwrap_or_default();
+    let described_by = browser.attr(EMAIL, "aria-describedby").await;
     assert!(
-        described_by.split(' ').any(|id| id == "birth-date-error"),
-        "{described_by}"
+        described_by
+            .unwrap_or_default()
+            .split(' ')
+            .any(|id| id == "q-email-error"),
     );
     assert_eq!(
-        browser
-            .attr("#birth-date-error", "aria-live")
-            .await
-            .as_deref(),
+        browser.attr("#q-email-error", "aria-live").await.as_deref(),
         Some("polite")
     );
-    browser.scroll_to("#given").await;
+    browser.scroll_to(GIVEN).await;
     browser.screenshot("intake-error").await;
 
-    // Fixing the year clears the error, still without a request.
-    browser.type_into("#birth-year", &BACKSPACE.repeat(4)).await;
-    browser.type_into("#birth-year", "1980").await;
-    browser
-        .wait_for_text("#birth-date-error", str::is_empty)
-        .await;
-    assert_eq!(browser.attr("#birth-year", "aria-invalid").await, None);
+    // Fixing it clears the error, still without a request.
+    browser.type_into(EMAIL, "example.org").await;
+    browser.wait_for_text("#q-email-error", str::is_empty).await;
+    assert_eq!(browser.attr(EMAIL, "aria-invalid").await, None);
 
-    browser.click("label[for=gender-female]").await;
-    browser.type_into("#phone", "+1 617 555 0100").await;
-    browser.type_into("#email", "jane@example.org").await;
-    assert_eq!(browser.api_requests().await, Vec::<String>::new());
+    browser.type_into(BIRTH_DATE, "03271980").await;
+    browser.click("label[for=q-gender-0]").await;
+    browser.type_into(PHONE_NUMBER, "+1 617 555 0100").await;
+    assert_eq!(browser.sent().await, Vec::new());
 
-    browser.click("button[type=submit]").await;
-    let answer = browser
-        .wait_for_text("#server-answer", |t| !t.is_empty())
+    browser.click(SUBMIT).await;
+    let thanks = browser
+        .wait_for_text("#intake-sent", |t| t.contains(EN.sent_title))
         .await;
-    assert_eq!(answer, EN.server_accepted);
-    assert_eq!(browser.api_requests().await, ["/api/demographics/validate"]);
-    browser.scroll_to("#server-answer").await;
-    browser.screenshot("intake-accepted").await;
+    assert!(thanks.contains(EN.sent_phone), "{thanks}");
+    // The form gives way to the thank-you, which has the focus.
+    assert_eq!(
+        browser
+            .attr("form.questionnaire", "hidden")
+            .await
+            .as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        browser.js("return document.activeElement.tagName;").await,
+        "H2"
+    );
+    let sent = browser.sent().await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(
+        (sent[0].path.as_str(), sent[0].status),
+        ("/api/intakes", 201)
+    );
+    browser.screenshot("intake-sent").await;
+
+    // One chart, with what the patient typed.
+    let patients = patients_named(&browser, "Doe").await;
+    assert_eq!(patients.len(), 1, "{patients:?}");
+    let patient = &patients[0];
+    assert_eq!(patient["name"][0]["given"][0], "Jane");
+    assert_eq!(patient["birthDate"], "1980-03-27");
+    assert_eq!(patient["gender"], "female");
+    let telecom = patient["telecom"].to_string();
+    assert!(
+        telecom.contains("+1 617 555 0100") && telecom.contains("jane@example.org"),
+        "{telecom}"
+    );
+    // Nothing of it is left on the phone.
+    assert_eq!(
+        browser.js("return localStorage.length;").await,
+        serde_json::json!(0)
+    );
     browser.close().await;
 }
 
 #[tokio::test]
-async fn sending_an_incomplete_form_lists_every_problem_and_sends_nothing() {
+async fn a_send_that_gets_no_answer_is_retried_under_the_same_key() {
     let server = Server::start().await;
     let browser = Browser::start().await;
     browser
-        .open(&format!("{}/intake", server.base), "#family")
+        .open(&format!("{}/intake", server.base), FAMILY)
         .await;
-    browser.type_into("#email", "jane@").await;
+    // The first send is lost on its way back (the clinic got it: the network
+    // dropped the answer), so the patient sees "could not reach" and sends again.
+    browser
+        .js("window.__keys = [];
+             const original = window.fetch;
+             let lose = true;
+             window.fetch = async (input, init) => {
+                 const request = new Request(input, init);
+                 if (new URL(request.url).pathname !== '/api/intakes') return original(request);
+                 window.__keys.push(request.headers.get('idempotency-key'));
+                 const response = await original(request);
+                 if (lose) { lose = false; throw new TypeError('network'); }
+                 return response;
+             };")
+        .await;
+    browser.type_into(FAMILY, "Roe").await;
+    browser.type_into(GIVEN, "Rita").await;
+    browser.type_into(BIRTH_DATE, "11021975").await;
+    browser.click("label[for=q-gender-0]").await;
+    browser.click(SUBMIT).await;
+    browser
+        .wait_for_text("#server-answer", |t| t.contains(EN.server_unreachable))
+        .await;
+    browser.click(SUBMIT).await;
+    browser
+        .wait_for_text("#intake-sent", |t| t.contains(EN.sent_title))
+        .await;
+    let keys = browser.js("return window.__keys;").await;
+    let keys: Vec<String> = serde_json::from_value(keys).unwrap();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert_eq!(keys[0], keys[1]);
+    assert_eq!(keys[0].len(), 32, "128 bits, in hex: {keys:?}");
+    assert_eq!(patients_named(&browser, "Roe").await.len(), 1);
 
-    browser.click("button[type=submit]").await;
-    let summary = browser
-        .wait_for_text(".error-summary", |t| !t.is_empty())
+    // A new patient on the same phone gets a new key.
+    browser
+        .open(&format!("{}/intake", server.base), FAMILY)
         .await;
-    use shared::{Field as F, Problem as P};
-    for (field, problem) in [
-        (F::Family, P::Required),
-        (F::Given, P::Required),
-        (F::BirthDate, P::Required),
-        (F::Gender, P::Required),
-        (F::Email, P::EmailInvalid),
-    ] {
-        let message = (EN.problem)(field, problem);
-        assert!(
-            summary.contains(message),
-            "{message} missing from {summary}"
-        );
-    }
+    browser
+        .js("window.__keys = [];
+             const original = window.fetch;
+             window.fetch = async (input, init) => {
+                 const request = new Request(input, init);
+                 if (new URL(request.url).pathname === '/api/intakes')
+                     window.__keys.push(request.headers.get('idempotency-key'));
+                 return original(request);
+             };")
+        .await;
+    browser.type_into(FAMILY, "Poe").await;
+    browser.type_into(GIVEN, "Pia").await;
+    browser.type_into(BIRTH_DATE, "01011990").await;
+    browser.click("label[for=q-gender-1]").await;
+    browser.click(SUBMIT).await;
+    browser
+        .wait_for_text("#intake-sent", |t| t.contains(EN.sent_title))
+        .await;
+    let again: Vec<String> =
+        serde_json::from_value(browser.js("return window.__keys;").await).unwrap();
+    assert_eq!(again.len(), 1);
+    assert_ne!(again[0], keys[0]);
+    assert_eq!(patients_named(&browser, "Poe").await.len(), 1);
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn sending_an_incomplete_form_marks_every_problem_and_sends_nothing() {
+    let server = Server::start().await;
+    let browser = Browser::start().await;
+    browser
+        .open(&format!("{}/intake", server.base), FAMILY)
+        .await;
+    browser.record_requests().await;
+    browser.type_into(EMAIL, "jane@").await;
+
+    browser.click(SUBMIT).await;
+    browser
+        .wait_for_js("return !document.querySelector('#form-problems').hidden || null;")
+        .await;
     assert_eq!(
-        browser.attr(".error-summary", "role").await.as_deref(),
+        browser.attr("#form-problems", "role").await.as_deref(),
         Some("alert")
     );
-    // Focus moves to the summary so that it is read out.
-    let focused = browser.js("return document.activeElement.className;").await;
-    assert_eq!(focused, "error-summary");
-    // Each entry leads to its field.
-    browser.click(".error-summary a[href='#given']").await;
-    assert_eq!(
-        browser.js("return document.activeElement.id;").await,
-        "given"
-    );
-    assert_eq!(browser.api_requests().await, Vec::<String>::new());
+    let required = (EN.answer_problem)(&AnswerProblem::Required);
+    for id in [
+        "q-name_0__family",
+        "q-name_0__given",
+        "q-birth-date",
+        "q-gender",
+    ] {
+        let error = browser.text(&format!("#{id}-error")).await;
+        assert!(error.contains(&required), "{id}: {error}");
+    }
+    let pattern = (EN.answer_problem)(&AnswerProblem::PatternMismatch);
+    assert!(browser.text("#q-email-error").await.contains(&pattern));
+    // The optional questions left empty are not marked.
+    assert_eq!(browser.text("#q-phone-error").await, "");
+    assert_eq!(browser.sent().await, Vec::new());
     browser.close().await;
 }
 
@@ -126,16 +237,14 @@ async fn every_screen_renders_on_a_phone_with_large_touch_targets() {
     let server = Server::start().await;
     let browser = Browser::start().await;
     let screens = [
-        ("/", EN.landing_title, "landing"),
-        ("/intake", EN.intake_title, "intake"),
-        ("/kiosk", EN.kiosk_title, "kiosk"),
-        ("/staff", EN.staff_title, "staff"),
-        ("/no/such/page", EN.not_found_title, "not-found"),
+        ("/", EN.landing_title, "landing", "main h1"),
+        ("/intake", EN.intake_title, "intake", "form.questionnaire"),
+        ("/kiosk", EN.kiosk_title, "kiosk", "form.questionnaire"),
+        ("/staff", EN.staff_title, "staff", "main h1"),
+        ("/no/such/page", EN.not_found_title, "not-found", "main h1"),
     ];
-    for (path, title, name) in screens {
-        browser
-            .open(&format!("{}{path}", server.base), "main h1")
-            .await;
+    for (path, title, name, ready) in screens {
+        browser.open(&format!("{}{path}", server.base), ready).await;
         assert_eq!(browser.text("main h1").await, title, "{path}");
         // Phone-first: nothing wider than the screen...
         let width = browser
@@ -148,7 +257,7 @@ async fn every_screen_renders_on_a_phone_with_large_touch_targets() {
         // ...and every control at least 44 px tall.
         let small = browser
             .js("return [...document.querySelectorAll('input:not([type=radio]), button, .choice, .button, header a')]
-                   .filter(e => e.getBoundingClientRect().height < 44)
+                   .filter(e => e.getClientRects().length > 0 && e.getBoundingClientRect().height < 44)
                    .map(e => e.id || e.className || e.textContent);")
             .await;
         assert_eq!(small, serde_json::json!([]), "{path}: small touch targets");
@@ -167,23 +276,30 @@ async fn start_over_on_the_kiosk_clears_everything_typed() {
     let server = Server::start().await;
     let browser = Browser::start().await;
     browser
-        .open(&format!("{}/kiosk", server.base), "#family")
+        .open(&format!("{}/kiosk", server.base), FAMILY)
         .await;
-    browser.type_into("#family", "Doe").await;
-    browser.type_into("#birth-year", "2099").await;
-    browser.click("label[for=gender-male]").await;
-    browser.click(".kiosk > button").await;
+    browser.type_into(FAMILY, "Doe").await;
+    browser.type_into(EMAIL, &format!("jane@{TAB}")).await;
     browser
-        .wait_for_text("#birth-date-error", str::is_empty)
+        .wait_for_text("#q-email-error", |t| !t.is_empty())
         .await;
+    browser.click("label[for=q-gender-1]").await;
+    browser.click(".start-over").await;
+    browser.wait_for_text("#q-email-error", str::is_empty).await;
     let values = browser
         .js("return [...document.querySelectorAll('input')]
                .map(i => i.type === 'radio' ? String(i.checked) : i.value);")
         .await;
     let values: Vec<String> = serde_json::from_value(values).unwrap();
+    assert!(values.len() >= 8, "{values:?}");
     assert!(
         values.iter().all(|v| v.is_empty() || v == "false"),
         "{values:?}"
+    );
+    // The kiosk never keeps a draft.
+    assert_eq!(
+        browser.js("return localStorage.length;").await,
+        serde_json::json!(0)
     );
     browser.close().await;
 }
@@ -204,17 +320,17 @@ async fn the_app_switches_to_spanish_and_remembers_it() {
         "es"
     );
 
-    // Another page, later: still Spanish, messages included.
+    // Another page, later: still Spanish, the form's own text and messages included.
     browser
-        .open(&format!("{}/intake", server.base), "#family")
+        .open(&format!("{}/intake", server.base), FAMILY)
         .await;
     assert_eq!(browser.text("main h1").await, ES.intake_title);
-    browser.type_into("#birth-month", "3").await;
-    browser.type_into("#birth-day", "27").await;
-    browser.type_into("#birth-year", "2099").await;
-    let expected = (ES.problem)(shared::Field::BirthDate, shared::Problem::DateInFuture);
+    let label = browser.text("label[for=q-name_0__family]").await;
+    assert!(label.starts_with("Apellido(s)"), "{label}");
+    browser.type_into(EMAIL, &format!("jane@{TAB}")).await;
+    let expected = (ES.answer_problem)(&AnswerProblem::PatternMismatch);
     browser
-        .wait_for_text("#birth-date-error", |t| t.contains(expected))
+        .wait_for_text("#q-email-error", |t| t.contains(&expected))
         .await;
     browser.screenshot("intake-es").await;
 

@@ -1,7 +1,6 @@
 //! `POST /api/demographics/validate`: the same rules the browser runs, on the server.
 
 use axum::extract::State;
-use shared::i18n::EN;
 use shared::{Demographics, FieldIssue, Problem, ValidationContext};
 
 use crate::app::AppState;
@@ -36,5 +35,9 @@ fn to_issue(issue: &FieldIssue) -> Issue {
         Problem::TooLong | Problem::TooMany => IssueType::TooLong,
         _ => IssueType::Value,
     };
-    Issue::error(code, (EN.problem)(issue.field, issue.problem)).at(issue.field.json_name())
+    Issue::error(
+        code,
+        shared::demographics::message(issue.field, issue.problem),
+    )
+    .at(issue.field.json_name())
 }

@@ -304,6 +304,19 @@ const ITEM_EXTENSIONS: &[&str] = &[
     url::INITIAL_EXPRESSION_OLD,
 ];
 
+/// Whether `url` is one of SDC's extraction extensions: the form does not need
+/// them, `$extract` and the intake pipeline read them from the Questionnaire, so
+/// they are not "unsupported".
+fn is_extraction(url: &str) -> bool {
+    url.strip_prefix("http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-")
+        .is_some_and(|name| {
+            name.starts_with("definitionExtract")
+                || name.starts_with("templateExtract")
+                || name == "itemExtractionContext"
+                || name == "extractAllocateId"
+        })
+}
+
 struct Compiler<'q> {
     questionnaire: &'q Questionnaire,
     errors: Vec<Issue>,
@@ -694,7 +707,8 @@ impl Compiler<'_> {
         supported: &[&str],
     ) {
         for extension in extensions {
-            if !supported.contains(&extension.url.as_str()) {
+            let url = extension.url.as_str();
+            if !supported.contains(&url) && !is_extraction(url) {
                 let items = self.unsupported.entry(extension.url.clone()).or_default();
                 if let Some(link_id) = link_id
                     && !items.iter().any(|l| l == link_id)

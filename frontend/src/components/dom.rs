@@ -142,15 +142,24 @@ pub(crate) fn region<K: 'static>(
 type Builder = Box<dyn FnOnce(&Element)>;
 
 fn region_of(parent: &Element, key: Box<dyn Fn() -> Builder>) {
-    let anchor = document().create_text_node("");
-    let _ = parent.append_child(&anchor);
+    // What the region shows lies between two empty text nodes, so that whatever
+    // a nested region adds later (a form that arrives after "Loading…") goes
+    // with it when it is rebuilt.
+    let start = document().create_text_node("");
+    let end = document().create_text_node("");
+    let _ = parent.append_child(&start);
+    let _ = parent.append_child(&end);
+    let end_node: Node = end.clone().into();
     let owner = Owner::current();
-    let mut shown: Option<(Owner, Vec<Node>)> = None;
+    let mut shown: Option<Owner> = None;
     bind(move || {
         let build = key();
-        if let Some((old, nodes)) = shown.take() {
+        if let Some(old) = shown.take() {
             old.cleanup();
-            for node in nodes {
+            while let Some(node) = start.next_sibling() {
+                if node == end_node {
+                    break;
+                }
                 if let Some(parent) = node.parent_node() {
                     let _ = parent.remove_child(&node);
                 }
@@ -161,20 +170,18 @@ fn region_of(parent: &Element, key: Box<dyn Fn() -> Builder>) {
             build(&holder);
             holder
         });
-        let mut nodes = Vec::new();
-        let here = anchor.parent_node();
+        let here = end.parent_node();
         while let Some(node) = part.element.first_child() {
             match &here {
                 Some(here) => {
-                    let _ = here.insert_before(&node, Some(&anchor));
+                    let _ = here.insert_before(&node, Some(&end));
                 }
                 None => {
                     let _ = part.element.remove_child(&node);
                 }
             }
-            nodes.push(node);
         }
-        shown = Some((part.owner, nodes));
+        shown = Some(part.owner);
     });
 }
 

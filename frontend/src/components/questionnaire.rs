@@ -134,16 +134,29 @@ fn title(item: &Item) -> String {
     }
 }
 
-/// The whole form: items, a summary of problems, and the server's check.
-/// Appends `form` to `parent`. `keep_draft`: keep the answers on this device until
-/// sent, and offer them back (a patient's phone; never a shared kiosk).
+/// Where a form's answers go, and whether they are kept on the device meanwhile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    /// `/preview`: checked by the server (`$validate`), never kept by the clinic.
+    Preview,
+    /// A patient's own phone: sent to the clinic (`/api/intakes`); the draft is
+    /// kept on the phone until then and offered back.
+    Phone,
+    /// The shared front-desk kiosk: sent to the clinic; nothing kept on the device.
+    Kiosk,
+}
+
+/// The whole form: items, a summary of problems, and the server's answer.
+/// Appends `form` to `parent`. Once the clinic has the answers (not in a preview),
+/// the form gives way to a thank-you.
 pub(crate) fn questionnaire_form(
     parent: &Element,
     form: &Arc<Form>,
     questionnaire: String,
-    keep_draft: bool,
+    purpose: Purpose,
 ) {
     let s = t();
+    let keep_draft = purpose != Purpose::Kiosk;
     // FHIRPath's today() is the patient's own date (ages, "in the last year").
     let draft = RwSignal::new(Draft::initial_on(form, Some(crate::today())));
     let evaluation = {
@@ -219,15 +232,29 @@ pub(crate) fn questionnaire_form(
             drafts::forget(key);
         }
     };
+    // One idempotency key per submission attempt: the same answers sent again
+    // (after no answer came back) reuse it, so the clinic gets them once.
+    let mut attempt: Option<(Draft, String)> = None;
     let on_submit = {
         let form = Arc::clone(form);
         move |ev: web_sys::Event| {
             ev.prevent_default();
             ctx.submitted.set(true);
-            if problems.get_untracked() == 0 {
-                let response = draft.with_untracked(|d| d.response(&form, questionnaire.clone()));
-                send.send(async move { api::validate_response(&response).await });
+            if problems.get_untracked() != 0 || send.pending.get_untracked() {
+                return;
             }
+            let response = draft.with_untracked(|d| d.response(&form, questionnaire.clone()));
+            if purpose == Purpose::Preview {
+                send.send(async move { api::validate_response(&response).await });
+                return;
+            }
+            let now = draft.get_untracked();
+            let key = match attempt.take() {
+                Some((sent, key)) if sent == now => key,
+                _ => api::new_key(),
+            };
+            attempt = Some((now, key.clone()));
+            send.send(async move { api::submit_intake(&response, &key).await });
         }
     };
     // itemControl "page" on the top-level groups: one page at a time, with
@@ -398,6 +425,31 @@ pub(crate) fn questionnaire_form(
             }
         },
     );
+    if purpose != Purpose::Preview {
+        // Sent: the form gives way to a thank-you, which takes the focus so that
+        // screen readers say it.
+        let thanks = add_class(parent, "section", "notice notice-success intake-sent");
+        set(&thanks, "id", "intake-sent");
+        let heading = add_text(&thanks, "h2", s.sent_title);
+        set(&heading, "tabindex", "-1");
+        add_text(
+            &thanks,
+            "p",
+            if purpose == Purpose::Kiosk {
+                s.sent_kiosk
+            } else {
+                s.sent_phone
+            },
+        );
+        bind(move || {
+            let done = send.answer.with(|a| matches!(a, Some(Answer::Accepted(_))));
+            flag(&element, "hidden", done);
+            flag(&thanks, "hidden", !done);
+            if done {
+                focus(&heading);
+            }
+        });
+    }
 }
 
 /// After a page change: back to the top, and focus on the progress line so that

@@ -1,12 +1,14 @@
-//! `/kiosk`: the front-desk tablet. "Start over" throws away everything entered,
-//! so nothing of one patient is left for the next.
+//! `/kiosk`: the front-desk tablet. The registration form, sent to the clinic and
+//! never kept on the device; "Start over" throws away everything entered, so
+//! nothing of one patient is left for the next.
 
 use leptos::prelude::*;
 use web_sys::Element;
 
-use crate::components::demographics_form::demographics_form;
 use crate::components::dom::{add_class, add_text, on, region, set};
+use crate::components::questionnaire::Purpose;
 use crate::i18n::t;
+use crate::pages::intake::registration_form;
 
 pub(crate) fn kiosk_page(parent: &Element) {
     let s = t();
@@ -18,11 +20,11 @@ pub(crate) fn kiosk_page(parent: &Element) {
     region(
         &kiosk,
         move || generation.track(),
-        |(), holder| demographics_form(holder),
+        |(), holder| registration_form(holder, Purpose::Kiosk),
     );
     let start_over = add_text(&kiosk, "button", s.start_over);
     set(&start_over, "type", "button");
-    start_over.set_class_name("button button-secondary");
+    start_over.set_class_name("button button-secondary start-over");
     on(&start_over, "click", move |_| {
         generation.update(|g| *g += 1);
     });

@@ -3,53 +3,43 @@
 
 use std::sync::Arc;
 
-use leptos::prelude::*;
 use web_sys::Element;
 
-use crate::api;
-use crate::components::dom::{add, add_class, add_text, region};
-use crate::components::questionnaire::questionnaire_form;
+use crate::components::dom::{add, add_class, add_text};
+use crate::components::questionnaire::{Purpose, questionnaire_form};
 use crate::i18n::t;
+use crate::pages::intake::with_form;
 
 pub(crate) fn preview_page(parent: &Element, id: String) {
     let s = t();
-    let compiled = api::load(async move { api::form(&id).await });
-    region(
+    with_form(
         parent,
-        move || compiled.get(),
-        move |compiled, holder| match compiled {
-            None => {
-                add_text(holder, "p", s.loading);
-            }
-            Some(Some(compiled)) => {
-                let questionnaire = format!("Questionnaire/{}", compiled.form.id);
-                // In the patient's language where the form has it.
-                let form = compiled.form.localized(s.lang);
-                add_text(holder, "h1", &form.title);
-                add_text(holder, "p", s.preview_intro).set_class_name("lead");
-                let warnings = compiled.warnings;
-                if !warnings.is_empty() {
-                    let details = add_class(holder, "details", "card import-warnings");
-                    add_text(
-                        &details,
-                        "summary",
-                        &format!("{} ({})", s.preview_warnings, warnings.len()),
-                    );
-                    let list = add(&details, "ul");
-                    for warning in warnings {
-                        let line = match warning.link_id {
-                            Some(link_id) => format!("[{link_id}] {}", warning.message),
-                            None => warning.message,
-                        };
-                        add_text(&list, "li", &line);
-                    }
+        id,
+        true,
+        Box::new(move |compiled, holder| {
+            let questionnaire = format!("Questionnaire/{}", compiled.form.id);
+            // In the patient's language where the form has it.
+            let form = compiled.form.localized(s.lang);
+            add_text(holder, "h1", &form.title);
+            add_text(holder, "p", s.preview_intro).set_class_name("lead");
+            let warnings = compiled.warnings;
+            if !warnings.is_empty() {
+                let details = add_class(holder, "details", "card import-warnings");
+                add_text(
+                    &details,
+                    "summary",
+                    &format!("{} ({})", s.preview_warnings, warnings.len()),
+                );
+                let list = add(&details, "ul");
+                for warning in warnings {
+                    let line = match warning.link_id {
+                        Some(link_id) => format!("[{link_id}] {}", warning.message),
+                        None => warning.message,
+                    };
+                    add_text(&list, "li", &line);
                 }
-                questionnaire_form(holder, &Arc::new(form), questionnaire, true);
             }
-            Some(None) => {
-                add_text(holder, "h1", s.not_found_title);
-                add_text(holder, "p", s.form_not_found);
-            }
-        },
+            questionnaire_form(holder, &Arc::new(form), questionnaire, Purpose::Preview);
+        }),
     );
 }
