@@ -67,7 +67,7 @@ async fn a_patient_registers_on_their_phone_and_the_clinic_has_their_chart() {
         browser.attr("#q-email-error", "aria-live").await.as_deref(),
         Some("polite")
     );
-    browser.scroll_to(GIVEN).await;
+    browser.scroll_to(PHONE_NUMBER).await;
     browser.screenshot("intake-error").await;
 
     // Fixing it clears the error, still without a request.
