@@ -79,6 +79,8 @@ pub struct Strings {
     pub back: &'static str,
     pub form_has_problems: &'static str,
     pub form_server_valid: &'static str,
+    /// Before an answer's expected format: "For example: name@example.com".
+    pub for_example: &'static str,
     /// The message for a problem with an answer to a form's question.
     pub answer_problem: fn(&AnswerProblem) -> String,
 }
@@ -147,6 +149,7 @@ pub const EN: Strings = Strings {
     back: "Back",
     form_has_problems: "Some answers need another look; they are marked below.",
     form_server_valid: "The clinic's server checked your answers: everything is in order.",
+    for_example: "For example:",
     answer_problem: en_answer_problem,
 };
 
@@ -214,6 +217,7 @@ pub const ES: Strings = Strings {
     back: "Atrás",
     form_has_problems: "Algunas respuestas necesitan revisión; están marcadas abajo.",
     form_server_valid: "El servidor de la clínica revisó sus respuestas: todo está en orden.",
+    for_example: "Por ejemplo:",
     answer_problem: es_answer_problem,
 };
 

@@ -50,6 +50,8 @@ async fn a_patient_registers_on_their_phone_and_the_clinic_has_their_chart() {
         .wait_for_text("#q-email-error", |t| t.contains(&expected))
         .await;
     assert!(error.contains(&expected), "{error}");
+    // ...with the form's example of the format (its entryFormat).
+    assert!(error.contains("name@example.com"), "{error}");
     assert_eq!(browser.sent().await, Vec::new());
     // ...and it is tied to the input for screen readers, and announced.
     assert_eq!(

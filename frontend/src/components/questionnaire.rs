@@ -80,7 +80,18 @@ impl Ctx {
                 e.issues
                     .iter()
                     .find(|i| i.path == path && i.problem != AnswerProblem::NotEnabled)
-                    .map(|i| (t().answer_problem)(&i.problem))
+                    .map(|i| {
+                        let s = t();
+                        let message = (s.answer_problem)(&i.problem);
+                        // "Not in the expected format" says more with the format.
+                        let example = (i.problem == AnswerProblem::PatternMismatch)
+                            .then(|| self.item(&i.link_id)?.entry_format)
+                            .flatten();
+                        match example {
+                            Some(example) => format!("{message}. {} {example}", s.for_example),
+                            None => message,
+                        }
+                    })
             })
         })
     }
