@@ -14,6 +14,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::http::{get_json, resources};
 use common::intake_process::IntakeProcess;
 use common::medplum::{MedplumPeer, PeerOptions};
 use common::registration;
@@ -120,11 +121,7 @@ async fn try_submit(
     key: &str,
     body: &Value,
 ) -> Result<(StatusCode, Value), String> {
-    let r = client
-        .post(format!("{base}/api/intakes"))
-        .header("content-type", "application/fhir+json")
-        .header("idempotency-key", key)
-        .body(body.to_string())
+    let r = registration::post(client, base, key, body)
         .send()
         .await
         .map_err(|e| e.to_string())?;
@@ -156,12 +153,6 @@ async fn submit_all(base: &str, jobs: &[(String, Value)]) -> Vec<Value> {
     answers
 }
 
-async fn get_json(client: &reqwest::Client, url: &str) -> Value {
-    let r = client.get(url).send().await.unwrap();
-    assert!(r.status().is_success(), "{url}: {}", r.status());
-    r.json().await.unwrap()
-}
-
 /// The resources a FHIR search at `base` finds (every one: `_count` 1000).
 async fn search(client: &reqwest::Client, base: &str, query: &str) -> Vec<Value> {
     let sep = if query.contains('?') { '&' } else { '?' };
@@ -173,13 +164,7 @@ async fn search(client: &reqwest::Client, base: &str, query: &str) -> Vec<Value>
             .is_none_or(|l| l.iter().all(|l| l["relation"] != "next")),
         "{query}: more than one page"
     );
-    bundle["entry"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|e| e["resource"].clone())
-        .collect()
+    resources(&bundle)
 }
 
 fn reference(resource: &Value) -> String {

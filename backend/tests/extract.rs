@@ -3,21 +3,21 @@
 //! external FHIR R4 validator (PyPI's fhir.resources); the three SDC extraction
 //! forms are also answered by hand and their Patients checked field by field.
 //!
-//! Snapshots are in `tests/snapshots/extract/`. A missing snapshot is written;
-//! `UPDATE_SNAPSHOTS=1` rewrites them all (review the diff before committing).
+//! Snapshots are in `tests/snapshots/extract/` (`common::snapshot`). A missing or
+//! different snapshot fails; `UPDATE_SNAPSHOTS=1` rewrites them all (review the
+//! diff before committing).
 
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use std::path::PathBuf;
-
 use backend::fhir::extract::{Extraction, SequentialIds, extract};
 use backend::fhir::questionnaire;
 use serde_json::{Value, json};
 
 use common::fhir_validator;
+use common::snapshot::assert_snapshot;
 
 const NOW: &str = "2026-11-29T10:00:00.000Z";
 
@@ -54,30 +54,6 @@ fn full_url(x: &Extraction, resource_type: &str) -> String {
         .as_str()
         .unwrap()
         .to_owned()
-}
-
-fn snapshot(name: &str, actual: &Value) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/snapshots/extract")
-        .join(format!("{name}.json"));
-    let text = serde_json::to_string_pretty(actual).unwrap() + "\n";
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, text).unwrap();
-        return;
-    }
-    // A missing snapshot fails: written on the quiet, it would check nothing.
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
-        panic!(
-            "{name}: no snapshot at {} (UPDATE_SNAPSHOTS=1 writes it):\n{text}",
-            path.display()
-        )
-    });
-    assert!(
-        expected == text,
-        "{name}: the extraction differs from {} (UPDATE_SNAPSHOTS=1 to accept):\n{text}",
-        path.display()
-    );
 }
 
 /// Values our generic generator cannot guess: an item whose definition is a
@@ -124,7 +100,11 @@ fn every_fixture_extracts_to_its_snapshot_and_passes_the_external_validator() {
             .iter()
             .map(|w| json!({"at": w.expression, "code": format!("{:?}", w.code), "text": w.diagnostics}))
             .collect();
-        snapshot(name, &json!({"bundle": x.bundle, "warnings": warnings}));
+        assert_snapshot(
+            "extract",
+            name,
+            &json!({"bundle": x.bundle, "warnings": warnings}),
+        );
         to_validate.push((format!("{name}: response"), response));
         for entry in x.bundle["entry"].as_array().unwrap() {
             to_validate.push((format!("{name}: extracted"), entry["resource"].clone()));

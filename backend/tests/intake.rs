@@ -7,67 +7,19 @@
 
 mod common;
 
+use common::intake_server::IntakeServer;
 use common::{fhir_validator, registration};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-struct Server {
-    base: String,
-    client: reqwest::Client,
-    _dir: tempfile::TempDir,
-    _spawned: common::Spawned,
-}
-
-async fn server() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let spawned = common::spawn_server(dir.path(), &dir.path().join("no-dist")).await;
-    let s = Server {
-        base: spawned.base.clone(),
-        client: reqwest::Client::new(),
-        _dir: dir,
-        _spawned: spawned,
-    };
-    registration::import(&s.client, &s.base).await;
-    s
-}
 
 /// A registration answered for this person.
 fn intake(given: &str, family: &str, birth: &str, phone: &str) -> Value {
     registration::response(given, family, birth, Some(phone))
 }
 
-impl Server {
-    async fn submit(&self, key: &str, body: &Value) -> (StatusCode, Value) {
-        registration::submit(&self.client, &self.base, key, body).await
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let r = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap();
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn search(&self, path: &str) -> Vec<Value> {
-        let (status, bundle) = self.get(&format!("/fhir/{path}")).await;
-        assert_eq!(status, StatusCode::OK, "{path}: {bundle}");
-        bundle["entry"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|e| e["resource"].clone())
-            .collect()
-    }
-}
-
 #[tokio::test]
 async fn a_new_patient_gets_one_chart_with_the_response_and_its_provenance() {
-    let s = server().await;
+    let s = IntakeServer::embedded().await;
     let (status, answer) = s
         .submit(
             "k-1",
@@ -117,7 +69,7 @@ async fn a_new_patient_gets_one_chart_with_the_response_and_its_provenance() {
 
 #[tokio::test]
 async fn a_retry_with_the_same_key_gets_the_same_answer_and_writes_nothing() {
-    let s = server().await;
+    let s = IntakeServer::embedded().await;
     let body = intake("Amani", "Otieno", "1995-07-15", "+254 700 000 001");
     let (first_status, first) = s.submit("same-key", &body).await;
     let (second_status, second) = s.submit("same-key", &body).await;
@@ -141,7 +93,7 @@ async fn a_retry_with_the_same_key_gets_the_same_answer_and_writes_nothing() {
 
 #[tokio::test]
 async fn a_returning_patient_is_linked_and_changed_details_are_only_proposed() {
-    let s = server().await;
+    let s = IntakeServer::embedded().await;
     let (_, first) = s
         .submit(
             "visit-1",
@@ -179,7 +131,7 @@ async fn a_returning_patient_is_linked_and_changed_details_are_only_proposed() {
 
 #[tokio::test]
 async fn a_doubtful_match_waits_for_review_and_touches_no_chart() {
-    let s = server().await;
+    let s = IntakeServer::embedded().await;
     let (_, first) = s
         .submit(
             "a",
@@ -209,7 +161,7 @@ async fn a_doubtful_match_waits_for_review_and_touches_no_chart() {
 
 #[tokio::test]
 async fn fifty_concurrent_submissions_of_one_new_patient_make_one_chart() {
-    let s = std::sync::Arc::new(server().await);
+    let s = std::sync::Arc::new(IntakeServer::embedded().await);
     let body = intake("Imani", "Wanjiru", "2001-02-03", "+254 722 333 444");
     let tasks: Vec<_> = (0..50)
         .map(|i| {
@@ -252,7 +204,7 @@ async fn fifty_concurrent_submissions_of_one_new_patient_make_one_chart() {
 
 #[tokio::test]
 async fn bad_input_is_a_4xx_outcome_and_stores_nothing() {
-    let s = server().await;
+    let s = IntakeServer::embedded().await;
     let good = intake("Amani", "Otieno", "1995-07-15", "+254 700 000 001");
     let mut bad_date = good.clone();
     bad_date["item"][0]["item"][1]["answer"][0]["valueDate"] = json!("1995-02-30");

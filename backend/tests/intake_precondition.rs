@@ -10,111 +10,59 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::intake_server::IntakeServer;
 use common::medplum::{MedplumPeer, PeerOptions};
-use common::{fhir_validator, registration};
+use common::{fhir_validator, http, registration};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 const SUBMISSION: &str = "urn:intake:submission";
 
-struct Server {
-    base: String,
-    client: reqwest::Client,
-    _dir: tempfile::TempDir,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-async fn server(emr: &MedplumPeer) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = backend::Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data: dir.path().to_owned(),
-        dist: dir.path().join("no-dist"),
-        max_body_bytes: 256 * 1024,
-        matching: Default::default(),
-        delivery: Default::default(),
-        emr: Default::default(),
-    };
-    config.emr.emr_url = Some(emr.base_url());
-    config.emr.emr_timeout_ms = Some(2_000);
-    config.delivery.delivery_retry_ms = Some(50);
-    config.delivery.delivery_retry_max_ms = Some(200);
-    config.delivery.delivery_max_attempts = Some(10_000);
-    let app = backend::Application::build(&config).await.unwrap();
-    let base = format!("http://{}", app.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run_until(async {
-        let _ = stopped.await;
-    }));
-    let client = reqwest::Client::new();
-    registration::import(&client, &base).await;
-    Server {
-        base,
-        client,
-        _dir: dir,
-        stop: Some(stop),
-    }
-}
-
-async fn get(client: &reqwest::Client, url: &str) -> Value {
-    let r = client.get(url).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK, "{url}");
-    r.json().await.unwrap()
-}
-
-/// The resources a search finds at the FHIR base `base`.
-async fn search(client: &reqwest::Client, base: &str, query: &str) -> Vec<Value> {
-    get(client, &format!("{base}/{query}")).await["entry"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|e| e["resource"].clone())
-        .collect()
+/// The app delivering to `emr`: patient with it, retrying quickly and for as long as
+/// a test takes.
+async fn server(emr: &MedplumPeer) -> IntakeServer {
+    IntakeServer::remote(emr, |config| {
+        config.emr.emr_timeout_ms = Some(2_000);
+        config.delivery.delivery_retry_ms = Some(50);
+        config.delivery.delivery_retry_max_ms = Some(200);
+        config.delivery.delivery_max_attempts = Some(10_000);
+    })
+    .await
 }
 
 fn ids(resources: &[Value]) -> Vec<&str> {
     resources.iter().filter_map(|r| r["id"].as_str()).collect()
 }
 
-impl Server {
-    /// Intake `id` once it no longer waits for delivery (within 10 s).
-    async fn settled(&self, id: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let state = get(&self.client, &format!("{}/api/intakes/{id}", self.base)).await;
-            if state["status"] != "accepted" {
-                return state;
-            }
-            assert!(Instant::now() < deadline, "still waiting: {state}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
+/// Intake `id` once it no longer waits for delivery (within 10 s).
+async fn settled(s: &IntakeServer, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let state = s.intake(id).await;
+        if state["status"] != "accepted" {
+            return state;
         }
-    }
-
-    /// The review Tasks in our store for intake `id`.
-    async fn review_tasks(&self, id: &str) -> Vec<Value> {
-        search(
-            &self.client,
-            &format!("{}/fhir", self.base),
-            &format!("Task?identifier={SUBMISSION}|{id}"),
-        )
-        .await
+        assert!(Instant::now() < deadline, "still waiting: {state}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
+/// The review Tasks in our store for intake `id`.
+async fn review_tasks(s: &IntakeServer, id: &str) -> Vec<Value> {
+    s.search(&format!("Task?identifier={SUBMISSION}|{id}"))
+        .await
+}
+
 /// Submits a new patient while the EMR refuses deliveries: accepted, not delivered.
-async fn accepted_undelivered(s: &Server, emr: &MedplumPeer, key: &str, given: &str) -> String {
+async fn accepted_undelivered(
+    s: &IntakeServer,
+    emr: &MedplumPeer,
+    key: &str,
+    given: &str,
+) -> String {
     emr.fail_next_transactions(503, 1_000_000).await;
     let body = registration::response(given, "Mutiso", "1984-06-30", Some("+254 733 100 200"));
-    let (status, answer) = registration::submit(&s.client, &s.base, key, &body).await;
+    let (status, answer) = s.submit(key, &body).await;
     assert_eq!(status, StatusCode::CREATED, "{answer}");
     assert_eq!(
         (&answer["outcome"], &answer["status"]),
@@ -162,21 +110,21 @@ async fn a_conditional_create_matching_two_patients_sends_the_intake_to_review_o
     }
     emr.fail_next_transactions(503, 0).await;
 
-    let state = s.settled(&id).await;
+    let state = settled(&s, &id).await;
     assert_eq!(state["status"], "review", "{state}");
     assert_eq!(state["patient"], Value::Null, "{state}");
-    assert_review_task(&s.review_tasks(&id).await, "conditional create");
+    assert_review_task(&review_tasks(&s, &id).await, "conditional create");
     // Nothing written for it: still the two Patients, no response, no Provenance.
     let by_id = format!("identifier={SUBMISSION}|{id}");
     assert_eq!(
-        search(&s.client, &fhir, &format!("Patient?{by_id}"))
+        http::search(&s.client, &fhir, &format!("Patient?{by_id}"))
             .await
             .len(),
         2
     );
-    let responses = search(&s.client, &fhir, &format!("QuestionnaireResponse?{by_id}")).await;
+    let responses = http::search(&s.client, &fhir, &format!("QuestionnaireResponse?{by_id}")).await;
     assert!(responses.is_empty(), "{:?}", ids(&responses));
-    let provenance = search(
+    let provenance = http::search(
         &s.client,
         &fhir,
         &format!("Provenance?_tag={SUBMISSION}|{id}"),
@@ -184,20 +132,20 @@ async fn a_conditional_create_matching_two_patients_sends_the_intake_to_review_o
     .await;
     assert!(provenance.is_empty(), "{:?}", ids(&provenance));
     assert!(
-        search(&s.client, &fhir, "Patient?family=mutiso")
+        http::search(&s.client, &fhir, "Patient?family=mutiso")
             .await
             .is_empty()
     );
 
     // The same submission again: the same answer, no second Task.
     let body = registration::response("Wairimu", "Mutiso", "1984-06-30", Some("+254 733 100 200"));
-    let (status, again) = registration::submit(&s.client, &s.base, "cc-1", &body).await;
+    let (status, again) = s.submit("cc-1", &body).await;
     assert_eq!(
         (status, &again["status"]),
         (StatusCode::OK, &json!("review")),
         "{again}"
     );
-    assert_eq!(s.review_tasks(&id).await.len(), 1);
+    assert_eq!(review_tasks(&s, &id).await.len(), 1);
 }
 
 #[tokio::test]
@@ -208,17 +156,17 @@ async fn an_emr_answering_412_to_a_delivery_sends_the_intake_to_review() {
     // The next delivery is answered 412 (the EMR's own precondition), then all is well.
     emr.fail_next_transactions(412, 1).await;
 
-    let state = s.settled(&id).await;
+    let state = settled(&s, &id).await;
     assert_eq!(state["status"], "review", "{state}");
-    assert_review_task(&s.review_tasks(&id).await, "412 from the EMR");
+    assert_review_task(&review_tasks(&s, &id).await, "412 from the EMR");
     let fhir = emr.base_url();
     assert!(
-        search(&s.client, &fhir, "Patient?family=mutiso")
+        http::search(&s.client, &fhir, "Patient?family=mutiso")
             .await
             .is_empty()
     );
     assert!(
-        search(&s.client, &fhir, "QuestionnaireResponse")
+        http::search(&s.client, &fhir, "QuestionnaireResponse")
             .await
             .is_empty()
     );

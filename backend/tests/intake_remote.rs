@@ -10,93 +10,28 @@ mod common;
 
 use std::time::Duration;
 
+use common::intake_server::IntakeServer;
 use common::medplum::{MedplumPeer, PeerOptions};
-use common::registration;
+use common::{http, registration};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-struct Server {
-    base: String,
-    client: reqwest::Client,
-    _dir: tempfile::TempDir,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-async fn server(emr: &MedplumPeer) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = backend::Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data: dir.path().to_owned(),
-        dist: dir.path().join("no-dist"),
-        max_body_bytes: 256 * 1024,
-        matching: Default::default(),
-        delivery: Default::default(),
-        emr: Default::default(),
-    };
-    config.emr.emr_url = Some(emr.base_url());
-    config.emr.emr_timeout_ms = Some(500);
-    config.delivery.delivery_retry_ms = Some(100);
-    config.delivery.delivery_retry_max_ms = Some(400);
-    let app = backend::Application::build(&config).await.unwrap();
-    let base = format!("http://{}", app.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run_until(async {
-        let _ = stopped.await;
-    }));
-    let client = reqwest::Client::new();
-    registration::import(&client, &base).await;
-    Server {
-        base,
-        client,
-        _dir: dir,
-        stop: Some(stop),
-    }
+/// The app delivering to `emr`: quick to give up on it, quick to retry.
+async fn server(emr: &MedplumPeer) -> IntakeServer {
+    IntakeServer::remote(emr, |config| {
+        config.emr.emr_timeout_ms = Some(500);
+        config.delivery.delivery_retry_ms = Some(100);
+        config.delivery.delivery_retry_max_ms = Some(400);
+    })
+    .await
 }
 
 fn intake(given: &str, family: &str, birth: &str) -> Value {
     registration::response(given, family, birth, None)
 }
 
-impl Server {
-    async fn submit(&self, key: &str, body: &Value) -> (StatusCode, Value) {
-        registration::submit(&self.client, &self.base, key, body).await
-    }
-
-    async fn intake(&self, id: &str) -> Value {
-        let r = self
-            .client
-            .get(format!("{}/api/intakes/{id}", self.base))
-            .send()
-            .await
-            .unwrap();
-        r.json().await.unwrap()
-    }
-}
-
 async fn emr_search(emr: &MedplumPeer, query: &str) -> Vec<Value> {
-    let bundle: Value = reqwest::Client::new()
-        .get(format!("{}/{query}", emr.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    bundle["entry"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|e| e["resource"].clone())
-        .collect()
+    http::search(&reqwest::Client::new(), &emr.base_url(), query).await
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@
 
 mod common;
 
+use common::intake_server::IntakeServer;
 use common::snapshot::{assert_snapshot, normalise};
 use common::{fhir_validator, registration};
 use reqwest::StatusCode;
@@ -19,62 +20,23 @@ const SUBMISSION: &str = "urn:intake:submission";
 /// Times the server sets (the client's `authored` stays as sent).
 const REDACTED: &[&str] = &["versionId", "lastUpdated", "recorded", "authoredOn"];
 
-struct Server {
-    base: String,
-    client: reqwest::Client,
-    _dir: tempfile::TempDir,
-    _spawned: common::Spawned,
+/// Submits; the intake's id and its answer (201).
+async fn submit(s: &IntakeServer, key: &str, body: &Value) -> (String, Value) {
+    let (status, answer) = s.submit(key, body).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    (answer["intake"].as_str().unwrap().to_owned(), answer)
 }
 
-impl Server {
-    async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let spawned = common::spawn_server(dir.path(), &dir.path().join("no-dist")).await;
-        let s = Self {
-            base: spawned.base.clone(),
-            client: reqwest::Client::new(),
-            _dir: dir,
-            _spawned: spawned,
-        };
-        registration::import(&s.client, &s.base).await;
-        s
-    }
+/// The resource `reference` names in our `/fhir`.
+async fn read(s: &IntakeServer, reference: &str) -> Value {
+    s.read(&format!("/fhir/{reference}")).await
+}
 
-    /// Submits; the intake's id and its answer (201).
-    async fn submit(&self, key: &str, body: &Value) -> (String, Value) {
-        let (status, answer) = registration::submit(&self.client, &self.base, key, body).await;
-        assert_eq!(status, StatusCode::CREATED, "{answer}");
-        (answer["intake"].as_str().unwrap().to_owned(), answer)
-    }
-
-    async fn read(&self, reference: &str) -> Value {
-        let r = self
-            .client
-            .get(format!("{}/fhir/{reference}", self.base))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK, "{reference}");
-        r.json().await.unwrap()
-    }
-
-    async fn search(&self, query: &str) -> Vec<Value> {
-        let bundle = self.read(query).await;
-        bundle["entry"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|e| e["resource"].clone())
-            .collect()
-    }
-
-    /// The one resource `query` finds.
-    async fn one(&self, query: &str) -> Value {
-        let mut found = self.search(query).await;
-        assert_eq!(found.len(), 1, "{query}: {found:?}");
-        found.remove(0)
-    }
+/// The one resource `query` finds.
+async fn one(s: &IntakeServer, query: &str) -> Value {
+    let mut found = s.search(query).await;
+    assert_eq!(found.len(), 1, "{query}: {found:?}");
+    found.remove(0)
 }
 
 fn id_of(resource: &Value) -> String {
@@ -91,26 +53,26 @@ fn reference(resource: &Value) -> String {
 
 #[tokio::test]
 async fn created_linked_and_review_intakes_store_the_resources_of_their_snapshots() {
-    let s = Server::start().await;
+    let s = IntakeServer::embedded().await;
     let phone = "+254 700 000 001";
     let mut volatile: Vec<(String, String)> = Vec::new();
 
     // A new patient: a chart, the response and its Provenance.
-    let (created, answer) = s
-        .submit(
-            "snap-created",
-            &registration::response("Amani", "Otieno", "1995-07-15", Some(phone)),
-        )
-        .await;
+    let (created, answer) = submit(
+        &s,
+        "snap-created",
+        &registration::response("Amani", "Otieno", "1995-07-15", Some(phone)),
+    )
+    .await;
     assert_eq!(answer["outcome"], "created", "{answer}");
-    let patient = s.read(answer["patient"].as_str().unwrap()).await;
+    let patient = read(&s, answer["patient"].as_str().unwrap()).await;
     let by_intake = |id: &str| format!("identifier={SUBMISSION}|{id}");
-    let response = s
-        .one(&format!("QuestionnaireResponse?{}", by_intake(&created)))
-        .await;
-    let provenance = s
-        .one(&format!("Provenance?target={}", reference(&response)))
-        .await;
+    let response = one(
+        &s,
+        &format!("QuestionnaireResponse?{}", by_intake(&created)),
+    )
+    .await;
+    let provenance = one(&s, &format!("Provenance?target={}", reference(&response))).await;
     volatile.extend([
         (created.clone(), "[created intake]".to_owned()),
         (id_of(&patient), "[patient]".to_owned()),
@@ -123,25 +85,22 @@ async fn created_linked_and_review_intakes_store_the_resources_of_their_snapshot
     );
 
     // The same patient again with a new phone: linked, the phone only proposed.
-    let (linked, answer) = s
-        .submit(
-            "snap-linked",
-            &registration::response("Amani", "Otieno", "1995-07-15", Some("+254 711 111 111")),
-        )
-        .await;
+    let (linked, answer) = submit(
+        &s,
+        "snap-linked",
+        &registration::response("Amani", "Otieno", "1995-07-15", Some("+254 711 111 111")),
+    )
+    .await;
     assert_eq!(answer["outcome"], "linked", "{answer}");
     assert_eq!(answer["patient"], reference(&patient));
-    let linked_response = s
-        .one(&format!("QuestionnaireResponse?{}", by_intake(&linked)))
-        .await;
-    let linked_provenance = s
-        .one(&format!(
-            "Provenance?target={}",
-            reference(&linked_response)
-        ))
-        .await;
-    let update_task = s.one(&format!("Task?{}", by_intake(&linked))).await;
-    let chart = s.read(&reference(&patient)).await;
+    let linked_response = one(&s, &format!("QuestionnaireResponse?{}", by_intake(&linked))).await;
+    let linked_provenance = one(
+        &s,
+        &format!("Provenance?target={}", reference(&linked_response)),
+    )
+    .await;
+    let update_task = one(&s, &format!("Task?{}", by_intake(&linked))).await;
+    let chart = read(&s, &reference(&patient)).await;
     assert_eq!(chart, patient, "the chart was written over");
     volatile.extend([
         (linked.clone(), "[linked intake]".to_owned()),
@@ -151,19 +110,19 @@ async fn created_linked_and_review_intakes_store_the_resources_of_their_snapshot
     ]);
 
     // Another given name, the same birth date and phone: a person decides.
-    let (review, answer) = s
-        .submit(
-            "snap-review",
-            &registration::response("Zawadi", "Otieno", "1995-07-15", Some(phone)),
-        )
-        .await;
+    let (review, answer) = submit(
+        &s,
+        "snap-review",
+        &registration::response("Zawadi", "Otieno", "1995-07-15", Some(phone)),
+    )
+    .await;
     assert_eq!(answer["outcome"], "review", "{answer}");
     assert!(
         s.search(&format!("QuestionnaireResponse?{}", by_intake(&review)))
             .await
             .is_empty()
     );
-    let review_task = s.one(&format!("Task?{}", by_intake(&review))).await;
+    let review_task = one(&s, &format!("Task?{}", by_intake(&review))).await;
     volatile.extend([
         (review.clone(), "[review intake]".to_owned()),
         (id_of(&review_task), "[review task]".to_owned()),

@@ -8,7 +8,9 @@
 
 pub(crate) mod fhir_validator;
 mod fixture_files;
+pub(crate) mod http;
 pub(crate) mod intake_process;
+pub(crate) mod intake_server;
 pub(crate) mod medplum;
 pub(crate) mod registration;
 pub(crate) mod snapshot;
@@ -31,7 +33,16 @@ pub(crate) struct Spawned {
 /// The real app on 127.0.0.1:0 over the folders `data` and `dist`, with a 16 KiB
 /// body limit.
 pub(crate) async fn spawn_server(data: &Path, dist: &Path) -> Spawned {
-    let config = backend::Config {
+    spawn_server_with(data, dist, |_| {}).await
+}
+
+/// [`spawn_server`] with its settings changed by `configure` first.
+pub(crate) async fn spawn_server_with(
+    data: &Path,
+    dist: &Path,
+    configure: impl FnOnce(&mut backend::Config),
+) -> Spawned {
+    let mut config = backend::Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         data: data.to_owned(),
         dist: dist.to_owned(),
@@ -40,6 +51,7 @@ pub(crate) async fn spawn_server(data: &Path, dist: &Path) -> Spawned {
         delivery: Default::default(),
         emr: Default::default(),
     };
+    configure(&mut config);
     let app = backend::Application::build(&config).await.unwrap();
     let base = format!("http://{}", app.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

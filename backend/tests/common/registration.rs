@@ -71,6 +71,20 @@ pub(crate) fn response(given: &str, family: &str, birth: &str, phone: Option<&st
         "item": [{"linkId": "PR", "item": items}]})
 }
 
+/// `POST /api/intakes` with `key`, not yet sent.
+pub(crate) fn post(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    body: &Value,
+) -> reqwest::RequestBuilder {
+    client
+        .post(format!("{base}/api/intakes"))
+        .header("content-type", "application/fhir+json")
+        .header("idempotency-key", key)
+        .body(body.to_string())
+}
+
 /// `POST /api/intakes` with `key`: the status and the JSON answer.
 pub(crate) async fn submit(
     client: &reqwest::Client,
@@ -78,14 +92,7 @@ pub(crate) async fn submit(
     key: &str,
     body: &Value,
 ) -> (StatusCode, Value) {
-    let r = client
-        .post(format!("{base}/api/intakes"))
-        .header("content-type", "application/fhir+json")
-        .header("idempotency-key", key)
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
+    let r = post(client, base, key, body).send().await.unwrap();
     let status = r.status();
     (status, r.json().await.unwrap_or(Value::Null))
 }

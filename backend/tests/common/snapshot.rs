@@ -1,6 +1,5 @@
-//! JSON snapshots under `tests/snapshots/{dir}/`, compared as pretty-printed text, as
-//! `tests/extract.rs` does: a missing or different snapshot fails, printing what
-//! was found; `UPDATE_SNAPSHOTS=1` (re)writes them all (review the diff before
+//! JSON snapshots under `tests/snapshots/{dir}/`, compared as pretty-printed text: a
+//! missing or different snapshot fails, printing what was found; `UPDATE_SNAPSHOTS=1` (re)writes them all (review the diff before
 //! committing).
 
 use std::path::PathBuf;
