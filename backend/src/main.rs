@@ -3,10 +3,11 @@
 use std::process::ExitCode;
 
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use backend::clock::SystemClock;
 use backend::questionnaires::{self, SaveError};
-use backend::{Application, Config, db, telemetry};
+use backend::{Application, Config, audit, auth, db, telemetry};
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -32,6 +33,66 @@ enum Command {
         #[arg(long, env = "INTAKE_DATA", default_value = "./data")]
         data: PathBuf,
     },
+    /// Staff accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Bearer tokens for system clients.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add a staff user; prints a generated password as the last line.
+    Add {
+        /// The data folder of the server.
+        #[arg(long, env = "INTAKE_DATA", default_value = "./data")]
+        data: PathBuf,
+        /// Letters, digits, '.', '_' and '-' (kept in lower case).
+        #[arg(long)]
+        username: String,
+        /// front-desk, clinician or admin.
+        #[arg(long)]
+        role: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a token; prints it as the last line (only its hash is kept).
+    Create {
+        /// The data folder of the server.
+        #[arg(long, env = "INTAKE_DATA", default_value = "./data")]
+        data: PathBuf,
+        /// system or admin.
+        #[arg(long)]
+        role: String,
+        /// What the token is for (unique among live tokens).
+        #[arg(long)]
+        name: String,
+    },
+    /// Revoke the live token with this name.
+    Revoke {
+        /// The data folder of the server.
+        #[arg(long, env = "INTAKE_DATA", default_value = "./data")]
+        data: PathBuf,
+        /// The token's name.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Recompute the audit trail's hash chain: `ok: N events`, or the first broken one.
+    Verify {
+        /// The data folder of the server.
+        #[arg(long, env = "INTAKE_DATA", default_value = "./data")]
+        data: PathBuf,
+    },
 }
 
 #[tokio::main]
@@ -41,6 +102,16 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(config) => serve(*config).await,
         Command::Import { dir, data } => import(&dir, &data).await,
+        Command::User(UserCommand::Add {
+            data,
+            username,
+            role,
+        }) => user_add(&data, &username, &role).await,
+        Command::Token(TokenCommand::Create { data, role, name }) => {
+            token_create(&data, &role, &name).await
+        }
+        Command::Token(TokenCommand::Revoke { data, name }) => token_revoke(&data, &name).await,
+        Command::Audit(AuditCommand::Verify { data }) => audit_verify(&data).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -138,6 +209,69 @@ async fn import(dir: &Path, data: &Path) -> anyhow::Result<()> {
         anyhow::bail!("{failed} file(s) could not be imported");
     }
     Ok(())
+}
+
+/// `intake user add`: the password is the last line of stdout, for scripts.
+#[allow(clippy::print_stdout)]
+async fn user_add(data: &Path, username: &str, role: &str) -> anyhow::Result<()> {
+    let name = auth::Username::parse(username).ok_or_else(|| {
+        anyhow::anyhow!("a username is 1 to 64 of letters, digits, '.', '_' and '-'")
+    })?;
+    let role = auth::Role::parse_staff(role)
+        .ok_or_else(|| anyhow::anyhow!("the role is front-desk, clinician or admin"))?;
+    let db = db::open(data).await?;
+    let password = auth::users::add(&db, SystemTime::now(), &name, role).await;
+    db.close().await;
+    let password = password?;
+    println!(
+        "added {} ({role}); the password below is shown once, give it to them privately:",
+        name.as_str()
+    );
+    println!("{password}");
+    Ok(())
+}
+
+/// `intake token create`: the token is the last line of stdout, for scripts.
+#[allow(clippy::print_stdout)]
+async fn token_create(data: &Path, role: &str, name: &str) -> anyhow::Result<()> {
+    let role = auth::Role::parse_token(role)
+        .ok_or_else(|| anyhow::anyhow!("a token's role is system or admin"))?;
+    let db = db::open(data).await?;
+    let token = auth::tokens::create(&db, SystemTime::now(), name, role).await;
+    db.close().await;
+    let token = token?;
+    println!("token {name} ({role}); send it as `Authorization: Bearer <token>`, shown once:");
+    println!("{token}");
+    Ok(())
+}
+
+/// `intake token revoke`.
+#[allow(clippy::print_stdout)]
+async fn token_revoke(data: &Path, name: &str) -> anyhow::Result<()> {
+    let db = db::open(data).await?;
+    let revoked = auth::tokens::revoke(&db, SystemTime::now(), name).await;
+    db.close().await;
+    revoked?;
+    println!("revoked token {name}");
+    Ok(())
+}
+
+/// `intake audit verify`: fails (non-zero exit) at the first broken link.
+#[allow(clippy::print_stdout)]
+async fn audit_verify(data: &Path) -> anyhow::Result<()> {
+    let db = db::open(data).await?;
+    let verified = audit::verify(&db).await;
+    db.close().await;
+    match verified? {
+        audit::Verified::Ok { events } => {
+            println!("ok: {events} events");
+            Ok(())
+        }
+        audit::Verified::Broken { seq } => {
+            println!("broken at event {seq}");
+            anyhow::bail!("the audit trail's chain is broken at event {seq}")
+        }
+    }
 }
 
 /// A FHIR id from a file name: letters, digits, '-' and '.', at most 64.

@@ -26,6 +26,9 @@ pub fn router() -> Router<AppState> {
         .route("/forms/{id}", get(forms::get))
         .route("/intakes", post(intake::submit))
         .route("/intakes/{id}", get(intake::get))
+        .route("/staff/login", post(crate::auth::handlers::login))
+        .route("/staff/logout", post(crate::auth::handlers::logout))
+        .route("/staff/me", get(crate::auth::handlers::me))
         .fallback(|| async { ApiError::NotFound })
         // Answers may carry patient data: no cache, in the browser or between, keeps them.
         .layer(SetResponseHeaderLayer::overriding(

@@ -1,0 +1,491 @@
+//! The audit trail: every security-relevant action as a FHIR R4 `AuditEvent`, in
+//! the spirit of IHE BALP (who, what, when, from where, outcome), in an
+//! append-only table whose rows are chained by SHA-256.
+//!
+//! An event names what it touched by reference only (`Patient/123`): never a name,
+//! a birth date or anything else a person typed. Failed logins carry no agent name
+//! at all (the name tried may be a mistyped password, or someone else's account).
+//!
+//! The chain: each row stores `prev_hash` (the previous row's `hash`, 64 zeros for
+//! the first) and `hash` = SHA-256(prev_hash ‖ canonical JSON). Editing, inserting
+//! or removing a row in the middle breaks every later link, which
+//! [`verify`] finds. Removing rows from the end is not detectable from the table
+//! alone; anchoring the last hash elsewhere (a log line, a backup) would be.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::SystemTime;
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use sqlx::{Row, SqliteConnection, SqlitePool};
+
+use crate::clock::fhir_instant;
+
+/// The `prev_hash` of the first event.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+const DCM: &str = "http://dicom.nema.org/resources/ontology/DCM";
+const EVENT_TYPE: &str = "http://terminology.hl7.org/CodeSystem/audit-event-type";
+const REST: &str = "http://hl7.org/fhir/restful-interaction";
+const ROLE_SYSTEM: &str = "urn:intake:role";
+
+/// What happened: the event's `type` and `subtype`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A staff login (DCM 110114 User Authentication / 110122 Login).
+    Login,
+    /// A staff logout (DCM 110114 / 110123 Logout).
+    Logout,
+    /// An account locked after repeated failures (DCM 110113 Security Alert /
+    /// 110137 User security Attributes Changed).
+    Lockout,
+    /// A request refused by the CSRF defences (DCM 110113 / 110132 Use of
+    /// Restricted Function).
+    CsrfRefused,
+    /// A staff account or token created or revoked (DCM 110113 / 110136 Security
+    /// Roles Changed).
+    SecurityAdmin,
+    /// A RESTful interaction on a resource (`rest` / read, search, create…).
+    Rest(Interaction),
+}
+
+/// A FHIR RESTful interaction, the subtype of a [`Kind::Rest`] event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interaction {
+    /// `read` or `vread`.
+    Read,
+    /// `search-type`.
+    Search,
+    /// `create`.
+    Create,
+    /// `update`.
+    Update,
+    /// `delete`.
+    Delete,
+}
+
+impl Interaction {
+    fn code(self) -> &'static str {
+        match self {
+            Interaction::Read => "read",
+            Interaction::Search => "search-type",
+            Interaction::Create => "create",
+            Interaction::Update => "update",
+            Interaction::Delete => "delete",
+        }
+    }
+}
+
+impl Kind {
+    fn type_and_subtype(self) -> (Value, Value) {
+        let coding = |system: &str, code: &str, display: &str| json!({"system": system, "code": code, "display": display});
+        match self {
+            Kind::Login => (
+                coding(DCM, "110114", "User Authentication"),
+                coding(DCM, "110122", "Login"),
+            ),
+            Kind::Logout => (
+                coding(DCM, "110114", "User Authentication"),
+                coding(DCM, "110123", "Logout"),
+            ),
+            Kind::Lockout => (
+                coding(DCM, "110113", "Security Alert"),
+                coding(DCM, "110137", "User security Attributes Changed"),
+            ),
+            Kind::CsrfRefused => (
+                coding(DCM, "110113", "Security Alert"),
+                coding(DCM, "110132", "Use of Restricted Function"),
+            ),
+            Kind::SecurityAdmin => (
+                coding(DCM, "110113", "Security Alert"),
+                coding(DCM, "110136", "Security Roles Changed"),
+            ),
+            Kind::Rest(interaction) => (
+                coding(EVENT_TYPE, "rest", "RESTful Operation"),
+                json!({"system": REST, "code": interaction.code()}),
+            ),
+        }
+    }
+}
+
+/// AuditEvent.action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Create.
+    C,
+    /// Read, view, search.
+    R,
+    /// Update.
+    U,
+    /// Delete.
+    D,
+    /// Execute (login, logout, an operation).
+    E,
+}
+
+impl Action {
+    fn code(self) -> &'static str {
+        match self {
+            Action::C => "C",
+            Action::R => "R",
+            Action::U => "U",
+            Action::D => "D",
+            Action::E => "E",
+        }
+    }
+}
+
+/// AuditEvent.outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// `0`: success.
+    Success,
+    /// `4`: the action failed (a wrong password, a refused request).
+    MinorFailure,
+    /// `8`: the action failed and something is likely wrong (a lockout, a forged request).
+    SeriousFailure,
+}
+
+impl Outcome {
+    fn code(self) -> &'static str {
+        match self {
+            Outcome::Success => "0",
+            Outcome::MinorFailure => "4",
+            Outcome::SeriousFailure => "8",
+        }
+    }
+}
+
+/// Who acted: a staff user or a system token, by name, with their role.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Agent {
+    /// `urn:intake:staff-user` or `urn:intake:token`.
+    pub system: &'static str,
+    /// The username or the token's name.
+    pub name: String,
+    /// `front-desk`, `clinician`, `admin` or `system`.
+    pub role: &'static str,
+}
+
+/// A resource reference (`Patient/123`): the only way an event names what it touched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reference(String);
+
+impl Reference {
+    /// `Type/id` with a FHIR type name and a FHIR id, else `None`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (kind, id) = text.split_once('/')?;
+        let kind_ok = kind.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+            && kind.chars().all(|c| c.is_ascii_alphabetic());
+        let id_ok = (1..=64).contains(&id.len())
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+        (kind_ok && id_ok).then(|| Self(text.to_owned()))
+    }
+
+    /// The reference as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// One event, before it becomes FHIR.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// What happened.
+    pub kind: Kind,
+    /// C, R, U, D or E.
+    pub action: Action,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Who, when known (a failed login has none).
+    pub agent: Option<Agent>,
+    /// The client's network address, when known.
+    pub address: Option<IpAddr>,
+    /// What was touched, by reference.
+    pub entities: Vec<Reference>,
+    /// The account or token acted on (a user created, an account locked), as
+    /// (`urn:intake:staff-user` or `urn:intake:token`, name).
+    pub account: Option<(&'static str, String)>,
+}
+
+impl Event {
+    /// An event with no agent, address or entity yet.
+    pub fn new(kind: Kind, action: Action, outcome: Outcome) -> Self {
+        Self {
+            kind,
+            action,
+            outcome,
+            agent: None,
+            address: None,
+            entities: Vec::new(),
+            account: None,
+        }
+    }
+
+    /// The same event, acting on the account or token `name` of `system`.
+    #[must_use]
+    pub fn about(mut self, system: &'static str, name: &str) -> Self {
+        self.account = Some((system, name.to_owned()));
+        self
+    }
+
+    /// The same event, by `agent`.
+    #[must_use]
+    pub fn by(mut self, agent: Option<Agent>) -> Self {
+        self.agent = agent;
+        self
+    }
+
+    /// The same event, from `address`.
+    #[must_use]
+    pub fn from(mut self, address: Option<IpAddr>) -> Self {
+        self.address = address;
+        self
+    }
+
+    /// The same event, touching `reference` too.
+    #[must_use]
+    pub fn on(mut self, reference: Reference) -> Self {
+        self.entities.push(reference);
+        self
+    }
+
+    /// The event as a FHIR R4 `AuditEvent`, recorded at `recorded`.
+    pub fn to_fhir(&self, recorded: SystemTime) -> Value {
+        let (kind, subtype) = self.kind.type_and_subtype();
+        let mut agent = json!({"requestor": true});
+        match &self.agent {
+            Some(who) => {
+                agent["who"] = json!({"identifier": {"system": who.system, "value": who.name}});
+                agent["role"] = json!([{"coding": [{"system": ROLE_SYSTEM, "code": who.role}]}]);
+            }
+            // R4 requires `who` or an identifier of some kind on no element, but a
+            // reader must see that the agent is unknown, not missing by mistake.
+            None => agent["name"] = json!("unknown"),
+        }
+        if let Some(address) = self.address {
+            // 2: IP address.
+            agent["network"] = json!({"address": address.to_string(), "type": "2"});
+        }
+        let mut event = json!({
+            "resourceType": "AuditEvent",
+            "type": kind,
+            "subtype": [subtype],
+            "action": self.action.code(),
+            "recorded": fhir_instant(recorded),
+            "outcome": self.outcome.code(),
+            "agent": [agent],
+            "source": {
+                "observer": {"display": "Intake"},
+                "type": [{
+                    "system": "http://terminology.hl7.org/CodeSystem/security-source-type",
+                    "code": "4",
+                    "display": "Application Server"
+                }]
+            }
+        });
+        let mut entities: Vec<Value> = self
+            .entities
+            .iter()
+            .map(|r| json!({"what": {"reference": r.as_str()}}))
+            .collect();
+        if let Some((system, name)) = &self.account {
+            entities.push(json!({
+                "what": {"identifier": {"system": system, "value": name}},
+                // 2: System Object.
+                "type": {
+                    "system": "http://terminology.hl7.org/CodeSystem/audit-entity-type",
+                    "code": "2"
+                }
+            }));
+        }
+        if !entities.is_empty() {
+            event["entity"] = Value::Array(entities);
+        }
+        event
+    }
+}
+
+/// JSON with every object's keys sorted and no whitespace: the same value always
+/// gives the same bytes, whatever order serde_json keeps (fhirbolt turns on its
+/// `preserve_order`).
+pub fn canonical_json(value: &Value) -> String {
+    fn sorted(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                let ordered: BTreeMap<&String, Value> =
+                    map.iter().map(|(k, v)| (k, sorted(v))).collect();
+                let mut out = serde_json::Map::new();
+                for (k, v) in ordered {
+                    out.insert(k.clone(), v);
+                }
+                Value::Object(out)
+            }
+            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    sorted(value).to_string()
+}
+
+/// SHA-256 (hex) of `prev_hash` followed by `canonical`.
+pub fn chain_hash(prev_hash: &str, canonical: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(prev_hash.as_bytes());
+    hasher.update(canonical.as_bytes());
+    hex(&hasher.finalize())
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// Appends `event` to the chain on `conn`, returning its sequence number.
+///
+/// Call it inside the transaction of the write it records, so both commit or
+/// neither does; that transaction should be a write one (`db::begin_write`), so
+/// reading the last hash and appending cannot interleave with another writer. (If
+/// it does, the UNIQUE `prev_hash` refuses the second append rather than fork.)
+pub async fn record(
+    conn: &mut SqliteConnection,
+    recorded: SystemTime,
+    event: &Event,
+) -> Result<i64, sqlx::Error> {
+    let fhir = event.to_fhir(recorded);
+    let canonical = canonical_json(&fhir);
+    let prev: Option<String> =
+        sqlx::query_scalar("SELECT hash FROM audit_event ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await?;
+    let prev = prev.unwrap_or_else(|| GENESIS.to_owned());
+    let hash = chain_hash(&prev, &canonical);
+    let patient = event
+        .entities
+        .iter()
+        .find(|r| r.as_str().starts_with("Patient/"))
+        .map(|r| r.as_str().to_owned());
+    let seq = sqlx::query_scalar(
+        "INSERT INTO audit_event (recorded, agent, patient, event, prev_hash, hash)
+         VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
+    )
+    .bind(fhir_instant(recorded))
+    .bind(event.agent.as_ref().map(|a| a.name.as_str()))
+    .bind(patient)
+    .bind(&canonical)
+    .bind(&prev)
+    .bind(&hash)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(seq)
+}
+
+/// [`record`] in a write transaction of its own.
+pub async fn record_alone(
+    db: &SqlitePool,
+    recorded: SystemTime,
+    event: &Event,
+) -> Result<i64, sqlx::Error> {
+    let mut tx = crate::db::begin_write(db).await?;
+    let seq = record(&mut tx, recorded, event).await?;
+    tx.commit().await?;
+    Ok(seq)
+}
+
+/// What [`verify`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verified {
+    /// Every link holds.
+    Ok {
+        /// How many events.
+        events: u64,
+    },
+    /// The first event whose link does not hold.
+    Broken {
+        /// Its sequence number.
+        seq: i64,
+    },
+}
+
+/// Recomputes the chain from the first event.
+pub async fn verify(db: &SqlitePool) -> Result<Verified, sqlx::Error> {
+    use futures_util::TryStreamExt as _;
+    let mut rows =
+        sqlx::query("SELECT seq, event, prev_hash, hash FROM audit_event ORDER BY seq").fetch(db);
+    let mut expected_prev = GENESIS.to_owned();
+    let mut expected_seq = 1_i64;
+    let mut events = 0_u64;
+    while let Some(row) = rows.try_next().await? {
+        let seq: i64 = row.try_get("seq")?;
+        let event: String = row.try_get("event")?;
+        let prev_hash: String = row.try_get("prev_hash")?;
+        let hash: String = row.try_get("hash")?;
+        let recomputed = serde_json::from_str::<Value>(&event)
+            .map(|v| chain_hash(&prev_hash, &canonical_json(&v)))
+            .ok();
+        // A gap in the numbers is a removed row even if the links were rewritten.
+        if seq != expected_seq || prev_hash != expected_prev || recomputed.as_ref() != Some(&hash) {
+            return Ok(Verified::Broken { seq });
+        }
+        expected_prev = hash;
+        expected_seq += 1;
+        events += 1;
+    }
+    Ok(Verified::Ok { events })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn login_event() -> Event {
+        Event::new(Kind::Login, Action::E, Outcome::Success)
+            .by(Some(Agent {
+                system: "urn:intake:staff-user",
+                name: "alice".into(),
+                role: "clinician",
+            }))
+            .from(Some("127.0.0.1".parse().unwrap()))
+            .on(Reference::parse("Patient/123").unwrap())
+            .about("urn:intake:staff-user", "bob")
+    }
+
+    #[test]
+    fn events_are_valid_fhir_r4_audit_events() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_946_399);
+        for event in [
+            login_event(),
+            Event::new(Kind::Login, Action::E, Outcome::MinorFailure),
+            Event::new(Kind::Rest(Interaction::Read), Action::R, Outcome::Success),
+        ] {
+            let text = event.to_fhir(t).to_string();
+            let parsed =
+                fhirbolt::json::from_str::<fhirbolt::model::r4::resources::AuditEvent>(&text, None);
+            assert!(parsed.is_ok(), "{text}: {parsed:?}");
+        }
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_level() {
+        let a: Value = serde_json::from_str(r#"{"b":1,"a":{"d":[{"z":1,"y":2}],"c":3}}"#).unwrap();
+        assert_eq!(
+            canonical_json(&a),
+            r#"{"a":{"c":3,"d":[{"y":2,"z":1}]},"b":1}"#
+        );
+    }
+
+    #[test]
+    fn references_are_type_slash_id_only() {
+        assert!(Reference::parse("Patient/123").is_some());
+        assert!(Reference::parse("Patient/Jane Doe").is_none());
+        assert!(Reference::parse("patient/123").is_none());
+        assert!(Reference::parse("Jane").is_none());
+    }
+}

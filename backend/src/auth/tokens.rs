@@ -1,0 +1,130 @@
+//! Bearer tokens for system clients (the EMR, scripts, benchmarks): 256 random
+//! bits, stored only as SHA-256, revocable by name.
+
+use std::time::SystemTime;
+
+use sqlx::{Row as _, SqlitePool};
+
+use super::{AuthError, Principal, PrincipalKind, Role, random_secret, sha256_hex};
+use crate::audit::{self, Action, Event, Kind, Outcome};
+use crate::clock::fhir_instant;
+
+/// What every token starts with, so a leaked one is recognisable (secret scanners).
+pub const TOKEN_PREFIX: &str = "intake_";
+
+/// Why a token command refused.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// A live token has that name.
+    #[error("a token named {0} already exists")]
+    Duplicate(String),
+    /// No live token has that name.
+    #[error("no live token named {0}")]
+    NotFound(String),
+    /// The role is not a token role, or the name is empty or too long.
+    #[error("{0}")]
+    Invalid(&'static str),
+    /// Anything else.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+}
+
+impl From<sqlx::Error> for TokenError {
+    fn from(error: sqlx::Error) -> Self {
+        TokenError::Auth(AuthError::Database(error))
+    }
+}
+
+fn check_name(name: &str) -> Result<(), TokenError> {
+    if name.trim().is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
+        return Err(TokenError::Invalid(
+            "a token name is 1 to 64 printable characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Creates a token named `name` with `role` (`system` or `admin`), returning it
+/// once; only its hash is kept.
+pub async fn create(
+    db: &SqlitePool,
+    now: SystemTime,
+    name: &str,
+    role: Role,
+) -> Result<String, TokenError> {
+    check_name(name)?;
+    if Role::parse_token(role.code()).is_none() {
+        return Err(TokenError::Invalid("a token's role is system or admin"));
+    }
+    let token = format!("{TOKEN_PREFIX}{}", random_secret()?);
+    let mut tx = crate::db::begin_write(db).await?;
+    let taken: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM api_token WHERE name = ? COLLATE NOCASE AND revoked_at IS NULL)",
+    )
+    .bind(name)
+    .fetch_one(&mut *tx)
+    .await?;
+    if taken {
+        return Err(TokenError::Duplicate(name.to_owned()));
+    }
+    sqlx::query("INSERT INTO api_token (name, token_sha256, role, created_at) VALUES (?, ?, ?, ?)")
+        .bind(name)
+        .bind(sha256_hex(&token))
+        .bind(role.code())
+        .bind(fhir_instant(now))
+        .execute(&mut *tx)
+        .await?;
+    let event = Event::new(Kind::SecurityAdmin, Action::C, Outcome::Success)
+        .by(Some(super::command_line_agent()))
+        .about("urn:intake:token", name);
+    audit::record(&mut tx, now, &event).await?;
+    tx.commit().await?;
+    Ok(token)
+}
+
+/// Revokes the live token named `name`.
+pub async fn revoke(db: &SqlitePool, now: SystemTime, name: &str) -> Result<(), TokenError> {
+    let mut tx = crate::db::begin_write(db).await?;
+    let revoked = sqlx::query(
+        "UPDATE api_token SET revoked_at = ? WHERE name = ? COLLATE NOCASE AND revoked_at IS NULL",
+    )
+    .bind(fhir_instant(now))
+    .bind(name)
+    .execute(&mut *tx)
+    .await?;
+    if revoked.rows_affected() == 0 {
+        return Err(TokenError::NotFound(name.to_owned()));
+    }
+    let event = Event::new(Kind::SecurityAdmin, Action::D, Outcome::Success)
+        .by(Some(super::command_line_agent()))
+        .about("urn:intake:token", name);
+    audit::record(&mut tx, now, &event).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The principal of a live token (the value after `Bearer `), or `None`.
+///
+/// The lookup is by the token's SHA-256, so the database compares hashes, never
+/// the secret itself, and its timing says nothing useful about the token.
+pub async fn token_principal(
+    db: &SqlitePool,
+    bearer: &str,
+) -> Result<Option<Principal>, sqlx::Error> {
+    if !bearer.starts_with(TOKEN_PREFIX) {
+        return Ok(None);
+    }
+    let row = sqlx::query(
+        "SELECT id, name, role FROM api_token WHERE token_sha256 = ? AND revoked_at IS NULL",
+    )
+    .bind(sha256_hex(bearer))
+    .fetch_optional(db)
+    .await?;
+    Ok(row.and_then(|row| {
+        Some(Principal {
+            kind: PrincipalKind::Token(row.get("id")),
+            name: row.get("name"),
+            role: Role::parse_token(row.get::<&str, _>("role"))?,
+        })
+    }))
+}
