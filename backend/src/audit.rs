@@ -440,6 +440,130 @@ pub async fn verify(db: &SqlitePool) -> Result<Verified, sqlx::Error> {
     Ok(Verified::Ok { events })
 }
 
+/// A search of the trail, as `GET /fhir/AuditEvent` reads it: `patient`
+/// (`Patient/123` or `123`), `agent` (a username or token name), `date` with
+/// `ge`, `le` or no prefix (that day or instant), `_count` (newest first, at most
+/// [`MAX_COUNT`]). Any other parameter is refused, never ignored.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Search {
+    patient: Option<String>,
+    agent: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    count: u32,
+}
+
+/// The most events one search returns.
+pub const MAX_COUNT: u32 = 1000;
+const DEFAULT_COUNT: u32 = 100;
+
+/// Why a search was refused: the parameter and what is wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadParameter {
+    /// The parameter's name.
+    pub name: String,
+    /// What is wrong, without echoing the value.
+    pub problem: &'static str,
+}
+
+impl Search {
+    /// Reads the query's parameters.
+    pub fn parse(pairs: &[(String, String)]) -> Result<Self, BadParameter> {
+        let bad = |name: &str, problem| BadParameter {
+            name: name.to_owned(),
+            problem,
+        };
+        let mut search = Search {
+            count: DEFAULT_COUNT,
+            ..Search::default()
+        };
+        for (name, value) in pairs {
+            match name.as_str() {
+                "patient" => {
+                    let reference = if value.contains('/') {
+                        value.clone()
+                    } else {
+                        format!("Patient/{value}")
+                    };
+                    match Reference::parse(&reference) {
+                        Some(r) if reference.starts_with("Patient/") => {
+                            search.patient = Some(r.as_str().to_owned());
+                        }
+                        _ => return Err(bad(name, "not a Patient reference or id")),
+                    }
+                }
+                "agent" if !value.is_empty() && value.len() <= 64 => {
+                    search.agent = Some(value.clone());
+                }
+                "agent" => return Err(bad(name, "not a user or token name")),
+                "date" => {
+                    let (prefix, date) = match value.get(..2) {
+                        Some(p @ ("ge" | "le" | "eq")) => (p, &value[2..]),
+                        Some(p) if p.starts_with(|c: char| c.is_ascii_alphabetic()) => {
+                            return Err(bad(name, "only the ge, le and eq prefixes are supported"));
+                        }
+                        _ => ("eq", value.as_str()),
+                    };
+                    let well_formed = date.len() >= 4
+                        && date.len() <= 35
+                        && date[..4].bytes().all(|b| b.is_ascii_digit())
+                        && date
+                            .bytes()
+                            .all(|b| b.is_ascii_digit() || b"-T:.Z+".contains(&b));
+                    if !well_formed {
+                        return Err(bad(name, "not a FHIR date or instant"));
+                    }
+                    // `recorded` is UTC text (`2026-11-30T05:56:09.123Z`): a
+                    // prefix of it is the whole day (or hour, or minute), and '~'
+                    // sorts after every character a date holds.
+                    if prefix != "le" {
+                        search.from = Some(date.to_owned());
+                    }
+                    if prefix != "ge" {
+                        search.to = Some(format!("{date}~"));
+                    }
+                }
+                "_count" => {
+                    search.count = value
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|c| (1..=MAX_COUNT).contains(c))
+                        .ok_or_else(|| bad(name, "not a count from 1 to 1000"))?;
+                }
+                _ => return Err(bad(name, "not a supported search parameter")),
+            }
+        }
+        Ok(search)
+    }
+}
+
+/// The events that match, newest first, each with its sequence number as its id.
+pub async fn search(db: &SqlitePool, search: &Search) -> Result<Vec<Value>, sqlx::Error> {
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT seq, event FROM audit_event
+         WHERE (?1 IS NULL OR patient = ?1)
+           AND (?2 IS NULL OR agent = ?2 COLLATE NOCASE)
+           AND (?3 IS NULL OR recorded >= ?3)
+           AND (?4 IS NULL OR recorded <= ?4)
+         ORDER BY seq DESC LIMIT ?5",
+    )
+    .bind(&search.patient)
+    .bind(&search.agent)
+    .bind(&search.from)
+    .bind(&search.to)
+    .bind(search.count)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(seq, text)| {
+            let mut event: Value = serde_json::from_str(&text).ok()?;
+            event["id"] = Value::String(seq.to_string());
+            Some(event)
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -479,6 +603,37 @@ mod tests {
             canonical_json(&a),
             r#"{"a":{"c":3,"d":[{"y":2,"z":1}]},"b":1}"#
         );
+    }
+
+    fn pairs(query: &str) -> Vec<(String, String)> {
+        serde_urlencoded::from_str(query).unwrap()
+    }
+
+    #[test]
+    fn searches_read_patient_agent_date_and_count() {
+        let s = Search::parse(&pairs(
+            "patient=123&agent=alice&date=ge2026-11-01&date=le2026-11-30&_count=5",
+        ))
+        .unwrap();
+        assert_eq!(s.patient.as_deref(), Some("Patient/123"));
+        assert_eq!(s.agent.as_deref(), Some("alice"));
+        assert_eq!(s.from.as_deref(), Some("2026-11-01"));
+        assert_eq!(s.to.as_deref(), Some("2026-11-30~"));
+        assert_eq!(s.count, 5);
+        let day = Search::parse(&pairs("date=2026-11-30")).unwrap();
+        assert_eq!(day.from.as_deref(), Some("2026-11-30"));
+        assert_eq!(day.to.as_deref(), Some("2026-11-30~"));
+        for bad in [
+            "name=x",
+            "patient=Practitioner/1",
+            "patient=a b",
+            "date=gt2026",
+            "date=yesterday",
+            "_count=0",
+            "_count=1001",
+        ] {
+            assert!(Search::parse(&pairs(bad)).is_err(), "{bad}");
+        }
     }
 
     #[test]

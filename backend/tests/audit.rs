@@ -222,3 +222,125 @@ async fn a_deleted_row_in_the_middle_breaks_the_chain() {
         Verified::Broken { seq: 3 }
     );
 }
+
+#[tokio::test]
+async fn admins_search_the_trail_by_agent_patient_and_date_and_others_are_refused() {
+    let app = TestApp::spawn().await;
+    let admin_password = app.add_user("root", Role::Admin).await;
+    let clinician_password = app.add_user("nina", Role::Clinician).await;
+    let admin = app
+        .login_session(app.login("root", &admin_password).await)
+        .await;
+    let clinician = app
+        .login_session(app.login("nina", &clinician_password).await)
+        .await;
+    let event = Event::new(
+        Kind::Rest(audit::Interaction::Read),
+        Action::R,
+        Outcome::Success,
+    )
+    .on(Reference::parse("Patient/42").unwrap());
+    audit::record_alone(&app.db, SystemTime::now(), &event)
+        .await
+        .unwrap();
+
+    let app_ref = &app;
+    let search = move |query: String, session: String| async move {
+        app_ref
+            .get_with_cookie(&format!("/fhir/AuditEvent{query}"), &session)
+            .await
+    };
+    let bundle: Value = search("?agent=nina".into(), admin.id.clone())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(bundle["resourceType"], "Bundle");
+    assert_eq!(bundle["type"], "searchset");
+    let entries = bundle["entry"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{bundle}");
+    assert_eq!(entries[0]["resource"]["subtype"][0]["code"], "110122");
+    assert!(entries[0]["resource"]["id"].is_string());
+
+    let bundle: Value = search("?patient=42".into(), admin.id.clone())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(bundle["total"], 1);
+    assert_eq!(
+        bundle["entry"][0]["resource"]["entity"][0]["what"]["reference"],
+        "Patient/42"
+    );
+    let today = &backend::clock::fhir_instant(SystemTime::now())[..10];
+    let bundle: Value = search(format!("?date={today}&agent=root"), admin.id.clone())
+        .await
+        .json()
+        .await
+        .unwrap();
+    // root's login and two searches so far: searches are audited too.
+    assert_eq!(bundle["total"], 3, "{bundle}");
+    assert_eq!(
+        bundle["entry"][0]["resource"]["subtype"][0]["code"],
+        "search-type"
+    );
+    let bundle: Value = search("?date=le2000-01-01".into(), admin.id.clone())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(bundle["total"], 0);
+    // An unknown parameter is refused, not ignored.
+    let res = search("?name=Jane".into(), admin.id.clone()).await;
+    assert_eq!(res.status(), 400);
+
+    // Not an admin: 403, and the refusal is on the trail. Nobody: 401.
+    let res = search("".into(), clinician.id.clone()).await;
+    assert_eq!(res.status(), 403);
+    let res = app
+        .client
+        .get(app.url("/fhir/AuditEvent"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let refused = app
+        .audit_events()
+        .await
+        .into_iter()
+        .filter(|e| e["subtype"][0]["code"] == "search-type" && e["outcome"] == "4")
+        .count();
+    assert_eq!(refused, 1);
+
+    // An admin token works too; a system token does not; a wrong token is 401.
+    let data = app.dir.path().to_str().unwrap().to_owned();
+    let token = |role: &str, name: &str| {
+        let out = intake_command(&[
+            "token", "create", "--data", &data, "--role", role, "--name", name,
+        ]);
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap()
+            .to_owned()
+    };
+    let with_bearer = |token: String| {
+        app.client
+            .get(app.url("/fhir/AuditEvent?_count=1"))
+            .bearer_auth(token)
+            .send()
+    };
+    assert_eq!(
+        with_bearer(token("admin", "ops")).await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        with_bearer(token("system", "emr")).await.unwrap().status(),
+        403
+    );
+    assert_eq!(
+        with_bearer("intake_nope".into()).await.unwrap().status(),
+        401
+    );
+}

@@ -46,6 +46,7 @@ pub fn fhir_router() -> Router<AppState> {
         .route("/", post(fhir::bundle))
         .route("/metadata", get(fhir::metadata))
         .route("/Patient/$match", post(patient::match_))
+        .route("/AuditEvent", get(crate::auth::handlers::audit_events))
         .route("/Questionnaire", get(questionnaire::search))
         .route(
             "/QuestionnaireResponse/$validate",

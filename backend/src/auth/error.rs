@@ -20,6 +20,9 @@ pub enum AuthError {
     /// Wrong username or password, or a disabled account (401, [`LOGIN_FAILED`]).
     #[error("login failed")]
     LoginFailed,
+    /// Signed in, but the role does not allow this (403).
+    #[error("forbidden for this role")]
+    Forbidden,
     /// The CSRF token or the Origin did not match (403).
     #[error("cross-site request refused")]
     CsrfRefused,
@@ -54,6 +57,11 @@ impl IntoResponse for AuthError {
                 "Sign in first; the session may have expired",
             ),
             AuthError::LoginFailed => (StatusCode::UNAUTHORIZED, "login", LOGIN_FAILED),
+            AuthError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Your role does not allow this",
+            ),
             AuthError::CsrfRefused => (
                 StatusCode::FORBIDDEN,
                 "security",

@@ -1,14 +1,16 @@
 //! `POST /api/staff/login`, `POST /api/staff/logout`, `GET /api/staff/me`.
 
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::session::{self, CsrfChecked, StaffSession};
-use super::{AuthError, ClientAddr, Role, Username, limits, unix_ms, users};
+use super::{AuthError, Authenticated, ClientAddr, Role, Username, limits, unix_ms, users};
 use crate::app::AppState;
 use crate::audit::{self, Action, Event, Kind, Outcome};
+use crate::error::ApiError;
+use crate::fhir::outcome::{Issue, IssueType};
 use crate::http::Json;
 
 /// The login form.
@@ -121,6 +123,62 @@ pub async fn logout(
         header::SET_COOKIE,
         HeaderValue::from_str(&session::clear_cookie())
             .map_err(|_| AuthError::Internal("a cookie that is not a header value"))?,
+    );
+    Ok(response)
+}
+
+/// `GET /fhir/AuditEvent` (admins, by session or token): the audit trail searched
+/// by `patient`, `agent`, `date` (see [`audit::Search`]), newest first, as a
+/// `searchset` Bundle. The search is itself audited, and so is a refusal.
+#[tracing::instrument(skip_all)]
+pub async fn audit_events(
+    State(app): State<AppState>,
+    ClientAddr(address): ClientAddr,
+    Authenticated(principal): Authenticated,
+    RawQuery(query): RawQuery,
+) -> Result<Response, AuthError> {
+    let now = app.clock.now();
+    let allowed = principal.role == Role::Admin;
+    let event = Event::new(
+        Kind::Rest(audit::Interaction::Search),
+        Action::R,
+        if allowed {
+            Outcome::Success
+        } else {
+            Outcome::MinorFailure
+        },
+    )
+    .by(Some(principal.agent()))
+    .from(address);
+    if !allowed {
+        audit::record_alone(&app.db, now, &event).await?;
+        return Err(AuthError::Forbidden);
+    }
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
+        .map_err(|_| {
+        ApiError::BadRequest(Issue::error(
+            IssueType::Structure,
+            "The query could not be read",
+        ))
+    })?;
+    let search = audit::Search::parse(&pairs).map_err(|bad| {
+        ApiError::BadRequest(Issue::error(IssueType::Value, bad.problem).at(bad.name))
+    })?;
+    let events = audit::search(&app.db, &search).await?;
+    audit::record_alone(&app.db, now, &event).await?;
+    let bundle = serde_json::json!({
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": events.len(),
+        "entry": events
+            .into_iter()
+            .map(|e| serde_json::json!({"resource": e, "search": {"mode": "match"}}))
+            .collect::<Vec<_>>(),
+    });
+    let mut response = (StatusCode::OK, bundle.to_string()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(crate::fhir::FHIR_JSON),
     );
     Ok(response)
 }

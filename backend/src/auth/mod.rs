@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 pub use error::AuthError;
-pub use session::{ClientAddr, CsrfChecked, StaffSession};
+pub use session::{Authenticated, ClientAddr, CsrfChecked, StaffSession};
 pub use tokens::token_principal;
 
 /// What a principal may do. Staff have one of the first three; tokens one of the

@@ -166,6 +166,38 @@ async fn load(state: &AppState, id_sha256: &str) -> Result<StaffSession, AuthErr
     })
 }
 
+/// A request from anyone signed in: a system client with `Authorization: Bearer`
+/// (a live token), else a staff user with a live session. For reads; a staff
+/// request that changes state takes [`CsrfChecked`] (a bearer request needs no
+/// CSRF check: a browser never attaches the header by itself).
+#[derive(Clone, Debug)]
+pub struct Authenticated(pub Principal);
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = AuthError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(authorization) = parts.headers.get(header::AUTHORIZATION) {
+            let bearer = authorization
+                .to_str()
+                .ok()
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .ok_or(AuthError::Unauthenticated)?;
+            // A wrong token is refused, not treated as "no token": the client
+            // meant to use one.
+            return super::token_principal(&state.db, bearer.trim())
+                .await?
+                .map(Authenticated)
+                .ok_or(AuthError::Unauthenticated);
+        }
+        let session = StaffSession::from_request_parts(parts, state).await?;
+        Ok(Authenticated(session.principal))
+    }
+}
+
 /// A state-changing request from a signed-in staff user that carries the session's
 /// CSRF token in `X-CSRF-Token` and, if it has an `Origin`, comes from this
 /// server's own origin (the `Host` it was sent to). Refusals are 403 and audited.
