@@ -31,6 +31,8 @@ async fn logins_logouts_lockouts_and_csrf_refusals_are_audited_without_the_name_
     for _ in 0..5 {
         assert_eq!(app.login("lena", "wrong").await.status(), 401);
     }
+    // Refused while locked: a failed login too.
+    assert_eq!(app.login("lena", &password).await.status(), 429);
 
     let events = app.audit_events().await;
     let text = serde_json::to_string(&events).unwrap();
@@ -55,6 +57,7 @@ async fn logins_logouts_lockouts_and_csrf_refusals_are_audited_without_the_name_
     expected.push(lockout);
     expected.extend([failed; 5]);
     expected.push(lockout);
+    expected.push(failed);
     assert_eq!(kinds, expected);
 
     let success = &events[1];

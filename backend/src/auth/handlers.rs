@@ -46,9 +46,18 @@ pub async fn login(
 ) -> Result<Response, AuthError> {
     let now = app.clock.now();
     let now_ms = unix_ms(now);
-    {
+    let throttled = {
         let mut conn = app.db.acquire().await?;
-        limits::check(&mut conn, now_ms, &form.username, address).await?;
+        limits::check(&mut conn, now_ms, &form.username, address).await
+    };
+    if let Err(error) = throttled {
+        if matches!(error, AuthError::Throttled { .. }) {
+            // A refused attempt is a failed login on the trail too (the password
+            // was not even checked; the name is still not recorded).
+            let refused = Event::new(Kind::Login, Action::E, Outcome::MinorFailure).from(address);
+            audit::record_alone(&app.db, now, &refused).await?;
+        }
+        return Err(error);
     }
     // A name that cannot be a username is looked up as nobody: same work, same answer.
     let account = match Username::parse(&form.username) {
