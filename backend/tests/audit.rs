@@ -346,4 +346,16 @@ async fn admins_search_the_trail_by_agent_patient_and_date_and_others_are_refuse
         with_bearer("intake_nope".into()).await.unwrap().status(),
         401
     );
+    // The scheme's name in any case.
+    let lower = app
+        .client
+        .get(app.url("/fhir/AuditEvent?_count=1"))
+        .header(
+            "authorization",
+            format!("bearer {}", token("admin", "ops2")),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lower.status(), 200);
 }

@@ -173,9 +173,19 @@ async fn unknown_user_and_wrong_password_get_the_same_answer_in_comparable_time(
             (status, body, elapsed)
         }
     };
-    let (wrong_status, wrong_body, wrong_time) = timed("erin", "not-it".into()).await;
-    let (unknown_status, unknown_body, unknown_time) =
-        timed("nobody-at-all", "not-it".into()).await;
+    // The fastest of three each, so a busy machine's pauses do not decide.
+    let (mut wrong_time, mut unknown_time) = (Duration::MAX, Duration::MAX);
+    let (mut wrong, mut unknown) = (None, None);
+    for _ in 0..3 {
+        let (status, body, time) = timed("erin", "not-it".into()).await;
+        wrong_time = wrong_time.min(time);
+        wrong = Some((status, body));
+        let (status, body, time) = timed("nobody-at-all", "not-it".into()).await;
+        unknown_time = unknown_time.min(time);
+        unknown = Some((status, body));
+    }
+    let ((wrong_status, wrong_body), (unknown_status, unknown_body)) =
+        (wrong.unwrap(), unknown.unwrap());
     let (invalid_status, invalid_body, _) = timed("not a name!", "not-it".into()).await;
     assert_eq!(wrong_status, 401);
     assert_eq!(unknown_status, 401);

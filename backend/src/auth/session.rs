@@ -181,10 +181,13 @@ impl FromRequestParts<AppState> for Authenticated {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         if let Some(authorization) = parts.headers.get(header::AUTHORIZATION) {
+            // The scheme's name is case-insensitive (RFC 9110 §11.1).
             let bearer = authorization
                 .to_str()
                 .ok()
-                .and_then(|v| v.strip_prefix("Bearer "))
+                .and_then(|v| v.split_once(' '))
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                .map(|(_, token)| token)
                 .ok_or(AuthError::Unauthenticated)?;
             // A wrong token is refused, not treated as "no token": the client
             // meant to use one.
