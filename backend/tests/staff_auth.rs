@@ -131,6 +131,16 @@ async fn login_sets_a_host_only_session_cookie_and_me_returns_the_principal() {
     assert_eq!(ids[0].len(), 64);
 
     // No cookie, or a made-up one: 401 with an OperationOutcome.
+    // A login posted from another site's page is refused.
+    let foreign = app
+        .client
+        .post(app.url("/api/staff/login"))
+        .header("origin", "https://evil.example")
+        .json(&json!({"username": "carol", "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), 403);
     let anonymous = app
         .client
         .get(app.url("/api/staff/me"))

@@ -1,7 +1,7 @@
 //! `POST /api/staff/login`, `POST /api/staff/logout`, `GET /api/staff/me`.
 
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
@@ -42,9 +42,19 @@ pub struct Me {
 pub async fn login(
     State(app): State<AppState>,
     ClientAddr(address): ClientAddr,
+    headers: HeaderMap,
+    uri: Uri,
     Json(form): Json<LoginRequest>,
 ) -> Result<Response, AuthError> {
     let now = app.clock.now();
+    // Login CSRF (signing the victim's browser into the attacker's account): a
+    // page elsewhere cannot send JSON here without CORS, which we do not allow,
+    // and its Origin is refused as well.
+    if !session::same_origin(&headers, uri.authority().map(|a| a.as_str())) {
+        let event = Event::new(Kind::CsrfRefused, Action::E, Outcome::SeriousFailure).from(address);
+        audit::record_alone(&app.db, now, &event).await?;
+        return Err(AuthError::CsrfRefused);
+    }
     let now_ms = unix_ms(now);
     let throttled = {
         let mut conn = app.db.acquire().await?;

@@ -244,7 +244,7 @@ impl FromRequestParts<AppState> for CsrfChecked {
 /// authority it was sent to (`Host`, or HTTP/2's `:authority`). No `Origin` passes:
 /// browsers send it on every cross-origin request and on every POST, so its
 /// absence means a same-origin GET/HEAD or a client that is not a browser.
-fn same_origin(headers: &HeaderMap, uri_authority: Option<&str>) -> bool {
+pub(crate) fn same_origin(headers: &HeaderMap, uri_authority: Option<&str>) -> bool {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return true;
     };
