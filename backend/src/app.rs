@@ -47,6 +47,8 @@ pub struct App {
     pub emr: Arc<dyn Emr>,
     /// The intake pipeline.
     pub intakes: Intakes,
+    /// Stored Questionnaires, parsed, for checking and extracting responses.
+    pub forms: crate::questionnaires::FormCache,
 }
 
 impl Deref for AppState {
@@ -124,6 +126,7 @@ impl Application {
             store,
             emr,
             intakes: intakes.clone(),
+            forms: crate::questionnaires::FormCache::default(),
         }));
         let listener = TcpListener::bind(config.listen)
             .await

@@ -1,5 +1,12 @@
-//! Questionnaires in the embedded store: saved with their compiled form, read back.
+//! Questionnaires in the embedded store: saved with their compiled form, read back,
+//! and kept parsed in memory ([`FormCache`]) for the requests that check answers.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use shared::form::CompiledForm;
 use sqlx::SqlitePool;
 
 use crate::clock::{Clock, fhir_instant};
@@ -137,6 +144,9 @@ pub async fn save(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
+    // After the commit: a cache that reads the new version before this is only
+    // dropped; one that read the old version cannot outlive the bump.
+    SAVES.fetch_add(1, Ordering::Release);
     Ok(Saved {
         body,
         version_id,
@@ -201,6 +211,182 @@ pub async fn read(db: &SqlitePool, id: &str) -> Result<Option<(String, i64)>, sq
     .await
 }
 
+/// Counts the new versions [`save`] has stored in this process: a [`FormCache`]
+/// entry read under an older count is stale.
+static SAVES: AtomicU64 = AtomicU64::new(0);
+
+/// How long a cached form is used without asking the database whether it is still
+/// the current version. Saves in this process invalidate at once; this bounds how
+/// long a form imported by another process (`intake import`) goes unseen.
+const CHECK_AFTER: Duration = Duration::from_secs(1);
+
+/// A stored Questionnaire, parsed, with its compiled form.
+#[derive(Debug)]
+pub struct CachedForm {
+    /// The Questionnaire's id.
+    pub id: String,
+    /// The version these are of.
+    pub version_id: i64,
+    /// The Questionnaire as stored (FHIR JSON): what extraction reads.
+    pub questionnaire: serde_json::Value,
+    /// Its compiled form: what validation reads.
+    pub compiled: CompiledForm,
+}
+
+/// A cache entry: what was read, under which save count, and when it was last
+/// found current.
+#[derive(Debug, Clone)]
+struct Entry<T> {
+    value: T,
+    saves: u64,
+    checked: Instant,
+}
+
+/// Parsed Questionnaires and compiled forms by id, and ids by canonical URL.
+/// Every submission needs its form: reading and parsing it for each one was most
+/// of a submission's work. Only forms that exist are kept (a request naming an
+/// unknown one adds nothing), so it holds at most one entry per stored form.
+#[derive(Debug)]
+pub struct FormCache {
+    forms: RwLock<HashMap<String, Entry<Arc<CachedForm>>>>,
+    urls: RwLock<HashMap<String, Entry<String>>>,
+    check_after: Duration,
+}
+
+impl Default for FormCache {
+    fn default() -> Self {
+        Self::checking_after(CHECK_AFTER)
+    }
+}
+
+impl FormCache {
+    /// A cache that asks the database again once an entry is `check_after` old.
+    fn checking_after(check_after: Duration) -> Self {
+        Self {
+            forms: RwLock::default(),
+            urls: RwLock::default(),
+            check_after,
+        }
+    }
+
+    /// `Questionnaire/{id}` and its compiled form, if stored (and both readable).
+    pub async fn form(
+        &self,
+        db: &SqlitePool,
+        id: &str,
+    ) -> Result<Option<Arc<CachedForm>>, sqlx::Error> {
+        // Read the count before the database: a save committed after this read
+        // makes the entry stale even if the read below saw the old version.
+        let saves = SAVES.load(Ordering::Acquire);
+        let cached = read_lock(&self.forms).get(id).cloned();
+        if let Some(entry) = &cached
+            && entry.saves == saves
+        {
+            if entry.checked.elapsed() < self.check_after {
+                return Ok(Some(entry.value.clone()));
+            }
+            let current: Option<i64> = sqlx::query_scalar(
+                "SELECT version_id FROM resource WHERE resource_type = 'Questionnaire' AND id = ?",
+            )
+            .bind(id)
+            .fetch_optional(db)
+            .await?;
+            if current == Some(entry.value.version_id) {
+                self.keep_form(id, entry.value.clone(), saves);
+                return Ok(Some(entry.value.clone()));
+            }
+        }
+        // The resource and its compiled form in one read, so both are of one version.
+        let row: Option<(String, i64, String, i64)> = sqlx::query_as(
+            "SELECT r.body, r.version_id, c.body, c.version_id FROM resource r
+             JOIN compiled_form c ON c.questionnaire_id = r.id
+             WHERE r.resource_type = 'Questionnaire' AND r.id = ?",
+        )
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+        let Some((body, version_id, compiled, compiled_version)) = row else {
+            write_lock(&self.forms).remove(id);
+            return Ok(None);
+        };
+        let (Ok(questionnaire), Ok(compiled)) = (
+            serde_json::from_str::<serde_json::Value>(&body),
+            serde_json::from_str::<CompiledForm>(&compiled),
+        ) else {
+            return Ok(None);
+        };
+        let form = Arc::new(CachedForm {
+            id: id.to_owned(),
+            version_id,
+            questionnaire,
+            compiled,
+        });
+        if compiled_version == version_id {
+            self.keep_form(id, form.clone(), saves);
+        }
+        Ok(Some(form))
+    }
+
+    fn keep_form(&self, id: &str, form: Arc<CachedForm>, saves: u64) {
+        write_lock(&self.forms).insert(
+            id.to_owned(),
+            Entry {
+                value: form,
+                saves,
+                checked: Instant::now(),
+            },
+        );
+    }
+
+    /// The id of the first (by id) Questionnaire whose canonical URL is `url`, as
+    /// [`search_by_url`] orders them.
+    pub async fn id_by_url(
+        &self,
+        db: &SqlitePool,
+        url: &str,
+    ) -> Result<Option<String>, sqlx::Error> {
+        let saves = SAVES.load(Ordering::Acquire);
+        if let Some(entry) = read_lock(&self.urls).get(url)
+            && entry.saves == saves
+            && entry.checked.elapsed() < self.check_after
+        {
+            return Ok(Some(entry.value.clone()));
+        }
+        let id: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM resource WHERE resource_type = 'Questionnaire' AND url = ?
+             ORDER BY id LIMIT 1",
+        )
+        .bind(url)
+        .fetch_optional(db)
+        .await?;
+        let mut urls = write_lock(&self.urls);
+        match &id {
+            Some(id) => {
+                urls.insert(
+                    url.to_owned(),
+                    Entry {
+                        value: id.clone(),
+                        saves,
+                        checked: Instant::now(),
+                    },
+                );
+            }
+            None => {
+                urls.remove(url);
+            }
+        }
+        Ok(id)
+    }
+}
+
+fn read_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Every Questionnaire whose canonical URL is `url` (any version).
 pub async fn search_by_url(db: &SqlitePool, url: &str) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar(
@@ -252,6 +438,109 @@ mod tests {
             }
         }
         assert_ne!(compiled.form.title, spanish.title);
+    }
+
+    fn form(url: &str, text: &str) -> serde_json::Value {
+        serde_json::json!({
+            "resourceType": "Questionnaire", "url": url, "status": "active",
+            "item": [{"linkId": "q", "type": "string", "text": text}],
+        })
+    }
+
+    fn text_of(form: &CachedForm) -> &str {
+        form.questionnaire["item"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn the_form_cache_serves_a_saved_version_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::db::open(dir.path()).await.unwrap();
+        let clock = crate::clock::SystemClock;
+        let cache = FormCache::default();
+        let url = "http://example.org/Questionnaire/cached";
+        save(&db, &clock, "cached", form(url, "First"))
+            .await
+            .unwrap();
+        let first = cache.form(&db, "cached").await.unwrap().unwrap();
+        assert_eq!((first.version_id, text_of(&first)), (1, "First"));
+        assert_eq!(
+            cache.id_by_url(&db, url).await.unwrap().as_deref(),
+            Some("cached")
+        );
+        save(&db, &clock, "cached", form(url, "Second"))
+            .await
+            .unwrap();
+        let second = cache.form(&db, "cached").await.unwrap().unwrap();
+        assert_eq!((second.version_id, text_of(&second)), (2, "Second"));
+        assert_eq!(second.compiled.form.items[0].text, "Second");
+        assert!(cache.form(&db, "unknown").await.unwrap().is_none());
+        assert!(
+            cache
+                .id_by_url(&db, "http://example.org/none")
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    /// Another process (`intake import`) saves without this process knowing: the
+    /// cache finds out when it next asks the database for the version.
+    #[tokio::test]
+    async fn the_form_cache_finds_a_version_saved_elsewhere_when_it_checks_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::db::open(dir.path()).await.unwrap();
+        let clock = crate::clock::SystemClock;
+        let url = "http://example.org/Questionnaire/elsewhere";
+        save(&db, &clock, "elsewhere", form(url, "First"))
+            .await
+            .unwrap();
+        let elsewhere = || async {
+            let compiled = questionnaire::compile(
+                &questionnaire::parse_value(form(url, "Second")).unwrap(),
+                "elsewhere",
+            )
+            .unwrap();
+            let mut body = form(url, "Second");
+            body["id"] = "elsewhere".into();
+            sqlx::query("UPDATE resource SET version_id = 2, body = ? WHERE id = 'elsewhere'")
+                .bind(body.to_string())
+                .execute(&db)
+                .await
+                .unwrap();
+            sqlx::query("UPDATE compiled_form SET version_id = 2, body = ? WHERE questionnaire_id = 'elsewhere'")
+                .bind(serde_json::to_string(&compiled).unwrap())
+                .execute(&db)
+                .await
+                .unwrap();
+        };
+        let patient = FormCache::default();
+        let eager = FormCache::checking_after(Duration::ZERO);
+        for cache in [&patient, &eager] {
+            assert_eq!(
+                cache
+                    .form(&db, "elsewhere")
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .version_id,
+                1
+            );
+        }
+        elsewhere().await;
+        // Within the second: the version read a moment ago.
+        assert_eq!(
+            patient
+                .form(&db, "elsewhere")
+                .await
+                .unwrap()
+                .unwrap()
+                .version_id,
+            1
+        );
+        let seen = eager.form(&db, "elsewhere").await.unwrap().unwrap();
+        assert_eq!((seen.version_id, text_of(&seen)), (2, "Second"));
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! `/fhir/QuestionnaireResponse`: checking answers against their form, and
 //! extracting the resources they describe.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use shared::answers::{self, AnswerProblem};
-use shared::form::CompiledForm;
 use shared::i18n::EN;
 use shared::response::QuestionnaireResponse;
 
@@ -16,7 +17,7 @@ use crate::fhir::FHIR_JSON;
 use crate::fhir::extract::{self, RandomIds};
 use crate::fhir::outcome::{self, Issue, IssueType, Severity};
 use crate::http::{Json, decode};
-use crate::questionnaires;
+use crate::questionnaires::CachedForm;
 
 /// `POST /fhir/QuestionnaireResponse/$validate`, with the response as the body or
 /// as the `resource` parameter of a `Parameters`. 200 with an `OperationOutcome`:
@@ -32,7 +33,7 @@ pub(super) async fn validate(
     // FHIRPath's today() on the server: the latest date anywhere (the patient's
     // zone is not known), as the demographics rules take it.
     let today = Some(app.clock.latest_date_on_earth());
-    let problems = answers::evaluate_on(&form.form, &response, today).issues;
+    let problems = answers::evaluate_on(&form.compiled.form, &response, today).issues;
     tracing::info!(issues = problems.len(), "questionnaire response validated");
     let issues: Vec<Issue> = if problems.is_empty() {
         vec![Issue {
@@ -88,12 +89,11 @@ pub(super) async fn checked_extraction(
     app: &AppState,
     response: &QuestionnaireResponse,
 ) -> Result<(serde_json::Value, extract::Extraction), ApiError> {
-    let id = questionnaire_id(app, response).await?;
-    let form = compiled(app, &id).await?;
+    let form = form_of(app, response).await?;
     // FHIRPath's today() on the server: the latest date anywhere (the patient's
     // zone is not known), as the demographics rules take it.
     let today = Some(app.clock.latest_date_on_earth());
-    let problems = answers::evaluate_on(&form.form, response, today).issues;
+    let problems = answers::evaluate_on(&form.compiled.form, response, today).issues;
     if !problems.is_empty() {
         tracing::info!(issues = problems.len(), "questionnaire response refused");
         return Err(ApiError::Unprocessable(
@@ -103,10 +103,6 @@ pub(super) async fn checked_extraction(
                 .collect(),
         ));
     }
-    let questionnaire = questionnaires::read(&app.db, &id)
-        .await?
-        .and_then(|(body, _)| serde_json::from_str::<serde_json::Value>(&body).ok())
-        .ok_or_else(unknown_questionnaire)?;
     let response_json = serde_json::to_value(response).map_err(|_| {
         ApiError::Unprocessable(vec![Issue::error(
             IssueType::Structure,
@@ -114,7 +110,7 @@ pub(super) async fn checked_extraction(
         )])
     })?;
     let now = fhir_instant(app.clock.now());
-    let extraction = extract::extract(&questionnaire, &response_json, &RandomIds, &now)
+    let extraction = extract::extract(&form.questionnaire, &response_json, &RandomIds, &now)
         .map_err(ApiError::Unprocessable)?;
     Ok((response_json, extraction))
 }
@@ -168,14 +164,17 @@ pub(super) fn response_in(body: serde_json::Value) -> Result<QuestionnaireRespon
     decode(resource.to_string().as_bytes())
 }
 
-/// The compiled form a response answers: `Questionnaire/{id}`, or a canonical URL
-/// (with or without `|version`).
+/// The form a response answers (`Questionnaire/{id}`, or a canonical URL with or
+/// without `|version`), from the app's cache.
 async fn form_of(
     app: &AppState,
     response: &QuestionnaireResponse,
-) -> Result<CompiledForm, ApiError> {
+) -> Result<Arc<CachedForm>, ApiError> {
     let id = questionnaire_id(app, response).await?;
-    compiled(app, &id).await
+    app.forms
+        .form(&app.db, &id)
+        .await?
+        .ok_or_else(unknown_questionnaire)
 }
 
 fn unknown_questionnaire() -> ApiError {
@@ -207,22 +206,13 @@ async fn questionnaire_id(
         Some(id) => id.to_owned(),
         None => {
             let url = reference.split('|').next().unwrap_or(reference);
-            let found = questionnaires::search_by_url(&app.db, url).await?;
-            let first = found.first().ok_or_else(unknown)?;
-            serde_json::from_str::<serde_json::Value>(first)
-                .ok()
-                .and_then(|q| q.get("id").and_then(|i| i.as_str()).map(str::to_owned))
+            app.forms
+                .id_by_url(&app.db, url)
+                .await?
                 .ok_or_else(unknown)?
         }
     };
     Ok(id)
-}
-
-async fn compiled(app: &AppState, id: &str) -> Result<CompiledForm, ApiError> {
-    let compiled = questionnaires::compiled_form(&app.db, id)
-        .await?
-        .ok_or_else(unknown_questionnaire)?;
-    serde_json::from_str(&compiled).map_err(|_| unknown_questionnaire())
 }
 
 fn to_issue(link_id: &str, problem: &AnswerProblem) -> Issue {
