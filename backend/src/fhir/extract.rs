@@ -71,12 +71,8 @@ pub struct RandomIds;
 impl IdGenerator for RandomIds {
     fn uuid(&self) -> String {
         use std::hash::{BuildHasher as _, Hasher as _};
-        use std::io::Read as _;
         let mut bytes = [0u8; 16];
-        let from_os = std::fs::File::open("/dev/urandom")
-            .and_then(|mut f| f.read_exact(&mut bytes))
-            .is_ok();
-        if !from_os {
+        if !os_random(&mut bytes) {
             // No /dev/urandom: std's per-process random hash keys. These ids only
             // need to be unique within one Bundle.
             for (i, chunk) in bytes.chunks_mut(8).enumerate() {
@@ -91,6 +87,30 @@ impl IdGenerator for RandomIds {
     }
 }
 
+/// Fills `bytes` from the operating system's random source, read a few kilobytes
+/// at a time per thread: an intake takes half a dozen ids, and opening
+/// `/dev/urandom` for each was three system calls apiece. False if it cannot be read.
+fn os_random(bytes: &mut [u8]) -> bool {
+    use std::cell::RefCell;
+    use std::io::{BufReader, Read as _};
+    thread_local! {
+        static URANDOM: RefCell<Option<BufReader<std::fs::File>>> = const { RefCell::new(None) };
+    }
+    URANDOM.with(|source| {
+        let mut source = source.borrow_mut();
+        if source.is_none() {
+            *source = std::fs::File::open("/dev/urandom")
+                .ok()
+                .map(|f| BufReader::with_capacity(4096, f));
+        }
+        let read = source.as_mut().is_some_and(|f| f.read_exact(bytes).is_ok());
+        if !read {
+            *source = None;
+        }
+        read
+    })
+}
+
 /// `00000000-0000-4000-8000-000000000001`, `…002`, …: for tests and snapshots.
 #[derive(Debug, Default)]
 pub struct SequentialIds(AtomicU64);
@@ -103,15 +123,16 @@ impl IdGenerator for SequentialIds {
 }
 
 fn uuid_text(b: &[u8; 16]) -> String {
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(36);
+    for (i, x) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            text.push('-');
+        }
+        text.push(char::from(HEX[usize::from(x >> 4)]));
+        text.push(char::from(HEX[usize::from(x & 0x0f)]));
+    }
+    text
 }
 
 /// What extraction made.
@@ -169,7 +190,7 @@ pub fn extract(
     }
     let q_items = items_of(questionnaire);
     let r_items = items_of(response);
-    x.items(&q_items, &r_items);
+    x.items(q_items, r_items);
     if root.extract.is_some() {
         x.apply_values(&root.values, response, "Questionnaire");
         x.pop_resource();
@@ -472,7 +493,7 @@ impl Extractor<'_> {
         let q_children = items_of(q);
         let answers_at_start = self.answers_written;
         if is_group {
-            self.items(&q_children, &items_of(r));
+            self.items(q_children, items_of(r));
             // Fixed values complete what the group's answers made: none, none.
             if self.answers_written > answers_at_start {
                 self.apply_values(&meta.values, r, link_id);
@@ -481,9 +502,8 @@ impl Extractor<'_> {
             let answers = r
                 .get("answer")
                 .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            for answer in &answers {
+                .map_or(&[][..], Vec::as_slice);
+            for answer in answers {
                 if let (Some(path), Some(datum)) = (&meta.definition, answer_datum(answer)) {
                     self.write_reporting(path, &datum, link_id, true);
                 }
@@ -492,10 +512,10 @@ impl Extractor<'_> {
                     // (a telecom's system beside its value).
                     self.apply_values(&meta.values, r, link_id);
                 }
-                self.items(&q_children, &items_of(answer));
+                self.items(q_children, items_of(answer));
             }
             // Children of a question are sometimes written beside its answers.
-            self.items(&q_children, &items_of(r));
+            self.items(q_children, items_of(r));
             if resource.is_some() || (meta.definition.is_none() && !answers.is_empty()) {
                 self.apply_values(&meta.values, r, link_id);
             }
@@ -1334,11 +1354,10 @@ fn resource_of_canonical(canonical: &str) -> Option<(String, Option<String>)> {
         .map(|t| ((*t).to_owned(), Some(canonical.to_owned())))
 }
 
-fn items_of(node: &Value) -> Vec<Value> {
+fn items_of(node: &Value) -> &[Value] {
     node.get("item")
         .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default()
+        .map_or(&[], Vec::as_slice)
 }
 
 fn extensions(node: &Value) -> &[Value] {

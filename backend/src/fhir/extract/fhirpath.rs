@@ -7,6 +7,7 @@
 //! and leaves the element out, rather than guessing.
 
 use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 use serde_json::Value;
 
@@ -33,6 +34,35 @@ pub(crate) fn evaluate(
     focus: &Value,
     env: &Env<'_>,
 ) -> Result<Vec<Value>, Unsupported> {
+    let ast = parsed(expression)?;
+    eval(&ast, std::slice::from_ref(focus), env)
+}
+
+/// Most parsed expressions kept: a form has a few dozen, a server a few dozen forms.
+const MAX_CACHED: usize = 4096;
+
+/// `expression` parsed, from a cache: a form's expressions are the same for every
+/// response it extracts, so each is parsed once rather than once per submission.
+fn parsed(expression: &str) -> Result<Arc<Ast>, Unsupported> {
+    type Cache = RwLock<HashMap<String, Result<Arc<Ast>, Unsupported>>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let cache = CACHE.get_or_init(Cache::default);
+    if let Some(found) = cache
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(expression)
+    {
+        return found.clone();
+    }
+    let result = parse(expression).map(Arc::new);
+    let mut cache = cache.write().unwrap_or_else(PoisonError::into_inner);
+    if cache.len() < MAX_CACHED {
+        cache.insert(expression.to_owned(), result.clone());
+    }
+    result
+}
+
+fn parse(expression: &str) -> Result<Ast, Unsupported> {
     let tokens = tokenize(expression)?;
     // The parser and evaluator recurse once or a few times per token: a cap keeps a
     // pathological expression in a stored form (`((((…` thousands deep) from
@@ -45,7 +75,7 @@ pub(crate) fn evaluate(
     if parser.at != parser.tokens.len() {
         return Err(Unsupported);
     }
-    eval(&ast, std::slice::from_ref(focus), env)
+    Ok(ast)
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -27,13 +27,12 @@ struct Template {
 impl Extractor<'_> {
     /// Template-based extraction over the whole form: the root, then every item.
     pub(super) fn templates(&mut self, questionnaire: &Value, response: &Value) {
-        let contained: Vec<Value> = questionnaire
+        let contained = questionnaire
             .get("contained")
             .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        self.template_node(questionnaire, response, &contained, "Questionnaire");
-        self.template_items(&items_of(questionnaire), &items_of(response), &contained);
+            .map_or(&[][..], Vec::as_slice);
+        self.template_node(questionnaire, response, contained, "Questionnaire");
+        self.template_items(items_of(questionnaire), items_of(response), contained);
     }
 
     fn template_items(&mut self, q_items: &[Value], r_items: &[Value], contained: &[Value]) {
@@ -49,14 +48,14 @@ impl Extractor<'_> {
                 if answered {
                     self.template_node(q, r, contained, link_id);
                 }
-                self.template_items(&items_of(q), &items_of(r), contained);
+                self.template_items(items_of(q), items_of(r), contained);
                 for answer in r
                     .get("answer")
                     .and_then(Value::as_array)
                     .into_iter()
                     .flatten()
                 {
-                    self.template_items(&items_of(q), &items_of(answer), contained);
+                    self.template_items(items_of(q), items_of(answer), contained);
                 }
             }
         }
