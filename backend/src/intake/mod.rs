@@ -116,7 +116,57 @@ pub enum IntakeError {
 
 struct Job {
     submission: Submission,
+    prepared: Prepared,
     reply: oneshot::Sender<Result<Accepted, IntakeError>>,
+}
+
+/// What can be made of a submission before the writer sees it (in the request's
+/// own task, in parallel with other requests): the writer decides one intake at a
+/// time, so whatever it need not do itself, it should not.
+struct Prepared {
+    /// The intake's id, should it be accepted.
+    id: String,
+    /// When it was received (FHIR instant).
+    now: String,
+    /// The Patient as the matching engine reads it.
+    record: matching::PatientRecord,
+    /// The response, with the intake's identifier.
+    response: Value,
+    /// `response` as stored in the intake row.
+    response_text: String,
+    /// The delivery should the intake create a new patient, and its text.
+    new_bundle: Value,
+    new_text: String,
+    /// That delivery as local store writes, checked as the store checks them, when
+    /// the EMR is the local store and they pass. The deliveries of the other
+    /// decisions are that one without the Patient (the response refers to an
+    /// existing one), so they pass too.
+    checked: Option<Vec<Request>>,
+}
+
+impl Prepared {
+    fn of(s: &Submission, store: Option<&Store>, clock: &dyn Clock) -> Self {
+        let id = RandomIds.uuid();
+        let now = fhir_instant(clock.now());
+        let mut response = s.response.clone();
+        response["identifier"] = json!({"system": SUBMISSION_SYSTEM, "value": id});
+        let bundle = delivery_bundle(&id, &Subject::New, &s.patient, &response, &s.device, &now);
+        let checked = store.and_then(|store| {
+            let requests = inline_requests(&bundle)?;
+            store.check_creates(&requests).ok()?;
+            Some(requests)
+        });
+        Self {
+            record: crate::fhir::patient::to_record(&s.patient),
+            response_text: response.to_string(),
+            response,
+            new_text: bundle.to_string(),
+            new_bundle: bundle,
+            checked,
+            now,
+            id,
+        }
+    }
 }
 
 /// The pipeline: submit, look up, wait for delivery.
@@ -131,6 +181,9 @@ pub struct Intakes {
     /// Tells the outbox to stop, and its task.
     stop: Arc<watch::Sender<bool>>,
     outbox: Arc<tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
+    /// The EMR when it is our own store.
+    local: Option<Store>,
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for Job {
@@ -185,6 +238,8 @@ impl Intakes {
                 );
             }
         }
+        let local = ctx.emr.local_store().cloned();
+        let clock = ctx.clock.clone();
         let (jobs, rx) = mpsc::channel(1024);
         let waiters = Waiters::default();
         let wake = Arc::new(tokio::sync::Notify::new());
@@ -198,6 +253,8 @@ impl Intakes {
             wake,
             stop: Arc::new(stop),
             outbox: Arc::new(tokio::sync::Mutex::new(Some(outbox))),
+            local,
+            clock,
         })
     }
 
@@ -251,8 +308,13 @@ impl Intakes {
     /// Decides and accepts `submission` (or answers as before for a known key).
     pub async fn submit(&self, submission: Submission) -> Result<Accepted, IntakeError> {
         let (reply, answer) = oneshot::channel();
+        let prepared = Prepared::of(&submission, self.local.as_ref(), self.clock.as_ref());
         self.jobs
-            .send(Job { submission, reply })
+            .send(Job {
+                submission,
+                prepared,
+                reply,
+            })
             .await
             .map_err(|_| IntakeError::Stopped)?;
         answer.await.map_err(|_| IntakeError::Stopped)?
@@ -323,43 +385,84 @@ async fn writer(ctx: Context, mut rx: mpsc::Receiver<Job>, wake: Arc<tokio::sync
                 Err(_) => break,
             }
         }
-        let results = accept_batch(&ctx, &batch).await;
+        let (results, rows) = accept_batch(&ctx, &mut batch).await;
+        let mut spent = Vec::with_capacity(batch.len());
         for (job, result) in batch.into_iter().zip(results) {
             let _ = job.reply.send(result);
+            spent.push((job.submission, job.prepared));
         }
         wake.notify_one();
+        // Freeing a batch's documents takes the writer a while: leave it to
+        // another thread.
+        tokio::spawn(async move { drop((spent, rows)) });
     }
 }
 
 /// Decides and stores a batch in one transaction. On a database failure every
 /// job of the batch fails (nothing of it is stored) and pending holds are undone.
-async fn accept_batch(ctx: &Context, batch: &[Job]) -> Vec<Result<Accepted, IntakeError>> {
+///
+/// Two passes: the first decides each intake in order (matching sees the new
+/// patients of the intakes before it, held as pending candidates); the second
+/// builds what each intake writes. The rows of the whole batch then go to SQLite
+/// in a few multi-row statements: each statement is a round trip to SQLite's
+/// thread, and per intake there were about twenty.
+async fn accept_batch(
+    ctx: &Context,
+    batch: &mut [Job],
+) -> (Vec<Result<Accepted, IntakeError>>, Rows) {
     let mut held = Vec::new();
+    let mut rows = Rows::default();
     let result = async {
         let guard = ctx.store.lock().await;
         let mut tx = crate::db::begin_write(&ctx.db).await?;
-        let mut results = Vec::with_capacity(batch.len());
-        let mut outcomes = Vec::new();
-        let mut created = HashMap::new();
-        for job in batch {
-            let r = accept_one(
-                ctx,
-                &mut tx,
-                &job.submission,
-                &mut Batch {
-                    held: &mut held,
-                    outcomes: &mut outcomes,
-                    created: &mut created,
-                },
-            )
-            .await;
-            if let Err(IntakeError::Database(e)) = r {
-                return Err(e);
-            }
-            results.push(r);
+        let earlier = accepted_under(&mut tx, batch).await?;
+        let mut decided = Vec::with_capacity(batch.len());
+        let mut keys: HashMap<&str, usize> = HashMap::new();
+        for (i, job) in batch.iter().enumerate() {
+            let s = &job.submission;
+            let d = if let Some((accepted, sha)) = earlier.get(&s.key) {
+                // A retry of an intake accepted before.
+                if *sha == s.body_sha256 {
+                    Ok(Decided::Repeat(accepted.clone()))
+                } else {
+                    Err(IntakeError::KeyReused)
+                }
+            } else if let Some(&first) = keys.get(s.key.as_str()) {
+                // A retry of an intake earlier in this very batch.
+                if batch[first].submission.body_sha256 == s.body_sha256 {
+                    Ok(Decided::RepeatOf(first))
+                } else {
+                    Err(IntakeError::KeyReused)
+                }
+            } else {
+                keys.insert(&s.key, i);
+                decide(ctx, &job.prepared, &mut held)
+                    .await
+                    .map(Decided::New)
+            };
+            decided.push(d);
         }
+        let charts = charts(ctx, &decided).await?;
+        let mut results: Vec<Result<Accepted, IntakeError>> = Vec::with_capacity(batch.len());
+        for (job, d) in batch.iter_mut().zip(decided) {
+            let result = match d {
+                Err(e) => Err(e),
+                Ok(Decided::Repeat(accepted)) => Ok(accepted),
+                Ok(Decided::RepeatOf(first)) => match &results[first] {
+                    Ok(a) => Ok(Accepted {
+                        repeated: true,
+                        ..a.clone()
+                    }),
+                    Err(IntakeError::Emr(e)) => Err(IntakeError::Emr(e.clone())),
+                    Err(_) => Err(IntakeError::KeyReused),
+                },
+                Ok(Decided::New(d)) => record(ctx, job, d, &charts, &mut rows, &mut held),
+            };
+            results.push(result);
+        }
+        rows.write(ctx, &mut tx).await?;
         tx.commit().await?;
-        ctx.store.committed(&outcomes);
+        ctx.store.inserted(&rows.stored);
         drop(guard);
         // Written with the accept: the Patient itself is in the index now.
         for (key, written) in &held {
@@ -371,66 +474,106 @@ async fn accept_batch(ctx: &Context, batch: &[Job]) -> Vec<Result<Accepted, Inta
     }
     .await;
     match result {
-        Ok(results) => results,
+        Ok(results) => (results, rows),
         Err(e) => {
             for (key, _) in &held {
                 ctx.emr.release_pending(key);
             }
             tracing::error!(error = %e, "intakes not accepted: database failed");
-            batch
+            let failed = batch
                 .iter()
                 .map(|_| Err(IntakeError::Database(sqlx::Error::PoolClosed)))
-                .collect()
+                .collect();
+            (failed, rows)
         }
     }
 }
 
-/// What the jobs of one batch share.
-struct Batch<'a> {
-    /// Pending new patients held in the index, and whether already written.
-    held: &'a mut Vec<(String, bool)>,
-    /// Store writes, for the index once committed.
-    outcomes: &'a mut Vec<crate::store::Outcome>,
-    /// `Patient/{id}` of each intake of this batch that created one.
-    created: &'a mut HashMap<String, String>,
-}
-
-async fn accept_one(
-    ctx: &Context,
+/// The intakes accepted before under the keys of `batch`, by key: each with the
+/// hash of its body.
+async fn accepted_under(
     tx: &mut SqliteConnection,
-    s: &Submission,
-    batch: &mut Batch<'_>,
-) -> Result<Accepted, IntakeError> {
-    // A retry of an accepted intake (perhaps earlier in this very batch).
-    let existing: Option<(String, String, String, Option<String>, String)> = sqlx::query_as(
-        "SELECT id, body_sha256, outcome, patient, status FROM intake WHERE idempotency_key = ?",
-    )
-    .bind(&s.key)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if let Some((intake, sha, outcome, patient, status)) = existing {
-        if sha != s.body_sha256 {
-            return Err(IntakeError::KeyReused);
-        }
-        return Ok(Accepted {
-            intake,
-            outcome: Decision::parse(&outcome),
-            patient,
-            status,
-            repeated: true,
-        });
+    batch: &[Job],
+) -> Result<HashMap<String, (Accepted, String)>, sqlx::Error> {
+    let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+        "SELECT idempotency_key, id, body_sha256, outcome, patient, status FROM intake
+         WHERE idempotency_key IN (",
+    );
+    let mut keys = q.separated(", ");
+    for job in batch {
+        keys.push_bind(job.submission.key.as_str());
     }
-    let record = crate::fhir::patient::to_record(&s.patient);
-    let found = ctx
-        .emr
-        .find_matches(
-            &record,
-            &matching::MatchOptions {
-                count: 5,
-                ..matching::MatchOptions::default()
-            },
-        )
-        .await;
+    q.push(")");
+    let rows: Vec<(String, String, String, String, Option<String>, String)> = q
+        .build_query_as()
+        .persistent(false)
+        .fetch_all(&mut *tx)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(key, intake, sha, outcome, patient, status)| {
+            let accepted = Accepted {
+                intake,
+                outcome: Decision::parse(&outcome),
+                patient,
+                status,
+                repeated: true,
+            };
+            (key, (accepted, sha))
+        })
+        .collect())
+}
+
+/// What the first pass made of a job.
+enum Decided {
+    /// Accepted before: this answer again.
+    Repeat(Accepted),
+    /// The same as the job at this position in the batch.
+    RepeatOf(usize),
+    /// A new intake.
+    New(NewIntake),
+}
+
+/// A new intake's decision.
+struct NewIntake {
+    decision: Decision,
+    subject: Subject,
+    found: Vec<Found>,
+    /// Where its pending new patient sits in the batch's holds.
+    held: Option<usize>,
+}
+
+/// Matches the intake and decides; a new patient is held as a pending candidate
+/// at once, so the intakes after it in the batch find them.
+async fn decide(
+    ctx: &Context,
+    p: &Prepared,
+    held: &mut Vec<(String, bool)>,
+) -> Result<NewIntake, IntakeError> {
+    let options = matching::MatchOptions {
+        count: 5,
+        ..matching::MatchOptions::default()
+    };
+    let found = match ctx.emr.local_store() {
+        // Our own index: the candidates' charts are read later, for the batch at
+        // once, and only where a Task needs one.
+        Some(store) => {
+            let outcome = store.patients().read().find(&p.record, &options);
+            if !outcome.capped.is_empty() {
+                let passes: Vec<&str> = outcome.capped.iter().map(|p| p.code()).collect();
+                tracing::warn!(match.capped = ?passes, "blocking cap hit: candidates were cut");
+            }
+            Ok(outcome
+                .candidates
+                .into_iter()
+                .map(|candidate| Found {
+                    candidate,
+                    resource: Value::Null,
+                })
+                .collect())
+        }
+        None => ctx.emr.find_matches(&p.record, &options).await,
+    };
     // An EMR that cannot be searched must not lose the intake, nor make a
     // returning patient look new: it is accepted for staff to decide.
     let unsearched = found.is_err();
@@ -438,8 +581,6 @@ async fn accept_one(
         tracing::warn!(error = %e, "EMR not searchable: intake sent to review");
         Vec::new()
     });
-    let id = RandomIds.uuid();
-    let now = fhir_instant(ctx.clock.now());
     let top = found.first();
     let decision = match top.map(|f| f.candidate.grade) {
         _ if unsearched => Decision::Review,
@@ -457,98 +598,263 @@ async fn accept_one(
         (Decision::Created, _) => Subject::New,
         _ => Subject::None,
     };
-    let mut response = s.response.clone();
-    response["identifier"] = json!({"system": SUBMISSION_SYSTEM, "value": id});
+    let held = (subject == Subject::New).then(|| {
+        let key = pending_key(&p.id);
+        ctx.emr.hold_pending(&key, &p.record);
+        held.push((key, false));
+        held.len() - 1
+    });
+    Ok(NewIntake {
+        decision,
+        subject,
+        found,
+        held,
+    })
+}
+
+/// The charts of the existing patients the batch's intakes were linked to (to
+/// propose what differs), by id, when the embedded store's candidates came
+/// without them.
+async fn charts(
+    ctx: &Context,
+    decided: &[Result<Decided, IntakeError>],
+) -> Result<HashMap<String, Value>, sqlx::Error> {
+    let Some(store) = ctx.emr.local_store() else {
+        return Ok(HashMap::new());
+    };
+    let mut ids: Vec<String> = decided
+        .iter()
+        .filter_map(|d| match d {
+            Ok(Decided::New(NewIntake {
+                subject: Subject::Existing(p),
+                ..
+            })) => Some(p.clone()),
+            _ => None,
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    Ok(store
+        .read_many("Patient", &ids)
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s.resource))
+        .collect())
+}
+
+/// What a batch writes, gathered to be written at once.
+#[derive(Default)]
+struct Rows {
+    /// Resources for the store: intakes' deliveries, Tasks.
+    stored: Vec<crate::store::Stored>,
+    intakes: Vec<IntakeRow>,
+    outbox: Vec<OutboxRow>,
+    /// `Patient/{id}` of each intake of this batch that created one.
+    created: HashMap<String, String>,
+}
+
+struct IntakeRow {
+    id: String,
+    key: String,
+    body_sha256: String,
+    received_at: String,
+    questionnaire: String,
+    outcome: Decision,
+    patient: Option<String>,
+    status: &'static str,
+    response: String,
+    match_result: String,
+}
+
+struct OutboxRow {
+    intake_id: String,
+    payload: String,
+    /// The locations written, when delivered with the accept.
+    delivered: Option<Value>,
+    at: String,
+}
+
+/// Most rows in one multi-row statement (10 parameters a row: well under
+/// SQLite's limit of 32,766).
+const ROWS_PER_STATEMENT: usize = 500;
+
+impl Rows {
+    async fn write(&self, ctx: &Context, tx: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+        ctx.store.insert_created(tx, &self.stored).await?;
+        for chunk in self.intakes.chunks(ROWS_PER_STATEMENT) {
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO intake (id, idempotency_key, body_sha256, received_at, questionnaire,
+                                     outcome, patient, status, response, match_result) ",
+            );
+            q.push_values(chunk, |mut b, r| {
+                b.push_bind(&r.id)
+                    .push_bind(&r.key)
+                    .push_bind(&r.body_sha256)
+                    .push_bind(&r.received_at)
+                    .push_bind(&r.questionnaire)
+                    .push_bind(r.outcome.code())
+                    .push_bind(&r.patient)
+                    .push_bind(r.status)
+                    .push_bind(&r.response)
+                    .push_bind(&r.match_result);
+            });
+            q.build().persistent(false).execute(&mut *tx).await?;
+        }
+        for chunk in self.outbox.chunks(ROWS_PER_STATEMENT) {
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO outbox (intake_id, payload, next_attempt_at, state, attempts,
+                                     delivered_at, result) ",
+            );
+            q.push_values(chunk, |mut b, r| {
+                let delivered = r.delivered.is_some();
+                b.push_bind(&r.intake_id)
+                    .push_bind(&r.payload)
+                    .push_bind(0_i64)
+                    .push_bind(if delivered { "delivered" } else { "pending" })
+                    .push_bind(i64::from(delivered))
+                    .push_bind(delivered.then_some(r.at.as_str()))
+                    .push_bind(r.delivered.as_ref().map(Value::to_string));
+            });
+            q.build().persistent(false).execute(&mut *tx).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The second pass for a new intake: what it writes (added to `rows`), and the
+/// answer.
+fn record(
+    ctx: &Context,
+    job: &mut Job,
+    d: NewIntake,
+    charts: &HashMap<String, Value>,
+    rows: &mut Rows,
+    held: &mut [(String, bool)],
+) -> Result<Accepted, IntakeError> {
+    let (s, p) = (&job.submission, &mut job.prepared);
+    let NewIntake {
+        decision,
+        subject,
+        mut found,
+        held: held_at,
+    } = d;
+    let (id, now) = (&p.id.clone(), &p.now.clone());
+    if let Subject::Existing(patient) = &subject
+        && let (Some(top), Some(chart)) = (found.first_mut(), charts.get(patient))
+        && top.resource.is_null()
+    {
+        top.resource = chart.clone();
+    }
+    let top = found.first();
     let mut patient_ref = match &subject {
         Subject::Existing(p) => Some(format!("Patient/{p}")),
         _ => None,
     };
-    let mut payload = match &subject {
-        Subject::None => None,
-        _ => Some(delivery_bundle(
-            &id, &subject, &s.patient, &response, &s.device, &now,
-        )),
+    // The delivery: the bundle the outbox keeps (and sends, unless it is written
+    // here), and the same as writes to the local store.
+    let local = ctx.emr.local_store();
+    let mut resolved = None;
+    let (payload, requests) = match &subject {
+        Subject::None => (None, None),
+        Subject::New => {
+            let requests = match p.checked.take() {
+                Some(checked) => Some((checked, true)),
+                None => local
+                    .and_then(|_| inline_requests(&p.new_bundle))
+                    .map(|r| (r, false)),
+            };
+            (Some(std::mem::take(&mut p.new_text)), requests)
+        }
+        Subject::Existing(_) | Subject::Pending(_) => {
+            let mut bundle = delivery_bundle(id, &subject, &s.patient, &p.response, &s.device, now);
+            if let Subject::Pending(earlier) = &subject
+                && let Some(patient) = rows.created.get(earlier)
+            {
+                // Created earlier in this batch (an earlier batch's is in the
+                // index by now; one not written here is resolved at delivery).
+                if let Some(entries) = bundle["entry"].as_array_mut() {
+                    for e in entries {
+                        if e.pointer("/resource/subject/reference").is_some() {
+                            e["resource"]["subject"]["reference"] = Value::String(patient.clone());
+                        }
+                    }
+                }
+                resolved = Some(patient.clone());
+            }
+            let requests = match (&subject, &resolved) {
+                (Subject::Pending(_), None) => None,
+                _ => local
+                    .and_then(|_| inline_requests(&bundle))
+                    .map(|r| (r, p.checked.is_some())),
+            };
+            (Some(bundle.to_string()), requests)
+        }
     };
     let mut status = if decision == Decision::Review {
         "review"
     } else {
         "accepted"
     };
+    // Tasks for staff: the match to decide, or demographics that differ from the
+    // chart (proposed, never written over it).
+    let task = match (&subject, top) {
+        (Subject::None, _) => Some(review_task(id, &found, now)),
+        (Subject::Existing(p), Some(f)) => update_task(id, p, &f.resource, &s.patient, now),
+        _ => None,
+    };
+    let task = match task {
+        Some(task) => ctx
+            .store
+            .prepare_creates(vec![Request::Create {
+                resource: task,
+                if_none_exist: None,
+                full_url: None,
+            }])
+            .map_err(|e| IntakeError::Emr(format!("review task refused: {e}")))?,
+        None => Vec::new(),
+    };
     // The EMR is our own store: its resources are written right here.
     let mut delivered = None;
-    if let (Some(store), Some(bundle)) = (ctx.emr.local_store(), payload.as_mut())
-        && let Some((result, patient)) = write_inline(store, tx, bundle, &subject, batch).await?
+    if let (Some(store), Some((requests, checked))) = (local, requests)
+        && let Some((written, locations, patient)) =
+            write_inline(store, requests, checked, &subject, resolved)
     {
         if subject == Subject::New
             && let Some(p) = &patient
         {
-            batch.created.insert(id.clone(), p.clone());
+            rows.created.insert(id.clone(), p.clone());
+        }
+        if let Some(at) = held_at
+            && let Some(h) = held.get_mut(at)
+        {
+            h.1 = true;
         }
         patient_ref = patient;
         status = "delivered";
-        delivered = Some(result);
+        delivered = Some(locations);
+        rows.stored.extend(written);
     }
+    rows.stored.extend(task);
     let match_result = json!(found.iter().map(candidate_json).collect::<Vec<_>>());
-    sqlx::query(
-        "INSERT INTO intake (id, idempotency_key, body_sha256, received_at, questionnaire, outcome,
-                             patient, status, response, match_result)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&id)
-    .bind(&s.key)
-    .bind(&s.body_sha256)
-    .bind(&now)
-    .bind(&s.questionnaire)
-    .bind(decision.code())
-    .bind(&patient_ref)
-    .bind(status)
-    .bind(response.to_string())
-    .bind(match_result.to_string())
-    .execute(&mut *tx)
-    .await?;
-    if let Some(bundle) = &payload {
-        sqlx::query(
-            "INSERT INTO outbox (intake_id, payload, next_attempt_at, state, attempts, delivered_at, result)
-             VALUES (?, ?, 0, ?, ?, ?, ?)",
-        )
-        .bind(&id)
-        .bind(bundle.to_string())
-        .bind(if delivered.is_some() { "delivered" } else { "pending" })
-        .bind(i64::from(delivered.is_some()))
-        .bind(delivered.as_ref().map(|_| now.clone()))
-        .bind(delivered.as_ref().map(Value::to_string))
-        .execute(&mut *tx)
-        .await?;
-    }
-    // Tasks for staff: the match to decide, or demographics that differ from the
-    // chart (proposed, never written over it).
-    let task = match (&subject, top) {
-        (Subject::None, _) => Some(review_task(&id, &found, &now)),
-        (Subject::Existing(p), Some(f)) => update_task(&id, p, &f.resource, &s.patient, &now),
-        _ => None,
-    };
-    if let Some(task) = task {
-        let written = ctx
-            .store
-            .apply_in(
-                tx,
-                vec![Request::Create {
-                    resource: task,
-                    if_none_exist: None,
-                    full_url: None,
-                }],
-            )
-            .await
-            .map_err(|e| match e {
-                crate::store::StoreError::Database(e) => IntakeError::Database(e),
-                other => IntakeError::Emr(format!("review task refused: {other}")),
-            })?;
-        batch.outcomes.extend(written);
-    }
-    if subject == Subject::New {
-        let key = pending_key(&id);
-        ctx.emr.hold_pending(&key, &record);
-        batch.held.push((key, delivered.is_some()));
+    rows.intakes.push(IntakeRow {
+        id: id.clone(),
+        key: s.key.clone(),
+        body_sha256: s.body_sha256.clone(),
+        received_at: now.clone(),
+        questionnaire: s.questionnaire.clone(),
+        outcome: decision,
+        patient: patient_ref.clone(),
+        status,
+        response: std::mem::take(&mut p.response_text),
+        match_result: match_result.to_string(),
+    });
+    if let Some(payload) = payload {
+        rows.outbox.push(OutboxRow {
+            intake_id: id.clone(),
+            payload,
+            delivered,
+            at: now.clone(),
+        });
     }
     tracing::info!(
         intake.outcome = decision.code(),
@@ -556,7 +862,7 @@ async fn accept_one(
         "intake accepted"
     );
     Ok(Accepted {
-        intake: id,
+        intake: id.clone(),
         outcome: decision,
         patient: patient_ref,
         status: status.to_owned(),
@@ -564,81 +870,56 @@ async fn accept_one(
     })
 }
 
-/// Writes a delivery bundle into the local store inside the accepting
-/// transaction (under a savepoint: all of it or none). `None` when it cannot be
-/// written here and now (left to the outbox, which reports why); else the
-/// locations written and the intake's Patient.
-async fn write_inline(
+/// A delivery's resources, made to be written into the local store with the
+/// accept (`checked`: as [`Store::check_creates`] accepted them). `None` when
+/// they cannot be written here (left to the outbox, which reports why); else the
+/// resources, the locations written and the intake's Patient (`resolved`: the
+/// one an intake earlier in the batch created).
+fn write_inline(
     store: &Store,
-    tx: &mut SqliteConnection,
-    bundle: &mut Value,
+    requests: Vec<Request>,
+    checked: bool,
     subject: &Subject,
-    batch: &mut Batch<'_>,
-) -> Result<Option<(Value, Option<String>)>, IntakeError> {
-    let mut resolved = None;
-    if let Subject::Pending(earlier) = subject {
-        // Created earlier in this batch (an earlier batch's is in the index).
-        let Some(p) = batch.created.get(earlier).cloned() else {
-            return Ok(None);
-        };
-        if let Some(entries) = bundle["entry"].as_array_mut() {
-            for e in entries {
-                if e.pointer("/resource/subject/reference").is_some() {
-                    e["resource"]["subject"]["reference"] = Value::String(p.clone());
-                }
-            }
-        }
-        resolved = Some(p);
-    }
-    let Ok(mut requests) = crate::store::bundle::transaction_requests(bundle) else {
-        return Ok(None);
+    resolved: Option<String>,
+) -> Option<(Vec<crate::store::Stored>, Value, Option<String>)> {
+    let prepared = if checked {
+        Ok(store.prepare_checked_creates(requests))
+    } else {
+        store.prepare_creates(requests)
     };
-    // New resources of a new intake, in the transaction that accepts it: nothing
-    // can exist under its identifier yet, so no condition to search.
+    let written = match prepared {
+        Ok(written) => written,
+        Err(e) => {
+            tracing::warn!(error = %e, "intake not written inline; left to the outbox");
+            return None;
+        }
+    };
+    let locations: Vec<Value> = written
+        .iter()
+        .map(|st| Value::String(format!("{}/_history/{}", st.reference(), st.version_id)))
+        .collect();
+    let patient = match subject {
+        Subject::New => written
+            .iter()
+            .find(|st| st.resource_type == "Patient")
+            .map(crate::store::Stored::reference),
+        Subject::Existing(p) => Some(format!("Patient/{p}")),
+        _ => resolved,
+    };
+    Some((written, Value::Array(locations), patient))
+}
+
+/// A delivery bundle as writes to the local store, inside the transaction that
+/// accepts the intake: its resources are new, nothing can exist under its
+/// identifier yet, so no condition to search.
+fn inline_requests(bundle: &Value) -> Option<Vec<Request>> {
+    let mut requests = crate::store::bundle::transaction_requests(bundle).ok()?;
     for r in &mut requests {
         if let Request::Create { if_none_exist, .. } = r {
             *if_none_exist = None;
         }
     }
-    sqlx::query("SAVEPOINT inline_delivery")
-        .execute(&mut *tx)
-        .await?;
-    match store.apply_in(tx, requests).await {
-        Ok(outcomes) => {
-            sqlx::query("RELEASE inline_delivery")
-                .execute(&mut *tx)
-                .await?;
-            let locations: Vec<Value> = outcomes
-                .iter()
-                .map(|o| {
-                    let st = o.stored();
-                    Value::String(format!("{}/_history/{}", st.reference(), st.version_id))
-                })
-                .collect();
-            let patient = match subject {
-                Subject::New => outcomes
-                    .iter()
-                    .map(crate::store::Outcome::stored)
-                    .find(|st| st.resource_type == "Patient")
-                    .map(crate::store::Stored::reference),
-                Subject::Existing(p) => Some(format!("Patient/{p}")),
-                _ => resolved,
-            };
-            batch.outcomes.extend(outcomes);
-            Ok(Some((Value::Array(locations), patient)))
-        }
-        Err(crate::store::StoreError::Database(e)) => Err(IntakeError::Database(e)),
-        Err(e) => {
-            tracing::warn!(error = %e, "intake not written inline; left to the outbox");
-            sqlx::query("ROLLBACK TO inline_delivery")
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("RELEASE inline_delivery")
-                .execute(&mut *tx)
-                .await?;
-            Ok(None)
-        }
-    }
+    Some(requests)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

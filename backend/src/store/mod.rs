@@ -244,8 +244,12 @@ impl Store {
             list.push_bind(id);
         }
         q.push(")");
-        let rows: Vec<(String, String, i64, String, String)> =
-            q.build_query_as().fetch_all(&self.db).await?;
+        // The text depends on how many ids: not worth a place in the statement cache.
+        let rows: Vec<(String, String, i64, String, String)> = q
+            .build_query_as()
+            .persistent(false)
+            .fetch_all(&self.db)
+            .await?;
         let mut found: HashMap<String, Stored> = rows
             .into_iter()
             .filter_map(row_to_stored)
@@ -295,10 +299,87 @@ impl Store {
         apply(tx, &fhir_instant(self.clock.now()), requests).await
     }
 
+    /// New resources, each with a new id and its `meta`, references to another's
+    /// `fullUrl` resolved, without touching the database: what
+    /// [`Store::apply_in`] would write for these plain creates (no condition),
+    /// for a caller that writes many sets of them at once with
+    /// [`Store::insert_created`]. Checked as `apply_in` checks them.
+    pub fn prepare_creates(&self, creates: Vec<Request>) -> Result<Vec<Stored>, StoreError> {
+        self.check_creates(&creates)?;
+        Ok(self.prepare_checked_creates(creates))
+    }
+
+    /// Whether [`Store::prepare_creates`] would accept these (the same check,
+    /// which parses each resource as FHIR: a caller can make it where it costs
+    /// less, and then call [`Store::prepare_checked_creates`]).
+    pub fn check_creates(&self, creates: &[Request]) -> Result<(), StoreError> {
+        check_requests(creates)?;
+        if creates.iter().all(|r| {
+            matches!(
+                r,
+                Request::Create {
+                    if_none_exist: None,
+                    ..
+                }
+            )
+        }) {
+            Ok(())
+        } else {
+            Err(not_plain())
+        }
+    }
+
+    /// [`Store::prepare_creates`] for requests [`Store::check_creates`] accepted
+    /// (a request that is not a plain create is left out).
+    pub fn prepare_checked_creates(&self, creates: Vec<Request>) -> Vec<Stored> {
+        let last_updated = fhir_instant(self.clock.now());
+        let mut resolved: HashMap<String, String> = HashMap::new();
+        let mut planned = Vec::with_capacity(creates.len());
+        for request in creates {
+            let Request::Create {
+                resource,
+                if_none_exist: None,
+                full_url,
+            } = request
+            else {
+                continue;
+            };
+            let id = new_id();
+            if let Some(url) = full_url {
+                resolved.insert(url, format!("{}/{id}", type_of_value(&resource)));
+            }
+            planned.push((resource, id));
+        }
+        planned
+            .into_iter()
+            .map(|(mut resource, id)| {
+                rewrite_references(&mut resource, &resolved);
+                version(resource, id, 1, &last_updated)
+            })
+            .collect()
+    }
+
+    /// Writes resources made by [`Store::prepare_creates`] inside the caller's
+    /// transaction (the caller holds [`Store::lock`] and calls
+    /// [`Store::inserted`] once it commits).
+    pub async fn insert_created(
+        &self,
+        tx: &mut SqliteConnection,
+        stored: &[Stored],
+    ) -> Result<(), sqlx::Error> {
+        let written: Vec<(&Stored, bool)> = stored.iter().map(|s| (s, true)).collect();
+        write_all(tx, &written).await
+    }
+
     /// Tells the matching index about writes made with [`Store::apply_in`].
     pub fn committed(&self, outcomes: &[Outcome]) {
         self.patients
             .apply_stored(outcomes.iter().map(Outcome::stored));
+    }
+
+    /// Tells the matching index about writes made with [`Store::insert_created`].
+    pub fn inserted(&self, stored: &[Stored]) {
+        self.patients.apply_stored(stored);
     }
 
     /// Applies each request on its own (a `batch`): one's failure does not undo another.
@@ -313,6 +394,13 @@ impl Store {
         }
         out
     }
+}
+
+fn not_plain() -> StoreError {
+    StoreError::Invalid(vec![Issue::error(
+        IssueType::NotSupported,
+        "Only creates without a condition can be prepared",
+    )])
 }
 
 /// The type a request writes.
@@ -374,7 +462,13 @@ fn check_requests(requests: &[Request]) -> Result<(), StoreError> {
 
 /// What the first pass decided for each request.
 enum Plan {
-    Write { id: String, existed: Option<i64> },
+    /// Write a version; `fresh` when the id was made here (nothing can be indexed
+    /// under it yet).
+    Write {
+        id: String,
+        existed: Option<i64>,
+        fresh: bool,
+    },
     Existing(Stored),
 }
 
@@ -401,8 +495,9 @@ async fn apply(
                 let plan = match existing {
                     Some(s) => Plan::Existing(s),
                     None => Plan::Write {
-                        id: new_id(tx).await?,
+                        id: new_id(),
                         existed: None,
+                        fresh: true,
                     },
                 };
                 (plan, full_url)
@@ -435,6 +530,7 @@ async fn apply(
                     Plan::Write {
                         id: id.clone(),
                         existed: current,
+                        fresh: false,
                     },
                     full_url,
                 )
@@ -449,34 +545,18 @@ async fn apply(
         }
         plans.push(plan);
     }
-    // Second pass: write, with references to entries rewritten.
+    // Second pass: the versions, with references to entries rewritten, then
+    // written together.
     let mut outcomes = Vec::with_capacity(requests.len());
+    let mut fresh_ids = Vec::with_capacity(requests.len());
     for (request, plan) in requests.into_iter().zip(plans) {
         let (Request::Create { mut resource, .. } | Request::Update { mut resource, .. }) = request;
         match plan {
             Plan::Existing(s) => outcomes.push(Outcome::Existing(s)),
-            Plan::Write { id, existed } => {
+            Plan::Write { id, existed, fresh } => {
                 rewrite_references(&mut resource, &resolved);
-                let resource_type = type_of_value(&resource);
-                let version_id = existed.unwrap_or(0) + 1;
-                resource["id"] = id.clone().into();
-                let mut meta = resource
-                    .get("meta")
-                    .cloned()
-                    .filter(Value::is_object)
-                    .unwrap_or_else(|| Value::Object(Default::default()));
-                meta["versionId"] = version_id.to_string().into();
-                meta["lastUpdated"] = last_updated.into();
-                resource["meta"] = meta;
-                let stored = Stored {
-                    resource_type,
-                    id,
-                    version_id,
-                    last_updated: last_updated.to_owned(),
-                    resource,
-                };
-                write(tx, &stored).await?;
-                index(tx, &stored).await?;
+                let stored = version(resource, id, existed.unwrap_or(0) + 1, last_updated);
+                fresh_ids.push(fresh);
                 outcomes.push(if existed.is_some() {
                     Outcome::Updated(stored)
                 } else {
@@ -485,7 +565,37 @@ async fn apply(
             }
         }
     }
+    let written: Vec<(&Stored, bool)> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Created(s) | Outcome::Updated(s) => Some(s),
+            Outcome::Existing(_) => None,
+        })
+        .zip(fresh_ids)
+        .collect();
+    write_all(tx, &written).await?;
     Ok(outcomes)
+}
+
+/// `resource` as version `version_id` of `Type/{id}`: `id` and `meta` set.
+fn version(mut resource: Value, id: String, version_id: i64, last_updated: &str) -> Stored {
+    let resource_type = type_of_value(&resource);
+    resource["id"] = id.clone().into();
+    let mut meta = resource
+        .get("meta")
+        .cloned()
+        .filter(Value::is_object)
+        .unwrap_or_else(|| Value::Object(Default::default()));
+    meta["versionId"] = version_id.to_string().into();
+    meta["lastUpdated"] = last_updated.into();
+    resource["meta"] = meta;
+    Stored {
+        resource_type,
+        id,
+        version_id,
+        last_updated: last_updated.to_owned(),
+        resource,
+    }
 }
 
 fn type_of_value(resource: &Value) -> String {
@@ -537,11 +647,11 @@ async fn conditional(
     }
 }
 
-async fn new_id(_tx: &mut SqliteConnection) -> Result<String, sqlx::Error> {
+fn new_id() -> String {
     // 128 random bits (a UUID's, from the OS) as hex: a valid FHIR id that says
     // nothing about the patient.
     use crate::fhir::extract::IdGenerator as _;
-    Ok(crate::fhir::extract::RandomIds.uuid().replace('-', ""))
+    crate::fhir::extract::RandomIds.uuid().replace('-', "")
 }
 
 /// Rewrites every `reference` that names an entry's `fullUrl`.
@@ -566,36 +676,93 @@ fn rewrite_references(value: &mut Value, resolved: &HashMap<String, String>) {
     }
 }
 
-async fn write(tx: &mut SqliteConnection, s: &Stored) -> Result<(), sqlx::Error> {
-    let body = s.resource.to_string();
-    sqlx::query(
-        "INSERT INTO resource (resource_type, id, version_id, last_updated, body)
-         VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (resource_type, id) DO UPDATE SET
-           version_id = excluded.version_id, last_updated = excluded.last_updated,
-           body = excluded.body",
-    )
-    .bind(&s.resource_type)
-    .bind(&s.id)
-    .bind(s.version_id)
-    .bind(&s.last_updated)
-    .bind(&body)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO resource_version (resource_type, id, version_id, last_updated, body)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )
-    .bind(&s.resource_type)
-    .bind(&s.id)
-    .bind(s.version_id)
-    .bind(&s.last_updated)
-    .bind(&body)
-    .execute(&mut *tx)
-    .await?;
+/// Most rows in one multi-row statement: 5 parameters a row stays well under
+/// SQLite's limit of 32,766 parameters.
+const ROWS_PER_STATEMENT: usize = 1000;
+
+/// Writes these versions, each with its search terms: the current row, the
+/// history row and the index rows. A few multi-row statements for all of them
+/// rather than four per resource: each statement is a round trip to SQLite's
+/// thread, and a batch of intakes writes hundreds of resources. `true` beside a
+/// version whose id was made in this transaction: no index rows to replace.
+async fn write_all(
+    tx: &mut SqliteConnection,
+    written: &[(&Stored, bool)],
+) -> Result<(), sqlx::Error> {
+    if written.is_empty() {
+        return Ok(());
+    }
+    for (s, fresh) in written {
+        if !fresh {
+            sqlx::query("DELETE FROM search_index WHERE resource_type = ? AND id = ?")
+                .bind(&s.resource_type)
+                .bind(&s.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    let bodies: Vec<String> = written
+        .iter()
+        .map(|(s, _)| s.resource.to_string())
+        .collect();
+    let rows: Vec<(&Stored, &String)> = written.iter().map(|(s, _)| *s).zip(&bodies).collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO resource (resource_type, id, version_id, last_updated, body) ",
+        );
+        q.push_values(chunk, |mut b, (s, body)| {
+            b.push_bind(&s.resource_type)
+                .push_bind(&s.id)
+                .push_bind(s.version_id)
+                .push_bind(&s.last_updated)
+                .push_bind(body.as_str());
+        });
+        q.push(
+            " ON CONFLICT (resource_type, id) DO UPDATE SET
+               version_id = excluded.version_id, last_updated = excluded.last_updated,
+               body = excluded.body",
+        );
+        // The text depends on the row count: not worth a place in the statement cache.
+        q.build().persistent(false).execute(&mut *tx).await?;
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO resource_version (resource_type, id, version_id, last_updated, body) ",
+        );
+        q.push_values(chunk, |mut b, (s, body)| {
+            b.push_bind(&s.resource_type)
+                .push_bind(&s.id)
+                .push_bind(s.version_id)
+                .push_bind(&s.last_updated)
+                .push_bind(body.as_str());
+        });
+        q.build().persistent(false).execute(&mut *tx).await?;
+    }
+    let mut terms: Vec<(&Stored, search::Term)> = Vec::new();
+    for (s, _) in written {
+        terms.extend(
+            search::terms(&s.resource_type, &s.resource)
+                .into_iter()
+                .map(|t| (*s, t)),
+        );
+        // Every resource has at least this row, so `index_missing` can tell it was indexed.
+        terms.push((s, ("_id", None, s.id.clone())));
+    }
+    for chunk in terms.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO search_index (resource_type, id, name, system, value) ",
+        );
+        q.push_values(chunk, |mut b, (s, (name, system, value))| {
+            b.push_bind(&s.resource_type)
+                .push_bind(&s.id)
+                .push_bind(*name)
+                .push_bind(system.as_deref())
+                .push_bind(value.as_str());
+        });
+        q.build().persistent(false).execute(&mut *tx).await?;
+    }
     Ok(())
 }
 
+/// Replaces the search terms of `s` (for [`Store::index_missing`]).
 async fn index(tx: &mut SqliteConnection, s: &Stored) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM search_index WHERE resource_type = ? AND id = ?")
         .bind(&s.resource_type)

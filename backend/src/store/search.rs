@@ -88,13 +88,6 @@ pub type Term = (&'static str, Option<String>, String);
 /// Every indexed value of `resource`.
 pub fn terms(resource_type: &str, resource: &Value) -> Vec<Term> {
     let mut out: Vec<Term> = Vec::new();
-    let array = |v: Option<&Value>| -> Vec<Value> {
-        match v {
-            Some(Value::Array(a)) => a.clone(),
-            Some(v @ Value::Object(_)) => vec![v.clone()],
-            _ => Vec::new(),
-        }
-    };
     let str_of = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
     let token = |out: &mut Vec<Term>, name: &'static str, identifier: &Value| {
         if let Some(value) = str_of(identifier, "value").or_else(|| str_of(identifier, "code")) {
@@ -102,13 +95,13 @@ pub fn terms(resource_type: &str, resource: &Value) -> Vec<Term> {
         }
     };
     for tag in array(resource.pointer("/meta/tag")) {
-        token(&mut out, "_tag", &tag);
+        token(&mut out, "_tag", tag);
     }
     match resource_type {
         "Patient" => {
             for name in array(resource.get("name")) {
                 let mut words = Vec::new();
-                if let Some(family) = str_of(&name, "family") {
+                if let Some(family) = str_of(name, "family") {
                     out.push(("family", None, fold(&family)));
                     words.push(family);
                 }
@@ -116,7 +109,7 @@ pub fn terms(resource_type: &str, resource: &Value) -> Vec<Term> {
                     out.push(("given", None, fold(&given)));
                     words.push(given);
                 }
-                if let Some(text) = str_of(&name, "text") {
+                if let Some(text) = str_of(name, "text") {
                     words.push(text);
                 }
                 for word in words
@@ -139,10 +132,10 @@ pub fn terms(resource_type: &str, resource: &Value) -> Vec<Term> {
                 ));
             }
             for identifier in array(resource.get("identifier")) {
-                token(&mut out, "identifier", &identifier);
+                token(&mut out, "identifier", identifier);
             }
             for telecom in array(resource.get("telecom")) {
-                let Some(value) = str_of(&telecom, "value") else {
+                let Some(value) = str_of(telecom, "value") else {
                     continue;
                 };
                 match telecom.get("system").and_then(Value::as_str) {
@@ -154,7 +147,7 @@ pub fn terms(resource_type: &str, resource: &Value) -> Vec<Term> {
                 }
             }
             for address in array(resource.get("address")) {
-                if let Some(p) = str_of(&address, "postalCode") {
+                if let Some(p) = str_of(address, "postalCode") {
                     out.push(("address-postalcode", None, fold(&p).replace(' ', "")));
                 }
             }
@@ -181,7 +174,7 @@ pub fn terms(resource_type: &str, resource: &Value) -> Vec<Term> {
         }
         "Provenance" => {
             for target in array(resource.get("target")) {
-                if let Some(r) = str_of(&target, "reference") {
+                if let Some(r) = str_of(target, "reference") {
                     out.push(("target", None, r));
                 }
             }
@@ -194,7 +187,7 @@ pub fn terms(resource_type: &str, resource: &Value) -> Vec<Term> {
                 out.push(("focus", None, r.to_owned()));
             }
             for identifier in array(resource.get("identifier")) {
-                token(&mut out, "identifier", &identifier);
+                token(&mut out, "identifier", identifier);
             }
         }
         _ => {}
@@ -202,6 +195,15 @@ pub fn terms(resource_type: &str, resource: &Value) -> Vec<Term> {
     out.sort();
     out.dedup();
     out
+}
+
+/// An element that may repeat, as a list: its items, itself, or nothing.
+fn array(v: Option<&Value>) -> &[Value] {
+    match v {
+        Some(Value::Array(a)) => a,
+        Some(v @ Value::Object(_)) => std::slice::from_ref(v),
+        _ => &[],
+    }
 }
 
 fn array_of_strings(v: Option<&Value>) -> Vec<String> {
