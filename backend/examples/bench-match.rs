@@ -128,6 +128,8 @@ fn read_csv(path: &Path, with_identifier: bool) -> anyhow::Result<Vec<Rec>> {
 /// A server on 127.0.0.1:0 over `data`, and a way to stop it.
 struct Server {
     base: String,
+    /// Sends a system token: `/fhir` needs one.
+    client: reqwest::Client,
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
     build: Duration,
@@ -147,12 +149,31 @@ async fn start(data: &Path, matching: matching::Config) -> anyhow::Result<Server
     let app = Application::build_with_matching(&config, matching).await?;
     let build = started.elapsed();
     let base = format!("http://{}", app.local_addr()?);
+    // One token per start: a scenario starts several times over one folder.
+    static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let token = backend::auth::tokens::create(
+        app.db(),
+        std::time::SystemTime::now(),
+        &format!("bench-{n}"),
+        backend::auth::Role::System,
+    )
+    .await?;
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse()?,
+    );
+    let client = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
     }));
     Ok(Server {
         base,
+        client,
         stop,
         task,
         build,
@@ -418,7 +439,6 @@ struct Scenario<'a> {
 
 async fn run_scenario(s: &Scenario<'_>) -> anyhow::Result<String> {
     let dir = tempfile::tempdir()?;
-    let client = reqwest::Client::new();
     let mut truth: HashMap<u32, Vec<String>> = HashMap::new();
     for r in &s.load {
         truth.entry(r.entity).or_default().push(r.id.clone());
@@ -426,7 +446,7 @@ async fn run_scenario(s: &Scenario<'_>) -> anyhow::Result<String> {
     // Load through the API, then restart: the index is built and fitted at start.
     let server = start(dir.path(), matching::Config::default()).await?;
     let started = Instant::now();
-    load(&client, &server.base, &s.load).await?;
+    load(&server.client, &server.base, &s.load).await?;
     let load_time = started.elapsed();
     server.stop().await?;
     // Half 1 (even entities) for fitting, half 2 (odd) for the report.
@@ -441,7 +461,7 @@ async fn run_scenario(s: &Scenario<'_>) -> anyhow::Result<String> {
         ..matching::Config::default()
     };
     let server = start(dir.path(), open).await?;
-    let fit_answers = ask(&client, &server.base, &fit_q, &truth, s.dedup).await?;
+    let fit_answers = ask(&server.client, &server.base, &fit_q, &truth, s.dedup).await?;
     server.stop().await?;
     let thresholds = fit(&fit_answers);
     let server = start(
@@ -453,7 +473,7 @@ async fn run_scenario(s: &Scenario<'_>) -> anyhow::Result<String> {
     )
     .await?;
     let build = server.build;
-    let answers = ask(&client, &server.base, &report_q, &truth, s.dedup).await?;
+    let answers = ask(&server.client, &server.base, &report_q, &truth, s.dedup).await?;
     server.stop().await?;
     // The server graded with the fitted thresholds: count its own grades.
     let mut graded = answers;
@@ -840,7 +860,7 @@ async fn synthetic(n: usize) -> anyhow::Result<()> {
         "server start with index build from the store: {:.1}s",
         server.build.as_secs_f64()
     );
-    let client = reqwest::Client::new();
+    let client = server.client.clone();
     let mut lat = Vec::new();
     for (_, q) in queries.iter().take(1_000) {
         let body = json!({"resourceType": "Parameters", "parameter": [{"name": "resource", "resource": to_fhir("q", q)}]});

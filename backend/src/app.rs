@@ -139,6 +139,11 @@ impl Application {
         })
     }
 
+    /// The database (tests arrange what the API cannot: a token, a user).
+    pub fn db(&self) -> &SqlitePool {
+        &self.db
+    }
+
     /// The address actually bound (the port is chosen by the OS for port 0).
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
@@ -169,12 +174,16 @@ impl Application {
 
 /// The whole HTTP surface.
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    // Who may call what, checked once matched (the policy reads the route's pattern).
+    let policy = axum::middleware::from_fn_with_state(state.clone(), crate::auth::policy::enforce);
     let mut router = Router::new()
         .nest(
             "/api",
-            api::router().layer(DefaultBodyLimit::max(max_body_bytes)),
+            api::router()
+                .route_layer(policy.clone())
+                .layer(DefaultBodyLimit::max(max_body_bytes)),
         )
-        .nest("/fhir", api::fhir_router())
+        .nest("/fhir", api::fhir_router().route_layer(policy))
         .fallback(static_files::serve)
         .with_state(state)
         .layer(CompressionLayer::new());

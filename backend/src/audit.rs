@@ -191,6 +191,37 @@ impl Reference {
     }
 }
 
+/// What a stored resource touches, for an event about reading or writing it: the
+/// resource itself, and every Patient it is about (a Patient is about itself; a
+/// QuestionnaireResponse or Observation its `subject`, a Provenance its `target`s,
+/// a Task its `for`, `focus` and candidate inputs, a RelatedPerson its `patient`).
+pub fn touched(resource: &Value) -> Vec<Reference> {
+    let mut out = Vec::new();
+    let own = resource["resourceType"]
+        .as_str()
+        .zip(resource["id"].as_str())
+        .and_then(|(t, id)| Reference::parse(&format!("{t}/{id}")));
+    out.extend(own);
+    let mut consider = |value: &Value| {
+        if let Some(r) = value["reference"].as_str().and_then(Reference::parse)
+            && r.as_str().starts_with("Patient/")
+        {
+            out.push(r);
+        }
+    };
+    for key in ["subject", "patient", "for", "focus", "beneficiary"] {
+        consider(&resource[key]);
+    }
+    for key in ["target", "input"] {
+        for item in resource[key].as_array().into_iter().flatten() {
+            consider(item);
+            consider(&item["valueReference"]);
+        }
+    }
+    out.dedup();
+    out
+}
+
 /// One event, before it becomes FHIR.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Event {
@@ -243,6 +274,13 @@ impl Event {
     #[must_use]
     pub fn from(mut self, address: Option<IpAddr>) -> Self {
         self.address = address;
+        self
+    }
+
+    /// The same event, touching every one of `references` too.
+    #[must_use]
+    pub fn on_all(mut self, references: impl IntoIterator<Item = Reference>) -> Self {
+        self.entities.extend(references);
         self
     }
 
@@ -358,20 +396,55 @@ pub async fn record(
     recorded: SystemTime,
     event: &Event,
 ) -> Result<i64, sqlx::Error> {
-    let fhir = event.to_fhir(recorded);
-    let canonical = canonical_json(&fhir);
+    let prev = last_hash(conn).await?;
+    Ok(append(conn, &prev, recorded, event).await?.0)
+}
+
+/// [`record`] for several events in order (a batch of intakes), reading the
+/// chain's end once.
+pub async fn record_all(
+    conn: &mut SqliteConnection,
+    recorded: SystemTime,
+    events: &[Event],
+) -> Result<(), sqlx::Error> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut prev = last_hash(conn).await?;
+    for event in events {
+        prev = append(conn, &prev, recorded, event).await?.1;
+    }
+    Ok(())
+}
+
+async fn last_hash(conn: &mut SqliteConnection) -> Result<String, sqlx::Error> {
     let prev: Option<String> =
         sqlx::query_scalar("SELECT hash FROM audit_event ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&mut *conn)
             .await?;
-    let prev = prev.unwrap_or_else(|| GENESIS.to_owned());
-    let hash = chain_hash(&prev, &canonical);
-    let patient = event
+    Ok(prev.unwrap_or_else(|| GENESIS.to_owned()))
+}
+
+/// Appends `event` after the event whose hash is `prev`: its sequence number and hash.
+async fn append(
+    conn: &mut SqliteConnection,
+    prev: &str,
+    recorded: SystemTime,
+    event: &Event,
+) -> Result<(i64, String), sqlx::Error> {
+    let fhir = event.to_fhir(recorded);
+    let canonical = canonical_json(&fhir);
+    let hash = chain_hash(prev, &canonical);
+    let mut patients: Vec<&str> = event
         .entities
         .iter()
-        .find(|r| r.as_str().starts_with("Patient/"))
-        .map(|r| r.as_str().to_owned());
-    let seq = sqlx::query_scalar(
+        .map(Reference::as_str)
+        .filter(|r| r.starts_with("Patient/"))
+        .collect();
+    patients.sort_unstable();
+    patients.dedup();
+    let patient = patients.first().map(|p| (*p).to_owned());
+    let seq: i64 = sqlx::query_scalar(
         "INSERT INTO audit_event (recorded, agent, patient, event, prev_hash, hash)
          VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
     )
@@ -379,11 +452,19 @@ pub async fn record(
     .bind(event.agent.as_ref().map(|a| a.name.as_str()))
     .bind(patient)
     .bind(&canonical)
-    .bind(&prev)
+    .bind(prev)
     .bind(&hash)
     .fetch_one(&mut *conn)
     .await?;
-    Ok(seq)
+    // Every one, for a search by patient, when there is more than the row's own.
+    for chunk in patients.chunks(300).filter(|_| patients.len() > 1) {
+        let mut insert = sqlx::QueryBuilder::new("INSERT INTO audit_event_patient (seq, patient) ");
+        insert.push_values(chunk, |mut row, patient| {
+            row.push_bind(seq).push_bind(*patient);
+        });
+        insert.build().execute(&mut *conn).await?;
+    }
+    Ok((seq, hash))
 }
 
 /// [`record`] in a write transaction of its own.
@@ -541,7 +622,8 @@ impl Search {
 pub async fn search(db: &SqlitePool, search: &Search) -> Result<Vec<Value>, sqlx::Error> {
     let rows: Vec<(i64, String)> = sqlx::query_as(
         "SELECT seq, event FROM audit_event
-         WHERE (?1 IS NULL OR patient = ?1)
+         WHERE (?1 IS NULL OR patient = ?1
+                OR seq IN (SELECT seq FROM audit_event_patient WHERE patient = ?1))
            AND (?2 IS NULL OR agent = ?2 COLLATE NOCASE)
            AND (?3 IS NULL OR recorded >= ?3)
            AND (?4 IS NULL OR recorded <= ?4)

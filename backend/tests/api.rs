@@ -37,10 +37,13 @@ impl TestApp {
     async fn spawn_on(data: TempDir) -> Self {
         let dist = tempfile::tempdir().unwrap();
         write_dist(dist.path());
-        let common::Spawned { base, stop, server } =
-            common::spawn_server(data.path(), dist.path()).await;
-        // Plain client: no automatic decompression, so encodings can be checked.
-        let client = reqwest::Client::new();
+        // Its client decompresses nothing, so encodings can be checked.
+        let common::Spawned {
+            base,
+            stop,
+            server,
+            client,
+        } = common::spawn_server(data.path(), dist.path()).await;
         Self {
             base,
             client,

@@ -106,13 +106,6 @@ fn form_for(p: &Person) -> Value {
     body
 }
 
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap()
-}
-
 /// `POST /api/intakes`: the status and answer, or the transport error (a killed
 /// server) as text.
 async fn try_submit(
@@ -131,8 +124,7 @@ async fn try_submit(
 }
 
 /// Submits every `(key, body)` at once; each must be accepted (201).
-async fn submit_all(base: &str, jobs: &[(String, Value)]) -> Vec<Value> {
-    let client = client();
+async fn submit_all(client: &reqwest::Client, base: &str, jobs: &[(String, Value)]) -> Vec<Value> {
     let tasks: Vec<_> = jobs
         .iter()
         .cloned()
@@ -234,7 +226,7 @@ async fn kill_9_while_the_emr_refuses_and_while_it_writes_loses_and_duplicates_n
     let root = tempfile::tempdir().unwrap();
     let data = root.path().join("data");
     let env = remote_env(&emr);
-    let http = client();
+    let http = IntakeProcess::admin_client(&data);
     let fhir = emr.base_url();
 
     let mut server = start(&data, &env);
@@ -248,7 +240,10 @@ async fn kill_9_while_the_emr_refuses_and_while_it_writes_loses_and_duplicates_n
         .map(|(n, p)| (format!("known-{n}"), form_for(p)))
         .collect();
     let mut sent: Vec<Sent> = Vec::new();
-    for ((key, body), answer) in jobs.iter().zip(submit_all(&server.base, &jobs).await) {
+    for ((key, body), answer) in jobs
+        .iter()
+        .zip(submit_all(&http, &server.base, &jobs).await)
+    {
         assert_eq!(
             (&answer["outcome"], &answer["status"]),
             (&"created".into(), &"delivered".into()),
@@ -281,7 +276,7 @@ async fn kill_9_while_the_emr_refuses_and_while_it_writes_loses_and_duplicates_n
     let people: Vec<Person> = newcomers.iter().chain(&known).cloned().collect();
     for (((key, body), answer), p) in jobs
         .iter()
-        .zip(submit_all(&server.base, &jobs).await)
+        .zip(submit_all(&http, &server.base, &jobs).await)
         .zip(people)
     {
         let expected = if key.starts_with("new-") {
@@ -312,7 +307,7 @@ async fn kill_9_while_the_emr_refuses_and_while_it_writes_loses_and_duplicates_n
         .collect();
     for (((key, body), answer), p) in jobs
         .iter()
-        .zip(submit_all(&server.base, &jobs).await)
+        .zip(submit_all(&http, &server.base, &jobs).await)
         .zip(&newcomers)
     {
         assert_eq!(answer["outcome"], "linked", "{key}: {answer}");
@@ -448,7 +443,7 @@ async fn kill_9_while_the_emr_refuses_and_while_it_writes_loses_and_duplicates_n
 async fn kill_9_in_a_burst_of_submissions_keeps_every_accepted_intake_exactly_once() {
     let root = tempfile::tempdir().unwrap();
     let data = root.path().join("data");
-    let http = client();
+    let http = IntakeProcess::admin_client(&data);
     let mut server = start(&data, &[]);
     registration::import(&http, &server.base).await;
     // Twenty patients with charts, who come back in the burst.
@@ -458,7 +453,7 @@ async fn kill_9_in_a_burst_of_submissions_keeps_every_accepted_intake_exactly_on
         .map(|&p| (format!("seed-{p}"), form_for(&person(p))))
         .collect();
     let mut seeded = Vec::new();
-    for answer in submit_all(&server.base, &jobs).await {
+    for answer in submit_all(&http, &server.base, &jobs).await {
         assert_eq!(answer["outcome"], "created", "{answer}");
         seeded.push(answer);
     }

@@ -21,7 +21,7 @@ async fn server() -> Server {
     let spawned = common::spawn_server(dir.path(), &dir.path().join("no-dist")).await;
     Server {
         base: format!("{}/fhir", spawned.base),
-        client: reqwest::Client::new(),
+        client: spawned.client.clone(),
         _dir: dir,
         _spawned: spawned,
     }

@@ -20,11 +20,12 @@ impl Server {
     async fn spawn() -> Self {
         let data = tempfile::tempdir().unwrap();
         let dist = tempfile::tempdir().unwrap();
-        let common::Spawned { base, stop, .. } =
-            common::spawn_server(data.path(), dist.path()).await;
+        let common::Spawned {
+            base, stop, client, ..
+        } = common::spawn_server(data.path(), dist.path()).await;
         Self {
             base,
-            client: reqwest::Client::new(),
+            client,
             _data: data,
             _dist: dist,
             stop: Some(stop),

@@ -40,6 +40,8 @@ pub fn target_dir() -> PathBuf {
 pub struct Server {
     /// `http://127.0.0.1:PORT`
     pub base: String,
+    /// An admin token, for what the test reads behind the pages (`/fhir`).
+    pub token: String,
     data: TempDir,
     stop: Option<oneshot::Sender<()>>,
 }
@@ -64,12 +66,21 @@ impl Server {
         };
         let app = Application::build(&config).await.expect("server starts");
         let base = format!("http://{}", app.local_addr().expect("bound"));
+        let token = backend::auth::tokens::create(
+            app.db(),
+            std::time::SystemTime::now(),
+            "browser-tests",
+            backend::auth::Role::Admin,
+        )
+        .await
+        .expect("an admin token");
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(app.run_until(async {
             let _ = stopped.await;
         }));
         Self {
             base,
+            token,
             data,
             stop: Some(stop),
         }

@@ -19,10 +19,16 @@ const PHONE_NUMBER: &str = "#q-phone";
 const SUBMIT: &str = "form.questionnaire button[type=submit]";
 
 /// The Patients the clinic's store holds with this family name.
-async fn patients_named(browser: &Browser, family: &str) -> Vec<serde_json::Value> {
+async fn patients_named(
+    server: &Server,
+    browser: &Browser,
+    family: &str,
+) -> Vec<serde_json::Value> {
+    let token = &server.token;
     let bundle = browser
         .js(&format!(
-            "return fetch('/fhir/Patient?family={family}').then(r => r.json());"
+            "return fetch('/fhir/Patient?family={family}', \
+             {{headers: {{Authorization: 'Bearer {token}'}}}}).then(r => r.json());"
         ))
         .await;
     bundle["entry"]
@@ -108,7 +114,7 @@ async fn a_patient_registers_on_their_phone_and_the_clinic_has_their_chart() {
     browser.screenshot("intake-sent").await;
 
     // One chart, with what the patient typed.
-    let patients = patients_named(&browser, "Doe").await;
+    let patients = patients_named(&server, &browser, "Doe").await;
     assert_eq!(patients.len(), 1, "{patients:?}");
     let patient = &patients[0];
     assert_eq!(patient["name"][0]["given"][0], "Jane");
@@ -137,13 +143,13 @@ async fn a_send_that_gets_no_answer_is_retried_under_the_same_key() {
     assert_eq!(first.len(), 2, "{first:?}");
     assert_eq!(first[0], first[1]);
     assert_eq!(first[0].len(), 32, "128 bits, in hex: {first:?}");
-    assert_eq!(patients_named(&browser, "Roe").await.len(), 1);
+    assert_eq!(patients_named(&server, &browser, "Roe").await.len(), 1);
 
     // A new patient on the same phone gets a new key.
     let next = register(&browser, &server, ("Poe", "Pia", "01011990", 1), false).await;
     assert_eq!(next.len(), 1);
     assert_ne!(next[0], first[0]);
-    assert_eq!(patients_named(&browser, "Poe").await.len(), 1);
+    assert_eq!(patients_named(&server, &browser, "Poe").await.len(), 1);
     browser.close().await;
 }
 

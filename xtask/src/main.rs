@@ -245,12 +245,14 @@ fn run(args: &[String]) -> anyhow::Result<()> {
         "intake import backend/demo/questionnaires (demo forms)",
         import,
     )?;
+    let users = demo_users(&intake, data)?;
     println!("\n==> intake serve --listen {listen} --data {data}");
     println!("    Patient form:  http://{listen}/intake");
     println!("    Kiosk:         http://{listen}/kiosk");
     println!("    Staff:         http://{listen}/staff");
     println!("    Health (JSON): http://{listen}/api/health");
-    println!("    A demo form:   http://{listen}/fhir/Questionnaire/demographics");
+    println!("    A demo form:   http://{listen}/preview/demographics");
+    println!("{users}");
     println!("    Stop with Ctrl-C.\n");
     let status = Command::new(intake)
         .args([
@@ -264,6 +266,44 @@ fn run(args: &[String]) -> anyhow::Result<()> {
         bail!("intake stopped: {status}");
     }
     Ok(())
+}
+
+/// The demo staff: one user of each role, made on the first run, their passwords
+/// printed that once (only their hashes are kept). What to print about them.
+fn demo_users(intake: &Path, data: &str) -> anyhow::Result<String> {
+    let mut lines = vec!["    Staff sign-in (demo users):".to_owned()];
+    for (name, role) in [
+        ("frontdesk", "front-desk"),
+        ("clinician", "clinician"),
+        ("admin", "admin"),
+    ] {
+        let out = Command::new(intake)
+            .args([
+                "user",
+                "add",
+                "--data",
+                data,
+                "--username",
+                name,
+                "--role",
+                role,
+            ])
+            .env("RUST_LOG", "error")
+            .output()
+            .context("running intake user add")?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let line = match stdout.lines().last() {
+            Some(password) if out.status.success() => {
+                format!("      {name:<10} ({role}) password: {}", password.trim())
+            }
+            // Made on an earlier run: its password was printed then.
+            _ => format!(
+                "      {name:<10} ({role}) exists already: its password was printed when it was made"
+            ),
+        };
+        lines.push(line);
+    }
+    Ok(lines.join("\n"))
 }
 
 fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {

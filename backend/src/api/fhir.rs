@@ -8,7 +8,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::actor::Actor;
 use crate::app::AppState;
+use crate::audit::{self, Interaction, Reference};
 use crate::error::ApiError;
 use crate::fhir::FHIR_JSON;
 use crate::fhir::outcome::{self, Issue, IssueType};
@@ -110,10 +112,19 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
     }
 }
 
+/// Everything `stored` touches, for one audit record.
+fn touched_by<'a>(stored: impl Iterator<Item = &'a Stored>) -> Vec<Reference> {
+    let mut all: Vec<Reference> = stored.flat_map(|s| audit::touched(&s.resource)).collect();
+    all.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+    all.dedup();
+    all
+}
+
 /// `GET /fhir/{type}/{id}`.
 #[tracing::instrument(skip_all, fields(fhir.type = %resource_type))]
 pub(super) async fn read(
     State(app): State<AppState>,
+    actor: Actor,
     Path((resource_type, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     known_type(&resource_type)?;
@@ -122,12 +133,16 @@ pub(super) async fn read(
         .read(&resource_type, &id)
         .await?
         .ok_or(ApiError::NotFound)?;
+    actor
+        .record(&app, Interaction::Read, audit::touched(&stored.resource))
+        .await?;
     Ok(resource_response(StatusCode::OK, &stored, false))
 }
 
 /// `GET /fhir/{type}/{id}/_history/{version}`.
 pub(super) async fn vread(
     State(app): State<AppState>,
+    actor: Actor,
     Path((resource_type, id, version)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
     known_type(&resource_type)?;
@@ -137,12 +152,16 @@ pub(super) async fn vread(
         .vread(&resource_type, &id, version)
         .await?
         .ok_or(ApiError::NotFound)?;
+    actor
+        .record(&app, Interaction::Read, audit::touched(&stored.resource))
+        .await?;
     Ok(resource_response(StatusCode::OK, &stored, false))
 }
 
 /// `GET /fhir/{type}/{id}/_history`: every version, newest first.
 pub(super) async fn history(
     State(app): State<AppState>,
+    actor: Actor,
     headers: HeaderMap,
     Path((resource_type, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
@@ -151,6 +170,9 @@ pub(super) async fn history(
     if versions.is_empty() {
         return Err(ApiError::NotFound);
     }
+    actor
+        .record(&app, Interaction::Read, touched_by(versions.iter()))
+        .await?;
     let base = base_url(&headers);
     let entries: Vec<Value> = versions
         .iter()
@@ -180,6 +202,7 @@ pub(super) async fn history(
 #[tracing::instrument(skip_all, fields(fhir.type = %resource_type))]
 pub(super) async fn search(
     State(app): State<AppState>,
+    actor: Actor,
     headers: HeaderMap,
     Path(resource_type): Path<String>,
     RawQuery(raw): RawQuery,
@@ -195,6 +218,9 @@ pub(super) async fn search(
     let query = search::parse(&resource_type, &pairs).map_err(ApiError::Unprocessable)?;
     let (found, total) = app.store.search(&resource_type, &query).await?;
     tracing::info!(fhir.total = total, fhir.returned = found.len(), "search");
+    actor
+        .record(&app, Interaction::Search, touched_by(found.iter()))
+        .await?;
     let base = base_url(&headers);
     let entries: Vec<Value> = found
         .iter()
@@ -236,6 +262,7 @@ pub(super) async fn search(
 #[tracing::instrument(skip_all, fields(fhir.type = %resource_type))]
 pub(super) async fn create(
     State(app): State<AppState>,
+    actor: Actor,
     headers: HeaderMap,
     Path(resource_type): Path<String>,
     Json(resource): Json<Value>,
@@ -256,6 +283,13 @@ pub(super) async fn create(
         .map_err(store_error)?;
     let outcome = outcomes.remove(0);
     tracing::info!(created = matches!(outcome, Outcome::Created(_)), "create");
+    actor
+        .record(
+            &app,
+            Interaction::Create,
+            audit::touched(&outcome.stored().resource),
+        )
+        .await?;
     let status = StatusCode::from_u16(outcome.status()).unwrap_or(StatusCode::OK);
     Ok(resource_response(status, outcome.stored(), true))
 }
@@ -265,6 +299,7 @@ pub(super) async fn create(
 #[tracing::instrument(skip_all, fields(fhir.type = %resource_type))]
 pub(super) async fn update(
     State(app): State<AppState>,
+    actor: Actor,
     headers: HeaderMap,
     Path((resource_type, id)): Path<(String, String)>,
     Json(resource): Json<Value>,
@@ -282,6 +317,13 @@ pub(super) async fn update(
         .await
         .map_err(store_error)?;
     let outcome = outcomes.remove(0);
+    actor
+        .record(
+            &app,
+            Interaction::Update,
+            audit::touched(&outcome.stored().resource),
+        )
+        .await?;
     let status = StatusCode::from_u16(outcome.status()).unwrap_or(StatusCode::OK);
     Ok(resource_response(status, outcome.stored(), true))
 }
@@ -290,6 +332,7 @@ pub(super) async fn update(
 #[tracing::instrument(skip_all)]
 pub(super) async fn bundle(
     State(app): State<AppState>,
+    actor: Actor,
     Json(bundle): Json<Value>,
 ) -> Result<Response, ApiError> {
     if bundle.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
@@ -313,6 +356,8 @@ pub(super) async fn bundle(
                 .await
                 .map_err(store_error)?;
             tracing::info!(entries = count, "transaction stored");
+            let touched = touched_by(outcomes.iter().map(Outcome::stored));
+            actor.record(&app, Interaction::Create, touched).await?;
             Ok(fhir_json(StatusCode::OK, &transaction_response(&outcomes)))
         }
         Some("batch") => {
@@ -322,7 +367,13 @@ pub(super) async fn bundle(
                 entries[i] = error_entry(422, &[issue]);
             }
             let (positions, requests): (Vec<usize>, Vec<Request>) = requests.into_iter().unzip();
-            for (i, result) in positions.into_iter().zip(app.store.batch(requests).await) {
+            let results = app.store.batch(requests).await;
+            let written = results.iter().filter_map(|r| r.as_ref().ok());
+            let touched = touched_by(written.map(Outcome::stored));
+            if !touched.is_empty() {
+                actor.record(&app, Interaction::Create, touched).await?;
+            }
+            for (i, result) in positions.into_iter().zip(results) {
                 entries[i] = match result {
                     Ok(outcome) => entry_response(&outcome),
                     Err(StoreError::Invalid(issues)) => error_entry(422, &issues),

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -14,6 +14,7 @@ use shared::response::QuestionnaireResponse;
 
 use super::questionnaire_response::checked_extraction;
 use crate::app::AppState;
+use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::fhir::outcome::{Issue, IssueType};
 use crate::http::{Json, decode};
@@ -23,6 +24,15 @@ use crate::intake::{Accepted, IntakeError, Submission};
 /// "accepted" (the outbox keeps delivering after that).
 const WAIT_FOR_DELIVERY: Duration = Duration::from_millis(800);
 
+/// What an anonymous sender (the patient's phone, a kiosk) is told: that it was
+/// received, under which id, and nothing of what was decided. "Linked" would tell
+/// whoever typed someone's name and birth date that this person is the clinic's
+/// patient.
+fn receipt(a: &Accepted) -> Value {
+    json!({"intake": a.intake, "status": "received"})
+}
+
+/// The whole receipt, for staff and system clients.
 fn body(a: &Accepted) -> Value {
     json!({
         "intake": a.intake,
@@ -82,9 +92,11 @@ fn device(headers: &HeaderMap) -> String {
 #[tracing::instrument(skip_all)]
 pub(super) async fn submit(
     State(app): State<AppState>,
+    principal: Option<Extension<Principal>>,
     headers: HeaderMap,
     Json(payload): Json<Value>,
 ) -> Result<Response, ApiError> {
+    let body = if principal.is_some() { body } else { receipt };
     let key = idempotency_key(&headers)?;
     let text = payload.to_string();
     let body_sha256 = format!("{:x}", Sha256::digest(text.as_bytes()));
@@ -152,9 +164,10 @@ pub(super) async fn submit(
     } else {
         StatusCode::CREATED
     };
-    // The patient hears back within a second: the EMR's confirmation if it comes
-    // in time, else "accepted" (the outbox delivers it later, surely).
-    let settled = if accepted.status == "accepted" {
+    // A system client hears back within a second: the EMR's confirmation if it
+    // comes in time, else "accepted" (the outbox delivers it later, surely). An
+    // anonymous sender is told nothing of that, so need not wait for it.
+    let settled = if accepted.status == "accepted" && principal.is_some() {
         app.intakes
             .wait_settled(&accepted.intake, WAIT_FOR_DELIVERY)
             .await?
@@ -172,8 +185,20 @@ pub(super) async fn submit(
 /// `GET /api/intakes/{id}`.
 pub(super) async fn get(
     State(app): State<AppState>,
+    actor: super::actor::Actor,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let accepted = app.intakes.get(&id).await?.ok_or(ApiError::NotFound)?;
+    let touched = accepted
+        .patient
+        .as_deref()
+        .and_then(crate::audit::Reference::parse);
+    actor
+        .record(
+            &app,
+            crate::audit::Interaction::Read,
+            touched.into_iter().collect(),
+        )
+        .await?;
     Ok(axum::Json(body(&accepted)).into_response())
 }

@@ -1,5 +1,6 @@
 //! The JSON API under `/api`: one file per resource, all routes here.
 
+mod actor;
 mod demographics;
 mod fhir;
 mod forms;

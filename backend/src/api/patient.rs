@@ -5,7 +5,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
+use super::actor::Actor;
 use crate::app::AppState;
+use crate::audit::{Interaction, Reference};
 use crate::error::ApiError;
 use crate::fhir::{FHIR_JSON, patient};
 use crate::http::Json;
@@ -15,6 +17,7 @@ use crate::http::Json;
 #[tracing::instrument(skip_all)]
 pub(super) async fn match_(
     State(app): State<AppState>,
+    actor: Actor,
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Result<Response, ApiError> {
@@ -40,6 +43,12 @@ pub(super) async fn match_(
             Some((c, resource))
         })
         .collect();
+    // The candidates' demographics go out: each of them was read.
+    let touched = found
+        .iter()
+        .filter_map(|(c, _)| Reference::parse(&format!("Patient/{}", c.id)))
+        .collect();
+    actor.record(&app, Interaction::Search, touched).await?;
     let mut response = (
         StatusCode::OK,
         patient::match_bundle(&super::fhir::base_url(&headers), &found),

@@ -7,6 +7,8 @@
 //! - `session.rs`: server-side sessions in a `__Host-` cookie, the [`StaffSession`]
 //!   and [`CsrfChecked`] extractors, [`ClientAddr`].
 //! - `limits.rs`: failed-login counting per name tried and per address, lockout.
+//! - `policy.rs`: the table of who may call each `/api` and `/fhir` route, and
+//!   the middleware that enforces it (deny by default).
 //! - `handlers.rs`: `POST /api/staff/login`, `POST /api/staff/logout`, `GET /api/staff/me`.
 //! - `error.rs`: [`AuthError`], answered as an `OperationOutcome`.
 //!
@@ -16,6 +18,7 @@
 mod error;
 pub mod handlers;
 pub mod limits;
+pub mod policy;
 pub mod session;
 pub mod tokens;
 pub mod users;

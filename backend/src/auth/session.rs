@@ -180,6 +180,10 @@ impl FromRequestParts<AppState> for Authenticated {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        // Already found by the access policy's middleware.
+        if let Some(principal) = parts.extensions.get::<Principal>() {
+            return Ok(Authenticated(principal.clone()));
+        }
         if let Some(authorization) = parts.headers.get(header::AUTHORIZATION) {
             // The scheme's name is case-insensitive (RFC 9110 §11.1).
             let bearer = authorization

@@ -651,6 +651,9 @@ struct Rows {
     outbox: Vec<OutboxRow>,
     /// `Patient/{id}` of each intake of this batch that created one.
     created: HashMap<String, String>,
+    /// The audit trail's record of each intake: who sent patient data, and
+    /// which chart it touched.
+    audits: Vec<crate::audit::Event>,
 }
 
 struct IntakeRow {
@@ -681,6 +684,7 @@ const ROWS_PER_STATEMENT: usize = 500;
 impl Rows {
     async fn write(&self, ctx: &Context, tx: &mut SqliteConnection) -> Result<(), sqlx::Error> {
         ctx.store.insert_created(tx, &self.stored).await?;
+        crate::audit::record_all(tx, ctx.clock.now(), &self.audits).await?;
         for chunk in self.intakes.chunks(ROWS_PER_STATEMENT) {
             let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO intake (id, idempotency_key, body_sha256, received_at, questionnaire,
@@ -856,6 +860,8 @@ fn record(
             at: now.clone(),
         });
     }
+    rows.audits
+        .push(intake_audit(&s.device, id, patient_ref.as_deref()));
     tracing::info!(
         intake.outcome = decision.code(),
         match.candidates = found.len(),
@@ -868,6 +874,21 @@ fn record(
         status: status.to_owned(),
         repeated: false,
     })
+}
+
+/// The audit record of an accepted intake: the device that sent it (the patient's
+/// phone, a kiosk) wrote patient data, under the intake's id, to `patient` when
+/// it is known.
+fn intake_audit(device: &str, intake: &str, patient: Option<&str>) -> crate::audit::Event {
+    use crate::audit::{Action, Agent, Event, Interaction, Kind, Outcome, Reference};
+    Event::new(Kind::Rest(Interaction::Create), Action::C, Outcome::Success)
+        .by(Some(Agent {
+            system: "urn:intake:device",
+            name: device.to_owned(),
+            role: "patient",
+        }))
+        .about(SUBMISSION_SYSTEM, intake)
+        .on_all(patient.and_then(Reference::parse))
 }
 
 /// A delivery's resources, made to be written into the local store with the

@@ -84,6 +84,37 @@ impl IntakeProcess {
         server
     }
 
+    /// A client sending a new admin token made on `data` with `intake token create`,
+    /// waiting at most 20 s for an answer. `/fhir` and most of `/api` need a token.
+    pub(crate) fn admin_client(data: &Path) -> reqwest::Client {
+        std::fs::create_dir_all(data).expect("data folder");
+        let name = format!(
+            "tests-{}",
+            backend::fhir::extract::IdGenerator::uuid(&backend::fhir::extract::RandomIds)
+        );
+        let out = Command::new(env!("CARGO_BIN_EXE_intake"))
+            .args([
+                "token", "create", "--role", "admin", "--name", &name, "--data",
+            ])
+            .arg(data)
+            .env("RUST_LOG", "error")
+            .output()
+            .expect("runs intake token create");
+        assert!(out.status.success(), "intake token create: {out:?}");
+        let stdout = String::from_utf8(out.stdout).expect("UTF-8");
+        let token = stdout.lines().last().expect("the token's line").trim();
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().expect("a header value"),
+        );
+        reqwest::Client::builder()
+            .default_headers(headers)
+            .timeout(Duration::from_secs(20))
+            .build()
+            .expect("a client")
+    }
+
     /// SIGKILL (what `kill -9` sends), then waits for the process to be gone.
     pub(crate) fn kill9(&mut self) {
         self.child.kill().expect("SIGKILL");

@@ -44,7 +44,7 @@ impl IntakeServer {
         let dir = tempfile::tempdir().unwrap();
         let spawned =
             super::spawn_server_with(dir.path(), &dir.path().join("no-dist"), configure).await;
-        let client = reqwest::Client::new();
+        let client = spawned.client.clone();
         registration::import(&client, &spawned.base).await;
         Self {
             base: spawned.base.clone(),

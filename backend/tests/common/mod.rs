@@ -28,6 +28,33 @@ pub(crate) struct Spawned {
     pub(crate) stop: tokio::sync::oneshot::Sender<()>,
     /// The server's task: what it ended with.
     pub(crate) server: tokio::task::JoinHandle<anyhow::Result<()>>,
+    /// A client sending an admin token: since issue 6, `/fhir` and most of `/api`
+    /// need one. (The patient's own flow does not; tests of it may use any client.)
+    pub(crate) client: reqwest::Client,
+}
+
+/// A client that sends `Authorization: Bearer {token}` with every request.
+pub(crate) fn authorized(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
+    value.set_sensitive(true);
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+/// A new admin token on the app's database.
+pub(crate) async fn admin_token(db: &sqlx::SqlitePool, name: &str) -> String {
+    backend::auth::tokens::create(
+        db,
+        std::time::SystemTime::now(),
+        name,
+        backend::auth::Role::Admin,
+    )
+    .await
+    .unwrap()
 }
 
 /// The real app on 127.0.0.1:0 over the folders `data` and `dist`, with a 16 KiB
@@ -54,11 +81,22 @@ pub(crate) async fn spawn_server_with(
     configure(&mut config);
     let app = backend::Application::build(&config).await.unwrap();
     let base = format!("http://{}", app.local_addr().unwrap());
+    // A fresh name per start: a test may start twice over one data folder.
+    let name = format!(
+        "tests-{}",
+        backend::fhir::extract::IdGenerator::uuid(&backend::fhir::extract::RandomIds)
+    );
+    let client = authorized(&admin_token(app.db(), &name).await);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
     }));
-    Spawned { base, stop, server }
+    Spawned {
+        base,
+        stop,
+        server,
+        client,
+    }
 }
 
 /// The team's real-world Questionnaires: (file stem with `-` for `_`, JSON).

@@ -1,0 +1,382 @@
+//! Who may call what: one table of every `/api` and `/fhir` route, and the
+//! middleware that enforces it before any handler runs.
+//!
+//! Deny by default: a route missing from [`ROUTES`] is refused to everyone (and
+//! logged, by its pattern), so a new route is closed until someone decides who may
+//! use it. The generic FHIR routes (`/fhir/{type}…`) are decided by resource type
+//! too ([`fhir_access`]): demographics (Patient, Task) are front-desk reading,
+//! everything else a patient said (QuestionnaireResponse, Provenance, Observation…)
+//! is clinical.
+//!
+//! Handlers still check what only they can (a decision's kind, whose invitation),
+//! and take the [`Principal`] this middleware found from the request's extensions
+//! through the [`Authenticated`](super::Authenticated) extractor.
+
+use axum::extract::{FromRequestParts, MatchedPath, Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::{IntoResponse as _, Response};
+
+use super::{AuthError, Authenticated, CsrfChecked, Principal, Role};
+use crate::app::AppState;
+use crate::audit::{self, Action, Event, Interaction, Kind, Outcome};
+
+/// Who may call a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone: the patient's own flow, health, sign-in. The handler may still ask
+    /// for something of its own (a kiosk's device cookie, an invitation's).
+    Public,
+    /// A session or a token with one of these roles.
+    Roles(&'static [Role]),
+    /// Decided by the FHIR resource type in the path.
+    ByType,
+}
+
+use Role::{Admin, Clinician, FrontDesk, System};
+
+/// Staff who see the queue and demographics.
+pub const STAFF: &[Role] = &[FrontDesk, Clinician, Admin];
+/// Staff and system clients who may read demographics.
+const DEMOGRAPHICS: &[Role] = &[FrontDesk, Clinician, Admin, System];
+/// Who sees what patients answered.
+const CLINICAL: &[Role] = &[Clinician, Admin, System];
+/// Who decides matches.
+pub const DECIDERS: &[Role] = &[Clinician, Admin];
+/// Who writes to the FHIR store directly, and manages forms.
+const WRITERS: &[Role] = &[Admin, System];
+/// Who manages users, kiosks, tokens and reads the audit trail.
+const ADMINS: &[Role] = &[Admin];
+
+/// Every route: method, pattern (as axum matched it, with its `/api` or `/fhir`
+/// prefix), who may call it.
+pub const ROUTES: &[(Method, &str, Access)] = &[
+    // The patient's own flow, and what anyone may ask.
+    (Method::GET, "/api/health", Access::Public),
+    (Method::GET, "/api/forms/{id}", Access::Public),
+    (Method::POST, "/api/demographics/validate", Access::Public),
+    (Method::POST, "/api/intakes", Access::Public),
+    (Method::POST, "/api/staff/login", Access::Public),
+    // These two answer 401 themselves without a session.
+    (Method::POST, "/api/staff/logout", Access::Public),
+    (Method::GET, "/api/staff/me", Access::Public),
+    (Method::GET, "/fhir/metadata", Access::Public),
+    // Checking answers stores and returns nothing but what was sent.
+    (
+        Method::POST,
+        "/fhir/QuestionnaireResponse/$validate",
+        Access::Public,
+    ),
+    // Staff and systems.
+    (
+        Method::GET,
+        "/api/intakes/{id}",
+        Access::Roles(DEMOGRAPHICS),
+    ),
+    (
+        Method::POST,
+        "/fhir/Patient/$match",
+        Access::Roles(DEMOGRAPHICS),
+    ),
+    (
+        Method::GET,
+        "/fhir/Questionnaire",
+        Access::Roles(DEMOGRAPHICS),
+    ),
+    (
+        Method::GET,
+        "/fhir/Questionnaire/{id}",
+        Access::Roles(DEMOGRAPHICS),
+    ),
+    (
+        Method::POST,
+        "/fhir/QuestionnaireResponse/$extract",
+        Access::Roles(CLINICAL),
+    ),
+    (
+        Method::PUT,
+        "/fhir/Questionnaire/{id}",
+        Access::Roles(WRITERS),
+    ),
+    (Method::POST, "/fhir", Access::Roles(WRITERS)),
+    (Method::GET, "/fhir/AuditEvent", Access::Roles(ADMINS)),
+    // The store, by resource type.
+    (Method::GET, "/fhir/{type}", Access::ByType),
+    (Method::POST, "/fhir/{type}", Access::ByType),
+    (Method::GET, "/fhir/{type}/{id}", Access::ByType),
+    (Method::PUT, "/fhir/{type}/{id}", Access::ByType),
+    (Method::GET, "/fhir/{type}/{id}/_history", Access::ByType),
+    (
+        Method::GET,
+        "/fhir/{type}/{id}/_history/{version}",
+        Access::ByType,
+    ),
+];
+
+/// Who may call a route, or `None` for a route missing from [`ROUTES`].
+pub fn access(method: &Method, route: &str) -> Option<Access> {
+    // HEAD is a GET without the body.
+    let method = if method == Method::HEAD {
+        &Method::GET
+    } else {
+        method
+    };
+    ROUTES
+        .iter()
+        .find(|(m, r, _)| m == method && *r == route)
+        .map(|(_, _, access)| *access)
+}
+
+/// Who may use the generic store routes for `resource_type`.
+pub fn fhir_access(method: &Method, resource_type: &str) -> &'static [Role] {
+    let read = matches!(*method, Method::GET | Method::HEAD);
+    match resource_type {
+        // The audit trail only through its own search, for admins.
+        "AuditEvent" => ADMINS,
+        _ if !read => WRITERS,
+        "Patient" | "Task" => DEMOGRAPHICS,
+        _ => CLINICAL,
+    }
+}
+
+/// Whether `role` may call `route` with `method` (for `/fhir/{type}…`, on
+/// `resource_type`). A route missing from the table is refused.
+pub fn allowed(role: Role, method: &Method, route: &str, resource_type: Option<&str>) -> bool {
+    match access(method, route) {
+        None => false,
+        Some(Access::Public) => true,
+        Some(Access::Roles(roles)) => roles.contains(&role),
+        Some(Access::ByType) => {
+            resource_type.is_some_and(|t| fhir_access(method, t).contains(&role))
+        }
+    }
+}
+
+/// The middleware: finds the principal (a bearer token, or a session and, for a
+/// state-changing request, its CSRF token and Origin), checks the table, and
+/// hands the principal on in the request's extensions. Refusals are audited.
+pub async fn enforce(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    let method = request.method().clone();
+    let Some(access) = access(&method, &route) else {
+        // A method the route does not have, or a route nobody has placed yet.
+        tracing::warn!(http.route = %route, %method, "not in the access policy: refused");
+        let credentials = request
+            .headers()
+            .contains_key(axum::http::header::AUTHORIZATION)
+            || request.headers().contains_key(axum::http::header::COOKIE);
+        return if credentials {
+            AuthError::Forbidden
+        } else {
+            AuthError::Unauthenticated
+        }
+        .into_response();
+    };
+    if access == Access::Public {
+        // A system client on a public route (a script submitting intakes) is
+        // still known, and may be told more (`POST /api/intakes`'s receipt); a
+        // wrong token is refused, not ignored.
+        if !request
+            .headers()
+            .contains_key(axum::http::header::AUTHORIZATION)
+        {
+            return next.run(request).await;
+        }
+        let (mut parts, body) = request.into_parts();
+        return match Authenticated::from_request_parts(&mut parts, &state).await {
+            Ok(Authenticated(principal)) => {
+                parts.extensions.insert(principal);
+                next.run(Request::from_parts(parts, body)).await
+            }
+            Err(error) => error.into_response(),
+        };
+    }
+    let resource_type = route
+        .starts_with("/fhir/{type}")
+        // Inside the nested router the path has lost its `/fhir` prefix.
+        .then(|| {
+            let path = request.uri().path();
+            path.strip_prefix("/fhir")
+                .unwrap_or(path)
+                .trim_start_matches('/')
+        })
+        .and_then(|rest| rest.split('/').next())
+        .map(str::to_owned);
+    let (mut parts, body) = request.into_parts();
+    let address = super::ClientAddr::from_request_parts(&mut parts, &state)
+        .await
+        .map(|a| a.0)
+        .unwrap_or(None);
+    let bearer = parts
+        .headers
+        .contains_key(axum::http::header::AUTHORIZATION);
+    let unsafe_method = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
+    // A session's state-changing request must also pass the CSRF checks; a bearer
+    // request needs none (no browser attaches the header by itself).
+    let principal: Result<Principal, AuthError> = if unsafe_method && !bearer {
+        CsrfChecked::from_request_parts(&mut parts, &state)
+            .await
+            .map(|c| c.0.principal)
+    } else {
+        Authenticated::from_request_parts(&mut parts, &state)
+            .await
+            .map(|a| a.0)
+    };
+    let principal = match principal {
+        Ok(principal) => principal,
+        Err(error) => return error.into_response(),
+    };
+    if !allowed(principal.role, &method, &route, resource_type.as_deref()) {
+        let (interaction, action) = interaction_of(&method, &route);
+        let event = Event::new(Kind::Rest(interaction), action, Outcome::MinorFailure)
+            .by(Some(principal.agent()))
+            .from(address)
+            .about("urn:intake:route", &format!("{method} {route}"));
+        if let Err(error) = audit::record_alone(&state.db, state.clock.now(), &event).await {
+            tracing::error!(%error, "recording a refused access");
+        }
+        return AuthError::Forbidden.into_response();
+    }
+    parts.extensions.insert(principal);
+    next.run(Request::from_parts(parts, body)).await
+}
+
+/// The audit interaction and action of a request: a GET on a type (`/fhir/{type}`,
+/// `/fhir/AuditEvent`) is a search, on anything else a read.
+pub fn interaction_of(method: &Method, route: &str) -> (Interaction, Action) {
+    let last = route.rsplit('/').next().unwrap_or_default();
+    let on_a_type = last == "{type}" || last.starts_with(|c: char| c.is_ascii_uppercase());
+    match *method {
+        Method::GET | Method::HEAD if on_a_type => (Interaction::Search, Action::R),
+        Method::GET | Method::HEAD => (Interaction::Read, Action::R),
+        Method::PUT | Method::PATCH => (Interaction::Update, Action::U),
+        Method::DELETE => (Interaction::Delete, Action::D),
+        _ => (Interaction::Create, Action::C),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOBODY: Option<Role> = None;
+
+    /// Every role, and no principal at all.
+    fn callers() -> [Option<Role>; 5] {
+        [
+            NOBODY,
+            Some(FrontDesk),
+            Some(Clinician),
+            Some(Admin),
+            Some(System),
+        ]
+    }
+
+    /// The whole table, as the issue states it: each row names who may call
+    /// (`-` nobody signed in, `f` front-desk, `c` clinician, `a` admin, `s`
+    /// system). Every other caller must be refused.
+    const EXPECTED: &[(&str, &str, Option<&str>, &str)] = &[
+        ("GET", "/api/health", None, "-fcas"),
+        ("GET", "/api/forms/{id}", None, "-fcas"),
+        ("POST", "/api/demographics/validate", None, "-fcas"),
+        ("POST", "/api/intakes", None, "-fcas"),
+        ("POST", "/api/staff/login", None, "-fcas"),
+        ("POST", "/api/staff/logout", None, "-fcas"),
+        ("GET", "/api/staff/me", None, "-fcas"),
+        ("GET", "/fhir/metadata", None, "-fcas"),
+        ("HEAD", "/fhir/metadata", None, "-fcas"),
+        (
+            "POST",
+            "/fhir/QuestionnaireResponse/$validate",
+            None,
+            "-fcas",
+        ),
+        ("GET", "/api/intakes/{id}", None, "fcas"),
+        ("POST", "/fhir/Patient/$match", None, "fcas"),
+        ("GET", "/fhir/Questionnaire", None, "fcas"),
+        ("GET", "/fhir/Questionnaire/{id}", None, "fcas"),
+        ("POST", "/fhir/QuestionnaireResponse/$extract", None, "cas"),
+        ("PUT", "/fhir/Questionnaire/{id}", None, "as"),
+        ("POST", "/fhir", None, "as"),
+        ("GET", "/fhir/AuditEvent", None, "a"),
+        ("GET", "/fhir/{type}", Some("Patient"), "fcas"),
+        ("GET", "/fhir/{type}/{id}", Some("Patient"), "fcas"),
+        ("HEAD", "/fhir/{type}/{id}", Some("Patient"), "fcas"),
+        ("GET", "/fhir/{type}/{id}/_history", Some("Patient"), "fcas"),
+        (
+            "GET",
+            "/fhir/{type}/{id}/_history/{version}",
+            Some("Task"),
+            "fcas",
+        ),
+        ("GET", "/fhir/{type}", Some("Task"), "fcas"),
+        ("GET", "/fhir/{type}", Some("QuestionnaireResponse"), "cas"),
+        ("GET", "/fhir/{type}/{id}", Some("Provenance"), "cas"),
+        (
+            "GET",
+            "/fhir/{type}/{id}/_history/{version}",
+            Some("Observation"),
+            "cas",
+        ),
+        ("GET", "/fhir/{type}/{id}", Some("AuditEvent"), "a"),
+        ("POST", "/fhir/{type}", Some("Patient"), "as"),
+        ("PUT", "/fhir/{type}/{id}", Some("Patient"), "as"),
+        ("POST", "/fhir/{type}", Some("QuestionnaireResponse"), "as"),
+        ("PUT", "/fhir/{type}/{id}", Some("Task"), "as"),
+        ("POST", "/fhir/{type}", Some("AuditEvent"), "a"),
+        // Not in the table: nobody.
+        ("DELETE", "/fhir/{type}/{id}", Some("Patient"), ""),
+        ("GET", "/api/not-a-route", None, ""),
+    ];
+
+    fn letter(role: Option<Role>) -> char {
+        match role {
+            None => '-',
+            Some(FrontDesk) => 'f',
+            Some(Clinician) => 'c',
+            Some(Admin) => 'a',
+            Some(System) => 's',
+        }
+    }
+
+    #[test]
+    fn each_caller_reaches_exactly_what_the_table_says() {
+        for (method, route, resource_type, who) in EXPECTED {
+            let method = Method::from_bytes(method.as_bytes()).unwrap();
+            for caller in callers() {
+                let expected = who.contains(letter(caller));
+                let got = match caller {
+                    None => access(&method, route) == Some(Access::Public),
+                    Some(role) => allowed(role, &method, route, *resource_type),
+                };
+                assert_eq!(
+                    got,
+                    expected,
+                    "{method} {route} {resource_type:?} for {:?}",
+                    caller.map(Role::code)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_route_in_the_table_is_in_the_expectations() {
+        for (method, route, _) in ROUTES {
+            assert!(
+                EXPECTED
+                    .iter()
+                    .any(|(m, r, _, _)| *m == method.as_str() && r == route),
+                "{method} {route} has no expected row"
+            );
+        }
+    }
+
+    #[test]
+    fn a_store_route_without_its_type_is_refused() {
+        assert!(!allowed(Admin, &Method::GET, "/fhir/{type}", None));
+    }
+}
