@@ -19,19 +19,8 @@ use serde_json::{Value, json};
 /// The Android FHIR registration form: extraction by definition.
 const FORM: &str = "androidfhir__new-patient-registration-paginated.json";
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+/// Seeded: the same population every run.
+use matching::rng::SplitMix as Rng;
 
 const GIVEN: &[&str] = &[
     "Amani", "Baraka", "Imani", "Zawadi", "Juma", "Neema", "Olivia", "Liam", "Emma", "Noah", "Ava",

@@ -599,23 +599,8 @@ async fn febrl(dir: &Path) -> anyhow::Result<()> {
 
 // ------------------------------------------------------------ synthetic ----------
 
-/// splitmix64, seeded: the same population every run.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+/// Seeded: the same population every run.
+use matching::rng::SplitMix as Rng;
 
 /// Draws ranks with Zipf-like weights (frequency ∝ 1/rank^s), as name frequencies
 /// are: the commonest surname about 1% of people, a long tail of rare ones.
@@ -715,7 +700,7 @@ fn synthetic_record(
         postal_code: Some(postal),
         identifiers: vec![matching::Identifier {
             system: "urn:mrn".into(),
-            value: format!("M{:09}", rng.next() % 1_000_000_000),
+            value: format!("M{:09}", rng.next_u64() % 1_000_000_000),
         }],
         ..matching::PatientRecord::default()
     }

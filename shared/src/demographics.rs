@@ -162,11 +162,6 @@ impl Field {
             other => other.json_name(),
         }
     }
-
-    /// The field for a JSON name, if any.
-    pub fn from_json_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|f| f.json_name() == name)
-    }
 }
 
 /// What is wrong with a field. A closed set: each has a message in [`crate::i18n`].
@@ -542,9 +537,6 @@ mod tests {
     fn every_problem_code_maps_back_to_its_problem() {
         for p in Problem::ALL {
             assert_eq!(Problem::from_code(p.code()), Some(p));
-        }
-        for f in Field::ALL {
-            assert_eq!(Field::from_json_name(f.json_name()), Some(f));
         }
     }
     /// The combinations the rules can produce must each have a specific message.

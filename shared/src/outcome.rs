@@ -5,8 +5,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::demographics::Field;
-
 /// A FHIR R4 `OperationOutcome`, reduced to what the app shows.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -45,17 +43,4 @@ pub enum Severity {
     Warning,
     /// information
     Information,
-}
-
-impl OperationOutcome {
-    /// The demographics fields that the issues name, with their messages.
-    pub fn field_messages(&self) -> impl Iterator<Item = (Option<Field>, &str)> {
-        self.issue.iter().map(|issue| {
-            let field = issue
-                .expression
-                .iter()
-                .find_map(|e| Field::from_json_name(e));
-            (field, issue.diagnostics.as_deref().unwrap_or(""))
-        })
-    }
 }

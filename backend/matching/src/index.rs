@@ -7,6 +7,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use crate::compare::{Side, Tok, compare};
 use crate::model::{Model, count_levels, term_frequency_field};
 use crate::normalize::{self, BirthDate};
+use crate::rng::SplitMix;
 use crate::{
     Candidate, Config, Explanation, FIELDS, Field, FieldExplanation, Grade, Hold, Level,
     MatchOptions, MatchOutcome, Pass, PatientRecord, nicknames, phonetic,
@@ -331,18 +332,6 @@ fn blocking_keys(s: &Side<'_>, ids: &[(&str, &str)]) -> Vec<(Pass, u64)> {
     keys.sort_unstable();
     keys.dedup();
     keys
-}
-
-/// splitmix64: a small seeded generator, so that fitting is deterministic.
-struct SplitMix(u64);
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
 }
 
 impl Index {
@@ -745,7 +734,7 @@ impl Index {
         let mut rng = SplitMix(0x5EED);
         let mut counts = [[0u64; 4]; FIELDS.len()];
         let pairs = 200_000.min(live.len() * (live.len() - 1) / 2);
-        let pick = |rng: &mut SplitMix| live[(rng.next() % live.len() as u64) as usize];
+        let pick = |rng: &mut SplitMix| live[(rng.next_u64() % live.len() as u64) as usize];
         for _ in 0..pairs {
             let (a, b) = (pick(&mut rng), pick(&mut rng));
             if a == b {

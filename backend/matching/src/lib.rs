@@ -27,6 +27,7 @@ mod index;
 mod model;
 pub mod nicknames;
 pub mod normalize;
+pub mod rng;
 
 pub use index::{Index, MemoryReport};
 pub use model::{FieldParams, Model};

@@ -680,6 +680,30 @@ fn rewrite_references(value: &mut Value, resolved: &HashMap<String, String>) {
 /// SQLite's limit of 32,766 parameters.
 const ROWS_PER_STATEMENT: usize = 1000;
 
+/// `rows` into `table` (`resource` or `resource_version`, which share their
+/// columns) in one multi-row statement, followed by `suffix` (an `ON CONFLICT`).
+async fn insert_versions(
+    tx: &mut SqliteConnection,
+    table: &str,
+    rows: &[(&Stored, &String)],
+    suffix: &str,
+) -> Result<(), sqlx::Error> {
+    let mut q = QueryBuilder::<Sqlite>::new(format!(
+        "INSERT INTO {table} (resource_type, id, version_id, last_updated, body) "
+    ));
+    q.push_values(rows, |mut b, (s, body)| {
+        b.push_bind(&s.resource_type)
+            .push_bind(&s.id)
+            .push_bind(s.version_id)
+            .push_bind(&s.last_updated)
+            .push_bind(body.as_str());
+    });
+    q.push(suffix);
+    // The text depends on the row count: not worth a place in the statement cache.
+    q.build().persistent(false).execute(&mut *tx).await?;
+    Ok(())
+}
+
 /// Writes these versions, each with its search terms: the current row, the
 /// history row and the index rows. A few multi-row statements for all of them
 /// rather than four per resource: each statement is a round trip to SQLite's
@@ -707,34 +731,17 @@ async fn write_all(
         .collect();
     let rows: Vec<(&Stored, &String)> = written.iter().map(|(s, _)| *s).zip(&bodies).collect();
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO resource (resource_type, id, version_id, last_updated, body) ",
-        );
-        q.push_values(chunk, |mut b, (s, body)| {
-            b.push_bind(&s.resource_type)
-                .push_bind(&s.id)
-                .push_bind(s.version_id)
-                .push_bind(&s.last_updated)
-                .push_bind(body.as_str());
-        });
-        q.push(
+        // The current version, and the same rows into the history.
+        insert_versions(
+            tx,
+            "resource",
+            chunk,
             " ON CONFLICT (resource_type, id) DO UPDATE SET
                version_id = excluded.version_id, last_updated = excluded.last_updated,
                body = excluded.body",
-        );
-        // The text depends on the row count: not worth a place in the statement cache.
-        q.build().persistent(false).execute(&mut *tx).await?;
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO resource_version (resource_type, id, version_id, last_updated, body) ",
-        );
-        q.push_values(chunk, |mut b, (s, body)| {
-            b.push_bind(&s.resource_type)
-                .push_bind(&s.id)
-                .push_bind(s.version_id)
-                .push_bind(&s.last_updated)
-                .push_bind(body.as_str());
-        });
-        q.build().persistent(false).execute(&mut *tx).await?;
+        )
+        .await?;
+        insert_versions(tx, "resource_version", chunk, "").await?;
     }
     let mut terms: Vec<(&Stored, search::Term)> = Vec::new();
     for (s, _) in written {
