@@ -617,16 +617,19 @@ async fn demographics(app: &App, task: &Value) -> Result<(Value, Value), ReviewE
         Some(id) => read_patient(app, id).await?.unwrap_or(Value::Null),
         None => Value::Null,
     };
-    let proposed = task
-        .get("contained")
+    Ok((chart, proposed_patient(task)))
+}
+
+/// The Patient a demographics Task proposes (contained in it).
+fn proposed_patient(task: &Value) -> Value {
+    task.get("contained")
         .and_then(Value::as_array)
         .and_then(|c| {
             c.iter()
                 .find(|r| r.get("resourceType").and_then(Value::as_str) == Some("Patient"))
         })
         .cloned()
-        .unwrap_or(Value::Null);
-    Ok((chart, proposed))
+        .unwrap_or(Value::Null)
 }
 
 /// A decision, as checked from the request body.
@@ -773,10 +776,11 @@ fn with_verifier(mut bundle: Value, who: &Principal) -> Value {
 }
 
 /// What a decision writes, gathered under the lock.
-#[derive(Default)]
 struct Plan {
-    /// Store writes: the Task, and the delivery's resources for the embedded store.
-    requests: Vec<Request>,
+    /// The Task's new version.
+    task: Value,
+    /// The Task's new status.
+    status: &'static str,
     /// The delivery Bundle, if the decision delivers.
     delivery: Option<Value>,
     /// The intake's new status and patient.
@@ -785,8 +789,6 @@ struct Plan {
     retry: Option<i64>,
     /// Patients touched, for the audit trail.
     touched: Vec<String>,
-    /// The Task's new status.
-    status: &'static str,
 }
 
 /// Applies `decision` to Task `task_id`, read at version `if_match`, by `who`
@@ -799,7 +801,8 @@ pub async fn decide(
     if_match: i64,
     decision: &Decision,
 ) -> Result<Decided, ReviewError> {
-    // A remote chart to update is read before the lock (a network call).
+    // A remote chart to update is read before the lock (a network call); its
+    // version goes in the update's If-Match, so a chart changed since is refused.
     let remote_chart = match (decision, app.emr.local_store()) {
         (Decision::Update { accept, .. }, None) if !accept.is_empty() => {
             let stored = app
@@ -815,6 +818,7 @@ pub async fn decide(
     let now = fhir_instant(clock_now);
     let guard = app.store.lock().await;
     let mut tx = crate::db::begin_write(&app.db).await?;
+    // The Task as it is now, under the lock: whoever decided first has written.
     let row: Option<(i64, String)> = sqlx::query_as(
         "SELECT version_id, body FROM resource WHERE resource_type = 'Task' AND id = ?",
     )
@@ -822,13 +826,12 @@ pub async fn decide(
     .fetch_optional(&mut *tx)
     .await?;
     let (version, body) = row.ok_or(ReviewError::NotFound)?;
-    let task: Value = serde_json::from_str(&body).map_err(|_| ReviewError::NotFound)?;
     let stored = Stored {
         resource_type: "Task".to_owned(),
         id: task_id.to_owned(),
         version_id: version,
         last_updated: String::new(),
-        resource: task,
+        resource: serde_json::from_str(&body).map_err(|_| ReviewError::NotFound)?,
     };
     let kind = check_task(&stored, if_match)?;
     let task = stored.resource;
@@ -837,17 +840,8 @@ pub async fn decide(
         .await?
         .ok_or(ReviewError::NotFound)?;
     let local = app.emr.local_store().is_some();
-    let mut plan = Plan {
-        status: "completed",
-        ..Plan::default()
-    };
-    let task_update = |resource: Value| Request::Update {
-        id: task_id.to_owned(),
-        resource,
-        if_match: Some(version),
-        full_url: None,
-    };
-    match decision {
+    let delivered_status = if local { "delivered" } else { "accepted" };
+    let mut plan = match decision {
         Decision::Link { .. } | Decision::Create if kind == Kind::Demographics => {
             return Err(invalid(
                 "This intake is linked already; accept or refuse its details",
@@ -855,109 +849,48 @@ pub async fn decide(
             ));
         }
         Decision::Link { patient } => {
-            let candidates = candidates_of(&task);
-            let mut chosen = None;
-            for c in &candidates {
-                match &c.target {
-                    Target::Patient(id) if id == patient => chosen = Some(id.clone()),
-                    Target::Pending(i) => {
-                        // A candidate that was a new patient on its way: by its id now.
-                        let p = match app.emr.local_store() {
-                            Some(store) => {
-                                let pairs = crate::store::search::pairs(&format!(
-                                    "identifier={SUBMISSION_SYSTEM}|{i}"
-                                ))
-                                .unwrap_or_default();
-                                match crate::store::search::parse("Patient", &pairs) {
-                                    Ok(q) => store.search("Patient", &q).await?.0,
-                                    Err(_) => Vec::new(),
-                                }
-                            }
-                            None => Vec::new(),
-                        };
-                        if let [one] = p.as_slice()
-                            && &one.id == patient
-                        {
-                            chosen = Some(one.id.clone());
-                        }
-                    }
-                    Target::Patient(_) => {}
-                }
-            }
-            let chosen = chosen.ok_or_else(|| {
-                invalid("That patient is not a candidate of this item", "patient")
-            })?;
-            let reference = format!("Patient/{chosen}");
-            plan.delivery = Some(deliver(
-                &row,
-                &intake,
-                Subject::Existing(chosen),
-                who,
-                &now,
-            )?);
-            plan.intake = Some((
-                if local { "delivered" } else { "accepted" },
-                Some(reference.clone()),
-            ));
-            plan.touched.push(reference.clone());
-            plan.requests.push(task_update(decided_task(
-                task.clone(),
-                who,
-                "completed",
-                &now,
-                "link",
-                Some(&reference),
-            )));
-        }
-        Decision::Create => {
-            plan.delivery = Some(deliver(&row, &intake, Subject::New, who, &now)?);
-            plan.intake = Some((if local { "delivered" } else { "accepted" }, None));
-            // The Task's output names the new Patient once it has an id (below).
-            plan.requests.push(task_update(decided_task(
-                task.clone(),
-                who,
-                "completed",
-                &now,
-                "create",
-                None,
-            )));
-        }
-        Decision::NotThis { patient } => {
-            if kind != Kind::Match {
-                return Err(invalid("Only a match has candidates to rule out", "action"));
-            }
-            let mut task = task.clone();
-            let before = candidates_of(&task).len();
-            if let Some(inputs) = task.get_mut("input").and_then(Value::as_array_mut) {
-                inputs.retain(|i| {
-                    i.pointer("/valueReference/reference")
-                        .and_then(Value::as_str)
-                        != Some(format!("Patient/{patient}").as_str())
-                });
-                if inputs.is_empty()
-                    && let Some(o) = task.as_object_mut()
-                {
-                    // FHIR has no empty arrays.
-                    o.remove("input");
-                }
-            }
-            if candidates_of(&task).len() == before {
+            if !is_candidate(app, &task, patient).await? {
                 return Err(invalid(
                     "That patient is not a candidate of this item",
                     "patient",
                 ));
             }
             let reference = format!("Patient/{patient}");
-            plan.touched.push(reference.clone());
-            plan.status = "in-progress";
-            plan.requests.push(task_update(decided_task(
-                task,
-                who,
-                "in-progress",
-                &now,
-                "not-this",
-                Some(&reference),
-            )));
+            let subject = Subject::Existing(patient.clone());
+            Plan {
+                task: decided_task(task, who, "completed", &now, "link", Some(&reference)),
+                status: "completed",
+                delivery: Some(deliver(&row, &intake, &subject, who, &now)?),
+                intake: Some((delivered_status, Some(reference.clone()))),
+                retry: None,
+                touched: vec![reference],
+            }
+        }
+        // The Task's output names the new Patient once it has an id (below).
+        Decision::Create => Plan {
+            task: decided_task(task, who, "completed", &now, "create", None),
+            status: "completed",
+            delivery: Some(deliver(&row, &intake, &Subject::New, who, &now)?),
+            intake: Some((delivered_status, None)),
+            retry: None,
+            touched: Vec::new(),
+        },
+        Decision::NotThis { patient } => {
+            if kind != Kind::Match {
+                return Err(invalid("Only a match has candidates to rule out", "action"));
+            }
+            let reference = format!("Patient/{patient}");
+            let task = without_candidate(task, &reference).ok_or_else(|| {
+                invalid("That patient is not a candidate of this item", "patient")
+            })?;
+            Plan {
+                task: decided_task(task, who, "in-progress", &now, "not-this", Some(&reference)),
+                status: "in-progress",
+                delivery: None,
+                intake: None,
+                retry: None,
+                touched: vec![reference],
+            }
         }
         Decision::Update { accept, refuse } => {
             if kind != Kind::Demographics {
@@ -966,24 +899,7 @@ pub async fn decide(
                     "action",
                 ));
             }
-            let proposed_elements = changed_elements(&task);
-            for (list, at) in [(accept, "accept"), (refuse, "refuse")] {
-                if list.iter().any(|e| !proposed_elements.contains(e)) {
-                    return Err(invalid("An element named is not one proposed", at));
-                }
-            }
-            if accept.iter().any(|e| refuse.contains(e)) {
-                return Err(invalid(
-                    "An element cannot be both accepted and refused",
-                    "refuse",
-                ));
-            }
-            if proposed_elements
-                .iter()
-                .any(|e| !accept.contains(e) && !refuse.contains(e))
-            {
-                return Err(invalid("Accept or refuse every proposed element", "accept"));
-            }
+            check_elements(&changed_elements(&task), accept, refuse)?;
             let focus = task
                 .pointer("/focus/reference")
                 .and_then(Value::as_str)
@@ -991,15 +907,11 @@ pub async fn decide(
                 .ok_or(ReviewError::NotFound)?
                 .to_owned();
             let reference = format!("Patient/{focus}");
-            let proposed = task
-                .get("contained")
-                .and_then(Value::as_array)
-                .and_then(|c| c.first())
-                .cloned()
-                .unwrap_or(Value::Null);
-            if !accept.is_empty() {
-                let chart = match &remote_chart {
-                    Some(chart) => chart.clone(),
+            let delivery = if accept.is_empty() {
+                None
+            } else {
+                let chart = match remote_chart {
+                    Some(chart) => chart,
                     None => {
                         let body: Option<String> = sqlx::query_scalar(
                             "SELECT body FROM resource WHERE resource_type = 'Patient' AND id = ?",
@@ -1011,30 +923,11 @@ pub async fn decide(
                             .unwrap_or(Value::Null)
                     }
                 };
-                if !chart.is_object() {
-                    return Err(invalid("The chart is no longer in the EMR", "accept"));
-                }
-                let mut updated = chart.clone();
-                for k in accept {
-                    updated[k.as_str()] = proposed.get(k.as_str()).cloned().unwrap_or(Value::Null);
-                }
-                let version = chart
-                    .pointer("/meta/versionId")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned();
-                plan.delivery = Some(json!({
-                    "resourceType": "Bundle",
-                    "type": "transaction",
-                    "entry": [{
-                        "resource": updated,
-                        "request": {"method": "PUT", "url": reference, "ifMatch": format!("W/\"{version}\"")},
-                    }],
-                }));
-            }
-            plan.touched.push(reference.clone());
+                let proposed = proposed_patient(&task);
+                Some(update_bundle(&reference, chart, &proposed, accept)?)
+            };
             // The decision, then each element's fate.
-            let mut done = decided_task(task.clone(), who, "completed", &now, "update", None);
+            let mut done = decided_task(task, who, "completed", &now, "update", None);
             if let Some(outputs) = done["output"].as_array_mut() {
                 for (list, code) in [(accept, "accepted-element"), (refuse, "refused-element")] {
                     for e in list {
@@ -1045,114 +938,76 @@ pub async fn decide(
                     }
                 }
             }
-            plan.requests.push(task_update(done));
+            Plan {
+                task: done,
+                status: "completed",
+                delivery,
+                intake: None,
+                retry: None,
+                touched: vec![reference],
+            }
         }
         Decision::Retry => {
             if kind != Kind::Delivery {
                 return Err(invalid("Only a failed delivery can be retried", "action"));
             }
-            let message = last_message(&mut *tx, &intake)
+            let (message, ..) = last_message(&mut *tx, &intake)
                 .await?
                 .filter(|(_, _, state, ..)| state == "dead")
                 .ok_or_else(|| invalid("This intake has no failed delivery to retry", "action"))?;
-            plan.retry = Some(message.0);
-            plan.intake = Some(("accepted", row.patient.clone()));
-            if let Some(p) = &row.patient {
-                plan.touched.push(p.clone());
+            Plan {
+                task: decided_task(task, who, "completed", &now, "retry", None),
+                status: "completed",
+                delivery: None,
+                intake: Some(("accepted", row.patient.clone())),
+                retry: Some(message),
+                touched: row.patient.iter().cloned().collect(),
             }
-            plan.requests.push(task_update(decided_task(
-                task.clone(),
-                who,
-                "completed",
-                &now,
-                "retry",
-                None,
-            )));
         }
-    }
+    };
     // The delivery: with the embedded store, its resources written here and now
-    // (a plain create each: nothing can exist under this intake's identifier
-    // yet); otherwise a message for the outbox.
-    let mut delivered_inline = false;
-    if let Some(bundle) = &plan.delivery
-        && local
-    {
-        let writes = if matches!(decision, Decision::Update { .. }) {
-            // One PUT, If-Match on the chart's version as read under the lock.
-            crate::store::bundle::transaction_requests(bundle).map_err(|_| {
-                ReviewError::Invalid(Issue::error(IssueType::Exception, "Not a valid update"))
-            })?
-        } else {
-            inline_requests(bundle).ok_or_else(|| {
-                ReviewError::Invalid(Issue::error(
-                    IssueType::Exception,
-                    "The delivery could not be made",
-                ))
-            })?
-        };
-        // The delivery's resources first, so the Task can name the new Patient.
-        let mut all = writes;
-        let task_request = plan.requests.pop();
-        let delivery_count = all.len();
-        all.extend(task_request);
-        let mut outcomes = Vec::new();
-        let written = app
-            .store
-            .apply_in(&mut tx, all[..delivery_count].to_vec())
-            .await?;
-        let new_patient = if matches!(decision, Decision::Create) {
-            written
-                .iter()
-                .map(Outcome::stored)
-                .find(|s| s.resource_type == "Patient")
-                .map(Stored::reference)
-        } else {
-            None
-        };
-        let mut task_requests: Vec<Request> = all[delivery_count..].to_vec();
-        if let (Some(p), Some(Request::Update { resource, .. })) =
-            (&new_patient, task_requests.first_mut())
-        {
-            if let Some(outputs) = resource["output"].as_array_mut() {
-                outputs.push(json!({
-                    "type": {"coding": [{"system": TASK_SYSTEM, "code": "patient"}]},
-                    "valueReference": {"reference": p},
-                }));
+    // and the outbox message recorded as delivered (as the pipeline does);
+    // otherwise a message for the outbox.
+    let mut outcomes = Vec::new();
+    if let Some(bundle) = &plan.delivery {
+        if local {
+            let written = app.store.apply_in(&mut tx, store_writes(bundle)?).await?;
+            if matches!(decision, Decision::Create)
+                && let Some(p) = written
+                    .iter()
+                    .map(Outcome::stored)
+                    .find(|s| s.resource_type == "Patient")
+                    .map(Stored::reference)
+            {
+                if let Some(outputs) = plan.task["output"].as_array_mut() {
+                    outputs.push(json!({
+                        "type": {"coding": [{"system": TASK_SYSTEM, "code": "patient"}]},
+                        "valueReference": {"reference": p},
+                    }));
+                }
+                plan.touched.push(p.clone());
+                plan.intake = Some((delivered_status, Some(p)));
             }
-            plan.touched.push(p.clone());
-            plan.intake = plan.intake.map(|(s, _)| (s, Some(p.clone())));
-        }
-        let locations: Vec<Value> = written
-            .iter()
-            .map(|o| {
-                let s = o.stored();
-                Value::String(format!("{}/_history/{}", s.reference(), s.version_id))
-            })
-            .collect();
-        sqlx::query(
-            "INSERT INTO outbox (intake_id, payload, next_attempt_at, state, attempts, delivered_at, result)
-             VALUES (?, ?, 0, 'delivered', 1, ?, ?)",
-        )
-        .bind(&intake)
-        .bind(bundle.to_string())
-        .bind(&now)
-        .bind(Value::Array(locations).to_string())
-        .execute(&mut *tx)
-        .await?;
-        let mut task_written = app.store.apply_in(&mut tx, task_requests).await?;
-        outcomes.extend(written);
-        outcomes.append(&mut task_written);
-        delivered_inline = true;
-        plan.requests.clear();
-        finish(
-            app, &mut tx, who, address, clock_now, task_id, &intake, &plan,
-        )
-        .await?;
-        tx.commit().await?;
-        app.store.committed(&outcomes);
-        drop(guard);
-    } else {
-        if let Some(bundle) = &plan.delivery {
+            let locations: Vec<Value> = written
+                .iter()
+                .map(|o| {
+                    let s = o.stored();
+                    Value::String(format!("{}/_history/{}", s.reference(), s.version_id))
+                })
+                .collect();
+            sqlx::query(
+                "INSERT INTO outbox (intake_id, payload, next_attempt_at, state, attempts,
+                                     delivered_at, result)
+                 VALUES (?, ?, 0, 'delivered', 1, ?, ?)",
+            )
+            .bind(&intake)
+            .bind(bundle.to_string())
+            .bind(&now)
+            .bind(Value::Array(locations).to_string())
+            .execute(&mut *tx)
+            .await?;
+            outcomes.extend(written);
+        } else {
             sqlx::query(
                 "INSERT INTO outbox (intake_id, payload, next_attempt_at) VALUES (?, ?, 0)",
             )
@@ -1161,32 +1016,36 @@ pub async fn decide(
             .execute(&mut *tx)
             .await?;
         }
-        if let Some(message) = plan.retry {
-            sqlx::query(
-                "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = 0,
-                                   last_error = NULL WHERE id = ? AND state = 'dead'",
-            )
-            .bind(message)
-            .execute(&mut *tx)
-            .await?;
-        }
-        let requests = std::mem::take(&mut plan.requests);
-        let outcomes = app.store.apply_in(&mut tx, requests).await?;
-        finish(
-            app, &mut tx, who, address, clock_now, task_id, &intake, &plan,
-        )
-        .await?;
-        tx.commit().await?;
-        app.store.committed(&outcomes);
-        drop(guard);
     }
-    let queued = !delivered_inline && (plan.delivery.is_some() || plan.retry.is_some());
+    if let Some(message) = plan.retry {
+        sqlx::query(
+            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = 0,
+                               last_error = NULL WHERE id = ? AND state = 'dead'",
+        )
+        .bind(message)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let task_write = Request::Update {
+        id: task_id.to_owned(),
+        resource: plan.task.clone(),
+        if_match: Some(version),
+        full_url: None,
+    };
+    outcomes.extend(app.store.apply_in(&mut tx, vec![task_write]).await?);
+    finish(&mut tx, who, address, clock_now, task_id, &intake, &plan).await?;
+    tx.commit().await?;
+    app.store.committed(&outcomes);
+    drop(guard);
+    let queued = (plan.delivery.is_some() && !local) || plan.retry.is_some();
     if queued {
         // A new patient on the way to a remote EMR is a candidate until it lands,
         // as the pipeline holds its own.
         if matches!(decision, Decision::Create)
-            && let Ok(p) = serde_json::from_str::<Value>(row.extracted.as_deref().unwrap_or("null"))
-            && p.is_object()
+            && let Some(p) = row
+                .extracted
+                .as_deref()
+                .and_then(|t| serde_json::from_str::<Value>(t).ok())
         {
             app.emr.hold_pending(
                 &crate::intake::pending_key(&intake),
@@ -1211,10 +1070,118 @@ pub async fn decide(
     })
 }
 
+/// Whether `Patient/{patient}` is one of the Task's remaining candidates (a
+/// candidate that was a new patient on its way counts by the id it got).
+async fn is_candidate(app: &App, task: &Value, patient: &str) -> Result<bool, ReviewError> {
+    for c in candidates_of(task) {
+        let id = match &c.target {
+            Target::Patient(id) => Some(id.clone()),
+            Target::Pending(intake) => resolve_pending(app, intake)
+                .await?
+                .and_then(|p| p.get("id").and_then(Value::as_str).map(str::to_owned)),
+        };
+        if id.as_deref() == Some(patient) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The Task without the candidate `reference`, or `None` if it is not one.
+fn without_candidate(mut task: Value, reference: &str) -> Option<Value> {
+    let inputs = task.get_mut("input")?.as_array_mut()?;
+    let before = inputs.len();
+    inputs.retain(|i| {
+        i.pointer("/valueReference/reference")
+            .and_then(Value::as_str)
+            != Some(reference)
+    });
+    if inputs.len() == before {
+        return None;
+    }
+    if inputs.is_empty()
+        && let Some(o) = task.as_object_mut()
+    {
+        // FHIR has no empty arrays: no candidates left, no input.
+        o.remove("input");
+    }
+    Some(task)
+}
+
+/// Every proposed element accepted or refused, once; nothing else.
+fn check_elements(
+    proposed: &[String],
+    accept: &[String],
+    refuse: &[String],
+) -> Result<(), ReviewError> {
+    for (list, at) in [(accept, "accept"), (refuse, "refuse")] {
+        if list.iter().any(|e| !proposed.contains(e)) {
+            return Err(invalid("An element named is not one proposed", at));
+        }
+    }
+    if accept.iter().any(|e| refuse.contains(e)) {
+        return Err(invalid(
+            "An element cannot be both accepted and refused",
+            "refuse",
+        ));
+    }
+    if proposed
+        .iter()
+        .any(|e| !accept.contains(e) && !refuse.contains(e))
+    {
+        return Err(invalid("Accept or refuse every proposed element", "accept"));
+    }
+    Ok(())
+}
+
+/// The chart with the accepted elements of the proposal, as a transaction of one
+/// `PUT` conditional on the chart's version.
+fn update_bundle(
+    reference: &str,
+    chart: Value,
+    proposed: &Value,
+    accept: &[String],
+) -> Result<Value, ReviewError> {
+    if !chart.is_object() {
+        return Err(invalid("The chart is no longer in the EMR", "accept"));
+    }
+    let version = chart
+        .pointer("/meta/versionId")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let mut updated = chart;
+    for k in accept {
+        updated[k.as_str()] = proposed.get(k.as_str()).cloned().unwrap_or(Value::Null);
+    }
+    Ok(json!({
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [{
+            "resource": updated,
+            "request": {"method": "PUT", "url": reference, "ifMatch": format!("W/\"{version}\"")},
+        }],
+    }))
+}
+
+/// A decided delivery as writes to the embedded store: the creates of a link or
+/// create, without their conditions (nothing can exist under the intake's
+/// identifier yet: it was never delivered), or the update of a chart.
+fn store_writes(bundle: &Value) -> Result<Vec<Request>, ReviewError> {
+    let mut requests = crate::store::bundle::transaction_requests(bundle).map_err(|_| {
+        ReviewError::Invalid(Issue::error(
+            IssueType::Exception,
+            "The delivery could not be made",
+        ))
+    })?;
+    if requests.iter().all(|r| matches!(r, Request::Create { .. })) {
+        requests = inline_requests(bundle).unwrap_or(requests);
+    }
+    Ok(requests)
+}
+
 /// The intake's new state and the AuditEvent, in the decision's transaction.
-#[allow(clippy::too_many_arguments)]
 async fn finish(
-    app: &App,
     tx: &mut sqlx::SqliteConnection,
     who: &Principal,
     address: Option<std::net::IpAddr>,
@@ -1223,7 +1190,6 @@ async fn finish(
     intake: &str,
     plan: &Plan,
 ) -> Result<(), ReviewError> {
-    let _ = app;
     if let Some((status, patient)) = &plan.intake {
         // Delivered here: the response now lives in the chart, not in the row.
         let delivered = *status == "delivered";
@@ -1264,7 +1230,7 @@ async fn finish(
 fn deliver(
     row: &IntakeRow,
     intake: &str,
-    subject: Subject,
+    subject: &Subject,
     who: &Principal,
     now: &str,
 ) -> Result<Value, ReviewError> {
@@ -1277,14 +1243,14 @@ fn deliver(
         .as_deref()
         .and_then(|t| serde_json::from_str(t).ok())
         .unwrap_or(Value::Null);
-    if subject == Subject::New && !patient.is_object() {
+    if *subject == Subject::New && !patient.is_object() {
         return Err(invalid(
             "This intake kept no patient details to make a chart from",
             "action",
         ));
     }
     let device = row.device.as_deref().unwrap_or("Intake patient app");
-    let bundle = delivery_bundle(intake, &subject, &patient, &response, device, now);
+    let bundle = delivery_bundle(intake, subject, &patient, &response, device, now);
     Ok(with_verifier(bundle, who))
 }
 
