@@ -1191,12 +1191,15 @@ async fn finish(
     plan: &Plan,
 ) -> Result<(), ReviewError> {
     if let Some((status, patient)) = &plan.intake {
-        // Delivered here: the response now lives in the chart, not in the row.
+        // Delivered here: the response and the patient's details now live in the
+        // chart, not in the row.
         let delivered = *status == "delivered";
         sqlx::query(
-            "UPDATE intake SET status = ?, patient = COALESCE(?, patient),
-                               response = CASE WHEN ? THEN '{}' ELSE response END
-             WHERE id = ?",
+            "UPDATE intake SET status = ?1, patient = COALESCE(?2, patient),
+                               response = CASE WHEN ?3 THEN '{}' ELSE response END,
+                               extracted = CASE WHEN ?3 THEN NULL ELSE extracted END,
+                               device = CASE WHEN ?3 THEN NULL ELSE device END
+             WHERE id = ?4",
         )
         .bind(*status)
         .bind(patient.as_deref())
