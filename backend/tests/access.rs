@@ -68,7 +68,11 @@ const TYPES: &[&str] = &[
 
 /// Concrete paths for a route pattern, with the resource type each stands for.
 fn paths(route: &str) -> Vec<(String, Option<&'static str>)> {
-    let fill = |r: &str| r.replace("{id}", "no-such-id").replace("{version}", "1");
+    let fill = |r: &str| {
+        r.replace("{id}", "no-such-id")
+            .replace("{task}", "no-such-task")
+            .replace("{version}", "1")
+    };
     if route.contains("{type}") {
         TYPES
             .iter()

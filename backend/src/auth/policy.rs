@@ -19,7 +19,7 @@ use axum::response::{IntoResponse as _, Response};
 
 use super::{AuthError, Authenticated, CsrfChecked, Principal, Role};
 use crate::app::AppState;
-use crate::audit::{self, Action, Event, Interaction, Kind, Outcome};
+use crate::audit::{self, Action, Event, Interaction, Kind, Outcome, Reference};
 
 /// Who may call a route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +72,19 @@ pub const ROUTES: &[(Method, &str, Access)] = &[
         Method::GET,
         "/api/intakes/{id}",
         Access::Roles(DEMOGRAPHICS),
+    ),
+    // The match-resolution screen: staff read (answers only for clinicians, the
+    // handler decides), clinicians and admins decide.
+    (Method::GET, "/api/staff/review", Access::Roles(STAFF)),
+    (
+        Method::GET,
+        "/api/staff/review/{task}",
+        Access::Roles(STAFF),
+    ),
+    (
+        Method::POST,
+        "/api/staff/review/{task}/decision",
+        Access::Roles(DECIDERS),
     ),
     (
         Method::POST,
@@ -206,6 +219,7 @@ pub async fn enforce(State(state): State<AppState>, request: Request, next: Next
         })
         .and_then(|rest| rest.split('/').next())
         .map(str::to_owned);
+    let target = target_of(&route, request.uri().path());
     let (mut parts, body) = request.into_parts();
     let address = super::ClientAddr::from_request_parts(&mut parts, &state)
         .await
@@ -235,7 +249,8 @@ pub async fn enforce(State(state): State<AppState>, request: Request, next: Next
         let event = Event::new(Kind::Rest(interaction), action, Outcome::MinorFailure)
             .by(Some(principal.agent()))
             .from(address)
-            .about("urn:intake:route", &format!("{method} {route}"));
+            .about("urn:intake:route", &format!("{method} {route}"))
+            .on_all(target);
         if let Err(error) = audit::record_alone(&state.db, state.clock.now(), &event).await {
             tracing::error!(%error, "recording a refused access");
         }
@@ -243,6 +258,27 @@ pub async fn enforce(State(state): State<AppState>, request: Request, next: Next
     }
     parts.extensions.insert(principal);
     next.run(Request::from_parts(parts, body)).await
+}
+
+/// What a request's path names, for the record of its refusal: `{type}/{id}` on
+/// the store's routes, `Task/{task}` on the review's. `path` is what the nested
+/// router saw (without the `/api` or `/fhir` the pattern starts with).
+fn target_of(route: &str, path: &str) -> Option<Reference> {
+    let pattern: Vec<&str> = route.trim_start_matches('/').split('/').skip(1).collect();
+    let path: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    if pattern.len() != path.len() {
+        return None;
+    }
+    let value = |name: &str| {
+        let i = pattern.iter().position(|p| *p == name)?;
+        path.get(i).copied()
+    };
+    let named = match (value("{type}"), value("{id}"), value("{task}")) {
+        (Some(kind), Some(id), _) => format!("{kind}/{id}"),
+        (_, _, Some(task)) => format!("Task/{task}"),
+        _ => return None,
+    };
+    Reference::parse(&named)
 }
 
 /// The audit interaction and action of a request: a GET on a type (`/fhir/{type}`,
@@ -296,6 +332,9 @@ mod tests {
             "-fcas",
         ),
         ("GET", "/api/intakes/{id}", None, "fcas"),
+        ("GET", "/api/staff/review", None, "fca"),
+        ("GET", "/api/staff/review/{task}", None, "fca"),
+        ("POST", "/api/staff/review/{task}/decision", None, "ca"),
         ("POST", "/fhir/Patient/$match", None, "fcas"),
         ("GET", "/fhir/Questionnaire", None, "fcas"),
         ("GET", "/fhir/Questionnaire/{id}", None, "fcas"),
@@ -373,6 +412,33 @@ mod tests {
                 "{method} {route} has no expected row"
             );
         }
+    }
+
+    #[test]
+    fn a_refusal_names_what_the_path_named() {
+        let named = |route, path| target_of(route, path).map(|r| r.as_str().to_owned());
+        assert_eq!(
+            named("/fhir/{type}/{id}", "/Patient/p1").as_deref(),
+            Some("Patient/p1")
+        );
+        assert_eq!(
+            named(
+                "/fhir/{type}/{id}/_history/{version}",
+                "/Task/t1/_history/2"
+            )
+            .as_deref(),
+            Some("Task/t1")
+        );
+        assert_eq!(
+            named(
+                "/api/staff/review/{task}/decision",
+                "/staff/review/t9/decision"
+            )
+            .as_deref(),
+            Some("Task/t9")
+        );
+        assert_eq!(named("/fhir/{type}", "/Patient"), None);
+        assert_eq!(named("/fhir/{type}/{id}", "/Patient/a b"), None);
     }
 
     #[test]

@@ -27,7 +27,11 @@ pub(crate) struct Server {
 pub(crate) struct TestApp {
     /// `http://127.0.0.1:{port}`.
     pub(crate) base: String,
+    /// Sends nothing but what each request adds (a test of the refusals).
     pub(crate) client: reqwest::Client,
+    /// Sends an admin token, made when first asked for ([`TestApp::admin`]): no
+    /// test that counts audit events sees one it did not cause.
+    admin: tokio::sync::OnceCell<reqwest::Client>,
     /// The app's database, for arranging and checking what the API cannot.
     pub(crate) db: SqlitePool,
     pub(crate) dir: TempDir,
@@ -42,6 +46,26 @@ pub(crate) struct Session {
     pub(crate) csrf: String,
 }
 
+/// A client with a new admin token on `db`.
+async fn admin_client(db: &SqlitePool) -> reqwest::Client {
+    let name = format!(
+        "tests-{}",
+        backend::fhir::extract::IdGenerator::uuid(&backend::fhir::extract::RandomIds)
+    );
+    let token = backend::auth::tokens::create(db, std::time::SystemTime::now(), &name, Role::Admin)
+        .await
+        .unwrap();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
 /// Runs the real `intake` binary.
 pub(crate) fn intake_command(args: &[&str]) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_intake"))
@@ -51,8 +75,8 @@ pub(crate) fn intake_command(args: &[&str]) -> Output {
         .unwrap()
 }
 
-async fn serve(dir: &TempDir) -> (String, Server) {
-    let config = backend::Config {
+async fn serve(dir: &TempDir, configure: impl FnOnce(&mut backend::Config)) -> (String, Server) {
+    let mut config = backend::Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         data: dir.path().to_owned(),
         dist: dir.path().join("no-dist"),
@@ -61,6 +85,7 @@ async fn serve(dir: &TempDir) -> (String, Server) {
         delivery: Default::default(),
         emr: Default::default(),
     };
+    configure(&mut config);
     let app = backend::Application::build(&config).await.unwrap();
     let base = format!("http://{}", app.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -76,13 +101,32 @@ impl TestApp {
         Self::spawn_on(tempfile::tempdir().unwrap()).await
     }
 
-    /// On an existing data folder.
-    pub(crate) async fn spawn_on(dir: TempDir) -> Self {
-        let (base, server) = serve(&dir).await;
+    /// A fresh data folder, with the settings changed by `configure` (a remote
+    /// EMR, the outbox's retry policy).
+    pub(crate) async fn spawn_with(configure: impl FnOnce(&mut backend::Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (base, server) = serve(&dir, configure).await;
         let db = backend::db::open(dir.path()).await.unwrap();
+        let admin = tokio::sync::OnceCell::new();
         Self {
             base,
             client: reqwest::Client::new(),
+            admin,
+            db,
+            dir,
+            server,
+        }
+    }
+
+    /// On an existing data folder.
+    pub(crate) async fn spawn_on(dir: TempDir) -> Self {
+        let (base, server) = serve(&dir, |_| {}).await;
+        let db = backend::db::open(dir.path()).await.unwrap();
+        let admin = tokio::sync::OnceCell::new();
+        Self {
+            base,
+            client: reqwest::Client::new(),
+            admin,
             db,
             dir,
             server,
@@ -95,6 +139,15 @@ impl TestApp {
         self.server.task.await.unwrap().unwrap();
         self.db.close().await;
         Self::spawn_on(self.dir).await
+    }
+
+    /// A client sending an admin token: for arranging through the API (a form's
+    /// import, intakes whose decision the test reads).
+    pub(crate) async fn admin(&self) -> reqwest::Client {
+        self.admin
+            .get_or_init(|| admin_client(&self.db))
+            .await
+            .clone()
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
@@ -165,6 +218,31 @@ impl TestApp {
             req = req.header("origin", origin);
         }
         req.send().await.unwrap()
+    }
+
+    /// `request` as the signed-in `session` sends it: its cookie and CSRF token.
+    pub(crate) fn as_staff(
+        &self,
+        request: reqwest::RequestBuilder,
+        session: &Session,
+    ) -> reqwest::RequestBuilder {
+        request
+            .header("cookie", format!("__Host-intake-session={}", session.id))
+            .header("x-csrf-token", &session.csrf)
+    }
+
+    /// A signed-in user of `role` named `name`: the session and the password.
+    pub(crate) async fn signed_in(&self, name: &str, role: Role) -> (Session, String) {
+        let password = self.add_user(name, role).await;
+        let res = self.login(name, &password).await;
+        (self.login_session(res).await, password)
+    }
+
+    /// A live bearer token of `role` (`system` or `admin`).
+    pub(crate) async fn token(&self, name: &str, role: Role) -> String {
+        backend::auth::tokens::create(&self.db, std::time::SystemTime::now(), name, role)
+            .await
+            .unwrap()
     }
 
     /// Moves every session's last use (and, if `created` too, its creation) back by
