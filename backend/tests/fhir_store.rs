@@ -365,4 +365,21 @@ async fn the_capability_statement_lists_what_the_store_does() {
         );
     }
     assert_eq!(s.get("/Observation/1").await.0, StatusCode::NOT_FOUND);
+    // The audit trail's search, with the parameters it answers.
+    let audit = cs["rest"][0]["resource"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["type"] == "AuditEvent")
+        .unwrap();
+    for p in audit["searchParam"].as_array().unwrap() {
+        let name = p["name"].as_str().unwrap();
+        let probe = if name == "date" { "2000" } else { "x" };
+        assert_eq!(
+            s.get(&format!("/AuditEvent?{name}={probe}")).await.0,
+            StatusCode::OK,
+            "{name}"
+        );
+    }
+    assert!(cs["rest"][0]["security"]["description"].is_string());
 }

@@ -441,6 +441,16 @@ pub(super) async fn metadata(headers: HeaderMap) -> Response {
             "interaction": [{"code": "read"}, {"code": "update"}, {"code": "search-type"}],
             "searchParam": [{"name": "url", "type": "uri"}],
         })))
+        .chain(std::iter::once(json!({
+            "type": "AuditEvent",
+            "documentation": "The audit trail, append-only and hash-chained; admins only",
+            "interaction": [{"code": "search-type"}],
+            "searchParam": [
+                {"name": "patient", "type": "reference"},
+                {"name": "agent", "type": "string"},
+                {"name": "date", "type": "date"},
+            ],
+        })))
         .collect();
     fhir_json(
         StatusCode::OK,
@@ -455,6 +465,9 @@ pub(super) async fn metadata(headers: HeaderMap) -> Response {
             "format": ["application/fhir+json", "json"],
             "rest": [{
                 "mode": "server",
+                "security": {
+                    "description": "A staff session (POST /api/staff/login; X-CSRF-Token on changes) or Authorization: Bearer with a token from `intake token create`. Front desk reads Patient and Task, clinicians also QuestionnaireResponse and Provenance, admins and system tokens write; only /metadata and QuestionnaireResponse/$validate are open."
+                },
                 "resource": resources,
                 "interaction": [{"code": "transaction"}, {"code": "batch"}],
             }],
