@@ -96,6 +96,19 @@ async fn an_intake_lands_once_in_a_remote_emr_even_when_it_fails_for_a_while() {
             .len(),
         1
     );
+    // On the audit trail: the outbox wrote the chart into the EMR (the patient's
+    // device sent it before the chart had an id); the test's token read it.
+    let patient = state["patient"].as_str().unwrap();
+    let trail = s.search(&format!("AuditEvent?patient={patient}")).await;
+    let by = |action: &str| -> Vec<&str> {
+        trail
+            .iter()
+            .filter(|e| e["action"] == action)
+            .map(|e| e["agent"][0]["who"]["identifier"]["value"].as_str().unwrap())
+            .collect()
+    };
+    assert_eq!(by("C"), ["outbox"], "{trail:#?}");
+    assert!(!by("R").is_empty() && by("R").iter().all(|a| a.starts_with("tests-")));
 
     // A retry of the first submission changes nothing.
     let (status, again) = s

@@ -15,7 +15,8 @@ use std::time::{Duration, UNIX_EPOCH};
 use serde_json::Value;
 use tokio::sync::{Notify, watch};
 
-use super::{Context, Waiters, pending_key, settle};
+use super::{Context, SUBMISSION_SYSTEM, Waiters, pending_key, settle};
+use crate::audit::{Action, Agent, Event, Interaction, Kind, Outcome, Reference};
 use crate::clock::fhir_instant;
 use crate::emr::EmrError;
 
@@ -279,8 +280,24 @@ async fn delivered_ok(
     waiters: &Waiters,
     done: &[(&Message, (Value, Option<String>))],
 ) -> Result<(), sqlx::Error> {
-    let now = fhir_instant(ctx.clock.now());
+    let at = ctx.clock.now();
+    let now = fhir_instant(at);
     let mut tx = crate::db::begin_write(&ctx.db).await?;
+    // Intake wrote patient data into the EMR: on the record, with the delivery.
+    let events: Vec<Event> = done
+        .iter()
+        .map(|(m, (_, patient))| {
+            Event::new(Kind::Rest(Interaction::Create), Action::C, Outcome::Success)
+                .by(Some(Agent {
+                    system: "urn:intake:system",
+                    name: "outbox".to_owned(),
+                    role: "system",
+                }))
+                .about(SUBMISSION_SYSTEM, &m.intake)
+                .on_all(patient.as_deref().and_then(Reference::parse))
+        })
+        .collect();
+    crate::audit::record_all(&mut tx, at, &events).await?;
     for (m, (result, patient)) in done {
         sqlx::query(
             "UPDATE outbox SET state = 'delivered', delivered_at = ?, result = ?, attempts = attempts + 1,
