@@ -104,7 +104,11 @@ async fn an_intake_lands_once_in_a_remote_emr_even_when_it_fails_for_a_while() {
         trail
             .iter()
             .filter(|e| e["action"] == action)
-            .map(|e| e["agent"][0]["who"]["identifier"]["value"].as_str().unwrap())
+            .map(|e| {
+                e["agent"][0]["who"]["identifier"]["value"]
+                    .as_str()
+                    .unwrap()
+            })
             .collect()
     };
     assert_eq!(by("C"), ["outbox"], "{trail:#?}");
