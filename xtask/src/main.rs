@@ -99,7 +99,13 @@ fn build_frontend(tools: &setup::Tools, release: bool) -> anyhow::Result<()> {
         ("patient app", &[][..]),
         (
             "staff app",
-            &["frontend/staff.html", "--dist", "dist/staff", "--public-url", "/staff/"][..],
+            &[
+                "frontend/staff.html",
+                "--dist",
+                "dist/staff",
+                "--public-url",
+                "/staff/",
+            ][..],
         ),
     ] {
         let mut trunk = tools.trunk_command();

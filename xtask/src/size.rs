@@ -17,14 +17,17 @@ pub(crate) fn report(root: &Path) -> anyhow::Result<()> {
     folder(&dist, "the patient app (dist/)")?;
     let staff = dist.join("staff");
     if staff.join("index.html").is_file() {
-        folder(&staff, "the staff app (dist/staff/), not in the patient's download")?;
+        folder(
+            &staff,
+            "the staff app (dist/staff/), not in the patient's download",
+        )?;
     }
     Ok(())
 }
 
 /// The table for the files directly in `dist` (not in its sub-folders).
 fn folder(dist: &Path, what: &str) -> anyhow::Result<()> {
-    let mut files: Vec<_> = std::fs::read_dir(&dist)?
+    let mut files: Vec<_> = std::fs::read_dir(dist)?
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| {

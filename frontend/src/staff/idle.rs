@@ -70,10 +70,16 @@ pub(crate) fn watch(root: &Element, staff: Staff) {
             let idle = js_sys::Date::now() - last_input.get();
             if idle >= limit {
                 warning.set(false);
+                // The screen is cleared at once; the session's CSRF token is
+                // forgotten only after the logout that needs it.
+                staff.flash.set(None);
+                staff.session.set(SignIn::Out(Some(st().idle_signed_out)));
                 leptos::task::spawn_local(async move {
                     let _ = api::staff("POST", "/api/staff/logout", None, None).await;
+                    if !staff.session.with_untracked(|s| matches!(s, SignIn::In(_))) {
+                        api::set_csrf(None);
+                    }
                 });
-                staff.signed_out(Some(st().idle_signed_out));
             } else if idle >= warn_at && !warning.get_untracked() {
                 warning.set(true);
             }

@@ -471,7 +471,7 @@ fn compare(parent: &Element, page: Page, item: &Item, decides: bool, dialog: &Ht
                 let reference = candidate.reference.clone();
                 let d = dialog.clone();
                 on(&link, "click", move |_| {
-                    page.decide(Decision::Link(reference.clone()), &d)
+                    page.decide(Decision::Link(reference.clone()), &d);
                 });
                 let not_this = decision_button(&cell, &format!("not-this-{i}"), s.not_this, false);
                 set(&not_this, "aria-describedby", &format!("candidate-{i}"));
@@ -636,7 +636,7 @@ fn delivery(parent: &Element, page: Page, item: &Item, decides: bool) {
     if decides {
         let retry = decision_button(&section, "retry", s.retry, true);
         on(&retry, "click", move |_| {
-            page.send(Decision::Retry, String::new(), None)
+            page.send(Decision::Retry, String::new(), None);
         });
     }
 }
