@@ -99,7 +99,7 @@ struct Page {
     /// A decision on its way.
     sending: RwSignal<bool>,
     /// The password dialog's error line.
-    reauth_error: RwSignal<Option<&'static str>>,
+    reauth_error: RwSignal<Option<String>>,
 }
 
 impl Page {
@@ -196,13 +196,18 @@ impl Page {
                 401 if decision.needs_password() => {
                     let me = api::staff("GET", "/api/staff/me", None, None).await;
                     if me.is_some_and(|m| m.status == 200) {
-                        let _ = self.reauth_error.try_set(Some(s.reauth_failed));
+                        let _ = self.reauth_error.try_set(Some(s.reauth_failed.to_owned()));
                     } else {
                         close();
                         self.staff.signed_out(Some(s.session_ended));
                     }
                 }
                 401 => self.staff.signed_out(Some(s.session_ended)),
+                // Wrong passwords count towards the account's lockout, as at login.
+                429 if decision.needs_password() => {
+                    let wait = (s.signin_throttled)(reply.retry_after.unwrap_or(60).div_ceil(60));
+                    let _ = self.reauth_error.try_set(Some(wait));
+                }
                 412 | 428 | 409 => {
                     close();
                     let message = if reply.status == 409 {
@@ -716,7 +721,7 @@ fn reauth_dialog(parent: &Element, page: Page) -> HtmlDialogElement {
                 _ => s.reauth_link,
             }));
             let problem = page.reauth_error.get();
-            error.set_text_content(problem);
+            error.set_text_content(problem.as_deref());
             flag(&error, "hidden", problem.is_none());
             if problem.is_some() {
                 set_value(&password, "");
