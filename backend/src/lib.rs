@@ -17,6 +17,7 @@ pub mod http;
 pub mod intake;
 pub mod patients;
 pub mod questionnaires;
+pub mod review;
 pub mod static_files;
 pub mod store;
 pub mod telemetry;

@@ -8,6 +8,7 @@ mod intake;
 mod patient;
 mod questionnaire;
 mod questionnaire_response;
+mod review;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -29,6 +30,9 @@ pub fn router() -> Router<AppState> {
         .route("/staff/login", post(crate::auth::handlers::login))
         .route("/staff/logout", post(crate::auth::handlers::logout))
         .route("/staff/me", get(crate::auth::handlers::me))
+        .route("/staff/review", get(review::queue))
+        .route("/staff/review/{task}", get(review::item))
+        .route("/staff/review/{task}/decision", post(review::decide))
         .fallback(|| async { ApiError::NotFound })
         // Answers may carry patient data: no cache, in the browser or between, keeps them.
         .layer(SetResponseHeaderLayer::overriding(

@@ -172,6 +172,18 @@ pub(crate) async fn find_enabled(
     }))
 }
 
+/// The password hash of the enabled account with row id `user_id`, for
+/// re-authentication before a sensitive action (`None`: no such enabled account).
+pub(crate) async fn password_hash_of(
+    db: &SqlitePool,
+    user_id: i64,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT password_hash FROM staff_user WHERE id = ? AND disabled = 0")
+        .bind(user_id)
+        .fetch_optional(db)
+        .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

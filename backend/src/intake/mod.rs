@@ -31,7 +31,7 @@ use crate::store::{Request, Store};
 pub const SUBMISSION_SYSTEM: &str = "urn:intake:submission";
 
 /// Where a pending (accepted, not yet delivered) new patient sits in the index.
-fn pending_key(intake: &str) -> String {
+pub(crate) fn pending_key(intake: &str) -> String {
     format!("intake-{intake}")
 }
 
@@ -256,6 +256,11 @@ impl Intakes {
             local,
             clock,
         })
+    }
+
+    /// Wakes the outbox: a decision put a delivery in it.
+    pub(crate) fn wake_outbox(&self) {
+        self.wake.notify_one();
     }
 
     /// Stops the outbox once its delivery in flight is done (what is left is
@@ -664,6 +669,9 @@ struct IntakeRow {
     status: &'static str,
     response: String,
     match_result: String,
+    /// The Patient extracted, and who sent it, for a later decision.
+    extracted: Option<String>,
+    device: Option<String>,
 }
 
 struct OutboxRow {
@@ -674,7 +682,7 @@ struct OutboxRow {
     at: String,
 }
 
-/// Most rows in one multi-row statement (10 parameters a row: well under
+/// Most rows in one multi-row statement (12 parameters a row: well under
 /// SQLite's limit of 32,766).
 const ROWS_PER_STATEMENT: usize = 500;
 
@@ -684,7 +692,8 @@ impl Rows {
         for chunk in self.intakes.chunks(ROWS_PER_STATEMENT) {
             let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO intake (id, idempotency_key, body_sha256, received_at, questionnaire,
-                                     outcome, patient, status, response, match_result) ",
+                                     outcome, patient, status, response, match_result,
+                                     extracted, device) ",
             );
             q.push_values(chunk, |mut b, r| {
                 b.push_bind(&r.id)
@@ -696,7 +705,9 @@ impl Rows {
                     .push_bind(&r.patient)
                     .push_bind(r.status)
                     .push_bind(&r.response)
-                    .push_bind(&r.match_result);
+                    .push_bind(&r.match_result)
+                    .push_bind(&r.extracted)
+                    .push_bind(&r.device);
             });
             q.build().persistent(false).execute(&mut *tx).await?;
         }
@@ -834,6 +845,8 @@ fn record(
         delivered = Some(locations);
         rows.stored.extend(written);
     }
+    // An intake someone will look at or decide keeps what a decision needs.
+    let keep = !task.is_empty() || status != "delivered";
     rows.stored.extend(task);
     let match_result = json!(found.iter().map(candidate_json).collect::<Vec<_>>());
     rows.intakes.push(IntakeRow {
@@ -847,6 +860,8 @@ fn record(
         status,
         response: std::mem::take(&mut p.response_text),
         match_result: match_result.to_string(),
+        extracted: keep.then(|| s.patient.to_string()),
+        device: keep.then(|| s.device.clone()),
     });
     if let Some(payload) = payload {
         rows.outbox.push(OutboxRow {
@@ -912,7 +927,7 @@ fn write_inline(
 /// A delivery bundle as writes to the local store, inside the transaction that
 /// accepts the intake: its resources are new, nothing can exist under its
 /// identifier yet, so no condition to search.
-fn inline_requests(bundle: &Value) -> Option<Vec<Request>> {
+pub(crate) fn inline_requests(bundle: &Value) -> Option<Vec<Request>> {
     let mut requests = crate::store::bundle::transaction_requests(bundle).ok()?;
     for r in &mut requests {
         if let Request::Create { if_none_exist, .. } = r {
@@ -923,7 +938,7 @@ fn inline_requests(bundle: &Value) -> Option<Vec<Request>> {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Subject {
+pub(crate) enum Subject {
     /// No chart yet: the intake waits for a person.
     None,
     /// A new Patient, created by the delivery.
@@ -937,7 +952,7 @@ enum Subject {
 /// The transaction the outbox sends: the Patient (new only), the response, and
 /// the Provenance, each conditional on this intake's identifier so a repeat
 /// finds what the first attempt wrote.
-fn delivery_bundle(
+pub(crate) fn delivery_bundle(
     id: &str,
     subject: &Subject,
     patient: &Value,
@@ -1028,8 +1043,8 @@ fn candidate_json(f: &Found) -> Value {
     })
 }
 
-const TASK_SYSTEM: &str = "urn:intake:task";
-const SCORE_EXTENSION: &str = "urn:intake:fhir:StructureDefinition:match-score";
+pub(crate) const TASK_SYSTEM: &str = "urn:intake:task";
+pub(crate) const SCORE_EXTENSION: &str = "urn:intake:fhir:StructureDefinition:match-score";
 
 /// A Task asking staff which patient this intake belongs to.
 fn review_task(id: &str, found: &[Found], now: &str) -> Value {
@@ -1073,6 +1088,20 @@ pub(crate) fn refused_delivery_task(id: &str, now: &str) -> Value {
         "text": "The EMR refused the delivery: its condition no longer held (412)",
     });
     task
+}
+
+/// The review Task of an intake whose delivery was dead-lettered (the EMR kept
+/// failing, or refused it for good): staff retry it once the EMR is right.
+pub(crate) fn dead_delivery_task(id: &str, now: &str) -> Value {
+    json!({
+        "resourceType": "Task",
+        "identifier": [{"system": SUBMISSION_SYSTEM, "value": id}],
+        "status": "requested",
+        "intent": "order",
+        "priority": "routine",
+        "code": {"coding": [{"system": TASK_SYSTEM, "code": "delivery-failed"}], "text": "The intake could not be delivered to the EMR"},
+        "authoredOn": now,
+    })
 }
 
 /// The Patient elements an intake may propose to change.

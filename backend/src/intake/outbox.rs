@@ -374,13 +374,10 @@ async fn give_up(
         e,
         EmrError::PreconditionFailed | EmrError::Rejected { status: 412, .. }
     );
-    // Staff find what waits for them by its Task: an intake sent to review gets
-    // one in the same transaction (the store's lock first, as the writer takes it).
-    let guard = if to_review {
-        Some(ctx.store.lock().await)
-    } else {
-        None
-    };
+    // Staff find what waits for them by its Task: an intake sent to review, or
+    // dead-lettered, gets one in the same transaction (the store's lock first, as
+    // the writer takes it).
+    let guard = ctx.store.lock().await;
     let mut tx = crate::db::begin_write(&ctx.db).await?;
     sqlx::query(
         "UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = ? WHERE id = ?",
@@ -394,27 +391,29 @@ async fn give_up(
         .bind(intake)
         .execute(&mut *tx)
         .await?;
-    let mut written = Vec::new();
-    if to_review {
-        let task = super::refused_delivery_task(intake, &fhir_instant(ctx.clock.now()));
-        written = ctx
-            .store
-            .apply_in(
-                &mut tx,
-                vec![crate::store::Request::Create {
-                    resource: task,
-                    if_none_exist: None,
-                    full_url: None,
-                }],
-            )
-            .await
-            .map_err(|e| match e {
-                crate::store::StoreError::Database(e) => e,
-                // Our own Task refused by our own store: a bug, retried (and logged)
-                // rather than an intake in review that no one is shown.
-                other => sqlx::Error::Protocol(format!("review task refused: {other}")),
-            })?;
-    }
+    let now = fhir_instant(ctx.clock.now());
+    let task = if to_review {
+        super::refused_delivery_task(intake, &now)
+    } else {
+        super::dead_delivery_task(intake, &now)
+    };
+    let written = ctx
+        .store
+        .apply_in(
+            &mut tx,
+            vec![crate::store::Request::Create {
+                resource: task,
+                if_none_exist: None,
+                full_url: None,
+            }],
+        )
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::Database(e) => e,
+            // Our own Task refused by our own store: a bug, retried (and logged)
+            // rather than an intake in review that no one is shown.
+            other => sqlx::Error::Protocol(format!("review task refused: {other}")),
+        })?;
     tx.commit().await?;
     ctx.store.committed(&written);
     drop(guard);

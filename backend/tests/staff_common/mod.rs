@@ -51,8 +51,8 @@ pub(crate) fn intake_command(args: &[&str]) -> Output {
         .unwrap()
 }
 
-async fn serve(dir: &TempDir) -> (String, Server) {
-    let config = backend::Config {
+async fn serve(dir: &TempDir, configure: impl FnOnce(&mut backend::Config)) -> (String, Server) {
+    let mut config = backend::Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         data: dir.path().to_owned(),
         dist: dir.path().join("no-dist"),
@@ -61,6 +61,7 @@ async fn serve(dir: &TempDir) -> (String, Server) {
         delivery: Default::default(),
         emr: Default::default(),
     };
+    configure(&mut config);
     let app = backend::Application::build(&config).await.unwrap();
     let base = format!("http://{}", app.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -76,9 +77,24 @@ impl TestApp {
         Self::spawn_on(tempfile::tempdir().unwrap()).await
     }
 
+    /// A fresh data folder, with the settings changed by `configure` (a remote
+    /// EMR, the outbox's retry policy).
+    pub(crate) async fn spawn_with(configure: impl FnOnce(&mut backend::Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (base, server) = serve(&dir, configure).await;
+        let db = backend::db::open(dir.path()).await.unwrap();
+        Self {
+            base,
+            client: reqwest::Client::new(),
+            db,
+            dir,
+            server,
+        }
+    }
+
     /// On an existing data folder.
     pub(crate) async fn spawn_on(dir: TempDir) -> Self {
-        let (base, server) = serve(&dir).await;
+        let (base, server) = serve(&dir, |_| {}).await;
         let db = backend::db::open(dir.path()).await.unwrap();
         Self {
             base,
@@ -165,6 +181,31 @@ impl TestApp {
             req = req.header("origin", origin);
         }
         req.send().await.unwrap()
+    }
+
+    /// `request` as the signed-in `session` sends it: its cookie and CSRF token.
+    pub(crate) fn as_staff(
+        &self,
+        request: reqwest::RequestBuilder,
+        session: &Session,
+    ) -> reqwest::RequestBuilder {
+        request
+            .header("cookie", format!("__Host-intake-session={}", session.id))
+            .header("x-csrf-token", &session.csrf)
+    }
+
+    /// A signed-in user of `role` named `name`: the session and the password.
+    pub(crate) async fn signed_in(&self, name: &str, role: Role) -> (Session, String) {
+        let password = self.add_user(name, role).await;
+        let res = self.login(name, &password).await;
+        (self.login_session(res).await, password)
+    }
+
+    /// A live bearer token of `role` (`system` or `admin`).
+    pub(crate) async fn token(&self, name: &str, role: Role) -> String {
+        backend::auth::tokens::create(&self.db, std::time::SystemTime::now(), name, role)
+            .await
+            .unwrap()
     }
 
     /// Moves every session's last use (and, if `created` too, its creation) back by

@@ -1,0 +1,322 @@
+//! `/api/staff/review`: the match-resolution queue (`GET`), one item (`GET
+//! /{task}`) and a decision on it (`POST /{task}/decision`). The work is in
+//! [`crate::review`]; here are the roles, re-authentication, `If-Match` and the
+//! audit of reads and refusals.
+
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::audit::{self, Action, Event, Interaction, Kind, Outcome, Reference};
+use crate::auth::{
+    AuthError, Authenticated, ClientAddr, CsrfChecked, Principal, PrincipalKind, limits, users,
+};
+use crate::error::{ApiError, outcome_response};
+use crate::fhir::FHIR_JSON;
+use crate::fhir::outcome::{Issue, IssueType};
+use crate::http::Json;
+use crate::review::{self, Decision, ReviewError};
+
+impl From<ApiError> for ReviewError {
+    fn from(e: ApiError) -> Self {
+        ReviewError::Auth(AuthError::Api(e))
+    }
+}
+
+impl IntoResponse for ReviewError {
+    fn into_response(self) -> Response {
+        let (status, issue) = match self {
+            ReviewError::Auth(e) => return e.into_response(),
+            ReviewError::Database(e) => return ApiError::Database(e).into_response(),
+            ReviewError::Reauthentication => {
+                // No IssueType for it yet (as in `AuthError`): the same JSON shape.
+                let body = json!({
+                    "resourceType": "OperationOutcome",
+                    "issue": [{"severity": "error", "code": "login",
+                        "diagnostics": "The password is not correct; nothing was decided"}]
+                });
+                let mut response = (StatusCode::UNAUTHORIZED, body.to_string()).into_response();
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
+                return response;
+            }
+            ReviewError::NotFound => (
+                StatusCode::NOT_FOUND,
+                Issue::error(IssueType::NotFound, "No such review item"),
+            ),
+            ReviewError::Stale => (
+                StatusCode::PRECONDITION_FAILED,
+                Issue::error(IssueType::Conflict, review::STALE).at("If-Match"),
+            ),
+            ReviewError::MissingIfMatch => (
+                StatusCode::PRECONDITION_REQUIRED,
+                Issue::error(
+                    IssueType::Required,
+                    "Send If-Match with the version of the item you read",
+                )
+                .at("If-Match"),
+            ),
+            ReviewError::Decided => (
+                StatusCode::CONFLICT,
+                Issue::error(IssueType::Conflict, "This item has already been decided"),
+            ),
+            ReviewError::Invalid(issue) => (StatusCode::UNPROCESSABLE_ENTITY, issue),
+            ReviewError::Emr(ref reason) => {
+                tracing::error!(error = %reason, "review: the EMR is unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Issue::error(
+                        IssueType::Transient,
+                        "The EMR is unavailable; nothing was decided; try again",
+                    ),
+                )
+            }
+        };
+        outcome_response(status, &[issue])
+    }
+}
+
+/// Records a refused access (a role that may not) and answers 403.
+async fn refuse(
+    app: &AppState,
+    who: &Principal,
+    address: Option<std::net::IpAddr>,
+    action: Action,
+    task: Option<&str>,
+) -> Result<Response, ReviewError> {
+    let interaction = match action {
+        Action::U => Interaction::Update,
+        _ => Interaction::Read,
+    };
+    let mut event = Event::new(Kind::Rest(interaction), action, Outcome::MinorFailure)
+        .by(Some(who.agent()))
+        .from(address);
+    if let Some(r) = task.and_then(|t| Reference::parse(&format!("Task/{t}"))) {
+        event = event.on(r);
+    }
+    audit::record_alone(&app.db, app.clock.now(), &event).await?;
+    Err(ReviewError::Auth(AuthError::Forbidden))
+}
+
+/// `GET /api/staff/review`: `{count, items}`, oldest first. Front desk,
+/// clinicians, admins and system tokens.
+#[tracing::instrument(skip_all)]
+pub(super) async fn queue(
+    State(app): State<AppState>,
+    ClientAddr(address): ClientAddr,
+    Authenticated(who): Authenticated,
+) -> Result<Response, ReviewError> {
+    if !review::may_read(who.role) {
+        return refuse(&app, &who, address, Action::R, None).await;
+    }
+    let items = review::queue(&app).await?;
+    // The queue shows names and birth years: a read of patient data.
+    let event = Event::new(Kind::Rest(Interaction::Search), Action::R, Outcome::Success)
+        .by(Some(who.agent()))
+        .from(address);
+    audit::record_alone(&app.db, app.clock.now(), &event).await?;
+    tracing::info!(review.count = items.len(), "review queue read");
+    Ok(axum::Json(json!({"count": items.len(), "items": items})).into_response())
+}
+
+/// `GET /api/staff/review/{task}`: the item; the intake's answers only for
+/// clinicians and admins. 404 for anything that is not a review item.
+#[tracing::instrument(skip_all)]
+pub(super) async fn item(
+    State(app): State<AppState>,
+    ClientAddr(address): ClientAddr,
+    Authenticated(who): Authenticated,
+    Path(task): Path<String>,
+) -> Result<Response, ReviewError> {
+    if !review::may_read(who.role) {
+        return refuse(&app, &who, address, Action::R, Some(&task)).await;
+    }
+    let (body, shown) = review::item(&app, &task, review::may_see_answers(who.role))
+        .await?
+        .ok_or(ReviewError::NotFound)?;
+    let mut event = Event::new(Kind::Rest(Interaction::Read), Action::R, Outcome::Success)
+        .by(Some(who.agent()))
+        .from(address);
+    for r in shown
+        .iter()
+        .chain(std::iter::once(&format!("Task/{task}")))
+        .filter_map(|r| Reference::parse(r))
+    {
+        event = event.on(r);
+    }
+    audit::record_alone(&app.db, app.clock.now(), &event).await?;
+    Ok(axum::Json(body).into_response())
+}
+
+/// Who decides: a system or admin client by bearer token, or a signed-in person
+/// whose request passes the CSRF check.
+pub(super) struct Decider(Principal);
+
+impl FromRequestParts<AppState> for Decider {
+    type Rejection = AuthError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if parts.headers.contains_key(header::AUTHORIZATION) {
+            let Authenticated(who) = Authenticated::from_request_parts(parts, state).await?;
+            return Ok(Decider(who));
+        }
+        let CsrfChecked(session) = CsrfChecked::from_request_parts(parts, state).await?;
+        Ok(Decider(session.principal))
+    }
+}
+
+/// The decision as sent. Fields are checked per action in [`DecisionBody::parse`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DecisionBody {
+    action: String,
+    patient: Option<String>,
+    password: Option<String>,
+    accept: Option<Vec<String>>,
+    refuse: Option<Vec<String>>,
+}
+
+// By hand, so the password never reaches a log through `{:?}`.
+impl std::fmt::Debug for DecisionBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecisionBody")
+            .field("action", &self.action)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unprocessable(message: &str, at: &str) -> ReviewError {
+    ReviewError::Invalid(Issue::error(IssueType::Required, message).at(at))
+}
+
+impl DecisionBody {
+    fn parse(&self) -> Result<Decision, ReviewError> {
+        let patient = || {
+            self.patient
+                .as_deref()
+                .and_then(|p| p.strip_prefix("Patient/"))
+                .filter(|id| crate::questionnaires::is_valid_id(id))
+                .map(str::to_owned)
+                .ok_or_else(|| unprocessable("Name the patient as Patient/<id>", "patient"))
+        };
+        Ok(match self.action.as_str() {
+            "link" => Decision::Link {
+                patient: patient()?,
+            },
+            "create" => Decision::Create,
+            "not-this" => Decision::NotThis {
+                patient: patient()?,
+            },
+            "update" => Decision::Update {
+                accept: self.accept.clone().unwrap_or_default(),
+                refuse: self.refuse.clone().unwrap_or_default(),
+            },
+            "retry" => Decision::Retry,
+            _ => {
+                return Err(ReviewError::Invalid(
+                    Issue::error(
+                        IssueType::Value,
+                        "The action is one of link, create, not-this, update, retry",
+                    )
+                    .at("action"),
+                ));
+            }
+        })
+    }
+}
+
+/// The version in `If-Match: W/"3"` (or `"3"`).
+fn if_match(headers: &HeaderMap) -> Result<i64, ReviewError> {
+    let value = headers
+        .get(header::IF_MATCH)
+        .ok_or(ReviewError::MissingIfMatch)?;
+    value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .map(|v| v.strip_prefix("W/").unwrap_or(v))
+        .and_then(|v| v.strip_prefix('"')?.strip_suffix('"'))
+        .and_then(|v| v.parse::<i64>().ok())
+        .ok_or_else(|| {
+            ReviewError::Auth(AuthError::Api(ApiError::BadRequest(
+                Issue::error(IssueType::Value, "If-Match must be a version ETag: W/\"3\"")
+                    .at("If-Match"),
+            )))
+        })
+}
+
+/// `POST /api/staff/review/{task}/decision`: clinicians and admins (and system
+/// tokens). `link` and `create` merge or make records: a person gives their
+/// password again first.
+#[tracing::instrument(skip_all)]
+pub(super) async fn decide(
+    State(app): State<AppState>,
+    ClientAddr(address): ClientAddr,
+    Decider(who): Decider,
+    Path(task): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<DecisionBody>,
+) -> Result<Response, ReviewError> {
+    if !review::may_decide(who.role) {
+        return refuse(&app, &who, address, Action::U, Some(&task)).await;
+    }
+    let version = if_match(&headers)?;
+    let decision = body.parse()?;
+    // The cheap checks first: no password is verified for an item already gone.
+    review::precheck(&app, &task, version).await?;
+    // A bearer token is a system or an admin script: there is no person at the
+    // other end to re-authenticate, and the token itself is the credential.
+    if decision.needs_reauthentication()
+        && let PrincipalKind::User(user_id) = who.kind
+    {
+        reauthenticate(&app, &who, user_id, address, &task, body.password).await?;
+    }
+    let decided = review::decide(&app, &who, address, &task, version, &decision).await?;
+    Ok(axum::Json(decided).into_response())
+}
+
+/// Checks `password` against the user's argon2id hash. A failure counts towards
+/// the account's lockout like a failed login, is audited, and decides nothing.
+async fn reauthenticate(
+    app: &AppState,
+    who: &Principal,
+    user_id: i64,
+    address: Option<std::net::IpAddr>,
+    task: &str,
+    password: Option<String>,
+) -> Result<(), ReviewError> {
+    let now = app.clock.now();
+    let now_ms = crate::auth::unix_ms(now);
+    {
+        let mut conn = app.db.acquire().await?;
+        limits::check(&mut conn, now_ms, &who.name, address).await?;
+    }
+    let hash = users::password_hash_of(&app.db, user_id).await?;
+    let ok = match password {
+        Some(p) if !p.is_empty() => users::verify_or_dummy(p, hash).await?,
+        _ => false,
+    };
+    if ok {
+        return Ok(());
+    }
+    let mut tx = crate::db::begin_write(&app.db).await?;
+    limits::record_failure(&mut tx, now_ms, &who.name, address).await?;
+    let mut event = Event::new(Kind::Login, Action::E, Outcome::MinorFailure)
+        .by(Some(who.agent()))
+        .from(address);
+    if let Some(r) = Reference::parse(&format!("Task/{task}")) {
+        event = event.on(r);
+    }
+    audit::record(&mut tx, now, &event).await?;
+    tx.commit().await?;
+    tracing::warn!("re-authentication failed; nothing decided");
+    Err(ReviewError::Reauthentication)
+}
