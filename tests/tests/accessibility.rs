@@ -427,7 +427,7 @@ async fn the_review_screens_meet_wcag_21_aa_by_axe_core() {
     // Two intakes of what may be one person: the second waits for review.
     for (key, given, phone) in [
         ("a", "Maria", "+1 617 555 0101"),
-        ("b", "Marie", "+1 617 555 0199"),
+        ("b", "Elena", "+1 617 555 0101"),
     ] {
         let response = serde_json::json!({
             "resourceType": "QuestionnaireResponse",

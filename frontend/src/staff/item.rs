@@ -471,6 +471,9 @@ fn compare(parent: &Element, page: Page, item: &Item, decides: bool, dialog: &Ht
             add(&actions, "td");
             for (i, candidate) in item.candidates.iter().enumerate() {
                 let cell = add_class(&add(&actions, "td"), "div", "actions");
+                if candidate.reference.is_empty() {
+                    continue;
+                }
                 let link = decision_button(&cell, &format!("link-{i}"), s.link, true);
                 set(&link, "aria-describedby", &format!("candidate-{i}"));
                 let reference = candidate.reference.clone();

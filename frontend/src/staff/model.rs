@@ -98,7 +98,7 @@ pub(crate) struct FieldLevel {
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Candidate {
     pub(crate) patient: Json,
-    /// `Patient/<id>`.
+    /// `Patient/<id>`; empty for a chart not yet in the EMR (nothing to link to).
     pub(crate) reference: String,
     pub(crate) score: Option<f64>,
     pub(crate) grade: Option<String>,
@@ -144,9 +144,12 @@ impl Item {
             .iter()
             .map(|c| {
                 let patient = c.get("patient")?.clone();
-                let id = text(&patient, "id")?;
+                // A patient accepted but not yet in the EMR has no id to link to.
+                let reference = text(&patient, "id")
+                    .map(|id| format!("Patient/{id}"))
+                    .unwrap_or_default();
                 Some(Candidate {
-                    reference: format!("Patient/{id}"),
+                    reference,
                     patient,
                     score: number(c, "score"),
                     grade: text(c, "grade"),
