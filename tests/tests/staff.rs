@@ -394,3 +394,50 @@ async fn front_desk_sees_the_comparison_but_no_answers_and_no_decision_buttons()
     );
     browser.close().await;
 }
+
+#[tokio::test]
+async fn a_decision_made_elsewhere_first_gets_the_412_message_and_the_item_reloads() {
+    let server = Server::start().await;
+    let password = server.add_user("dr.park", Role::Clinician).await;
+    let token = server.token("other-desk", Role::Admin).await;
+    let browser = Browser::start_sized(DESKTOP).await;
+    browser
+        .open(&format!("{}/staff/review", server.base), "#signin")
+        .await;
+    let chart = a_probable_match(&browser).await;
+    sign_in(&browser, "dr.park", &password).await;
+    browser.open_existing("#queue tbody a").await;
+    browser.click("#queue tbody a").await;
+    browser.open_existing("#not-this-0").await;
+
+    // Meanwhile someone else rules the same candidate out, on the version both read.
+    let path: String =
+        serde_json::from_value(browser.js("return location.pathname;").await).unwrap();
+    let api = path.replacen("/staff/review/", "/api/staff/review/", 1);
+    let item = fetch_with_token(&browser, &token, &api).await;
+    let version = item["version"].as_str().unwrap();
+    let other = browser
+        .js(&format!(
+            "return fetch({decision:?}, {{method: 'POST', headers: {{
+                 authorization: 'Bearer ' + {token:?}, 'content-type': 'application/json',
+                 'if-match': 'W/\"{version}\"'}},
+                 body: JSON.stringify({{action: 'not-this', patient: {chart:?}}})}})
+               .then(r => r.status);",
+            decision = format!("{api}/decision"),
+        ))
+        .await;
+    assert_eq!(other, 200);
+
+    // This page still shows the version it read: its decision is refused, it
+    // says why, and shows the item as it now is (no candidate left).
+    browser.click("#not-this-0").await;
+    browser
+        .wait_for_text("#item-notice", |t| t == STAFF_EN.decided_elsewhere)
+        .await;
+    browser
+        .wait_for_js("return document.querySelector('#not-this-0') ? null : true;")
+        .await;
+    assert!(browser.text("main").await.contains(STAFF_EN.no_candidates));
+    browser.open_existing("#create-new").await;
+    browser.close().await;
+}
