@@ -239,8 +239,11 @@ async fn idle_staff_are_warned_then_signed_out_and_the_screen_is_cleared() {
             .await,
         Value::Null
     );
-    // The server's session went too (the page's requests had kept it alive).
-    assert_eq!(me_status(&browser).await, 401);
+    // The server's session goes too (the page's requests had kept it alive): the
+    // logout is on its way as the sign-in form shows.
+    browser
+        .wait_for_js("return fetch('/api/staff/me').then(r => r.status === 401 || null);")
+        .await;
     browser.close().await;
 }
 
@@ -439,5 +442,69 @@ async fn a_decision_made_elsewhere_first_gets_the_412_message_and_the_item_reloa
         .await;
     assert!(browser.text("main").await.contains(STAFF_EN.no_candidates));
     browser.open_existing("#create-new").await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn proposed_demographic_updates_are_accepted_or_refused_element_by_element() {
+    let server = Server::start().await;
+    let password = server.add_user("dr.osei", Role::Admin).await;
+    let token = server.token("check", Role::Admin).await;
+    let browser = Browser::start_sized(TABLET).await;
+    browser
+        .open(&format!("{}/staff/review", server.base), "#signin")
+        .await;
+    // The same person again, with a new phone: linked, the new phone proposed.
+    let first = submit(
+        &browser,
+        "d-1",
+        &registration("Amani", "Otieno", "1995-07-15", "+1 617 555 0001", "Boston"),
+    )
+    .await;
+    let second = submit(
+        &browser,
+        "d-2",
+        &registration("Amani", "Otieno", "1995-07-15", "+1 617 555 0002", "Boston"),
+    )
+    .await;
+    assert_eq!(second["outcome"], "linked", "{second}");
+    let chart = first["patient"].as_str().unwrap().to_owned();
+    sign_in(&browser, "dr.osei", &password).await;
+    browser
+        .wait_for_text("#queue tbody", |t| t.contains(STAFF_EN.kind_demographics))
+        .await;
+    browser.click("#queue tbody a").await;
+    browser.open_existing("#proposed").await;
+    assert_eq!(
+        browser.text("main h1").await,
+        STAFF_EN.item_title_demographics
+    );
+    let rows = browser.text("#proposed tbody").await;
+    assert!(
+        rows.contains("+1 617 555 0001") && rows.contains("+1 617 555 0002"),
+        "{rows}"
+    );
+    // Every element needs a choice before saving.
+    let elements = browser
+        .js("return [...document.querySelectorAll('#proposed tbody th')].map(e => e.textContent);")
+        .await;
+    let elements: Vec<String> = serde_json::from_value(elements).unwrap();
+    let telecom = elements.iter().position(|e| e == "telecom").unwrap();
+    for i in 0..elements.len() {
+        let choice = if i == telecom { "accept" } else { "refuse" };
+        browser
+            .click(&format!("label[for=proposed-{i}-{choice}]"))
+            .await;
+    }
+    browser.screenshot("staff-demographics").await;
+    browser.click("#save-proposed").await;
+    browser
+        .wait_for_text("#flash", |t| t == STAFF_EN.decision_saved)
+        .await;
+    let patient = fetch_with_token(&browser, &token, &format!("/fhir/{chart}")).await;
+    assert_eq!(
+        patient["telecom"][0]["value"], "+1 617 555 0002",
+        "{patient}"
+    );
     browser.close().await;
 }
