@@ -1,5 +1,7 @@
-//! The built web app (Trunk's `dist/`): precompressed files, cache headers that
-//! match how each file is named, and `index.html` for the app's own routes.
+//! The built web apps (Trunk's `dist/`): precompressed files, cache headers that
+//! match how each file is named, and the page for each app's own routes:
+//! `staff/index.html` (the staff app, built into `dist/staff/`) for `/staff` and
+//! `/staff/…`, `index.html` (the patient app) for the others.
 
 use std::path::{Path, PathBuf};
 
@@ -12,11 +14,12 @@ use tower_http::services::{ServeDir, ServeFile};
 
 use crate::app::AppState;
 
-/// The two services that read `dist/`.
+/// The services that read `dist/`.
 #[derive(Clone, Debug)]
 pub struct StaticFiles {
     dir: ServeDir,
     index: ServeFile,
+    staff_index: ServeFile,
     index_path: PathBuf,
 }
 
@@ -28,6 +31,9 @@ impl StaticFiles {
         Self {
             dir: ServeDir::new(dist).precompressed_br().precompressed_gzip(),
             index: ServeFile::new(&index_path)
+                .precompressed_br()
+                .precompressed_gzip(),
+            staff_index: ServeFile::new(dist.join("staff").join("index.html"))
                 .precompressed_br()
                 .precompressed_gzip(),
             index_path,
@@ -53,7 +59,9 @@ pub async fn serve(State(app): State<AppState>, request: Request) -> Response {
         return StatusCode::NOT_FOUND.into_response();
     }
     let app_route = is_app_route(&path);
-    let result = if app_route {
+    let result = if app_route && is_staff_route(&path) {
+        app.static_files.staff_index.clone().oneshot(request).await
+    } else if app_route {
         app.static_files.index.clone().oneshot(request).await
     } else {
         app.static_files.dir.clone().oneshot(request).await
@@ -115,6 +123,12 @@ fn is_app_route(path: &str) -> bool {
     })
 }
 
+/// The staff app's routes (its page is a download of its own: a patient's phone
+/// never loads the staff screens).
+fn is_staff_route(path: &str) -> bool {
+    path == "/staff" || path.starts_with("/staff/")
+}
+
 /// Trunk names built files `name-<16 hex digits>[_bg].ext`.
 fn is_hashed(path: &str) -> bool {
     let file = path.rsplit('/').next().unwrap_or_default();
@@ -142,6 +156,21 @@ mod tests {
         ];
         for (path, expected) in cases {
             assert_eq!(is_app_route(path), expected, "{path}");
+        }
+    }
+
+    #[test]
+    fn staff_routes_are_told_apart_from_the_patient_app() {
+        for (path, expected) in [
+            ("/staff", true),
+            ("/staff/", true),
+            ("/staff/review", true),
+            ("/staff/review/task-1", true),
+            ("/staffing", false),
+            ("/intake/staff", false),
+            ("/", false),
+        ] {
+            assert_eq!(is_staff_route(path), expected, "{path}");
         }
     }
 

@@ -19,6 +19,9 @@ const WASM: &[u8] =
     b"\0asm\x01\0\0\0 pretend this is a large WebAssembly module, repeated, repeated, repeated";
 const WASM_FILE: &str = "frontend-0123456789abcdef_bg.wasm";
 const INDEX: &str = "<!doctype html><html><head><title>Intake</title></head><body></body></html>";
+/// The staff app's page (`dist/staff/index.html`, a build of its own).
+const STAFF_INDEX: &str =
+    "<!doctype html><html><head><title>Intake staff</title></head><body></body></html>";
 
 struct TestApp {
     base: String,
@@ -99,6 +102,8 @@ impl TestApp {
 
 fn write_dist(dir: &Path) {
     std::fs::write(dir.join("index.html"), INDEX).unwrap();
+    std::fs::create_dir_all(dir.join("staff")).unwrap();
+    std::fs::write(dir.join("staff").join("index.html"), STAFF_INDEX).unwrap();
     std::fs::write(dir.join(".trunk-lock"), "").unwrap();
     std::fs::write(dir.join(WASM_FILE), WASM).unwrap();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
@@ -302,7 +307,16 @@ async fn unknown_api_routes_are_404_outcomes_not_the_app() {
 #[tokio::test]
 async fn app_routes_get_index_html_and_missing_files_get_404() {
     let app = TestApp::spawn().await;
-    for path in ["/", "/intake/abc", "/kiosk", "/staff", "/staff/review"] {
+    for (path, page) in [
+        ("/", INDEX),
+        ("/intake/abc", INDEX),
+        ("/kiosk", INDEX),
+        // The staff app is a page (and a wasm) of its own.
+        ("/staff", STAFF_INDEX),
+        ("/staff/review", STAFF_INDEX),
+        ("/staff/review/task-1", STAFF_INDEX),
+        ("/staffing", INDEX),
+    ] {
         let response = app.get(path).await;
         assert_eq!(response.status(), StatusCode::OK, "{path}");
         assert_eq!(response.headers()["cache-control"], "no-cache", "{path}");
@@ -312,7 +326,7 @@ async fn app_routes_get_index_html_and_missing_files_get_404() {
                 .unwrap()
                 .starts_with("text/html")
         );
-        assert_eq!(response.text().await.unwrap(), INDEX, "{path}");
+        assert_eq!(response.text().await.unwrap(), page, "{path}");
     }
     assert_eq!(
         app.get("/frontend-ffffffffffffffff.js").await.status(),

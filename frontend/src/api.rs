@@ -35,18 +35,36 @@ async fn send(
     body: Option<(&str, &str)>,
     key: Option<&str>,
 ) -> Option<Reply> {
+    let headers: &[(&str, &str)] = match &key {
+        Some(key) => &[("idempotency-key", key)],
+        None => &[],
+    };
+    send_with(method, path, body, headers)
+        .await
+        .map(|(reply, _)| reply)
+}
+
+/// `send` with any headers; also returns the response (for its headers).
+async fn send_with(
+    method: &str,
+    path: &str,
+    body: Option<(&str, &str)>,
+    extra: &[(&str, &str)],
+) -> Option<(Reply, web_sys::Response)> {
     use wasm_bindgen::JsCast as _;
     use wasm_bindgen_futures::JsFuture;
     let init = web_sys::RequestInit::new();
     init.set_method(method);
-    if let Some((content_type, body)) = body {
+    if body.is_some() || !extra.is_empty() {
         let headers = web_sys::Headers::new().ok()?;
-        headers.set("content-type", content_type).ok()?;
-        if let Some(key) = key {
-            headers.set("idempotency-key", key).ok()?;
+        for (name, value) in extra {
+            headers.set(name, value).ok()?;
+        }
+        if let Some((content_type, body)) = body {
+            headers.set("content-type", content_type).ok()?;
+            init.set_body(&wasm_bindgen::JsValue::from_str(body));
         }
         init.set_headers(&headers);
-        init.set_body(&wasm_bindgen::JsValue::from_str(body));
     }
     let request = web_sys::Request::new_with_str_and_init(path, &init).ok()?;
     let response: web_sys::Response =
@@ -59,10 +77,13 @@ async fn send(
         .await
         .ok()?
         .as_string()?;
-    Some(Reply {
-        status: response.status(),
-        body,
-    })
+    Some((
+        Reply {
+            status: response.status(),
+            body,
+        },
+        response,
+    ))
 }
 
 /// A reply read: 200 is the answer, a 4xx the server's `OperationOutcome`,
@@ -210,4 +231,80 @@ pub(crate) fn new_key() -> String {
         .flat_map(|b| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]])
         .map(char::from)
         .collect()
+}
+
+// The staff app's calls. The session is the `__Host-` cookie the browser keeps
+// (HttpOnly: this code never sees it); the CSRF token that login and `me` return
+// is kept here and sent with every state-changing request.
+
+thread_local! {
+    static CSRF: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Keeps (or, with `None`, forgets) the session's CSRF token.
+pub(crate) fn set_csrf(token: Option<String>) {
+    CSRF.with(|csrf| *csrf.borrow_mut() = token);
+}
+
+/// A staff call's answer: the status, the JSON body if it had one, and
+/// `Retry-After` in seconds if it said.
+#[derive(Clone, Debug)]
+pub(crate) struct StaffReply {
+    pub(crate) status: u16,
+    pub(crate) body: Option<shared::json::Json>,
+    pub(crate) retry_after: Option<u32>,
+}
+
+impl StaffReply {
+    /// The first diagnostics line of an `OperationOutcome` body.
+    pub(crate) fn diagnostics(&self) -> Option<String> {
+        let outcome = OperationOutcome::from_json(self.body.as_ref()?)?;
+        outcome
+            .issue
+            .into_iter()
+            .find_map(|issue| issue.diagnostics)
+    }
+}
+
+/// A staff request: `body` is JSON; `if_match` goes in `If-Match`. Every method
+/// but `GET` carries the CSRF token. `None` if the server could not be reached.
+pub(crate) async fn staff(
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    if_match: Option<&str>,
+) -> Option<StaffReply> {
+    let csrf = CSRF.with(|csrf| csrf.borrow().clone());
+    let mut headers: Vec<(&str, &str)> = Vec::new();
+    if method != "GET"
+        && let Some(csrf) = &csrf
+    {
+        headers.push(("x-csrf-token", csrf));
+    }
+    if let Some(version) = if_match {
+        headers.push(("if-match", version));
+    }
+    let (reply, response) = send_with(
+        method,
+        path,
+        body.map(|b| ("application/json", b)),
+        &headers,
+    )
+    .await?;
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .ok()
+        .flatten()
+        .and_then(|v| v.trim().parse().ok());
+    Some(StaffReply {
+        status: reply.status,
+        body: shared::json::Json::parse(&reply.body),
+        retry_after,
+    })
+}
+
+/// `encodeURIComponent`, for an id in a path.
+pub(crate) fn path_segment(id: &str) -> String {
+    js_sys::encode_uri_component(id).into()
 }

@@ -7,7 +7,7 @@ use crate::components::dom::{add, add_class, add_text, bind, on, region, set, se
 use crate::i18n::{switch_language, t};
 use crate::pages::{
     intake::intake_page, kiosk::kiosk_page, landing::landing_page, not_found::not_found,
-    preview::preview_page, staff::staff_page,
+    preview::preview_page,
 };
 use crate::router::{Route, current_route};
 
@@ -26,9 +26,10 @@ pub(crate) fn app(root: &Element) {
     let nav = add(&header, "nav");
     set(&nav, "aria-label", s.nav_label);
     for (href, page, label) in [
-        ("/intake", Route::Intake, s.nav_intake),
-        ("/kiosk", Route::Kiosk, s.nav_kiosk),
-        ("/staff", Route::Staff, s.nav_staff),
+        ("/intake", Some(Route::Intake), s.nav_intake),
+        ("/kiosk", Some(Route::Kiosk), s.nav_kiosk),
+        // The staff app is a page (and a download) of its own.
+        ("/staff", None, s.nav_staff),
     ] {
         let link = add_text(&nav, "a", label);
         set(&link, "href", href);
@@ -37,7 +38,7 @@ pub(crate) fn app(root: &Element) {
             set_opt(
                 &link,
                 "aria-current",
-                route.with(|r| r == &page).then_some("page"),
+                route.with(|r| page.as_ref() == Some(r)).then_some("page"),
             );
         });
     }
@@ -56,7 +57,6 @@ pub(crate) fn app(root: &Element) {
             Route::Landing => landing_page(page),
             Route::Intake => intake_page(page),
             Route::Kiosk => kiosk_page(page),
-            Route::Staff => staff_page(page),
             Route::Preview(id) => preview_page(page, id),
             Route::NotFound => not_found(page),
         },

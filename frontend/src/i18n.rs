@@ -45,3 +45,8 @@ pub(crate) fn switch_language(tag: &str) {
         let _ = leptos::prelude::window().location().reload();
     }
 }
+
+/// The staff app's strings, in the language chosen for this page load.
+pub(crate) fn st() -> &'static shared::i18n::StaffStrings {
+    shared::i18n::staff_for_language(t().lang)
+}

@@ -1,48 +1,5 @@
-//! The Intake web app: Leptos, rendered in the browser, compiled to WebAssembly.
-
-mod api;
-mod app;
-mod components;
-mod drafts;
-mod i18n;
-mod pages;
-mod router;
-
-use wasm_bindgen::JsCast as _;
-
-/// Performance marks the benchmark (`cargo xtask bench forms`) reads.
-pub(crate) fn mark(name: &str) {
-    if let Some(performance) = leptos::prelude::window().performance() {
-        let _ = performance.mark(name);
-    }
-}
-
-/// Today in the patient's own time zone.
-pub(crate) fn today() -> shared::date::Date {
-    let now = js_sys::Date::new_0();
-    // The browser's calendar always yields a real date; fall back to the epoch
-    // only if it somehow did not.
-    let year = u16::try_from(now.get_full_year()).unwrap_or(1970);
-    let month = u8::try_from(now.get_month() + 1).unwrap_or(1);
-    let day = u8::try_from(now.get_date()).unwrap_or(1);
-    shared::date::Date::new(year, month, day)
-        .unwrap_or_else(|_| shared::date::Date::from_days_since_epoch(0))
-}
+//! The patient app's binary (Trunk: `frontend/index.html`).
 
 fn main() {
-    mark("intake:wasm-start");
-    i18n::choose_language();
-    let document = leptos::prelude::document();
-    let root = document
-        .get_element_by_id("app")
-        .and_then(|e| e.dyn_into::<leptos::web_sys::HtmlElement>().ok())
-        .or_else(|| document.body());
-    if let Some(root) = root {
-        // Replace the "Loading…" placeholder that index.html shows until now.
-        root.set_inner_html("");
-        let parent: leptos::web_sys::Element = root.clone().into();
-        // The app builds its own elements (`components::dom`) under the reactive
-        // owner that mounting makes.
-        leptos::mount::mount_to(root, move || app::app(&parent)).forget();
-    }
+    frontend::start_patient_app();
 }

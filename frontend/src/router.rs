@@ -16,7 +16,6 @@ pub(crate) enum Route {
     Landing,
     Intake,
     Kiosk,
-    Staff,
     /// `/preview/{questionnaire-id}`.
     Preview(String),
     NotFound,
@@ -32,7 +31,6 @@ impl Route {
             ("", "") => Route::Landing,
             ("intake", _) => Route::Intake,
             ("kiosk", "") => Route::Kiosk,
-            ("staff", _) => Route::Staff,
             ("preview", id) if !id.is_empty() && !id.contains('/') => Route::Preview(decode(id)),
             _ => Route::NotFound,
         }
@@ -66,27 +64,66 @@ fn decode(segment: &str) -> String {
 
 /// The current route, as a signal. Call once, at the top of the app.
 pub(crate) fn current_route() -> ReadSignal<Route> {
-    let path = || window().location().pathname().unwrap_or_default();
-    let (route, set_route) = signal(Route::parse(&path()));
+    follow(
+        |path| (!is_staff_path(path)).then(|| Route::parse(path)),
+        Route::NotFound,
+    )
+}
 
-    let on_pop = Closure::<dyn Fn()>::new(move || set_route.set(Route::parse(&path())));
+/// Whether `path` belongs to the staff app (`/staff`, `/staff/…`), a page of its
+/// own (`frontend/staff.html`) that the patient app never shows.
+pub(crate) fn is_staff_path(path: &str) -> bool {
+    path == "/staff" || path.starts_with("/staff/")
+}
+
+/// The route of the current path as a signal, following same-origin links and the
+/// back button. `parse` says which paths are this app's: a link elsewhere (`None`)
+/// is left to the browser, which loads that app's page; `fallback` is the route
+/// if the page itself is not one of them.
+pub(crate) fn follow<R: Send + Sync + 'static>(
+    parse: fn(&str) -> Option<R>,
+    fallback: R,
+) -> ReadSignal<R> {
+    let path = || window().location().pathname().unwrap_or_default();
+    let (route, set_route) = signal(parse(&path()).unwrap_or(fallback));
+
+    let on_pop = Closure::<dyn Fn()>::new(move || match parse(&path()) {
+        Some(route) => set_route.set(route),
+        None => {
+            let _ = window().location().reload();
+        }
+    });
     let _ = window().add_event_listener_with_callback("popstate", on_pop.as_ref().unchecked_ref());
     on_pop.forget();
 
     let on_click =
         Closure::<dyn Fn(web_sys::MouseEvent)>::new(move |event: web_sys::MouseEvent| {
-            if let Some(href) = internal_link(&event) {
+            let Some(href) = internal_link(&event) else {
+                return;
+            };
+            if let Some(route) = parse(&href) {
                 event.prevent_default();
                 let _ = window().history().and_then(|h| {
                     h.push_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&href))
                 });
-                set_route.set(Route::parse(&href));
+                set_route.set(route);
                 window().scroll_to_with_x_and_y(0.0, 0.0);
             }
         });
     let _ = document().add_event_listener_with_callback("click", on_click.as_ref().unchecked_ref());
     on_click.forget();
     route
+}
+
+/// Goes to `href` (a path of the app that follows it) as a link would.
+pub(crate) fn navigate(href: &str) {
+    let _ = window()
+        .history()
+        .and_then(|h| h.push_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(href)));
+    // The app's `popstate` listener reads the new path.
+    if let Ok(event) = web_sys::Event::new("popstate") {
+        let _ = window().dispatch_event(&event);
+    }
 }
 
 /// The path of a plain left click on a same-origin link, which the app handles
@@ -124,8 +161,6 @@ mod tests {
             ("/intake/abc", Route::Intake),
             ("/kiosk", Route::Kiosk),
             ("/kiosk/x", Route::NotFound),
-            ("/staff", Route::Staff),
-            ("/staff/matches", Route::Staff),
             ("/preview/phq-9.v2", Route::Preview("phq-9.v2".into())),
             ("/preview/a%20b", Route::Preview("a b".into())),
             ("/preview/a%2", Route::Preview("a%2".into())),

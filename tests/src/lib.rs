@@ -86,6 +86,27 @@ impl Server {
         }
     }
 
+    /// Adds a staff account as `intake user add` does, and returns its password.
+    pub async fn add_user(&self, username: &str, role: backend::auth::Role) -> String {
+        let db = backend::db::open(self.data.path()).await.expect("database");
+        let name = backend::auth::Username::parse(username).expect("a username");
+        let password = backend::auth::users::add(&db, std::time::SystemTime::now(), &name, role)
+            .await
+            .expect("user added");
+        db.close().await;
+        password
+    }
+
+    /// A bearer token as `intake token create` makes (role `system` or `admin`).
+    pub async fn token(&self, name: &str, role: backend::auth::Role) -> String {
+        let db = backend::db::open(self.data.path()).await.expect("database");
+        let token = backend::auth::tokens::create(&db, std::time::SystemTime::now(), name, role)
+            .await
+            .expect("token created");
+        db.close().await;
+        token
+    }
+
     /// Stores a Questionnaire as `intake import` does, and returns its id.
     pub async fn import(&self, id: &str, json: &str) -> String {
         let db = backend::db::open(self.data.path()).await.expect("database");
@@ -134,11 +155,20 @@ pub struct Browser {
 
 /// A phone's viewport (CSS pixels).
 pub const PHONE: (u32, u32) = (390, 844);
+/// A desktop's (staff screens).
+pub const DESKTOP: (u32, u32) = (1280, 900);
+/// A tablet's, upright (staff screens).
+pub const TABLET: (u32, u32) = (820, 1180);
 
 impl Browser {
     /// Starts ChromeDriver on a free loopback port, in a process group of its own,
-    /// and opens a session.
+    /// and opens a session at phone size.
     pub async fn start() -> Self {
+        Self::start_sized(PHONE).await
+    }
+
+    /// The same, with a screen of `size` CSS pixels (a desktop, a tablet).
+    pub async fn start_sized(size: (u32, u32)) -> Self {
         let chromedriver =
             std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
         let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
@@ -172,7 +202,7 @@ impl Browser {
                 // Desktop Chromium will not make a window narrower than 500 px;
                 // emulating the phone's screen gives its real viewport.
                 "mobileEmulation": {
-                    "deviceMetrics": { "width": PHONE.0, "height": PHONE.1, "pixelRatio": 2.0 }
+                    "deviceMetrics": { "width": size.0, "height": size.1, "pixelRatio": 2.0 }
                 }
             }
         });

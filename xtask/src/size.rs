@@ -1,4 +1,6 @@
-//! `cargo xtask size`: what a phone downloads on its first visit.
+//! `cargo xtask size`: what a phone downloads on its first visit (the patient app,
+//! `dist/`, whose gzip total is what the budget counts), and what the staff app
+//! (`dist/staff/`, a download of its own) adds for staff.
 
 use std::path::Path;
 
@@ -6,13 +8,26 @@ use anyhow::{Context as _, bail};
 
 use crate::dist::{brotli, gzip};
 
-/// Prints raw, gzip -9 and brotli bytes of each file in `dist/`, and the totals.
+/// Prints raw, gzip -9 and brotli bytes of each file of both apps, and the totals.
 pub(crate) fn report(root: &Path) -> anyhow::Result<()> {
     let dist = root.join("dist");
     if !dist.join("index.html").is_file() {
         bail!("no dist/index.html: build it first with `cargo xtask build-frontend`");
     }
-    let mut files: Vec<_> = std::fs::read_dir(&dist)?
+    folder(&dist, "the patient app (dist/)")?;
+    let staff = dist.join("staff");
+    if staff.join("index.html").is_file() {
+        folder(
+            &staff,
+            "the staff app (dist/staff/), not in the patient's download",
+        )?;
+    }
+    Ok(())
+}
+
+/// The table for the files directly in `dist` (not in its sub-folders).
+fn folder(dist: &Path, what: &str) -> anyhow::Result<()> {
+    let mut files: Vec<_> = std::fs::read_dir(dist)?
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| {
@@ -25,7 +40,7 @@ pub(crate) fn report(root: &Path) -> anyhow::Result<()> {
         })
         .collect();
     files.sort();
-    println!("\n==> size of what the browser loads (dist/)");
+    println!("\n==> size of what the browser loads: {what}");
     println!(
         "{:<44} {:>10} {:>10} {:>10}",
         "file", "raw", "gzip -9", "brotli"

@@ -5,4 +5,3 @@ pub(crate) mod kiosk;
 pub(crate) mod landing;
 pub(crate) mod not_found;
 pub(crate) mod preview;
-pub(crate) mod staff;

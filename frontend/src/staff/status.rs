@@ -1,18 +1,21 @@
-//! `/staff`: the staff side. Until sign-in exists, it shows whether the system works.
+//! `/staff`: where a signed-in member of staff starts, and whether the system works.
 
 use leptos::prelude::*;
 use shared::health::Status;
 use web_sys::Element;
 
 use crate::api;
-use crate::components::dom::{add_class, add_text, region, set};
-use crate::i18n::t;
+use crate::components::dom::{add, add_class, add_text, region, set};
+use crate::i18n::st;
 
-pub(crate) fn staff_page(parent: &Element) {
-    let s = t();
+pub(crate) fn home_page(parent: &Element) {
+    let s = st();
     let health = api::load(api::health());
-    add_text(parent, "h1", s.staff_title);
-    add_text(parent, "p", s.staff_intro).set_class_name("lead");
+    add_text(parent, "h1", s.home_title);
+    add_text(parent, "p", s.home_intro).set_class_name("lead");
+    let queue = add_text(&add(parent, "p"), "a", s.nav_queue);
+    set(&queue, "href", "/staff/review");
+    queue.set_class_name("button button-primary");
     let section = add_class(parent, "section", "card");
     set(&section, "aria-labelledby", "status-title");
     set(
@@ -43,7 +46,7 @@ pub(crate) fn staff_page(parent: &Element) {
                 );
             }
             Some(None) => {
-                add_text(holder, "p", s.server_unreachable).set_class_name("error-text");
+                add_text(holder, "p", s.unreachable).set_class_name("error-text");
             }
         },
     );
