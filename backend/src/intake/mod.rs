@@ -95,6 +95,8 @@ pub struct Submission {
     pub patient: Value,
     /// Who sent it, for Provenance (`Intake patient app`, a kiosk's name, …).
     pub device: String,
+    /// Who to name in the audit trail when it is accepted (a kiosk), if anyone.
+    pub agent: Option<crate::audit::Agent>,
 }
 
 /// Why an intake was not accepted.
@@ -461,6 +463,10 @@ async fn accept_batch(
             results.push(result);
         }
         rows.write(ctx, &mut tx).await?;
+        let now = ctx.clock.now();
+        for event in &rows.audit {
+            crate::audit::record(&mut tx, now, event).await?;
+        }
         tx.commit().await?;
         ctx.store.inserted(&rows.stored);
         drop(guard);
@@ -651,6 +657,8 @@ struct Rows {
     outbox: Vec<OutboxRow>,
     /// `Patient/{id}` of each intake of this batch that created one.
     created: HashMap<String, String>,
+    /// Audit events of the batch's new intakes that have an agent (a kiosk's).
+    audit: Vec<crate::audit::Event>,
 }
 
 struct IntakeRow {
@@ -815,6 +823,7 @@ fn record(
     };
     // The EMR is our own store: its resources are written right here.
     let mut delivered = None;
+    let mut touched = Vec::new();
     if let (Some(store), Some((requests, checked))) = (local, requests)
         && let Some((written, locations, patient)) =
             write_inline(store, requests, checked, &subject, resolved)
@@ -829,12 +838,40 @@ fn record(
         {
             h.1 = true;
         }
+        if s.agent.is_some() {
+            // What the audit event names: the chart and the response written here.
+            touched.extend(
+                written
+                    .iter()
+                    .filter(|st| st.resource_type == "QuestionnaireResponse")
+                    .filter_map(|st| crate::audit::Reference::parse(&st.reference())),
+            );
+        }
         patient_ref = patient;
         status = "delivered";
         delivered = Some(locations);
         rows.stored.extend(written);
     }
     rows.stored.extend(task);
+    if let Some(agent) = &s.agent {
+        let mut event = crate::audit::Event::new(
+            crate::audit::Kind::Rest(crate::audit::Interaction::Create),
+            crate::audit::Action::C,
+            crate::audit::Outcome::Success,
+        )
+        .by(Some(agent.clone()));
+        // The Patient first: the trail is searched by the first one.
+        if let Some(patient) = patient_ref
+            .as_deref()
+            .and_then(crate::audit::Reference::parse)
+        {
+            event = event.on(patient);
+        }
+        for reference in touched {
+            event = event.on(reference);
+        }
+        rows.audit.push(event);
+    }
     let match_result = json!(found.iter().map(candidate_json).collect::<Vec<_>>());
     rows.intakes.push(IntakeRow {
         id: id.clone(),
