@@ -4,6 +4,7 @@ use leptos::prelude::{ReadSignal, RwSignal, Set as _, signal};
 use shared::form::CompiledForm;
 use shared::health::Health;
 use shared::json::{self, FromJson};
+use shared::kiosk::KioskMe;
 use shared::outcome::OperationOutcome;
 use shared::response::QuestionnaireResponse;
 
@@ -143,6 +144,26 @@ pub(crate) async fn form(id: &str) -> Option<CompiledForm> {
         return None;
     }
     json::from_str(&reply.body)
+}
+
+/// `GET /api/kiosk/me`: this device's kiosk, refused (401) if it is not one.
+pub(crate) async fn kiosk_me() -> Answer<KioskMe> {
+    answer(send("GET", "/api/kiosk/me", None, None).await)
+}
+
+/// `POST /api/kiosk/enroll`: makes this browser the kiosk whose one-time code
+/// staff typed (the server sets the device cookie).
+pub(crate) async fn kiosk_enroll(code: &str) -> Answer<KioskMe> {
+    let body = format!("{{\"code\":{}}}", json::to_string(code));
+    answer(
+        send(
+            "POST",
+            "/api/kiosk/enroll",
+            Some(("application/json", &body)),
+            None,
+        )
+        .await,
+    )
 }
 
 /// `POST /fhir/QuestionnaireResponse/$validate`: the server's check of the answers.

@@ -8,7 +8,8 @@ use std::sync::OnceLock;
 use gloo_storage::{LocalStorage, Storage as _};
 use shared::i18n::{EN, Strings, for_language};
 
-const STORAGE_KEY: &str = "intake.language";
+/// Where the language chosen with the switch is kept.
+pub(crate) const STORAGE_KEY: &str = "intake.language";
 
 static STRINGS: OnceLock<&'static Strings> = OnceLock::new();
 

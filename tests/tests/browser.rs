@@ -236,6 +236,10 @@ async fn sending_an_incomplete_form_marks_every_problem_and_sends_nothing() {
 async fn every_screen_renders_on_a_phone_with_large_touch_targets() {
     let server = Server::start().await;
     let browser = Browser::start().await;
+    let code = server
+        .add_kiosk("Front desk 1", &["registration"], 60, 20)
+        .await;
+    browser.enrol_kiosk(&server.base, &code, FAMILY).await;
     let screens = [
         ("/", EN.landing_title, "landing", "main h1"),
         ("/intake", EN.intake_title, "intake", "form.questionnaire"),
@@ -275,9 +279,10 @@ async fn every_screen_renders_on_a_phone_with_large_touch_targets() {
 async fn start_over_on_the_kiosk_clears_everything_typed() {
     let server = Server::start().await;
     let browser = Browser::start().await;
-    browser
-        .open(&format!("{}/kiosk", server.base), FAMILY)
+    let code = server
+        .add_kiosk("Front desk 1", &["registration"], 60, 20)
         .await;
+    browser.enrol_kiosk(&server.base, &code, FAMILY).await;
     browser.type_into(FAMILY, "Doe").await;
     browser.type_into(EMAIL, &format!("jane@{TAB}")).await;
     browser

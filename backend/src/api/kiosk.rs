@@ -17,6 +17,7 @@ use crate::error::ApiError;
 use crate::fhir::outcome::{Issue, IssueType};
 use crate::http::Json;
 use crate::kiosk::{self, Device, Kiosk, KioskError, NewKiosk};
+use shared::kiosk::{KioskForm, KioskMe};
 
 /// An admin, by bearer token, or by session with the CSRF checks for a change
 /// (`change`); anyone else is refused (403, audited) or unauthenticated (401).
@@ -148,7 +149,7 @@ pub(super) struct Enroll {
 }
 
 /// What a kiosk's browser needs: its name, settings and forms (id and title).
-async fn me_body(app: &AppState, device: &Device) -> Result<Value, sqlx::Error> {
+async fn me_body(app: &AppState, device: &Device) -> Result<KioskMe, sqlx::Error> {
     let mut forms = Vec::new();
     for id in device.forms(&app.db).await? {
         // A form deleted since it was assigned is left out, not shown broken.
@@ -164,14 +165,14 @@ async fn me_body(app: &AppState, device: &Device) -> Result<Value, sqlx::Error> 
             })
             .filter(|t| !t.trim().is_empty())
             .unwrap_or_else(|| id.clone());
-        forms.push(json!({"id": id, "title": title}));
+        forms.push(KioskForm { id, title });
     }
-    Ok(json!({
-        "name": device.name,
-        "idleSeconds": device.idle_seconds,
-        "warnSeconds": device.warn_seconds,
-        "forms": forms,
-    }))
+    Ok(KioskMe {
+        name: device.name.clone(),
+        idle_seconds: device.idle_seconds,
+        warn_seconds: device.warn_seconds,
+        forms,
+    })
 }
 
 /// `POST /api/kiosk/enroll` `{"code"}` (anyone holding a code; from this site's
