@@ -8,8 +8,7 @@ use std::sync::OnceLock;
 use gloo_storage::{LocalStorage, Storage as _};
 use shared::i18n::{EN, Strings, for_language};
 
-/// Where the language chosen with the switch is kept.
-pub(crate) const STORAGE_KEY: &str = "intake.language";
+const STORAGE_KEY: &str = "intake.language";
 
 static STRINGS: OnceLock<&'static Strings> = OnceLock::new();
 

@@ -276,42 +276,6 @@ async fn every_screen_renders_on_a_phone_with_large_touch_targets() {
 }
 
 #[tokio::test]
-async fn start_over_on_the_kiosk_clears_everything_typed() {
-    let server = Server::start().await;
-    let browser = Browser::start().await;
-    let code = server
-        .add_kiosk("Front desk 1", &["registration"], 60, 20)
-        .await;
-    browser.enrol_kiosk(&server.base, &code, FAMILY).await;
-    browser.type_into(FAMILY, "Doe").await;
-    browser.type_into(EMAIL, &format!("jane@{TAB}")).await;
-    browser
-        .wait_for_text("#q-email-error", |t| !t.is_empty())
-        .await;
-    browser.click("label[for=q-gender-1]").await;
-    browser.click(".start-over").await;
-    // A new form, loaded afresh.
-    browser.open_existing(EMAIL).await;
-    assert_eq!(browser.text("#q-email-error").await, "");
-    let values = browser
-        .js("return [...document.querySelectorAll('input')]
-               .map(i => i.type === 'radio' ? String(i.checked) : i.value);")
-        .await;
-    let values: Vec<String> = serde_json::from_value(values).unwrap();
-    assert!(values.len() >= 8, "{values:?}");
-    assert!(
-        values.iter().all(|v| v.is_empty() || v == "false"),
-        "{values:?}"
-    );
-    // The kiosk never keeps a draft.
-    assert_eq!(
-        browser.js("return localStorage.length;").await,
-        serde_json::json!(0)
-    );
-    browser.close().await;
-}
-
-#[tokio::test]
 async fn the_app_switches_to_spanish_and_remembers_it() {
     use shared::i18n::ES;
     let server = Server::start().await;
