@@ -42,6 +42,46 @@ enum Command {
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Front-desk kiosks.
+    #[command(subcommand)]
+    Kiosk(KioskCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KioskCommand {
+    /// Register a kiosk; prints its one-time enrolment code as the last line.
+    Add {
+        /// The data folder of the server.
+        #[arg(long, env = "INTAKE_DATA", default_value = "./data")]
+        data: PathBuf,
+        /// Shown to staff, in Provenance and in the audit trail.
+        #[arg(long)]
+        name: String,
+        /// A stored Questionnaire's id the kiosk shows (repeat for several).
+        #[arg(long = "form", required = true)]
+        forms: Vec<String>,
+        /// Seconds without input before the kiosk asks "Are you still there?".
+        #[arg(long, default_value_t = backend::kiosk::DEFAULT_IDLE_SECONDS)]
+        idle_seconds: u32,
+        /// Seconds of that warning's countdown before the kiosk wipes the form.
+        #[arg(long, default_value_t = backend::kiosk::DEFAULT_WARN_SECONDS)]
+        warn_seconds: u32,
+    },
+    /// List the kiosks.
+    List {
+        /// The data folder of the server.
+        #[arg(long, env = "INTAKE_DATA", default_value = "./data")]
+        data: PathBuf,
+    },
+    /// Revoke a kiosk: its device is refused from now on.
+    Revoke {
+        /// The data folder of the server.
+        #[arg(long, env = "INTAKE_DATA", default_value = "./data")]
+        data: PathBuf,
+        /// The kiosk's id (`intake kiosk list`).
+        #[arg(long)]
+        id: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -112,6 +152,23 @@ async fn main() -> ExitCode {
         }
         Command::Token(TokenCommand::Revoke { data, name }) => token_revoke(&data, &name).await,
         Command::Audit(AuditCommand::Verify { data }) => audit_verify(&data).await,
+        Command::Kiosk(KioskCommand::Add {
+            data,
+            name,
+            forms,
+            idle_seconds,
+            warn_seconds,
+        }) => {
+            let new = backend::kiosk::NewKiosk {
+                name,
+                forms,
+                idle_seconds,
+                warn_seconds,
+            };
+            kiosk_add(&data, &new).await
+        }
+        Command::Kiosk(KioskCommand::List { data }) => kiosk_list(&data).await,
+        Command::Kiosk(KioskCommand::Revoke { data, id }) => kiosk_revoke(&data, id).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -272,6 +329,52 @@ async fn audit_verify(data: &Path) -> anyhow::Result<()> {
             anyhow::bail!("the audit trail's chain is broken at event {seq}")
         }
     }
+}
+
+/// `intake kiosk add`: the enrolment code is the last line of stdout, for scripts.
+#[allow(clippy::print_stdout)]
+async fn kiosk_add(data: &Path, new: &backend::kiosk::NewKiosk) -> anyhow::Result<()> {
+    let db = db::open(data).await?;
+    let added = backend::kiosk::add(&db, SystemTime::now(), new, auth::command_line_agent()).await;
+    db.close().await;
+    let added = added?;
+    println!(
+        "kiosk {} ({}) added; on the kiosk, open /kiosk and type this one-time code before {}:",
+        added.id,
+        new.name,
+        backend::clock::fhir_instant(added.code_expires_at)
+    );
+    println!("{}", added.code);
+    Ok(())
+}
+
+/// `intake kiosk list`: one line per kiosk.
+#[allow(clippy::print_stdout)]
+async fn kiosk_list(data: &Path) -> anyhow::Result<()> {
+    let db = db::open(data).await?;
+    let kiosks = backend::kiosk::list(&db).await;
+    db.close().await;
+    for k in kiosks? {
+        let state = match (&k.revoked_at, &k.enrolled_at) {
+            (Some(at), _) => format!("revoked {at}"),
+            (None, Some(at)) => format!("enrolled {at}"),
+            (None, None) => "waiting for enrolment".to_owned(),
+        };
+        println!("{}\t{}\t{}\t{}", k.id, k.name, k.forms.join(","), state);
+    }
+    Ok(())
+}
+
+/// `intake kiosk revoke`.
+#[allow(clippy::print_stdout)]
+async fn kiosk_revoke(data: &Path, id: i64) -> anyhow::Result<()> {
+    let db = db::open(data).await?;
+    let revoked =
+        backend::kiosk::revoke(&db, SystemTime::now(), id, auth::command_line_agent()).await;
+    db.close().await;
+    revoked?;
+    println!("revoked kiosk {id}");
+    Ok(())
 }
 
 /// A FHIR id from a file name: letters, digits, '-' and '.', at most 64.

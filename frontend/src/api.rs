@@ -4,6 +4,7 @@ use leptos::prelude::{ReadSignal, RwSignal, Set as _, signal};
 use shared::form::CompiledForm;
 use shared::health::Health;
 use shared::json::{self, FromJson};
+use shared::kiosk::KioskMe;
 use shared::outcome::OperationOutcome;
 use shared::response::QuestionnaireResponse;
 
@@ -164,6 +165,48 @@ pub(crate) async fn form(id: &str) -> Option<CompiledForm> {
         return None;
     }
     json::from_str(&reply.body)
+}
+
+/// This device's kiosk: `GET /api/kiosk/me`, or with `code` (typed by staff)
+/// `POST /api/kiosk/enroll`, which makes this browser that kiosk (the server sets
+/// the device cookie). Refused (without the reasons: the page only needs to know)
+/// if the device is not a kiosk or the code does not work.
+pub(crate) async fn kiosk(code: Option<String>) -> Answer<KioskMe> {
+    // A code is letters, digits, dashes and spaces: nothing to escape once the
+    // rest is dropped.
+    let body = code.map(|code| {
+        let mut body = String::from("{\"code\":\"");
+        body.extend(
+            code.chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == ' '),
+        );
+        body.push_str("\"}");
+        body
+    });
+    // One request, so one copy of `send` in this future.
+    let (method, path) = match body {
+        Some(_) => ("POST", "/api/kiosk/enroll"),
+        None => ("GET", "/api/kiosk/me"),
+    };
+    let reply = send(
+        method,
+        path,
+        body.as_deref().map(|body| ("application/json", body)),
+        None,
+    )
+    .await;
+    match reply {
+        Some(Reply { status: 200, body }) => {
+            json::from_str(&body).map_or(Answer::Unreachable, Answer::Accepted)
+        }
+        Some(Reply {
+            status: 400..=499, ..
+        }) => Answer::Refused(OperationOutcome {
+            resource_type: String::new(),
+            issue: Vec::new(),
+        }),
+        _ => Answer::Unreachable,
+    }
 }
 
 /// `POST /fhir/QuestionnaireResponse/$validate`: the server's check of the answers.

@@ -19,6 +19,7 @@ use crate::form::{
     Value, Variable,
 };
 use crate::health::{Database, Health, Status};
+use crate::kiosk::{KioskForm, KioskMe};
 use crate::map::Map;
 use crate::outcome::{OperationOutcome, OutcomeIssue, Severity};
 use crate::response::{QuestionnaireResponse, ResponseAnswer, ResponseItem};
@@ -692,6 +693,26 @@ impl FromJson for Health {
     }
 }
 
+impl FromJson for KioskForm {
+    fn from_json(json: &Json) -> Option<Self> {
+        Some(KioskForm {
+            id: req(json, "id")?,
+            title: req(json, "title")?,
+        })
+    }
+}
+
+impl FromJson for KioskMe {
+    fn from_json(json: &Json) -> Option<Self> {
+        Some(KioskMe {
+            name: req(json, "name")?,
+            idle_seconds: req(json, "idleSeconds")?,
+            warn_seconds: req(json, "warnSeconds")?,
+            forms: req(json, "forms")?,
+        })
+    }
+}
+
 impl FromJson for Demographics {
     fn from_json(json: &Json) -> Option<Self> {
         Some(Demographics {
@@ -1203,6 +1224,17 @@ mod tests {
         };
         let text = serde_json::to_string(&health).unwrap();
         assert_eq!(from_str::<Health>(&text), Some(health));
+        let kiosk = KioskMe {
+            name: "Front desk 1".into(),
+            idle_seconds: 60,
+            warn_seconds: 20,
+            forms: vec![KioskForm {
+                id: "registration".into(),
+                title: "Your details".into(),
+            }],
+        };
+        let text = serde_json::to_string(&kiosk).unwrap();
+        assert_eq!(from_str::<KioskMe>(&text), Some(kiosk));
     }
 
     /// A form with every field of every item set (and one with none).

@@ -15,6 +15,7 @@ pub mod form;
 pub mod health;
 pub mod i18n;
 pub mod json;
+pub mod kiosk;
 pub mod map;
 pub mod outcome;
 pub mod regex;

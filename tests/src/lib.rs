@@ -124,6 +124,30 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Registers a kiosk as `intake kiosk add` does (its idle and warning
+    /// seconds given), and returns its one-time enrolment code.
+    pub async fn add_kiosk(&self, name: &str, forms: &[&str], idle: u32, warn: u32) -> String {
+        let db = backend::db::open(self.data.path()).await.expect("database");
+        let new = backend::kiosk::NewKiosk {
+            name: name.to_owned(),
+            forms: forms.iter().map(|f| (*f).to_owned()).collect(),
+            idle_seconds: idle,
+            warn_seconds: warn,
+        };
+        let added = backend::kiosk::add(
+            &db,
+            std::time::SystemTime::now(),
+            &new,
+            backend::auth::command_line_agent(),
+        )
+        .await
+        .expect("kiosk added");
+        db.close().await;
+        added.code
+    }
+}
+
 /// The fixture loader the backend's tests use too (see its module comment).
 #[path = "../../backend/tests/common/fixture_files.rs"]
 mod fixture_files;
@@ -230,6 +254,15 @@ impl Browser {
             .for_element(Locator::Css(css))
             .await
             .unwrap_or_else(|e| panic!("{css} did not appear on {url}: {e}"));
+    }
+
+    /// Opens `/kiosk` on `base`, enrols this browser with `code` as staff do, and
+    /// waits for the kiosk to show `ready`.
+    pub async fn enrol_kiosk(&self, base: &str, code: &str, ready: &str) {
+        self.open(&format!("{base}/kiosk"), "#kiosk-code").await;
+        self.type_into("#kiosk-code", code).await;
+        self.click("#kiosk-enrol button[type=submit]").await;
+        self.open_existing(ready).await;
     }
 
     /// Waits for `css` to appear on the page already open.

@@ -36,6 +36,17 @@ async fn every_screen_meets_wcag_21_aa_by_axe_core() {
     let server = Server::start().await;
     let browser = Browser::start().await;
     let mut found = Vec::new();
+    // The kiosk before it is enrolled, then as patients see it.
+    browser
+        .open(&format!("{}/kiosk", server.base), "#kiosk-code")
+        .await;
+    found.push(("/kiosk, not enrolled".to_owned(), browser.axe().await));
+    let code = server
+        .add_kiosk("Front desk 1", &["registration"], 60, 20)
+        .await;
+    browser
+        .enrol_kiosk(&server.base, &code, "form.questionnaire")
+        .await;
     for (path, ready) in [
         ("/", "main h1"),
         ("/intake", "form.questionnaire"),
@@ -198,6 +209,10 @@ const RENDERER_RULES: &str = r#"
 async fn every_question_is_named_grouped_and_tied_to_its_error() {
     let server = Server::start().await;
     let browser = Browser::start().await;
+    let code = server
+        .add_kiosk("Front desk 1", &["registration"], 60, 20)
+        .await;
+    browser.enrol_kiosk(&server.base, &code, "#q-email").await;
     let mut broken = Vec::new();
     let mut check = async |page: String| {
         let problems = browser

@@ -19,6 +19,7 @@ use crate::error::ApiError;
 use crate::fhir::outcome::{Issue, IssueType};
 use crate::http::{Json, decode};
 use crate::intake::{Accepted, IntakeError, Submission};
+use crate::kiosk::{Device, MaybeKiosk};
 
 /// How long the patient's request waits for the EMR to confirm before answering
 /// "accepted" (the outbox keeps delivering after that).
@@ -70,29 +71,44 @@ fn key_reused() -> ApiError {
     ])
 }
 
-/// Who sent the intake, for its Provenance: the `Intake-Device` header (a kiosk
-/// or the patient app), plain text, at most 64 characters.
-fn device(headers: &HeaderMap) -> String {
-    headers
-        .get("intake-device")
-        .and_then(|v| v.to_str().ok())
-        .map(|d| {
-            d.chars()
-                .filter(|c| !c.is_control())
-                .take(64)
-                .collect::<String>()
-        })
-        .filter(|d| !d.trim().is_empty())
-        .unwrap_or_else(|| "Intake patient app".to_owned())
+/// What the Provenance names as the device that sent an intake from a phone.
+const PATIENT_APP: &str = "Intake patient app";
+
+/// A kiosk may send only the forms assigned to it (`Questionnaire/{id}`).
+async fn check_kiosk_form(
+    app: &AppState,
+    device: &Device,
+    questionnaire: Option<&str>,
+) -> Result<(), ApiError> {
+    let forms = device.forms(&app.db).await?;
+    let assigned = questionnaire
+        .and_then(|q| q.strip_prefix("Questionnaire/"))
+        .is_some_and(|id| forms.iter().any(|f| f == id));
+    if assigned {
+        return Ok(());
+    }
+    Err(ApiError::Unprocessable(vec![
+        Issue::error(
+            IssueType::BusinessRule,
+            "This kiosk does not offer this form",
+        )
+        .at("QuestionnaireResponse.questionnaire"),
+    ]))
 }
 
 /// `POST /api/intakes` with an `Idempotency-Key`: 201 `{intake, outcome,
 /// patient, status}`, or 200 with the same answer for a key seen before; 422 with
 /// an `OperationOutcome` (nothing stored) when the response is not valid.
+///
+/// From a kiosk (its device cookie), the form must be one of the kiosk's, the
+/// Provenance names the kiosk as the device, and the intake is audited with the
+/// kiosk as its agent; a cookie of a revoked kiosk is refused (401). (The device
+/// is never taken from a header: a phone could claim to be a kiosk.)
 #[tracing::instrument(skip_all)]
 pub(super) async fn submit(
     State(app): State<AppState>,
     principal: Option<Extension<Principal>>,
+    MaybeKiosk(kiosk): MaybeKiosk,
     headers: HeaderMap,
     Json(payload): Json<Value>,
 ) -> Result<Response, ApiError> {
@@ -124,6 +140,9 @@ pub(super) async fn submit(
             .at("QuestionnaireResponse.status"),
         ]));
     }
+    if let Some(device) = &kiosk {
+        check_kiosk_form(&app, device, response.questionnaire.as_deref()).await?;
+    }
     let (response_json, extraction) = checked_extraction(&app, &response).await?;
     let patient = extraction.bundle["entry"]
         .as_array()
@@ -148,7 +167,10 @@ pub(super) async fn submit(
         questionnaire: response.questionnaire.clone().unwrap_or_default(),
         response: response_json,
         patient,
-        device: device(&headers),
+        device: kiosk
+            .as_ref()
+            .map_or_else(|| PATIENT_APP.to_owned(), |d| d.name.clone()),
+        agent: kiosk.as_ref().map(Device::agent),
     };
     let accepted = match app.intakes.submit(submission).await {
         Ok(a) => a,

@@ -6,6 +6,7 @@ mod fhir;
 mod forms;
 mod health;
 mod intake;
+mod kiosk;
 mod patient;
 mod questionnaire;
 mod questionnaire_response;
@@ -14,7 +15,7 @@ mod review;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::app::AppState;
@@ -34,6 +35,10 @@ pub fn router() -> Router<AppState> {
         .route("/staff/review", get(review::queue))
         .route("/staff/review/{task}", get(review::item))
         .route("/staff/review/{task}/decision", post(review::decide))
+        .route("/admin/kiosks", get(kiosk::list).post(kiosk::add))
+        .route("/admin/kiosks/{id}", delete(kiosk::revoke))
+        .route("/kiosk/enroll", post(kiosk::enroll))
+        .route("/kiosk/me", get(kiosk::me))
         .fallback(|| async { ApiError::NotFound })
         // Answers may carry patient data: no cache, in the browser or between, keeps them.
         .layer(SetResponseHeaderLayer::overriding(

@@ -61,6 +61,11 @@ pub const ROUTES: &[(Method, &str, Access)] = &[
     (Method::POST, "/api/staff/logout", Access::Public),
     (Method::GET, "/api/staff/me", Access::Public),
     (Method::GET, "/fhir/metadata", Access::Public),
+    // A kiosk is a device, never a principal: it enrols with its one-time code
+    // and then shows its device cookie, which these handlers (and
+    // `POST /api/intakes`) check themselves.
+    (Method::POST, "/api/kiosk/enroll", Access::Public),
+    (Method::GET, "/api/kiosk/me", Access::Public),
     // Checking answers stores and returns nothing but what was sent.
     (
         Method::POST,
@@ -113,6 +118,13 @@ pub const ROUTES: &[(Method, &str, Access)] = &[
     ),
     (Method::POST, "/fhir", Access::Roles(WRITERS)),
     (Method::GET, "/fhir/AuditEvent", Access::Roles(ADMINS)),
+    (Method::GET, "/api/admin/kiosks", Access::Roles(ADMINS)),
+    (Method::POST, "/api/admin/kiosks", Access::Roles(ADMINS)),
+    (
+        Method::DELETE,
+        "/api/admin/kiosks/{id}",
+        Access::Roles(ADMINS),
+    ),
     // The store, by resource type.
     (Method::GET, "/fhir/{type}", Access::ByType),
     (Method::POST, "/fhir/{type}", Access::ByType),
@@ -324,6 +336,11 @@ mod tests {
         ("POST", "/api/staff/logout", None, "-fcas"),
         ("GET", "/api/staff/me", None, "-fcas"),
         ("GET", "/fhir/metadata", None, "-fcas"),
+        ("POST", "/api/kiosk/enroll", None, "-fcas"),
+        ("GET", "/api/kiosk/me", None, "-fcas"),
+        ("GET", "/api/admin/kiosks", None, "a"),
+        ("POST", "/api/admin/kiosks", None, "a"),
+        ("DELETE", "/api/admin/kiosks/{id}", None, "a"),
         ("HEAD", "/fhir/metadata", None, "-fcas"),
         (
             "POST",

@@ -95,6 +95,8 @@ pub struct Submission {
     pub patient: Value,
     /// Who sent it, for Provenance (`Intake patient app`, a kiosk's name, …).
     pub device: String,
+    /// Who to name in the audit trail when it is accepted (a kiosk), if anyone.
+    pub agent: Option<crate::audit::Agent>,
 }
 
 /// Why an intake was not accepted.
@@ -656,8 +658,8 @@ struct Rows {
     outbox: Vec<OutboxRow>,
     /// `Patient/{id}` of each intake of this batch that created one.
     created: HashMap<String, String>,
-    /// The audit trail's record of each intake: who sent patient data, and
-    /// which chart it touched.
+    /// The audit trail's record of each intake: who sent patient data (the
+    /// patient's phone, a kiosk), and what it touched.
     audits: Vec<crate::audit::Event>,
 }
 
@@ -830,6 +832,7 @@ fn record(
     };
     // The EMR is our own store: its resources are written right here.
     let mut delivered = None;
+    let mut touched = Vec::new();
     if let (Some(store), Some((requests, checked))) = (local, requests)
         && let Some((written, locations, patient)) =
             write_inline(store, requests, checked, &subject, resolved)
@@ -843,6 +846,15 @@ fn record(
             && let Some(h) = held.get_mut(at)
         {
             h.1 = true;
+        }
+        {
+            // What the audit event names: the chart and the response written here.
+            touched.extend(
+                written
+                    .iter()
+                    .filter(|st| st.resource_type == "QuestionnaireResponse")
+                    .filter_map(|st| crate::audit::Reference::parse(&st.reference())),
+            );
         }
         patient_ref = patient;
         status = "delivered";
@@ -876,7 +888,7 @@ fn record(
         });
     }
     rows.audits
-        .push(intake_audit(&s.device, id, patient_ref.as_deref()));
+        .push(intake_audit(s, id, patient_ref.as_deref(), touched));
     tracing::info!(
         intake.outcome = decision.code(),
         match.candidates = found.len(),
@@ -891,19 +903,27 @@ fn record(
     })
 }
 
-/// The audit record of an accepted intake: the device that sent it (the patient's
-/// phone, a kiosk) wrote patient data, under the intake's id, to `patient` when
-/// it is known.
-fn intake_audit(device: &str, intake: &str, patient: Option<&str>) -> crate::audit::Event {
+/// The audit record of an accepted intake: who sent it (a kiosk, else the
+/// patient's device by the name it gave) wrote patient data, under the intake's
+/// id, to `patient` when it is known and the `written` resources (the response,
+/// when written here).
+fn intake_audit(
+    s: &Submission,
+    intake: &str,
+    patient: Option<&str>,
+    written: Vec<crate::audit::Reference>,
+) -> crate::audit::Event {
     use crate::audit::{Action, Agent, Event, Interaction, Kind, Outcome, Reference};
+    let agent = s.agent.clone().unwrap_or_else(|| Agent {
+        system: "urn:intake:device",
+        name: s.device.clone(),
+        role: "patient",
+    });
     Event::new(Kind::Rest(Interaction::Create), Action::C, Outcome::Success)
-        .by(Some(Agent {
-            system: "urn:intake:device",
-            name: device.to_owned(),
-            role: "patient",
-        }))
+        .by(Some(agent))
         .about(SUBMISSION_SYSTEM, intake)
         .on_all(patient.and_then(Reference::parse))
+        .on_all(written)
 }
 
 /// A delivery's resources, made to be written into the local store with the

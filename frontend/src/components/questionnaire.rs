@@ -159,13 +159,14 @@ pub(crate) enum Purpose {
 
 /// The whole form: items, a summary of problems, and the server's answer.
 /// Appends `form` to `parent`. Once the clinic has the answers (not in a preview),
-/// the form gives way to a thank-you.
+/// the form gives way to a thank-you. Returns the server's latest answer (the
+/// kiosk wipes itself once the answers are accepted).
 pub(crate) fn questionnaire_form(
     parent: &Element,
     form: &Arc<Form>,
     questionnaire: String,
     purpose: Purpose,
-) {
+) -> RwSignal<Option<Answer<OperationOutcome>>> {
     let s = t();
     let keep_draft = purpose != Purpose::Kiosk;
     // FHIRPath's today() is the patient's own date (ages, "in the last year").
@@ -461,6 +462,7 @@ pub(crate) fn questionnaire_form(
             }
         });
     }
+    send.answer
 }
 
 /// After a page change: back to the top, and focus on the progress line so that

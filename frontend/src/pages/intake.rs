@@ -9,10 +9,11 @@ use leptos::prelude::*;
 use shared::form::CompiledForm;
 use web_sys::Element;
 
-use crate::api;
+use crate::api::{self, Answer};
 use crate::components::dom::{add_text, region};
 use crate::components::questionnaire::{Purpose, questionnaire_form};
 use crate::i18n::t;
+use shared::outcome::OperationOutcome;
 
 /// The id of the registration form.
 const REGISTRATION: &str = "registration";
@@ -21,19 +22,24 @@ pub(crate) fn intake_page(parent: &Element) {
     let s = t();
     add_text(parent, "h1", s.intake_title);
     add_text(parent, "p", s.intake_intro).set_class_name("lead");
-    registration_form(parent, Purpose::Phone);
+    patient_form(parent, REGISTRATION.to_owned(), Purpose::Phone, |_, _| {});
 }
 
-/// The registration form, for a phone or the kiosk.
-pub(crate) fn registration_form(parent: &Element, purpose: Purpose) {
+/// What a page adds once a patient's form is on it, given the server's answer
+/// (the kiosk: its "Done" button). A plain `fn`: one copy in the bundle.
+pub(crate) type AfterForm = fn(&Element, RwSignal<Option<Answer<OperationOutcome>>>);
+
+/// The form `id` in the patient's language, for a phone or the kiosk.
+pub(crate) fn patient_form(parent: &Element, id: String, purpose: Purpose, after: AfterForm) {
     with_form(
         parent,
-        REGISTRATION.to_owned(),
+        id,
         false,
         Box::new(move |compiled, holder| {
             let questionnaire = format!("Questionnaire/{}", compiled.form.id);
             let form = compiled.form.localized(t().lang);
-            questionnaire_form(holder, &Arc::new(form), questionnaire, purpose);
+            let answer = questionnaire_form(holder, &Arc::new(form), questionnaire, purpose);
+            after(holder, answer);
         }),
     );
 }
