@@ -5,6 +5,7 @@ mod fhir;
 mod forms;
 mod health;
 mod intake;
+mod invitation;
 mod patient;
 mod questionnaire;
 mod questionnaire_response;
@@ -12,7 +13,7 @@ mod questionnaire_response;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::app::AppState;
@@ -29,6 +30,14 @@ pub fn router() -> Router<AppState> {
         .route("/staff/login", post(crate::auth::handlers::login))
         .route("/staff/logout", post(crate::auth::handlers::logout))
         .route("/staff/me", get(crate::auth::handlers::me))
+        .route(
+            "/staff/invitations",
+            post(invitation::create).get(invitation::list),
+        )
+        .route("/staff/invitations/{id}", delete(invitation::cancel))
+        .route("/invitation/open", post(invitation::open))
+        .route("/invitation/confirm", post(invitation::confirm))
+        .route("/invitation/form", get(invitation::form))
         .fallback(|| async { ApiError::NotFound })
         // Answers may carry patient data: no cache, in the browser or between, keeps them.
         .layer(SetResponseHeaderLayer::overriding(
