@@ -447,14 +447,13 @@ pub async fn open(
     if invitation.status(now_ms) != Status::Sent {
         return Err(InviteError::Invalid);
     }
-    let opened = sqlx::query(
-        "UPDATE invitation SET opened_at = ? WHERE id = ? AND opened_at IS NULL",
-    )
-    .bind(now_ms)
-    .bind(&invitation.id)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
+    let opened =
+        sqlx::query("UPDATE invitation SET opened_at = ? WHERE id = ? AND opened_at IS NULL")
+            .bind(now_ms)
+            .bind(&invitation.id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
     if opened != 1 {
         return Err(InviteError::Invalid);
     }
@@ -564,10 +563,7 @@ pub async fn confirm(
         .execute(&mut *conn)
         .await?;
     if locked {
-        sqlx::query("DELETE FROM invitation_session WHERE invitation_id = ?")
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
+        // The cookies stay, so every later try hears "locked" (and is audited).
         return Ok(Confirmation::LockedNow);
     }
     Ok(Confirmation::Wrong(MAX_TRIES - failures))

@@ -374,7 +374,13 @@ mod tests {
                 None,
                 Some("%patient.name.where(use = 'official').given.first()"),
             ),
-            with_expressions("born", ItemKind::Date, None, None, Some("%patient.birthDate")),
+            with_expressions(
+                "born",
+                ItemKind::Date,
+                None,
+                None,
+                Some("%patient.birthDate"),
+            ),
             with_expressions(
                 "phone",
                 ItemKind::String,
@@ -382,7 +388,13 @@ mod tests {
                 None,
                 Some("%patient.telecom.where(system = 'phone').value.first()"),
             ),
-            with_expressions("missing", ItemKind::String, None, None, Some("%patient.gender")),
+            with_expressions(
+                "missing",
+                ItemKind::String,
+                None,
+                None,
+                Some("%patient.gender"),
+            ),
         ]);
         let patient = crate::json::Json::parse(
             r#"{"resourceType":"Patient","name":[{"use":"nickname","family":"Doe","given":["Jo"]},

@@ -102,7 +102,10 @@ fn date_time(text: &str) -> bool {
     let ok_time = rest.is_empty()
         || (rest.starts_with('T')
             && rest.len() <= 30
-            && (rest.ends_with('Z') || rest.get(rest.len().saturating_sub(6)..).is_some_and(|z| z.starts_with(['+', '-'])))
+            && (rest.ends_with('Z')
+                || rest
+                    .get(rest.len().saturating_sub(6)..)
+                    .is_some_and(|z| z.starts_with(['+', '-'])))
             && rest[1..]
                 .bytes()
                 .all(|b| b.is_ascii_digit() || matches!(b, b':' | b'.' | b'+' | b'-' | b'Z')));
@@ -397,7 +400,10 @@ pub(super) async fn confirm(
             drop(tx);
             // A try at a locked invitation: refused whatever the date, audited.
             if let Some(cookie) = invitation::cookie_value(&headers) {
-                tracing::warn!(cookie.len = cookie.len(), "a locked invitation was tried again");
+                tracing::warn!(
+                    cookie.len = cookie.len(),
+                    "a locked invitation was tried again"
+                );
             }
             let event = Event::new(Kind::Login, Action::E, Outcome::SeriousFailure).from(address);
             audit::record_alone(&app.db, now, &event).await?;
@@ -477,8 +483,7 @@ pub(super) async fn form(
     let patient = chart
         .as_ref()
         .and_then(|c| shared::json::Json::parse(&c.to_string()));
-    let launch: Vec<(&str, &shared::json::Json)> =
-        patient.iter().map(|p| ("patient", p)).collect();
+    let launch: Vec<(&str, &shared::json::Json)> = patient.iter().map(|p| ("patient", p)).collect();
     let form = &compiled.form;
     let draft = shared::draft::Draft::initial_in(form, None, &launch);
     let questionnaire = format!("Questionnaire/{}", invitation.questionnaire);

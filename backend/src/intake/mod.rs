@@ -910,7 +910,8 @@ fn record(
     }
     rows.stored.extend(task);
     if let Some(invited) = &s.invited {
-        rows.invitations.push((invited.invitation.clone(), id.clone(), patient_ref.clone()));
+        rows.invitations
+            .push((invited.invitation.clone(), id.clone(), patient_ref.clone()));
     }
     let match_result = json!(found.iter().map(candidate_json).collect::<Vec<_>>());
     rows.intakes.push(IntakeRow {
