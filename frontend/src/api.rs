@@ -1,6 +1,7 @@
 //! Every HTTP call the app makes. Nothing else in the app talks to the network.
 
 use leptos::prelude::{ReadSignal, RwSignal, Set as _, signal};
+use shared::draft::Draft;
 use shared::form::CompiledForm;
 use shared::health::Health;
 use shared::json::{self, FromJson};
@@ -186,6 +187,103 @@ pub(crate) async fn submit_intake(
             issue: Vec::new(),
         }),
         reply => answer(reply),
+    }
+}
+
+/// Where a patient's invitation stands, as the server answered.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Invitation {
+    /// The form, the questionnaire it answers, and what the clinic prefilled.
+    Form(Box<(CompiledForm, String, Draft)>),
+    /// The birth date comes first.
+    Confirm,
+    /// The birth date did not match; this many tries are left.
+    Wrong(i64),
+    /// Too many wrong birth dates.
+    Locked,
+    /// The link cannot be used (used, expired, cancelled, unknown).
+    Invalid,
+    /// No usable answer.
+    Unreachable,
+}
+
+/// A refusal of the invitation's endpoints: 401 with the tries left (its
+/// `urn:intake:tries-left` extension) is a wrong birth date, any other 401 an
+/// unusable link; 403 asks for the birth date; 423 is locked.
+fn invitation_refusal(reply: Option<Reply>) -> Invitation {
+    let Some(reply) = reply else {
+        return Invitation::Unreachable;
+    };
+    let tries_left = || {
+        let body = json::Json::parse(&reply.body)?;
+        let issue = match body.get("issue")? {
+            json::Json::Array(issues) => issues.first()?,
+            _ => return None,
+        };
+        let extension = match issue.get("extension")? {
+            json::Json::Array(extensions) => extensions.first()?,
+            _ => return None,
+        };
+        i64::from_json(extension.get("valueInteger")?)
+    };
+    match reply.status {
+        401 => tries_left().map_or(Invitation::Invalid, Invitation::Wrong),
+        403 => Invitation::Confirm,
+        423 => Invitation::Locked,
+        400..=499 => Invitation::Invalid,
+        _ => Invitation::Unreachable,
+    }
+}
+
+/// `POST /api/invitation/open`: the link's token exchanged for the invitation
+/// cookie (the server keeps it; the page never sees it).
+pub(crate) async fn open_invitation(token: &str) -> Invitation {
+    let body = format!("{{\"token\":{}}}", json::to_string(token));
+    let reply = send(
+        "POST",
+        "/api/invitation/open",
+        Some(("application/json", &body)),
+        None,
+    )
+    .await;
+    match reply {
+        Some(Reply { status: 200, .. }) => Invitation::Confirm,
+        reply => invitation_refusal(reply),
+    }
+}
+
+/// `POST /api/invitation/confirm`, then the form if the birth date matched.
+pub(crate) async fn confirm_invitation(birth_date: &str) -> Invitation {
+    let body = format!("{{\"birthDate\":{}}}", json::to_string(birth_date));
+    let reply = send(
+        "POST",
+        "/api/invitation/confirm",
+        Some(("application/json", &body)),
+        None,
+    )
+    .await;
+    match reply {
+        Some(Reply { status: 200, .. }) => invitation_form().await,
+        reply => invitation_refusal(reply),
+    }
+}
+
+/// `GET /api/invitation/form`: the form and its prefilled answers.
+pub(crate) async fn invitation_form() -> Invitation {
+    let reply = send("GET", "/api/invitation/form", None, None).await;
+    match reply {
+        Some(Reply { status: 200, body }) => {
+            let read = || {
+                let body = json::Json::parse(&body)?;
+                Some(Invitation::Form(Box::new((
+                    CompiledForm::from_json(body.get("form")?)?,
+                    String::from_json(body.get("questionnaire")?)?,
+                    Draft::from_json(body.get("draft")?)?,
+                ))))
+            };
+            read().unwrap_or(Invitation::Unreachable)
+        }
+        reply => invitation_refusal(reply),
     }
 }
 

@@ -17,6 +17,8 @@ pub(crate) enum Route {
     Intake,
     Kiosk,
     Staff,
+    /// `/i`: a patient's invitation (its token in the fragment).
+    Invite,
     /// `/preview/{questionnaire-id}`.
     Preview(String),
     NotFound,
@@ -33,6 +35,7 @@ impl Route {
             ("intake", _) => Route::Intake,
             ("kiosk", "") => Route::Kiosk,
             ("staff", _) => Route::Staff,
+            ("i", "") => Route::Invite,
             ("preview", id) if !id.is_empty() && !id.contains('/') => Route::Preview(decode(id)),
             _ => Route::NotFound,
         }
@@ -126,6 +129,8 @@ mod tests {
             ("/kiosk/x", Route::NotFound),
             ("/staff", Route::Staff),
             ("/staff/matches", Route::Staff),
+            ("/i", Route::Invite),
+            ("/i/x", Route::NotFound),
             ("/preview/phq-9.v2", Route::Preview("phq-9.v2".into())),
             ("/preview/a%20b", Route::Preview("a b".into())),
             ("/preview/a%2", Route::Preview("a%2".into())),

@@ -33,7 +33,7 @@ pub(crate) fn registration_form(parent: &Element, purpose: Purpose) {
         Box::new(move |compiled, holder| {
             let questionnaire = format!("Questionnaire/{}", compiled.form.id);
             let form = compiled.form.localized(t().lang);
-            questionnaire_form(holder, &Arc::new(form), questionnaire, purpose);
+            questionnaire_form(holder, &Arc::new(form), questionnaire, purpose, None);
         }),
     );
 }
