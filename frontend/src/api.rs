@@ -191,7 +191,7 @@ pub(crate) async fn submit_intake(
 }
 
 /// Where a patient's invitation stands, as the server answered.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug)]
 pub(crate) enum Invitation {
     /// The form, the questionnaire it answers, and what the clinic prefilled.
     Form(Box<(CompiledForm, String, Draft)>),

@@ -13,6 +13,7 @@ use crate::answers::{Evaluation, evaluate_computed, instance_prefix, item_path};
 use crate::date::Date;
 use crate::fhirpath::sdc;
 use crate::form::{Form, Item, ItemKind, Value};
+#[cfg(feature = "launch-context")]
 use crate::json::Json;
 use crate::map::Map;
 use crate::response::{QuestionnaireResponse, ResponseAnswer, ResponseItem};
@@ -43,13 +44,28 @@ impl Draft {
     /// `initialExpression` that gives nothing (`%patient` with no launch context)
     /// leaves the item as it was.
     pub fn initial_on(form: &Form, today: Option<Date>) -> Self {
-        Self::initial_in(form, today, &[])
+        Self::initial_by(form, today, &|response| {
+            sdc::compute(form, response, today, true)
+        })
     }
 
+    #[cfg(feature = "launch-context")]
     /// [`Draft::initial_on`] with launch-context resources bound by name (the
     /// server prefills an invited patient's form with `("patient", their
     /// Patient)`, so `%patient.birthDate` gives their birth date).
     pub fn initial_in(form: &Form, today: Option<Date>, launch: &[(&str, &Json)]) -> Self {
+        Self::initial_by(form, today, &|response| {
+            sdc::compute_in(form, response, today, true, launch)
+        })
+    }
+
+    /// The form's initial values, then what `compute` gives its
+    /// `initialExpression`s.
+    fn initial_by(
+        form: &Form,
+        today: Option<Date>,
+        compute: &dyn Fn(&QuestionnaireResponse) -> sdc::Computed,
+    ) -> Self {
         fn walk(items: &[Item], prefix: &str, draft: &mut Draft) {
             for item in items {
                 let path = item_path(prefix, &item.link_id);
@@ -78,7 +94,7 @@ impl Draft {
         // One initial value may feed another's expression: a few rounds settle it.
         for _ in 0..MAX_ROUNDS {
             let response = draft.in_progress(form);
-            let computed = sdc::compute_in(form, &response, today, true, launch);
+            let computed = compute(&response);
             let before = draft.answers.len();
             for (path, values) in computed.initial {
                 draft.answers.insert_if_absent(path, values);
@@ -357,6 +373,7 @@ mod tests {
         assert_eq!(draft.answers["seen"], [Value::Date("2024-03-05".into())]);
     }
 
+    #[cfg(feature = "launch-context")]
     #[test]
     fn a_launch_context_patient_prefills_from_its_elements() {
         let form = form(vec![

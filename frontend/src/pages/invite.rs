@@ -7,9 +7,13 @@
 //! the server from the clinic's chart. A reload (the fragment gone) asks the
 //! server where the cookie stands.
 
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::sync::Arc;
 
 use leptos::prelude::*;
+use shared::draft::Draft;
+use shared::form::CompiledForm;
 use web_sys::Element;
 
 use crate::api::{self, Invitation};
@@ -36,28 +40,64 @@ fn take_token() -> Option<String> {
     Some(token)
 }
 
+/// Where the page is, as a number: a signal of a type the app already has costs
+/// the bundle nothing more (each new signal type is another copy of the reactive
+/// machinery), and the form itself waits beside it, not in it.
+const LOADING: usize = 0;
+const CONFIRM: usize = 1;
+const FORM: usize = 2;
+const LOCKED: usize = 3;
+const INVALID: usize = 4;
+const UNREACHABLE: usize = 5;
+/// `WRONG + n`: a wrong birth date, `n` tries left.
+const WRONG: usize = 16;
+
+/// The loaded form: compiled, the questionnaire it answers, the prefill.
+type Loaded = Rc<RefCell<Option<(CompiledForm, String, Draft)>>>;
+
+/// The page's stage for a server answer; a form goes into `loaded`.
+fn stage_of(answer: Invitation, loaded: &Loaded) -> usize {
+    match answer {
+        Invitation::Form(form) => {
+            *loaded.borrow_mut() = Some(*form);
+            FORM
+        }
+        Invitation::Confirm => CONFIRM,
+        Invitation::Wrong(left) => WRONG + usize::try_from(left).unwrap_or(0),
+        Invitation::Locked => LOCKED,
+        Invitation::Invalid => INVALID,
+        Invitation::Unreachable => UNREACHABLE,
+    }
+}
+
 pub(crate) fn invite_page(parent: &Element) {
     let s = t();
     add_text(parent, "h1", s.invite_title);
     let token = take_token();
-    let state = RwSignal::new(None::<Invitation>);
-    leptos::task::spawn_local(async move {
-        let answer = match token {
-            Some(token) => api::open_invitation(&token).await,
-            None => api::invitation_form().await,
-        };
-        let _ = state.try_set(Some(answer));
-    });
+    let stage = RwSignal::new(LOADING);
+    let loaded: Loaded = Rc::default();
+    {
+        let loaded = Rc::clone(&loaded);
+        leptos::task::spawn_local(async move {
+            let answer = match token {
+                Some(token) => api::open_invitation(&token).await,
+                None => api::invitation_form().await,
+            };
+            let _ = stage.try_set(stage_of(answer, &loaded));
+        });
+    }
     region(
         parent,
-        move || state.get(),
-        move |answer, holder| match answer {
-            None => {
+        move || stage.get(),
+        move |now, holder| match now {
+            LOADING => {
                 add_text(holder, "p", s.loading);
             }
-            Some(Invitation::Confirm | Invitation::Wrong(_)) => confirm(holder, state),
-            Some(Invitation::Form(loaded)) => {
-                let (compiled, questionnaire, draft) = *loaded;
+            CONFIRM => confirm(holder, stage, None, &loaded),
+            FORM => {
+                let Some((compiled, questionnaire, draft)) = loaded.borrow_mut().take() else {
+                    return;
+                };
                 add_text(holder, "p", s.invite_form_intro).set_class_name("lead");
                 let form = compiled.form.localized(s.lang);
                 questionnaire_form(
@@ -68,9 +108,10 @@ pub(crate) fn invite_page(parent: &Element) {
                     Some(draft),
                 );
             }
-            Some(Invitation::Locked) => notice(holder, s.invite_locked),
-            Some(Invitation::Invalid) => notice(holder, s.invite_invalid),
-            Some(Invitation::Unreachable) => notice(holder, s.server_unreachable),
+            LOCKED => notice(holder, s.invite_locked),
+            INVALID => notice(holder, s.invite_invalid),
+            UNREACHABLE => notice(holder, s.server_unreachable),
+            wrong => confirm(holder, stage, Some(wrong - WRONG), &loaded),
         },
     );
 }
@@ -81,9 +122,8 @@ fn notice(parent: &Element, message: &str) {
     add_text(&box_, "p", message);
 }
 
-/// The birth-date question. A wrong date says so (and how many tries are left)
-/// here; anything else replaces the page's state.
-fn confirm(parent: &Element, state: RwSignal<Option<Invitation>>) {
+/// The birth-date question (after a wrong one, with the tries left).
+fn confirm(parent: &Element, stage: RwSignal<usize>, tries_left: Option<usize>, loaded: &Loaded) {
     let s = t();
     let form = add_class(parent, "form", "invite-confirm");
     set(&form, "novalidate", "");
@@ -107,22 +147,25 @@ fn confirm(parent: &Element, state: RwSignal<Option<Invitation>>) {
     set(&button, "type", "submit");
     text(&button, s.invite_continue);
     focus(&input);
-    if let Some(Invitation::Wrong(left)) = state.get_untracked() {
+    if let Some(left) = tries_left {
         text(&error, &format!("{} {left}", s.invite_wrong));
+        set(&input, "aria-invalid", "true");
     }
-    let pending = RwSignal::new(false);
+    let sending = Rc::new(Cell::new(false));
+    let loaded = Rc::clone(loaded);
     on(&form, "submit", move |event| {
         event.prevent_default();
         let date = value_of(&input);
-        if date.is_empty() || pending.get_untracked() {
+        if date.is_empty() || sending.get() {
             focus(&input);
             return;
         }
-        pending.set(true);
+        sending.set(true);
+        let (sending, loaded) = (Rc::clone(&sending), Rc::clone(&loaded));
         leptos::task::spawn_local(async move {
             let answer = api::confirm_invitation(&date).await;
-            let _ = pending.try_set(false);
-            let _ = state.try_set(Some(answer));
+            sending.set(false);
+            let _ = stage.try_set(stage_of(answer, &loaded));
         });
     });
 }

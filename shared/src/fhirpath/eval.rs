@@ -6,6 +6,7 @@ use std::cmp::Ordering;
 use super::{Expr, Node, Op};
 use crate::date::Date;
 use crate::form::{Form, Item, Value};
+#[cfg(feature = "launch-context")]
 use crate::json::Json;
 use crate::response::QuestionnaireResponse;
 
@@ -332,6 +333,7 @@ fn member<'a>(n: &Node<'a>, name: &str, out: &mut Nodes<'a>) {
             "value" | "valueDecimal" => out.push(Node::Dec(*x)),
             _ => {}
         },
+        #[cfg(feature = "launch-context")]
         Node::Json(j) => match j.get(name) {
             Some(Json::Array(items)) => out.extend(items.iter().filter_map(json_node)),
             Some(v) => out.extend(json_node(v)),
@@ -341,6 +343,7 @@ fn member<'a>(n: &Node<'a>, name: &str, out: &mut Nodes<'a>) {
     }
 }
 
+#[cfg(feature = "launch-context")]
 /// The node of a JSON value in a launch-context resource: primitives become
 /// FHIRPath values (FHIR's dates are strings, which date items accept), objects
 /// stay JSON; `null` is nothing.
