@@ -235,41 +235,38 @@ fn invitation_refusal(reply: Option<Reply>) -> Invitation {
     }
 }
 
-/// `POST /api/invitation/open`: the link's token exchanged for the invitation
-/// cookie (the server keeps it; the page never sees it).
-pub(crate) async fn open_invitation(token: &str) -> Invitation {
-    let body = format!("{{\"token\":{}}}", json::to_string(token));
-    let reply = send(
-        "POST",
-        "/api/invitation/open",
-        Some(("application/json", &body)),
-        None,
-    )
-    .await;
-    match reply {
-        Some(Reply { status: 200, .. }) => Invitation::Confirm,
-        reply => invitation_refusal(reply),
-    }
+/// A step of a patient's invitation.
+#[derive(Debug)]
+pub(crate) enum InvitationStep {
+    /// `POST /api/invitation/open` with the link's token: the server sets the
+    /// invitation's cookie (the page never sees it).
+    Open(String),
+    /// `POST /api/invitation/confirm` with the birth date (`YYYY-MM-DD`), then
+    /// the form if it matched.
+    Confirm(String),
+    /// `GET /api/invitation/form`: the form and its prefilled answers.
+    Load,
 }
 
-/// `POST /api/invitation/confirm`, then the form if the birth date matched.
-pub(crate) async fn confirm_invitation(birth_date: &str) -> Invitation {
-    let body = format!("{{\"birthDate\":{}}}", json::to_string(birth_date));
-    let reply = send(
-        "POST",
-        "/api/invitation/confirm",
-        Some(("application/json", &body)),
-        None,
-    )
-    .await;
-    match reply {
-        Some(Reply { status: 200, .. }) => invitation_form().await,
-        reply => invitation_refusal(reply),
+/// Takes `step` (one function for the three, so the bundle has one copy of the
+/// request's state machine).
+pub(crate) async fn invitation(step: InvitationStep) -> Invitation {
+    let (path, name, value) = match &step {
+        InvitationStep::Open(token) => ("/api/invitation/open", "token", token.as_str()),
+        InvitationStep::Confirm(date) => ("/api/invitation/confirm", "birthDate", date.as_str()),
+        InvitationStep::Load => ("/api/invitation/form", "", ""),
+    };
+    if !name.is_empty() {
+        let body = format!("{{{}:{}}}", json::to_string(name), json::to_string(value));
+        let reply = send("POST", path, Some(("application/json", &body)), None).await;
+        match (&step, reply) {
+            (InvitationStep::Open(_), Some(Reply { status: 200, .. })) => {
+                return Invitation::Confirm;
+            }
+            (_, Some(Reply { status: 200, .. })) => {}
+            (_, reply) => return invitation_refusal(reply),
+        }
     }
-}
-
-/// `GET /api/invitation/form`: the form and its prefilled answers.
-pub(crate) async fn invitation_form() -> Invitation {
     let reply = send("GET", "/api/invitation/form", None, None).await;
     match reply {
         Some(Reply { status: 200, body }) => {

@@ -7,7 +7,7 @@
 //! the server from the clinic's chart. A reload (the fragment gone) asks the
 //! server where the cookie stands.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -16,7 +16,7 @@ use shared::draft::Draft;
 use shared::form::CompiledForm;
 use web_sys::Element;
 
-use crate::api::{self, Invitation};
+use crate::api::{self, Invitation, InvitationStep};
 use crate::components::dom::{
     add, add_class, add_text, append, el_class, focus, on, region, set, text, value_of,
 };
@@ -76,16 +76,11 @@ pub(crate) fn invite_page(parent: &Element) {
     let token = take_token();
     let stage = RwSignal::new(LOADING);
     let loaded: Loaded = Rc::default();
-    {
-        let loaded = Rc::clone(&loaded);
-        leptos::task::spawn_local(async move {
-            let answer = match token {
-                Some(token) => api::open_invitation(&token).await,
-                None => api::invitation_form().await,
-            };
-            let _ = stage.try_set(stage_of(answer, &loaded));
-        });
-    }
+    take(
+        token.map_or(InvitationStep::Load, InvitationStep::Open),
+        stage,
+        &loaded,
+    );
     region(
         parent,
         move || stage.get(),
@@ -114,6 +109,16 @@ pub(crate) fn invite_page(parent: &Element) {
             wrong => confirm(holder, stage, Some(wrong - WRONG), &loaded),
         },
     );
+}
+
+/// Takes `step` (the one place the page waits for the server), then moves to
+/// the stage the answer says.
+fn take(step: InvitationStep, stage: RwSignal<usize>, loaded: &Loaded) {
+    let loaded = Rc::clone(loaded);
+    leptos::task::spawn_local(async move {
+        let answer = api::invitation(step).await;
+        let _ = stage.try_set(stage_of(answer, &loaded));
+    });
 }
 
 fn notice(parent: &Element, message: &str) {
@@ -151,21 +156,18 @@ fn confirm(parent: &Element, stage: RwSignal<usize>, tries_left: Option<usize>, 
         text(&error, &format!("{} {left}", s.invite_wrong));
         set(&input, "aria-invalid", "true");
     }
-    let sending = Rc::new(Cell::new(false));
     let loaded = Rc::clone(loaded);
+    let mut sent = false;
     on(&form, "submit", move |event| {
         event.prevent_default();
         let date = value_of(&input);
-        if date.is_empty() || sending.get() {
+        if date.is_empty() || sent {
             focus(&input);
             return;
         }
-        sending.set(true);
-        let (sending, loaded) = (Rc::clone(&sending), Rc::clone(&loaded));
-        leptos::task::spawn_local(async move {
-            let answer = api::confirm_invitation(&date).await;
-            sending.set(false);
-            let _ = stage.try_set(stage_of(answer, &loaded));
-        });
+        // Once per form: whatever the answer, the page moves on (a wrong date
+        // draws the question again, with the tries left).
+        sent = true;
+        take(InvitationStep::Confirm(date), stage, &loaded);
     });
 }
