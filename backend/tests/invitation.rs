@@ -206,7 +206,7 @@ fn cookie_of(res: &reqwest::Response) -> String {
 /// The prefilled response of a form answer, completed, with `item`'s answer
 /// replaced where given.
 fn completed(form: &Value, replace: &[(&str, Value)]) -> Value {
-    fn walk(items: &mut Vec<Value>, replace: &[(&str, Value)]) {
+    fn walk(items: &mut [Value], replace: &[(&str, Value)]) {
         for item in items.iter_mut() {
             if let Some((_, answer)) = replace.iter().find(|(l, _)| item["linkId"] == *l) {
                 item["answer"] = answer.clone();

@@ -24,16 +24,14 @@ async fn api(
     path: &str,
     body: &Value,
 ) -> (u64, Value) {
-    let script = format!(
-        "const [token, method, path, body] = arguments;
-         return fetch(path, {{method, headers: {{'authorization': 'Bearer ' + token,
-             'content-type': 'application/fhir+json'}}, body: method === 'GET' ? undefined : JSON.stringify(body)}})
-           .then(async r => [r.status, await r.json()]);"
-    );
+    let script = "const [token, method, path, body] = arguments;
+         return fetch(path, {method, headers: {'authorization': 'Bearer ' + token,
+             'content-type': 'application/fhir+json'}, body: method === 'GET' ? undefined : JSON.stringify(body)})
+           .then(async r => [r.status, await r.json()]);";
     let answer = browser
         .client
         .execute(
-            &script,
+            script,
             vec![token.into(), method.into(), path.into(), body.clone()],
         )
         .await
