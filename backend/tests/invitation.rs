@@ -797,8 +797,23 @@ async fn an_invitation_answers_its_own_form_only() {
     let ana = desk.patient("Ana", "Lima", "1980-03-27", "555-0100").await;
     let (id, token) = desk.invite(&ana).await;
     let (cookie, form) = desk.confirmed(&token, "1980-03-27").await;
+    // Another form that would be accepted on its own: a copy of the registration.
+    let mut copy: Value = serde_json::from_str(include_str!("../forms/registration.json")).unwrap();
+    copy["id"] = json!("registration-copy");
+    copy["url"] = json!("urn:intake:questionnaire:registration-copy");
+    let put = desk
+        .app
+        .client
+        .put(desk.app.url("/fhir/Questionnaire/registration-copy"))
+        .bearer_auth(&desk.token)
+        .header("content-type", "application/fhir+json")
+        .body(copy.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success(), "{}", put.status());
     let mut response = completed(&form, &[]);
-    response["questionnaire"] = json!("Questionnaire/phq-9");
+    response["questionnaire"] = json!("Questionnaire/registration-copy");
     let res = desk.submit(Some(&cookie), "other-form", &response).await;
     assert_eq!(res.status(), 422);
     let outcome: Value = res.json().await.unwrap();
