@@ -268,7 +268,7 @@ pub(super) async fn list(
 }
 
 /// `DELETE /api/staff/invitations/{id}`: cancels it (204); 404 for no such
-/// invitation, 409 for one already used or cancelled.
+/// invitation, 422 (`conflict`) for one already used or cancelled.
 #[tracing::instrument(skip_all)]
 pub(super) async fn cancel(
     State(app): State<AppState>,
