@@ -80,11 +80,11 @@ fn device(headers: &HeaderMap) -> String {
 /// `POST /api/intakes` with an `Idempotency-Key`: 201 `{intake, outcome,
 /// patient, status}`, or 200 with the same answer for a key seen before; 422 with
 /// an `OperationOutcome` (nothing stored) when the response is not valid.
-#[tracing::instrument(skip_all)]
 ///
 /// With the invitation cookie (its birth date confirmed), the intake is the
 /// invited patient's: linked to them without a match for a known patient, the
 /// invitation used up in the same transaction, the cookie cleared.
+#[tracing::instrument(skip_all)]
 pub(super) async fn submit(
     State(app): State<AppState>,
     headers: HeaderMap,
