@@ -15,6 +15,7 @@ pub mod error;
 pub mod fhir;
 pub mod http;
 pub mod intake;
+pub mod invitation;
 pub mod kiosk;
 pub mod patients;
 pub mod questionnaires;

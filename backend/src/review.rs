@@ -28,8 +28,8 @@ use crate::auth::{Principal, Role};
 use crate::clock::fhir_instant;
 use crate::fhir::outcome::{Issue, IssueType};
 use crate::intake::{
-    SCORE_EXTENSION, SUBMISSION_SYSTEM, Subject, TASK_SYSTEM, delivery_bundle, inline_requests,
-    patient_in,
+    Author, SCORE_EXTENSION, SUBMISSION_SYSTEM, Subject, TASK_SYSTEM, delivery_bundle,
+    inline_requests, patient_in,
 };
 use crate::store::{Outcome, Request, Stored};
 
@@ -1253,7 +1253,13 @@ fn deliver(
         ));
     }
     let device = row.device.as_deref().unwrap_or("Intake patient app");
-    let bundle = delivery_bundle(intake, subject, &patient, &response, device, now);
+    // (An invitation leads to review only for a patient the clinic did not know:
+    // its Provenance names the device.)
+    let author = Author {
+        device,
+        invitation: None,
+    };
+    let bundle = delivery_bundle(intake, subject, &patient, &response, &author, now);
     Ok(with_verifier(bundle, who))
 }
 

@@ -1,6 +1,7 @@
 //! Every HTTP call the app makes. Nothing else in the app talks to the network.
 
 use leptos::prelude::{ReadSignal, RwSignal, Set as _, signal};
+use shared::draft::Draft;
 use shared::form::CompiledForm;
 use shared::health::Health;
 use shared::json::{self, FromJson};
@@ -250,6 +251,100 @@ pub(crate) async fn submit_intake(
             issue: Vec::new(),
         }),
         reply => answer(reply),
+    }
+}
+
+/// Where a patient's invitation stands, as the server answered.
+#[derive(Debug)]
+pub(crate) enum Invitation {
+    /// The form, the questionnaire it answers, and what the clinic prefilled.
+    Form(Box<(CompiledForm, String, Draft)>),
+    /// The birth date comes first.
+    Confirm,
+    /// The birth date did not match; this many tries are left.
+    Wrong(i64),
+    /// Too many wrong birth dates.
+    Locked,
+    /// The link cannot be used (used, expired, cancelled, unknown).
+    Invalid,
+    /// No usable answer.
+    Unreachable,
+}
+
+/// A refusal of the invitation's endpoints: 401 with the tries left (its
+/// `urn:intake:tries-left` extension) is a wrong birth date, any other 401 an
+/// unusable link; 403 asks for the birth date; 423 is locked.
+fn invitation_refusal(reply: Option<Reply>) -> Invitation {
+    let Some(reply) = reply else {
+        return Invitation::Unreachable;
+    };
+    let tries_left = || {
+        let body = json::Json::parse(&reply.body)?;
+        let issue = match body.get("issue")? {
+            json::Json::Array(issues) => issues.first()?,
+            _ => return None,
+        };
+        let extension = match issue.get("extension")? {
+            json::Json::Array(extensions) => extensions.first()?,
+            _ => return None,
+        };
+        i64::from_json(extension.get("valueInteger")?)
+    };
+    match reply.status {
+        401 => tries_left().map_or(Invitation::Invalid, Invitation::Wrong),
+        403 => Invitation::Confirm,
+        423 => Invitation::Locked,
+        400..=499 => Invitation::Invalid,
+        _ => Invitation::Unreachable,
+    }
+}
+
+/// A step of a patient's invitation.
+#[derive(Debug)]
+pub(crate) enum InvitationStep {
+    /// `POST /api/invitation/open` with the link's token: the server sets the
+    /// invitation's cookie (the page never sees it).
+    Open(String),
+    /// `POST /api/invitation/confirm` with the birth date (`YYYY-MM-DD`), then
+    /// the form if it matched.
+    Confirm(String),
+    /// `GET /api/invitation/form`: the form and its prefilled answers.
+    Load,
+}
+
+/// Takes `step` (one function for the three, so the bundle has one copy of the
+/// request's state machine).
+pub(crate) async fn invitation(step: InvitationStep) -> Invitation {
+    let (path, name, value) = match &step {
+        InvitationStep::Open(token) => ("/api/invitation/open", "token", token.as_str()),
+        InvitationStep::Confirm(date) => ("/api/invitation/confirm", "birthDate", date.as_str()),
+        InvitationStep::Load => ("/api/invitation/form", "", ""),
+    };
+    if !name.is_empty() {
+        let body = format!("{{{}:{}}}", json::to_string(name), json::to_string(value));
+        let reply = send("POST", path, Some(("application/json", &body)), None).await;
+        match (&step, reply) {
+            (InvitationStep::Open(_), Some(Reply { status: 200, .. })) => {
+                return Invitation::Confirm;
+            }
+            (_, Some(Reply { status: 200, .. })) => {}
+            (_, reply) => return invitation_refusal(reply),
+        }
+    }
+    let reply = send("GET", "/api/invitation/form", None, None).await;
+    match reply {
+        Some(Reply { status: 200, body }) => {
+            let read = || {
+                let body = json::Json::parse(&body)?;
+                Some(Invitation::Form(Box::new((
+                    CompiledForm::from_json(body.get("form")?)?,
+                    String::from_json(body.get("questionnaire")?)?,
+                    Draft::from_json(body.get("draft")?)?,
+                ))))
+            };
+            read().unwrap_or(Invitation::Unreachable)
+        }
+        reply => invitation_refusal(reply),
     }
 }
 

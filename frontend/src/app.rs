@@ -6,8 +6,8 @@ use web_sys::Element;
 use crate::components::dom::{add, add_class, add_text, bind, on, region, set, set_opt};
 use crate::i18n::{switch_language, t};
 use crate::pages::{
-    intake::intake_page, kiosk::kiosk_page, landing::landing_page, not_found::not_found,
-    preview::preview_page,
+    intake::intake_page, invite::invite_page, kiosk::kiosk_page, landing::landing_page,
+    not_found::not_found, preview::preview_page,
 };
 use crate::router::{Route, current_route};
 
@@ -57,6 +57,7 @@ pub(crate) fn app(root: &Element) {
             Route::Landing => landing_page(page),
             Route::Intake => intake_page(page),
             Route::Kiosk => kiosk_page(page),
+            Route::Invite => invite_page(page),
             Route::Preview(id) => preview_page(page, id),
             Route::NotFound => not_found(page),
         },

@@ -16,6 +16,8 @@ pub(crate) enum Route {
     Landing,
     Intake,
     Kiosk,
+    /// `/i`: a patient's invitation (its token in the fragment).
+    Invite,
     /// `/preview/{questionnaire-id}`.
     Preview(String),
     NotFound,
@@ -31,6 +33,7 @@ impl Route {
             ("", "") => Route::Landing,
             ("intake", _) => Route::Intake,
             ("kiosk", "") => Route::Kiosk,
+            ("i", "") => Route::Invite,
             ("preview", id) if !id.is_empty() && !id.contains('/') => Route::Preview(decode(id)),
             _ => Route::NotFound,
         }
@@ -161,6 +164,8 @@ mod tests {
             ("/intake/abc", Route::Intake),
             ("/kiosk", Route::Kiosk),
             ("/kiosk/x", Route::NotFound),
+            ("/i", Route::Invite),
+            ("/i/x", Route::NotFound),
             ("/preview/phq-9.v2", Route::Preview("phq-9.v2".into())),
             ("/preview/a%20b", Route::Preview("a b".into())),
             ("/preview/a%2", Route::Preview("a%2".into())),

@@ -13,6 +13,8 @@ use crate::answers::{Evaluation, evaluate_computed, instance_prefix, item_path};
 use crate::date::Date;
 use crate::fhirpath::sdc;
 use crate::form::{Form, Item, ItemKind, Value};
+#[cfg(feature = "launch-context")]
+use crate::json::Json;
 use crate::map::Map;
 use crate::response::{QuestionnaireResponse, ResponseAnswer, ResponseItem};
 
@@ -42,6 +44,28 @@ impl Draft {
     /// `initialExpression` that gives nothing (`%patient` with no launch context)
     /// leaves the item as it was.
     pub fn initial_on(form: &Form, today: Option<Date>) -> Self {
+        Self::initial_by(form, today, &|response| {
+            sdc::compute(form, response, today, true)
+        })
+    }
+
+    #[cfg(feature = "launch-context")]
+    /// [`Draft::initial_on`] with launch-context resources bound by name (the
+    /// server prefills an invited patient's form with `("patient", their
+    /// Patient)`, so `%patient.birthDate` gives their birth date).
+    pub fn initial_in(form: &Form, today: Option<Date>, launch: &[(&str, &Json)]) -> Self {
+        Self::initial_by(form, today, &|response| {
+            sdc::compute_in(form, response, today, true, launch)
+        })
+    }
+
+    /// The form's initial values, then what `compute` gives its
+    /// `initialExpression`s.
+    fn initial_by(
+        form: &Form,
+        today: Option<Date>,
+        compute: &dyn Fn(&QuestionnaireResponse) -> sdc::Computed,
+    ) -> Self {
         fn walk(items: &[Item], prefix: &str, draft: &mut Draft) {
             for item in items {
                 let path = item_path(prefix, &item.link_id);
@@ -70,7 +94,7 @@ impl Draft {
         // One initial value may feed another's expression: a few rounds settle it.
         for _ in 0..MAX_ROUNDS {
             let response = draft.in_progress(form);
-            let computed = sdc::compute(form, &response, today, true);
+            let computed = compute(&response);
             let before = draft.answers.len();
             for (path, values) in computed.initial {
                 draft.answers.insert_if_absent(path, values);
@@ -347,6 +371,64 @@ mod tests {
         let today = crate::date::Date::new(2024, 3, 5).ok();
         let draft = Draft::initial_on(&form, today);
         assert_eq!(draft.answers["seen"], [Value::Date("2024-03-05".into())]);
+    }
+
+    #[cfg(feature = "launch-context")]
+    #[test]
+    fn a_launch_context_patient_prefills_from_its_elements() {
+        let form = form(vec![
+            with_expressions(
+                "family",
+                ItemKind::String,
+                None,
+                None,
+                Some("%patient.name.first().family"),
+            ),
+            with_expressions(
+                "given",
+                ItemKind::String,
+                None,
+                None,
+                Some("%patient.name.where(use = 'official').given.first()"),
+            ),
+            with_expressions(
+                "born",
+                ItemKind::Date,
+                None,
+                None,
+                Some("%patient.birthDate"),
+            ),
+            with_expressions(
+                "phone",
+                ItemKind::String,
+                None,
+                None,
+                Some("%patient.telecom.where(system = 'phone').value.first()"),
+            ),
+            with_expressions(
+                "missing",
+                ItemKind::String,
+                None,
+                None,
+                Some("%patient.gender"),
+            ),
+        ]);
+        let patient = crate::json::Json::parse(
+            r#"{"resourceType":"Patient","name":[{"use":"nickname","family":"Doe","given":["Jo"]},
+               {"use":"official","family":"Roe","given":["Joanna","M"]}],
+               "birthDate":"1980-03-27","multipleBirthInteger":2,
+               "telecom":[{"system":"email","value":"j@x.org"},{"system":"phone","value":"555-0100"}]}"#,
+        )
+        .unwrap();
+        let draft = Draft::initial_in(&form, None, &[("patient", &patient)]);
+        assert_eq!(draft.answers["family"], [Value::String("Doe".into())]);
+        assert_eq!(draft.answers["given"], [Value::String("Joanna".into())]);
+        assert_eq!(draft.answers["born"], [Value::Date("1980-03-27".into())]);
+        assert_eq!(draft.answers["phone"], [Value::String("555-0100".into())]);
+        assert!(!draft.answers.contains_key("missing"));
+        // Bound under another name, `%patient` is nobody.
+        let draft = Draft::initial_in(&form, None, &[("encounter", &patient)]);
+        assert!(draft.answers.is_empty());
     }
 
     #[test]

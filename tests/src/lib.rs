@@ -160,6 +160,24 @@ pub fn fixture_questionnaires() -> Vec<(String, String)> {
         .collect()
 }
 
+impl Server {
+    /// An admin bearer token named `name`, as `intake token create --role admin`
+    /// prints it: for arranging what a journey starts from over the API.
+    pub async fn admin_token(&self, name: &str) -> String {
+        let db = backend::db::open(self.data.path()).await.expect("database");
+        let token = backend::auth::tokens::create(
+            &db,
+            std::time::SystemTime::now(),
+            name,
+            backend::auth::Role::Admin,
+        )
+        .await
+        .expect("token");
+        db.close().await;
+        token
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use axum::extract::{Extension, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
@@ -19,6 +19,7 @@ use crate::error::ApiError;
 use crate::fhir::outcome::{Issue, IssueType};
 use crate::http::{Json, decode};
 use crate::intake::{Accepted, IntakeError, Submission};
+use crate::invitation::InviteError;
 use crate::kiosk::{Device, MaybeKiosk};
 
 /// How long the patient's request waits for the EMR to confirm before answering
@@ -104,29 +105,42 @@ async fn check_kiosk_form(
 /// Provenance names the kiosk as the device, and the intake is audited with the
 /// kiosk as its agent; a cookie of a revoked kiosk is refused (401). (The device
 /// is never taken from a header: a phone could claim to be a kiosk.)
+///
+/// With the invitation cookie (its birth date confirmed), the intake is the
+/// invited patient's: linked to them without a match for a known patient, the
+/// invitation used up in the same transaction, the cookie cleared.
 #[tracing::instrument(skip_all)]
 pub(super) async fn submit(
     State(app): State<AppState>,
     principal: Option<Extension<Principal>>,
     MaybeKiosk(kiosk): MaybeKiosk,
     headers: HeaderMap,
+    uri: Uri,
     Json(payload): Json<Value>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, InviteError> {
     let body = if principal.is_some() { body } else { receipt };
     let key = idempotency_key(&headers)?;
     let text = payload.to_string();
     let body_sha256 = format!("{:x}", Sha256::digest(text.as_bytes()));
     if let Some((accepted, sha)) = app.intakes.by_key(&key).await? {
         if sha != body_sha256 {
-            return Err(key_reused());
+            return Err(key_reused().into());
         }
         return Ok((StatusCode::OK, axum::Json(body(&accepted))).into_response());
     }
     if payload.get("resourceType").and_then(Value::as_str) != Some("QuestionnaireResponse") {
         return Err(ApiError::Unprocessable(vec![
             Issue::error(IssueType::Invalid, "Send a QuestionnaireResponse").at("resourceType"),
-        ]));
+        ])
+        .into());
     }
+    let invited = crate::invitation::for_submission(
+        &app,
+        &headers,
+        &uri,
+        payload.get("questionnaire").and_then(Value::as_str),
+    )
+    .await?;
     // What `response_in` does for a bare QuestionnaireResponse, without writing
     // the body out a second time.
     drop(payload);
@@ -138,7 +152,8 @@ pub(super) async fn submit(
                 "Only a completed QuestionnaireResponse can be submitted",
             )
             .at("QuestionnaireResponse.status"),
-        ]));
+        ])
+        .into());
     }
     if let Some(device) = &kiosk {
         check_kiosk_form(&app, device, response.questionnaire.as_deref()).await?;
@@ -171,14 +186,17 @@ pub(super) async fn submit(
             .as_ref()
             .map_or_else(|| PATIENT_APP.to_owned(), |d| d.name.clone()),
         agent: kiosk.as_ref().map(Device::agent),
+        invited,
     };
+    let invited = submission.invited.is_some();
     let accepted = match app.intakes.submit(submission).await {
         Ok(a) => a,
-        Err(IntakeError::KeyReused) => return Err(key_reused()),
-        Err(IntakeError::Database(e)) => return Err(ApiError::Database(e)),
+        Err(IntakeError::KeyReused) => return Err(key_reused().into()),
+        Err(IntakeError::InvitationSpent) => return Err(InviteError::Invalid),
+        Err(IntakeError::Database(e)) => return Err(ApiError::Database(e).into()),
         Err(e @ (IntakeError::Emr(_) | IntakeError::Stopped)) => {
             tracing::error!(error = %e, "intake not accepted");
-            return Err(ApiError::Unavailable);
+            return Err(ApiError::Unavailable.into());
         }
     };
     let status = if accepted.repeated {
@@ -201,7 +219,11 @@ pub(super) async fn submit(
     } else {
         accepted
     };
-    Ok((status, axum::Json(body(&settled))).into_response())
+    let response = (status, axum::Json(body(&settled))).into_response();
+    if invited {
+        return super::invitation::spent(response);
+    }
+    Ok(response)
 }
 
 /// `GET /api/intakes/{id}`.

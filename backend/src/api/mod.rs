@@ -6,6 +6,7 @@ mod fhir;
 mod forms;
 mod health;
 mod intake;
+mod invitation;
 mod kiosk;
 mod patient;
 mod questionnaire;
@@ -39,6 +40,14 @@ pub fn router() -> Router<AppState> {
         .route("/admin/kiosks/{id}", delete(kiosk::revoke))
         .route("/kiosk/enroll", post(kiosk::enroll))
         .route("/kiosk/me", get(kiosk::me))
+        .route(
+            "/staff/invitations",
+            post(invitation::create).get(invitation::list),
+        )
+        .route("/staff/invitations/{id}", delete(invitation::cancel))
+        .route("/invitation/open", post(invitation::open))
+        .route("/invitation/confirm", post(invitation::confirm))
+        .route("/invitation/form", get(invitation::form))
         .fallback(|| async { ApiError::NotFound })
         // Answers may carry patient data: no cache, in the browser or between, keeps them.
         .layer(SetResponseHeaderLayer::overriding(

@@ -66,6 +66,11 @@ pub const ROUTES: &[(Method, &str, Access)] = &[
     // `POST /api/intakes`) check themselves.
     (Method::POST, "/api/kiosk/enroll", Access::Public),
     (Method::GET, "/api/kiosk/me", Access::Public),
+    // A patient's invitation: the token in the body, then its cookie, which the
+    // handlers check themselves (birth date first).
+    (Method::POST, "/api/invitation/open", Access::Public),
+    (Method::POST, "/api/invitation/confirm", Access::Public),
+    (Method::GET, "/api/invitation/form", Access::Public),
     // Checking answers stores and returns nothing but what was sent.
     (
         Method::POST,
@@ -77,6 +82,14 @@ pub const ROUTES: &[(Method, &str, Access)] = &[
         Method::GET,
         "/api/intakes/{id}",
         Access::Roles(DEMOGRAPHICS),
+    ),
+    // Invitations: the front desk sends them.
+    (Method::GET, "/api/staff/invitations", Access::Roles(STAFF)),
+    (Method::POST, "/api/staff/invitations", Access::Roles(STAFF)),
+    (
+        Method::DELETE,
+        "/api/staff/invitations/{id}",
+        Access::Roles(STAFF),
     ),
     // The match-resolution screen: staff read (answers only for clinicians, the
     // handler decides), clinicians and admins decide.
@@ -338,6 +351,12 @@ mod tests {
         ("GET", "/fhir/metadata", None, "-fcas"),
         ("POST", "/api/kiosk/enroll", None, "-fcas"),
         ("GET", "/api/kiosk/me", None, "-fcas"),
+        ("POST", "/api/invitation/open", None, "-fcas"),
+        ("POST", "/api/invitation/confirm", None, "-fcas"),
+        ("GET", "/api/invitation/form", None, "-fcas"),
+        ("GET", "/api/staff/invitations", None, "fca"),
+        ("POST", "/api/staff/invitations", None, "fca"),
+        ("DELETE", "/api/staff/invitations/{id}", None, "fca"),
         ("GET", "/api/admin/kiosks", None, "a"),
         ("POST", "/api/admin/kiosks", None, "a"),
         ("DELETE", "/api/admin/kiosks/{id}", None, "a"),

@@ -50,6 +50,11 @@ mod url {
     /// The pre-SDC name of the same extension, still found in real files.
     pub(super) const INITIAL_EXPRESSION_OLD: &str =
         "http://hl7.org/fhir/StructureDefinition/questionnaire-initialExpression";
+    /// SDC's `launchContext`: the resources `%name` expressions may read. The
+    /// server binds `patient` when it prefills an invited patient's form
+    /// (`GET /api/invitation/form`); elsewhere `%patient` is empty.
+    pub(super) const LAUNCH_CONTEXT: &str =
+        "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-launchContext";
     /// On a string element (`_text`, `_title`, `_display`…): the same text in
     /// another language, as the sub-extensions `lang` and `content`.
     pub(super) const TRANSLATION: &str = "http://hl7.org/fhir/StructureDefinition/translation";
@@ -284,7 +289,7 @@ pub fn compile(parsed: &Parsed, id: &str) -> Result<CompiledForm, Vec<Issue>> {
 }
 
 /// Extensions read at the form level.
-const FORM_EXTENSIONS: &[&str] = &[url::VARIABLE];
+const FORM_EXTENSIONS: &[&str] = &[url::VARIABLE, url::LAUNCH_CONTEXT];
 
 /// Extensions read on items (and their answer options).
 const ITEM_EXTENSIONS: &[&str] = &[

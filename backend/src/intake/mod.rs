@@ -97,6 +97,21 @@ pub struct Submission {
     pub device: String,
     /// Who to name in the audit trail when it is accepted (a kiosk), if anyone.
     pub agent: Option<crate::audit::Agent>,
+    /// The invitation it was sent under, when the patient came by one.
+    pub invited: Option<Invited>,
+}
+
+/// An intake sent under a confirmed invitation (see [`crate::invitation`]).
+#[derive(Clone, Debug)]
+pub struct Invited {
+    /// The invitation's id: named by the Provenance, marked used with the accept.
+    pub invitation: String,
+    /// The invited patient's id, for an invitation to a known patient: the
+    /// intake is linked to them without a match (they proved who they are), and
+    /// what they changed becomes a demographics Task.
+    pub patient: Option<String>,
+    /// That patient's chart as the EMR has it, to compare the answers with.
+    pub chart: Option<Value>,
 }
 
 /// Why an intake was not accepted.
@@ -114,6 +129,10 @@ pub enum IntakeError {
     /// The pipeline has stopped (shutting down).
     #[error("the intake pipeline has stopped")]
     Stopped,
+    /// The invitation was used (or cancelled, or locked) before this intake
+    /// was decided; nothing was accepted.
+    #[error("the invitation can no longer be used")]
+    InvitationSpent,
 }
 
 struct Job {
@@ -152,7 +171,7 @@ impl Prepared {
         let now = fhir_instant(clock.now());
         let mut response = s.response.clone();
         response["identifier"] = json!({"system": SUBMISSION_SYSTEM, "value": id});
-        let bundle = delivery_bundle(&id, &Subject::New, &s.patient, &response, &s.device, &now);
+        let bundle = delivery_bundle(&id, &Subject::New, &s.patient, &response, &by(s), &now);
         let checked = store.and_then(|store| {
             let requests = inline_requests(&bundle)?;
             store.check_creates(&requests).ok()?;
@@ -425,6 +444,7 @@ async fn accept_batch(
         let earlier = accepted_under(&mut tx, batch).await?;
         let mut decided = Vec::with_capacity(batch.len());
         let mut keys: HashMap<&str, usize> = HashMap::new();
+        let mut invitations: Vec<String> = Vec::new();
         for (i, job) in batch.iter().enumerate() {
             let s = &job.submission;
             let d = if let Some((accepted, sha)) = earlier.get(&s.key) {
@@ -441,9 +461,13 @@ async fn accept_batch(
                 } else {
                     Err(IntakeError::KeyReused)
                 }
+            } else if let Some(invited) = &s.invited
+                && !invitation_open(&mut tx, &invited.invitation, &mut invitations).await?
+            {
+                Err(IntakeError::InvitationSpent)
             } else {
                 keys.insert(&s.key, i);
-                decide(ctx, &job.prepared, &mut held)
+                decide(ctx, &job.prepared, s.invited.as_ref(), &mut held)
                     .await
                     .map(Decided::New)
             };
@@ -461,6 +485,7 @@ async fn accept_batch(
                         ..a.clone()
                     }),
                     Err(IntakeError::Emr(e)) => Err(IntakeError::Emr(e.clone())),
+                    Err(IntakeError::InvitationSpent) => Err(IntakeError::InvitationSpent),
                     Err(_) => Err(IntakeError::KeyReused),
                 },
                 Ok(Decided::New(d)) => record(ctx, job, d, &charts, &mut rows, &mut held),
@@ -550,13 +575,48 @@ struct NewIntake {
     held: Option<usize>,
 }
 
+/// Whether the invitation `id` can still take an intake: not used, cancelled or
+/// locked, and not taken by an intake earlier in this batch (`taken`, to which
+/// it is added). Read in the accept's own transaction, by the one writer, so
+/// two submissions under one invitation cannot both be accepted.
+async fn invitation_open(
+    tx: &mut SqliteConnection,
+    id: &str,
+    taken: &mut Vec<String>,
+) -> Result<bool, sqlx::Error> {
+    if taken.iter().any(|t| t == id) {
+        return Ok(false);
+    }
+    let open: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM invitation
+         WHERE id = ? AND used_at IS NULL AND cancelled_at IS NULL AND locked_at IS NULL",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if open.is_some() {
+        taken.push(id.to_owned());
+    }
+    Ok(open.is_some())
+}
+
 /// Matches the intake and decides; a new patient is held as a pending candidate
-/// at once, so the intakes after it in the batch find them.
+/// at once, so the intakes after it in the batch find them. An invited known
+/// patient is not matched: the intake is theirs.
 async fn decide(
     ctx: &Context,
     p: &Prepared,
+    invited: Option<&Invited>,
     held: &mut Vec<(String, bool)>,
 ) -> Result<NewIntake, IntakeError> {
+    if let Some(patient) = invited.and_then(|i| i.patient.clone()) {
+        return Ok(NewIntake {
+            decision: Decision::Linked,
+            subject: Subject::Existing(patient),
+            found: Vec::new(),
+            held: None,
+        });
+    }
     let options = matching::MatchOptions {
         count: 5,
         ..matching::MatchOptions::default()
@@ -661,6 +721,8 @@ struct Rows {
     /// The audit trail's record of each intake: who sent patient data (the
     /// patient's phone, a kiosk), and what it touched.
     audits: Vec<crate::audit::Event>,
+    /// Invitations used: (invitation, intake, `Patient/{id}` when known).
+    invitations: Vec<(String, String, Option<String>)>,
 }
 
 struct IntakeRow {
@@ -734,6 +796,10 @@ impl Rows {
             });
             q.build().persistent(false).execute(&mut *tx).await?;
         }
+        let now = ctx.clock.now();
+        for (invitation, intake, patient) in &self.invitations {
+            crate::invitation::mark_used(tx, now, invitation, intake, patient.as_deref()).await?;
+        }
         Ok(())
     }
 }
@@ -783,7 +849,7 @@ fn record(
             (Some(std::mem::take(&mut p.new_text)), requests)
         }
         Subject::Existing(_) | Subject::Pending(_) => {
-            let mut bundle = delivery_bundle(id, &subject, &s.patient, &p.response, &s.device, now);
+            let mut bundle = delivery_bundle(id, &subject, &s.patient, &p.response, &by(s), now);
             if let Subject::Pending(earlier) = &subject
                 && let Some(patient) = rows.created.get(earlier)
             {
@@ -814,9 +880,17 @@ fn record(
     };
     // Tasks for staff: the match to decide, or demographics that differ from the
     // chart (proposed, never written over it).
-    let task = match (&subject, top) {
+    // An invited patient's chart came with the submission; a matched one's with
+    // the match.
+    let chart = match &s.invited {
+        Some(Invited {
+            chart: Some(chart), ..
+        }) => Some(chart),
+        _ => top.map(|f| &f.resource),
+    };
+    let task = match (&subject, chart) {
         (Subject::None, _) => Some(review_task(id, &found, now)),
-        (Subject::Existing(p), Some(f)) => update_task(id, p, &f.resource, &s.patient, now),
+        (Subject::Existing(p), Some(chart)) => update_task(id, p, chart, &s.patient, now),
         _ => None,
     };
     let task = match task {
@@ -864,6 +938,10 @@ fn record(
     // An intake someone will look at or decide keeps what a decision needs.
     let keep = !task.is_empty() || status != "delivered";
     rows.stored.extend(task);
+    if let Some(invited) = &s.invited {
+        rows.invitations
+            .push((invited.invitation.clone(), id.clone(), patient_ref.clone()));
+    }
     let match_result = json!(found.iter().map(candidate_json).collect::<Vec<_>>());
     rows.intakes.push(IntakeRow {
         id: id.clone(),
@@ -990,6 +1068,23 @@ pub(crate) enum Subject {
     Pending(String),
 }
 
+/// Who the Provenance names as the author: the device, and the invitation the
+/// patient came by.
+fn by(s: &Submission) -> Author<'_> {
+    Author {
+        device: &s.device,
+        invitation: s.invited.as_ref().map(|i| i.invitation.as_str()),
+    }
+}
+
+/// The Provenance's author.
+pub(crate) struct Author<'a> {
+    /// The device that sent the intake (the patient app, a kiosk's name).
+    pub(crate) device: &'a str,
+    /// The invitation the patient came by, if any.
+    pub(crate) invitation: Option<&'a str>,
+}
+
 /// The transaction the outbox sends: the Patient (new only), the response, and
 /// the Provenance, each conditional on this intake's identifier so a repeat
 /// finds what the first attempt wrote.
@@ -998,7 +1093,7 @@ pub(crate) fn delivery_bundle(
     subject: &Subject,
     patient: &Value,
     response: &Value,
-    device: &str,
+    author: &Author<'_>,
     now: &str,
 ) -> Value {
     let condition = format!("identifier={SUBMISSION_SYSTEM}|{id}");
@@ -1043,6 +1138,10 @@ pub(crate) fn delivery_bundle(
     if *subject == Subject::New {
         targets.push(json!({"reference": patient_url}));
     }
+    let mut who = json!({"display": author.device});
+    if let Some(invitation) = author.invitation {
+        who["identifier"] = json!({"system": crate::invitation::SYSTEM, "value": invitation});
+    }
     entries.push(json!({
         "resource": {
             "resourceType": "Provenance",
@@ -1052,7 +1151,7 @@ pub(crate) fn delivery_bundle(
             "activity": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation", "code": "CREATE"}]},
             "agent": [{
                 "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type", "code": "author"}]},
-                "who": {"display": device},
+                "who": who,
             }],
         },
         "request": {"method": "POST", "url": "Provenance", "ifNoneExist": format!("_tag={SUBMISSION_SYSTEM}|{id}")},

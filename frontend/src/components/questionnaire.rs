@@ -155,6 +155,9 @@ pub(crate) enum Purpose {
     Phone,
     /// The shared front-desk kiosk: sent to the clinic; nothing kept on the device.
     Kiosk,
+    /// A patient's invitation (`/i`): sent to the clinic with the invitation's
+    /// cookie; the answers, prefilled from the chart, are not kept on the phone.
+    Invited,
 }
 
 /// The whole form: items, a summary of problems, and the server's answer.
@@ -166,11 +169,17 @@ pub(crate) fn questionnaire_form(
     form: &Arc<Form>,
     questionnaire: String,
     purpose: Purpose,
+    prefilled: Option<Draft>,
 ) -> RwSignal<Option<Answer<OperationOutcome>>> {
     let s = t();
-    let keep_draft = purpose != Purpose::Kiosk;
+    let keep_draft = !matches!(purpose, Purpose::Kiosk | Purpose::Invited);
     // FHIRPath's today() is the patient's own date (ages, "in the last year").
-    let draft = RwSignal::new(Draft::initial_on(form, Some(crate::today())));
+    let mut initial = Draft::initial_on(form, Some(crate::today()));
+    // What the clinic filled in from the chart (the server's populate) wins.
+    for (path, values) in prefilled.map(|d| d.answers).unwrap_or_default() {
+        initial.answers.insert(path, values);
+    }
+    let draft = RwSignal::new(initial);
     let evaluation = {
         let form = Arc::clone(form);
         Memo::new(move |_| draft.with(|d| d.evaluate(&form)))

@@ -38,7 +38,7 @@ pub(crate) fn patient_form(parent: &Element, id: String, purpose: Purpose, after
         Box::new(move |compiled, holder| {
             let questionnaire = format!("Questionnaire/{}", compiled.form.id);
             let form = compiled.form.localized(t().lang);
-            let answer = questionnaire_form(holder, &Arc::new(form), questionnaire, purpose);
+            let answer = questionnaire_form(holder, &Arc::new(form), questionnaire, purpose, None);
             after(holder, answer);
         }),
     );

@@ -1,6 +1,7 @@
 //! One file per page.
 
 pub(crate) mod intake;
+pub(crate) mod invite;
 pub(crate) mod kiosk;
 pub(crate) mod landing;
 pub(crate) mod not_found;

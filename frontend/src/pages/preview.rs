@@ -39,7 +39,13 @@ pub(crate) fn preview_page(parent: &Element, id: String) {
                     add_text(&list, "li", &line);
                 }
             }
-            questionnaire_form(holder, &Arc::new(form), questionnaire, Purpose::Preview);
+            questionnaire_form(
+                holder,
+                &Arc::new(form),
+                questionnaire,
+                Purpose::Preview,
+                None,
+            );
         }),
     );
 }

@@ -6,6 +6,8 @@ use std::cmp::Ordering;
 use super::{Expr, Node, Op};
 use crate::date::Date;
 use crate::form::{Form, Item, Value};
+#[cfg(feature = "launch-context")]
+use crate::json::Json;
 use crate::response::QuestionnaireResponse;
 
 /// The largest collection an expression may build (`combine` can double).
@@ -331,8 +333,31 @@ fn member<'a>(n: &Node<'a>, name: &str, out: &mut Nodes<'a>) {
             "value" | "valueDecimal" => out.push(Node::Dec(*x)),
             _ => {}
         },
+        #[cfg(feature = "launch-context")]
+        Node::Json(j) => match j.get(name) {
+            Some(Json::Array(items)) => out.extend(items.iter().filter_map(json_node)),
+            Some(v) => out.extend(json_node(v)),
+            None => {}
+        },
         _ => {}
     }
+}
+
+#[cfg(feature = "launch-context")]
+/// The node of a JSON value in a launch-context resource: primitives become
+/// FHIRPath values (FHIR's dates are strings, which date items accept), objects
+/// stay JSON; `null` is nothing.
+fn json_node(j: &Json) -> Option<Node<'_>> {
+    Some(match j {
+        Json::Null => return None,
+        Json::Bool(b) => Node::Bool(*b),
+        Json::Number(n) => match n.parse::<i64>() {
+            Ok(i) => Node::Int(i),
+            Err(_) => Node::Dec(crate::float::parse_f64(n)?),
+        },
+        Json::String(s) => Node::Str(Cow::Borrowed(s.as_str())),
+        Json::Array(_) | Json::Object(_) => Node::Json(j),
+    })
 }
 
 fn find_item<'a>(items: &'a [Item], link_id: &str) -> Option<&'a Item> {

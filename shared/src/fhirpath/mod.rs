@@ -104,6 +104,11 @@ pub enum Node<'a> {
     Option(&'a AnswerOption),
     /// The `ordinalValue` extension of an answer option.
     Ordinal(f64),
+    #[cfg(feature = "launch-context")]
+    /// A launch-context resource (SDC `launchContext`, `%patient`) or an element
+    /// of one, as JSON: the server binds it to prefill a form, the browser never
+    /// has one.
+    Json(&'a crate::json::Json),
 }
 
 /// Member names `%questionnaire` paths may use: the compiled form keeps items,

@@ -12,6 +12,8 @@ use super::{Env, Node, parse};
 use crate::answers::{instance_prefix, item_path};
 use crate::date::Date;
 use crate::form::{Form, Item, ItemKind, Quantity, Value, Variable};
+#[cfg(feature = "launch-context")]
+use crate::json::Json;
 use crate::map::Map;
 use crate::response::{QuestionnaireResponse, ResponseItem};
 
@@ -43,13 +45,40 @@ pub fn compute(
     today: Option<Date>,
     initial: bool,
 ) -> Computed {
+    compute_from(form, response, &Env::new(form, response, today), initial)
+}
+
+#[cfg(feature = "launch-context")]
+/// [`compute`] with launch-context resources bound by name (`("patient",
+/// the Patient)` is `%patient`), as SDC's `launchContext` names them.
+pub fn compute_in<'a>(
+    form: &'a Form,
+    response: &'a QuestionnaireResponse,
+    today: Option<Date>,
+    initial: bool,
+    launch: &[(&'a str, &'a Json)],
+) -> Computed {
+    let mut base = Env::new(form, response, today);
+    for (name, resource) in launch {
+        base.vars.push((name, vec![Node::Json(resource)]));
+    }
+    compute_from(form, response, &base, initial)
+}
+
+/// [`compute`] from the environment `base`.
+fn compute_from<'a>(
+    form: &'a Form,
+    response: &'a QuestionnaireResponse,
+    base: &Env<'a>,
+    initial: bool,
+) -> Computed {
     let mut walker = Walker {
         initial,
         out: Computed::default(),
     };
     if has_expressions(form) {
         let root = [Node::Response(response)];
-        let env = scope(&Env::new(form, response, today), &form.variables, &root);
+        let env = scope(base, &form.variables, &root);
         walker.items(&form.items, &response.item, "", &env);
     }
     walker.out

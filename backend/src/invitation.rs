@@ -1,0 +1,646 @@
+//! Patient invitations: the front desk sends a patient a link to one form; the
+//! patient opens it on their phone, proves who they are with their birth date, and
+//! answers (prefilled from their chart when the clinic knows them).
+//!
+//! The link is `https://{host}/i#{token}`: 256 random bits in the fragment, which
+//! browsers never send to a server nor put in a `Referer`. The page exchanges the
+//! token once (`POST /api/invitation/open`) for the `__Host-intake-invite` cookie;
+//! the token cannot be opened again. The database holds only SHA-256 of the token
+//! and of the cookie. Until the birth date is confirmed the cookie shows nothing
+//! about the patient; [`MAX_TRIES`] wrong birth dates lock the invitation. An
+//! intake sent with the cookie uses the invitation up (in the intake's own
+//! transaction, see `intake::Invited`), and the server, not the body, says whose
+//! it is.
+//!
+//! Every refusal of the patient's side is the same for an unknown, used, expired,
+//! cancelled or already opened token ([`InviteError::Invalid`]): nothing says
+//! which.
+
+use std::time::{Duration, SystemTime};
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use sqlx::{Row as _, SqliteConnection};
+
+use crate::app::AppState;
+use crate::audit::{self, Action, Agent, Event, Kind, Outcome, Reference};
+use crate::auth::{AuthError, random_secret, sha256_hex, unix_ms};
+use crate::error::ApiError;
+use crate::fhir::FHIR_JSON;
+
+/// The identifier system of invitations (the Provenance of an invited intake
+/// names its invitation under it; so does the audit trail).
+pub const SYSTEM: &str = "urn:intake:invitation";
+/// The patient's cookie.
+pub const COOKIE: &str = "__Host-intake-invite";
+/// Wrong birth dates before the invitation locks.
+pub const MAX_TRIES: i64 = 5;
+/// An invitation lasts this long unless the front desk says otherwise.
+pub const DEFAULT_HOURS: u32 = 72;
+/// ... and at most this long, whatever it says.
+pub const MAX_HOURS: u32 = 14 * 24;
+/// The cookie lasts this long after the link is opened (never past the
+/// invitation's own expiry): time to fill in a form, not to keep.
+pub const COOKIE_LIFETIME: Duration = Duration::from_secs(30 * 60);
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The invitation holder as the audit trail's agent: the patient, known by the
+/// invitation's id (never by name).
+pub fn agent(invitation: &str) -> Agent {
+    Agent {
+        system: SYSTEM,
+        name: invitation.to_owned(),
+        role: "patient",
+    }
+}
+
+/// Where an invitation stands, as the front desk sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Created, the link not opened yet.
+    Sent,
+    /// The link was opened (the birth date perhaps confirmed); no intake yet.
+    Opened,
+    /// An intake was sent with it.
+    Used,
+    /// Past its expiry, unused.
+    Expired,
+    /// Locked by wrong birth dates.
+    Locked,
+    /// Cancelled by the front desk.
+    Cancelled,
+}
+
+impl Status {
+    /// As the API sends it.
+    pub fn code(self) -> &'static str {
+        match self {
+            Status::Sent => "sent",
+            Status::Opened => "opened",
+            Status::Used => "used",
+            Status::Expired => "expired",
+            Status::Locked => "locked",
+            Status::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// An invitation's row.
+#[derive(Clone)]
+pub struct Invitation {
+    /// Its id (not secret: it is in the audit trail and the staff list).
+    pub id: String,
+    /// The invited patient's id, when the clinic knows them.
+    pub patient: Option<String>,
+    /// The Questionnaire's id.
+    pub questionnaire: String,
+    /// The appointment, as the front desk gave it (FHIR dateTime).
+    pub appointment: Option<String>,
+    /// The birth date the patient must confirm (`YYYY-MM-DD`).
+    birth_date: String,
+    /// Who created it.
+    pub created_by: String,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms.
+    pub expires_at: i64,
+    opened_at: Option<i64>,
+    /// Wrong birth dates so far.
+    pub failures: i64,
+    locked_at: Option<i64>,
+    used_at: Option<i64>,
+    cancelled_at: Option<i64>,
+}
+
+// By hand: the birth date never reaches a log through `{:?}`.
+impl std::fmt::Debug for Invitation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Invitation")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Invitation {
+    /// Where it stands at `now_ms`.
+    pub fn status(&self, now_ms: i64) -> Status {
+        if self.used_at.is_some() {
+            Status::Used
+        } else if self.cancelled_at.is_some() {
+            Status::Cancelled
+        } else if self.locked_at.is_some() {
+            Status::Locked
+        } else if self.expires_at <= now_ms {
+            Status::Expired
+        } else if self.opened_at.is_some() {
+            Status::Opened
+        } else {
+            Status::Sent
+        }
+    }
+
+    /// The invited patient as a reference, when known.
+    pub fn patient_ref(&self) -> Option<Reference> {
+        self.patient
+            .as_deref()
+            .and_then(|p| Reference::parse(&format!("Patient/{p}")))
+    }
+}
+
+const COLUMNS: &str = "id, patient, questionnaire, appointment, birth_date, created_by, created_at,
+     expires_at, opened_at, failures, locked_at, used_at, cancelled_at";
+
+fn from_row(row: &sqlx::sqlite::SqliteRow) -> Invitation {
+    Invitation {
+        id: row.get("id"),
+        patient: row.get("patient"),
+        questionnaire: row.get("questionnaire"),
+        appointment: row.get("appointment"),
+        birth_date: row.get("birth_date"),
+        created_by: row.get("created_by"),
+        created_at: row.get("created_at"),
+        expires_at: row.get("expires_at"),
+        opened_at: row.get("opened_at"),
+        failures: row.get("failures"),
+        locked_at: row.get("locked_at"),
+        used_at: row.get("used_at"),
+        cancelled_at: row.get("cancelled_at"),
+    }
+}
+
+/// What the front desk asked for, checked.
+#[derive(Clone, Debug)]
+pub struct NewInvitation {
+    /// The known patient's id.
+    pub patient: Option<String>,
+    /// The Questionnaire's id (stored).
+    pub questionnaire: String,
+    /// FHIR dateTime.
+    pub appointment: Option<String>,
+    /// The birth date to confirm against.
+    pub birth_date: String,
+    /// How long it lasts.
+    pub lifetime: Duration,
+}
+
+/// A created invitation: its id, the token (returned once) and its expiry.
+#[derive(Debug)]
+pub struct Created {
+    /// Its id.
+    pub id: String,
+    /// The token for the link's fragment.
+    pub token: String,
+    /// Unix ms.
+    pub expires_at: i64,
+}
+
+/// Stores a new invitation on `conn` (the caller's write transaction, which also
+/// records the audit event).
+pub async fn create(
+    conn: &mut SqliteConnection,
+    now: SystemTime,
+    by: &str,
+    new: &NewInvitation,
+) -> Result<Created, AuthError> {
+    let now_ms = unix_ms(now);
+    let created = Created {
+        id: crate::fhir::extract::IdGenerator::uuid(&crate::fhir::extract::RandomIds),
+        token: random_secret()?,
+        expires_at: now_ms.saturating_add(ms(new.lifetime)),
+    };
+    sqlx::query(
+        "INSERT INTO invitation (id, token_sha256, patient, questionnaire, appointment, birth_date,
+                                 created_by, created_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&created.id)
+    .bind(sha256_hex(&created.token))
+    .bind(&new.patient)
+    .bind(&new.questionnaire)
+    .bind(&new.appointment)
+    .bind(&new.birth_date)
+    .bind(by)
+    .bind(now_ms)
+    .bind(created.expires_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(created)
+}
+
+/// The most recent invitations, newest first.
+pub async fn recent(
+    conn: &mut SqliteConnection,
+    limit: i64,
+) -> Result<Vec<Invitation>, sqlx::Error> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM invitation ORDER BY created_at DESC, id LIMIT ?"
+    ))
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.iter().map(from_row).collect())
+}
+
+/// One invitation by id.
+pub async fn by_id(
+    conn: &mut SqliteConnection,
+    id: &str,
+) -> Result<Option<Invitation>, sqlx::Error> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM invitation WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row.as_ref().map(from_row))
+}
+
+/// Cancels an invitation that is not used yet (its cookies stop working at
+/// once). `false` if it was used or cancelled before.
+pub async fn cancel(
+    conn: &mut SqliteConnection,
+    now: SystemTime,
+    id: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE invitation SET cancelled_at = ?
+         WHERE id = ? AND used_at IS NULL AND cancelled_at IS NULL",
+    )
+    .bind(unix_ms(now))
+    .bind(id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    sqlx::query("DELETE FROM invitation_session WHERE invitation_id = ?")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done)
+}
+
+/// Marks the invitation used by `intake`, ends its cookies and records the write
+/// on the audit trail: called in the transaction that accepts the intake.
+pub(crate) async fn mark_used(
+    conn: &mut SqliteConnection,
+    now: SystemTime,
+    invitation: &str,
+    intake: &str,
+    patient: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE invitation SET used_at = ?, intake = ? WHERE id = ?")
+        .bind(unix_ms(now))
+        .bind(intake)
+        .bind(invitation)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM invitation_session WHERE invitation_id = ?")
+        .bind(invitation)
+        .execute(&mut *conn)
+        .await?;
+    let mut event = Event::new(
+        Kind::Rest(audit::Interaction::Create),
+        Action::C,
+        Outcome::Success,
+    )
+    .by(Some(agent(invitation)))
+    .about(SYSTEM, invitation);
+    if let Some(reference) = patient.and_then(Reference::parse) {
+        event = event.on(reference);
+    }
+    audit::record(conn, now, &event).await?;
+    Ok(())
+}
+
+/// How the patient's side fails. The messages are fixed and name no patient.
+#[derive(Debug, thiserror::Error)]
+pub enum InviteError {
+    /// The token or cookie is unknown, used, expired, cancelled or already
+    /// exchanged (401): one answer for all of them.
+    #[error("invitation not usable")]
+    Invalid,
+    /// The birth date did not match (401, with the tries left).
+    #[error("wrong birth date")]
+    WrongBirthDate {
+        /// Before the invitation locks.
+        tries_left: i64,
+    },
+    /// Locked by wrong birth dates (423).
+    #[error("invitation locked")]
+    Locked,
+    /// The birth date is not confirmed yet (403).
+    #[error("birth date not confirmed")]
+    NotConfirmed,
+    /// A request from another site (403).
+    #[error("cross-site request refused")]
+    CrossSite,
+    /// The request itself is wrong (a bad body).
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// A staff-side refusal (not signed in, role, CSRF).
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+}
+
+impl From<sqlx::Error> for InviteError {
+    fn from(e: sqlx::Error) -> Self {
+        InviteError::Api(ApiError::Database(e))
+    }
+}
+
+/// The `urn:intake:tries-left` extension of a wrong birth date's issue.
+pub const TRIES_LEFT_URL: &str = "urn:intake:tries-left";
+
+impl IntoResponse for InviteError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = match &self {
+            InviteError::Api(_) | InviteError::Auth(_) => {
+                return match self {
+                    InviteError::Api(e) => e.into_response(),
+                    InviteError::Auth(e) => e.into_response(),
+                    _ => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+                };
+            }
+            InviteError::Invalid => (
+                StatusCode::UNAUTHORIZED,
+                "login",
+                "This invitation link cannot be used; ask the clinic for a new one",
+            ),
+            InviteError::WrongBirthDate { .. } => (
+                StatusCode::UNAUTHORIZED,
+                "login",
+                "The birth date does not match the invitation",
+            ),
+            InviteError::Locked => (
+                StatusCode::LOCKED,
+                "lock-error",
+                "This invitation is locked; ask the clinic for a new one",
+            ),
+            InviteError::NotConfirmed => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Confirm your birth date first",
+            ),
+            InviteError::CrossSite => (
+                StatusCode::FORBIDDEN,
+                "security",
+                "The request did not come from this site's pages",
+            ),
+        };
+        let mut issue = json!({"severity": "error", "code": code, "diagnostics": message});
+        if let InviteError::WrongBirthDate { tries_left } = self {
+            issue["extension"] = json!([{"url": TRIES_LEFT_URL, "valueInteger": tries_left}]);
+        }
+        let body = json!({"resourceType": "OperationOutcome", "issue": [issue]});
+        let mut response = (status, body.to_string()).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
+        response
+    }
+}
+
+/// The `Set-Cookie` value that sets the invitation cookie for `max_age`.
+pub fn set_cookie(value: &str, max_age: Duration) -> String {
+    format!(
+        "{COOKIE}={value}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={}",
+        max_age.as_secs().max(1)
+    )
+}
+
+/// The `Set-Cookie` value that removes it.
+pub fn clear_cookie() -> String {
+    format!("{COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0")
+}
+
+/// The invitation cookie's value in `headers`, if any.
+pub fn cookie_value(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == COOKIE && !value.is_empty()).then_some(value)
+        })
+}
+
+/// Exchanges a token for a new cookie session (the token's only use). The
+/// cookie's value and how long it lasts; [`InviteError::Invalid`] for any token
+/// that cannot be opened. The caller's write transaction records the event.
+pub async fn open(
+    conn: &mut SqliteConnection,
+    now: SystemTime,
+    token: &str,
+) -> Result<(String, Duration, Invitation), InviteError> {
+    let now_ms = unix_ms(now);
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM invitation WHERE token_sha256 = ?"
+    ))
+    .bind(sha256_hex(token))
+    .fetch_optional(&mut *conn)
+    .await?;
+    let invitation = row.as_ref().map(from_row).ok_or(InviteError::Invalid)?;
+    if invitation.status(now_ms) != Status::Sent {
+        return Err(InviteError::Invalid);
+    }
+    let opened =
+        sqlx::query("UPDATE invitation SET opened_at = ? WHERE id = ? AND opened_at IS NULL")
+            .bind(now_ms)
+            .bind(&invitation.id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+    if opened != 1 {
+        return Err(InviteError::Invalid);
+    }
+    let value = random_secret()?;
+    let expires_at = (now_ms + ms(COOKIE_LIFETIME)).min(invitation.expires_at);
+    sqlx::query(
+        "INSERT INTO invitation_session (id_sha256, invitation_id, confirmed, created_at, expires_at)
+         VALUES (?, ?, 0, ?, ?)",
+    )
+    .bind(sha256_hex(&value))
+    .bind(&invitation.id)
+    .bind(now_ms)
+    .bind(expires_at)
+    .execute(&mut *conn)
+    .await?;
+    let lifetime = Duration::from_millis(u64::try_from(expires_at - now_ms).unwrap_or(0));
+    Ok((value, lifetime, invitation))
+}
+
+/// A live invitation session: the cookie's invitation, and whether the birth
+/// date was confirmed with it.
+#[derive(Clone, Debug)]
+pub struct Holder {
+    /// SHA-256 of the cookie.
+    id_sha256: String,
+    /// Its invitation.
+    pub invitation: Invitation,
+    /// Whether the birth date was confirmed.
+    pub confirmed: bool,
+}
+
+/// The session of the cookie in `headers`: [`InviteError::Invalid`] when there is
+/// none, it has expired, or its invitation is used, cancelled or expired;
+/// [`InviteError::Locked`] when its invitation is locked.
+pub async fn holder(
+    conn: &mut SqliteConnection,
+    now: SystemTime,
+    headers: &HeaderMap,
+) -> Result<Holder, InviteError> {
+    let value = cookie_value(headers).ok_or(InviteError::Invalid)?;
+    let id_sha256 = sha256_hex(value);
+    let now_ms = unix_ms(now);
+    let row = sqlx::query(
+        "SELECT invitation_id, confirmed, expires_at FROM invitation_session WHERE id_sha256 = ?",
+    )
+    .bind(&id_sha256)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(InviteError::Invalid)?;
+    if row.get::<i64, _>("expires_at") <= now_ms {
+        return Err(InviteError::Invalid);
+    }
+    let id: String = row.get("invitation_id");
+    let invitation = by_id(conn, &id).await?.ok_or(InviteError::Invalid)?;
+    match invitation.status(now_ms) {
+        Status::Opened => Ok(Holder {
+            id_sha256,
+            confirmed: row.get::<i64, _>("confirmed") == 1,
+            invitation,
+        }),
+        Status::Locked => Err(InviteError::Locked),
+        _ => Err(InviteError::Invalid),
+    }
+}
+
+/// What a birth-date confirmation did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Confirmation {
+    /// Right: the session is confirmed.
+    Confirmed,
+    /// Wrong, with this many tries left.
+    Wrong(i64),
+    /// Wrong, and that was the last try: the invitation is locked now.
+    LockedNow,
+}
+
+/// Checks `birth_date` (`YYYY-MM-DD`) against the invitation of `holder`, on the
+/// caller's write transaction.
+pub async fn confirm(
+    conn: &mut SqliteConnection,
+    now: SystemTime,
+    holder: &Holder,
+    birth_date: &str,
+) -> Result<Confirmation, sqlx::Error> {
+    let id = &holder.invitation.id;
+    // Read again inside the write transaction: two wrong tries at once both count.
+    let failures: i64 = sqlx::query_scalar("SELECT failures FROM invitation WHERE id = ?")
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await?;
+    if crate::auth::constant_time_eq(
+        birth_date.as_bytes(),
+        holder.invitation.birth_date.as_bytes(),
+    ) {
+        sqlx::query("UPDATE invitation_session SET confirmed = 1 WHERE id_sha256 = ?")
+            .bind(&holder.id_sha256)
+            .execute(&mut *conn)
+            .await?;
+        return Ok(Confirmation::Confirmed);
+    }
+    let failures = failures + 1;
+    let locked = failures >= MAX_TRIES;
+    sqlx::query("UPDATE invitation SET failures = ?, locked_at = ? WHERE id = ?")
+        .bind(failures)
+        .bind(locked.then(|| unix_ms(now)))
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    if locked {
+        // The cookies stay, so every later try hears "locked" (and is audited).
+        return Ok(Confirmation::LockedNow);
+    }
+    Ok(Confirmation::Wrong(MAX_TRIES - failures))
+}
+
+/// Whether the request came from this server's own pages (its `Origin`, when it
+/// has one, is the host it was sent to): the patient's cookie is `SameSite=Strict`
+/// too, this is the second layer.
+pub fn same_origin(headers: &HeaderMap, uri: &axum::http::Uri) -> Result<(), InviteError> {
+    if crate::auth::session::same_origin(headers, uri.authority().map(|a| a.as_str())) {
+        Ok(())
+    } else {
+        Err(InviteError::CrossSite)
+    }
+}
+
+/// The invitation cookie of a submission, checked: the [`crate::intake::Invited`]
+/// for the intake pipeline (with the known patient's chart from the EMR). `None`
+/// when the request has no invitation cookie (the public flow).
+pub async fn for_submission(
+    app: &AppState,
+    headers: &HeaderMap,
+    uri: &axum::http::Uri,
+    questionnaire: Option<&str>,
+) -> Result<Option<crate::intake::Invited>, InviteError> {
+    if cookie_value(headers).is_none() {
+        return Ok(None);
+    }
+    same_origin(headers, uri)?;
+    let holder = {
+        let mut conn = app.db.acquire().await?;
+        holder(&mut conn, app.clock.now(), headers).await?
+    };
+    if !holder.confirmed {
+        return Err(InviteError::NotConfirmed);
+    }
+    let invitation = holder.invitation;
+    if !answers_form(app, &invitation.questionnaire, questionnaire).await? {
+        return Err(ApiError::Unprocessable(vec![
+            crate::fhir::outcome::Issue::error(
+                crate::fhir::outcome::IssueType::BusinessRule,
+                "This invitation is for another form",
+            )
+            .at("QuestionnaireResponse.questionnaire"),
+        ])
+        .into());
+    }
+    let chart = match &invitation.patient {
+        Some(patient) => app.emr.read_patient(patient).await.map_err(|e| {
+            tracing::error!(error = %e, "the invited patient's chart could not be read");
+            ApiError::Unavailable
+        })?,
+        None => None,
+    };
+    Ok(Some(crate::intake::Invited {
+        invitation: invitation.id,
+        patient: invitation.patient,
+        chart,
+    }))
+}
+
+/// Whether `given` (a response's `questionnaire`) names the stored Questionnaire
+/// `id`: `Questionnaire/{id}`, or its canonical URL.
+async fn answers_form(app: &AppState, id: &str, given: Option<&str>) -> Result<bool, sqlx::Error> {
+    let Some(given) = given else {
+        return Ok(false);
+    };
+    if given == format!("Questionnaire/{id}") {
+        return Ok(true);
+    }
+    let url = given.split('|').next().unwrap_or(given);
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM resource WHERE resource_type = 'Questionnaire' AND id = ? AND url = ?",
+    )
+    .bind(id)
+    .bind(url)
+    .fetch_optional(&app.db)
+    .await?;
+    Ok(found.is_some())
+}

@@ -1,0 +1,176 @@
+//! A patient's invitation in a real browser: the front desk invites a known
+//! patient over the API, the patient opens the link on their phone, confirms their
+//! birth date, finds the form filled in from their chart, and sends it; it lands
+//! on that patient's chart.
+
+// Test helpers outside #[test] functions: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+use serde_json::{Value, json};
+use shared::i18n::EN;
+use tests::{Browser, Server};
+
+const BIRTH_DATE: &str = "#invite-birth-date";
+const FAMILY: &str = "#q-name_0__family";
+const GIVEN: &str = "#q-name_0__given";
+const PHONE_NUMBER: &str = "#q-phone";
+const SUBMIT: &str = "form.questionnaire button[type=submit]";
+
+/// `fetch` from the page with the admin token: (status, body).
+async fn api(
+    browser: &Browser,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: &Value,
+) -> (u64, Value) {
+    let script = "const [token, method, path, body] = arguments;
+         return fetch(path, {method, headers: {'authorization': 'Bearer ' + token,
+             'content-type': 'application/fhir+json'}, body: method === 'GET' ? undefined : JSON.stringify(body)})
+           .then(async r => [r.status, await r.json()]);";
+    let answer = browser
+        .client
+        .execute(
+            script,
+            vec![token.into(), method.into(), path.into(), body.clone()],
+        )
+        .await
+        .unwrap();
+    (answer[0].as_u64().unwrap(), answer[1].clone())
+}
+
+#[tokio::test]
+async fn an_invited_patient_confirms_their_birth_date_finds_the_form_prefilled_and_sends_it() {
+    let server = Server::start().await;
+    let token = server.admin_token("front-desk-script").await;
+    let browser = Browser::start().await;
+    browser.open(&format!("{}/", server.base), "main h1").await;
+
+    // The clinic knows Ana; the front desk invites her to the registration form.
+    let (status, patient) = api(
+        &browser,
+        &token,
+        "POST",
+        "/fhir/Patient",
+        &json!({"resourceType": "Patient",
+                "name": [{"family": "Lima", "given": ["Ana"]}],
+                "birthDate": "1980-03-27", "gender": "female",
+                "telecom": [{"system": "phone", "value": "+1 617 555 0100"}]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{patient}");
+    let ana = patient["id"].as_str().unwrap().to_owned();
+    let (status, invitation) = api(
+        &browser,
+        &token,
+        "POST",
+        "/api/staff/invitations",
+        &json!({"patient": format!("Patient/{ana}"), "questionnaire": "registration"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{invitation}");
+    let link = invitation["link"].as_str().unwrap();
+    let (_, secret) = link.split_once('#').unwrap();
+    // Served over plain HTTP on loopback here; the link says https.
+    let link = link.replacen("https://", "http://", 1);
+
+    // The patient opens it: the token leaves the address at once, and nothing
+    // about her shows before the birth date.
+    browser.open(&link, BIRTH_DATE).await;
+    let href = browser.js("return location.href;").await;
+    assert_eq!(href, json!(format!("{}/i", server.base)));
+    assert!(!href.as_str().unwrap().contains(secret));
+    let page = browser.text("main").await;
+    assert!(page.contains(EN.invite_intro), "{page}");
+    assert!(!page.contains("Lima"), "{page}");
+    // The cookie is HttpOnly: the page's script cannot read it.
+    assert_eq!(browser.js("return document.cookie;").await, json!(""));
+    browser.screenshot("invite-confirm").await;
+
+    // A wrong date first: she is told, with the tries left.
+    browser.type_into(BIRTH_DATE, "03281980").await;
+    browser
+        .click("form.invite-confirm button[type=submit]")
+        .await;
+    let error = browser
+        .wait_for_text("#invite-error", |t| t.contains(EN.invite_wrong))
+        .await;
+    assert!(error.ends_with(" 4"), "{error}");
+    browser.type_into(BIRTH_DATE, "03271980").await;
+    browser
+        .click("form.invite-confirm button[type=submit]")
+        .await;
+
+    // The form, filled in from her chart.
+    browser.open_existing(FAMILY).await;
+    let value = |css: &'static str| {
+        let browser = &browser;
+        async move {
+            browser
+                .js(&format!("return document.querySelector('{css}').value;"))
+                .await
+        }
+    };
+    assert_eq!(value(FAMILY).await, json!("Lima"));
+    assert_eq!(value(GIVEN).await, json!("Ana"));
+    assert_eq!(value("#q-birth-date").await, json!("1980-03-27"));
+    assert_eq!(value(PHONE_NUMBER).await, json!("+1 617 555 0100"));
+    assert_eq!(
+        browser
+            .js("return document.querySelector('#q-gender-0').checked;")
+            .await,
+        json!(true)
+    );
+    browser.screenshot("invite-prefilled").await;
+
+    // She has a new phone number, and sends.
+    browser
+        .client
+        .execute(
+            "document.querySelector(arguments[0]).value = '';",
+            vec![PHONE_NUMBER.into()],
+        )
+        .await
+        .unwrap();
+    browser.type_into(PHONE_NUMBER, "+1 617 555 0199").await;
+    browser.click(SUBMIT).await;
+    let thanks = browser
+        .wait_for_text("#intake-sent", |t| t.contains(EN.sent_title))
+        .await;
+    assert!(thanks.contains(EN.sent_phone), "{thanks}");
+    // Nothing of it is kept on the phone.
+    assert_eq!(browser.js("return localStorage.length;").await, json!(0));
+
+    // On Ana's chart: her response, and the new number proposed to staff.
+    let (_, responses) = api(
+        &browser,
+        &token,
+        "GET",
+        &format!("/fhir/QuestionnaireResponse?subject=Patient/{ana}"),
+        &Value::Null,
+    )
+    .await;
+    assert_eq!(
+        responses["entry"].as_array().map(Vec::len),
+        Some(1),
+        "{responses}"
+    );
+    let (_, tasks) = api(&browser, &token, "GET", "/fhir/Task", &Value::Null).await;
+    let task = &tasks["entry"][0]["resource"];
+    assert_eq!(task["focus"]["reference"], format!("Patient/{ana}"));
+    assert!(
+        task["contained"].to_string().contains("+1 617 555 0199"),
+        "{task}"
+    );
+    let (_, patients) = api(&browser, &token, "GET", "/fhir/Patient", &Value::Null).await;
+    assert_eq!(
+        patients["entry"].as_array().map(Vec::len),
+        Some(1),
+        "no second chart"
+    );
+
+    // The link is spent: opened again, it says so.
+    browser.open(&link, "main .notice-error").await;
+    assert!(browser.text("main").await.contains(EN.invite_invalid));
+    browser.close().await;
+}
