@@ -1,7 +1,8 @@
 //! The built web apps (Trunk's `dist/`): precompressed files, cache headers that
 //! match how each file is named, and the page for each app's own routes:
 //! `staff/index.html` (the staff app, built into `dist/staff/`) for `/staff` and
-//! `/staff/…`, `index.html` (the patient app) for the others.
+//! `/staff/…`, `kiosk/index.html` (the kiosk app) for `/kiosk`, `index.html` (the
+//! patient app) for the others.
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +21,7 @@ pub struct StaticFiles {
     dir: ServeDir,
     index: ServeFile,
     staff_index: ServeFile,
+    kiosk_index: ServeFile,
     index_path: PathBuf,
 }
 
@@ -34,6 +36,9 @@ impl StaticFiles {
                 .precompressed_br()
                 .precompressed_gzip(),
             staff_index: ServeFile::new(dist.join("staff").join("index.html"))
+                .precompressed_br()
+                .precompressed_gzip(),
+            kiosk_index: ServeFile::new(dist.join("kiosk").join("index.html"))
                 .precompressed_br()
                 .precompressed_gzip(),
             index_path,
@@ -61,6 +66,9 @@ pub async fn serve(State(app): State<AppState>, request: Request) -> Response {
     let app_route = is_app_route(&path);
     let result = if app_route && is_staff_route(&path) {
         app.static_files.staff_index.clone().oneshot(request).await
+    } else if app_route && path == "/kiosk" {
+        // The kiosk app: a download of its own, like the staff app's.
+        app.static_files.kiosk_index.clone().oneshot(request).await
     } else if app_route {
         app.static_files.index.clone().oneshot(request).await
     } else {

@@ -19,6 +19,9 @@ const WASM: &[u8] =
     b"\0asm\x01\0\0\0 pretend this is a large WebAssembly module, repeated, repeated, repeated";
 const WASM_FILE: &str = "frontend-0123456789abcdef_bg.wasm";
 const INDEX: &str = "<!doctype html><html><head><title>Intake</title></head><body></body></html>";
+/// The kiosk app's page (`dist/kiosk/index.html`, a build of its own).
+const KIOSK_INDEX: &str =
+    "<!doctype html><html><head><title>Intake kiosk</title></head><body></body></html>";
 /// The staff app's page (`dist/staff/index.html`, a build of its own).
 const STAFF_INDEX: &str =
     "<!doctype html><html><head><title>Intake staff</title></head><body></body></html>";
@@ -104,6 +107,8 @@ fn write_dist(dir: &Path) {
     std::fs::write(dir.join("index.html"), INDEX).unwrap();
     std::fs::create_dir_all(dir.join("staff")).unwrap();
     std::fs::write(dir.join("staff").join("index.html"), STAFF_INDEX).unwrap();
+    std::fs::create_dir_all(dir.join("kiosk")).unwrap();
+    std::fs::write(dir.join("kiosk").join("index.html"), KIOSK_INDEX).unwrap();
     std::fs::write(dir.join(".trunk-lock"), "").unwrap();
     std::fs::write(dir.join(WASM_FILE), WASM).unwrap();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
@@ -310,8 +315,9 @@ async fn app_routes_get_index_html_and_missing_files_get_404() {
     for (path, page) in [
         ("/", INDEX),
         ("/intake/abc", INDEX),
-        ("/kiosk", INDEX),
-        // The staff app is a page (and a wasm) of its own.
+        // The kiosk and staff apps are pages (and wasms) of their own.
+        ("/kiosk", KIOSK_INDEX),
+        ("/kiosks", INDEX),
         ("/staff", STAFF_INDEX),
         ("/staff/review", STAFF_INDEX),
         ("/staff/review/task-1", STAFF_INDEX),

@@ -11,26 +11,48 @@ use crate::pages::{
 };
 use crate::router::{Route, current_route};
 
-/// The whole app, appended to `root`: a skip link, the header, and the page for
-/// the route.
+/// The patient app, appended to `root`: the shell, and the page for the route.
 pub(crate) fn app(root: &Element) {
+    shell(root, current_route(), true, |route, page| match route {
+        Route::Landing => landing_page(page),
+        Route::Intake => intake_page(page),
+        Route::Invite => invite_page(page),
+        Route::Preview(id) => preview_page(page, id),
+        // The kiosk is an app of its own (a link to it loads it).
+        Route::Kiosk | Route::NotFound => not_found(page),
+    });
+}
+
+/// The kiosk app: the shell without the links away (a patient at the front desk
+/// has nowhere else to go, and no draft may be kept), and the kiosk page.
+pub(crate) fn kiosk_app(root: &Element) {
+    shell(root, signal(Route::Kiosk).0, false, |_, page| {
+        kiosk_page(page)
+    });
+}
+
+/// A skip link, the header (with the app's links when `links`, and the language
+/// switch), and `page` for the route.
+fn shell(root: &Element, route: ReadSignal<Route>, links: bool, page: fn(Route, &Element)) {
     let s = t();
-    let route = current_route();
     let skip = add_class(root, "a", "skip-link");
     set(&skip, "href", "#main");
     crate::components::dom::text(&skip, s.skip_to_content);
     let header = add_class(root, "header", "app-header");
-    let brand = add_text(&header, "a", s.app_name);
-    set(&brand, "href", "/");
+    let brand = add_text(&header, if links { "a" } else { "span" }, s.app_name);
+    if links {
+        set(&brand, "href", "/");
+    }
     brand.set_class_name("brand");
     let nav = add(&header, "nav");
     set(&nav, "aria-label", s.nav_label);
-    for (href, page, label) in [
+    let apps = [
         ("/intake", Some(Route::Intake), s.nav_intake),
-        ("/kiosk", Some(Route::Kiosk), s.nav_kiosk),
-        // The staff app is a page (and a download) of its own.
+        // The kiosk and staff apps are pages (and downloads) of their own.
+        ("/kiosk", None, s.nav_kiosk),
         ("/staff", None, s.nav_staff),
-    ] {
+    ];
+    for (href, page, label) in apps.into_iter().filter(|_| links) {
         let link = add_text(&nav, "a", label);
         set(&link, "href", href);
         // `aria-current="page"` on the link to where the patient is.
@@ -50,16 +72,5 @@ pub(crate) fn app(root: &Element) {
     let main = add(root, "main");
     set(&main, "id", "main");
     set(&main, "tabindex", "-1");
-    region(
-        &main,
-        move || route.get(),
-        |route, page| match route {
-            Route::Landing => landing_page(page),
-            Route::Intake => intake_page(page),
-            Route::Kiosk => kiosk_page(page),
-            Route::Invite => invite_page(page),
-            Route::Preview(id) => preview_page(page, id),
-            Route::NotFound => not_found(page),
-        },
-    );
+    region(&main, move || route.get(), page);
 }

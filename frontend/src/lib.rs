@@ -1,9 +1,10 @@
 //! The Intake web apps: Leptos, rendered in the browser, compiled to WebAssembly.
 //!
-//! Two apps share this library, each its own wasm so a patient's phone never
-//! downloads the staff screens: the patient app (`src/main.rs`, served at `/`) and
-//! the staff app (`src/bin/staff.rs`, served at `/staff`). Each binary calls one
-//! entry point below; link-time optimisation leaves the other app's code out.
+//! Three apps share this library, each its own wasm so a patient's phone never
+//! downloads the staff screens or the kiosk's: the patient app (`src/main.rs`,
+//! served at `/`), the kiosk app (`src/bin/kiosk.rs`, served at `/kiosk`) and the
+//! staff app (`src/bin/staff.rs`, served at `/staff`). Each binary calls one entry
+//! point below; link-time optimisation leaves the other apps' code out.
 
 mod api;
 mod app;
@@ -35,11 +36,17 @@ pub(crate) fn today() -> shared::date::Date {
         .unwrap_or_else(|_| shared::date::Date::from_days_since_epoch(0))
 }
 
-/// Starts the patient app (`/`, `/intake`, `/kiosk`, `/preview/…`).
+/// Starts the patient app (`/`, `/intake`, `/i`, `/preview/…`).
 pub fn start_patient_app() {
     mark("intake:wasm-start");
     i18n::choose_language();
     mount(app::app);
+}
+
+/// Starts the kiosk app (`/kiosk`): the front desk's tablet.
+pub fn start_kiosk_app() {
+    i18n::choose_language();
+    mount(app::kiosk_app);
 }
 
 /// Starts the staff app (`/staff`, `/staff/review`).

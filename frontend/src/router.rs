@@ -68,7 +68,7 @@ fn decode(segment: &str) -> String {
 /// The current route, as a signal. Call once, at the top of the app.
 pub(crate) fn current_route() -> ReadSignal<Route> {
     follow(
-        |path| (!is_staff_path(path)).then(|| Route::parse(path)),
+        |path| (!is_staff_path(path) && path != "/kiosk").then(|| Route::parse(path)),
         Route::NotFound,
     )
 }

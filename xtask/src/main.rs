@@ -91,12 +91,24 @@ pub(crate) fn run_step(what: &str, mut command: Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Builds both web apps: the patient app into `dist/` (Trunk.toml's target), then
-/// the staff app (`frontend/staff.html`) into `dist/staff/`, served at `/staff`.
-/// In that order: each Trunk build empties its own output folder first.
+/// Builds the three web apps: the patient app into `dist/` (Trunk.toml's target),
+/// then the kiosk app (`frontend/kiosk.html`) into `dist/kiosk/`, served at
+/// `/kiosk`, and the staff app (`frontend/staff.html`) into `dist/staff/`, served
+/// at `/staff`. The patient app first: each Trunk build empties its own output
+/// folder.
 fn build_frontend(tools: &setup::Tools, release: bool) -> anyhow::Result<()> {
     for (app, extra) in [
         ("patient app", &[][..]),
+        (
+            "kiosk app",
+            &[
+                "frontend/kiosk.html",
+                "--dist",
+                "dist/kiosk",
+                "--public-url",
+                "/kiosk/",
+            ][..],
+        ),
         (
             "staff app",
             &[

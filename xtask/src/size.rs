@@ -1,6 +1,6 @@
 //! `cargo xtask size`: what a phone downloads on its first visit (the patient app,
-//! `dist/`, whose gzip total is what the budget counts), and what the staff app
-//! (`dist/staff/`, a download of its own) adds for staff.
+//! `dist/`, whose gzip total is what the budget counts), and what the kiosk app
+//! (`dist/kiosk/`) and the staff app (`dist/staff/`), downloads of their own, weigh.
 
 use std::path::Path;
 
@@ -15,12 +15,20 @@ pub(crate) fn report(root: &Path) -> anyhow::Result<()> {
         bail!("no dist/index.html: build it first with `cargo xtask build-frontend`");
     }
     folder(&dist, "the patient app (dist/)")?;
-    let staff = dist.join("staff");
-    if staff.join("index.html").is_file() {
-        folder(
-            &staff,
+    for (app, what) in [
+        (
+            "kiosk",
+            "the kiosk app (dist/kiosk/), not in the patient's download",
+        ),
+        (
+            "staff",
             "the staff app (dist/staff/), not in the patient's download",
-        )?;
+        ),
+    ] {
+        let folder_of = dist.join(app);
+        if folder_of.join("index.html").is_file() {
+            folder(&folder_of, what)?;
+        }
     }
     Ok(())
 }
