@@ -27,7 +27,7 @@ pub(crate) fn app(root: &Element) {
 /// has nowhere else to go, and no draft may be kept), and the kiosk page.
 pub(crate) fn kiosk_app(root: &Element) {
     shell(root, signal(Route::Kiosk).0, false, |_, page| {
-        kiosk_page(page)
+        kiosk_page(page);
     });
 }
 
