@@ -32,11 +32,14 @@ fn registration(given: &str, family: &str, birth: &str, phone: &str, city: &str)
 
 /// Sends an intake as a patient's phone does (from the page, same origin) and
 /// returns the receipt.
-async fn submit(browser: &Browser, key: &str, response: &Value) -> Value {
+/// Sent with `token`, a system client's: a patient's phone is told only
+/// "received", and these tests arrange what was decided.
+async fn submit(browser: &Browser, token: &str, key: &str, response: &Value) -> Value {
     browser
         .js(&format!(
             "return fetch('/api/intakes', {{method: 'POST',
-                 headers: {{'content-type': 'application/fhir+json', 'idempotency-key': {key:?}}},
+                 headers: {{'content-type': 'application/fhir+json', 'idempotency-key': {key:?},
+                           authorization: 'Bearer ' + {token:?}}},
                  body: JSON.stringify({response})}}).then(r => r.json());"
         ))
         .await
@@ -76,9 +79,10 @@ async fn sign_in(browser: &Browser, username: &str, password: &str) {
 /// (another given name, the same family name, birth date, phone and address:
 /// maybe a twin) waits for review against it.
 /// Returns the first chart's reference.
-async fn a_probable_match(browser: &Browser) -> String {
+async fn a_probable_match(browser: &Browser, token: &str) -> String {
     let first = submit(
         browser,
+        token,
         "visit-1",
         &registration(
             "Maria",
@@ -92,6 +96,7 @@ async fn a_probable_match(browser: &Browser) -> String {
     assert_eq!(first["outcome"], "created", "{first}");
     let second = submit(
         browser,
+        token,
         "visit-2",
         &registration(
             "Elena",
@@ -256,7 +261,7 @@ async fn a_clinician_links_a_probable_match_side_by_side_after_reentering_the_pa
     browser
         .open(&format!("{}/staff/review", server.base), "#signin")
         .await;
-    let chart = a_probable_match(&browser).await;
+    let chart = a_probable_match(&browser, &server.token).await;
     sign_in(&browser, "dr.lee", &password).await;
 
     // The queue: one item, its age, score and grade, and the live count.
@@ -369,7 +374,7 @@ async fn front_desk_sees_the_comparison_but_no_answers_and_no_decision_buttons()
     browser
         .open(&format!("{}/staff/review", server.base), "#signin")
         .await;
-    a_probable_match(&browser).await;
+    a_probable_match(&browser, &server.token).await;
     sign_in(&browser, "frontdesk", &password).await;
     browser.open_existing("#queue tbody a").await;
     browser.click("#queue tbody a").await;
@@ -407,7 +412,7 @@ async fn a_decision_made_elsewhere_first_gets_the_412_message_and_the_item_reloa
     browser
         .open(&format!("{}/staff/review", server.base), "#signin")
         .await;
-    let chart = a_probable_match(&browser).await;
+    let chart = a_probable_match(&browser, &server.token).await;
     sign_in(&browser, "dr.park", &password).await;
     browser.open_existing("#queue tbody a").await;
     browser.click("#queue tbody a").await;
@@ -457,12 +462,14 @@ async fn proposed_demographic_updates_are_accepted_or_refused_element_by_element
     // The same person again, with a new phone: linked, the new phone proposed.
     let first = submit(
         &browser,
+        &token,
         "d-1",
         &registration("Amani", "Otieno", "1995-07-15", "+1 617 555 0001", "Boston"),
     )
     .await;
     let second = submit(
         &browser,
+        &token,
         "d-2",
         &registration("Amani", "Otieno", "1995-07-15", "+1 617 555 0002", "Boston"),
     )
