@@ -59,6 +59,20 @@ fn is_json(content_type: Option<&HeaderValue>) -> bool {
         || essence.eq_ignore_ascii_case(crate::fhir::FHIR_JSON)
 }
 
+/// The value of the cookie `name` in `headers`, if it is there and not empty
+/// (the staff session's, a kiosk's, an invitation's).
+pub fn cookie<'h>(headers: &'h axum::http::HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (n, value) = pair.trim().split_once('=')?;
+            (n == name && !value.is_empty()).then_some(value)
+        })
+}
+
 /// Decodes `bytes` as a `T`, mapping failures to issues that say where, not what.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);

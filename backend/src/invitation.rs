@@ -417,15 +417,7 @@ pub fn clear_cookie() -> String {
 
 /// The invitation cookie's value in `headers`, if any.
 pub fn cookie_value(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| {
-            let (name, value) = pair.trim().split_once('=')?;
-            (name == COOKIE && !value.is_empty()).then_some(value)
-        })
+    crate::http::cookie(headers, COOKIE)
 }
 
 /// Exchanges a token for a new cookie session (the token's only use). The

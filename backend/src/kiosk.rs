@@ -13,8 +13,8 @@
 use std::time::{Duration, SystemTime};
 
 use axum::extract::FromRequestParts;
+use axum::http::HeaderMap;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
 use serde::Serialize;
 use sqlx::{Row as _, SqlitePool};
 
@@ -412,15 +412,7 @@ pub fn clear_cookie() -> String {
 }
 
 fn cookie_value(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| {
-            let (name, value) = pair.trim().split_once('=')?;
-            (name == COOKIE && !value.is_empty()).then_some(value)
-        })
+    crate::http::cookie(headers, COOKIE)
 }
 
 /// The live kiosk whose device secret is `secret`.

@@ -5,8 +5,7 @@
 
 use std::time::Duration;
 
-use axum::extract::{FromRequestParts, Path, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -14,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::audit::{self, Action, Event, Interaction, Kind, Outcome, Reference};
-use crate::auth::{AuthError, Authenticated, ClientAddr, CsrfChecked, Principal, Role, unix_ms};
+use crate::auth::{AuthError, Authenticated, ClientAddr, Principal, Role, unix_ms};
 use crate::clock::fhir_instant;
 use crate::error::ApiError;
 use crate::fhir::outcome::{Issue, IssueType};
@@ -22,26 +21,6 @@ use crate::http::Json;
 use crate::invitation::{
     self, Confirmation, DEFAULT_HOURS, InviteError, MAX_HOURS, NewInvitation, SYSTEM,
 };
-
-/// A staff request that changes state: a bearer token, or a session with its
-/// CSRF token and this site's Origin ([`CsrfChecked`]).
-pub(super) struct StaffWrite(Principal);
-
-impl FromRequestParts<AppState> for StaffWrite {
-    type Rejection = AuthError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        if parts.headers.contains_key(header::AUTHORIZATION) {
-            let Authenticated(principal) = Authenticated::from_request_parts(parts, state).await?;
-            return Ok(StaffWrite(principal));
-        }
-        let CsrfChecked(session) = CsrfChecked::from_request_parts(parts, state).await?;
-        Ok(StaffWrite(session.principal))
-    }
-}
 
 /// Front desk, clinicians and admins manage invitations; system tokens do not.
 fn may_invite(role: Role) -> bool {
@@ -118,7 +97,7 @@ fn date_time(text: &str) -> bool {
 pub(super) async fn create(
     State(app): State<AppState>,
     ClientAddr(address): ClientAddr,
-    StaffWrite(principal): StaffWrite,
+    Authenticated(principal): Authenticated,
     headers: HeaderMap,
     Json(body): Json<CreateBody>,
 ) -> Result<Response, InviteError> {
@@ -273,7 +252,7 @@ pub(super) async fn list(
 pub(super) async fn cancel(
     State(app): State<AppState>,
     ClientAddr(address): ClientAddr,
-    StaffWrite(principal): StaffWrite,
+    Authenticated(principal): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response, InviteError> {
     require_role(&app, &principal, address, Interaction::Delete, Action::D).await?;

@@ -3,8 +3,7 @@
 //! [`crate::review`]; here are the roles, re-authentication, `If-Match` and the
 //! audit of reads and refusals.
 
-use axum::extract::{FromRequestParts, Path, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -12,9 +11,7 @@ use serde_json::json;
 
 use crate::app::AppState;
 use crate::audit::{self, Action, Event, Interaction, Kind, Outcome, Reference};
-use crate::auth::{
-    AuthError, Authenticated, ClientAddr, CsrfChecked, Principal, PrincipalKind, limits, users,
-};
+use crate::auth::{AuthError, Authenticated, ClientAddr, Principal, PrincipalKind, limits, users};
 use crate::error::{ApiError, outcome_response};
 use crate::fhir::FHIR_JSON;
 use crate::fhir::outcome::{Issue, IssueType};
@@ -153,26 +150,6 @@ pub(super) async fn item(
     Ok(axum::Json(body).into_response())
 }
 
-/// Who decides: a system or admin client by bearer token, or a signed-in person
-/// whose request passes the CSRF check.
-pub(super) struct Decider(Principal);
-
-impl FromRequestParts<AppState> for Decider {
-    type Rejection = AuthError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        if parts.headers.contains_key(header::AUTHORIZATION) {
-            let Authenticated(who) = Authenticated::from_request_parts(parts, state).await?;
-            return Ok(Decider(who));
-        }
-        let CsrfChecked(session) = CsrfChecked::from_request_parts(parts, state).await?;
-        Ok(Decider(session.principal))
-    }
-}
-
 /// The decision as sent. Fields are checked per action in [`DecisionBody::parse`].
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -260,7 +237,7 @@ fn if_match(headers: &HeaderMap) -> Result<i64, ReviewError> {
 pub(super) async fn decide(
     State(app): State<AppState>,
     ClientAddr(address): ClientAddr,
-    Decider(who): Decider,
+    Authenticated(who): Authenticated,
     Path(task): Path<String>,
     headers: HeaderMap,
     Json(body): Json<DecisionBody>,

@@ -87,15 +87,7 @@ pub fn clear_cookie() -> String {
 
 /// The session cookie's value in `headers`, if any.
 fn cookie_value(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| {
-            let (name, value) = pair.trim().split_once('=')?;
-            (name == COOKIE && !value.is_empty()).then_some(value)
-        })
+    crate::http::cookie(headers, COOKIE)
 }
 
 /// A request from a signed-in staff user, with a live session. Any request may use
