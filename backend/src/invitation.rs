@@ -100,6 +100,8 @@ pub struct Invitation {
     pub questionnaire: String,
     /// The appointment, as the front desk gave it (FHIR dateTime).
     pub appointment: Option<String>,
+    /// Whom it is for, as the staff list shows it.
+    pub name: Option<String>,
     /// The birth date the patient must confirm (`YYYY-MM-DD`).
     birth_date: String,
     /// Who created it.
@@ -151,7 +153,8 @@ impl Invitation {
     }
 }
 
-const COLUMNS: &str = "id, patient, questionnaire, appointment, birth_date, created_by, created_at,
+const COLUMNS: &str =
+    "id, patient, questionnaire, appointment, patient_name, birth_date, created_by, created_at,
      expires_at, opened_at, failures, locked_at, used_at, cancelled_at";
 
 fn from_row(row: &sqlx::sqlite::SqliteRow) -> Invitation {
@@ -160,6 +163,7 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Invitation {
         patient: row.get("patient"),
         questionnaire: row.get("questionnaire"),
         appointment: row.get("appointment"),
+        name: row.get("patient_name"),
         birth_date: row.get("birth_date"),
         created_by: row.get("created_by"),
         created_at: row.get("created_at"),
@@ -181,6 +185,8 @@ pub struct NewInvitation {
     pub questionnaire: String,
     /// FHIR dateTime.
     pub appointment: Option<String>,
+    /// Whom it is for (the chart's name, or as the front desk typed it).
+    pub name: Option<String>,
     /// The birth date to confirm against.
     pub birth_date: String,
     /// How long it lasts.
@@ -213,15 +219,16 @@ pub async fn create(
         expires_at: now_ms.saturating_add(ms(new.lifetime)),
     };
     sqlx::query(
-        "INSERT INTO invitation (id, token_sha256, patient, questionnaire, appointment, birth_date,
-                                 created_by, created_at, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO invitation (id, token_sha256, patient, questionnaire, appointment,
+                                 patient_name, birth_date, created_by, created_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&created.id)
     .bind(sha256_hex(&created.token))
     .bind(&new.patient)
     .bind(&new.questionnaire)
     .bind(&new.appointment)
+    .bind(&new.name)
     .bind(&new.birth_date)
     .bind(by)
     .bind(now_ms)

@@ -397,6 +397,21 @@ pub async fn search_by_url(db: &SqlitePool, url: &str) -> Result<Vec<String>, sq
     .await
 }
 
+/// Every stored Questionnaire that is not retired: its id and title (else its
+/// name, else its id), by title.
+pub async fn titles(db: &SqlitePool) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, COALESCE(NULLIF(TRIM(json_extract(body, '$.title')), ''),
+                             NULLIF(TRIM(json_extract(body, '$.name')), ''), id) AS title
+         FROM resource
+         WHERE resource_type = 'Questionnaire'
+           AND COALESCE(json_extract(body, '$.status'), '') != 'retired'
+         ORDER BY title COLLATE NOCASE, id",
+    )
+    .fetch_all(db)
+    .await
+}
+
 /// The compiled form of `Questionnaire/{id}`, as JSON.
 pub async fn compiled_form(db: &SqlitePool, id: &str) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar("SELECT body FROM compiled_form WHERE questionnaire_id = ?")

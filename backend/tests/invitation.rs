@@ -296,7 +296,13 @@ async fn the_link_carries_a_256_bit_token_in_its_fragment_stored_only_hashed() {
     assert_eq!(list[0]["status"], "sent");
     assert_eq!(list[0]["patient"], format!("Patient/{patient}"));
     assert_eq!(list[0]["appointment"], "2026-12-01T09:30:00-05:00");
+    // Named as the chart names her, for the front desk to recognise.
+    assert_eq!(list[0]["name"], "Lima, Ana");
     assert!(!list[0].to_string().contains("1980"));
+    // The link as a QR code, for a patient at the desk to scan.
+    let qr = body["qr"].as_str().unwrap();
+    assert!(qr.contains("<svg") && qr.contains("<path"), "{qr}");
+    assert!(!qr.contains(token), "the token is encoded, not written out");
     // Created and the chart read: audited, by the front desk, on the patient.
     let events = desk.app.audit_events().await;
     let on_patient: Vec<&Value> = events
@@ -309,6 +315,12 @@ async fn the_link_carries_a_256_bit_token_in_its_fragment_stored_only_hashed() {
             .any(|e| e["action"] == "C" && e["agent"][0]["who"]["identifier"]["value"] == "dora")
     );
     assert!(on_patient.iter().any(|e| e["action"] == "R"));
+    // Listing named her: that read is audited on her too.
+    let searches = on_patient
+        .iter()
+        .filter(|e| e["subtype"].to_string().contains("search"))
+        .count();
+    assert_eq!(searches, 1, "{on_patient:?}");
 }
 
 #[tokio::test]
@@ -425,6 +437,11 @@ async fn bad_invitations_are_422_naming_the_field_and_store_nothing() {
             json!({"questionnaire": "registration", "patient": format!("Patient/{patient}"),
                 "expiresInHours": 0}),
             "expiresInHours",
+        ),
+        (
+            json!({"questionnaire": "registration", "birthDate": "1990-01-02",
+                "name": "x".repeat(201)}),
+            "name",
         ),
     ];
     for (body, field) in cases {
@@ -767,9 +784,14 @@ async fn an_invitation_for_an_unknown_patient_confirms_the_typed_date_and_goes_t
 {
     let desk = Desk::spawn().await;
     let res = desk
-        .create(json!({"questionnaire": "registration", "birthDate": "1992-11-05"}))
+        .create(
+            json!({"questionnaire": "registration", "birthDate": "1992-11-05",
+            "name": "  Okafor, Chidi "}),
+        )
         .await;
     assert_eq!(res.status(), 201);
+    // No chart to name him: the list shows the name the front desk typed.
+    assert_eq!(desk.list().await[0]["name"], "Okafor, Chidi");
     let body: Value = res.json().await.unwrap();
     let id = body["invitation"].as_str().unwrap().to_owned();
     let token = body["link"]
@@ -904,4 +926,53 @@ async fn expired_and_cancelled_invitations_end_their_cookies_at_once() {
         events.iter().any(|e| e["action"] == "D"
             && e["entity"][0]["what"]["reference"] == format!("Patient/{ana}"))
     );
+}
+
+#[tokio::test]
+async fn the_front_desk_chooses_among_the_stored_forms_by_title_retired_ones_left_out() {
+    let desk = Desk::spawn().await;
+    for (id, title, status) in [
+        ("zz-consent", Some("A consent"), "active"),
+        ("old-history", Some("Old history"), "retired"),
+        ("untitled", None, "draft"),
+    ] {
+        let mut form = json!({"resourceType": "Questionnaire", "id": id, "status": status,
+            "item": [{"linkId": "a", "type": "string", "text": "A"}]});
+        if let Some(title) = title {
+            form["title"] = json!(title);
+        }
+        let res = desk
+            .app
+            .client
+            .put(desk.app.url(&format!("/fhir/Questionnaire/{id}")))
+            .bearer_auth(&desk.token)
+            .header("content-type", "application/fhir+json")
+            .body(form.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "{id}: {}", res.status());
+    }
+    let res = desk
+        .app
+        .get_with_cookie("/api/staff/forms", &desk.session.id)
+        .await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    let forms: Vec<(&str, &str)> = body["forms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["id"].as_str().unwrap(), f["title"].as_str().unwrap()))
+        .collect();
+    let registration = forms.iter().find(|(id, _)| *id == "registration").unwrap();
+    assert!(!registration.1.is_empty() && registration.1 != "registration");
+    assert!(forms.contains(&("zz-consent", "A consent")));
+    assert!(forms.contains(&("untitled", "untitled")), "{forms:?}");
+    assert!(
+        !forms.iter().any(|(id, _)| *id == "old-history"),
+        "{forms:?}"
+    );
+    // By title, whatever the ids.
+    assert_eq!(forms[0], ("zz-consent", "A consent"), "{forms:?}");
 }

@@ -19,7 +19,7 @@ use crate::error::ApiError;
 use crate::fhir::outcome::{Issue, IssueType};
 use crate::http::Json;
 use crate::invitation::{
-    self, Confirmation, DEFAULT_HOURS, InviteError, MAX_HOURS, NewInvitation, SYSTEM,
+    self, Confirmation, DEFAULT_HOURS, Invitation, InviteError, MAX_HOURS, NewInvitation, SYSTEM,
 };
 
 /// Front desk, clinicians and admins manage invitations; system tokens do not.
@@ -54,6 +54,36 @@ pub(super) struct CreateBody {
     appointment: Option<String>,
     expires_in_hours: Option<u32>,
     birth_date: Option<String>,
+    /// Whom it is for, for the staff list, when the clinic has no chart yet.
+    name: Option<String>,
+}
+
+/// The longest name the front desk may type for the list.
+const MAX_NAME: usize = 200;
+
+/// The chart's name as staff lists show it: `Family, Given Middle`.
+fn chart_name(chart: &Value) -> Option<String> {
+    let record = crate::fhir::patient::to_record(chart);
+    let given = record.given.join(" ");
+    let name = match (record.family.as_deref().map(str::trim), given.trim()) {
+        (Some(family), "") if !family.is_empty() => family.to_owned(),
+        (Some(family), given) if !family.is_empty() => format!("{family}, {given}"),
+        (_, given) if !given.is_empty() => given.to_owned(),
+        _ => return None,
+    };
+    Some(name)
+}
+
+/// The link as a QR code (SVG), for a patient at the desk to scan with their
+/// phone. `None` if it cannot be one (a link far longer than ours).
+fn qr_svg(link: &str) -> Option<String> {
+    let code = qrcode::QrCode::with_error_correction_level(link, qrcode::EcLevel::M).ok()?;
+    Some(
+        code.render::<qrcode::render::svg::Color<'_>>()
+            .min_dimensions(200, 200)
+            .quiet_zone(true)
+            .build(),
+    )
 }
 
 fn invalid(at: &str, message: &str) -> InviteError {
@@ -91,8 +121,9 @@ fn date_time(text: &str) -> bool {
     ok_date && ok_time && (rest.is_empty() || text.len() > 10 && date.len() == 10)
 }
 
-/// `POST /api/staff/invitations`: 201 `{invitation, link, expires}`. The link's
-/// token is in its fragment and is shown this once.
+/// `POST /api/staff/invitations`: 201 `{invitation, link, qr, expires}`. The
+/// link's token is in its fragment and is shown this once (`qr` is the link as
+/// an SVG QR code).
 #[tracing::instrument(skip_all)]
 pub(super) async fn create(
     State(app): State<AppState>,
@@ -160,8 +191,19 @@ pub(super) async fn create(
                 "Give the patient's birth date (YYYY-MM-DD): the patient confirms it before anything else",
             )
         })?;
+    let name = match &patient {
+        Some((_, chart)) => chart_name(chart),
+        None => match body.name.as_deref().map(str::trim) {
+            Some(name) if name.chars().count() > MAX_NAME => {
+                return Err(invalid("name", "Give a name of at most 200 characters"));
+            }
+            Some(name) if !name.is_empty() => Some(name.to_owned()),
+            _ => None,
+        },
+    };
     let new = NewInvitation {
         patient: patient.map(|(id, _)| id),
+        name,
         questionnaire: questionnaire.to_owned(),
         appointment,
         birth_date,
@@ -194,12 +236,26 @@ pub(super) async fn create(
         .unwrap_or("localhost");
     let expires = std::time::UNIX_EPOCH
         + Duration::from_millis(u64::try_from(created.expires_at).unwrap_or(0));
+    let link = format!("https://{host}/i#{}", created.token);
     let body = json!({
         "invitation": created.id,
-        "link": format!("https://{host}/i#{}", created.token),
+        "qr": qr_svg(&link),
+        "link": link,
         "expires": fhir_instant(expires),
     });
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+/// `GET /api/staff/forms`: the forms the front desk may send, `{"forms": [{id,
+/// title}]}`, by title (retired ones left out).
+#[tracing::instrument(skip_all)]
+pub(super) async fn forms(State(app): State<AppState>) -> Result<Response, InviteError> {
+    let forms: Vec<Value> = crate::questionnaires::titles(&app.db)
+        .await?
+        .into_iter()
+        .map(|(id, title)| json!({"id": id, "title": title}))
+        .collect();
+    Ok(axum::Json(json!({"forms": forms})).into_response())
 }
 
 /// How many invitations the list shows.
@@ -229,6 +285,7 @@ pub(super) async fn list(
             json!({
                 "invitation": i.id,
                 "patient": i.patient_ref().map(|r| r.as_str().to_owned()),
+                "name": i.name,
                 "questionnaire": i.questionnaire,
                 "appointment": i.appointment,
                 "status": i.status(now_ms).code(),
@@ -239,9 +296,14 @@ pub(super) async fn list(
             })
         })
         .collect();
+    // The list names the invited patients: each of them was read.
+    let mut shown: Vec<Reference> = rows.iter().filter_map(Invitation::patient_ref).collect();
+    shown.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    shown.dedup_by(|a, b| a.as_str() == b.as_str());
     let event = Event::new(Kind::Rest(Interaction::Search), Action::R, Outcome::Success)
         .by(Some(principal.agent()))
-        .from(address);
+        .from(address)
+        .on_all(shown);
     audit::record_alone(&app.db, now, &event).await?;
     Ok(axum::Json(json!({"invitations": items})).into_response())
 }

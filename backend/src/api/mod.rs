@@ -45,6 +45,7 @@ pub fn router() -> Router<AppState> {
             post(invitation::create).get(invitation::list),
         )
         .route("/staff/invitations/{id}", delete(invitation::cancel))
+        .route("/staff/forms", get(invitation::forms))
         .route("/invitation/open", post(invitation::open))
         .route("/invitation/confirm", post(invitation::confirm))
         .route("/invitation/form", get(invitation::form))

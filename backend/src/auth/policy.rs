@@ -83,7 +83,8 @@ pub const ROUTES: &[(Method, &str, Access)] = &[
         "/api/intakes/{id}",
         Access::Roles(DEMOGRAPHICS),
     ),
-    // Invitations: the front desk sends them.
+    // Invitations: the front desk sends them, choosing among the forms.
+    (Method::GET, "/api/staff/forms", Access::Roles(STAFF)),
     (Method::GET, "/api/staff/invitations", Access::Roles(STAFF)),
     (Method::POST, "/api/staff/invitations", Access::Roles(STAFF)),
     (
@@ -354,6 +355,7 @@ mod tests {
         ("POST", "/api/invitation/open", None, "-fcas"),
         ("POST", "/api/invitation/confirm", None, "-fcas"),
         ("GET", "/api/invitation/form", None, "-fcas"),
+        ("GET", "/api/staff/forms", None, "fca"),
         ("GET", "/api/staff/invitations", None, "fca"),
         ("POST", "/api/staff/invitations", None, "fca"),
         ("DELETE", "/api/staff/invitations/{id}", None, "fca"),
