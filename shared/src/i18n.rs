@@ -379,6 +379,53 @@ pub struct StaffStrings {
     pub unreachable: &'static str,
     pub loading: &'static str,
     pub not_found_title: &'static str,
+    pub nav_invitations: &'static str,
+    pub inv_title: &'static str,
+    pub inv_intro: &'static str,
+    pub inv_find_title: &'static str,
+    pub inv_find: &'static str,
+    pub inv_finding: &'static str,
+    pub inv_whom: &'static str,
+    pub inv_no_chart: &'static str,
+    /// Inviting someone with no chart yet: their name and birth date as typed.
+    pub inv_new_patient: fn(&str, &str) -> String,
+    pub grade_certain: &'static str,
+    pub inv_form: &'static str,
+    pub inv_appointment: &'static str,
+    pub optional: &'static str,
+    pub inv_valid_for: &'static str,
+    /// "3 days".
+    pub days: fn(u32) -> String,
+    pub inv_create: &'static str,
+    pub inv_choose_first: &'static str,
+    pub inv_bad_appointment: &'static str,
+    pub inv_created_title: &'static str,
+    /// Whom it is for, and when the link stops working.
+    pub inv_created: fn(&str, &str) -> String,
+    pub inv_link: &'static str,
+    pub inv_copy: &'static str,
+    pub inv_copied: &'static str,
+    pub inv_qr_alt: &'static str,
+    pub inv_qr_caption: &'static str,
+    pub inv_another: &'static str,
+    pub inv_recent_title: &'static str,
+    pub inv_none: &'static str,
+    pub inv_unnamed: &'static str,
+    pub inv_col_appointment: &'static str,
+    pub inv_col_status: &'static str,
+    pub inv_col_created: &'static str,
+    pub inv_col_expires: &'static str,
+    pub inv_col_actions: &'static str,
+    pub inv_cancel: &'static str,
+    /// The cancel button's accessible name, with whom the invitation is for.
+    pub inv_cancel_for: fn(&str) -> String,
+    pub inv_cancelled: &'static str,
+    pub inv_status_sent: &'static str,
+    pub inv_status_opened: &'static str,
+    pub inv_status_used: &'static str,
+    pub inv_status_expired: &'static str,
+    pub inv_status_locked: &'static str,
+    pub inv_status_cancelled: &'static str,
 }
 
 /// The staff app in English.
@@ -493,6 +540,59 @@ pub const STAFF_EN: StaffStrings = StaffStrings {
     unreachable: "We could not reach the server. Please try again.",
     loading: "Loading…",
     not_found_title: "Page not found",
+    nav_invitations: "Invitations",
+    inv_title: "Invite a patient",
+    inv_intro: "Send a patient a link to fill in a form on their own phone before the visit. Find them first: a returning patient's form comes filled in from their chart.",
+    inv_find_title: "Find the patient",
+    inv_find: "Find",
+    inv_finding: "Searching…",
+    inv_whom: "Whom to invite",
+    inv_no_chart: "No chart matches this name and birth date.",
+    inv_new_patient: |name, birth| format!("New to the clinic: {name}, born {birth}"),
+    grade_certain: "Certain",
+    inv_form: "Form",
+    inv_appointment: "Appointment",
+    optional: " (optional)",
+    inv_valid_for: "The link works for",
+    days: |n| {
+        if n == 1 {
+            "1 day".to_owned()
+        } else {
+            format!("{n} days")
+        }
+    },
+    inv_create: "Create invitation",
+    inv_choose_first: "Choose whom to invite.",
+    inv_bad_appointment: "Enter the appointment as a date and a time.",
+    inv_created_title: "Invitation ready",
+    inv_created: |name, expires| {
+        format!(
+            "The link for {name} works once, until {expires}. Send it by text message or e-mail, or let them scan the code."
+        )
+    },
+    inv_link: "Link",
+    inv_copy: "Copy link",
+    inv_copied: "Copied.",
+    inv_qr_alt: "QR code of the invitation link",
+    inv_qr_caption: "Scan with the phone's camera.",
+    inv_another: "Invite another patient",
+    inv_recent_title: "Recent invitations",
+    inv_none: "No invitations yet.",
+    inv_unnamed: "(no name given)",
+    inv_col_appointment: "Appointment",
+    inv_col_status: "Status",
+    inv_col_created: "Created",
+    inv_col_expires: "Expires",
+    inv_col_actions: "Actions",
+    inv_cancel: "Cancel",
+    inv_cancel_for: |name| format!("Cancel the invitation for {name}"),
+    inv_cancelled: "Invitation cancelled: its link no longer works.",
+    inv_status_sent: "Sent",
+    inv_status_opened: "Opened",
+    inv_status_used: "Form received",
+    inv_status_expired: "Expired",
+    inv_status_locked: "Locked (wrong birth dates)",
+    inv_status_cancelled: "Cancelled",
 };
 
 /// The staff app in Spanish.
@@ -607,6 +707,59 @@ pub const STAFF_ES: StaffStrings = StaffStrings {
     unreachable: "No pudimos comunicarnos con el servidor. Inténtelo de nuevo.",
     loading: "Cargando…",
     not_found_title: "Página no encontrada",
+    nav_invitations: "Invitaciones",
+    inv_title: "Invitar a un paciente",
+    inv_intro: "Envíe al paciente un enlace para llenar un formulario en su propio teléfono antes de la consulta. Búsquelo primero: a un paciente conocido el formulario le llega lleno con los datos de su expediente.",
+    inv_find_title: "Buscar al paciente",
+    inv_find: "Buscar",
+    inv_finding: "Buscando…",
+    inv_whom: "A quién invitar",
+    inv_no_chart: "Ningún expediente coincide con este nombre y fecha de nacimiento.",
+    inv_new_patient: |name, birth| format!("Nuevo en la clínica: {name}, nacido el {birth}"),
+    grade_certain: "Seguro",
+    inv_form: "Formulario",
+    inv_appointment: "Cita",
+    optional: " (opcional)",
+    inv_valid_for: "El enlace sirve durante",
+    days: |n| {
+        if n == 1 {
+            "1 día".to_owned()
+        } else {
+            format!("{n} días")
+        }
+    },
+    inv_create: "Crear invitación",
+    inv_choose_first: "Elija a quién invitar.",
+    inv_bad_appointment: "Escriba la cita como fecha y hora.",
+    inv_created_title: "Invitación lista",
+    inv_created: |name, expires| {
+        format!(
+            "El enlace para {name} sirve una vez, hasta {expires}. Envíelo por mensaje de texto o correo, o deje que escanee el código."
+        )
+    },
+    inv_link: "Enlace",
+    inv_copy: "Copiar enlace",
+    inv_copied: "Copiado.",
+    inv_qr_alt: "Código QR del enlace de la invitación",
+    inv_qr_caption: "Escanéelo con la cámara del teléfono.",
+    inv_another: "Invitar a otro paciente",
+    inv_recent_title: "Invitaciones recientes",
+    inv_none: "Todavía no hay invitaciones.",
+    inv_unnamed: "(sin nombre)",
+    inv_col_appointment: "Cita",
+    inv_col_status: "Estado",
+    inv_col_created: "Creada",
+    inv_col_expires: "Vence",
+    inv_col_actions: "Acciones",
+    inv_cancel: "Cancelar",
+    inv_cancel_for: |name| format!("Cancelar la invitación de {name}"),
+    inv_cancelled: "Invitación cancelada: su enlace ya no sirve.",
+    inv_status_sent: "Enviada",
+    inv_status_opened: "Abierta",
+    inv_status_used: "Formulario recibido",
+    inv_status_expired: "Vencida",
+    inv_status_locked: "Bloqueada (fechas de nacimiento incorrectas)",
+    inv_status_cancelled: "Cancelada",
 };
 
 /// The staff app's strings for a language tag (as [`for_language`]).

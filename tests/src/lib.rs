@@ -293,6 +293,17 @@ impl Browser {
             .unwrap_or_else(|e| panic!("{css} did not appear: {e}"));
     }
 
+    /// Signs `username` in through the staff sign-in form on the page already
+    /// open, and waits until the header says who is signed in.
+    pub async fn staff_sign_in(&self, username: &str, password: &str) {
+        self.open_existing("#signin").await;
+        self.type_into("#username", username).await;
+        self.type_into("#password", password).await;
+        self.click("#signin button[type=submit]").await;
+        self.wait_for_text("#signed-in-as", |t| t.contains(username))
+            .await;
+    }
+
     /// Types into the element.
     pub async fn type_into(&self, css: &str, text: &str) {
         self.client

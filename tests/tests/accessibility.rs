@@ -393,17 +393,6 @@ async fn a_form_can_be_filled_and_sent_with_the_keyboard_alone() {
     browser.close().await;
 }
 
-/// Signs `username` in through the staff sign-in form on the page already open.
-async fn staff_sign_in(browser: &Browser, username: &str, password: &str) {
-    browser.open_existing("#signin").await;
-    browser.type_into("#username", username).await;
-    browser.type_into("#password", password).await;
-    browser.click("#signin button[type=submit]").await;
-    browser
-        .wait_for_text("#signed-in-as", |t| t.contains(username))
-        .await;
-}
-
 #[tokio::test]
 async fn staff_sign_in_and_status_screens_meet_wcag_21_aa_by_axe_core() {
     let server = Server::start().await;
@@ -422,11 +411,32 @@ async fn staff_sign_in_and_status_screens_meet_wcag_21_aa_by_axe_core() {
         .await;
     found.push(("/staff sign-in, refused".to_owned(), browser.axe().await));
     browser.client.refresh().await.unwrap();
-    staff_sign_in(&browser, "axe.check", &password).await;
+    browser.staff_sign_in("axe.check", &password).await;
     browser
         .wait_for_text("#system-status", |t| t.contains(STAFF_EN.status_ok))
         .await;
     found.push(("/staff signed in".to_owned(), browser.axe().await));
+    // Invitations: the search, whom to invite, the link made, the list.
+    browser.click("a[href='/staff/invitations']").await;
+    browser.open_existing("#invite-find").await;
+    browser
+        .wait_for_text("#invitations-none", |t| t == STAFF_EN.inv_none)
+        .await;
+    found.push(("/staff/invitations".to_owned(), browser.axe().await));
+    browser.type_into("#find-family", "Okafor").await;
+    browser.type_into("#find-given", "Chidi").await;
+    browser.type_into("#find-birth-date", "11051992").await;
+    browser.click("#find").await;
+    browser.open_existing("#new-patient").await;
+    found.push(("/staff/invitations, whom".to_owned(), browser.axe().await));
+    browser.click("#new-patient").await;
+    browser.click("#create-invitation").await;
+    browser.open_existing("#invitation-created").await;
+    browser.open_existing("#invitations").await;
+    found.push((
+        "/staff/invitations, created".to_owned(),
+        browser.axe().await,
+    ));
     assert_no_violations(&found);
     browser.close().await;
 }
@@ -466,7 +476,7 @@ async fn the_review_screens_meet_wcag_21_aa_by_axe_core() {
             ))
             .await;
     }
-    staff_sign_in(&browser, "axe.clinician", &password).await;
+    browser.staff_sign_in("axe.clinician", &password).await;
     let mut found = Vec::new();
     browser.open_existing("#queue tbody a").await;
     found.push(("/staff/review".to_owned(), browser.axe().await));

@@ -1,14 +1,15 @@
-//! A patient's invitation in a real browser: the front desk invites a known
-//! patient over the API, the patient opens the link on their phone, confirms their
-//! birth date, finds the form filled in from their chart, and sends it; it lands
-//! on that patient's chart.
+//! A patient's invitation in a real browser: the front desk finds a known patient
+//! on the invitations screen and invites her (and cancels one sent by mistake);
+//! the patient opens the link on her phone, confirms her birth date, finds the
+//! form filled in from her chart, and sends it; it lands on her chart.
 
 // Test helpers outside #[test] functions: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
+use backend::auth::Role;
 use serde_json::{Value, json};
-use shared::i18n::EN;
-use tests::{Browser, Server};
+use shared::i18n::{EN, STAFF_EN};
+use tests::{Browser, DESKTOP, Server};
 
 const BIRTH_DATE: &str = "#invite-birth-date";
 const FAMILY: &str = "#q-name_0__family";
@@ -43,8 +44,10 @@ async fn api(
 async fn an_invited_patient_confirms_their_birth_date_finds_the_form_prefilled_and_sends_it() {
     let server = Server::start().await;
     let token = server.admin_token("front-desk-script").await;
+    // The patient's phone, and the front desk's computer.
     let browser = Browser::start().await;
     browser.open(&format!("{}/", server.base), "main h1").await;
+    let desk = Browser::start_sized(DESKTOP).await;
 
     // The clinic knows Ana; the front desk invites her to the registration form.
     let (status, patient) = api(
@@ -60,26 +63,106 @@ async fn an_invited_patient_confirms_their_birth_date_finds_the_form_prefilled_a
     .await;
     assert_eq!(status, 201, "{patient}");
     let ana = patient["id"].as_str().unwrap().to_owned();
-    let (status, invitation) = api(
-        &browser,
-        &token,
-        "POST",
-        "/api/staff/invitations",
-        &json!({"patient": format!("Patient/{ana}"), "questionnaire": "registration"}),
-    )
-    .await;
-    assert_eq!(status, 201, "{invitation}");
-    let link = invitation["link"].as_str().unwrap();
+    // The front desk signs in, finds her by name and birth date, and invites her
+    // to the registration form for an appointment.
+    let password = server.add_user("dora", Role::FrontDesk).await;
+    desk.open(&format!("{}/staff/invitations", server.base), "#signin")
+        .await;
+    desk.staff_sign_in("dora", &password).await;
+    desk.open_existing("#invite-find").await;
+    desk.type_into("#find-family", "Lima").await;
+    desk.type_into("#find-given", "Ana").await;
+    desk.type_into("#find-birth-date", "03271980").await;
+    desk.click("#find").await;
+    let chart = format!("#chart-{ana}");
+    desk.open_existing(&chart).await;
+    let whom = desk.text(".invite-whom").await;
+    assert!(whom.contains("Lima, Ana"), "{whom}");
+    assert!(whom.contains("1980-03-27"), "{whom}");
+    desk.click(&chart).await;
+    desk.client
+        .execute(
+            "document.querySelector('#invite-appointment').value = '2026-12-01T09:30';",
+            vec![],
+        )
+        .await
+        .unwrap();
+    desk.scroll_to("#invite-details").await;
+    desk.screenshot("staff-invite-whom").await;
+    desk.click("#create-invitation").await;
+    let created = desk
+        .wait_for_text("#invitation-created", |t| !t.is_empty())
+        .await;
+    assert!(created.contains("Lima, Ana"), "{created}");
+    let link = desk
+        .js("return document.querySelector('#invitation-link').value;")
+        .await;
+    let link = link.as_str().unwrap().to_owned();
     let (_, secret) = link.split_once('#').unwrap();
+    let secret = secret.to_owned();
     // Served over plain HTTP on loopback here; the link says https.
     let link = link.replacen("https://", "http://", 1);
+    // The QR code is an image the browser could draw.
+    assert_eq!(
+        desk.wait_for_js(
+            "const qr = document.querySelector('#invitation-qr');
+                 return qr && qr.complete && qr.naturalWidth > 0 || null;"
+        )
+        .await,
+        json!(true)
+    );
+    // The list shows it, sent, for her appointment.
+    let row = desk
+        .wait_for_text("#invitations tbody tr", |t| t.contains("Lima, Ana"))
+        .await;
+    assert!(row.contains(STAFF_EN.inv_status_sent), "{row}");
+    assert!(row.contains("2026-12-01 09:30"), "{row}");
+    desk.screenshot("staff-invitation").await;
+
+    // A second one, for someone new, sent by mistake: cancelled, its link dead.
+    desk.click("#invite-another").await;
+    desk.open_existing("#invite-find").await;
+    desk.type_into("#find-family", "Okafor").await;
+    desk.type_into("#find-given", "Chidi").await;
+    desk.type_into("#find-birth-date", "11051992").await;
+    desk.click("#find").await;
+    desk.open_existing("#new-patient").await;
+    desk.click("#new-patient").await;
+    desk.click("#create-invitation").await;
+    desk.open_existing("#invitation-created").await;
+    let mistaken = desk
+        .js("return document.querySelector('#invitation-link').value;")
+        .await;
+    let mistaken = mistaken
+        .as_str()
+        .unwrap()
+        .replacen("https://", "http://", 1);
+    desk.wait_for_text("#invitations tbody", |t| t.contains("Okafor, Chidi"))
+        .await;
+    let cancel = desk
+        .js("return document.querySelector('#invitations tbody tr button').id;")
+        .await;
+    desk.click(&format!("#{}", cancel.as_str().unwrap())).await;
+    desk.wait_for_text("#invite-notice", |t| t == STAFF_EN.inv_cancelled)
+        .await;
+    let rows = desk
+        .wait_for_text("#invitations tbody", |t| {
+            t.contains(STAFF_EN.inv_status_cancelled)
+        })
+        .await;
+    assert!(rows.contains("Lima, Ana"), "{rows}");
+    desk.click("#sign-out").await;
+    desk.open_existing("#signin").await;
+    desk.close().await;
+    browser.open(&mistaken, "main .notice-error").await;
+    assert!(browser.text("main").await.contains(EN.invite_invalid));
 
     // The patient opens it: the token leaves the address at once, and nothing
     // about her shows before the birth date.
     browser.open(&link, BIRTH_DATE).await;
     let href = browser.js("return location.href;").await;
     assert_eq!(href, json!(format!("{}/i", server.base)));
-    assert!(!href.as_str().unwrap().contains(secret));
+    assert!(!href.as_str().unwrap().contains(&secret));
     let page = browser.text("main").await;
     assert!(page.contains(EN.invite_intro), "{page}");
     assert!(!page.contains("Lima"), "{page}");

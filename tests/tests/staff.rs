@@ -64,17 +64,6 @@ async fn me_status(browser: &Browser) -> u64 {
         .unwrap()
 }
 
-/// Signs in through the form on the page already open.
-async fn sign_in(browser: &Browser, username: &str, password: &str) {
-    browser.open_existing("#signin").await;
-    browser.type_into("#username", username).await;
-    browser.type_into("#password", password).await;
-    browser.click("#signin button[type=submit]").await;
-    browser
-        .wait_for_text("#signed-in-as", |t| t.contains(username))
-        .await;
-}
-
 /// Two intakes of what may be one person: the first makes a chart, the second
 /// (another given name, the same family name, birth date, phone and address:
 /// maybe a twin) waits for review against it.
@@ -169,7 +158,7 @@ async fn staff_sign_in_refuses_a_wrong_password_generically_then_signs_in_and_ou
     assert_eq!(me_status(&browser).await, 401);
 
     browser.client.refresh().await.unwrap();
-    sign_in(&browser, "casey", &password).await;
+    browser.staff_sign_in("casey", &password).await;
     assert!(
         browser
             .text("#signed-in-as")
@@ -210,7 +199,7 @@ async fn idle_staff_are_warned_then_signed_out_and_the_screen_is_cleared() {
     browser
         .open(&format!("{}/staff?idle=15", server.base), "#signin")
         .await;
-    sign_in(&browser, "idle.user", &password).await;
+    browser.staff_sign_in("idle.user", &password).await;
     browser.open_existing("#system-status").await;
 
     let warning = browser
@@ -262,7 +251,7 @@ async fn a_clinician_links_a_probable_match_side_by_side_after_reentering_the_pa
         .open(&format!("{}/staff/review", server.base), "#signin")
         .await;
     let chart = a_probable_match(&browser, &server.token).await;
-    sign_in(&browser, "dr.lee", &password).await;
+    browser.staff_sign_in("dr.lee", &password).await;
 
     // The queue: one item, its age, score and grade, and the live count.
     browser
@@ -375,7 +364,7 @@ async fn front_desk_sees_the_comparison_but_no_answers_and_no_decision_buttons()
         .open(&format!("{}/staff/review", server.base), "#signin")
         .await;
     a_probable_match(&browser, &server.token).await;
-    sign_in(&browser, "frontdesk", &password).await;
+    browser.staff_sign_in("frontdesk", &password).await;
     browser.open_existing("#queue tbody a").await;
     browser.click("#queue tbody a").await;
     browser.open_existing("#compare").await;
@@ -413,7 +402,7 @@ async fn a_decision_made_elsewhere_first_gets_the_412_message_and_the_item_reloa
         .open(&format!("{}/staff/review", server.base), "#signin")
         .await;
     let chart = a_probable_match(&browser, &server.token).await;
-    sign_in(&browser, "dr.park", &password).await;
+    browser.staff_sign_in("dr.park", &password).await;
     browser.open_existing("#queue tbody a").await;
     browser.click("#queue tbody a").await;
     browser.open_existing("#not-this-0").await;
@@ -476,7 +465,7 @@ async fn proposed_demographic_updates_are_accepted_or_refused_element_by_element
     .await;
     assert_eq!(second["outcome"], "linked", "{second}");
     let chart = first["patient"].as_str().unwrap().to_owned();
-    sign_in(&browser, "dr.osei", &password).await;
+    browser.staff_sign_in("dr.osei", &password).await;
     browser
         .wait_for_text("#queue tbody", |t| t.contains(STAFF_EN.kind_demographics))
         .await;

@@ -1,12 +1,13 @@
 //! The staff app (`/staff`), a wasm of its own (`src/bin/staff.rs`): sign-in,
-//! idle logoff, the system status and the match-resolution screen
-//! (`/staff/review`).
+//! idle logoff, the system status, the match-resolution screen
+//! (`/staff/review`) and patient invitations (`/staff/invitations`).
 //!
 //! Who is signed in is one signal ([`SignIn`]); everything under `main` is built
 //! from it and the route, so signing out (by hand, after 15 idle minutes, or when
 //! the server says the session is over) drops whatever was on screen.
 
 mod idle;
+mod invite;
 mod item;
 mod model;
 mod queue;
@@ -127,6 +128,8 @@ impl Staff {
 pub(crate) enum StaffRoute {
     Home,
     Queue,
+    /// `/staff/invitations`.
+    Invitations,
     /// `/staff/review/{task}`.
     Item(String),
     NotFound,
@@ -142,6 +145,7 @@ impl StaffRoute {
         Some(match rest.split_once('/') {
             None if rest.is_empty() => StaffRoute::Home,
             None if rest == "review" => StaffRoute::Queue,
+            None if rest == "invitations" => StaffRoute::Invitations,
             Some(("review", task)) if !task.is_empty() && !task.contains('/') => {
                 StaffRoute::Item(task.to_owned())
             }
@@ -196,6 +200,9 @@ pub(crate) fn app(root: &Element) {
                         (|r: &StaffRoute| matches!(r, StaffRoute::Queue | StaffRoute::Item(_)))
                             as fn(&StaffRoute) -> bool,
                     ),
+                    ("/staff/invitations", s.nav_invitations, |r: &StaffRoute| {
+                        r == &StaffRoute::Invitations
+                    }),
                     ("/staff", s.nav_status, |r: &StaffRoute| {
                         r == &StaffRoute::Home
                     }),
@@ -253,6 +260,9 @@ pub(crate) fn app(root: &Element) {
             (SignIn::In(_), Some(StaffRoute::Home)) => status::home_page(page),
             (SignIn::In(_), Some(StaffRoute::Queue)) => queue::queue_page(page, staff),
             (SignIn::In(_), Some(StaffRoute::Item(task))) => item::item_page(page, staff, task),
+            (SignIn::In(_), Some(StaffRoute::Invitations)) => {
+                invite::invitations_page(page, staff);
+            }
             (SignIn::In(_), _) => {
                 add_text(page, "h1", s.not_found_title);
                 set(
