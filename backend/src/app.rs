@@ -97,6 +97,7 @@ impl Application {
         if indexed > 0 {
             tracing::info!(resources = indexed, "search index brought up to date");
         }
+        let country = matching.default_country.clone();
         // A remote FHIR R4 server when INTAKE_EMR_URL is set, else our own store.
         let emr: Arc<dyn Emr> = match Remote::from_args(&config.emr, matching)? {
             Some(remote) => {
@@ -111,6 +112,7 @@ impl Application {
             emr.clone(),
             clock.clone(),
             config.delivery()?,
+            country,
         )
         .await
         .context("starting the intake pipeline")?;

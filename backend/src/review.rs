@@ -28,7 +28,7 @@ use crate::auth::{Principal, Role};
 use crate::clock::fhir_instant;
 use crate::fhir::outcome::{Issue, IssueType};
 use crate::intake::{
-    Author, SCORE_EXTENSION, SUBMISSION_SYSTEM, Subject, TASK_SYSTEM, delivery_bundle,
+    Author, SCORE_EXTENSION, SUBMISSION_SYSTEM, Subject, TASK_SYSTEM, changes, delivery_bundle,
     inline_requests, patient_in,
 };
 use crate::store::{Outcome, Request, Stored};
@@ -571,8 +571,8 @@ pub async fn item(
                 .map(|k| {
                     json!({
                         "element": k,
-                        "current": chart.get(&k).cloned().unwrap_or(Value::Null),
-                        "proposed": proposed.get(&k).cloned().unwrap_or(Value::Null),
+                        "current": changes::value_of(&chart, &k),
+                        "proposed": changes::value_of(&proposed, &k),
                     })
                 })
                 .collect(),
@@ -1152,7 +1152,7 @@ fn update_bundle(
         .to_owned();
     let mut updated = chart;
     for k in accept {
-        updated[k.as_str()] = proposed.get(k.as_str()).cloned().unwrap_or(Value::Null);
+        changes::apply(&mut updated, proposed, k);
     }
     Ok(json!({
         "resourceType": "Bundle",

@@ -935,3 +935,82 @@ async fn expressions_on_the_server_see_todays_date() {
     let disabled = validate_response(&app, &answer("before-2000")).await;
     assert_eq!(expressions(&disabled), ["before-2000"], "{disabled}");
 }
+
+/// The built-in registration form answered with this birth date.
+fn registration_with_birth_date(date: &str) -> Value {
+    json!({"resourceType": "QuestionnaireResponse",
+        "questionnaire": "urn:intake:questionnaire:registration", "status": "completed",
+        "item": [
+            {"linkId": "name", "item": [
+                {"linkId": "family", "answer": [{"valueString": "Doe"}]},
+                {"linkId": "given", "answer": [{"valueString": "Jane"}]}]},
+            {"linkId": "birth-date", "answer": [{"valueDate": date}]},
+            {"linkId": "gender", "answer": [{"valueCoding": {"system": "http://hl7.org/fhir/administrative-gender", "code": "female", "display": "Female"}}]}]})
+}
+
+/// Regression: the registration form took a birth date in the future. The
+/// server does not know the patient's time zone, so the latest date anywhere on
+/// Earth (UTC+14) is still today for someone and is accepted; the day after is
+/// refused, a 422 at the item's linkId, wherever a birth date comes in, and
+/// nothing answers 500.
+#[tokio::test]
+async fn a_birth_date_after_today_anywhere_on_earth_is_refused_at_its_link_id() {
+    use shared::date::Date;
+    let app = TestApp::spawn().await;
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let latest = i64::try_from((secs + 14 * 3600) / 86_400).unwrap();
+    let today_somewhere = Date::from_days_since_epoch(latest).to_string();
+    let tomorrow_everywhere = Date::from_days_since_epoch(latest + 1).to_string();
+
+    // $validate: the same check as the browser's, with the server's "today".
+    let ok = validate_response(&app, &registration_with_birth_date(&today_somewhere)).await;
+    assert_eq!(ok["issue"][0]["severity"], "information", "{ok}");
+    for future in [tomorrow_everywhere.as_str(), "2999-01-01"] {
+        let refused = validate_response(&app, &registration_with_birth_date(future)).await;
+        assert_eq!(expressions(&refused), ["birth-date"], "{future}: {refused}");
+        assert_eq!(refused["issue"][0]["code"], "value", "{refused}");
+        assert_eq!(
+            refused["issue"][0]["diagnostics"], "The date cannot be later than today",
+            "{refused}"
+        );
+    }
+
+    // An intake: refused before anything is stored, never a 500.
+    let send = |key: &str, date: &str| {
+        app.client
+            .post(app.url("/api/intakes"))
+            .header("content-type", "application/fhir+json")
+            .header("idempotency-key", key)
+            .body(registration_with_birth_date(date).to_string())
+            .send()
+    };
+    let res = send("future", &tomorrow_everywhere).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(expressions(&outcome(res).await), ["birth-date"]);
+    let res = send("today", &today_somewhere).await.unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+
+    // The demographics check and $match: 422 and 200, never a 500.
+    let mut body = jane();
+    body["birthDate"] = json!(today_somewhere);
+    let res = app.post_json("/api/demographics/validate", &body).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    body["birthDate"] = json!(tomorrow_everywhere);
+    let res = app.post_json("/api/demographics/validate", &body).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(expressions(&outcome(res).await), ["birthDate"]);
+    let params = json!({"resourceType": "Parameters", "parameter": [{"name": "resource",
+        "resource": {"resourceType": "Patient", "name": [{"family": "Doe", "given": ["Jane"]}],
+            "birthDate": tomorrow_everywhere}}]});
+    let res = app
+        .post_raw(
+            "/fhir/Patient/$match",
+            "application/fhir+json",
+            params.to_string(),
+        )
+        .await;
+    assert!(res.status().is_success(), "{}", res.status());
+}

@@ -66,6 +66,23 @@ impl Desk {
         body["id"].as_str().unwrap().to_owned()
     }
 
+    /// `resource`, a Patient, stored in the embedded EMR; its id.
+    async fn stored(&self, resource: Value) -> String {
+        let res = self
+            .app
+            .client
+            .post(self.app.url("/fhir/Patient"))
+            .bearer_auth(&self.token)
+            .header("content-type", "application/fhir+json")
+            .body(resource.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        let body: Value = res.json().await.unwrap();
+        body["id"].as_str().unwrap().to_owned()
+    }
+
     /// `POST /api/staff/invitations` with the front desk's session and CSRF token.
     async fn create(&self, body: Value) -> reqwest::Response {
         self.app
@@ -727,7 +744,7 @@ async fn an_invited_intake_lands_on_the_invited_patient_whatever_the_body_says()
         .iter()
         .map(|i| i["type"]["text"].as_str().unwrap())
         .collect();
-    assert_eq!(changed, ["name", "telecom"]);
+    assert_eq!(changed, ["name", "phone"]);
     // Ana's chart is unchanged; Beatriz's too.
     let chart = desk.read(&format!("/fhir/Patient/{ana}")).await;
     assert_eq!(chart["name"][0]["family"], "Lima");
@@ -777,6 +794,108 @@ async fn two_submissions_under_one_invitation_at_once_make_one_intake() {
     // Nothing differed from the chart: no Task.
     let tasks = search(&desk, "/fhir/Task").await;
     assert!(tasks.is_empty(), "{tasks:#?}");
+}
+
+/// A returning patient's chart as an EMR keeps it, with what the form never
+/// writes: a name's `use` and a middle name, ranked contacts in their own format,
+/// an address's `use` and state.
+fn kept_chart() -> Value {
+    json!({
+        "resourceType": "Patient",
+        "name": [{"use": "official", "family": "SMITH", "given": ["Ana", "Maria"]}],
+        "birthDate": "1980-03-27",
+        "gender": "female",
+        "telecom": [
+            {"system": "email", "value": "Ana.Smith@Example.org", "rank": 2},
+            {"system": "phone", "value": "(555) 123-4567", "use": "mobile", "rank": 1}
+        ],
+        "address": [{"use": "home", "line": ["12 Elm Street"], "city": "Springfield",
+            "state": "MA", "postalCode": "01101"}]
+    })
+}
+
+#[tokio::test]
+async fn a_returning_patient_proposes_only_what_really_changed() {
+    let desk = Desk::spawn().await;
+    let chart = desk.stored(kept_chart()).await;
+    let s = |v: &str| json!([{"valueString": v}]);
+    // (what the patient did, the answers changed, the fields the Task names)
+    type Case<'a> = (&'a str, Vec<(&'a str, Value)>, Vec<&'a str>);
+    let cases: Vec<Case<'_>> = vec![
+        ("the prefilled form confirmed unchanged", vec![], vec![]),
+        (
+            "case, spacing and phone format only",
+            vec![
+                ("family", s("Smith")),
+                ("given", s("ana maria")),
+                ("phone", s("555-123-4567")),
+                ("email", s("ana.smith@EXAMPLE.org")),
+                ("address-line", s("12 elm st")),
+                ("city", s("SPRINGFIELD")),
+            ],
+            vec![],
+        ),
+        (
+            "a new phone",
+            vec![("phone", s("555 987 6543"))],
+            vec!["phone"],
+        ),
+        (
+            "a new e-mail and another city",
+            vec![("email", s("ana@example.net")), ("city", s("Boston"))],
+            vec!["email", "address"],
+        ),
+        (
+            "another family name",
+            vec![("family", s("Smith-Lee"))],
+            vec!["name"],
+        ),
+    ];
+    for (n, (what, answers, expected)) in cases.into_iter().enumerate() {
+        let (_, token) = desk.invite(&chart).await;
+        let (cookie, form) = desk.confirmed(&token, "1980-03-27").await;
+        let response = completed(&form, &answers);
+        let res = desk
+            .submit(Some(&cookie), &format!("case-{n}"), &response)
+            .await;
+        assert_eq!(res.status(), 201, "{what}");
+        let receipt: Value = res.json().await.unwrap();
+        assert_eq!(
+            desk.decided(&receipt).await,
+            ("linked".to_owned(), Some(format!("Patient/{chart}"))),
+            "{what}"
+        );
+        let tasks: Vec<Value> = search(&desk, "/fhir/Task")
+            .await
+            .into_iter()
+            .filter(|t| t["identifier"][0]["value"] == receipt["intake"])
+            .collect();
+        let changed: Vec<String> = tasks
+            .iter()
+            .flat_map(|t| t["input"].as_array().cloned().unwrap_or_default())
+            .filter_map(|i| i["type"]["text"].as_str().map(str::to_owned))
+            .collect();
+        assert_eq!(changed, expected, "{what}: {tasks:#?}");
+        assert!(tasks.len() <= 1, "{what}");
+        if let Some(task) = tasks.first() {
+            // The proposal holds only the changed fields: a new phone is not a
+            // new e-mail.
+            let proposed = &task["contained"][0];
+            let systems: Vec<&str> = proposed["telecom"]
+                .as_array()
+                .map(|t| t.iter().filter_map(|c| c["system"].as_str()).collect())
+                .unwrap_or_default();
+            let contacts: Vec<&str> = expected
+                .iter()
+                .copied()
+                .filter(|f| ["phone", "email"].contains(f))
+                .collect();
+            assert_eq!(systems, contacts, "{what}: {proposed}");
+        }
+    }
+    // Whatever was proposed, the chart itself is as it was.
+    let kept = desk.read(&format!("/fhir/Patient/{chart}")).await;
+    assert_eq!(kept["meta"]["versionId"], "1");
 }
 
 #[tokio::test]

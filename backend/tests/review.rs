@@ -582,7 +582,7 @@ async fn proposed_details_are_accepted_or_refused_element_by_element() {
         .iter()
         .map(|p| p["element"].as_str().unwrap())
         .collect();
-    assert_eq!(elements, ["telecom", "address"], "{proposed:?}");
+    assert_eq!(elements, ["phone", "address"], "{proposed:?}");
     assert_eq!(proposed[0]["current"][0]["value"], "+254 700 000 001");
     assert_eq!(proposed[0]["proposed"][0]["value"], "+254 711 111 111");
     assert_eq!(proposed[1]["current"][0]["city"], "Nairobi");
@@ -590,13 +590,13 @@ async fn proposed_details_are_accepted_or_refused_element_by_element() {
 
     // What does not fit the proposal is refused, and nothing is written.
     for (bad, at) in [
-        (json!({"action": "update", "accept": ["telecom"]}), "accept"),
+        (json!({"action": "update", "accept": ["phone"]}), "accept"),
         (
-            json!({"action": "update", "accept": ["telecom", "gender"], "refuse": ["address"]}),
+            json!({"action": "update", "accept": ["phone", "gender"], "refuse": ["address"]}),
             "accept",
         ),
         (
-            json!({"action": "update", "accept": ["telecom", "address"], "refuse": ["address"]}),
+            json!({"action": "update", "accept": ["phone", "address"], "refuse": ["address"]}),
             "refuse",
         ),
         (json!({"action": "retry"}), "action"),
@@ -616,7 +616,7 @@ async fn proposed_details_are_accepted_or_refused_element_by_element() {
             &task,
             Some(&version),
             &c.clinician.0,
-            &json!({"action": "update", "accept": ["telecom"], "refuse": ["address"]}),
+            &json!({"action": "update", "accept": ["phone"], "refuse": ["address"]}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{decided}");
@@ -641,7 +641,7 @@ async fn proposed_details_are_accepted_or_refused_element_by_element() {
     assert_eq!(
         outputs,
         [
-            ("accepted-element", "telecom"),
+            ("accepted-element", "phone"),
             ("refused-element", "address")
         ]
     );

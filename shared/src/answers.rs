@@ -48,6 +48,9 @@ pub enum AnswerProblem {
     BelowMinimum,
     /// Above `maxValue`.
     AboveMaximum,
+    /// A date after today where the item's `maxValue` is `today()` (a birth
+    /// date, say).
+    InFuture,
     /// A file larger than `maxSize` bytes.
     FileTooLarge(u64),
     /// A file of a type the item does not accept.
@@ -122,7 +125,7 @@ pub(crate) fn evaluate_computed(
     response: &QuestionnaireResponse,
     computed: &Computed,
 ) -> Evaluation {
-    let checker = Checker::new(form, response, &computed.enabled);
+    let checker = Checker::new(form, response, &computed.enabled, &computed.max_value);
     let mut evaluation = Evaluation::default();
     checker.items(&form.items, &response.item, &[], "", &mut evaluation);
     evaluation.calculated = computed
@@ -154,7 +157,7 @@ pub fn is_enabled(
     scope: &[&ResponseItem],
 ) -> bool {
     let computed = sdc::compute(form, response, None, false);
-    Checker::new(form, response, &computed.enabled).enabled(item, scope, "")
+    Checker::new(form, response, &computed.enabled, &computed.max_value).enabled(item, scope, "")
 }
 
 struct Checker<'a> {
@@ -163,6 +166,8 @@ struct Checker<'a> {
     ancestors: Map<Vec<&'a str>>,
     /// Path → the value of the item's `enableWhenExpression`, where it has one we run.
     by_expression: &'a Map<bool>,
+    /// Path → the item's computed `maxValue`, where it has one.
+    max_values: &'a Map<Value>,
 }
 
 impl<'a> Checker<'a> {
@@ -170,6 +175,7 @@ impl<'a> Checker<'a> {
         form: &'a Form,
         response: &'a QuestionnaireResponse,
         by_expression: &'a Map<bool>,
+        max_values: &'a Map<Value>,
     ) -> Self {
         fn walk<'a>(items: &'a [Item], path: &mut Vec<&'a str>, out: &mut Map<Vec<&'a str>>) {
             for item in items {
@@ -185,6 +191,7 @@ impl<'a> Checker<'a> {
             response,
             ancestors,
             by_expression,
+            max_values,
         }
     }
 
@@ -248,8 +255,12 @@ impl<'a> Checker<'a> {
                     if (!def.repeats && answers.len() > 1) || instances.len() > 1 {
                         issue(evaluation, &def.link_id, AnswerProblem::TooManyAnswers);
                     }
+                    let limit = self.max_values.get(&item_path(prefix, &def.link_id));
                     for answer in &answers {
-                        if let Some(problem) = check_value(def, &answer.value) {
+                        let problem = check_value(def, &answer.value).or_else(|| {
+                            limit.and_then(|max| above_computed(def, &answer.value, max))
+                        });
+                        if let Some(problem) = problem {
                             issue(evaluation, &def.link_id, problem);
                         }
                     }
@@ -389,6 +400,22 @@ fn compare(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
         (Value::Boolean(x), Value::Boolean(y)) => Some(x.cmp(y)),
         _ => None,
     }
+}
+
+/// The problem with `value` above the item's computed `maxValue`, if it is: a
+/// date after `today()` is said to be in the future.
+fn above_computed(item: &Item, value: &Value, max: &Value) -> Option<AnswerProblem> {
+    if !compare(value, max).is_some_and(|o| o.is_gt()) {
+        return None;
+    }
+    let today = item.expressions.max_value.as_deref().map(str::trim) == Some("today()");
+    Some(
+        if today && matches!(value, Value::Date(_) | Value::DateTime(_)) {
+            AnswerProblem::InFuture
+        } else {
+            AnswerProblem::AboveMaximum
+        },
+    )
 }
 
 fn check_value(item: &Item, value: &Value) -> Option<AnswerProblem> {
@@ -685,6 +712,60 @@ mod tests {
             let expected: Vec<(String, AnswerProblem)> =
                 expected.into_iter().map(|p| (link_id.clone(), p)).collect();
             assert_eq!(got, expected, "{link_id}");
+        }
+    }
+
+    #[test]
+    fn a_date_after_a_max_value_of_today_is_refused_as_in_the_future() {
+        let mut born = Item::new("birth-date", ItemKind::Date);
+        born.constraints.min_value = Some(Value::Date("1900-01-01".into()));
+        born.expressions.max_value = Some("today()".into());
+        let mut due = Item::new("due", ItemKind::Date);
+        due.expressions.max_value = Some("@2026-12-30".into());
+        let form = form(vec![born, due]);
+        let today = Date::parse("2026-11-30").ok();
+        let cases: Vec<(&str, &str, Option<Date>, Vec<AnswerProblem>)> = vec![
+            ("birth-date", "1980-03-27", today, vec![]),
+            ("birth-date", "2026-11-30", today, vec![]),
+            ("birth-date", "2026-11", today, vec![]),
+            (
+                "birth-date",
+                "2026-12-01",
+                today,
+                vec![AnswerProblem::InFuture],
+            ),
+            ("birth-date", "2027", today, vec![AnswerProblem::InFuture]),
+            (
+                "birth-date",
+                "2099-01-01",
+                today,
+                vec![AnswerProblem::InFuture],
+            ),
+            (
+                "birth-date",
+                "1899-12-31",
+                today,
+                vec![AnswerProblem::BelowMinimum],
+            ),
+            // No date given (an expression's `today()` is empty): nothing to check.
+            ("birth-date", "2099-01-01", None, vec![]),
+            ("due", "2026-12-30", today, vec![]),
+            (
+                "due",
+                "2026-12-31",
+                today,
+                vec![AnswerProblem::AboveMaximum],
+            ),
+        ];
+        for (link_id, date, today, expected) in cases {
+            let given = response(vec![answer(link_id, vec![Value::Date(date.into())])]);
+            let got: Vec<AnswerProblem> = evaluate_on(&form, &given, today)
+                .issues
+                .into_iter()
+                .inspect(|i| assert_eq!(i.link_id, link_id))
+                .map(|i| i.problem)
+                .collect();
+            assert_eq!(got, expected, "{link_id} {date} {today:?}");
         }
     }
 

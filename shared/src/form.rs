@@ -462,6 +462,11 @@ pub struct ItemExpressions {
     /// `sdc-questionnaire-initialExpression`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initial: Option<String>,
+    /// A `maxValue` computed when the answers are checked: the `cqf-expression`
+    /// on the extension's value (SDC's dynamic limit, e.g. `today()` for a date
+    /// that cannot be in the future). Checked as `maxValue` is, besides it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_value: Option<String>,
 }
 
 /// A named FHIRPath expression (`variable` extension).

@@ -835,6 +835,7 @@ fn es_answer_problem(problem: &AnswerProblem) -> String {
         P::PatternMismatch => "La respuesta no tiene el formato esperado".into(),
         P::BelowMinimum => "La respuesta es menor que el valor mínimo permitido".into(),
         P::AboveMaximum => "La respuesta es mayor que el valor máximo permitido".into(),
+        P::InFuture => "La fecha no puede ser posterior a hoy".into(),
         P::FileTooLarge(max) => format!("El archivo pesa más de {max} bytes"),
         P::FileType => "Aquí no se acepta este tipo de archivo".into(),
         P::NotEnabled => "Esta pregunta no aplica según sus otras respuestas; déjela vacía".into(),
@@ -856,6 +857,7 @@ fn en_answer_problem(problem: &AnswerProblem) -> String {
         P::PatternMismatch => "The answer is not in the expected format".into(),
         P::BelowMinimum => "The answer is below the lowest value allowed".into(),
         P::AboveMaximum => "The answer is above the highest value allowed".into(),
+        P::InFuture => "The date cannot be later than today".into(),
         P::FileTooLarge(max) => format!("The file is larger than {max} bytes"),
         P::FileType => "This type of file is not accepted here".into(),
         P::NotEnabled => {

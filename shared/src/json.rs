@@ -579,6 +579,7 @@ impl FromJson for ItemExpressions {
             calculated: opt(json, "calculated")?,
             enable_when: opt(json, "enable_when")?,
             initial: opt(json, "initial")?,
+            max_value: opt(json, "max_value")?,
         })
     }
 }
@@ -1290,6 +1291,7 @@ mod tests {
             calculated: Some("1 + 1".into()),
             enable_when: Some("true".into()),
             initial: Some("today()".into()),
+            max_value: Some("today()".into()),
         };
         item.variables = vec![Variable {
             name: "v".into(),

@@ -485,9 +485,9 @@ async fn proposed_demographic_updates_are_accepted_or_refused_element_by_element
         .js("return [...document.querySelectorAll('#proposed tbody th')].map(e => e.textContent);")
         .await;
     let elements: Vec<String> = serde_json::from_value(elements).unwrap();
-    let telecom = elements.iter().position(|e| e == "telecom").unwrap();
+    let phone = elements.iter().position(|e| e == "phone").unwrap();
     for i in 0..elements.len() {
-        let choice = if i == telecom { "accept" } else { "refuse" };
+        let choice = if i == phone { "accept" } else { "refuse" };
         browser
             .click(&format!("label[for=proposed-{i}-{choice}]"))
             .await;

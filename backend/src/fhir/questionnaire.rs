@@ -50,6 +50,10 @@ mod url {
     /// The pre-SDC name of the same extension, still found in real files.
     pub(super) const INITIAL_EXPRESSION_OLD: &str =
         "http://hl7.org/fhir/StructureDefinition/questionnaire-initialExpression";
+    /// On a primitive value (a `maxValue`'s `_valueDate`): the expression that
+    /// computes it (`today()`), as SDC writes dynamic limits.
+    pub(super) const CQF_EXPRESSION: &str =
+        "http://hl7.org/fhir/StructureDefinition/cqf-expression";
     /// SDC's `launchContext`: the resources `%name` expressions may read. The
     /// server binds `patient` when it prefills an invited patient's form
     /// (`GET /api/invitation/form`); elsewhere `%patient` is empty.
@@ -419,7 +423,10 @@ impl Compiler<'_> {
                         integer_value(value).and_then(|v| u32::try_from(v).ok());
                 }
                 url::MIN_VALUE => constraints.min_value = value.and_then(extension_value),
-                url::MAX_VALUE => constraints.max_value = value.and_then(extension_value),
+                url::MAX_VALUE => {
+                    constraints.max_value = value.and_then(extension_value);
+                    expressions.max_value = value.and_then(computed_value);
+                }
                 url::MAX_SIZE => {
                     constraints.max_size = match value {
                         Some(ExtensionValue::Decimal(d)) => {
@@ -447,6 +454,7 @@ impl Compiler<'_> {
             ("calculatedExpression", &expressions.calculated),
             ("enableWhenExpression", &expressions.enable_when),
             ("initialExpression", &expressions.initial),
+            ("maxValue's cqf-expression", &expressions.max_value),
         ] {
             if let Some(text) = expression {
                 self.check_expression(Some(&link_id), what, text);
@@ -980,6 +988,23 @@ fn extension_value(value: &ExtensionValue) -> Option<Value> {
         ExtensionValue::Quantity(q) => Value::Quantity(quantity(q)),
         _ => return None,
     })
+}
+
+/// The expression a limit's value is computed by (`cqf-expression` on the
+/// primitive, e.g. `"_valueDate": {"extension": [...today()...]}`).
+fn computed_value(value: &ExtensionValue) -> Option<String> {
+    let extensions = match value {
+        ExtensionValue::Date(d) => &d.extension,
+        ExtensionValue::DateTime(d) => &d.extension,
+        ExtensionValue::Time(t) => &t.extension,
+        ExtensionValue::Integer(i) => &i.extension,
+        ExtensionValue::Decimal(d) => &d.extension,
+        _ => return None,
+    };
+    extensions
+        .iter()
+        .find(|e| e.url == url::CQF_EXPRESSION)
+        .and_then(|e| expression_text(e.value.as_ref()))
 }
 
 fn enable_when_answer(answer: &QuestionnaireItemEnableWhenAnswer) -> Option<Value> {

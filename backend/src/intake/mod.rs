@@ -9,6 +9,7 @@
 //! commits whatever is queued together (group commit), which is what lets one
 //! SQLite file take hundreds of intakes a second with every commit synced.
 
+pub(crate) mod changes;
 pub mod outbox;
 
 use std::collections::HashMap;
@@ -221,6 +222,10 @@ pub(crate) struct Context {
     pub(crate) emr: Arc<dyn Emr>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) delivery: Delivery,
+    /// The calling code assumed for phone numbers written without one (the
+    /// matcher's `default_country`), to tell a changed number from the same one
+    /// written another way.
+    pub(crate) country: String,
 }
 
 impl Intakes {
@@ -232,6 +237,7 @@ impl Intakes {
         emr: Arc<dyn Emr>,
         clock: Arc<dyn Clock>,
         delivery: Delivery,
+        country: String,
     ) -> Result<Self, sqlx::Error> {
         let ctx = Context {
             db: db.clone(),
@@ -239,6 +245,7 @@ impl Intakes {
             emr,
             clock,
             delivery,
+            country,
         };
         // New patients accepted but not delivered before a restart are candidates
         // again, so a second submission still finds them.
@@ -890,7 +897,9 @@ fn record(
     };
     let task = match (&subject, chart) {
         (Subject::None, _) => Some(review_task(id, &found, now)),
-        (Subject::Existing(p), Some(chart)) => update_task(id, p, chart, &s.patient, now),
+        (Subject::Existing(p), Some(chart)) => {
+            update_task(id, p, chart, &s.patient, &ctx.country, now)
+        }
         _ => None,
     };
     let task = match task {
@@ -1244,24 +1253,22 @@ pub(crate) fn dead_delivery_task(id: &str, now: &str) -> Value {
     })
 }
 
-/// The Patient elements an intake may propose to change.
-const DEMOGRAPHICS: &[&str] = &["name", "birthDate", "gender", "telecom", "address"];
-
-/// A Task proposing the intake's demographics where they differ from the chart,
+/// A Task proposing the intake's demographics where they really differ from the
+/// chart (field by field, normalised as the matcher normalises: see [`changes`]),
 /// or `None` when they agree.
-fn update_task(id: &str, patient: &str, chart: &Value, intake: &Value, now: &str) -> Option<Value> {
-    let differing: Vec<&str> = DEMOGRAPHICS
-        .iter()
-        .copied()
-        .filter(|k| intake.get(*k).is_some_and(|v| chart.get(*k) != Some(v)))
-        .collect();
+fn update_task(
+    id: &str,
+    patient: &str,
+    chart: &Value,
+    intake: &Value,
+    country: &str,
+    now: &str,
+) -> Option<Value> {
+    let differing = changes::changed(chart, intake, country);
     if differing.is_empty() {
         return None;
     }
-    let mut proposed = json!({"resourceType": "Patient", "id": "proposed"});
-    for k in &differing {
-        proposed[*k] = intake[*k].clone();
-    }
+    let proposed = changes::proposal(intake, &differing);
     Some(json!({
         "resourceType": "Task",
         "identifier": [{"system": SUBMISSION_SYSTEM, "value": id}],
@@ -1272,7 +1279,7 @@ fn update_task(id: &str, patient: &str, chart: &Value, intake: &Value, now: &str
         "focus": {"reference": format!("Patient/{patient}")},
         "authoredOn": now,
         "input": differing.iter().map(|k| json!({
-            "type": {"coding": [{"system": TASK_SYSTEM, "code": "changed-element"}], "text": k},
+            "type": {"coding": [{"system": TASK_SYSTEM, "code": "changed-element"}], "text": k.code()},
             "valueReference": {"reference": "#proposed"},
         })).collect::<Vec<_>>(),
     }))

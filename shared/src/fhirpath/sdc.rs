@@ -26,6 +26,8 @@ pub struct Computed {
     pub calculated: Map<Vec<Value>>,
     /// Items whose `initialExpression` gives something, by path (when asked).
     pub initial: Map<Vec<Value>>,
+    /// Items with a computed `maxValue` that gives one value, by path: the limit.
+    pub max_value: Map<Value>,
 }
 
 /// Whether the form has any expression to evaluate.
@@ -133,6 +135,13 @@ impl Walker {
                 self.out
                     .calculated
                     .insert(path.clone(), to_values(def, &result));
+            }
+            // No limit unless the expression gives exactly one (`today()` with
+            // no date given is empty: nothing to check against).
+            if let Some(result) = run(&x.max_value)
+                && let [limit] = to_values(def, &result).as_slice()
+            {
+                self.out.max_value.insert(path.clone(), limit.clone());
             }
             if self.initial
                 && let Some(result) = run(&x.initial)
