@@ -16,13 +16,23 @@ pub trait Clock: Send + Sync + Debug {
     /// server does not know the patient's time zone, so it must not refuse a date
     /// that is already "today" somewhere.
     fn latest_date_on_earth(&self) -> Date {
-        const UTC_PLUS_14: i64 = 14 * 3600;
-        let secs = match self.now().duration_since(UNIX_EPOCH) {
-            Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2),
-            Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX / 2),
-        };
-        Date::from_days_since_epoch((secs + UTC_PLUS_14).div_euclid(86_400))
+        date_at_offset(self.now(), 14 * 3600)
     }
+
+    /// The earliest calendar date anywhere on Earth right now (UTC−12): with
+    /// [`Clock::latest_date_on_earth`], the two dates a patient's `today()` may be.
+    fn earliest_date_on_earth(&self) -> Date {
+        date_at_offset(self.now(), -12 * 3600)
+    }
+}
+
+/// The calendar date at `now` in the zone `offset` seconds east of UTC.
+fn date_at_offset(now: SystemTime, offset: i64) -> Date {
+    let secs = match now.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2),
+        Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX / 2),
+    };
+    Date::from_days_since_epoch((secs + offset).div_euclid(86_400))
 }
 
 /// `now` as a FHIR `instant` in UTC, to the millisecond: `2026-11-29T22:06:07.123Z`.
@@ -80,5 +90,15 @@ mod tests {
         );
         let ten = nine_59 + Duration::from_secs(1);
         assert_eq!(Fixed(ten).latest_date_on_earth().to_string(), "2026-11-30");
+        // 10:00 UTC is 22:00 the day before at UTC−12; noon UTC starts the day there.
+        assert_eq!(
+            Fixed(ten).earliest_date_on_earth().to_string(),
+            "2026-11-28"
+        );
+        let noon = ten + Duration::from_secs(2 * 3600);
+        assert_eq!(
+            Fixed(noon).earliest_date_on_earth().to_string(),
+            "2026-11-29"
+        );
     }
 }

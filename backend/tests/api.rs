@@ -1014,3 +1014,75 @@ async fn a_birth_date_after_today_anywhere_on_earth_is_refused_at_its_link_id() 
         .await;
     assert!(res.status().is_success(), "{}", res.status());
 }
+
+/// The PHQ-9's total is calculated from the answers (`calculatedExpression`):
+/// the server works it out again and refuses a total that does not match, at its
+/// linkId, before anything is stored.
+#[tokio::test]
+async fn a_calculated_score_that_does_not_match_the_answers_is_refused_at_its_link_id() {
+    let app = TestApp::spawn().await;
+    assert_eq!(
+        app.put_fhir("/fhir/Questionnaire/phq9", &phq9())
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    // "Several days" (1 point) to each of the eight required questions.
+    let questions = [
+        "/44250-9", "/44255-8", "/44259-0", "/44254-1", "/44251-7", "/44258-2", "/44252-5",
+        "/44253-3",
+    ];
+    let response = |total: Option<f64>| {
+        let mut item: Vec<Value> = questions
+            .iter()
+            .map(|q| {
+                json!({"linkId": q, "answer": [{"valueCoding":
+                    {"system": "http://loinc.org", "code": "LA6569-3", "display": "Several days"}}]})
+            })
+            .collect();
+        if let Some(total) = total {
+            item.push(json!({"linkId": "/44261-6", "answer": [{"valueDecimal": total}]}));
+        }
+        json!({"resourceType": "QuestionnaireResponse", "questionnaire": "Questionnaire/phq9",
+               "status": "completed", "item": item})
+    };
+    for (total, refused) in [
+        (Some(8.0), false),
+        (None, false),
+        (Some(0.0), true),
+        (Some(27.0), true),
+    ] {
+        let outcome = validate_response(&app, &response(total)).await;
+        if refused {
+            assert_eq!(expressions(&outcome), ["/44261-6"], "{total:?}: {outcome}");
+            assert_eq!(outcome["issue"][0]["code"], "business-rule", "{outcome}");
+        } else {
+            assert_eq!(
+                outcome["issue"][0]["severity"], "information",
+                "{total:?}: {outcome}"
+            );
+        }
+    }
+    // Sent as an intake: 422 at the item, and nothing stored.
+    let res = app
+        .client
+        .post(app.url("/api/intakes"))
+        .header("content-type", "application/fhir+json")
+        .header("idempotency-key", "phq9-wrong-total")
+        .body(response(Some(0.0)).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(expressions(&outcome(res).await), ["/44261-6"]);
+    let db = app.data.path().join("intake.db");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", db.display()))
+        .await
+        .unwrap();
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM intake")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    assert_eq!(stored, 0);
+}

@@ -57,6 +57,9 @@ pub enum AnswerProblem {
     FileType,
     /// Answered, but `enableWhen` disables the item.
     NotEnabled,
+    /// Not what the item's `calculatedExpression` gives for the other answers
+    /// (a score sent wrong: the form calculates it, nobody types it).
+    NotCalculated,
 }
 
 /// One problem, at one item.
@@ -125,7 +128,8 @@ pub(crate) fn evaluate_computed(
     response: &QuestionnaireResponse,
     computed: &Computed,
 ) -> Evaluation {
-    let checker = Checker::new(form, response, &computed.enabled, &computed.max_value);
+    let mut checker = Checker::new(form, response, &computed.enabled, &computed.max_value);
+    checker.calculated = Some(&computed.calculated);
     let mut evaluation = Evaluation::default();
     checker.items(&form.items, &response.item, &[], "", &mut evaluation);
     evaluation.calculated = computed
@@ -168,6 +172,8 @@ struct Checker<'a> {
     by_expression: &'a Map<bool>,
     /// Path → the item's computed `maxValue`, where it has one.
     max_values: &'a Map<Value>,
+    /// Path → what the item's `calculatedExpression` gives, where it has one.
+    calculated: Option<&'a Map<Vec<Value>>>,
 }
 
 impl<'a> Checker<'a> {
@@ -192,6 +198,7 @@ impl<'a> Checker<'a> {
             ancestors,
             by_expression,
             max_values,
+            calculated: None,
         }
     }
 
@@ -254,6 +261,17 @@ impl<'a> Checker<'a> {
                     }
                     if (!def.repeats && answers.len() > 1) || instances.len() > 1 {
                         issue(evaluation, &def.link_id, AnswerProblem::TooManyAnswers);
+                    }
+                    // A calculated value that was sent must be the one the form
+                    // gives; one left out is not a problem (a system client may
+                    // send only what it asked).
+                    if let Some(expected) = self
+                        .calculated
+                        .and_then(|c| c.get(&item_path(prefix, &def.link_id)))
+                        && !answers.is_empty()
+                        && !same_values(answers.iter().map(|a| &a.value), expected)
+                    {
+                        issue(evaluation, &def.link_id, AnswerProblem::NotCalculated);
                     }
                     let limit = self.max_values.get(&item_path(prefix, &def.link_id));
                     for answer in &answers {
@@ -400,6 +418,23 @@ fn compare(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
         (Value::Boolean(x), Value::Boolean(y)) => Some(x.cmp(y)),
         _ => None,
     }
+}
+
+/// Whether the answers sent are the values calculated: in order, decimals
+/// equal to a part in a billion (a score's text may round its last digit).
+fn same_values<'v>(sent: impl ExactSizeIterator<Item = &'v Value>, calculated: &[Value]) -> bool {
+    sent.len() == calculated.len()
+        && sent.zip(calculated).all(|(a, b)| match (a, b) {
+            (Value::Decimal(x), Value::Decimal(y)) => {
+                (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0)
+            }
+            (Value::Decimal(x), Value::Integer(n)) | (Value::Integer(n), Value::Decimal(x)) => {
+                #[allow(clippy::cast_precision_loss)]
+                let n = *n as f64;
+                (x - n).abs() <= 1e-9 * n.abs().max(1.0)
+            }
+            _ => a == b,
+        })
 }
 
 /// The problem with `value` above the item's computed `maxValue`, if it is: a
@@ -766,6 +801,67 @@ mod tests {
                 .map(|i| i.problem)
                 .collect();
             assert_eq!(got, expected, "{link_id} {date} {today:?}");
+        }
+    }
+
+    #[test]
+    fn a_calculated_value_sent_must_be_what_the_form_calculates() {
+        let mut total = Item::new("total", ItemKind::Integer);
+        total.expressions.calculated = Some(
+            "%resource.repeat(item).where(linkId='a' or linkId='b').answer.value.sum()".into(),
+        );
+        let mut mean = Item::new("mean", ItemKind::Decimal);
+        mean.expressions.calculated = Some(
+            "%resource.repeat(item).where(linkId='a' or linkId='b').answer.value.sum() / 3".into(),
+        );
+        let form = form(vec![
+            Item::new("a", ItemKind::Integer),
+            Item::new("b", ItemKind::Integer),
+            total,
+            mean,
+        ]);
+        let scored = |extra: Vec<ResponseItem>| {
+            let mut items = vec![
+                answer("a", vec![Value::Integer(2)]),
+                answer("b", vec![Value::Integer(3)]),
+            ];
+            items.extend(extra);
+            problems(&form, items)
+        };
+        let wrong = |link: &str| vec![(link.to_owned(), AnswerProblem::NotCalculated)];
+        type Problems = Vec<(String, AnswerProblem)>;
+        let cases: Vec<(Vec<ResponseItem>, Problems)> = vec![
+            (vec![answer("total", vec![Value::Integer(5)])], vec![]),
+            (
+                vec![answer("total", vec![Value::Integer(27)])],
+                wrong("total"),
+            ),
+            (
+                vec![answer("total", vec![Value::Integer(5), Value::Integer(5)])],
+                vec![("total".to_owned(), AnswerProblem::TooManyAnswers)]
+                    .into_iter()
+                    .chain(wrong("total"))
+                    .collect(),
+            ),
+            // Left out: not refused (a system client may send only what it asked).
+            (vec![], vec![]),
+            (
+                vec![answer("mean", vec![Value::Decimal(5.0 / 3.0)])],
+                vec![],
+            ),
+            // Its text rounded in the last digit still matches.
+            (
+                vec![answer("mean", vec![Value::Decimal(1.666_666_666_666_667)])],
+                vec![],
+            ),
+            (
+                vec![answer("mean", vec![Value::Decimal(1.67)])],
+                wrong("mean"),
+            ),
+        ];
+        for (extra, expected) in cases {
+            let shown = format!("{extra:?}");
+            assert_eq!(scored(extra), expected, "{shown}");
         }
     }
 

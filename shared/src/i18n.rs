@@ -839,6 +839,9 @@ fn es_answer_problem(problem: &AnswerProblem) -> String {
         P::FileTooLarge(max) => format!("El archivo pesa más de {max} bytes"),
         P::FileType => "Aquí no se acepta este tipo de archivo".into(),
         P::NotEnabled => "Esta pregunta no aplica según sus otras respuestas; déjela vacía".into(),
+        P::NotCalculated => {
+            "Este valor se calcula a partir de sus otras respuestas y no coincide con ellas".into()
+        }
     }
 }
 
@@ -862,6 +865,9 @@ fn en_answer_problem(problem: &AnswerProblem) -> String {
         P::FileType => "This type of file is not accepted here".into(),
         P::NotEnabled => {
             "This question does not apply, given the other answers, so it must be left empty".into()
+        }
+        P::NotCalculated => {
+            "This value is calculated from the other answers, and does not match them".into()
         }
     }
 }

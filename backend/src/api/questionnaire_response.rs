@@ -30,10 +30,7 @@ pub(super) async fn validate(
 ) -> Result<Response, ApiError> {
     let response = response_in(body)?;
     let form = form_of(&app, &response).await?;
-    // FHIRPath's today() on the server: the latest date anywhere (the patient's
-    // zone is not known), as the demographics rules take it.
-    let today = Some(app.clock.latest_date_on_earth());
-    let problems = answers::evaluate_on(&form.compiled.form, &response, today).issues;
+    let problems = problems(&app, &form, &response);
     tracing::info!(issues = problems.len(), "questionnaire response validated");
     let issues: Vec<Issue> = if problems.is_empty() {
         vec![Issue {
@@ -83,6 +80,32 @@ pub(super) async fn extract(
     Ok(fhir_json(StatusCode::OK, body.to_string().into_bytes()))
 }
 
+/// What the form's rules say is wrong with `response`.
+///
+/// FHIRPath's `today()` on the server is the latest date anywhere (the patient's
+/// zone is not known), as the demographics rules take it. A calculated value the
+/// browser worked out with its own date (an age, say) may be a day behind that:
+/// it is refused only if it matches neither the latest nor the earliest date on
+/// Earth.
+fn problems(
+    app: &AppState,
+    form: &CachedForm,
+    response: &QuestionnaireResponse,
+) -> Vec<answers::AnswerIssue> {
+    let form = &form.compiled.form;
+    let mut problems =
+        answers::evaluate_on(form, response, Some(app.clock.latest_date_on_earth())).issues;
+    if problems
+        .iter()
+        .any(|p| p.problem == AnswerProblem::NotCalculated)
+    {
+        let earlier =
+            answers::evaluate_on(form, response, Some(app.clock.earliest_date_on_earth())).issues;
+        problems.retain(|p| p.problem != AnswerProblem::NotCalculated || earlier.contains(p));
+    }
+    problems
+}
+
 /// Checks `response` against its form (422 naming each linkId on a problem) and
 /// extracts what it describes. The response as FHIR JSON, and the extraction.
 pub(super) async fn checked_extraction(
@@ -90,10 +113,7 @@ pub(super) async fn checked_extraction(
     response: &QuestionnaireResponse,
 ) -> Result<(serde_json::Value, extract::Extraction), ApiError> {
     let form = form_of(app, response).await?;
-    // FHIRPath's today() on the server: the latest date anywhere (the patient's
-    // zone is not known), as the demographics rules take it.
-    let today = Some(app.clock.latest_date_on_earth());
-    let problems = answers::evaluate_on(&form.compiled.form, response, today).issues;
+    let problems = problems(app, &form, response);
     if !problems.is_empty() {
         tracing::info!(issues = problems.len(), "questionnaire response refused");
         return Err(ApiError::Unprocessable(
@@ -222,7 +242,7 @@ fn to_issue(link_id: &str, problem: &AnswerProblem) -> Issue {
         AnswerProblem::UnknownItem
         | AnswerProblem::NotAQuestion
         | AnswerProblem::TooManyAnswers => IssueType::Structure,
-        AnswerProblem::NotEnabled => IssueType::BusinessRule,
+        AnswerProblem::NotEnabled | AnswerProblem::NotCalculated => IssueType::BusinessRule,
         _ => IssueType::Value,
     };
     Issue::error(code, (EN.answer_problem)(problem)).at(link_id)

@@ -132,6 +132,11 @@ pub(crate) fn answer_everything(
             });
             min.unwrap_or(default)
         };
+        // A calculated item is the form's to fill in, not the patient's: left out
+        // (the server checks one that is sent against its calculation).
+        if item.expressions.calculated.is_some() {
+            return None;
+        }
         Some(match item.kind {
             K::Group | K::Display => return None,
             K::Boolean => V::Boolean(true),
