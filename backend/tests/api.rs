@@ -486,15 +486,21 @@ fn latest_migration() -> i64 {
         .unwrap()
 }
 
-async fn installation_id(data: &Path) -> String {
+/// One value read straight from the database in `data`.
+async fn scalar<T>(data: &Path, sql: &str) -> T
+where
+    T: Send + Unpin + for<'r> sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+{
     let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", data.join("intake.db").display()))
         .await
         .unwrap();
-    let id: String = sqlx::query_scalar("SELECT id FROM installation")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let value = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
     pool.close().await;
+    value
+}
+
+async fn installation_id(data: &Path) -> String {
+    let id: String = scalar(data, "SELECT id FROM installation").await;
     assert_eq!(id.len(), 32);
     id
 }
@@ -1075,14 +1081,6 @@ async fn a_calculated_score_that_does_not_match_the_answers_is_refused_at_its_li
         .unwrap();
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(expressions(&outcome(res).await), ["/44261-6"]);
-    let db = app.data.path().join("intake.db");
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", db.display()))
-        .await
-        .unwrap();
-    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM intake")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    let stored: i64 = scalar(app.data.path(), "SELECT count(*) FROM intake").await;
     assert_eq!(stored, 0);
 }

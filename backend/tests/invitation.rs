@@ -99,6 +99,21 @@ impl Desk {
             .unwrap()
     }
 
+    /// `PUT /fhir/Questionnaire/{id}` as an admin; whether it was stored.
+    async fn put_form(&self, id: &str, form: &Value) -> bool {
+        self.app
+            .client
+            .put(self.app.url(&format!("/fhir/Questionnaire/{id}")))
+            .bearer_auth(&self.token)
+            .header("content-type", "application/fhir+json")
+            .body(form.to_string())
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    }
+
     /// An invitation for `patient`: (id, token).
     async fn invite(&self, patient: &str) -> (String, String) {
         let res = self
@@ -955,17 +970,7 @@ async fn an_invitation_answers_its_own_form_only() {
     let mut copy: Value = serde_json::from_str(include_str!("../forms/registration.json")).unwrap();
     copy["id"] = json!("registration-copy");
     copy["url"] = json!("urn:intake:questionnaire:registration-copy");
-    let put = desk
-        .app
-        .client
-        .put(desk.app.url("/fhir/Questionnaire/registration-copy"))
-        .bearer_auth(&desk.token)
-        .header("content-type", "application/fhir+json")
-        .body(copy.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert!(put.status().is_success(), "{}", put.status());
+    assert!(desk.put_form("registration-copy", &copy).await);
     let mut response = completed(&form, &[]);
     response["questionnaire"] = json!("Questionnaire/registration-copy");
     let res = desk.submit(Some(&cookie), "other-form", &response).await;
@@ -1060,17 +1065,7 @@ async fn the_front_desk_chooses_among_the_stored_forms_by_title_retired_ones_lef
         if let Some(title) = title {
             form["title"] = json!(title);
         }
-        let res = desk
-            .app
-            .client
-            .put(desk.app.url(&format!("/fhir/Questionnaire/{id}")))
-            .bearer_auth(&desk.token)
-            .header("content-type", "application/fhir+json")
-            .body(form.to_string())
-            .send()
-            .await
-            .unwrap();
-        assert!(res.status().is_success(), "{id}: {}", res.status());
+        assert!(desk.put_form(id, &form).await, "{id}");
     }
     let res = desk
         .app

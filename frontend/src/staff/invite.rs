@@ -128,6 +128,16 @@ struct Created {
     expires: String,
 }
 
+/// A labelled control in a `div.field` under `parent`: (label, control).
+fn field(parent: &Element, id: &str, label: &str, tag: &str) -> (Element, Element) {
+    let wrap = add_class(parent, "div", "field");
+    let label = add_text(&wrap, "label", label);
+    set(&label, "for", id);
+    let control = add(&wrap, tag);
+    set(&control, "id", id);
+    (label, control)
+}
+
 fn array(json: Option<&Json>, key: &str) -> Vec<Json> {
     match json.and_then(|j| j.get(key)) {
         Some(Json::Array(items)) => items.clone(),
@@ -293,15 +303,8 @@ fn find_form(parent: &Element, staff: Staff, search: RwSignal<Search>) {
     set(&form, "id", "invite-find");
     let row = add_class(&form, "div", "field-row");
     let field = |id: &str, label: &str, kind: &str| {
-        let wrap = add_class(&row, "div", "field");
-        set(&add_text(&wrap, "label", label), "for", id);
-        let input = add(&wrap, "input");
-        for (name, value) in [
-            ("id", id),
-            ("name", id),
-            ("type", kind),
-            ("autocomplete", "off"),
-        ] {
+        let (_, input) = field(&row, id, label, "input");
+        for (name, value) in [("name", id), ("type", kind), ("autocomplete", "off")] {
             set(&input, name, value);
         }
         flag(&input, "required", true);
@@ -436,10 +439,7 @@ fn invite_form(
 
     let details = add_class(&form, "div", "field-row");
     let select = {
-        let wrap = add_class(&details, "div", "field");
-        set(&add_text(&wrap, "label", s.inv_form), "for", "invite-form");
-        let select = add(&wrap, "select");
-        set(&select, "id", "invite-form");
+        let (_, select) = field(&details, "invite-form", s.inv_form, "select");
         flag(&select, "required", true);
         let select_for_options = select.clone();
         bind(move || {
@@ -455,24 +455,13 @@ fn invite_form(
         select
     };
     let when = {
-        let wrap = add_class(&details, "div", "field");
-        let label = add_text(&wrap, "label", s.inv_appointment);
-        set(&label, "for", "invite-appointment");
+        let (label, input) = field(&details, "invite-appointment", s.inv_appointment, "input");
         add_text(&label, "span", s.optional).set_class_name("optional");
-        let input = add(&wrap, "input");
-        set(&input, "id", "invite-appointment");
         set(&input, "type", "datetime-local");
         input
     };
     let days = {
-        let wrap = add_class(&details, "div", "field");
-        set(
-            &add_text(&wrap, "label", s.inv_valid_for),
-            "for",
-            "invite-days",
-        );
-        let select = add(&wrap, "select");
-        set(&select, "id", "invite-days");
+        let (_, select) = field(&details, "invite-days", s.inv_valid_for, "select");
         for d in DAYS {
             let option = add_text(&select, "option", &(s.days)(d));
             set(&option, "value", &d.to_string());
@@ -606,19 +595,9 @@ fn show_created(
         &(s.inv_created)(&done.name, &short_instant(&done.expires)),
     );
     let row = add_class(parent, "div", "invite-link");
-    let wrap = add_class(&row, "div", "field");
-    set(
-        &add_text(&wrap, "label", s.inv_link),
-        "for",
-        "invitation-link",
-    );
-    let input = add(&wrap, "input");
-    for (name, value) in [
-        ("id", "invitation-link"),
-        ("type", "text"),
-        ("readonly", ""),
-        ("spellcheck", "false"),
-    ] {
+    let (label, input) = field(&row, "invitation-link", s.inv_link, "input");
+    let wrap = label.parent_element().unwrap_or_else(|| row.clone());
+    for (name, value) in [("type", "text"), ("readonly", ""), ("spellcheck", "false")] {
         set(&input, name, value);
     }
     set_value(&input, &done.link);
