@@ -1011,3 +1011,62 @@ async fn a_link_to_a_remote_emr_goes_through_the_outbox() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// How many Tasks in the store name the intake.
+async fn tasks_for(c: &Clinic, intake: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM resource r, json_each(r.body, '$.identifier') t
+         WHERE r.resource_type = 'Task' AND json_extract(t.value, '$.value') = ?",
+    )
+    .bind(intake)
+    .fetch_one(&c.app.db)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn an_intake_dead_lettered_without_a_task_is_queued_when_the_server_starts() {
+    let c = Clinic::start().await;
+    let answer = c
+        .submit(
+            "old-dead",
+            &registration::response("Baraka", "Njoroge", "1979-02-14", None),
+        )
+        .await;
+    let intake = answer["intake"].as_str().unwrap().to_owned();
+    // As a version from before dead-letters made Tasks left it.
+    for sql in [
+        "UPDATE intake SET status = 'dead' WHERE id = ?",
+        "UPDATE outbox SET state = 'dead' WHERE intake_id = ?",
+    ] {
+        sqlx::query(sql)
+            .bind(&intake)
+            .execute(&c.app.db)
+            .await
+            .unwrap();
+    }
+    assert!(c.queued(&intake).await.is_none());
+    assert_eq!(tasks_for(&c, &intake).await, 0);
+
+    let restart = |c: Clinic| async move {
+        Clinic {
+            app: c.app.restart().await,
+            ..c
+        }
+    };
+    let c = restart(c).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let item = loop {
+        if let Some(item) = c.queued(&intake).await {
+            break item;
+        }
+        assert!(Instant::now() < deadline, "never queued");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(item["kind"], "delivery");
+    // Started again: still one Task.
+    let c = restart(c).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(tasks_for(&c, &intake).await, 1);
+    assert!(c.queued(&intake).await.is_some());
+}

@@ -28,6 +28,9 @@ pub(crate) async fn run(
     waiters: Waiters,
     mut stop: watch::Receiver<bool>,
 ) {
+    if let Err(e) = queue_untasked_dead_letters(&ctx).await {
+        tracing::error!(error = %e, "outbox: dead-letters without a Task were not queued");
+    }
     loop {
         if *stop.borrow_and_update() {
             return;
@@ -45,6 +48,53 @@ pub(crate) async fn run(
             _ = stop.changed() => return,
         }
     }
+}
+
+/// Gives every dead-lettered intake without a Task its `delivery-failed` Task,
+/// so that staff see it (intakes dead-lettered before dead-letters made Tasks).
+/// Returns how many it queued.
+pub(crate) async fn queue_untasked_dead_letters(ctx: &Context) -> Result<usize, sqlx::Error> {
+    let untasked: Vec<String> = sqlx::query_scalar(
+        "SELECT i.id FROM intake i WHERE i.status = 'dead' AND NOT EXISTS (
+             SELECT 1 FROM resource r, json_each(r.body, '$.identifier') t
+             WHERE r.resource_type = 'Task'
+               AND json_extract(t.value, '$.system') = ?
+               AND json_extract(t.value, '$.value') = i.id)
+         ORDER BY i.id",
+    )
+    .bind(super::SUBMISSION_SYSTEM)
+    .fetch_all(&ctx.db)
+    .await?;
+    if untasked.is_empty() {
+        return Ok(0);
+    }
+    let now = fhir_instant(ctx.clock.now());
+    let creates = untasked
+        .iter()
+        .map(|intake| crate::store::Request::Create {
+            resource: super::dead_delivery_task(intake, &now),
+            if_none_exist: None,
+            full_url: None,
+        })
+        .collect();
+    let guard = ctx.store.lock().await;
+    let mut tx = crate::db::begin_write(&ctx.db).await?;
+    let written = ctx
+        .store
+        .apply_in(&mut tx, creates)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::Database(e) => e,
+            other => sqlx::Error::Protocol(format!("review task refused: {other}")),
+        })?;
+    tx.commit().await?;
+    ctx.store.committed(&written);
+    drop(guard);
+    tracing::warn!(
+        intakes = untasked.len(),
+        "dead-lettered intakes without a Task queued for staff"
+    );
+    Ok(untasked.len())
 }
 
 fn unix_ms(ctx: &Context) -> i64 {
