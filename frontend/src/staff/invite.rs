@@ -616,8 +616,20 @@ fn show_created(
             {
                 field.select();
             }
-            let _ = window().navigator().clipboard().write_text(&link);
-            copied.set_text_content(Some(s.inv_copied));
+            // Only a secure context has a clipboard; elsewhere the link stays
+            // selected, for the keyboard's copy.
+            let navigator = window().navigator();
+            let clipboard = js_sys::Reflect::get(&navigator, &"clipboard".into())
+                .is_ok_and(|c| !c.is_undefined());
+            if clipboard {
+                let written = navigator.clipboard().write_text(&link);
+                let copied = copied.clone();
+                leptos::task::spawn_local(async move {
+                    if wasm_bindgen_futures::JsFuture::from(written).await.is_ok() {
+                        copied.set_text_content(Some(s.inv_copied));
+                    }
+                });
+            }
         });
     }
     if let Some(svg) = &done.qr {
