@@ -451,7 +451,8 @@ pub struct StaffStrings {
     pub adm_enable: &'static str,
     pub adm_reset: &'static str,
     pub adm_revoke: &'static str,
-    /// A button's accessible name: "Disable fred".
+    /// A button's accessible name: "Disable fred". Each starts with the
+    /// button's visible words (WCAG 2.5.3, label in name).
     pub adm_disable_for: fn(&str) -> String,
     pub adm_enable_for: fn(&str) -> String,
     pub adm_reset_for: fn(&str) -> String,
@@ -666,7 +667,7 @@ pub const STAFF_EN: StaffStrings = StaffStrings {
     adm_revoke: "Revoke",
     adm_disable_for: |name| format!("Disable {name}"),
     adm_enable_for: |name| format!("Enable {name}"),
-    adm_reset_for: |name| format!("Reset the password of {name}"),
+    adm_reset_for: |name| format!("Reset password for {name}"),
     adm_revoke_for: |name| format!("Revoke {name}"),
     adm_user_added: |name| {
         format!("Account {name} added. Give them this password; it is shown only this once.")
@@ -889,7 +890,7 @@ pub const STAFF_ES: StaffStrings = StaffStrings {
     adm_revoke: "Revocar",
     adm_disable_for: |name| format!("Desactivar {name}"),
     adm_enable_for: |name| format!("Activar {name}"),
-    adm_reset_for: |name| format!("Restablecer la contraseña de {name}"),
+    adm_reset_for: |name| format!("Restablecer contraseña de {name}"),
     adm_revoke_for: |name| format!("Revocar {name}"),
     adm_user_added: |name| {
         format!("Cuenta {name} añadida. Entréguele esta contraseña; se muestra una sola vez.")
