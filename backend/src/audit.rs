@@ -240,6 +240,9 @@ pub struct Event {
     /// The account or token acted on (a user created, an account locked), as
     /// (`urn:intake:staff-user` or `urn:intake:token`, name).
     pub account: Option<(&'static str, String)>,
+    /// What changed on that account (`disable`, `enable`, `password`), if the
+    /// action alone does not say.
+    pub change: Option<&'static str>,
 }
 
 impl Event {
@@ -253,6 +256,7 @@ impl Event {
             address: None,
             entities: Vec::new(),
             account: None,
+            change: None,
         }
     }
 
@@ -260,6 +264,15 @@ impl Event {
     #[must_use]
     pub fn about(mut self, system: &'static str, name: &str) -> Self {
         self.account = Some((system, name.to_owned()));
+        self
+    }
+
+    /// The same event, saying what changed on the account it is [`about`](Self::about)
+    /// (`disable`, `enable`, `password`): the entity's `detail`, so the trail tells
+    /// a disabling from a password reset.
+    #[must_use]
+    pub fn change(mut self, what: &'static str) -> Self {
+        self.change = Some(what);
         self
     }
 
@@ -331,14 +344,18 @@ impl Event {
             .map(|r| json!({"what": {"reference": r.as_str()}}))
             .collect();
         if let Some((system, name)) = &self.account {
-            entities.push(json!({
+            let mut entity = json!({
                 "what": {"identifier": {"system": system, "value": name}},
                 // 2: System Object.
                 "type": {
                     "system": "http://terminology.hl7.org/CodeSystem/audit-entity-type",
                     "code": "2"
                 }
-            }));
+            });
+            if let Some(change) = self.change {
+                entity["detail"] = json!([{"type": "change", "valueString": change}]);
+            }
+            entities.push(entity);
         }
         if !entities.is_empty() {
             event["entity"] = Value::Array(entities);

@@ -34,6 +34,9 @@ pub enum ApiError {
     /// A condition of the request did not hold (a stale `If-Match`).
     #[error("precondition failed")]
     PreconditionFailed(Issue),
+    /// The request conflicts with what is stored (a name that is taken).
+    #[error("conflict")]
+    Conflict(Issue),
     /// The database did not answer.
     #[error("database unavailable: {0}")]
     Database(#[from] sqlx::Error),
@@ -76,6 +79,7 @@ impl ApiError {
             ApiError::PreconditionFailed(issue) => {
                 (StatusCode::PRECONDITION_FAILED, vec![issue.clone()])
             }
+            ApiError::Conflict(issue) => (StatusCode::CONFLICT, vec![issue.clone()]),
             ApiError::Database(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 vec![Issue::error(

@@ -82,6 +82,8 @@ fn paths(route: &str) -> Vec<(String, Option<&'static str>)> {
         r.replace("{id}", "no-such-id")
             .replace("{task}", "no-such-task")
             .replace("{version}", "1")
+            .replace("{username}", "no-such-user")
+            .replace("{name}", "no-such-token")
     };
     if route.contains("{type}") {
         TYPES

@@ -426,6 +426,53 @@ pub struct StaffStrings {
     pub inv_status_expired: &'static str,
     pub inv_status_locked: &'static str,
     pub inv_status_cancelled: &'static str,
+    pub nav_admin: &'static str,
+    pub role_system: &'static str,
+    pub adm_title: &'static str,
+    pub adm_intro: &'static str,
+    pub adm_not_allowed: &'static str,
+    pub adm_users_title: &'static str,
+    pub adm_kiosks_title: &'static str,
+    pub adm_tokens_title: &'static str,
+    pub adm_none: &'static str,
+    pub adm_name: &'static str,
+    pub adm_role: &'static str,
+    pub adm_state: &'static str,
+    pub adm_forms: &'static str,
+    pub adm_active: &'static str,
+    pub adm_disabled: &'static str,
+    pub adm_enrolled: &'static str,
+    pub adm_waiting: &'static str,
+    pub adm_live: &'static str,
+    pub adm_revoked_state: &'static str,
+    pub adm_add_user: &'static str,
+    pub adm_add: &'static str,
+    pub adm_disable: &'static str,
+    pub adm_enable: &'static str,
+    pub adm_reset: &'static str,
+    pub adm_revoke: &'static str,
+    /// A button's accessible name: "Disable fred". Each starts with the
+    /// button's visible words (WCAG 2.5.3, label in name).
+    pub adm_disable_for: fn(&str) -> String,
+    pub adm_enable_for: fn(&str) -> String,
+    pub adm_reset_for: fn(&str) -> String,
+    pub adm_revoke_for: fn(&str) -> String,
+    pub adm_user_added: fn(&str) -> String,
+    pub adm_password_reset: fn(&str) -> String,
+    pub adm_user_disabled: fn(&str) -> String,
+    pub adm_user_enabled: fn(&str) -> String,
+    pub adm_add_kiosk: &'static str,
+    pub adm_kiosk_forms: &'static str,
+    pub adm_choose_form: &'static str,
+    /// The kiosk's name and when its code expires.
+    pub adm_kiosk_added: fn(&str, &str) -> String,
+    pub adm_code: &'static str,
+    pub adm_create_token: &'static str,
+    pub adm_create: &'static str,
+    pub adm_token_created: fn(&str) -> String,
+    pub adm_token: &'static str,
+    pub adm_revoked: fn(&str) -> String,
+    pub adm_copy: &'static str,
 }
 
 /// The staff app in English.
@@ -593,6 +640,62 @@ pub const STAFF_EN: StaffStrings = StaffStrings {
     inv_status_expired: "Expired",
     inv_status_locked: "Locked (wrong birth dates)",
     inv_status_cancelled: "Cancelled",
+    nav_admin: "Administration",
+    role_system: "system",
+    adm_title: "Administration",
+    adm_intro: "Staff accounts, kiosks and system tokens. A new password, enrolment code or token is shown only once: copy it before you leave the page.",
+    adm_not_allowed: "Only administrators can use this page.",
+    adm_users_title: "Staff accounts",
+    adm_kiosks_title: "Kiosks",
+    adm_tokens_title: "System tokens",
+    adm_none: "None yet.",
+    adm_name: "Name",
+    adm_role: "Role",
+    adm_state: "State",
+    adm_forms: "Forms",
+    adm_active: "Active",
+    adm_disabled: "Disabled",
+    adm_enrolled: "Enrolled",
+    adm_waiting: "Waiting for its code",
+    adm_live: "Live",
+    adm_revoked_state: "Revoked",
+    adm_add_user: "Add an account",
+    adm_add: "Add",
+    adm_disable: "Disable",
+    adm_enable: "Enable",
+    adm_reset: "Reset password",
+    adm_revoke: "Revoke",
+    adm_disable_for: |name| format!("Disable {name}"),
+    adm_enable_for: |name| format!("Enable {name}"),
+    adm_reset_for: |name| format!("Reset password for {name}"),
+    adm_revoke_for: |name| format!("Revoke {name}"),
+    adm_user_added: |name| {
+        format!("Account {name} added. Give them this password; it is shown only this once.")
+    },
+    adm_password_reset: |name| {
+        format!("New password for {name}; they are signed out. It is shown only this once.")
+    },
+    adm_user_disabled: |name| format!("{name} is disabled and signed out."),
+    adm_user_enabled: |name| format!("{name} can sign in again."),
+    adm_add_kiosk: "Add a kiosk",
+    adm_kiosk_forms: "Forms it shows",
+    adm_choose_form: "Choose at least one form.",
+    adm_kiosk_added: |name, expires| {
+        format!(
+            "Kiosk {name} added. Enter this code on the kiosk before {expires}; it is shown only this once."
+        )
+    },
+    adm_code: "Enrolment code",
+    adm_create_token: "Create a token",
+    adm_create: "Create",
+    adm_token_created: |name| {
+        format!(
+            "Token {name} created. Send it as Authorization: Bearer; it is shown only this once."
+        )
+    },
+    adm_token: "Token",
+    adm_revoked: |name| format!("{name} revoked: it no longer works."),
+    adm_copy: "Copy",
 };
 
 /// The staff app in Spanish.
@@ -760,6 +863,60 @@ pub const STAFF_ES: StaffStrings = StaffStrings {
     inv_status_expired: "Vencida",
     inv_status_locked: "Bloqueada (fechas de nacimiento incorrectas)",
     inv_status_cancelled: "Cancelada",
+    nav_admin: "Administración",
+    role_system: "sistema",
+    adm_title: "Administración",
+    adm_intro: "Cuentas del personal, quioscos y tokens de sistema. Una contraseña, un código de registro o un token nuevos se muestran una sola vez: cópielos antes de salir de la página.",
+    adm_not_allowed: "Solo los administradores pueden usar esta página.",
+    adm_users_title: "Cuentas del personal",
+    adm_kiosks_title: "Quioscos",
+    adm_tokens_title: "Tokens de sistema",
+    adm_none: "Ninguno todavía.",
+    adm_name: "Nombre",
+    adm_role: "Rol",
+    adm_state: "Estado",
+    adm_forms: "Formularios",
+    adm_active: "Activa",
+    adm_disabled: "Desactivada",
+    adm_enrolled: "Registrado",
+    adm_waiting: "Esperando su código",
+    adm_live: "Vigente",
+    adm_revoked_state: "Revocado",
+    adm_add_user: "Añadir una cuenta",
+    adm_add: "Añadir",
+    adm_disable: "Desactivar",
+    adm_enable: "Activar",
+    adm_reset: "Restablecer contraseña",
+    adm_revoke: "Revocar",
+    adm_disable_for: |name| format!("Desactivar {name}"),
+    adm_enable_for: |name| format!("Activar {name}"),
+    adm_reset_for: |name| format!("Restablecer contraseña de {name}"),
+    adm_revoke_for: |name| format!("Revocar {name}"),
+    adm_user_added: |name| {
+        format!("Cuenta {name} añadida. Entréguele esta contraseña; se muestra una sola vez.")
+    },
+    adm_password_reset: |name| {
+        format!("Nueva contraseña para {name}; su sesión se cerró. Se muestra una sola vez.")
+    },
+    adm_user_disabled: |name| format!("{name} está desactivada y su sesión se cerró."),
+    adm_user_enabled: |name| format!("{name} puede volver a iniciar sesión."),
+    adm_add_kiosk: "Añadir un quiosco",
+    adm_kiosk_forms: "Formularios que muestra",
+    adm_choose_form: "Elija al menos un formulario.",
+    adm_kiosk_added: |name, expires| {
+        format!(
+            "Quiosco {name} añadido. Escriba este código en el quiosco antes de {expires}; se muestra una sola vez."
+        )
+    },
+    adm_code: "Código de registro",
+    adm_create_token: "Crear un token",
+    adm_create: "Crear",
+    adm_token_created: |name| {
+        format!("Token {name} creado. Envíelo como Authorization: Bearer; se muestra una sola vez.")
+    },
+    adm_token: "Token",
+    adm_revoked: |name| format!("{name} revocado: ya no funciona."),
+    adm_copy: "Copiar",
 };
 
 /// The staff app's strings for a language tag (as [`for_language`]).

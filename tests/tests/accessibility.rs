@@ -442,6 +442,43 @@ async fn staff_sign_in_and_status_screens_meet_wcag_21_aa_by_axe_core() {
 }
 
 #[tokio::test]
+async fn the_admin_screen_meets_wcag_21_aa_by_axe_core() {
+    let server = Server::start().await;
+    let password = server.add_user("axe.admin", Role::Admin).await;
+    let browser = Browser::start_sized(DESKTOP).await;
+    let mut found = Vec::new();
+    browser
+        .open(&format!("{}/staff/admin", server.base), "#signin")
+        .await;
+    browser.staff_sign_in("axe.admin", &password).await;
+    browser
+        .wait_for_text("#users tbody", |t| t.contains("axe.admin"))
+        .await;
+    browser.open_existing("#kiosks-none").await;
+    browser.open_existing("#kiosk-form-registration").await;
+    // Tokens: the test server's own admin token is listed.
+    browser.open_existing("#tokens tbody").await;
+    found.push(("/staff/admin".to_owned(), browser.axe().await));
+    // A password shown once, a refusal, an enrolment code.
+    browser.type_into("#new-username", "new.desk").await;
+    browser.click("#add-user-submit").await;
+    browser.open_existing("#users-secret").await;
+    browser.type_into("#new-token-name", "browser-tests").await;
+    browser.click("#create-token-submit").await;
+    browser.open_existing("#tokens-notice[role=alert]").await;
+    browser.type_into("#new-kiosk-name", "Lobby").await;
+    browser.click("#add-kiosk-submit").await;
+    browser.open_existing("#kiosks-secret").await;
+    browser.open_existing("#kiosks tbody").await;
+    found.push((
+        "/staff/admin, secrets shown".to_owned(),
+        browser.axe().await,
+    ));
+    assert_no_violations(&found);
+    browser.close().await;
+}
+
+#[tokio::test]
 async fn the_review_screens_meet_wcag_21_aa_by_axe_core() {
     let server = Server::start().await;
     let password = server.add_user("axe.clinician", Role::Clinician).await;

@@ -504,3 +504,126 @@ async fn proposed_demographic_updates_are_accepted_or_refused_element_by_element
     );
     browser.close().await;
 }
+
+/// The value of the one-time secret shown in `key`'s notice, once it is there.
+async fn secret(browser: &Browser, key: &str) -> String {
+    browser
+        .wait_for_js(&format!(
+            "const s = document.querySelector('#{key}-secret'); return s && s.value ? s.value : null;"
+        ))
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn an_admin_adds_a_user_who_signs_in_then_disables_them_adds_a_kiosk_and_a_token() {
+    let server = Server::start().await;
+    let password = server.add_user("ada", Role::Admin).await;
+    let admin = Browser::start_sized(DESKTOP).await;
+    admin
+        .open(&format!("{}/staff/admin", server.base), "#signin")
+        .await;
+    admin.staff_sign_in("ada", &password).await;
+    admin
+        .wait_for_text("main h1", |t| t == STAFF_EN.adm_title)
+        .await;
+    assert_eq!(
+        admin.attr("a[href='/staff/admin']", "aria-current").await,
+        Some("page".to_owned())
+    );
+    admin
+        .wait_for_text("#users tbody", |t| t.contains("ada"))
+        .await;
+
+    // A front-desk account; its password is shown once.
+    admin.type_into("#new-username", "Frank").await;
+    admin.click("#new-role option[value='front-desk']").await;
+    admin.click("#add-user-submit").await;
+    let frank_password = secret(&admin, "users").await;
+    assert_eq!(frank_password.len(), backend::auth::users::PASSWORD_LENGTH);
+    admin
+        .wait_for_text("#users-notice", |t| t.contains("frank"))
+        .await;
+    admin
+        .wait_for_text("#user-frank", |t| t.contains(STAFF_EN.role_front_desk))
+        .await;
+
+    // Frank signs in with it elsewhere; the admin screen is not for him.
+    let desk = Browser::start_sized(DESKTOP).await;
+    desk.open(&format!("{}/staff", server.base), "#signin")
+        .await;
+    desk.staff_sign_in("frank", &frank_password).await;
+    assert_eq!(
+        desk.js("return document.querySelector(\"a[href='/staff/admin']\");")
+            .await,
+        Value::Null
+    );
+    desk.open(&format!("{}/staff/admin", server.base), "#signed-in-as")
+        .await;
+    desk.wait_for_text("#admin-not-allowed", |t| t == STAFF_EN.adm_not_allowed)
+        .await;
+    assert_eq!(me_status(&desk).await, 200);
+
+    // Disabled: his session ends at once.
+    admin.click("#disable-frank").await;
+    admin
+        .wait_for_text("#users-notice", |t| {
+            t == (STAFF_EN.adm_user_disabled)("frank")
+        })
+        .await;
+    admin
+        .wait_for_text("#user-frank", |t| t.contains(STAFF_EN.adm_disabled))
+        .await;
+    assert_eq!(me_status(&desk).await, 401);
+    desk.close().await;
+
+    // A kiosk for the registration form; its enrolment code is shown once.
+    admin.open_existing("#kiosk-form-registration").await;
+    admin.type_into("#new-kiosk-name", "Lobby").await;
+    admin.click("#add-kiosk-submit").await;
+    let code = secret(&admin, "kiosks").await;
+    assert!(code.len() >= 20, "{code}");
+    admin
+        .wait_for_text("#kiosks tbody", |t| {
+            t.contains("Lobby") && t.contains(STAFF_EN.adm_waiting)
+        })
+        .await;
+
+    // A system token: shown once, works, and stops working when revoked.
+    admin.type_into("#new-token-name", "EMR feed").await;
+    admin.click("#create-token-submit").await;
+    let token = secret(&admin, "tokens").await;
+    assert!(token.starts_with(backend::auth::tokens::TOKEN_PREFIX));
+    admin
+        .wait_for_text("#token-emr-feed", |t| t.contains(STAFF_EN.adm_live))
+        .await;
+    let by_token = format!(
+        "return fetch('/api/intakes/none', {{headers: {{authorization: 'Bearer ' + {token:?}}}}})
+             .then(r => r.status);"
+    );
+    assert_eq!(admin.js(&by_token).await, json!(404));
+    admin.js("window.scrollTo(0, 0); return null;").await;
+    admin.screenshot("staff-admin").await;
+    // The lists never carry a secret.
+    let page = admin.text("main").await;
+    let listed = admin.js("return document.querySelector('#users').outerHTML + document.querySelector('#kiosks').outerHTML + document.querySelector('#tokens').outerHTML;").await;
+    let listed = listed.as_str().unwrap();
+    for shown in [&frank_password, &code, &token] {
+        assert!(!listed.contains(shown.as_str()), "{listed}");
+    }
+    assert!(page.contains("EMR feed"));
+
+    admin.click("#revoke-token-emr-feed").await;
+    admin
+        .wait_for_text("#tokens-notice", |t| {
+            t == (STAFF_EN.adm_revoked)("EMR feed")
+        })
+        .await;
+    assert_eq!(admin.js(&by_token).await, json!(401));
+    admin
+        .wait_for_text("#tokens tbody", |t| t.contains(STAFF_EN.adm_revoked_state))
+        .await;
+    admin.close().await;
+}

@@ -54,7 +54,7 @@ impl FromRequestParts<AppState> for AdminRead {
 }
 
 /// An admin changing something (token, or session + CSRF token + Origin).
-pub(super) struct AdminChange(Principal);
+pub(super) struct AdminChange(pub(super) Principal);
 
 impl FromRequestParts<AppState> for AdminChange {
     type Rejection = AuthError;

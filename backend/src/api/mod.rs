@@ -1,6 +1,7 @@
 //! The JSON API under `/api`: one file per resource, all routes here.
 
 mod actor;
+mod admin;
 mod demographics;
 mod fhir;
 mod forms;
@@ -38,6 +39,18 @@ pub fn router() -> Router<AppState> {
         .route("/staff/review/{task}/decision", post(review::decide))
         .route("/admin/kiosks", get(kiosk::list).post(kiosk::add))
         .route("/admin/kiosks/{id}", delete(kiosk::revoke))
+        .route("/admin/users", get(admin::list_users).post(admin::add_user))
+        .route("/admin/users/{username}/disable", post(admin::disable_user))
+        .route("/admin/users/{username}/enable", post(admin::enable_user))
+        .route(
+            "/admin/users/{username}/password",
+            post(admin::reset_password),
+        )
+        .route(
+            "/admin/tokens",
+            get(admin::list_tokens).post(admin::create_token),
+        )
+        .route("/admin/tokens/{name}", delete(admin::revoke_token))
         .route("/kiosk/enroll", post(kiosk::enroll))
         .route("/kiosk/me", get(kiosk::me))
         .route(

@@ -139,6 +139,31 @@ pub const ROUTES: &[(Method, &str, Access)] = &[
         "/api/admin/kiosks/{id}",
         Access::Roles(ADMINS),
     ),
+    // Staff accounts and system tokens (the administrators' screen).
+    (Method::GET, "/api/admin/users", Access::Roles(ADMINS)),
+    (Method::POST, "/api/admin/users", Access::Roles(ADMINS)),
+    (
+        Method::POST,
+        "/api/admin/users/{username}/disable",
+        Access::Roles(ADMINS),
+    ),
+    (
+        Method::POST,
+        "/api/admin/users/{username}/enable",
+        Access::Roles(ADMINS),
+    ),
+    (
+        Method::POST,
+        "/api/admin/users/{username}/password",
+        Access::Roles(ADMINS),
+    ),
+    (Method::GET, "/api/admin/tokens", Access::Roles(ADMINS)),
+    (Method::POST, "/api/admin/tokens", Access::Roles(ADMINS)),
+    (
+        Method::DELETE,
+        "/api/admin/tokens/{name}",
+        Access::Roles(ADMINS),
+    ),
     // The store, by resource type.
     (Method::GET, "/fhir/{type}", Access::ByType),
     (Method::POST, "/fhir/{type}", Access::ByType),
@@ -362,6 +387,14 @@ mod tests {
         ("GET", "/api/admin/kiosks", None, "a"),
         ("POST", "/api/admin/kiosks", None, "a"),
         ("DELETE", "/api/admin/kiosks/{id}", None, "a"),
+        ("GET", "/api/admin/users", None, "a"),
+        ("POST", "/api/admin/users", None, "a"),
+        ("POST", "/api/admin/users/{username}/disable", None, "a"),
+        ("POST", "/api/admin/users/{username}/enable", None, "a"),
+        ("POST", "/api/admin/users/{username}/password", None, "a"),
+        ("GET", "/api/admin/tokens", None, "a"),
+        ("POST", "/api/admin/tokens", None, "a"),
+        ("DELETE", "/api/admin/tokens/{name}", None, "a"),
         ("HEAD", "/fhir/metadata", None, "-fcas"),
         (
             "POST",

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use sqlx::{Row as _, SqlitePool};
 
 use super::{AuthError, Principal, PrincipalKind, Role, random_secret, sha256_hex};
-use crate::audit::{self, Action, Event, Kind, Outcome};
+use crate::audit::{self, Action, Agent, Event, Kind, Outcome};
 use crate::clock::fhir_instant;
 
 /// What every token starts with, so a leaked one is recognisable (secret scanners).
@@ -45,12 +45,24 @@ fn check_name(name: &str) -> Result<(), TokenError> {
 }
 
 /// Creates a token named `name` with `role` (`system` or `admin`), returning it
-/// once; only its hash is kept.
+/// once; only its hash is kept (`intake token create`: the command line is the
+/// agent on the audit trail).
 pub async fn create(
     db: &SqlitePool,
     now: SystemTime,
     name: &str,
     role: Role,
+) -> Result<String, TokenError> {
+    create_by(db, now, name, role, super::command_line_agent()).await
+}
+
+/// [`create`], by `agent` (an admin on the staff screen).
+pub async fn create_by(
+    db: &SqlitePool,
+    now: SystemTime,
+    name: &str,
+    role: Role,
+    agent: Agent,
 ) -> Result<String, TokenError> {
     check_name(name)?;
     if Role::parse_token(role.code()).is_none() {
@@ -75,15 +87,25 @@ pub async fn create(
         .execute(&mut *tx)
         .await?;
     let event = Event::new(Kind::SecurityAdmin, Action::C, Outcome::Success)
-        .by(Some(super::command_line_agent()))
+        .by(Some(agent))
         .about("urn:intake:token", name);
     audit::record(&mut tx, now, &event).await?;
     tx.commit().await?;
     Ok(token)
 }
 
-/// Revokes the live token named `name`.
+/// Revokes the live token named `name` (`intake token revoke`).
 pub async fn revoke(db: &SqlitePool, now: SystemTime, name: &str) -> Result<(), TokenError> {
+    revoke_by(db, now, name, super::command_line_agent()).await
+}
+
+/// [`revoke`], by `agent` (an admin on the staff screen).
+pub async fn revoke_by(
+    db: &SqlitePool,
+    now: SystemTime,
+    name: &str,
+    agent: Agent,
+) -> Result<(), TokenError> {
     let mut tx = crate::db::begin_write(db).await?;
     let revoked = sqlx::query(
         "UPDATE api_token SET revoked_at = ? WHERE name = ? COLLATE NOCASE AND revoked_at IS NULL",
@@ -96,11 +118,41 @@ pub async fn revoke(db: &SqlitePool, now: SystemTime, name: &str) -> Result<(), 
         return Err(TokenError::NotFound(name.to_owned()));
     }
     let event = Event::new(Kind::SecurityAdmin, Action::D, Outcome::Success)
-        .by(Some(super::command_line_agent()))
+        .by(Some(agent))
         .about("urn:intake:token", name);
     audit::record(&mut tx, now, &event).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// A token as the administrators' list shows it: never the token or its hash.
+#[derive(Debug, serde::Serialize)]
+pub struct Listed {
+    /// The token's name.
+    pub name: String,
+    /// `system` or `admin`.
+    pub role: String,
+    /// When it was created (FHIR instant).
+    pub created: String,
+    /// When it was revoked (FHIR instant), if it was.
+    pub revoked: Option<String>,
+}
+
+/// Every token, revoked ones included, newest first.
+pub async fn list(db: &SqlitePool) -> Result<Vec<Listed>, sqlx::Error> {
+    let rows =
+        sqlx::query("SELECT name, role, created_at, revoked_at FROM api_token ORDER BY id DESC")
+            .fetch_all(db)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| Listed {
+            name: row.get("name"),
+            role: row.get("role"),
+            created: row.get("created_at"),
+            revoked: row.get("revoked_at"),
+        })
+        .collect())
 }
 
 /// The principal of a live token (the value after `Bearer `), or `None`.

@@ -80,6 +80,21 @@ pub fn generate_password() -> Result<String, AuthError> {
     Ok(out)
 }
 
+/// A generated password and its hash (hashed off the async threads).
+async fn new_password() -> Result<(String, String), AuthError> {
+    let password = generate_password()?;
+    let hash = {
+        let password = password.clone();
+        tokio::task::spawn_blocking(move || hash_password(&password))
+            .await
+            .map_err(|_| AuthError::Internal("password hashing panicked"))??
+    };
+    Ok((password, hash))
+}
+
+/// The audit trail's system for staff accounts.
+const USER_SYSTEM: &str = "urn:intake:staff-user";
+
 /// Why [`add`] refused.
 #[derive(Debug, thiserror::Error)]
 pub enum AddError {
@@ -94,23 +109,29 @@ pub enum AddError {
     Auth(#[from] AuthError),
 }
 
-/// Adds a staff user with a generated password, returned once and never stored.
+/// Adds a staff user with a generated password, returned once and never stored
+/// (`intake user add`: the command line is the agent on the audit trail).
 pub async fn add(
     db: &SqlitePool,
     now: SystemTime,
     username: &Username,
     role: Role,
 ) -> Result<String, AddError> {
+    add_by(db, now, username, role, super::command_line_agent()).await
+}
+
+/// [`add`], by `agent` (an admin on the staff screen).
+pub async fn add_by(
+    db: &SqlitePool,
+    now: SystemTime,
+    username: &Username,
+    role: Role,
+    agent: crate::audit::Agent,
+) -> Result<String, AddError> {
     if Role::parse_staff(role.code()).is_none() {
         return Err(AddError::NotAStaffRole);
     }
-    let password = generate_password()?;
-    let hash = {
-        let password = password.clone();
-        tokio::task::spawn_blocking(move || hash_password(&password))
-            .await
-            .map_err(|_| AuthError::Internal("password hashing panicked"))??
-    };
+    let (password, hash) = new_password().await?;
     let mut tx = crate::db::begin_write(db).await.map_err(AuthError::from)?;
     let inserted = sqlx::query(
         "INSERT INTO staff_user (username, password_hash, role, created_at)
@@ -131,13 +152,134 @@ pub async fn add(
         crate::audit::Action::C,
         crate::audit::Outcome::Success,
     )
-    .by(Some(super::command_line_agent()))
-    .about("urn:intake:staff-user", username.as_str());
+    .by(Some(agent))
+    .about(USER_SYSTEM, username.as_str());
     crate::audit::record(&mut tx, now, &event)
         .await
         .map_err(AuthError::from)?;
     tx.commit().await.map_err(AuthError::from)?;
     Ok(password)
+}
+
+/// An account as the administrators' list shows it: never its hash.
+#[derive(Debug, serde::Serialize)]
+pub struct Listed {
+    /// The username.
+    pub username: String,
+    /// `front-desk`, `clinician` or `admin`.
+    pub role: String,
+    /// When it was added (FHIR instant).
+    pub created: String,
+    /// Whether it is disabled (cannot sign in).
+    pub disabled: bool,
+}
+
+/// Every account, by username.
+pub async fn list(db: &SqlitePool) -> Result<Vec<Listed>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT username, role, created_at, disabled FROM staff_user ORDER BY username",
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| Listed {
+            username: row.get("username"),
+            role: row.get("role"),
+            created: row.get("created_at"),
+            disabled: row.get::<i64, _>("disabled") != 0,
+        })
+        .collect())
+}
+
+/// Why a change to an existing account refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    /// No account has that name.
+    #[error("no such account")]
+    NotFound,
+    /// Anything else.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+}
+
+impl From<sqlx::Error> for ChangeError {
+    fn from(error: sqlx::Error) -> Self {
+        ChangeError::Auth(AuthError::Database(error))
+    }
+}
+
+/// Disables (`true`) or enables an account, by `agent`. Disabling ends its
+/// sessions in the same transaction: a disabled user is signed out at once.
+pub async fn set_disabled(
+    db: &SqlitePool,
+    now: SystemTime,
+    username: &Username,
+    disabled: bool,
+    agent: crate::audit::Agent,
+) -> Result<(), ChangeError> {
+    let mut tx = crate::db::begin_write(db).await?;
+    let user_id: Option<i64> =
+        sqlx::query_scalar("UPDATE staff_user SET disabled = ? WHERE username = ? RETURNING id")
+            .bind(i64::from(disabled))
+            .bind(username.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+    let user_id = user_id.ok_or(ChangeError::NotFound)?;
+    if disabled {
+        end_sessions(&mut tx, user_id).await?;
+    }
+    let event = crate::audit::Event::new(
+        crate::audit::Kind::SecurityAdmin,
+        crate::audit::Action::U,
+        crate::audit::Outcome::Success,
+    )
+    .by(Some(agent))
+    .about(USER_SYSTEM, username.as_str())
+    .change(if disabled { "disable" } else { "enable" });
+    crate::audit::record(&mut tx, now, &event).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Gives an account a new generated password (returned once, never stored), by
+/// `agent`, and ends its sessions: whoever held the old one is signed out.
+pub async fn reset_password(
+    db: &SqlitePool,
+    now: SystemTime,
+    username: &Username,
+    agent: crate::audit::Agent,
+) -> Result<String, ChangeError> {
+    let (password, hash) = new_password().await?;
+    let mut tx = crate::db::begin_write(db).await?;
+    let user_id: Option<i64> = sqlx::query_scalar(
+        "UPDATE staff_user SET password_hash = ? WHERE username = ? RETURNING id",
+    )
+    .bind(&hash)
+    .bind(username.as_str())
+    .fetch_optional(&mut *tx)
+    .await?;
+    let user_id = user_id.ok_or(ChangeError::NotFound)?;
+    end_sessions(&mut tx, user_id).await?;
+    let event = crate::audit::Event::new(
+        crate::audit::Kind::SecurityAdmin,
+        crate::audit::Action::U,
+        crate::audit::Outcome::Success,
+    )
+    .by(Some(agent))
+    .about(USER_SYSTEM, username.as_str())
+    .change("password");
+    crate::audit::record(&mut tx, now, &event).await?;
+    tx.commit().await?;
+    Ok(password)
+}
+
+async fn end_sessions(conn: &mut sqlx::SqliteConnection, user_id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM staff_session WHERE user_id = ?")
+        .bind(user_id)
+        .execute(conn)
+        .await
+        .map(|_| ())
 }
 
 /// An account as login needs it.

@@ -1,11 +1,13 @@
 //! The staff app (`/staff`), a wasm of its own (`src/bin/staff.rs`): sign-in,
 //! idle logoff, the system status, the match-resolution screen
-//! (`/staff/review`) and patient invitations (`/staff/invitations`).
+//! (`/staff/review`), patient invitations (`/staff/invitations`) and, for
+//! admins, accounts, kiosks and tokens (`/staff/admin`).
 //!
 //! Who is signed in is one signal ([`SignIn`]); everything under `main` is built
 //! from it and the route, so signing out (by hand, after 15 idle minutes, or when
 //! the server says the session is over) drops whatever was on screen.
 
+mod admin;
 mod idle;
 mod invite;
 mod item;
@@ -130,6 +132,8 @@ pub(crate) enum StaffRoute {
     Queue,
     /// `/staff/invitations`.
     Invitations,
+    /// `/staff/admin` (admins).
+    Admin,
     /// `/staff/review/{task}`.
     Item(String),
     NotFound,
@@ -146,6 +150,7 @@ impl StaffRoute {
             None if rest.is_empty() => StaffRoute::Home,
             None if rest == "review" => StaffRoute::Queue,
             None if rest == "invitations" => StaffRoute::Invitations,
+            None if rest == "admin" => StaffRoute::Admin,
             Some(("review", task)) if !task.is_empty() && !task.contains('/') => {
                 StaffRoute::Item(task.to_owned())
             }
@@ -193,7 +198,7 @@ pub(crate) fn app(root: &Element) {
             let nav = add(holder, "nav");
             set(&nav, "aria-label", s.nav_label);
             if let Some(me) = me {
-                for (href, label, is_here) in [
+                let mut links = vec![
                     (
                         "/staff/review",
                         s.nav_queue,
@@ -206,7 +211,14 @@ pub(crate) fn app(root: &Element) {
                     ("/staff", s.nav_status, |r: &StaffRoute| {
                         r == &StaffRoute::Home
                     }),
-                ] {
+                ];
+                // Others are told "not allowed" if they type the address.
+                if me.role == Role::Admin {
+                    links.push(("/staff/admin", s.nav_admin, |r: &StaffRoute| {
+                        r == &StaffRoute::Admin
+                    }));
+                }
+                for (href, label, is_here) in links {
                     let link = add_text(&nav, "a", label);
                     set(&link, "href", href);
                     bind(move || {
@@ -263,6 +275,7 @@ pub(crate) fn app(root: &Element) {
             (SignIn::In(_), Some(StaffRoute::Invitations)) => {
                 invite::invitations_page(page, staff);
             }
+            (SignIn::In(_), Some(StaffRoute::Admin)) => admin::admin_page(page, staff),
             (SignIn::In(_), _) => {
                 add_text(page, "h1", s.not_found_title);
                 set(
