@@ -103,8 +103,8 @@ async fn an_invited_patient_confirms_their_birth_date_finds_the_form_prefilled_a
     // Served over plain HTTP on loopback here; the link says https.
     let link = link.replacen("https://", "http://", 1);
     // Copied for a text message (Chromium lets a page write its clipboard).
-    desk.click("#copy-link").await;
-    desk.wait_for_text("#copy-status", |t| t == STAFF_EN.inv_copied)
+    desk.click("#invitation-link-copy").await;
+    desk.wait_for_text("#invitation-link-copied", |t| t == STAFF_EN.inv_copied)
         .await;
     // The QR code is an image the browser could draw.
     assert_eq!(

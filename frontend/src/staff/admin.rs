@@ -227,34 +227,8 @@ fn show_notice(parent: &Element, key: &str, notice: Option<Notice>) {
     set(&box_, "role", role);
     add_text(&box_, "p", said);
     if let Notice::Secret { label, value, .. } = notice {
-        let wrap = add_class(&box_, "div", "field admin-secret");
-        let id = format!("{key}-secret");
-        set(&add_text(&wrap, "label", label), "for", &id);
-        let input = add(&wrap, "input");
-        for (name, v) in [
-            ("id", id.as_str()),
-            ("type", "text"),
-            ("readonly", ""),
-            ("spellcheck", "false"),
-            ("autocomplete", "off"),
-        ] {
-            set(&input, name, v);
-        }
-        set_value(&input, &value);
-        let copy = add_class(&wrap, "button", "button");
-        set(&copy, "type", "button");
-        set(&copy, "id", &format!("{key}-copy"));
-        text(&copy, s.adm_copy);
-        let copied = add_class(&wrap, "span", "muted");
-        set(&copied, "role", "status");
-        on(&copy, "click", move |_| {
-            if let Some(field) = wasm_bindgen::JsCast::dyn_ref::<web_sys::HtmlInputElement>(&input)
-            {
-                field.select();
-            }
-            let _ = window().navigator().clipboard().write_text(&value);
-            copied.set_text_content(Some(s.inv_copied));
-        });
+        let field = super::copy_field(&box_, &format!("{key}-secret"), label, &value, s.adm_copy);
+        field.class_list().add_1("admin-secret").ok();
     }
 }
 

@@ -16,7 +16,7 @@ use super::Staff;
 use super::model::{patient_field, short_instant};
 use crate::api;
 use crate::components::dom::{
-    add, add_class, add_text, bind, flag, focus, on, region, set, set_value, text, value_of,
+    add, add_class, add_text, bind, flag, focus, on, region, set, text, value_of,
 };
 use crate::i18n::st;
 
@@ -595,43 +595,7 @@ fn show_created(
         &(s.inv_created)(&done.name, &short_instant(&done.expires)),
     );
     let row = add_class(parent, "div", "invite-link");
-    let (label, input) = field(&row, "invitation-link", s.inv_link, "input");
-    let wrap = label.parent_element().unwrap_or_else(|| row.clone());
-    for (name, value) in [("type", "text"), ("readonly", ""), ("spellcheck", "false")] {
-        set(&input, name, value);
-    }
-    set_value(&input, &done.link);
-    let copy = add_class(&wrap, "button", "button");
-    set(&copy, "type", "button");
-    set(&copy, "id", "copy-link");
-    text(&copy, s.inv_copy);
-    let copied = add_class(&wrap, "span", "muted");
-    set(&copied, "role", "status");
-    set(&copied, "id", "copy-status");
-    {
-        let input = input.clone();
-        let link = done.link.clone();
-        on(&copy, "click", move |_| {
-            if let Some(field) = wasm_bindgen::JsCast::dyn_ref::<web_sys::HtmlInputElement>(&input)
-            {
-                field.select();
-            }
-            // Only a secure context has a clipboard; elsewhere the link stays
-            // selected, for the keyboard's copy.
-            let navigator = window().navigator();
-            let clipboard = js_sys::Reflect::get(&navigator, &"clipboard".into())
-                .is_ok_and(|c| !c.is_undefined());
-            if clipboard {
-                let written = navigator.clipboard().write_text(&link);
-                let copied = copied.clone();
-                leptos::task::spawn_local(async move {
-                    if wasm_bindgen_futures::JsFuture::from(written).await.is_ok() {
-                        copied.set_text_content(Some(s.inv_copied));
-                    }
-                });
-            }
-        });
-    }
+    super::copy_field(&row, "invitation-link", s.inv_link, &done.link, s.inv_copy);
     if let Some(svg) = &done.qr {
         let figure = add_class(&row, "figure", "invite-qr");
         let image = add(&figure, "img");

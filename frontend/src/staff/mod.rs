@@ -296,3 +296,57 @@ pub(crate) fn focus_soon(element: &Element) {
     let later = wasm_bindgen::closure::Closure::once_into_js(move || focus(&element));
     let _ = window().set_timeout_with_callback(later.unchecked_ref());
 }
+
+/// A read-only field holding something to copy (an invitation's link, a password
+/// or code shown once): its label, the value (`id`), a copy button
+/// (`{id}-copy`) and a status line (`{id}-copied`) that says so once the
+/// clipboard took it. Returns the field's box.
+pub(crate) fn copy_field(
+    parent: &Element,
+    id: &str,
+    label: &str,
+    value: &str,
+    button: &str,
+) -> Element {
+    let wrap = add_class(parent, "div", "field copy-field");
+    set(&add_text(&wrap, "label", label), "for", id);
+    let input = add(&wrap, "input");
+    for (name, v) in [
+        ("id", id),
+        ("type", "text"),
+        ("readonly", ""),
+        ("spellcheck", "false"),
+        ("autocomplete", "off"),
+    ] {
+        set(&input, name, v);
+    }
+    crate::components::dom::set_value(&input, value);
+    let copy = add_class(&wrap, "button", "button");
+    set(&copy, "type", "button");
+    set(&copy, "id", &format!("{id}-copy"));
+    text(&copy, button);
+    let copied = add_class(&wrap, "span", "muted");
+    set(&copied, "role", "status");
+    set(&copied, "id", &format!("{id}-copied"));
+    let value = value.to_owned();
+    on(&copy, "click", move |_| {
+        if let Some(field) = input.dyn_ref::<web_sys::HtmlInputElement>() {
+            field.select();
+        }
+        // Only a secure context has a clipboard; elsewhere the value stays
+        // selected, for the keyboard's copy.
+        let navigator = window().navigator();
+        let clipboard =
+            js_sys::Reflect::get(&navigator, &"clipboard".into()).is_ok_and(|c| !c.is_undefined());
+        if clipboard {
+            let written = navigator.clipboard().write_text(&value);
+            let copied = copied.clone();
+            leptos::task::spawn_local(async move {
+                if wasm_bindgen_futures::JsFuture::from(written).await.is_ok() {
+                    copied.set_text_content(Some(st().inv_copied));
+                }
+            });
+        }
+    });
+    wrap
+}
