@@ -28,8 +28,8 @@ use crate::auth::{Principal, Role};
 use crate::clock::fhir_instant;
 use crate::fhir::outcome::{Issue, IssueType};
 use crate::intake::{
-    Author, SCORE_EXTENSION, SUBMISSION_SYSTEM, Subject, TASK_SYSTEM, changes, delivery_bundle,
-    inline_requests, patient_in,
+    Author, Extras, SCORE_EXTENSION, SUBMISSION_SYSTEM, Subject, TASK_SYSTEM, changes,
+    delivery_bundle, inline_requests, patient_in,
 };
 use crate::store::{Outcome, Request, Stored};
 
@@ -308,11 +308,7 @@ async fn last_message(
 /// The Patient extracted from the intake: kept with it, else the one its
 /// delivery would create.
 async fn extracted_patient(app: &App, id: &str, row: &IntakeRow) -> Result<Value, sqlx::Error> {
-    if let Some(p) = row
-        .extracted
-        .as_deref()
-        .and_then(|t| serde_json::from_str::<Value>(t).ok())
-    {
+    if let Some((p, _)) = row.extracted.as_deref().and_then(Extras::kept) {
         return Ok(p);
     }
     Ok(last_message(&app.db, id)
@@ -1042,10 +1038,7 @@ pub async fn decide(
         // A new patient on the way to a remote EMR is a candidate until it lands,
         // as the pipeline holds its own.
         if matches!(decision, Decision::Create)
-            && let Some(p) = row
-                .extracted
-                .as_deref()
-                .and_then(|t| serde_json::from_str::<Value>(t).ok())
+            && let Some((p, _)) = row.extracted.as_deref().and_then(Extras::kept)
         {
             app.emr.hold_pending(
                 &crate::intake::pending_key(&intake),
@@ -1241,11 +1234,12 @@ fn deliver(
         .ok()
         .filter(|v: &Value| v.get("resourceType").is_some())
         .ok_or_else(|| invalid("This intake was delivered already", "action"))?;
-    let patient: Value = row
+    // The Patient and whatever else the form extracted, kept for this decision.
+    let (patient, extras) = row
         .extracted
         .as_deref()
-        .and_then(|t| serde_json::from_str(t).ok())
-        .unwrap_or(Value::Null);
+        .and_then(Extras::kept)
+        .unwrap_or_default();
     if *subject == Subject::New && !patient.is_object() {
         return Err(invalid(
             "This intake kept no patient details to make a chart from",
@@ -1259,7 +1253,7 @@ fn deliver(
         device,
         invitation: None,
     };
-    let bundle = delivery_bundle(intake, subject, &patient, &response, &author, now);
+    let bundle = delivery_bundle(intake, subject, &patient, &extras, &response, &author, now);
     Ok(with_verifier(bundle, who))
 }
 

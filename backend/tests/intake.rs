@@ -330,3 +330,131 @@ async fn bad_input_is_a_4xx_outcome_and_stores_nothing() {
     let (status, _) = s.submit("k", &good).await;
     assert_eq!(status, StatusCode::CREATED);
 }
+
+/// The one resource a search finds.
+async fn only(s: &IntakeServer, query: &str) -> Value {
+    let mut found = s.search(query).await;
+    assert_eq!(found.len(), 1, "{query}: {found:?}");
+    found.remove(0)
+}
+
+fn has_identifier(resource: &Value, system: &str, value: &str) -> bool {
+    resource["identifier"].as_array().is_some_and(|ids| {
+        ids.iter()
+            .any(|i| i["system"] == system && i["value"] == value)
+    })
+}
+
+#[tokio::test]
+async fn an_emergency_contact_and_an_observation_extracted_are_delivered_with_the_patient() {
+    let s = IntakeServer::embedded().await;
+    registration::import_extras(&s.client, &s.base).await;
+    let body = registration::response_with_extras(
+        "Amani",
+        "Otieno",
+        "1995-07-15",
+        Some("+254 700 000 001"),
+        "Baraka Otieno",
+    );
+    let (status, answer) = s.submit("extras-1", &body).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    assert_eq!(
+        (&answer["outcome"], &answer["status"]),
+        (&json!("created"), &json!("delivered"))
+    );
+    let patient = answer["patient"].as_str().unwrap().to_owned();
+    let intake = answer["intake"].as_str().unwrap().to_owned();
+
+    // Both in the store, pointing at the new chart, each marked as the intake's.
+    let contact = only(&s, &format!("RelatedPerson?patient={patient}")).await;
+    assert_eq!(contact["name"][0]["text"], "Baraka Otieno");
+    let weight = only(&s, &format!("Observation?subject={patient}")).await;
+    assert_eq!(weight["valueQuantity"]["value"], 64.5);
+    assert_eq!(weight["status"], "final");
+    let mut marks: Vec<String> = [&contact, &weight]
+        .iter()
+        .flat_map(|r| r["identifier"].as_array().unwrap().clone())
+        .filter(|i| i["system"] == "urn:intake:extracted")
+        .map(|i| i["value"].as_str().unwrap().to_owned())
+        .collect();
+    marks.sort();
+    assert_eq!(marks, [format!("{intake}/1"), format!("{intake}/2")]);
+    // The Provenance names them too.
+    let response = only(
+        &s,
+        &format!("QuestionnaireResponse?identifier=urn:intake:submission|{intake}"),
+    )
+    .await;
+    let provenance = only(
+        &s,
+        &format!(
+            "Provenance?target=QuestionnaireResponse/{}",
+            response["id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    let targets: Vec<&str> = provenance["target"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["reference"].as_str().unwrap())
+        .collect();
+    for r in [&contact, &weight] {
+        let reference = format!(
+            "{}/{}",
+            r["resourceType"].as_str().unwrap(),
+            r["id"].as_str().unwrap()
+        );
+        assert!(targets.contains(&reference.as_str()), "{targets:?}");
+    }
+    fhir_validator::assert_valid("extras", &[contact.clone(), weight.clone(), provenance]);
+
+    // The same submission again (a retry): nothing more.
+    let (status, again) = s.submit("extras-1", &body).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(
+        s.search(&format!("RelatedPerson?patient={patient}"))
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(
+        s.search(&format!("Observation?subject={patient}"))
+            .await
+            .len(),
+        1
+    );
+
+    // A returning visit, linked: its contact and weight go on the existing chart.
+    let (status, linked) = s
+        .submit(
+            "extras-2",
+            &registration::response_with_extras(
+                "Amani",
+                "Otieno",
+                "1995-07-15",
+                Some("+254 700 000 001"),
+                "Neema Otieno",
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{linked}");
+    assert_eq!(linked["outcome"], "linked", "{linked}");
+    assert_eq!(linked["patient"], patient.as_str());
+    let second = linked["intake"].as_str().unwrap();
+    let contacts = s.search(&format!("RelatedPerson?patient={patient}")).await;
+    assert_eq!(contacts.len(), 2, "{contacts:?}");
+    assert!(
+        contacts
+            .iter()
+            .any(|c| c["name"][0]["text"] == "Neema Otieno"
+                && has_identifier(c, "urn:intake:extracted", &format!("{second}/1")))
+    );
+    assert_eq!(
+        s.search(&format!("Observation?subject={patient}"))
+            .await
+            .len(),
+        2
+    );
+    assert_eq!(s.search("Patient?family=otieno").await.len(), 1);
+}

@@ -1,7 +1,7 @@
 //! The intake pipeline with a remote FHIR R4 EMR (Medplum's router, started by
 //! the test): an intake lands once, valid by Medplum's own validation; when the
 //! EMR fails its deliveries for a while, the outbox retries until it takes them,
-//! nothing twice; an EMR that cannot be searched sends intakes to review instead
+//! nothing twice, what a form extracts besides the Patient included; an EMR that cannot be searched sends intakes to review instead
 //! of refusing them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -137,4 +137,82 @@ async fn an_emr_that_cannot_be_searched_sends_intakes_to_review_not_away() {
     let id = answer["intake"].as_str().unwrap();
     assert_eq!(s.intake(id).await["status"], "review");
     assert!(emr_search(&emr, "Patient?family=odhiambo").await.is_empty());
+}
+
+#[tokio::test]
+async fn an_intakes_extracted_contact_and_observation_reach_a_remote_emr_once_when_a_delivery_is_repeated()
+ {
+    let emr = MedplumPeer::start(&PeerOptions::default());
+    let s = server(&emr).await;
+    registration::import_extras(&s.client, &s.base).await;
+    // The EMR carries out the first delivery but its answer never comes: the
+    // outbox cannot know, and sends it again (delivered below means a second
+    // transaction was answered: the first one after the hold is withheld).
+    emr.hold_transactions(0, 1).await;
+    let (status, answer) = s
+        .submit(
+            "x-1",
+            &registration::response_with_extras(
+                "Wanjiku",
+                "Mwangi",
+                "1990-10-10",
+                None,
+                "Baraka Mwangi",
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let id = answer["intake"].as_str().unwrap().to_owned();
+    let mut state = s.intake(&id).await;
+    for _ in 0..100 {
+        if state["status"] == "delivered" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        state = s.intake(&id).await;
+    }
+    assert_eq!(state["status"], "delivered", "{state}");
+    emr.release().await;
+    let patient = state["patient"].as_str().unwrap().to_owned();
+    // Once each, referencing the chart the EMR made, each by its own identifier.
+    let contacts = emr_search(
+        &emr,
+        &format!("RelatedPerson?identifier=urn:intake:extracted|{id}/1"),
+    )
+    .await;
+    assert_eq!(contacts.len(), 1, "{contacts:?}");
+    assert_eq!(contacts[0]["patient"]["reference"], patient.as_str());
+    assert_eq!(
+        emr_search(&emr, &format!("RelatedPerson?patient={patient}"))
+            .await
+            .len(),
+        1
+    );
+    let weights = emr_search(
+        &emr,
+        &format!("Observation?identifier=urn:intake:extracted|{id}/2"),
+    )
+    .await;
+    assert_eq!(weights.len(), 1, "{weights:?}");
+    assert_eq!(weights[0]["subject"]["reference"], patient.as_str());
+    assert_eq!(
+        emr_search(&emr, &format!("Observation?subject={patient}"))
+            .await
+            .len(),
+        1
+    );
+    let provenances =
+        emr_search(&emr, &format!("Provenance?_tag=urn:intake:submission|{id}")).await;
+    assert_eq!(provenances.len(), 1);
+    let targets = provenances[0]["target"].to_string();
+    assert!(
+        targets.contains(&format!(
+            "RelatedPerson/{}",
+            contacts[0]["id"].as_str().unwrap()
+        )) && targets.contains(&format!(
+            "Observation/{}",
+            weights[0]["id"].as_str().unwrap()
+        )),
+        "{targets}"
+    );
 }

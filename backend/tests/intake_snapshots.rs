@@ -2,8 +2,10 @@
 //! compared with JSON snapshots in `tests/snapshots/intake/`: a new patient's
 //! Patient, QuestionnaireResponse and Provenance; a returning patient's response,
 //! Provenance and the Task proposing the details that differ (the chart untouched);
-//! a doubtful match's review Task. Ids, versions and times are replaced by
-//! placeholders; `UPDATE_SNAPSHOTS=1` rewrites the snapshots (review the diff).
+//! a doubtful match's review Task; and what a form extracts besides the Patient
+//! (a RelatedPerson, an Observation), delivered beside it. Ids, versions and
+//! times are replaced by placeholders; `UPDATE_SNAPSHOTS=1` rewrites the snapshots
+//! (review the diff).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -152,4 +154,55 @@ async fn created_linked_and_review_intakes_store_the_resources_of_their_snapshot
     for (name, resources) in snapshots {
         assert_snapshot("intake", name, &normalise(&resources, &volatile, REDACTED));
     }
+}
+
+#[tokio::test]
+async fn an_intake_with_an_emergency_contact_and_a_weight_stores_the_resources_of_its_snapshot() {
+    let s = IntakeServer::embedded().await;
+    registration::import_extras(&s.client, &s.base).await;
+    let (created, answer) = submit(
+        &s,
+        "snap-extras",
+        &registration::response_with_extras(
+            "Amani",
+            "Otieno",
+            "1995-07-15",
+            Some("+254 700 000 001"),
+            "Baraka Otieno",
+        ),
+    )
+    .await;
+    assert_eq!(answer["outcome"], "created", "{answer}");
+    let patient = read(&s, answer["patient"].as_str().unwrap()).await;
+    let response = one(
+        &s,
+        &format!("QuestionnaireResponse?identifier={SUBMISSION}|{created}"),
+    )
+    .await;
+    let provenance = one(&s, &format!("Provenance?target={}", reference(&response))).await;
+    let contact = one(
+        &s,
+        &format!("RelatedPerson?patient={}", reference(&patient)),
+    )
+    .await;
+    let weight = one(&s, &format!("Observation?subject={}", reference(&patient))).await;
+    let volatile = vec![
+        (created.clone(), "[intake]".to_owned()),
+        (id_of(&patient), "[patient]".to_owned()),
+        (id_of(&response), "[response]".to_owned()),
+        (id_of(&provenance), "[provenance]".to_owned()),
+        (id_of(&contact), "[contact]".to_owned()),
+        (id_of(&weight), "[weight]".to_owned()),
+    ];
+    fhir_validator::assert_valid(
+        "intake with extras",
+        &[contact.clone(), weight.clone(), provenance.clone()],
+    );
+    let resources = json!({"RelatedPerson": contact, "Observation": weight,
+        "Provenance": provenance});
+    assert_snapshot(
+        "intake",
+        "extras",
+        &normalise(&resources, &volatile, REDACTED),
+    );
 }

@@ -1070,3 +1070,96 @@ async fn an_intake_dead_lettered_without_a_task_is_queued_when_the_server_starts
     assert_eq!(tasks_for(&c, &intake).await, 1);
     assert!(c.queued(&intake).await.is_some());
 }
+
+#[tokio::test]
+async fn a_reviewed_intakes_emergency_contact_and_observation_are_delivered_at_the_decision() {
+    let c = Clinic::start().await;
+    registration::import_extras(&c.app.admin().await, &c.app.base).await;
+    let first = c
+        .submit(
+            "first",
+            &registration::response("Amani", "Otieno", "1995-07-15", Some("+254 700 000 001")),
+        )
+        .await;
+    assert_eq!(first["outcome"], "created", "{first}");
+    let chart = first["patient"].as_str().unwrap().to_owned();
+    let second = c
+        .submit(
+            "second",
+            &registration::response_with_extras(
+                "Zawadi",
+                "Otieno",
+                "1995-07-15",
+                Some("+254 700 000 001"),
+                "Baraka Otieno",
+            ),
+        )
+        .await;
+    assert_eq!(second["outcome"], "review", "{second}");
+    let intake = second["intake"].as_str().unwrap().to_owned();
+    // Nothing of it is delivered while it waits.
+    assert!(
+        c.search(&format!(
+            "RelatedPerson?identifier=urn:intake:extracted|{intake}/1"
+        ))
+        .await
+        .is_empty()
+    );
+    assert!(
+        c.search(&format!("Observation?subject={chart}"))
+            .await
+            .is_empty()
+    );
+    let item = c.queued(&intake).await.expect("the review item is queued");
+    let (task, version) = task_of(&item);
+    let (status, decided) = c
+        .decide(
+            &task,
+            Some(&version),
+            &c.clinician.0,
+            &json!({"action": "link", "patient": chart, "password": c.clinician.1}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{decided}");
+    let contacts = c.search(&format!("RelatedPerson?patient={chart}")).await;
+    assert_eq!(contacts.len(), 1, "{contacts:?}");
+    assert_eq!(contacts[0]["name"][0]["text"], "Baraka Otieno");
+    let weights = c.search(&format!("Observation?subject={chart}")).await;
+    assert_eq!(weights.len(), 1, "{weights:?}");
+    for (r, n) in [(&contacts[0], 1), (&weights[0], 2)] {
+        assert!(
+            r["identifier"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|i| i["system"] == "urn:intake:extracted"
+                    && i["value"] == format!("{intake}/{n}")),
+            "{r}"
+        );
+    }
+    // The Provenance of the decided delivery names them.
+    let response = c
+        .search(&format!(
+            "QuestionnaireResponse?identifier=urn:intake:submission|{intake}"
+        ))
+        .await;
+    let provenance = c
+        .search(&format!(
+            "Provenance?target=QuestionnaireResponse/{}",
+            response[0]["id"].as_str().unwrap()
+        ))
+        .await;
+    let targets = provenance[0]["target"].to_string();
+    for r in [&contacts[0], &weights[0]] {
+        let reference = format!(
+            "{}/{}",
+            r["resourceType"].as_str().unwrap(),
+            r["id"].as_str().unwrap()
+        );
+        assert!(targets.contains(&reference), "{targets}");
+    }
+    common::fhir_validator::assert_valid(
+        "decided extras",
+        &[contacts[0].clone(), weights[0].clone()],
+    );
+}

@@ -20,7 +20,14 @@ use crate::store::search::{self, PARAMETERS};
 use crate::store::{Outcome, Request, StoreError, Stored};
 
 /// The types served here (Questionnaire has routes of its own).
-const TYPES: &[&str] = &["Patient", "QuestionnaireResponse", "Provenance", "Task"];
+const TYPES: &[&str] = &[
+    "Patient",
+    "QuestionnaireResponse",
+    "Provenance",
+    "Task",
+    "RelatedPerson",
+    "Observation",
+];
 
 fn known_type(resource_type: &str) -> Result<(), ApiError> {
     if TYPES.contains(&resource_type) {

@@ -181,6 +181,7 @@ pub(super) async fn submit(
         body_sha256,
         questionnaire: response.questionnaire.clone().unwrap_or_default(),
         response: response_json,
+        extras: crate::intake::Extras::of(&extraction.bundle),
         patient,
         device: kiosk
             .as_ref()

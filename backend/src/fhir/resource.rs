@@ -13,7 +13,13 @@ pub const STORED_TYPES: &[&str] = &[
     "Provenance",
     "Task",
     "Questionnaire",
+    "RelatedPerson",
+    "Observation",
 ];
+
+/// What the embedded store keeps of what a form extracts besides the Patient
+/// (SDC extraction writes these: see `extract/schema.rs`).
+pub const EXTRACTED_TYPES: &[&str] = &["RelatedPerson", "Observation"];
 
 /// Checks that `resource` is a valid FHIR R4 `resource_type` (unknown elements
 /// and wrong value types refused). The message names the problem, never a value.
@@ -152,6 +158,27 @@ fn required_bindings(resource_type: &str, resource: &Value) -> Result<(), Issue>
                 true,
             )
         }
+        "Observation" => code(
+            "status",
+            &[
+                "registered",
+                "preliminary",
+                "final",
+                "amended",
+                "corrected",
+                "cancelled",
+                "entered-in-error",
+                "unknown",
+            ],
+            true,
+        ),
+        "RelatedPerson" => match resource.pointer("/patient/reference") {
+            Some(Value::String(r)) if !r.is_empty() => Ok(()),
+            _ => Err(
+                Issue::error(IssueType::Required, "RelatedPerson.patient is required")
+                    .at("patient"),
+            ),
+        },
         _ => Ok(()),
     }
 }

@@ -26,10 +26,112 @@ use crate::emr::{Emr, Found};
 use crate::fhir::extract::{IdGenerator, RandomIds};
 use crate::store::{Request, Store};
 
-/// The identifier system of everything an intake writes: the Patient it
-/// creates, its QuestionnaireResponse (`identifier`) and Provenance (`meta.tag`).
+/// The identifier system of what an intake writes: the Patient it creates, its
+/// QuestionnaireResponse (`identifier`) and Provenance (`meta.tag`); the rest of
+/// what its form extracts is under [`EXTRACTED_SYSTEM`].
 /// A retried or replayed delivery finds them by it instead of writing twice.
 pub const SUBMISSION_SYSTEM: &str = "urn:intake:submission";
+
+/// The identifier system of the other resources an intake's form extracts
+/// (RelatedPerson, Observation…): each has the value `{intake id}/{n}`, `n` its
+/// place among them (from 1). Not [`SUBMISSION_SYSTEM`]: there a value is an
+/// intake's id and names one resource per type (its Patient, its response), while
+/// a form may extract several resources of one type, and a condition on a shared
+/// value would make the second find the first and never be written.
+pub const EXTRACTED_SYSTEM: &str = "urn:intake:extracted";
+
+/// FHIR R4 resource types without an `identifier` element: an extracted one is
+/// marked with a `meta.tag` instead (as the Provenance is) and found by `_tag`.
+const WITHOUT_IDENTIFIER: &[&str] = &[
+    "AuditEvent",
+    "Binary",
+    "Bundle",
+    "CapabilityStatement",
+    "CompartmentDefinition",
+    "GraphDefinition",
+    "ImplementationGuide",
+    "Linkage",
+    "MessageHeader",
+    "OperationDefinition",
+    "OperationOutcome",
+    "Parameters",
+    "Provenance",
+    "SearchParameter",
+    "Subscription",
+];
+
+/// What a form extracts besides the Patient (an emergency contact's
+/// RelatedPerson, Observations…), delivered with it in the same transaction.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Extras {
+    /// The extracted Patient's `fullUrl`, by which these refer to it.
+    pub patient_url: Option<String>,
+    /// The other entries of the extraction, `{fullUrl, resource}`, in its order
+    /// (which numbers their identifiers, so it must not change between attempts).
+    pub entries: Vec<Value>,
+}
+
+impl Extras {
+    /// The entries of an extraction's Bundle that are not its Patient.
+    pub fn of(extraction: &Value) -> Self {
+        let mut out = Self::default();
+        for e in extraction["entry"].as_array().into_iter().flatten() {
+            let Some(resource) = e.get("resource").filter(|r| r.is_object()) else {
+                continue;
+            };
+            let full_url = e.get("fullUrl").cloned();
+            if resource["resourceType"] == "Patient" && out.patient_url.is_none() {
+                out.patient_url = full_url.and_then(|u| u.as_str().map(str::to_owned));
+                continue;
+            }
+            let mut entry = json!({"resource": resource});
+            if let Some(u) = full_url {
+                entry["fullUrl"] = u;
+            }
+            out.entries.push(entry);
+        }
+        out
+    }
+
+    /// Leaves out the resources of a type not in `allowed` (what the embedded
+    /// store keeps); how many were left out.
+    pub fn retain_types(&mut self, allowed: &[&str]) -> usize {
+        let before = self.entries.len();
+        self.entries.retain(|e| {
+            e.pointer("/resource/resourceType")
+                .and_then(Value::as_str)
+                .is_some_and(|t| allowed.contains(&t))
+        });
+        before - self.entries.len()
+    }
+
+    /// What an intake waiting for a decision keeps (`intake.extracted`): the
+    /// Patient alone when nothing else was extracted (as before these were
+    /// delivered), else a `collection` Bundle of the Patient and the rest.
+    pub(crate) fn keep(&self, patient: &Value) -> String {
+        if self.entries.is_empty() {
+            return patient.to_string();
+        }
+        let mut first = json!({"resource": patient});
+        if let Some(u) = &self.patient_url {
+            first["fullUrl"] = Value::String(u.clone());
+        }
+        let mut entries = vec![first];
+        entries.extend(self.entries.iter().cloned());
+        json!({"resourceType": "Bundle", "type": "collection", "entry": entries}).to_string()
+    }
+
+    /// The Patient and the rest, from what [`Extras::keep`] kept (or a Patient
+    /// alone, as older versions kept it).
+    pub(crate) fn kept(text: &str) -> Option<(Value, Self)> {
+        let value: Value = serde_json::from_str(text).ok()?;
+        if value["resourceType"] == "Bundle" {
+            let patient = patient_in(&value)?;
+            return Some((patient, Self::of(&value)));
+        }
+        value.is_object().then(|| (value, Self::default()))
+    }
+}
 
 /// Where a pending (accepted, not yet delivered) new patient sits in the index.
 pub(crate) fn pending_key(intake: &str) -> String {
@@ -94,6 +196,8 @@ pub struct Submission {
     pub response: Value,
     /// The Patient extracted from it.
     pub patient: Value,
+    /// Whatever else was extracted from it.
+    pub extras: Extras,
     /// Who sent it, for Provenance (`Intake patient app`, a kiosk's name, …).
     pub device: String,
     /// Who to name in the audit trail when it is accepted (a kiosk), if anyone.
@@ -172,7 +276,15 @@ impl Prepared {
         let now = fhir_instant(clock.now());
         let mut response = s.response.clone();
         response["identifier"] = json!({"system": SUBMISSION_SYSTEM, "value": id});
-        let bundle = delivery_bundle(&id, &Subject::New, &s.patient, &response, &by(s), &now);
+        let bundle = delivery_bundle(
+            &id,
+            &Subject::New,
+            &s.patient,
+            &s.extras,
+            &response,
+            &by(s),
+            &now,
+        );
         let checked = store.and_then(|store| {
             let requests = inline_requests(&bundle)?;
             store.check_creates(&requests).ok()?;
@@ -339,7 +451,20 @@ impl Intakes {
     }
 
     /// Decides and accepts `submission` (or answers as before for a known key).
-    pub async fn submit(&self, submission: Submission) -> Result<Accepted, IntakeError> {
+    pub async fn submit(&self, mut submission: Submission) -> Result<Accepted, IntakeError> {
+        if self.local.is_some() {
+            // The embedded store keeps only some types: the rest of what a form
+            // extracts cannot be delivered there (a remote EMR gets everything).
+            let dropped = submission
+                .extras
+                .retain_types(crate::fhir::resource::EXTRACTED_TYPES);
+            if dropped > 0 {
+                tracing::warn!(
+                    intake.extras_dropped = dropped,
+                    "extracted resources of types the embedded store does not keep were left out"
+                );
+            }
+        }
         let (reply, answer) = oneshot::channel();
         let prepared = Prepared::of(&submission, self.local.as_ref(), self.clock.as_ref());
         self.jobs
@@ -856,19 +981,23 @@ fn record(
             (Some(std::mem::take(&mut p.new_text)), requests)
         }
         Subject::Existing(_) | Subject::Pending(_) => {
-            let mut bundle = delivery_bundle(id, &subject, &s.patient, &p.response, &by(s), now);
+            let mut bundle = delivery_bundle(
+                id,
+                &subject,
+                &s.patient,
+                &s.extras,
+                &p.response,
+                &by(s),
+                now,
+            );
             if let Subject::Pending(earlier) = &subject
                 && let Some(patient) = rows.created.get(earlier)
             {
                 // Created earlier in this batch (an earlier batch's is in the
-                // index by now; one not written here is resolved at delivery).
-                if let Some(entries) = bundle["entry"].as_array_mut() {
-                    for e in entries {
-                        if e.pointer("/resource/subject/reference").is_some() {
-                            e["resource"]["subject"]["reference"] = Value::String(patient.clone());
-                        }
-                    }
-                }
+                // index by now; one not written here is resolved at delivery):
+                // every reference to it, the response's and the extras'.
+                let pending = subject_reference(&subject, "");
+                rewrite_references(&mut bundle, &pending, patient);
                 resolved = Some(patient.clone());
             }
             let requests = match (&subject, &resolved) {
@@ -963,7 +1092,7 @@ fn record(
         status,
         response: std::mem::take(&mut p.response_text),
         match_result: match_result.to_string(),
-        extracted: keep.then(|| s.patient.to_string()),
+        extracted: keep.then(|| s.extras.keep(&s.patient)),
         device: keep.then(|| s.device.clone()),
     });
     if let Some(payload) = payload {
@@ -1094,13 +1223,18 @@ pub(crate) struct Author<'a> {
     pub(crate) invitation: Option<&'a str>,
 }
 
-/// The transaction the outbox sends: the Patient (new only), the response, and
-/// the Provenance, each conditional on this intake's identifier so a repeat
-/// finds what the first attempt wrote.
+/// The transaction the outbox sends: the Patient (new only), the response, the
+/// other resources the form extracted, and the Provenance, each conditional on
+/// this intake's identifier so a repeat finds what the first attempt wrote.
+///
+/// The extras' references to the extracted Patient become the intake's subject
+/// (as the response's `subject`); their references to one another keep their
+/// `fullUrl`s, which the transaction resolves.
 pub(crate) fn delivery_bundle(
     id: &str,
     subject: &Subject,
     patient: &Value,
+    extras: &Extras,
     response: &Value,
     author: &Author<'_>,
     now: &str,
@@ -1109,30 +1243,25 @@ pub(crate) fn delivery_bundle(
     let patient_url = format!("urn:uuid:{}", RandomIds.uuid());
     let response_url = format!("urn:uuid:{}", RandomIds.uuid());
     let mut entries = Vec::new();
-    let subject_ref = match subject {
-        Subject::New => {
-            let mut p = patient.clone();
-            if let Some(o) = p.as_object_mut() {
-                o.remove("id");
-            }
-            let mut identifiers = p
-                .get("identifier")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            identifiers.push(json!({"system": SUBMISSION_SYSTEM, "value": id}));
-            p["identifier"] = Value::Array(identifiers);
-            entries.push(json!({
-                "fullUrl": patient_url,
-                "resource": p,
-                "request": {"method": "POST", "url": "Patient", "ifNoneExist": condition},
-            }));
-            patient_url.clone()
+    if *subject == Subject::New {
+        let mut p = patient.clone();
+        if let Some(o) = p.as_object_mut() {
+            o.remove("id");
         }
-        Subject::Existing(p) => format!("Patient/{p}"),
-        Subject::Pending(earlier) => format!("Patient?identifier={SUBMISSION_SYSTEM}|{earlier}"),
-        Subject::None => String::new(),
-    };
+        let mut identifiers = p
+            .get("identifier")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        identifiers.push(json!({"system": SUBMISSION_SYSTEM, "value": id}));
+        p["identifier"] = Value::Array(identifiers);
+        entries.push(json!({
+            "fullUrl": patient_url,
+            "resource": p,
+            "request": {"method": "POST", "url": "Patient", "ifNoneExist": condition},
+        }));
+    }
+    let subject_ref = subject_reference(subject, &patient_url);
     let mut qr = response.clone();
     if let Some(o) = qr.as_object_mut() {
         o.remove("id");
@@ -1146,6 +1275,11 @@ pub(crate) fn delivery_bundle(
     let mut targets = vec![json!({"reference": response_url})];
     if *subject == Subject::New {
         targets.push(json!({"reference": patient_url}));
+    }
+    for (n, e) in extras.entries.iter().enumerate() {
+        let (entry, full_url) = extra_entry(id, n + 1, e, extras, &subject_ref);
+        entries.push(entry);
+        targets.push(json!({"reference": full_url}));
     }
     let mut who = json!({"display": author.device});
     if let Some(invitation) = author.invitation {
@@ -1166,6 +1300,93 @@ pub(crate) fn delivery_bundle(
         "request": {"method": "POST", "url": "Provenance", "ifNoneExist": format!("_tag={SUBMISSION_SYSTEM}|{id}")},
     }));
     json!({"resourceType": "Bundle", "type": "transaction", "entry": entries})
+}
+
+/// How a delivery refers to the intake's patient: the new Patient's `fullUrl`,
+/// the chart, or the Patient another intake is creating (by its identifier).
+fn subject_reference(subject: &Subject, new_url: &str) -> String {
+    match subject {
+        Subject::New => new_url.to_owned(),
+        Subject::Existing(p) => format!("Patient/{p}"),
+        Subject::Pending(earlier) => format!("Patient?identifier={SUBMISSION_SYSTEM}|{earlier}"),
+        Subject::None => String::new(),
+    }
+}
+
+/// The `n`th extra resource as a conditional create, and its `fullUrl`: its id
+/// dropped, its references to the extracted Patient made `subject_ref`, marked as
+/// this intake's (an identifier `{intake}/{n}`, or a `meta.tag` for a type with
+/// no identifier element).
+fn extra_entry(
+    id: &str,
+    n: usize,
+    entry: &Value,
+    extras: &Extras,
+    subject_ref: &str,
+) -> (Value, String) {
+    let mut resource = entry["resource"].clone();
+    let resource_type = resource["resourceType"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    if let Some(o) = resource.as_object_mut() {
+        o.remove("id");
+    }
+    if let Some(url) = &extras.patient_url {
+        rewrite_references(&mut resource, url, subject_ref);
+    }
+    let value = format!("{id}/{n}");
+    let condition = if WITHOUT_IDENTIFIER.contains(&resource_type.as_str()) {
+        let mut tags = resource
+            .pointer("/meta/tag")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        tags.push(json!({"system": EXTRACTED_SYSTEM, "code": value}));
+        resource["meta"]["tag"] = Value::Array(tags);
+        format!("_tag={EXTRACTED_SYSTEM}|{value}")
+    } else {
+        let mut identifiers = resource
+            .get("identifier")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        identifiers.push(json!({"system": EXTRACTED_SYSTEM, "value": value}));
+        resource["identifier"] = Value::Array(identifiers);
+        format!("identifier={EXTRACTED_SYSTEM}|{value}")
+    };
+    // An extraction's fullUrl is kept (the others refer to it); one without
+    // gets its own.
+    let full_url = entry["fullUrl"]
+        .as_str()
+        .map_or_else(|| format!("urn:uuid:{}", RandomIds.uuid()), str::to_owned);
+    let entry = json!({
+        "fullUrl": full_url,
+        "resource": resource,
+        "request": {"method": "POST", "url": resource_type, "ifNoneExist": condition},
+    });
+    (entry, full_url)
+}
+
+/// Every `reference` equal to `from`, anywhere in `value`, made `to`.
+pub(crate) fn rewrite_references(value: &mut Value, from: &str, to: &str) {
+    match value {
+        Value::Object(o) => {
+            for (k, v) in o.iter_mut() {
+                if k == "reference" && v.as_str() == Some(from) {
+                    *v = Value::String(to.to_owned());
+                } else {
+                    rewrite_references(v, from, to);
+                }
+            }
+        }
+        Value::Array(a) => {
+            for v in a {
+                rewrite_references(v, from, to);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// The new Patient in a delivery bundle, if it creates one.
@@ -1283,4 +1504,153 @@ fn update_task(
             "valueReference": {"reference": "#proposed"},
         })).collect::<Vec<_>>(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PATIENT_URL: &str = "urn:uuid:00000000-0000-4000-8000-000000000001";
+    const CONTACT_URL: &str = "urn:uuid:00000000-0000-4000-8000-000000000002";
+
+    /// An extraction: the Patient, a contact pointing at it, an Observation
+    /// about the Patient performed by the contact, and a resource type without
+    /// an identifier element.
+    fn extraction() -> Value {
+        json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"fullUrl": PATIENT_URL, "resource": {"resourceType": "Patient", "birthDate": "1990"}},
+            {"fullUrl": CONTACT_URL, "resource": {"resourceType": "RelatedPerson", "id": "x",
+                "patient": {"reference": PATIENT_URL}}},
+            {"fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000003", "resource": {
+                "resourceType": "Observation", "status": "final", "code": {"text": "Weight"},
+                "subject": {"reference": PATIENT_URL}, "performer": [{"reference": CONTACT_URL}]}},
+            {"resource": {"resourceType": "Linkage", "item": [{"type": "source",
+                "resource": {"reference": PATIENT_URL}}]}}
+        ]})
+    }
+
+    fn bundle_for(subject: &Subject) -> Value {
+        let extraction = extraction();
+        let extras = Extras::of(&extraction);
+        let patient = patient_in(&extraction).unwrap();
+        let response = json!({"resourceType": "QuestionnaireResponse", "status": "completed"});
+        let author = Author {
+            device: "test",
+            invitation: None,
+        };
+        delivery_bundle("i-1", subject, &patient, &extras, &response, &author, "now")
+    }
+
+    fn entry<'a>(bundle: &'a Value, resource_type: &str) -> &'a Value {
+        bundle["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["resource"]["resourceType"] == resource_type)
+            .unwrap()
+    }
+
+    #[test]
+    fn extras_refer_to_the_intakes_subject_and_to_one_another_by_full_url() {
+        for (subject, expected) in [
+            (Subject::Existing("p1".into()), "Patient/p1".to_owned()),
+            (
+                Subject::Pending("i-0".into()),
+                format!("Patient?identifier={SUBMISSION_SYSTEM}|i-0"),
+            ),
+        ] {
+            let b = bundle_for(&subject);
+            let contact = entry(&b, "RelatedPerson");
+            assert_eq!(contact["resource"]["patient"]["reference"], expected);
+            assert_eq!(contact["fullUrl"], CONTACT_URL);
+            assert!(contact["resource"].get("id").is_none());
+            let observation = &entry(&b, "Observation")["resource"];
+            assert_eq!(observation["subject"]["reference"], expected);
+            assert_eq!(observation["performer"][0]["reference"], CONTACT_URL);
+            assert_eq!(
+                entry(&b, "QuestionnaireResponse")["resource"]["subject"]["reference"],
+                expected
+            );
+        }
+        // A new patient: its own fullUrl in this bundle.
+        let b = bundle_for(&Subject::New);
+        let patient_url = entry(&b, "Patient")["fullUrl"].clone();
+        assert_eq!(
+            entry(&b, "RelatedPerson")["resource"]["patient"]["reference"],
+            patient_url
+        );
+    }
+
+    #[test]
+    fn each_extra_is_conditional_on_its_own_mark_and_named_by_the_provenance() {
+        let b = bundle_for(&Subject::Existing("p1".into()));
+        let contact = entry(&b, "RelatedPerson");
+        assert_eq!(
+            contact["resource"]["identifier"],
+            json!([{"system": EXTRACTED_SYSTEM, "value": "i-1/1"}])
+        );
+        assert_eq!(
+            contact["request"],
+            json!({"method": "POST", "url": "RelatedPerson",
+                "ifNoneExist": format!("identifier={EXTRACTED_SYSTEM}|i-1/1")})
+        );
+        assert_eq!(
+            entry(&b, "Observation")["request"]["ifNoneExist"],
+            format!("identifier={EXTRACTED_SYSTEM}|i-1/2")
+        );
+        // No identifier element: a tag, and a condition on it.
+        let linkage = entry(&b, "Linkage");
+        assert!(linkage["resource"].get("identifier").is_none());
+        assert_eq!(
+            linkage["resource"]["meta"]["tag"],
+            json!([{"system": EXTRACTED_SYSTEM, "code": "i-1/3"}])
+        );
+        assert_eq!(
+            linkage["request"]["ifNoneExist"],
+            format!("_tag={EXTRACTED_SYSTEM}|i-1/3")
+        );
+        let full_url = linkage["fullUrl"].as_str().unwrap();
+        assert!(full_url.starts_with("urn:uuid:"));
+        let targets = &entry(&b, "Provenance")["resource"]["target"];
+        for r in [
+            CONTACT_URL,
+            "urn:uuid:00000000-0000-4000-8000-000000000003",
+            full_url,
+        ] {
+            assert!(
+                targets
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|t| t["reference"] == r),
+                "{targets}"
+            );
+        }
+    }
+
+    #[test]
+    fn what_a_waiting_intake_keeps_reads_back_and_an_older_patient_alone_too() {
+        let extraction = extraction();
+        let extras = Extras::of(&extraction);
+        let patient = patient_in(&extraction).unwrap();
+        assert_eq!(extras.entries.len(), 3);
+        assert_eq!(extras.patient_url.as_deref(), Some(PATIENT_URL));
+        let kept = extras.keep(&patient);
+        assert_eq!(Extras::kept(&kept), Some((patient.clone(), extras)));
+        // Nothing else extracted: the Patient alone, as before.
+        let alone = Extras::default().keep(&patient);
+        assert_eq!(alone, patient.to_string());
+        assert_eq!(Extras::kept(&alone), Some((patient, Extras::default())));
+        assert_eq!(Extras::kept("not json"), None);
+    }
+
+    #[test]
+    fn the_embedded_store_keeps_only_the_types_it_stores() {
+        let mut extras = Extras::of(&extraction());
+        assert_eq!(
+            extras.retain_types(crate::fhir::resource::EXTRACTED_TYPES),
+            1
+        );
+        assert_eq!(extras.entries.len(), 2);
+    }
 }

@@ -49,6 +49,18 @@ pub const PARAMETERS: &[(&str, &[(&str, Kind)])] = &[
     ),
     ("Provenance", &[("target", Kind::Reference)]),
     (
+        "RelatedPerson",
+        &[("patient", Kind::Reference), ("identifier", Kind::Token)],
+    ),
+    (
+        "Observation",
+        &[
+            ("subject", Kind::Reference),
+            ("patient", Kind::Reference),
+            ("identifier", Kind::Token),
+        ],
+    ),
+    (
         "Task",
         &[
             ("status", Kind::Token),
@@ -177,6 +189,31 @@ pub fn terms(resource_type: &str, resource: &Value) -> Vec<Term> {
                 if let Some(r) = str_of(target, "reference") {
                     out.push(("target", None, r));
                 }
+            }
+        }
+        "RelatedPerson" => {
+            if let Some(r) = resource
+                .pointer("/patient/reference")
+                .and_then(Value::as_str)
+            {
+                out.push(("patient", None, r.to_owned()));
+            }
+            for identifier in array(resource.get("identifier")) {
+                token(&mut out, "identifier", identifier);
+            }
+        }
+        "Observation" => {
+            if let Some(r) = resource
+                .pointer("/subject/reference")
+                .and_then(Value::as_str)
+            {
+                out.push(("subject", None, r.to_owned()));
+                if r.starts_with("Patient/") {
+                    out.push(("patient", None, r.to_owned()));
+                }
+            }
+            for identifier in array(resource.get("identifier")) {
+                token(&mut out, "identifier", identifier);
             }
         }
         "Task" => {

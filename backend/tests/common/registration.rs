@@ -96,3 +96,68 @@ pub(crate) async fn submit(
     let status = r.status();
     (status, r.json().await.unwrap_or(Value::Null))
 }
+
+/// The id of [`extras_form`].
+pub(crate) const EXTRAS_FORM: &str = "registration-extras";
+
+/// The registration form with more to extract than the Patient: an emergency
+/// contact (a RelatedPerson) and the patient's weight (an Observation).
+pub(crate) fn extras_form() -> Value {
+    let extract = |canonical: &str| {
+        json!({"url": "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-definitionExtract",
+            "extension": [{"url": "definition", "valueCanonical": canonical}]})
+    };
+    let r = "http://hl7.org/fhir/StructureDefinition/RelatedPerson#";
+    let o = "http://hl7.org/fhir/StructureDefinition/Observation#";
+    let mut q = form();
+    q["id"] = json!(EXTRAS_FORM);
+    q["title"] = json!("Registration with an emergency contact");
+    let items = q["item"].as_array_mut().unwrap();
+    items.push(json!({"linkId": "kin", "type": "group", "text": "Emergency contact",
+        "extension": [extract("http://hl7.org/fhir/StructureDefinition/RelatedPerson")],
+        "item": [
+            {"linkId": "kin-name", "type": "string", "text": "Name", "definition": format!("{r}RelatedPerson.name.text")},
+            {"linkId": "kin-phone", "type": "string", "text": "Phone", "definition": format!("{r}RelatedPerson.telecom.value"),
+             "extension": [{"url": "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-definitionExtractValue", "extension": [
+                {"url": "definition", "valueUri": format!("{r}RelatedPerson.telecom.system")},
+                {"url": "fixed-value", "valueCode": "phone"}]}]}
+        ]}));
+    items.push(json!({"linkId": "weight", "type": "decimal", "text": "Weight (kg)",
+        "definition": format!("{o}Observation.value[x]:valueQuantity.value"),
+        "extension": [extract("http://hl7.org/fhir/StructureDefinition/Observation"),
+            {"url": "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-definitionExtractValue", "extension": [
+                {"url": "definition", "valueUri": format!("{o}Observation.code.text")},
+                {"url": "fixed-value", "valueString": "Body weight"}]}]}));
+    q
+}
+
+/// Stores [`extras_form`] on the server at `base`.
+pub(crate) async fn import_extras(client: &reqwest::Client, base: &str) {
+    let r = client
+        .put(format!("{base}/fhir/Questionnaire/{EXTRAS_FORM}"))
+        .header("content-type", "application/fhir+json")
+        .body(extras_form().to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "form import: {}", r.status());
+}
+
+/// [`extras_form`] answered for this person, with an emergency contact
+/// (`kin`) and a weight.
+pub(crate) fn response_with_extras(
+    given: &str,
+    family: &str,
+    birth: &str,
+    phone: Option<&str>,
+    kin: &str,
+) -> Value {
+    let mut r = response(given, family, birth, phone);
+    r["questionnaire"] = json!(format!("Questionnaire/{EXTRAS_FORM}"));
+    let items = r["item"].as_array_mut().unwrap();
+    items.push(json!({"linkId": "kin", "item": [
+        answer("kin-name", string(kin)),
+        answer("kin-phone", string("+254 722 000 002"))]}));
+    items.push(answer("weight", json!([{"valueDecimal": 64.5}])));
+    r
+}
