@@ -198,7 +198,8 @@ pub fn fhir_access(method: &Method, resource_type: &str) -> &'static [Role] {
         // The audit trail only through its own search, for admins.
         "AuditEvent" => ADMINS,
         _ if !read => WRITERS,
-        "Patient" | "Task" => DEMOGRAPHICS,
+        // An emergency contact is demographics: the front desk calls them.
+        "Patient" | "Task" | "RelatedPerson" => DEMOGRAPHICS,
         _ => CLINICAL,
     }
 }
@@ -424,6 +425,9 @@ mod tests {
             "fcas",
         ),
         ("GET", "/fhir/{type}", Some("Task"), "fcas"),
+        ("GET", "/fhir/{type}", Some("RelatedPerson"), "fcas"),
+        ("POST", "/fhir/{type}", Some("RelatedPerson"), "as"),
+        ("GET", "/fhir/{type}", Some("Observation"), "cas"),
         ("GET", "/fhir/{type}", Some("QuestionnaireResponse"), "cas"),
         ("GET", "/fhir/{type}/{id}", Some("Provenance"), "cas"),
         (
