@@ -71,13 +71,6 @@ fn str_of(json: &Json, key: &str) -> String {
         .to_owned()
 }
 
-fn array(json: Option<&Json>, key: &str) -> Vec<Json> {
-    match json.and_then(|j| j.get(key)) {
-        Some(Json::Array(items)) => items.clone(),
-        _ => Vec::new(),
-    }
-}
-
 impl User {
     fn read(json: &Json) -> Option<Self> {
         Some(User {
@@ -98,7 +91,7 @@ impl Kiosk {
         Some(Kiosk {
             id,
             name: str_of(json, "name"),
-            forms: array(Some(json), "forms")
+            forms: super::model::list(Some(json), "forms")
                 .iter()
                 .filter_map(|f| f.as_str().map(str::to_owned))
                 .collect(),
@@ -172,10 +165,12 @@ fn load<T: Send + Sync + 'static>(
     into: Loaded<T>,
 ) {
     leptos::task::spawn_local(async move {
-        let list = call(staff, "GET", path, None)
-            .await
-            .ok()
-            .map(|body| array(body.as_ref(), key).iter().filter_map(read).collect());
+        let list = call(staff, "GET", path, None).await.ok().map(|body| {
+            super::model::list(body.as_ref(), key)
+                .iter()
+                .filter_map(read)
+                .collect()
+        });
         let _ = into.try_set(Some(list));
     });
 }
@@ -287,10 +282,7 @@ fn listed<T: Clone + 'static>(
 
 /// A labelled field in `row`; returns the input or select.
 fn field(row: &Element, id: &str, label: &str, tag: &str) -> Element {
-    let wrap = add_class(row, "div", "field");
-    set(&add_text(&wrap, "label", label), "for", id);
-    let input = add(&wrap, tag);
-    set(&input, "id", id);
+    let (_, input) = super::labelled(row, id, label, tag);
     set(&input, "name", id);
     if tag == "input" {
         set(&input, "type", "text");
@@ -318,6 +310,79 @@ fn submit(form: &Element, id: &str, label: &'static str, pending: RwSignal<bool>
         let busy = pending.get();
         flag(&button, "disabled", busy);
         button.set_text_content(Some(if busy { s.sending } else { label }));
+    });
+}
+
+/// A form that adds something named, with a role (a staff account, a system
+/// token), and shows the secret the server made for it once.
+struct AddWithRole {
+    title: &'static str,
+    /// The form's id; its title's is `{key}-title`, its button's `{key}-submit`.
+    key: &'static str,
+    /// The name's field id, label and JSON member.
+    name: (&'static str, &'static str, &'static str),
+    role_id: &'static str,
+    roles: &'static [&'static str],
+    submit: &'static str,
+    path: &'static str,
+    /// What to say once it is added, from its name.
+    added: fn(&str) -> String,
+    /// The secret's label, and its JSON member in the answer.
+    secret: (&'static str, &'static str),
+}
+
+fn add_with_role(
+    section: &Element,
+    staff: Staff,
+    spec: &AddWithRole,
+    notice: RwSignal<Option<Notice>>,
+    reload: impl Fn() + Copy + 'static,
+) {
+    let title_id = format!("{}-title", spec.key);
+    set(&add_text(section, "h3", spec.title), "id", &title_id);
+    let form = add_class(section, "form", "admin-add");
+    set(&form, "id", spec.key);
+    set(&form, "aria-labelledby", &title_id);
+    let row = add_class(&form, "div", "field-row");
+    let (name_id, name_label, member) = spec.name;
+    let name = field(&row, name_id, name_label, "input");
+    let role = field(&row, spec.role_id, st().adm_role, "select");
+    options(&role, spec.roles);
+    let pending = RwSignal::new(false);
+    submit(&row, &format!("{}-submit", spec.key), spec.submit, pending);
+    let (path, added, (secret_label, secret_member)) = (spec.path, spec.added, spec.secret);
+    on(&form, "submit", move |event| {
+        event.prevent_default();
+        if pending.get_untracked() {
+            return;
+        }
+        let body = format!(
+            "{{\"{member}\":{},\"role\":{}}}",
+            to_string(value_of(&name).trim()),
+            to_string(value_of(&role).as_str())
+        );
+        pending.set(true);
+        let name = name.clone();
+        leptos::task::spawn_local(async move {
+            let said = match call(staff, "POST", path, Some(&body)).await {
+                Ok(body) => {
+                    set_value(&name, "");
+                    let body = body.unwrap_or(Json::Null);
+                    Notice::Secret {
+                        said: added(&str_of(&body, member)),
+                        label: secret_label,
+                        value: str_of(&body, secret_member),
+                    }
+                }
+                Err(why) => {
+                    focus(&name);
+                    Notice::Failed(why)
+                }
+            };
+            let _ = pending.try_set(false);
+            let _ = notice.try_set(Some(said));
+            reload();
+        });
     });
 }
 
@@ -435,53 +500,23 @@ fn users_section(parent: &Element, staff: Staff) {
         },
     );
 
-    set(
-        &add_text(&section, "h3", s.adm_add_user),
-        "id",
-        "add-user-title",
+    add_with_role(
+        &section,
+        staff,
+        &AddWithRole {
+            title: s.adm_add_user,
+            key: "add-user",
+            name: ("new-username", s.username, "username"),
+            role_id: "new-role",
+            roles: &["front-desk", "clinician", "admin"],
+            submit: s.adm_add,
+            path: "/api/admin/users",
+            added: s.adm_user_added,
+            secret: (s.password, "password"),
+        },
+        notice,
+        reload,
     );
-    let form = add_class(&section, "form", "admin-add");
-    set(&form, "id", "add-user");
-    set(&form, "aria-labelledby", "add-user-title");
-    let row = add_class(&form, "div", "field-row");
-    let username = field(&row, "new-username", s.username, "input");
-    let role = field(&row, "new-role", s.adm_role, "select");
-    options(&role, &["front-desk", "clinician", "admin"]);
-    let pending = RwSignal::new(false);
-    submit(&row, "add-user-submit", s.adm_add, pending);
-    on(&form, "submit", move |event| {
-        event.prevent_default();
-        if pending.get_untracked() {
-            return;
-        }
-        let body = format!(
-            "{{\"username\":{},\"role\":{}}}",
-            to_string(value_of(&username).trim()),
-            to_string(value_of(&role).as_str())
-        );
-        pending.set(true);
-        let username = username.clone();
-        leptos::task::spawn_local(async move {
-            let said = match call(staff, "POST", "/api/admin/users", Some(&body)).await {
-                Ok(body) => {
-                    set_value(&username, "");
-                    let body = body.unwrap_or(Json::Null);
-                    Notice::Secret {
-                        said: (s.adm_user_added)(&str_of(&body, "username")),
-                        label: s.password,
-                        value: str_of(&body, "password"),
-                    }
-                }
-                Err(why) => {
-                    focus(&username);
-                    Notice::Failed(why)
-                }
-            };
-            let _ = pending.try_set(false);
-            let _ = notice.try_set(Some(said));
-            reload();
-        });
-    });
 }
 
 fn kiosks_section(parent: &Element, staff: Staff) {
@@ -496,7 +531,7 @@ fn kiosks_section(parent: &Element, staff: Staff) {
             .await
             .ok()
             .map(|body| {
-                array(body.as_ref(), "forms")
+                super::model::list(body.as_ref(), "forms")
                     .iter()
                     .filter_map(|f| {
                         Some((
@@ -728,51 +763,21 @@ fn tokens_section(parent: &Element, staff: Staff) {
         },
     );
 
-    set(
-        &add_text(&section, "h3", s.adm_create_token),
-        "id",
-        "create-token-title",
+    add_with_role(
+        &section,
+        staff,
+        &AddWithRole {
+            title: s.adm_create_token,
+            key: "create-token",
+            name: ("new-token-name", s.adm_name, "name"),
+            role_id: "new-token-role",
+            roles: &["system", "admin"],
+            submit: s.adm_create,
+            path: "/api/admin/tokens",
+            added: s.adm_token_created,
+            secret: (s.adm_token, "token"),
+        },
+        notice,
+        reload,
     );
-    let form = add_class(&section, "form", "admin-add");
-    set(&form, "id", "create-token");
-    set(&form, "aria-labelledby", "create-token-title");
-    let row = add_class(&form, "div", "field-row");
-    let name = field(&row, "new-token-name", s.adm_name, "input");
-    let role = field(&row, "new-token-role", s.adm_role, "select");
-    options(&role, &["system", "admin"]);
-    let pending = RwSignal::new(false);
-    submit(&row, "create-token-submit", s.adm_create, pending);
-    on(&form, "submit", move |event| {
-        event.prevent_default();
-        if pending.get_untracked() {
-            return;
-        }
-        let body = format!(
-            "{{\"name\":{},\"role\":{}}}",
-            to_string(value_of(&name).trim()),
-            to_string(value_of(&role).as_str())
-        );
-        pending.set(true);
-        let name = name.clone();
-        leptos::task::spawn_local(async move {
-            let said = match call(staff, "POST", "/api/admin/tokens", Some(&body)).await {
-                Ok(body) => {
-                    set_value(&name, "");
-                    let body = body.unwrap_or(Json::Null);
-                    Notice::Secret {
-                        said: (s.adm_token_created)(&str_of(&body, "name")),
-                        label: s.adm_token,
-                        value: str_of(&body, "token"),
-                    }
-                }
-                Err(why) => {
-                    focus(&name);
-                    Notice::Failed(why)
-                }
-            };
-            let _ = pending.try_set(false);
-            let _ = notice.try_set(Some(said));
-            reload();
-        });
-    });
 }

@@ -13,7 +13,8 @@ use shared::json::{Json, to_string};
 use web_sys::Element;
 
 use super::Staff;
-use super::model::{patient_field, short_instant};
+use super::labelled;
+use super::model::{list, patient_field, short_instant};
 use crate::api;
 use crate::components::dom::{
     add, add_class, add_text, bind, flag, focus, on, region, set, text, value_of,
@@ -128,23 +129,6 @@ struct Created {
     expires: String,
 }
 
-/// A labelled control in a `div.field` under `parent`: (label, control).
-fn field(parent: &Element, id: &str, label: &str, tag: &str) -> (Element, Element) {
-    let wrap = add_class(parent, "div", "field");
-    let label = add_text(&wrap, "label", label);
-    set(&label, "for", id);
-    let control = add(&wrap, tag);
-    set(&control, "id", id);
-    (label, control)
-}
-
-fn array(json: Option<&Json>, key: &str) -> Vec<Json> {
-    match json.and_then(|j| j.get(key)) {
-        Some(Json::Array(items)) => items.clone(),
-        _ => Vec::new(),
-    }
-}
-
 /// An appointment typed in a `datetime-local` input (`2026-12-01T09:30`), as a
 /// FHIR dateTime in this computer's time zone at that moment.
 fn appointment(local: &str) -> Option<String> {
@@ -196,7 +180,7 @@ pub(crate) fn invitations_page(parent: &Element, staff: Staff) {
         leptos::task::spawn_local(async move {
             let reply = staff.check(api::staff("GET", "/api/staff/invitations", None, None).await);
             let list = reply.filter(|r| r.status == 200).map(|r| {
-                array(r.body.as_ref(), "invitations")
+                list(r.body.as_ref(), "invitations")
                     .iter()
                     .filter_map(Row::read)
                     .collect::<Vec<_>>()
@@ -209,7 +193,7 @@ pub(crate) fn invitations_page(parent: &Element, staff: Staff) {
         let list = reply
             .filter(|r| r.status == 200)
             .map(|r| {
-                array(r.body.as_ref(), "forms")
+                list(r.body.as_ref(), "forms")
                     .iter()
                     .filter_map(|f| {
                         Some((
@@ -303,7 +287,7 @@ fn find_form(parent: &Element, staff: Staff, search: RwSignal<Search>) {
     set(&form, "id", "invite-find");
     let row = add_class(&form, "div", "field-row");
     let field = |id: &str, label: &str, kind: &str| {
-        let (_, input) = field(&row, id, label, "input");
+        let (_, input) = labelled(&row, id, label, "input");
         for (name, value) in [("name", id), ("type", kind), ("autocomplete", "off")] {
             set(&input, name, value);
         }
@@ -348,7 +332,7 @@ fn find_form(parent: &Element, staff: Staff, search: RwSignal<Search>) {
                 Some(r) if r.status == 200 => Search::Found {
                     name: format!("{family}, {given}"),
                     birth_date,
-                    charts: array(r.body.as_ref(), "entry")
+                    charts: list(r.body.as_ref(), "entry")
                         .iter()
                         .filter_map(Chart::read)
                         .collect(),
@@ -439,7 +423,7 @@ fn invite_form(
 
     let details = add_class(&form, "div", "field-row");
     let select = {
-        let (_, select) = field(&details, "invite-form", s.inv_form, "select");
+        let (_, select) = labelled(&details, "invite-form", s.inv_form, "select");
         flag(&select, "required", true);
         let select_for_options = select.clone();
         bind(move || {
@@ -455,13 +439,13 @@ fn invite_form(
         select
     };
     let when = {
-        let (label, input) = field(&details, "invite-appointment", s.inv_appointment, "input");
+        let (label, input) = labelled(&details, "invite-appointment", s.inv_appointment, "input");
         add_text(&label, "span", s.optional).set_class_name("optional");
         set(&input, "type", "datetime-local");
         input
     };
     let days = {
-        let (_, select) = field(&details, "invite-days", s.inv_valid_for, "select");
+        let (_, select) = labelled(&details, "invite-days", s.inv_valid_for, "select");
         for d in DAYS {
             let option = add_text(&select, "option", &(s.days)(d));
             set(&option, "value", &d.to_string());

@@ -297,6 +297,16 @@ pub(crate) fn focus_soon(element: &Element) {
     let _ = window().set_timeout_with_callback(later.unchecked_ref());
 }
 
+/// A labelled control in a `div.field` under `parent`: (label, control).
+pub(crate) fn labelled(parent: &Element, id: &str, label: &str, tag: &str) -> (Element, Element) {
+    let wrap = add_class(parent, "div", "field");
+    let label = add_text(&wrap, "label", label);
+    set(&label, "for", id);
+    let control = add(&wrap, tag);
+    set(&control, "id", id);
+    (label, control)
+}
+
 /// A read-only field holding something to copy (an invitation's link, a password
 /// or code shown once): its label, the value (`id`), a copy button
 /// (`{id}-copy`) and a status line (`{id}-copied`) that says so once the

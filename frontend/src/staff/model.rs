@@ -44,6 +44,14 @@ fn array<'a>(json: &'a Json, key: &str) -> &'a [Json] {
     }
 }
 
+/// The array `key` of an answer's body, if it has one.
+pub(crate) fn list(json: Option<&Json>, key: &str) -> Vec<Json> {
+    match json.and_then(|j| j.get(key)) {
+        Some(Json::Array(items)) => items.clone(),
+        _ => Vec::new(),
+    }
+}
+
 /// One row of the queue.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct QueueItem {
