@@ -62,6 +62,18 @@ pub fn check(resource_type: &str, resource: &Value) -> Result<(), Issue> {
 
 /// Codes from required bindings, cardinalities and date formats that the parser
 /// leaves to us (it reads every `code` as any string).
+/// FHIR R4's `ObservationStatus` codes.
+pub const OBSERVATION_STATUSES: &[&str] = &[
+    "registered",
+    "preliminary",
+    "final",
+    "amended",
+    "corrected",
+    "cancelled",
+    "entered-in-error",
+    "unknown",
+];
+
 fn required_bindings(resource_type: &str, resource: &Value) -> Result<(), Issue> {
     let code = |path: &str, allowed: &[&str], required: bool| -> Result<(), Issue> {
         match resource.get(path) {
@@ -158,20 +170,7 @@ fn required_bindings(resource_type: &str, resource: &Value) -> Result<(), Issue>
                 true,
             )
         }
-        "Observation" => code(
-            "status",
-            &[
-                "registered",
-                "preliminary",
-                "final",
-                "amended",
-                "corrected",
-                "cancelled",
-                "entered-in-error",
-                "unknown",
-            ],
-            true,
-        ),
+        "Observation" => code("status", OBSERVATION_STATUSES, true),
         "RelatedPerson" => match resource.pointer("/patient/reference") {
             Some(Value::String(r)) if !r.is_empty() => Ok(()),
             _ => Err(

@@ -79,14 +79,7 @@ pub(crate) async fn queue_untasked_dead_letters(ctx: &Context) -> Result<usize, 
         .collect();
     let guard = ctx.store.lock().await;
     let mut tx = crate::db::begin_write(&ctx.db).await?;
-    let written = ctx
-        .store
-        .apply_in(&mut tx, creates)
-        .await
-        .map_err(|e| match e {
-            crate::store::StoreError::Database(e) => e,
-            other => sqlx::Error::Protocol(format!("review task refused: {other}")),
-        })?;
+    let written = create_tasks(ctx, &mut tx, creates).await?;
     tx.commit().await?;
     ctx.store.committed(&written);
     drop(guard);
@@ -95,6 +88,19 @@ pub(crate) async fn queue_untasked_dead_letters(ctx: &Context) -> Result<usize, 
         "dead-lettered intakes without a Task queued for staff"
     );
     Ok(untasked.len())
+}
+
+/// Writes review Tasks in `tx`. Our own Task refused by our own store is a bug:
+/// an error (retried, and logged) rather than an intake no one is shown.
+async fn create_tasks(
+    ctx: &Context,
+    tx: &mut sqlx::SqliteConnection,
+    creates: Vec<crate::store::Request>,
+) -> Result<Vec<crate::store::Outcome>, sqlx::Error> {
+    ctx.store.apply_in(tx, creates).await.map_err(|e| match e {
+        crate::store::StoreError::Database(e) => e,
+        other => sqlx::Error::Protocol(format!("review task refused: {other}")),
+    })
 }
 
 fn unix_ms(ctx: &Context) -> i64 {
@@ -464,23 +470,12 @@ async fn give_up(
     } else {
         super::dead_delivery_task(intake, &now)
     };
-    let written = ctx
-        .store
-        .apply_in(
-            &mut tx,
-            vec![crate::store::Request::Create {
-                resource: task,
-                if_none_exist: None,
-                full_url: None,
-            }],
-        )
-        .await
-        .map_err(|e| match e {
-            crate::store::StoreError::Database(e) => e,
-            // Our own Task refused by our own store: a bug, retried (and logged)
-            // rather than an intake in review that no one is shown.
-            other => sqlx::Error::Protocol(format!("review task refused: {other}")),
-        })?;
+    let create = crate::store::Request::Create {
+        resource: task,
+        if_none_exist: None,
+        full_url: None,
+    };
+    let written = create_tasks(ctx, &mut tx, vec![create]).await?;
     tx.commit().await?;
     ctx.store.committed(&written);
     drop(guard);

@@ -231,16 +231,7 @@ pub(crate) fn required_codes(type_name: &str, name: &str) -> Option<&'static [&'
             "maiden",
         ],
         ("Identifier", "use") => &["usual", "official", "temp", "secondary", "old"],
-        ("Observation", "status") => &[
-            "registered",
-            "preliminary",
-            "final",
-            "amended",
-            "corrected",
-            "cancelled",
-            "entered-in-error",
-            "unknown",
-        ],
+        ("Observation", "status") => crate::fhir::resource::OBSERVATION_STATUSES,
         ("Quantity", "comparator") => &["<", "<=", ">=", ">"],
         _ => return None,
     })
