@@ -313,6 +313,36 @@ fn submit(form: &Element, id: &str, label: &'static str, pending: RwSignal<bool>
     });
 }
 
+/// A row's Revoke button (a kiosk, a token): `DELETE path`, then the section's
+/// notice says so and its list is asked again.
+fn revoke_button(
+    actions: &Element,
+    id: &str,
+    name: &str,
+    path: String,
+    (staff, notice, reload): (Staff, RwSignal<Option<Notice>>, impl Fn() + Copy + 'static),
+) {
+    let s = st();
+    let name = name.to_owned();
+    row_button(
+        actions,
+        id,
+        s.adm_revoke,
+        &(s.adm_revoke_for)(&name),
+        move || {
+            let (path, name) = (path.clone(), name.clone());
+            leptos::task::spawn_local(async move {
+                let said = match call(staff, "DELETE", &path, None).await {
+                    Ok(_) => Notice::Done((s.adm_revoked)(&name)),
+                    Err(why) => Notice::Failed(why),
+                };
+                let _ = notice.try_set(Some(said));
+                reload();
+            });
+        },
+    );
+}
+
 /// A form that adds something named, with a role (a staff account, a system
 /// token), and shows the secret the server made for it once.
 struct AddWithRole {
@@ -592,25 +622,12 @@ fn kiosks_section(parent: &Element, staff: Staff) {
                     );
                     let actions = add_class(&tr, "td", "admin-actions");
                     if !kiosk.revoked {
-                        let (id, name) = (kiosk.id.clone(), kiosk.name.clone());
-                        row_button(
+                        revoke_button(
                             &actions,
                             &format!("revoke-kiosk-{}", kiosk.id),
-                            s.adm_revoke,
-                            &(s.adm_revoke_for)(&kiosk.name),
-                            move || {
-                                let (id, name) = (id.clone(), name.clone());
-                                leptos::task::spawn_local(async move {
-                                    let path =
-                                        format!("/api/admin/kiosks/{}", api::path_segment(&id));
-                                    let said = match call(staff, "DELETE", &path, None).await {
-                                        Ok(_) => Notice::Done((s.adm_revoked)(&name)),
-                                        Err(why) => Notice::Failed(why),
-                                    };
-                                    let _ = notice.try_set(Some(said));
-                                    reload();
-                                });
-                            },
+                            &kiosk.name,
+                            format!("/api/admin/kiosks/{}", api::path_segment(&kiosk.id)),
+                            (staff, notice, reload),
                         );
                     }
                 }
@@ -737,25 +754,12 @@ fn tokens_section(parent: &Element, staff: Staff) {
                     let actions = add_class(&tr, "td", "admin-actions");
                     if token.revoked.is_none() {
                         set(&tr, "id", &format!("token-{}", id_part(&token.name)));
-                        let name = token.name.clone();
-                        row_button(
+                        revoke_button(
                             &actions,
                             &format!("revoke-token-{}", id_part(&token.name)),
-                            s.adm_revoke,
-                            &(s.adm_revoke_for)(&token.name),
-                            move || {
-                                let name = name.clone();
-                                leptos::task::spawn_local(async move {
-                                    let path =
-                                        format!("/api/admin/tokens/{}", api::path_segment(&name));
-                                    let said = match call(staff, "DELETE", &path, None).await {
-                                        Ok(_) => Notice::Done((s.adm_revoked)(&name)),
-                                        Err(why) => Notice::Failed(why),
-                                    };
-                                    let _ = notice.try_set(Some(said));
-                                    reload();
-                                });
-                            },
+                            &token.name,
+                            format!("/api/admin/tokens/{}", api::path_segment(&token.name)),
+                            (staff, notice, reload),
                         );
                     }
                 }
