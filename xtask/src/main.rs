@@ -81,14 +81,26 @@ pub(crate) fn cargo() -> Command {
 /// Runs `command` in the workspace, echoing it, and fails if it fails.
 pub(crate) fn run_step(what: &str, mut command: Command) -> anyhow::Result<()> {
     println!("\n==> {what}");
+    let started = std::time::Instant::now();
     let status = command
         .current_dir(workspace_root())
         .status()
         .with_context(|| format!("starting: {what}"))?;
+    println!("    ({what}: {})", elapsed(started));
     if !status.success() {
         bail!("{what}: failed ({status})");
     }
     Ok(())
+}
+
+/// A step's wall time, as people read it: `42 s` or `3 min 05 s`.
+fn elapsed(started: std::time::Instant) -> String {
+    let seconds = started.elapsed().as_secs();
+    if seconds < 60 {
+        format!("{seconds} s")
+    } else {
+        format!("{} min {:02} s", seconds / 60, seconds % 60)
+    }
 }
 
 /// Builds the three web apps: the patient app into `dist/` (Trunk.toml's target),
@@ -217,6 +229,7 @@ fn test() -> anyhow::Result<()> {
 fn run_tests(what: &str, mut command: Command) -> anyhow::Result<(u64, u64)> {
     use std::io::BufRead as _;
     println!("\n==> {what}");
+    let started = std::time::Instant::now();
     let mut child = command
         .current_dir(workspace_root())
         .stdout(Stdio::piped())
@@ -233,6 +246,7 @@ fn run_tests(what: &str, mut command: Command) -> anyhow::Result<(u64, u64)> {
         }
     }
     let status = child.wait()?;
+    println!("    ({what}: {})", elapsed(started));
     if !status.success() {
         println!("\ntests: {passed} passed, {failed} failed");
         bail!("{what}: failed ({status})");
@@ -266,8 +280,16 @@ fn run(args: &[String]) -> anyhow::Result<()> {
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     let intake = target.join("release").join("intake");
-    let listen = flag(args, "--listen").unwrap_or("127.0.0.1:8080");
-    let data = flag(args, "--data").unwrap_or("./data");
+    // As `intake serve` itself: a flag wins, then the environment, then the default.
+    let setting = |name: &str, variable: &str, default: &str| {
+        flag(args, name)
+            .map(str::to_owned)
+            .or_else(|| std::env::var(variable).ok().filter(|v| !v.is_empty()))
+            .unwrap_or_else(|| default.to_owned())
+    };
+    let listen = setting("--listen", "INTAKE_LISTEN", "127.0.0.1:8080");
+    let data = setting("--data", "INTAKE_DATA", "./data");
+    let (listen, data) = (listen.as_str(), data.as_str());
     // Demo data: real forms to try. Importing again only adds a version.
     let mut import = Command::new(&intake);
     import.args(["import", "backend/demo/questionnaires", "--data", data]);

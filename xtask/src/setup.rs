@@ -106,6 +106,7 @@ pub(crate) fn install(browser: bool) -> anyhow::Result<Tools> {
     ));
     let path = std::env::join_paths(path).context("building PATH")?;
 
+    ensure_crates_fetched(debian_fallback)?;
     ensure_trunk(&path)?;
     ensure_wasm_bindgen(&path)?;
     ensure_wasm_opt(&mut apt, &tools_dir, &binaryen_bin, &path)?;
@@ -165,14 +166,7 @@ fn ensure_wasm_target(apt: &mut Apt) -> anyhow::Result<bool> {
         "rust-web-llvm",
         "lld-22",
     ])?;
-    let sysroot = output(Command::new("/usr/bin/rustc").args(["--print", "sysroot"]))?;
-    let library = Path::new(sysroot.trim()).join("lib/rustlib/src/rust/library/Cargo.toml");
-    let mut fetch = Command::new("/usr/bin/cargo");
-    fetch.arg("fetch").arg("--manifest-path").arg(library);
-    run_step(
-        "fetching std's dependencies for the Debian toolchain",
-        fetch,
-    )?;
+    // std's own dependencies are fetched with the app's (`ensure_crates_fetched`).
     Ok(true)
 }
 
@@ -191,6 +185,52 @@ fn ensure_rust_src() {
     let _ = Command::new("timeout")
         .args(["180", "rustup", "component", "add", "rust-src"])
         .status();
+}
+
+/// Downloads every crate an offline build needs: Trunk runs cargo `--offline`, and
+/// the release build compiles std from source, whose own workspace (`library/` under
+/// the sysroot) depends on crates from crates.io that nothing else fetches. Each is
+/// checked offline first, so a machine that has them makes no network request.
+fn ensure_crates_fetched(debian_fallback: bool) -> anyhow::Result<()> {
+    let rustc = if debian_fallback {
+        "/usr/bin/rustc"
+    } else {
+        "rustc"
+    };
+    let sysroot = output(Command::new(rustc).args(["--print", "sysroot"]))?;
+    let std_library = Path::new(sysroot.trim()).join("lib/rustlib/src/rust/library/Cargo.toml");
+    for (what, manifest) in [
+        ("the app's crates", workspace_root().join("Cargo.toml")),
+        ("the crates std's source needs", std_library),
+    ] {
+        let fetch = |offline: bool| {
+            let mut fetch = if debian_fallback {
+                Command::new("/usr/bin/cargo")
+            } else {
+                cargo()
+            };
+            fetch
+                .arg("fetch")
+                .arg("--manifest-path")
+                .arg(&manifest)
+                // std's workspace uses unstable manifest features.
+                .env("RUSTC_BOOTSTRAP", "1");
+            if offline {
+                fetch
+                    .arg("--offline")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null());
+            }
+            fetch
+        };
+        if fetch(true).status().is_ok_and(|s| s.success()) {
+            println!("    {what}: downloaded");
+            continue;
+        }
+        println!("    {what}: downloading from crates.io");
+        run_step(&format!("cargo fetch ({what})"), fetch(false))?;
+    }
+    Ok(())
 }
 
 fn rustup_has_wasm_target() -> bool {
