@@ -157,10 +157,15 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        // With the peer's address, for the login limits and the audit trail.
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
+        // With the peer's address, for the login limits and the audit trail;
+        // `/fhir/` read as `/fhir` before the router sees it.
+        let service =
+            axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+                SocketAddr,
+            >(tower::ServiceExt::map_request(
+                self.router,
+                fhir_base_with_slash,
+            ));
         axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown)
             .await
@@ -172,6 +177,25 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// `/fhir/` is the FHIR base as much as `/fhir`: a client that joins paths to
+/// its base URL with the slash (`POST /fhir/` for a transaction) reaches it.
+fn fhir_base_with_slash(mut request: axum::extract::Request) -> axum::extract::Request {
+    if request.uri().path() == "/fhir/" {
+        let target = match request.uri().query() {
+            Some(q) => format!("/fhir?{q}"),
+            None => "/fhir".to_owned(),
+        };
+        let mut parts = request.uri().clone().into_parts();
+        if let Ok(target) = target.parse() {
+            parts.path_and_query = Some(target);
+            if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+                *request.uri_mut() = uri;
+            }
+        }
+    }
+    request
 }
 
 /// The whole HTTP surface.

@@ -242,7 +242,8 @@ async fn import(dir: &Path, data: &Path) -> anyhow::Result<()> {
                     println!("    warning: {item}{}", warning.message);
                 }
             }
-            Err(SaveError::Invalid(issues)) => {
+            // No If-Match here: a stale version cannot happen.
+            Err(SaveError::Invalid(issues) | SaveError::PreconditionFailed(issues)) => {
                 failed += 1;
                 println!("FAILED {name}:");
                 for issue in issues {

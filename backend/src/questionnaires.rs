@@ -33,6 +33,9 @@ pub enum SaveError {
     /// The resource cannot be used; nothing was stored.
     #[error("invalid Questionnaire")]
     Invalid(Vec<Issue>),
+    /// `If-Match` named another version than the current one; nothing was stored.
+    #[error("precondition failed")]
+    PreconditionFailed(Vec<Issue>),
     /// The database failed; nothing was stored.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
@@ -52,7 +55,20 @@ pub async fn save(
     db: &SqlitePool,
     clock: &dyn Clock,
     id: &str,
+    resource: serde_json::Value,
+) -> Result<Saved, SaveError> {
+    save_if(db, clock, id, resource, None).await
+}
+
+/// [`save`], only if the current version is `if_match` (when given): the
+/// version a client read before it changed the form (`If-Match`). Checked in the
+/// write transaction, so two editors cannot both win.
+pub async fn save_if(
+    db: &SqlitePool,
+    clock: &dyn Clock,
+    id: &str,
     mut resource: serde_json::Value,
+    if_match: Option<i64>,
 ) -> Result<Saved, SaveError> {
     if !is_valid_id(id) {
         return Err(SaveError::Invalid(vec![
@@ -93,6 +109,17 @@ pub async fn save(
     .bind(id)
     .fetch_optional(&mut *tx)
     .await?;
+    if let Some(expected) = if_match
+        && current.as_ref().map(|(v, _)| *v) != Some(expected)
+    {
+        return Err(SaveError::PreconditionFailed(vec![
+            Issue::error(
+                IssueType::Conflict,
+                "The Questionnaire has changed since that version was read: read it again",
+            )
+            .at("If-Match"),
+        ]));
+    }
     resource["id"] = id.into();
     if let Some((version_id, body)) = &current
         && same_content(body, &resource)
@@ -194,7 +221,7 @@ pub async fn ensure_registration(db: &SqlitePool, clock: &dyn Clock) -> anyhow::
     }
     match save(db, clock, REGISTRATION_ID, builtin).await {
         Ok(_) => Ok(()),
-        Err(SaveError::Invalid(issues)) => {
+        Err(SaveError::Invalid(issues) | SaveError::PreconditionFailed(issues)) => {
             anyhow::bail!("the built-in registration form does not import: {issues:?}")
         }
         Err(SaveError::Database(error)) => Err(error.into()),

@@ -293,7 +293,10 @@ async fn a_transaction_resolves_urn_uuid_references_and_is_all_or_nothing() {
     ]});
     let (status, _, outcome) = s.post("", &bad, &[]).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{outcome}");
-    assert_eq!(outcome["issue"][0]["expression"][0], "entry[1].resource");
+    assert_eq!(
+        outcome["issue"][0]["expression"][0],
+        "Bundle.entry[1].resource.gender"
+    );
     assert!(
         !outcome.to_string().contains("sometimes"),
         "values are not echoed: {outcome}"
@@ -317,7 +320,23 @@ async fn a_batch_applies_each_entry_on_its_own() {
         .iter()
         .map(|e| e["response"]["status"].as_str().unwrap())
         .collect();
-    assert_eq!(statuses, ["201 Created", "422", "422"]);
+    assert_eq!(
+        statuses,
+        [
+            "201 Created",
+            "422 Unprocessable Entity",
+            "422 Unprocessable Entity"
+        ]
+    );
+    // Each issue names its own entry, the resource's element within it.
+    assert_eq!(
+        response["entry"][1]["response"]["outcome"]["issue"][0]["expression"][0],
+        "Bundle.entry[1].resource.gender"
+    );
+    assert_eq!(
+        response["entry"][2]["response"]["outcome"]["issue"][0]["code"],
+        "not-supported"
+    );
     assert_eq!(s.ids("/Patient?family=diaz").await.len(), 1);
 }
 

@@ -161,7 +161,10 @@ async fn a_transaction_with_a_bad_entry_stores_nothing() {
     let (status, outcome) = server.post("/fhir", &bundle).await;
     assert_eq!(status, 422);
     assert_eq!(outcome["resourceType"], "OperationOutcome");
-    assert_eq!(outcome["issue"][0]["expression"][0], "entry[1].request");
+    assert_eq!(
+        outcome["issue"][0]["expression"][0],
+        "Bundle.entry[1].request"
+    );
     let (_, found) = server
         .post(
             "/fhir/Patient/$match",

@@ -1,26 +1,35 @@
 //! The embedded store's FHIR REST interface for Patient, QuestionnaireResponse,
-//! Provenance and Task: read, vread, `_history`, search, create (conditional with
-//! `If-None-Exist`), update (`If-Match` → 412 on a stale version), and `POST /fhir`
-//! transaction and batch Bundles. `GET /fhir/metadata` says exactly this.
+//! Provenance, Task, RelatedPerson and Observation: read and vread (with
+//! `Last-Modified`, and 304 for a matching `If-None-Match`), `_history`, search
+//! (GET, and POST `_search`), create (conditional with `If-None-Exist`), update
+//! (`If-Match` → 412 on a stale version, 400 on a malformed one), `$validate`,
+//! and `POST /fhir` transaction and batch Bundles (GET, POST and PUT entries).
+//! Writes honour `Prefer: return=…`. JSON only: 406 for anything else. No DELETE
+//! or PATCH (405, with `Allow`): the store keeps what patients sent. `GET
+//! /fhir/metadata` says exactly this.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::actor::Actor;
 use crate::app::AppState;
 use crate::audit::{self, Interaction, Reference};
-use crate::error::ApiError;
+use crate::error::{ApiError, outcome_response};
 use crate::fhir::FHIR_JSON;
-use crate::fhir::outcome::{self, Issue, IssueType};
+use crate::fhir::outcome::{self, Issue, IssueType, Severity};
 use crate::http::Json;
-use crate::store::bundle::{entry_response, requests_of, transaction_response, version_of_etag};
+use crate::store::bundle::{
+    EntryRequest, Return, entries_of, entry_response_with, version_of_etag, written_outcome,
+};
 use crate::store::search::{self, PARAMETERS};
-use crate::store::{Outcome, Request, StoreError, Stored};
+use crate::store::{Outcome, Request as StoreRequest, StoreError, Stored};
 
 /// The types served here (Questionnaire has routes of its own).
-const TYPES: &[&str] = &[
+pub(super) const TYPES: &[&str] = &[
     "Patient",
     "QuestionnaireResponse",
     "Provenance",
@@ -48,7 +57,7 @@ fn of_type(resource_type: &str, resource: &Value) -> Result<(), ApiError> {
                 IssueType::Invalid,
                 format!("The resource must be a {resource_type}"),
             )
-            .at("resourceType"),
+            .at(format!("{resource_type}.resourceType")),
         ]))
     }
 }
@@ -74,32 +83,221 @@ pub(super) fn fhir_json(status: StatusCode, body: &Value) -> Response {
     response
 }
 
-fn resource_response(status: StatusCode, stored: &Stored, location: bool) -> Response {
-    let mut response = fhir_json(status, &stored.resource);
-    let headers = response.headers_mut();
-    if let Ok(etag) = HeaderValue::from_str(&stored.etag()) {
+/// What a media type or `_format` value names: JSON (which this server speaks) or not.
+fn is_json_format(value: &str) -> bool {
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    matches!(
+        essence.to_ascii_lowercase().as_str(),
+        "json" | "application/json" | "application/fhir+json" | "application/json+fhir"
+    )
+}
+
+/// Whether an `Accept` header lets the answer be JSON.
+fn accepts_json(accept: &str) -> bool {
+    accept.split(',').any(|range| {
+        let mut parts = range.split(';');
+        let essence = parts.next().unwrap_or_default().trim();
+        let refused = parts.any(|p| {
+            p.trim()
+                .strip_prefix("q=")
+                .is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q <= 0.0))
+        });
+        !refused && (matches!(essence, "*/*" | "application/*" | "") || is_json_format(essence))
+    })
+}
+
+/// The middleware in front of every `/fhir` route: an answer this server cannot
+/// give in JSON (`Accept: application/fhir+xml`, `_format=xml`) is 406, never
+/// JSON labelled as what was asked.
+pub(super) async fn formats(request: Request, next: Next) -> Response {
+    let format_ok = request.uri().query().is_none_or(|q| {
+        search::pairs(q)
+            .unwrap_or_default()
+            .iter()
+            .filter(|(k, _)| k == "_format")
+            .all(|(_, v)| is_json_format(v))
+    });
+    let accept_ok = request
+        .headers()
+        .get_all(header::ACCEPT)
+        .iter()
+        .all(|v| v.to_str().is_ok_and(accepts_json));
+    if format_ok && accept_ok {
+        return next.run(request).await;
+    }
+    outcome_response(
+        StatusCode::NOT_ACCEPTABLE,
+        &[Issue::error(
+            IssueType::NotSupported,
+            "This server answers in FHIR JSON only (application/fhir+json)",
+        )
+        .at(if format_ok { "Accept" } else { "_format" })],
+    )
+}
+
+/// `Prefer: return=…` (RFC 7240: an unknown preference is not an error).
+pub(super) fn prefer_return(headers: &HeaderMap) -> Option<Return> {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split([',', ';']))
+        .find_map(|p| p.trim().strip_prefix("return="))
+        .map(|v| match v.trim().trim_matches('"') {
+            "minimal" => Return::Minimal,
+            "OperationOutcome" => Return::OperationOutcome,
+            _ => Return::Representation,
+        })
+}
+
+fn return_code(ret: Return) -> &'static str {
+    match ret {
+        Return::Minimal => "return=minimal",
+        Return::Representation => "return=representation",
+        Return::OperationOutcome => "return=OperationOutcome",
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date.
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// A stored FHIR instant (`2026-11-29T22:06:07.123Z`, UTC) as an HTTP date.
+pub(super) fn http_date(instant: &str) -> Option<String> {
+    let field = |r: std::ops::Range<usize>| instant.get(r)?.parse::<i64>().ok();
+    let days = days_from_civil(field(0..4)?, field(5..7)?, field(8..10)?);
+    let secs = days * 86_400 + field(11..13)? * 3600 + field(14..16)? * 60 + field(17..19)?;
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(secs).ok()?);
+    Some(httpdate::fmt_http_date(at))
+}
+
+/// `ETag` and `Last-Modified` of a version.
+fn version_headers(headers: &mut HeaderMap, version_id: i64, last_updated: &str) {
+    if let Ok(etag) = HeaderValue::from_str(&format!("W/\"{version_id}\"")) {
         headers.insert(header::ETAG, etag);
     }
-    if location
-        && let Ok(l) = HeaderValue::from_str(&format!(
-            "/fhir/{}/{}/_history/{}",
-            stored.resource_type, stored.id, stored.version_id
-        ))
-    {
+    if let Some(date) = http_date(last_updated).and_then(|d| HeaderValue::from_str(&d).ok()) {
+        headers.insert(header::LAST_MODIFIED, date);
+    }
+}
+
+/// Whether `If-None-Match` names this version (or `*`): the client's copy is current.
+pub(super) fn not_modified(headers: &HeaderMap, version_id: i64) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|tag| tag.trim() == "*" || version_of_etag(tag) == Some(version_id))
+}
+
+/// A read's answer: the resource, or 304 when the client's copy is current.
+fn read_response(request: &HeaderMap, stored: &Stored) -> Response {
+    let mut response = if not_modified(request, stored.version_id) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        fhir_json(StatusCode::OK, &stored.resource)
+    };
+    version_headers(
+        response.headers_mut(),
+        stored.version_id,
+        &stored.last_updated,
+    );
+    response
+}
+
+/// A write's answer, as `Prefer` asks: the resource (the default), nothing, or
+/// an `OperationOutcome`.
+fn written_response(outcome: &Outcome, ret: Option<Return>) -> Response {
+    let stored = outcome.stored();
+    let status = StatusCode::from_u16(outcome.status()).unwrap_or(StatusCode::OK);
+    let mut response = match ret.unwrap_or_default() {
+        Return::Representation => fhir_json(status, &stored.resource),
+        Return::Minimal => status.into_response(),
+        Return::OperationOutcome => fhir_json(status, &written_outcome(outcome)),
+    };
+    let headers = response.headers_mut();
+    version_headers(headers, stored.version_id, &stored.last_updated);
+    if let Ok(l) = HeaderValue::from_str(&format!(
+        "/fhir/{}/{}/_history/{}",
+        stored.resource_type, stored.id, stored.version_id
+    )) {
         headers.insert(header::LOCATION, l);
+    }
+    if let Some(ret) = ret {
+        headers.insert(
+            "preference-applied",
+            HeaderValue::from_static(return_code(ret)),
+        );
     }
     response
 }
 
-fn store_error(e: StoreError) -> ApiError {
+/// An issue the store placed in its `entry[n]` of requests, placed where the
+/// client sent it: `f(n, rest)` gives the new path.
+fn relocate(issues: Vec<Issue>, f: impl Fn(usize, &str) -> String) -> Vec<Issue> {
+    issues
+        .into_iter()
+        .map(|issue| {
+            let Some(expression) = issue.expression.clone() else {
+                return issue;
+            };
+            let parsed = expression.strip_prefix("entry[").and_then(|rest| {
+                let (n, rest) = rest.split_once(']')?;
+                Some((n.parse::<usize>().ok()?, rest.to_owned()))
+            });
+            match parsed {
+                Some((n, rest)) => issue.at(f(n, &rest)),
+                None => issue,
+            }
+        })
+        .collect()
+}
+
+/// A single interaction's issues: the resource's element (`Patient.birthDate`)
+/// or the header, never the store's transaction internals.
+fn for_single(resource_type: &str, issues: Vec<Issue>) -> Vec<Issue> {
+    relocate(issues, |_, rest| match rest {
+        ".request.ifMatch" => "If-Match".to_owned(),
+        ".request.ifNoneExist" => "If-None-Exist".to_owned(),
+        ".request.url" => format!("{resource_type}.id"),
+        _ => match rest.strip_prefix(".resource.") {
+            Some(element) => format!("{resource_type}.{element}"),
+            None => resource_type.to_owned(),
+        },
+    })
+}
+
+/// A Bundle's issues: `Bundle.entry[i]…`, `i` its place in the Bundle
+/// (`positions` maps the store's request index to it).
+fn for_bundle(issues: Vec<Issue>, positions: &[usize]) -> Vec<Issue> {
+    relocate(issues, |n, rest| {
+        format!(
+            "Bundle.entry[{}]{rest}",
+            positions.get(n).copied().unwrap_or(n)
+        )
+    })
+}
+
+fn store_error(e: StoreError, place: impl Fn(Vec<Issue>) -> Vec<Issue>) -> ApiError {
     match e {
-        StoreError::Invalid(issues) => ApiError::Unprocessable(issues),
-        StoreError::PreconditionFailed(issue) => ApiError::PreconditionFailed(issue),
+        StoreError::Invalid(issues) => ApiError::Unprocessable(place(issues)),
+        StoreError::PreconditionFailed(issue) => {
+            ApiError::PreconditionFailed(place(vec![issue]).remove(0))
+        }
         StoreError::Database(e) => ApiError::Database(e),
     }
 }
 
-fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
+/// `If-Match`: the version the client last read; 400 when it is not a version ETag.
+pub(super) fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
     match headers.get(header::IF_MATCH) {
         None => Ok(None),
         Some(v) => v
@@ -108,15 +306,26 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
             .and_then(version_of_etag)
             .map(Some)
             .ok_or_else(|| {
-                ApiError::Unprocessable(vec![
+                ApiError::BadRequest(
                     Issue::error(
                         IssueType::Value,
                         "If-Match must be a version ETag such as W/\"3\"",
                     )
                     .at("If-Match"),
-                ])
+                )
             }),
     }
+}
+
+/// 501: an operation (`$name`) this server does not have.
+fn no_such_operation() -> Response {
+    outcome_response(
+        StatusCode::NOT_IMPLEMENTED,
+        &[Issue::error(
+            IssueType::NotSupported,
+            "This server does not support that operation: GET /fhir/metadata lists the ones it has",
+        )],
+    )
 }
 
 /// Everything `stored` touches, for one audit record.
@@ -132,8 +341,12 @@ fn touched_by<'a>(stored: impl Iterator<Item = &'a Stored>) -> Vec<Reference> {
 pub(super) async fn read(
     State(app): State<AppState>,
     actor: Actor,
+    headers: HeaderMap,
     Path((resource_type, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
+    if id.starts_with('$') {
+        return Ok(no_such_operation());
+    }
     known_type(&resource_type)?;
     let stored = app
         .store
@@ -143,13 +356,14 @@ pub(super) async fn read(
     actor
         .record(&app, Interaction::Read, audit::touched(&stored.resource))
         .await?;
-    Ok(resource_response(StatusCode::OK, &stored, false))
+    Ok(read_response(&headers, &stored))
 }
 
 /// `GET /fhir/{type}/{id}/_history/{version}`.
 pub(super) async fn vread(
     State(app): State<AppState>,
     actor: Actor,
+    headers: HeaderMap,
     Path((resource_type, id, version)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
     known_type(&resource_type)?;
@@ -162,7 +376,7 @@ pub(super) async fn vread(
     actor
         .record(&app, Interaction::Read, audit::touched(&stored.resource))
         .await?;
-    Ok(resource_response(StatusCode::OK, &stored, false))
+    Ok(read_response(&headers, &stored))
 }
 
 /// `GET /fhir/{type}/{id}/_history`: every version, newest first.
@@ -205,36 +419,27 @@ pub(super) async fn history(
     ))
 }
 
-/// `GET /fhir/{type}?…`: a searchset Bundle, one page of it, with `next` when more.
-#[tracing::instrument(skip_all, fields(fhir.type = %resource_type))]
-pub(super) async fn search(
-    State(app): State<AppState>,
-    actor: Actor,
-    headers: HeaderMap,
-    Path(resource_type): Path<String>,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, ApiError> {
-    known_type(&resource_type)?;
-    let raw = raw.unwrap_or_default();
-    let pairs = search::pairs(&raw).ok_or_else(|| {
-        ApiError::Unprocessable(vec![Issue::error(
-            IssueType::Value,
-            "Not a valid query string",
-        )])
-    })?;
-    let query = search::parse(&resource_type, &pairs).map_err(ApiError::Unprocessable)?;
-    let (found, total) = app.store.search(&resource_type, &query).await?;
+/// A search's searchset Bundle: one page, `next` while there are more; the total
+/// only for `_count=0` or `_summary=count`. Audited as a search.
+async fn searchset(
+    app: &AppState,
+    actor: &Actor,
+    base: &str,
+    resource_type: &str,
+    pairs: Vec<(String, String)>,
+) -> Result<Value, ApiError> {
+    let query = search::parse(resource_type, &pairs).map_err(ApiError::Unprocessable)?;
+    let (found, total) = app.store.search(resource_type, &query).await?;
     tracing::info!(fhir.total = total, fhir.returned = found.len(), "search");
     actor
-        .record(&app, Interaction::Search, touched_by(found.iter()))
+        .record(app, Interaction::Search, touched_by(found.iter()))
         .await?;
-    let base = base_url(&headers);
     let entries: Vec<Value> = found
         .iter()
         .map(|s| {
             json!({
                 "fullUrl": format!("{base}/{}/{}", s.resource_type, s.id),
-                "resource": s.resource,
+                "resource": search::shown(resource_type, &s.resource, &query),
                 "search": {"mode": "match"},
             })
         })
@@ -255,13 +460,72 @@ pub(super) async fn search(
         )
     };
     let mut links = vec![json!({"relation": "self", "url": link(query.offset)})];
-    if query.offset + found.len() < total {
+    if !query.total_only() && query.offset + found.len() < total {
         links.push(json!({"relation": "next", "url": link(query.offset + query.count)}));
     }
-    Ok(fhir_json(
-        StatusCode::OK,
-        &json!({"resourceType": "Bundle", "type": "searchset", "total": total, "link": links, "entry": entries}),
-    ))
+    let mut bundle =
+        json!({"resourceType": "Bundle", "type": "searchset", "total": total, "link": links});
+    if !entries.is_empty() {
+        bundle["entry"] = Value::Array(entries);
+    }
+    Ok(bundle)
+}
+
+fn query_pairs(raw: &str) -> Result<Vec<(String, String)>, ApiError> {
+    search::pairs(raw).ok_or_else(|| {
+        ApiError::Unprocessable(vec![Issue::error(
+            IssueType::Value,
+            "Not a valid query string",
+        )])
+    })
+}
+
+/// `GET /fhir/{type}?…`: a searchset Bundle, one page of it, with `next` when more.
+#[tracing::instrument(skip_all, fields(fhir.type = %resource_type))]
+pub(super) async fn search(
+    State(app): State<AppState>,
+    actor: Actor,
+    headers: HeaderMap,
+    Path(resource_type): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    known_type(&resource_type)?;
+    let pairs = query_pairs(&raw.unwrap_or_default())?;
+    let bundle = searchset(&app, &actor, &base_url(&headers), &resource_type, pairs).await?;
+    Ok(fhir_json(StatusCode::OK, &bundle))
+}
+
+/// `POST /fhir/{type}/_search`: the same search, its parameters in a form body
+/// (and the query string).
+#[tracing::instrument(skip_all, fields(fhir.type = %resource_type))]
+pub(super) async fn search_post(
+    State(app): State<AppState>,
+    actor: Actor,
+    headers: HeaderMap,
+    Path(resource_type): Path<String>,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    known_type(&resource_type)?;
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';').next().unwrap_or_default().trim() == "application/x-www-form-urlencoded"
+        });
+    if !form && !body.is_empty() {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let mut pairs = query_pairs(&raw.unwrap_or_default())?;
+    let text = std::str::from_utf8(&body).map_err(|_| {
+        ApiError::Unprocessable(vec![Issue::error(
+            IssueType::Value,
+            "Not a valid form body",
+        )])
+    })?;
+    pairs.extend(query_pairs(text)?);
+    let bundle = searchset(&app, &actor, &base_url(&headers), &resource_type, pairs).await?;
+    Ok(fhir_json(StatusCode::OK, &bundle))
 }
 
 /// `POST /fhir/{type}`, conditional with `If-None-Exist`: 201 with the new
@@ -281,13 +545,13 @@ pub(super) async fn create(
         .map(str::to_owned);
     let mut outcomes = app
         .store
-        .transaction(vec![Request::Create {
+        .transaction(vec![StoreRequest::Create {
             resource,
             if_none_exist,
             full_url: None,
         }])
         .await
-        .map_err(store_error)?;
+        .map_err(|e| store_error(e, |i| for_single(&resource_type, i)))?;
     let outcome = outcomes.remove(0);
     tracing::info!(created = matches!(outcome, Outcome::Created(_)), "create");
     actor
@@ -297,8 +561,7 @@ pub(super) async fn create(
             audit::touched(&outcome.stored().resource),
         )
         .await?;
-    let status = StatusCode::from_u16(outcome.status()).unwrap_or(StatusCode::OK);
-    Ok(resource_response(status, outcome.stored(), true))
+    Ok(written_response(&outcome, prefer_return(&headers)))
 }
 
 /// `PUT /fhir/{type}/{id}`: a new version (or the first, 201); `If-Match` with an
@@ -315,14 +578,14 @@ pub(super) async fn update(
     let if_match = if_match(&headers)?;
     let mut outcomes = app
         .store
-        .transaction(vec![Request::Update {
+        .transaction(vec![StoreRequest::Update {
             id,
             resource,
             if_match,
             full_url: None,
         }])
         .await
-        .map_err(store_error)?;
+        .map_err(|e| store_error(e, |i| for_single(&resource_type, i)))?;
     let outcome = outcomes.remove(0);
     actor
         .record(
@@ -331,81 +594,313 @@ pub(super) async fn update(
             audit::touched(&outcome.stored().resource),
         )
         .await?;
-    let status = StatusCode::from_u16(outcome.status()).unwrap_or(StatusCode::OK);
-    Ok(resource_response(status, outcome.stored(), true))
+    Ok(written_response(&outcome, prefer_return(&headers)))
 }
 
-/// `POST /fhir`: a `transaction` (all or nothing) or `batch` (each on its own) Bundle.
+/// A GET entry of a batch or transaction: a read, vread or search, relative to
+/// the base (an absolute URL on this base too). Its `response` entry, with
+/// the resource or the OperationOutcome of why not.
+async fn read_entry(
+    app: &AppState,
+    actor: &Actor,
+    base: &str,
+    url: &str,
+) -> Result<Value, ApiError> {
+    let url = url
+        .strip_prefix(base)
+        .map_or(url, |u| u.trim_start_matches('/'));
+    let (path, query) = url.split_once('?').unwrap_or((url, ""));
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let not_found = || {
+        error_entry(
+            404,
+            &[Issue::error(IssueType::NotFound, "No such resource")],
+        )
+    };
+    let Some(resource_type) = segments.first().copied() else {
+        return Ok(error_entry(
+            400,
+            &[Issue::error(IssueType::Value, "Name a type")],
+        ));
+    };
+    if !TYPES.contains(&resource_type) {
+        return Ok(not_found());
+    }
+    let stored = match segments.as_slice() {
+        [_] => {
+            let Some(pairs) = search::pairs(query) else {
+                return Ok(error_entry(
+                    400,
+                    &[Issue::error(IssueType::Value, "Not a valid query string")],
+                ));
+            };
+            return match searchset(app, actor, base, resource_type, pairs).await {
+                Ok(bundle) => Ok(json!({"resource": bundle, "response": {"status": "200 OK"}})),
+                Err(ApiError::Unprocessable(issues)) => Ok(error_entry(422, &issues)),
+                Err(e) => Err(e),
+            };
+        }
+        [_, id] if !id.starts_with('$') => app.store.read(resource_type, id).await?,
+        [_, id, "_history", v] => match v.parse() {
+            Ok(v) => app.store.vread(resource_type, id, v).await?,
+            Err(_) => None,
+        },
+        _ => {
+            return Ok(error_entry(
+                400,
+                &[Issue::error(
+                    IssueType::NotSupported,
+                    "A GET entry may read ({type}/{id}), vread or search ({type}?…)",
+                )],
+            ));
+        }
+    };
+    let Some(stored) = stored else {
+        return Ok(not_found());
+    };
+    actor
+        .record(app, Interaction::Read, audit::touched(&stored.resource))
+        .await?;
+    Ok(json!({
+        "fullUrl": format!("{base}/{}", stored.reference()),
+        "resource": stored.resource,
+        "response": {
+            "status": "200 OK",
+            "etag": stored.etag(),
+            "lastModified": stored.last_updated,
+        },
+    }))
+}
+
+/// `POST /fhir` (or `/fhir/`): a `transaction` (its writes all or nothing, then
+/// its reads) or `batch` (each entry on its own) Bundle. Writes answer as
+/// `Prefer` asks (the resource by default).
 #[tracing::instrument(skip_all)]
 pub(super) async fn bundle(
     State(app): State<AppState>,
     actor: Actor,
+    headers: HeaderMap,
     Json(bundle): Json<Value>,
 ) -> Result<Response, ApiError> {
     if bundle.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
         return Err(ApiError::Unprocessable(vec![
-            Issue::error(IssueType::Invalid, "Send a Bundle").at("resourceType"),
+            Issue::error(IssueType::Invalid, "Send a Bundle").at("Bundle.resourceType"),
         ]));
     }
     let kind = bundle.get("type").and_then(Value::as_str);
-    let (requests, problems) = requests_of(&bundle);
-    match kind {
+    let ret = prefer_return(&headers);
+    let base = base_url(&headers);
+    let (requests, problems) = entries_of(&bundle);
+    let total = requests.len() + problems.len();
+    let mut writes: Vec<(usize, StoreRequest)> = Vec::new();
+    let mut reads: Vec<(usize, String)> = Vec::new();
+    for (i, r) in requests {
+        match r {
+            EntryRequest::Write(w) => writes.push((i, w)),
+            EntryRequest::Read(url) => reads.push((i, url)),
+        }
+    }
+    let (positions, writes): (Vec<usize>, Vec<StoreRequest>) = writes.into_iter().unzip();
+    let mut entries: Vec<Value> = vec![Value::Null; total];
+    let response_type = match kind {
         Some("transaction") => {
             if !problems.is_empty() {
-                return Err(ApiError::Unprocessable(
+                let identity: Vec<usize> = (0..total).collect();
+                return Err(ApiError::Unprocessable(for_bundle(
                     problems.into_iter().map(|(_, i)| i).collect(),
-                ));
+                    &identity,
+                )));
             }
-            let count = requests.len();
-            let outcomes = app
-                .store
-                .transaction(requests.into_iter().map(|(_, r)| r).collect())
-                .await
-                .map_err(store_error)?;
+            let count = writes.len();
+            let outcomes = if writes.is_empty() {
+                Vec::new()
+            } else {
+                app.store
+                    .transaction(writes)
+                    .await
+                    .map_err(|e| store_error(e, |i| for_bundle(i, &positions)))?
+            };
             tracing::info!(entries = count, "transaction stored");
             let touched = touched_by(outcomes.iter().map(Outcome::stored));
-            actor.record(&app, Interaction::Create, touched).await?;
-            Ok(fhir_json(StatusCode::OK, &transaction_response(&outcomes)))
+            if !touched.is_empty() {
+                actor.record(&app, Interaction::Create, touched).await?;
+            }
+            for (i, outcome) in positions.iter().zip(&outcomes) {
+                entries[*i] = entry_response_with(outcome, ret.unwrap_or_default());
+            }
+            "transaction-response"
         }
         Some("batch") => {
-            let total = requests.len() + problems.len();
-            let mut entries: Vec<Value> = vec![Value::Null; total];
             for (i, issue) in problems {
-                entries[i] = error_entry(422, &[issue]);
+                entries[i] = error_entry(422, &for_bundle(vec![issue], &[i]));
             }
-            let (positions, requests): (Vec<usize>, Vec<Request>) = requests.into_iter().unzip();
-            let results = app.store.batch(requests).await;
+            let results = app.store.batch(writes).await;
             let written = results.iter().filter_map(|r| r.as_ref().ok());
             let touched = touched_by(written.map(Outcome::stored));
             if !touched.is_empty() {
                 actor.record(&app, Interaction::Create, touched).await?;
             }
             for (i, result) in positions.into_iter().zip(results) {
+                // Each write went to the store alone, as its request 0.
+                let here = |issues: Vec<Issue>| for_bundle(issues, &[i]);
                 entries[i] = match result {
-                    Ok(outcome) => entry_response(&outcome),
-                    Err(StoreError::Invalid(issues)) => error_entry(422, &issues),
-                    Err(StoreError::PreconditionFailed(issue)) => error_entry(412, &[issue]),
+                    Ok(outcome) => entry_response_with(&outcome, ret.unwrap_or_default()),
+                    Err(StoreError::Invalid(issues)) => error_entry(422, &here(issues)),
+                    Err(StoreError::PreconditionFailed(issue)) => {
+                        error_entry(412, &here(vec![issue]))
+                    }
                     Err(StoreError::Database(e)) => return Err(ApiError::Database(e)),
                 };
             }
-            Ok(fhir_json(
-                StatusCode::OK,
-                &json!({"resourceType": "Bundle", "type": "batch-response", "entry": entries}),
-            ))
+            "batch-response"
         }
-        _ => Err(ApiError::Unprocessable(vec![
-            Issue::error(
-                IssueType::NotSupported,
-                "Send a transaction or batch Bundle",
-            )
-            .at("type"),
-        ])),
+        _ => {
+            return Err(ApiError::Unprocessable(vec![
+                Issue::error(
+                    IssueType::NotSupported,
+                    "Send a transaction or batch Bundle",
+                )
+                .at("Bundle.type"),
+            ]));
+        }
+    };
+    for (i, url) in reads {
+        entries[i] = read_entry(&app, &actor, &base, &url).await?;
     }
+    let mut response = fhir_json(
+        StatusCode::OK,
+        &json!({"resourceType": "Bundle", "type": response_type, "entry": entries}),
+    );
+    if let Some(ret) = ret {
+        response.headers_mut().insert(
+            "preference-applied",
+            HeaderValue::from_static(return_code(ret)),
+        );
+    }
+    Ok(response)
 }
 
 fn error_entry(status: u16, issues: &[Issue]) -> Value {
     let outcome: Value = serde_json::from_slice(&outcome::to_json(issues)).unwrap_or(Value::Null);
-    json!({"response": {"status": status.to_string(), "outcome": outcome}})
+    let reason = StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or_default();
+    json!({"response": {"status": format!("{status} {reason}"), "outcome": outcome}})
+}
+
+/// The resource in a `$validate` body: the body itself, or the `resource`
+/// parameter of a `Parameters`.
+fn resource_in(body: Value) -> Result<Value, ApiError> {
+    if body.get("resourceType").and_then(Value::as_str) != Some("Parameters") {
+        return Ok(body);
+    }
+    body.get("parameter")
+        .and_then(Value::as_array)
+        .and_then(|ps| {
+            ps.iter()
+                .find(|p| p.get("name").and_then(Value::as_str) == Some("resource"))
+        })
+        .and_then(|p| p.get("resource"))
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::Unprocessable(vec![
+                Issue::error(IssueType::Required, "The Parameters have no 'resource'")
+                    .at("Parameters.parameter"),
+            ])
+        })
+}
+
+/// `POST /fhir/{type}/$validate`: whether a resource is valid FHIR R4 for this
+/// store (structure, required codes). 200 with an `OperationOutcome`: its
+/// problems, or one information issue. Nothing is stored.
+pub(super) async fn validate(
+    Path(resource_type): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response, ApiError> {
+    validated(&resource_type, body)
+}
+
+/// `POST /fhir/Questionnaire/$validate`: whether a Questionnaire can be stored
+/// here (it parses, and compiles to a form).
+pub(super) async fn validate_questionnaire(Json(body): Json<Value>) -> Result<Response, ApiError> {
+    validated("Questionnaire", body)
+}
+
+/// The fallback of `/fhir`: 501 for an operation (`$name`) this server does not
+/// have, 404 for anything else.
+pub(super) async fn fallback(uri: axum::http::Uri) -> Response {
+    if uri
+        .path()
+        .rsplit('/')
+        .next()
+        .is_some_and(|s| s.starts_with('$'))
+    {
+        no_such_operation()
+    } else {
+        ApiError::NotFound.into_response()
+    }
+}
+
+fn validated(resource_type: &str, body: Value) -> Result<Response, ApiError> {
+    let resource_type = resource_type.to_owned();
+    if resource_type != "Questionnaire" {
+        known_type(&resource_type)?;
+    }
+    let resource = resource_in(body)?;
+    let problems: Vec<Issue> = if resource_type == "Questionnaire" {
+        match crate::fhir::questionnaire::parse_value(resource) {
+            Err(issue) => vec![issue],
+            Ok(parsed) => crate::fhir::questionnaire::compile(&parsed, "validate")
+                .err()
+                .unwrap_or_default(),
+        }
+    } else {
+        crate::fhir::resource::check(&resource_type, &resource)
+            .err()
+            .into_iter()
+            .collect()
+    };
+    let issues = if problems.is_empty() {
+        vec![Issue {
+            severity: Severity::Information,
+            code: IssueType::Informational,
+            diagnostics: format!("The {resource_type} is valid"),
+            expression: None,
+        }]
+    } else if resource_type == "Questionnaire" {
+        problems
+    } else {
+        problems
+            .into_iter()
+            .map(|i| match i.expression.clone() {
+                Some(e) => i.at(format!("{resource_type}.{e}")),
+                None => i,
+            })
+            .collect()
+    };
+    Ok(outcome_response(StatusCode::OK, &issues))
+}
+
+/// The operations each type has, as the CapabilityStatement lists them.
+fn operations(resource_type: &str) -> Vec<Value> {
+    let op = |name: &str, definition: &str| json!({"name": name, "definition": definition});
+    let mut ops = vec![op(
+        "validate",
+        "http://hl7.org/fhir/OperationDefinition/Resource-validate",
+    )];
+    match resource_type {
+        "Patient" => ops.push(op(
+            "match",
+            "http://hl7.org/fhir/OperationDefinition/Patient-match",
+        )),
+        "QuestionnaireResponse" => ops.push(op(
+            "extract",
+            "http://hl7.org/fhir/uv/sdc/OperationDefinition/QuestionnaireResponse-extract",
+        )),
+        _ => {}
+    }
+    ops
 }
 
 /// `GET /fhir/metadata`: what this server does, and nothing it does not.
@@ -414,39 +909,38 @@ pub(super) async fn metadata(headers: HeaderMap) -> Response {
     let resources: Vec<Value> = TYPES
         .iter()
         .map(|t| {
-            let params: Vec<Value> = PARAMETERS
+            let mut params: Vec<Value> = PARAMETERS
                 .iter()
                 .find(|(name, _)| name == t)
                 .map(|(_, p)| p.iter().map(|(n, k)| json!({"name": n, "type": kind_code(*k)})).collect())
                 .unwrap_or_default();
-            let mut params = params;
             for (n, k) in [("_id", "token"), ("_lastUpdated", "date"), ("_tag", "token")] {
                 params.push(json!({"name": n, "type": k}));
             }
-            let mut interactions = vec!["read", "vread", "update", "create", "search-type"];
-            interactions.push("history-instance");
-            let mut r = json!({
+            let interactions = ["read", "vread", "update", "create", "search-type", "history-instance"];
+            json!({
                 "type": t,
+                "documentation": "Search: modifiers :missing on every parameter, :exact and :contains on strings, :not on tokens and _id (any other is 422); _count (0: the total only), _offset, _sort (_lastUpdated and the string and date parameters, - for descending), _summary (count, true, false), _elements, _total. No DELETE or PATCH: the store keeps what patients sent.",
                 "versioning": "versioned",
                 "readHistory": true,
                 "updateCreate": true,
                 "conditionalCreate": true,
+                "conditionalRead": "not-match",
                 "conditionalUpdate": false,
                 "conditionalDelete": "not-supported",
                 "interaction": interactions.iter().map(|c| json!({"code": c})).collect::<Vec<_>>(),
                 "searchParam": params,
-            });
-            if *t == "Patient" {
-                r["operation"] = json!([{"name": "match", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-match"}]);
-            }
-            r
+                "operation": operations(t),
+            })
         })
         .chain(std::iter::once(json!({
             "type": "Questionnaire",
             "versioning": "versioned",
             "updateCreate": true,
-            "interaction": [{"code": "read"}, {"code": "update"}, {"code": "search-type"}],
+            "conditionalRead": "not-match",
+            "interaction": [{"code": "read"}, {"code": "update"}, {"code": "create"}, {"code": "search-type"}],
             "searchParam": [{"name": "url", "type": "uri"}],
+            "operation": operations("Questionnaire"),
         })))
         .chain(std::iter::once(json!({
             "type": "AuditEvent",
@@ -464,7 +958,7 @@ pub(super) async fn metadata(headers: HeaderMap) -> Response {
         &json!({
             "resourceType": "CapabilityStatement",
             "status": "active",
-            "date": "2026-11-30",
+            "date": "2026-12-07",
             "kind": "instance",
             "software": {"name": "Intake", "version": env!("CARGO_PKG_VERSION")},
             "implementation": {"description": "Intake's embedded FHIR store", "url": base},
@@ -473,7 +967,7 @@ pub(super) async fn metadata(headers: HeaderMap) -> Response {
             "rest": [{
                 "mode": "server",
                 "security": {
-                    "description": "A staff session (POST /api/staff/login; X-CSRF-Token on changes) or Authorization: Bearer with a token from `intake token create`. Front desk reads Patient and Task, clinicians also QuestionnaireResponse and Provenance, admins and system tokens write; only /metadata and QuestionnaireResponse/$validate are open."
+                    "description": "A staff session (POST /api/staff/login; X-CSRF-Token on changes) or Authorization: Bearer with a token from `intake token create`. Front desk reads Patient and Task, clinicians also QuestionnaireResponse and Provenance, admins and system tokens write; only /metadata and $validate are open."
                 },
                 "resource": resources,
                 "interaction": [{"code": "transaction"}, {"code": "batch"}],

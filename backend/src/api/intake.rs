@@ -97,6 +97,46 @@ async fn check_kiosk_form(
     ]))
 }
 
+/// `value` as canonical JSON text: object keys in order, numbers as their value
+/// (`1.0`, `1` and `1e0` alike), no spaces. Equal content, equal text.
+pub(crate) fn canonical_json(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut fields: Vec<(&String, &Value)> = map.iter().collect();
+            fields.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.push('{');
+            for (i, (k, v)) in fields.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                canonical_json(v, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical_json(v, out);
+            }
+            out.push(']');
+        }
+        Value::Number(n) => {
+            let text = n.to_string();
+            let normal = match text.parse::<i128>() {
+                Ok(i) => i.to_string(),
+                Err(_) => text.parse::<f64>().map_or(text, |f| format!("{f}")),
+            };
+            out.push_str(&normal);
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
 /// `POST /api/intakes` with an `Idempotency-Key`: 201 `{intake, outcome,
 /// patient, status}`, or 200 with the same answer for a key seen before; 422 with
 /// an `OperationOutcome` (nothing stored) when the response is not valid.
@@ -120,8 +160,13 @@ pub(super) async fn submit(
 ) -> Result<Response, InviteError> {
     let body = if principal.is_some() { body } else { receipt };
     let key = idempotency_key(&headers)?;
+    // The content, not the text: a client's retry may order keys or write
+    // numbers differently and is still the same submission.
+    let mut canonical = String::new();
+    canonical_json(&payload, &mut canonical);
+    let body_sha256 = format!("{:x}", Sha256::digest(canonical.as_bytes()));
+    drop(canonical);
     let text = payload.to_string();
-    let body_sha256 = format!("{:x}", Sha256::digest(text.as_bytes()));
     if let Some((accepted, sha)) = app.intakes.by_key(&key).await? {
         if sha != body_sha256 {
             return Err(key_reused().into());
@@ -141,7 +186,7 @@ pub(super) async fn submit(
         payload.get("questionnaire").and_then(Value::as_str),
     )
     .await?;
-    // What `response_in` does for a bare QuestionnaireResponse, without writing
+    // What `$validate` does for a bare QuestionnaireResponse, without writing
     // the body out a second time.
     drop(payload);
     let response: QuestionnaireResponse = decode(text.as_bytes())?;

@@ -73,14 +73,18 @@ pub fn router() -> Router<AppState> {
 /// Largest FHIR resource accepted: real Questionnaires reach a few hundred kB.
 pub const MAX_FHIR_BODY_BYTES: usize = 4 * 1024 * 1024;
 
-/// Every `/fhir` route: the embedded FHIR R4 store.
+/// Every `/fhir` route: the embedded FHIR R4 store. (`/fhir/` is `/fhir` too:
+/// [`crate::app`] rewrites it before routing.)
 pub fn fhir_router() -> Router<AppState> {
     Router::new()
         .route("/", post(fhir::bundle))
         .route("/metadata", get(fhir::metadata))
         .route("/Patient/$match", post(patient::match_))
         .route("/AuditEvent", get(crate::auth::handlers::audit_events))
-        .route("/Questionnaire", get(questionnaire::search))
+        .route(
+            "/Questionnaire",
+            get(questionnaire::search).post(questionnaire::create),
+        )
         .route(
             "/QuestionnaireResponse/$validate",
             post(questionnaire_response::validate),
@@ -90,14 +94,29 @@ pub fn fhir_router() -> Router<AppState> {
             post(questionnaire_response::extract),
         )
         .route(
+            "/QuestionnaireResponse/{id}/$validate",
+            post(questionnaire_response::validate_stored),
+        )
+        .route(
+            "/QuestionnaireResponse/{id}/$extract",
+            post(questionnaire_response::extract_stored),
+        )
+        .route(
+            "/Questionnaire/$validate",
+            post(fhir::validate_questionnaire),
+        )
+        .route(
             "/Questionnaire/{id}",
             put(questionnaire::put).get(questionnaire::read),
         )
         .route("/{type}", get(fhir::search).post(fhir::create))
+        .route("/{type}/_search", post(fhir::search_post))
+        .route("/{type}/$validate", post(fhir::validate))
         .route("/{type}/{id}", get(fhir::read).put(fhir::update))
         .route("/{type}/{id}/_history", get(fhir::history))
         .route("/{type}/{id}/_history/{version}", get(fhir::vread))
-        .fallback(|| async { ApiError::NotFound })
+        .fallback(fhir::fallback)
+        .layer(axum::middleware::from_fn(fhir::formats))
         .layer(DefaultBodyLimit::max(MAX_FHIR_BODY_BYTES))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,

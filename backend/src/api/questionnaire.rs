@@ -7,22 +7,67 @@ use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::fhir::outcome::{Issue, IssueType};
 use crate::fhir::{FHIR_JSON, bundle};
 use crate::http::Json;
 use crate::questionnaires::{self, SaveError};
+use crate::store::bundle::Return;
 
 /// `PUT /fhir/Questionnaire/{id}`: create or update. 201 or 200 with the stored
-/// resource; 422 with an `OperationOutcome` naming the path if it cannot be used.
+/// resource (or as `Prefer: return=…` asks); 422 with an `OperationOutcome`
+/// naming the path if it cannot be used; `If-Match` honoured (412 for another
+/// version, 400 for a malformed tag).
 #[tracing::instrument(skip_all, fields(questionnaire.id = %id))]
 pub(super) async fn put(
     State(app): State<AppState>,
+    headers: HeaderMap,
     Path(id): Path<String>,
     Json(resource): Json<serde_json::Value>,
 ) -> Result<Response, ApiError> {
-    let saved = questionnaires::save(&app.db, app.clock.as_ref(), &id, resource)
+    let if_match = super::fhir::if_match(&headers)?;
+    save(&app, &headers, &id, resource, if_match).await
+}
+
+/// `POST /fhir/Questionnaire`: a new form under an id the server chooses.
+#[tracing::instrument(skip_all)]
+pub(super) async fn create(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Json(mut resource): Json<serde_json::Value>,
+) -> Result<Response, ApiError> {
+    use crate::fhir::extract::IdGenerator as _;
+    let id = crate::fhir::extract::RandomIds.uuid().replace('-', "");
+    // A create ignores any id the client put in the body, as FHIR says.
+    if let Some(fields) = resource.as_object_mut() {
+        fields.remove("id");
+    }
+    save(&app, &headers, &id, resource, None).await
+}
+
+async fn save(
+    app: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+    resource: serde_json::Value,
+    if_match: Option<i64>,
+) -> Result<Response, ApiError> {
+    if resource
+        .get("resourceType")
+        .and_then(serde_json::Value::as_str)
+        != Some("Questionnaire")
+    {
+        return Err(ApiError::Unprocessable(vec![
+            Issue::error(IssueType::Invalid, "The resource must be a Questionnaire")
+                .at("Questionnaire.resourceType"),
+        ]));
+    }
+    let saved = questionnaires::save_if(&app.db, app.clock.as_ref(), id, resource, if_match)
         .await
         .map_err(|e| match e {
             SaveError::Invalid(issues) => ApiError::Unprocessable(issues),
+            SaveError::PreconditionFailed(mut issues) => {
+                ApiError::PreconditionFailed(issues.remove(0))
+            }
             SaveError::Database(e) => ApiError::Database(e),
         })?;
     tracing::info!(
@@ -35,25 +80,47 @@ pub(super) async fn put(
     } else {
         StatusCode::OK
     };
-    let mut response = fhir_response(status, saved.body, saved.version_id);
+    let ret = super::fhir::prefer_return(headers);
+    let body = match ret.unwrap_or_default() {
+        Return::Representation => saved.body.clone(),
+        Return::Minimal => String::new(),
+        Return::OperationOutcome => serde_json::json!({
+            "resourceType": "OperationOutcome",
+            "issue": [{"severity": "information", "code": "informational",
+                "diagnostics": format!("Stored Questionnaire/{id} version {}", saved.version_id)}]
+        })
+        .to_string(),
+    };
+    let mut response = fhir_response(status, body, saved.version_id, &saved.body);
+    let headers = response.headers_mut();
     if let Ok(location) = HeaderValue::from_str(&format!(
         "/fhir/Questionnaire/{id}/_history/{}",
         saved.version_id
     )) {
-        response.headers_mut().insert(header::LOCATION, location);
+        headers.insert(header::LOCATION, location);
+    }
+    if ret == Some(Return::Minimal) {
+        headers.remove(header::CONTENT_TYPE);
     }
     Ok(response)
 }
 
-/// `GET /fhir/Questionnaire/{id}`.
+/// `GET /fhir/Questionnaire/{id}`: with `Last-Modified`; 304 for a matching
+/// `If-None-Match`.
 pub(super) async fn read(
     State(app): State<AppState>,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let (body, version) = questionnaires::read(&app.db, &id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(fhir_response(StatusCode::OK, body, version))
+    if super::fhir::not_modified(&headers, version) {
+        let mut response = fhir_response(StatusCode::NOT_MODIFIED, String::new(), version, &body);
+        response.headers_mut().remove(header::CONTENT_TYPE);
+        return Ok(response);
+    }
+    Ok(fhir_response(StatusCode::OK, body.clone(), version, &body))
 }
 
 /// The search parameters understood.
@@ -89,12 +156,24 @@ pub(super) async fn search(
     Ok(response)
 }
 
-fn fhir_response(status: StatusCode, body: String, version: i64) -> Response {
+/// A Questionnaire answer: `body` with the `ETag` and `Last-Modified` of
+/// `stored` (the resource as stored, `version`).
+fn fhir_response(status: StatusCode, body: String, version: i64, stored: &str) -> Response {
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
     if let Ok(etag) = HeaderValue::from_str(&format!("W/\"{version}\"")) {
         headers.insert(header::ETAG, etag);
+    }
+    let last_updated = serde_json::from_str::<serde_json::Value>(stored)
+        .ok()
+        .and_then(|v| v.pointer("/meta/lastUpdated")?.as_str().map(str::to_owned));
+    if let Some(date) = last_updated
+        .as_deref()
+        .and_then(super::fhir::http_date)
+        .and_then(|d| HeaderValue::from_str(&d).ok())
+    {
+        headers.insert(header::LAST_MODIFIED, date);
     }
     response
 }

@@ -3,13 +3,14 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use shared::answers::{self, AnswerProblem};
 use shared::i18n::EN;
 use shared::response::QuestionnaireResponse;
 
+use super::actor::Actor;
 use crate::app::AppState;
 use crate::clock::fhir_instant;
 use crate::error::ApiError;
@@ -21,46 +22,111 @@ use crate::questionnaires::CachedForm;
 
 /// `POST /fhir/QuestionnaireResponse/$validate`, with the response as the body or
 /// as the `resource` parameter of a `Parameters`. 200 with an `OperationOutcome`:
-/// one error per problem, the item's linkId in `expression`; or one information
-/// issue when all is well. 4xx when the body is not a response to a known form.
+/// one error per problem (its structure as FHIR R4, `status` and unknown elements
+/// included, then its answers, the item's linkId in `expression`); or one
+/// information issue when all is well. 4xx when the body is not a response to a
+/// known form.
 #[tracing::instrument(skip_all)]
 pub(super) async fn validate(
     State(app): State<AppState>,
     Json(body): Json<serde_json::Value>,
 ) -> Result<Response, ApiError> {
-    let response = response_in(body)?;
-    let form = form_of(&app, &response).await?;
-    let problems = problems(&app, &form, &response);
-    tracing::info!(issues = problems.len(), "questionnaire response validated");
-    let issues: Vec<Issue> = if problems.is_empty() {
-        vec![Issue {
+    let (resource, questionnaire) = inputs(body)?;
+    validated(&app, resource, questionnaire).await
+}
+
+/// `POST /fhir/QuestionnaireResponse/{id}/$validate`: the same, for a stored
+/// response (a read of it, on the record).
+#[tracing::instrument(skip_all)]
+pub(super) async fn validate_stored(
+    State(app): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let resource = stored(&app, &actor, &id).await?;
+    validated(&app, resource, None).await
+}
+
+async fn validated(
+    app: &AppState,
+    resource: serde_json::Value,
+    questionnaire: Option<serde_json::Value>,
+) -> Result<Response, ApiError> {
+    let mut issues: Vec<Issue> = Vec::new();
+    if let Err(issue) = crate::fhir::resource::check("QuestionnaireResponse", &resource) {
+        let at = issue.expression.clone().map_or_else(
+            || "QuestionnaireResponse".to_owned(),
+            |e| format!("QuestionnaireResponse.{e}"),
+        );
+        issues.push(issue.at(at));
+    }
+    // Answers are checked when the structure lets the response be read at all.
+    match decode_response(&resource) {
+        Ok(response) => {
+            let form = match questionnaire {
+                Some(q) => given_form(q)?,
+                None => form_of(app, &response).await?,
+            };
+            let problems = problems(app, &form, &response);
+            issues.extend(problems.iter().map(|p| to_issue(&p.link_id, &p.problem)));
+        }
+        Err(e) if issues.is_empty() => return Err(e),
+        Err(_) => {}
+    }
+    tracing::info!(issues = issues.len(), "questionnaire response validated");
+    if issues.is_empty() {
+        issues.push(Issue {
             severity: Severity::Information,
             code: IssueType::Informational,
             diagnostics: "The response is valid for its Questionnaire".into(),
             expression: None,
-        }]
-    } else {
-        problems
-            .iter()
-            .map(|p| to_issue(&p.link_id, &p.problem))
-            .collect()
-    };
+        });
+    }
     Ok(fhir_json(StatusCode::OK, outcome::to_json(&issues)))
 }
 
 /// `POST /fhir/QuestionnaireResponse/$extract` (SDC), with the response as the
-/// body or as the `questionnaire-response` (or `resource`) parameter. The
-/// answers are checked first, as `$validate` does: problems are a 422 naming each
-/// linkId. Then 200 with a `transaction` Bundle of the extracted resources; when
-/// some metadata could not be used, a `Parameters` with the Bundle as `return` and
-/// the warnings as `issues`, as SDC's operation defines.
+/// body or as the `questionnaire-response` (or `resource`) parameter, and the
+/// form as the optional `questionnaire` parameter (else the one the response
+/// names, from this server). The answers are checked first, as `$validate` does:
+/// problems are a 422 naming each linkId. Then 200 with a `transaction` Bundle of
+/// the extracted resources; when some metadata could not be used, a `Parameters`
+/// with the Bundle as `return` and the warnings as `issues`, as SDC's operation
+/// defines.
 #[tracing::instrument(skip_all)]
 pub(super) async fn extract(
     State(app): State<AppState>,
     Json(body): Json<serde_json::Value>,
 ) -> Result<Response, ApiError> {
-    let response = response_in(body)?;
-    let (_, extraction) = checked_extraction(&app, &response).await?;
+    let (resource, questionnaire) = inputs(body)?;
+    extracted(&app, &resource, questionnaire).await
+}
+
+/// `POST /fhir/QuestionnaireResponse/{id}/$extract`: the same, for a stored
+/// response (a read of it, on the record). Nothing is stored.
+#[tracing::instrument(skip_all)]
+pub(super) async fn extract_stored(
+    State(app): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let resource = stored(&app, &actor, &id).await?;
+    extracted(&app, &resource, None).await
+}
+
+async fn extracted(
+    app: &AppState,
+    resource: &serde_json::Value,
+    questionnaire: Option<serde_json::Value>,
+) -> Result<Response, ApiError> {
+    let response = decode_response(resource)?;
+    let (_, extraction) = match questionnaire {
+        Some(q) => {
+            let form = given_form(q)?;
+            checked_extraction_with(app, form.as_ref(), &response)?
+        }
+        None => checked_extraction(app, &response).await?,
+    };
     let entries = extraction.bundle["entry"].as_array().map_or(0, Vec::len);
     tracing::info!(
         extract.entries = entries,
@@ -78,6 +144,45 @@ pub(super) async fn extract(
         ]})
     };
     Ok(fhir_json(StatusCode::OK, body.to_string().into_bytes()))
+}
+
+/// A stored QuestionnaireResponse, its reading recorded.
+async fn stored(app: &AppState, actor: &Actor, id: &str) -> Result<serde_json::Value, ApiError> {
+    let stored = app
+        .store
+        .read("QuestionnaireResponse", id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    actor
+        .record(
+            app,
+            crate::audit::Interaction::Read,
+            crate::audit::touched(&stored.resource),
+        )
+        .await?;
+    Ok(stored.resource)
+}
+
+/// A Questionnaire sent with the request (SDC's `questionnaire` parameter),
+/// compiled as a stored one would be; nothing is stored.
+fn given_form(questionnaire: serde_json::Value) -> Result<Arc<CachedForm>, ApiError> {
+    let at = |issue: Issue| {
+        let path = issue.expression.clone().map_or_else(
+            || "Parameters.parameter.where(name='questionnaire')".to_owned(),
+            |e| format!("Parameters.parameter.where(name='questionnaire').resource.{e}"),
+        );
+        issue.at(path)
+    };
+    let parsed = crate::fhir::questionnaire::parse_value(questionnaire.clone())
+        .map_err(|issue| ApiError::Unprocessable(vec![at(issue)]))?;
+    let compiled = crate::fhir::questionnaire::compile(&parsed, "given")
+        .map_err(|issues| ApiError::Unprocessable(issues.into_iter().map(at).collect()))?;
+    Ok(Arc::new(CachedForm {
+        id: "given".to_owned(),
+        version_id: 0,
+        questionnaire,
+        compiled,
+    }))
 }
 
 /// What the form's rules say is wrong with `response`.
@@ -113,7 +218,16 @@ pub(super) async fn checked_extraction(
     response: &QuestionnaireResponse,
 ) -> Result<(serde_json::Value, extract::Extraction), ApiError> {
     let form = form_of(app, response).await?;
-    let problems = problems(app, &form, response);
+    checked_extraction_with(app, &form, response)
+}
+
+/// [`checked_extraction`] against `form`.
+fn checked_extraction_with(
+    app: &AppState,
+    form: &CachedForm,
+    response: &QuestionnaireResponse,
+) -> Result<(serde_json::Value, extract::Extraction), ApiError> {
+    let problems = problems(app, form, response);
     if !problems.is_empty() {
         tracing::info!(issues = problems.len(), "questionnaire response refused");
         return Err(ApiError::Unprocessable(
@@ -143,31 +257,42 @@ fn fhir_json(status: StatusCode, body: Vec<u8>) -> Response {
     answer
 }
 
-/// The QuestionnaireResponse in a request body: the body itself, or the
-/// `resource` (or `questionnaire-response`) parameter of a `Parameters`.
-pub(super) fn response_in(body: serde_json::Value) -> Result<QuestionnaireResponse, ApiError> {
-    let resource = match body.get("resourceType").and_then(serde_json::Value::as_str) {
-        Some("Parameters") => body
-            .get("parameter")
-            .and_then(serde_json::Value::as_array)
-            .and_then(|ps| {
-                ps.iter().find(|p| {
-                    matches!(
-                        p.get("name").and_then(|n| n.as_str()),
-                        Some("resource" | "questionnaire-response")
-                    )
-                })
+/// The response in a request body (the body itself, or the `resource` or
+/// `questionnaire-response` parameter of a `Parameters`), and the
+/// `questionnaire` parameter if sent.
+fn inputs(
+    body: serde_json::Value,
+) -> Result<(serde_json::Value, Option<serde_json::Value>), ApiError> {
+    if body.get("resourceType").and_then(serde_json::Value::as_str) != Some("Parameters") {
+        return Ok((body, None));
+    }
+    let parameters = body
+        .get("parameter")
+        .and_then(serde_json::Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let named = |names: &[&str]| {
+        parameters
+            .iter()
+            .find(|p| {
+                p.get("name")
+                    .and_then(|n| n.as_str())
+                    .is_some_and(|n| names.contains(&n))
             })
             .and_then(|p| p.get("resource"))
             .cloned()
-            .ok_or_else(|| {
-                ApiError::Unprocessable(vec![
-                    Issue::error(IssueType::Required, "The Parameters have no 'resource'")
-                        .at("Parameters.parameter"),
-                ])
-            })?,
-        _ => body,
     };
+    let resource = named(&["resource", "questionnaire-response"]).ok_or_else(|| {
+        ApiError::Unprocessable(vec![
+            Issue::error(IssueType::Required, "The Parameters have no 'resource'")
+                .at("Parameters.parameter"),
+        ])
+    })?;
+    Ok((resource, named(&["questionnaire"])))
+}
+
+/// `resource` read as a QuestionnaireResponse (422 when it is not one).
+fn decode_response(resource: &serde_json::Value) -> Result<QuestionnaireResponse, ApiError> {
     if resource
         .get("resourceType")
         .and_then(serde_json::Value::as_str)

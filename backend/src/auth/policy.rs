@@ -77,6 +77,12 @@ pub const ROUTES: &[(Method, &str, Access)] = &[
         "/fhir/QuestionnaireResponse/$validate",
         Access::Public,
     ),
+    (Method::POST, "/fhir/{type}/$validate", Access::Public),
+    (
+        Method::POST,
+        "/fhir/Questionnaire/$validate",
+        Access::Public,
+    ),
     // Staff and systems.
     (
         Method::GET,
@@ -126,10 +132,21 @@ pub const ROUTES: &[(Method, &str, Access)] = &[
         Access::Roles(CLINICAL),
     ),
     (
+        Method::POST,
+        "/fhir/QuestionnaireResponse/{id}/$validate",
+        Access::Roles(CLINICAL),
+    ),
+    (
+        Method::POST,
+        "/fhir/QuestionnaireResponse/{id}/$extract",
+        Access::Roles(CLINICAL),
+    ),
+    (
         Method::PUT,
         "/fhir/Questionnaire/{id}",
         Access::Roles(WRITERS),
     ),
+    (Method::POST, "/fhir/Questionnaire", Access::Roles(WRITERS)),
     (Method::POST, "/fhir", Access::Roles(WRITERS)),
     (Method::GET, "/fhir/AuditEvent", Access::Roles(ADMINS)),
     (Method::GET, "/api/admin/kiosks", Access::Roles(ADMINS)),
@@ -167,6 +184,8 @@ pub const ROUTES: &[(Method, &str, Access)] = &[
     // The store, by resource type.
     (Method::GET, "/fhir/{type}", Access::ByType),
     (Method::POST, "/fhir/{type}", Access::ByType),
+    // A search with its parameters in the body: a read.
+    (Method::POST, "/fhir/{type}/_search", Access::ByType),
     (Method::GET, "/fhir/{type}/{id}", Access::ByType),
     (Method::PUT, "/fhir/{type}/{id}", Access::ByType),
     (Method::GET, "/fhir/{type}/{id}/_history", Access::ByType),
@@ -212,6 +231,11 @@ pub fn allowed(role: Role, method: &Method, route: &str, resource_type: Option<&
         Some(Access::Public) => true,
         Some(Access::Roles(roles)) => roles.contains(&role),
         Some(Access::ByType) => {
+            let method = if route.ends_with("/_search") {
+                &Method::GET
+            } else {
+                method
+            };
             resource_type.is_some_and(|t| fhir_access(method, t).contains(&role))
         }
     }
@@ -228,7 +252,14 @@ pub async fn enforce(State(state): State<AppState>, request: Request, next: Next
         .unwrap_or_default();
     let method = request.method().clone();
     let Some(access) = access(&method, &route) else {
-        // A method the route does not have, or a route nobody has placed yet.
+        // A FHIR route asked with a method it does not have (DELETE, PATCH, a
+        // conditional update…): the interaction is not supported, for anyone,
+        // as the public CapabilityStatement says.
+        let allow = methods_of(&route);
+        if route.starts_with("/fhir") && !allow.is_empty() {
+            return not_supported(&route, request.uri().path(), &allow);
+        }
+        // A route nobody has placed yet.
         tracing::warn!(http.route = %route, %method, "not in the access policy: refused");
         let credentials = request
             .headers()
@@ -310,6 +341,65 @@ pub async fn enforce(State(state): State<AppState>, request: Request, next: Next
     }
     parts.extensions.insert(principal);
     next.run(Request::from_parts(parts, body)).await
+}
+
+/// The methods the table has for `route` (HEAD with GET).
+pub fn methods_of(route: &str) -> Vec<Method> {
+    let mut methods: Vec<Method> = ROUTES
+        .iter()
+        .filter(|(_, r, _)| *r == route)
+        .map(|(m, _, _)| m.clone())
+        .collect();
+    if methods.contains(&Method::GET) {
+        methods.push(Method::HEAD);
+    }
+    methods
+}
+
+/// 405 with `Allow` (or 501 for an operation, `$name`, this server does not
+/// have), an `OperationOutcome` `not-supported`: what a FHIR client reads as "this
+/// server does not do that", never as "you may not".
+fn not_supported(route: &str, path: &str, allow: &[Method]) -> Response {
+    use crate::fhir::outcome::{Issue, IssueType};
+    let operation = path.rsplit('/').next().is_some_and(|s| s.starts_with('$'));
+    if operation {
+        return crate::error::outcome_response(
+            axum::http::StatusCode::NOT_IMPLEMENTED,
+            &[Issue::error(
+                IssueType::NotSupported,
+                "This server does not support that operation: GET /fhir/metadata lists the ones it has",
+            )],
+        );
+    }
+    let message = match route {
+        "/fhir/{type}/{id}" => {
+            "Not supported: resources here are read, updated with PUT, never deleted or patched (see GET /fhir/metadata)"
+        }
+        "/fhir/{type}" => {
+            "Not supported: search with GET, create with POST; conditional update and delete are not supported"
+        }
+        "/fhir" => {
+            "Send a transaction or batch Bundle with POST; GET /fhir/metadata says what this server does"
+        }
+        _ => {
+            "This interaction is not supported here: GET /fhir/metadata says what this server does"
+        }
+    };
+    let mut response = crate::error::outcome_response(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        &[Issue::error(IssueType::NotSupported, message)],
+    );
+    let allow = allow
+        .iter()
+        .map(Method::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if let Ok(value) = axum::http::HeaderValue::from_str(&allow) {
+        response
+            .headers_mut()
+            .insert(axum::http::header::ALLOW, value);
+    }
+    response
 }
 
 /// What a request's path names, for the record of its refusal: `{type}/{id}` on
@@ -413,6 +503,23 @@ mod tests {
         ("POST", "/fhir/QuestionnaireResponse/$extract", None, "cas"),
         ("PUT", "/fhir/Questionnaire/{id}", None, "as"),
         ("POST", "/fhir", None, "as"),
+        ("POST", "/fhir/Questionnaire", None, "as"),
+        (
+            "POST",
+            "/fhir/QuestionnaireResponse/{id}/$validate",
+            None,
+            "cas",
+        ),
+        (
+            "POST",
+            "/fhir/QuestionnaireResponse/{id}/$extract",
+            None,
+            "cas",
+        ),
+        ("POST", "/fhir/{type}/$validate", None, "-fcas"),
+        ("POST", "/fhir/Questionnaire/$validate", None, "-fcas"),
+        ("POST", "/fhir/{type}/_search", Some("Patient"), "fcas"),
+        ("POST", "/fhir/{type}/_search", Some("Observation"), "cas"),
         ("GET", "/fhir/AuditEvent", None, "a"),
         ("GET", "/fhir/{type}", Some("Patient"), "fcas"),
         ("GET", "/fhir/{type}/{id}", Some("Patient"), "fcas"),

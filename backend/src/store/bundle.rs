@@ -19,9 +19,52 @@ pub fn version_of_etag(value: &str) -> Option<i64> {
 /// An entry that cannot be a request: its position and why.
 pub type Problem = (usize, Issue);
 
+/// What an entry of a batch or transaction asks.
+#[derive(Clone, Debug)]
+pub enum EntryRequest {
+    /// A write (POST or PUT).
+    Write(Request),
+    /// `GET {url}`: a read, vread or search, relative to the base.
+    Read(String),
+}
+
+/// What a client prefers to get back for a write (`Prefer: return=…`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Return {
+    /// Nothing but the headers (`return=minimal`).
+    Minimal,
+    /// The resource as stored (`return=representation`, the default).
+    #[default]
+    Representation,
+    /// An `OperationOutcome` saying what was done (`return=OperationOutcome`).
+    OperationOutcome,
+}
+
 /// Each entry of a transaction or batch as a store request (with its position), or
-/// the problem with it.
+/// the problem with it. GET entries are problems here: see [`entries_of`].
 pub fn requests_of(bundle: &Value) -> (Vec<(usize, Request)>, Vec<Problem>) {
+    let (entries, mut problems) = entries_of(bundle);
+    let mut requests = Vec::with_capacity(entries.len());
+    for (i, entry) in entries {
+        match entry {
+            EntryRequest::Write(r) => requests.push((i, r)),
+            EntryRequest::Read(_) => problems.push((
+                i,
+                Issue::error(
+                    IssueType::NotSupported,
+                    "Only POST and PUT entries are accepted here",
+                )
+                .at(format!("entry[{i}].request.method")),
+            )),
+        }
+    }
+    problems.sort_by_key(|(i, _)| *i);
+    (requests, problems)
+}
+
+/// Each entry of a transaction or batch as what it asks (with its position), or
+/// the problem with it.
+pub fn entries_of(bundle: &Value) -> (Vec<(usize, EntryRequest)>, Vec<Problem>) {
     let entries = bundle
         .get("entry")
         .and_then(Value::as_array)
@@ -35,11 +78,29 @@ pub fn requests_of(bundle: &Value) -> (Vec<(usize, Request)>, Vec<Problem>) {
             .pointer("/request/url")
             .and_then(Value::as_str)
             .map(|u| u.trim_start_matches('/'));
+        match (method, url) {
+            (Some("GET"), Some(u)) if !u.is_empty() => {
+                requests.push((i, EntryRequest::Read(u.to_owned())));
+                continue;
+            }
+            (Some("DELETE" | "PATCH" | "HEAD"), _) => {
+                problems.push((
+                    i,
+                    Issue::error(
+                        IssueType::NotSupported,
+                        "This server does not support DELETE or PATCH: entries may be GET, POST or PUT",
+                    )
+                    .at(format!("entry[{i}].request.method")),
+                ));
+                continue;
+            }
+            _ => {}
+        }
         let full_url = e.get("fullUrl").and_then(Value::as_str).map(str::to_owned);
         let Some(resource) = e.get("resource").cloned() else {
             problems.push((
                 i,
-                Issue::error(IssueType::Required, "Each entry needs a resource")
+                Issue::error(IssueType::Required, "A POST or PUT entry needs a resource")
                     .at(format!("entry[{i}].resource")),
             ));
             continue;
@@ -91,26 +152,55 @@ pub fn requests_of(bundle: &Value) -> (Vec<(usize, Request)>, Vec<Problem>) {
                     i,
                     Issue::error(
                         IssueType::NotSupported,
-                        "Each entry must be POST {type} or PUT {type}/{id}, the type matching its resource",
+                        "Each entry must be GET, POST {type} or PUT {type}/{id}, the type matching its resource",
                     )
                     .at(format!("entry[{i}].request")),
                 ));
                 continue;
             }
         };
-        requests.push((i, request));
+        requests.push((i, EntryRequest::Write(request)));
     }
     (requests, problems)
 }
 
-pub fn entry_response(outcome: &Outcome) -> Value {
+/// A write's `response` entry (with `resource` or `outcome` as `ret` asks).
+pub fn entry_response_with(outcome: &Outcome, ret: Return) -> Value {
     let s = outcome.stored();
-    json!({"response": {
+    let mut entry = json!({"response": {
         "status": if outcome.status() == 201 { "201 Created" } else { "200 OK" },
         "location": format!("{}/_history/{}", s.reference(), s.version_id),
         "etag": s.etag(),
         "lastModified": s.last_updated,
-    }})
+    }});
+    match ret {
+        Return::Minimal => {}
+        Return::Representation => entry["resource"] = s.resource.clone(),
+        Return::OperationOutcome => {
+            entry["response"]["outcome"] = written_outcome(outcome);
+        }
+    }
+    entry
+}
+
+/// The `OperationOutcome` of `Prefer: return=OperationOutcome` for a write.
+pub fn written_outcome(outcome: &Outcome) -> Value {
+    let s = outcome.stored();
+    let what = match outcome {
+        Outcome::Created(_) => "Created",
+        Outcome::Updated(_) => "Updated",
+        Outcome::Existing(_) => "Found (nothing written)",
+    };
+    json!({"resourceType": "OperationOutcome", "issue": [{
+        "severity": "information",
+        "code": "informational",
+        "diagnostics": format!("{what} {} version {}", s.reference(), s.version_id),
+    }]})
+}
+
+/// A write's `response` entry, without the resource.
+pub fn entry_response(outcome: &Outcome) -> Value {
+    entry_response_with(outcome, Return::Minimal)
 }
 
 /// The `transaction-response` Bundle for these outcomes.

@@ -20,7 +20,7 @@ use crate::fhir::outcome::{Issue, IssueType};
 use crate::fhir::resource;
 use crate::patients::PatientIndex;
 use crate::questionnaires::is_valid_id;
-use search::{Condition, Prefix, Query};
+use search::{Condition, Prefix, Query, SortKey, StringMatch};
 
 /// One version of a stored resource.
 #[derive(Clone, Debug)]
@@ -417,7 +417,14 @@ fn type_of(request: &Request) -> &str {
 fn check_requests(requests: &[Request]) -> Result<(), StoreError> {
     let mut issues = Vec::new();
     for (i, request) in requests.iter().enumerate() {
-        let at = |issue: Issue| issue.at(format!("entry[{i}].resource"));
+        // Where in the entry: the resource's own element when the check named one.
+        let at = |issue: Issue| {
+            let path = match &issue.expression {
+                Some(inner) => format!("entry[{i}].resource.{inner}"),
+                None => format!("entry[{i}].resource"),
+            };
+            issue.at(path)
+        };
         let resource_type = type_of(request);
         if !resource::STORED_TYPES.contains(&resource_type) || resource_type == "Questionnaire" {
             issues.push(at(Issue::error(
@@ -449,7 +456,8 @@ fn check_requests(requests: &[Request]) -> Result<(), StoreError> {
                 issues.push(at(Issue::error(
                     IssueType::Invalid,
                     "The resource's id differs from the id in the URL",
-                )));
+                )
+                .at("id")));
             }
         }
     }
@@ -633,6 +641,7 @@ async fn conditional(
     }
     query.count = 2;
     query.offset = 0;
+    query.summary = search::Summary::Full;
     let (mut found, total) = search_in(tx, resource_type, &query).await?;
     match total {
         0 => Ok(None),
@@ -815,17 +824,39 @@ async fn search_in(
         }
     }
     let total: i64 = count_q.build_query_scalar().fetch_one(&mut *conn).await?;
+    let total = usize::try_from(total).unwrap_or(0);
+    if query.total_only() {
+        return Ok((Vec::new(), total));
+    }
+    page_q.push(" ORDER BY ");
+    for (key, descending) in &query.sort {
+        let direction = if *descending { "DESC" } else { "ASC" };
+        match key {
+            SortKey::LastUpdated => {
+                page_q.push(format!("r.last_updated {direction}, "));
+            }
+            // A resource with several values sorts by its first going up, its
+            // last going down; one without any sorts first going up.
+            SortKey::Parameter(name) => {
+                let pick = if *descending { "MAX" } else { "MIN" };
+                page_q
+                    .push(format!(
+                        "(SELECT {pick}(s.value) FROM search_index s
+                          WHERE s.resource_type = r.resource_type AND s.id = r.id AND s.name = "
+                    ))
+                    .push_bind(name.clone())
+                    .push(format!(") {direction}, "));
+            }
+        }
+    }
     page_q
-        .push(" ORDER BY r.rowid LIMIT ")
+        .push("r.rowid LIMIT ")
         .push_bind(i64::try_from(query.count).unwrap_or(i64::MAX))
         .push(" OFFSET ")
         .push_bind(i64::try_from(query.offset).unwrap_or(0));
     let rows: Vec<(String, String, i64, String, String)> =
         page_q.build_query_as().fetch_all(&mut *conn).await?;
-    Ok((
-        rows.into_iter().filter_map(row_to_stored).collect(),
-        usize::try_from(total).unwrap_or(0),
-    ))
+    Ok((rows.into_iter().filter_map(row_to_stored).collect(), total))
 }
 
 fn push_condition(q: &mut QueryBuilder<'_, Sqlite>, resource_type: &str, condition: &Condition) {
@@ -837,8 +868,12 @@ fn push_condition(q: &mut QueryBuilder<'_, Sqlite>, resource_type: &str, conditi
             .push(" AND (");
     };
     match condition {
-        Condition::Id(ids) => {
-            q.push(" AND r.id IN (");
+        Condition::Id { ids, not } => {
+            q.push(if *not {
+                " AND r.id NOT IN ("
+            } else {
+                " AND r.id IN ("
+            });
             let mut list = q.separated(", ");
             for id in ids {
                 list.push_bind(id.clone());
@@ -850,18 +885,16 @@ fn push_condition(q: &mut QueryBuilder<'_, Sqlite>, resource_type: &str, conditi
             push_date(q, "r.last_updated", *prefix, instant);
             q.push(")");
         }
-        Condition::String {
-            name,
-            values,
-            exact,
-        } => {
+        Condition::String { name, values, how } => {
             sub(q, name);
             for (i, v) in values.iter().enumerate() {
                 if i > 0 {
                     q.push(" OR ");
                 }
-                if *exact {
+                if *how == StringMatch::Exact {
                     q.push("value = ").push_bind(v.clone());
+                } else if *how == StringMatch::Contains {
+                    q.push("instr(value, ").push_bind(v.clone()).push(") > 0");
                 } else {
                     q.push("(value >= ")
                         .push_bind(v.clone())
@@ -872,8 +905,17 @@ fn push_condition(q: &mut QueryBuilder<'_, Sqlite>, resource_type: &str, conditi
             }
             q.push("))");
         }
-        Condition::Token { name, values } => {
-            sub(q, name);
+        Condition::Token { name, values, not } => {
+            if *not {
+                // The resources with none of these values, those without any included.
+                q.push(" AND r.id NOT IN (SELECT id FROM search_index WHERE resource_type = ")
+                    .push_bind(resource_type.to_owned())
+                    .push(" AND name = ")
+                    .push_bind(name.to_owned())
+                    .push(" AND (");
+            } else {
+                sub(q, name);
+            }
             for (i, (system, value)) in values.iter().enumerate() {
                 if i > 0 {
                     q.push(" OR ");
@@ -901,6 +943,17 @@ fn push_condition(q: &mut QueryBuilder<'_, Sqlite>, resource_type: &str, conditi
                 push_date(q, "value", *prefix, d);
             }
             q.push("))");
+        }
+        Condition::Missing { name, missing } => {
+            q.push(if *missing {
+                " AND r.id NOT IN (SELECT id FROM search_index WHERE resource_type = "
+            } else {
+                " AND r.id IN (SELECT id FROM search_index WHERE resource_type = "
+            })
+            .push_bind(resource_type.to_owned())
+            .push(" AND name = ")
+            .push_bind(name.to_owned())
+            .push(")");
         }
         Condition::Exact { name, values } => {
             sub(q, name);

@@ -271,21 +271,37 @@ pub enum Prefix {
     Le,
 }
 
+/// How a string parameter's value is compared with the folded text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StringMatch {
+    /// The text starts with the value (FHIR's default).
+    Start,
+    /// `:exact`: the whole text.
+    Exact,
+    /// `:contains`: anywhere in the text.
+    Contains,
+}
+
 /// One condition of a search: a parameter with one or more values (any may match).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Condition {
-    /// `_id`.
-    Id(Vec<String>),
+    /// `_id` (`not` for `_id:not`: none of them).
+    Id {
+        /// The ids.
+        ids: Vec<String>,
+        /// `:not`.
+        not: bool,
+    },
     /// `_lastUpdated` with a prefix.
     LastUpdated(Prefix, String),
-    /// A string parameter; `exact` for `:exact`.
+    /// A string parameter.
     String {
         /// Parameter name.
         name: String,
         /// Folded values.
         values: Vec<String>,
-        /// Whole-value equality instead of starts-with.
-        exact: bool,
+        /// How they are compared.
+        how: StringMatch,
     },
     /// A token parameter: `(system, value)` pairs; a `None` system matches any.
     Token {
@@ -293,6 +309,8 @@ pub enum Condition {
         name: String,
         /// Values.
         values: Vec<(Option<String>, String)>,
+        /// `:not`: the resources with none of these values (or no value at all).
+        not: bool,
     },
     /// A date parameter.
     Date {
@@ -308,17 +326,59 @@ pub enum Condition {
         /// Values.
         values: Vec<String>,
     },
+    /// `:missing=true` (no value indexed under `name`) or `:missing=false`.
+    Missing {
+        /// Parameter name.
+        name: String,
+        /// `true`: the resources without a value.
+        missing: bool,
+    },
 }
 
-/// A parsed search: conditions (all must hold), page size and offset.
+/// `_summary`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Summary {
+    /// The whole resources (`_summary=false`, or no `_summary`).
+    #[default]
+    Full,
+    /// `_summary=count`: the total only.
+    Count,
+    /// `_summary=true`: the elements FHIR marks as summary.
+    True,
+}
+
+/// What a search is sorted by.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SortKey {
+    /// `_lastUpdated`.
+    LastUpdated,
+    /// A string or date parameter, by its indexed value.
+    Parameter(String),
+}
+
+/// A parsed search: conditions (all must hold), page size and offset, and what
+/// each entry shows.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Query {
     /// Every condition.
     pub conditions: Vec<Condition>,
-    /// `_count` (default 50, at most 1000).
+    /// `_count` (default 50, at most 1000; 0 asks for the total only).
     pub count: usize,
     /// `_offset`.
     pub offset: usize,
+    /// `_summary`.
+    pub summary: Summary,
+    /// `_elements`: the top-level elements each resource keeps.
+    pub elements: Option<Vec<String>>,
+    /// `_sort`, in order: the key and whether descending.
+    pub sort: Vec<(SortKey, bool)>,
+}
+
+impl Query {
+    /// Whether the answer is the total only (`_count=0` or `_summary=count`).
+    pub fn total_only(&self) -> bool {
+        self.count == 0 || self.summary == Summary::Count
+    }
 }
 
 /// Default page size.
@@ -354,8 +414,34 @@ fn is_date(v: &str) -> bool {
     }
 }
 
+/// A date, or an instant's date followed by its time (`T…`, ASCII only). Never
+/// slices inside a character: any text may arrive here.
+fn is_date_or_instant(v: &str) -> bool {
+    match v.get(..10) {
+        Some(day) if v.len() > 10 => {
+            is_date(day)
+                && v[10..].starts_with('T')
+                && v[10..]
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b":.+-".contains(&b))
+        }
+        _ => is_date(v),
+    }
+}
+
+/// Sortable besides `_lastUpdated`: the string and date parameters.
+fn sortable(resource_type: &str, name: &str) -> bool {
+    matches!(kind(resource_type, name), Some(Kind::String | Kind::Date)) && name != "_tag"
+}
+
+/// A top-level element name (`birthDate`, `name`).
+fn is_element_name(s: &str) -> bool {
+    s.starts_with(|c: char| c.is_ascii_lowercase()) && s.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
 /// Reads a search's query parameters (already percent-decoded pairs). Unknown
-/// parameters are an error, so a client never gets every patient for a typo.
+/// parameters and modifiers are an error (422 `not-supported`), so a client never
+/// gets every patient for a typo, nor the women for `gender:not=female`.
 pub fn parse(resource_type: &str, pairs: &[(String, String)]) -> Result<Query, Vec<Issue>> {
     let mut query = Query {
         count: DEFAULT_COUNT,
@@ -367,39 +453,129 @@ pub fn parse(resource_type: &str, pairs: &[(String, String)]) -> Result<Query, V
             .split_once(':')
             .map_or((key.as_str(), None), |(n, m)| (n, Some(m)));
         let bad =
-            |message: &str| Issue::error(IssueType::Value, message.to_owned()).at(name.to_owned());
+            |message: &str| Issue::error(IssueType::Value, message.to_owned()).at(key.clone());
+        let unsupported = |m: &str| {
+            Issue::error(
+                IssueType::NotSupported,
+                format!("The modifier :{m} is not supported on this parameter"),
+            )
+            .at(key.clone())
+        };
         let values: Vec<&str> = raw.split(',').filter(|v| !v.is_empty()).collect();
+        let is_result = matches!(
+            name,
+            "_count"
+                | "_offset"
+                | "_lastUpdated"
+                | "_format"
+                | "_pretty"
+                | "_summary"
+                | "_elements"
+                | "_sort"
+                | "_total"
+                | "_totalMethod"
+        );
+        if is_result && let Some(m) = modifier {
+            issues.push(unsupported(m));
+            continue;
+        }
         match name {
             "_count" | "_offset" => match raw.parse::<usize>() {
                 Ok(n) if name == "_count" => query.count = n.min(MAX_COUNT),
                 Ok(n) => query.offset = n,
                 Err(_) => issues.push(bad("Must be a whole number")),
             },
-            "_id" => query.conditions.push(Condition::Id(
-                values.iter().map(|v| (*v).to_owned()).collect(),
-            )),
+            "_id" => match modifier {
+                None | Some("not") if !values.is_empty() => query.conditions.push(Condition::Id {
+                    ids: values.iter().map(|v| (*v).to_owned()).collect(),
+                    not: modifier.is_some(),
+                }),
+                None | Some("not") => issues.push(bad("Needs a value")),
+                Some(m) => issues.push(unsupported(m)),
+            },
             "_lastUpdated" => {
                 let (prefix, v) = date_prefix(raw);
-                if v.len() < 4 || !v.is_char_boundary(4) || !is_date(&v[..v.len().min(10)]) {
-                    issues.push(bad("Must be a date or instant, with an optional prefix (ge, le, gt, lt, eq, ne)"));
-                } else {
+                if is_date_or_instant(v) {
                     query
                         .conditions
                         .push(Condition::LastUpdated(prefix, v.to_owned()));
+                } else {
+                    issues.push(bad("Must be a date or instant, with an optional prefix (ge, le, gt, lt, eq, ne)"));
                 }
             }
-            "_format" | "_pretty" | "_summary" | "_elements" | "_sort" => {}
-            _ => match kind(resource_type, name) {
-                None => issues.push(
+            // The format is checked before any handler (406 for anything but JSON).
+            "_format" | "_pretty" => {}
+            // Totals are always counted exactly here: every way of asking is honoured.
+            "_total" | "_totalMethod" => {
+                if !matches!(raw.as_str(), "none" | "estimate" | "accurate" | "count") {
+                    issues.push(bad("Must be none, estimate, accurate or count"));
+                }
+            }
+            "_summary" => match raw.as_str() {
+                "count" => query.summary = Summary::Count,
+                "true" => query.summary = Summary::True,
+                "false" => query.summary = Summary::Full,
+                _ => issues.push(
+                    Issue::error(
+                        IssueType::NotSupported,
+                        "Only _summary=count, true or false is supported",
+                    )
+                    .at(key.clone()),
+                ),
+            },
+            "_elements" => {
+                if values.is_empty() || !values.iter().all(|v| is_element_name(v)) {
+                    issues.push(bad(
+                        "Must be a list of top-level element names, such as name,birthDate",
+                    ));
+                } else {
+                    query.elements = Some(values.iter().map(|v| (*v).to_owned()).collect());
+                }
+            }
+            "_sort" => {
+                for v in &values {
+                    let (descending, key_name) = match v.strip_prefix('-') {
+                        Some(k) => (true, k),
+                        None => (false, *v),
+                    };
+                    if key_name == "_lastUpdated" {
+                        query.sort.push((SortKey::LastUpdated, descending));
+                    } else if sortable(resource_type, key_name) {
+                        query
+                            .sort
+                            .push((SortKey::Parameter(key_name.to_owned()), descending));
+                    } else {
+                        issues.push(
+                            Issue::error(
+                                IssueType::NotSupported,
+                                format!("{resource_type} cannot be sorted by this parameter: sort by _lastUpdated or a string or date parameter"),
+                            )
+                            .at(key.clone()),
+                        );
+                    }
+                }
+                if values.is_empty() {
+                    issues.push(bad("Needs a value"));
+                }
+            }
+            _ => match (kind(resource_type, name), modifier) {
+                (None, _) => issues.push(
                     Issue::error(
                         IssueType::NotSupported,
                         format!("Unknown search parameter for {resource_type}"),
                     )
-                    .at(name.to_owned()),
+                    .at(key.clone()),
                 ),
-                Some(_) if values.is_empty() => issues.push(bad("Needs a value")),
-                Some(Kind::String) => match modifier {
-                    None | Some("exact" | "contains") => query.conditions.push(Condition::String {
+                (Some(_), Some("missing")) => match raw.as_str() {
+                    "true" | "false" => query.conditions.push(Condition::Missing {
+                        name: name.to_owned(),
+                        missing: raw == "true",
+                    }),
+                    _ => issues.push(bad(":missing takes true or false")),
+                },
+                (Some(_), _) if values.is_empty() => issues.push(bad("Needs a value")),
+                (Some(Kind::String), None | Some("exact" | "contains")) => {
+                    query.conditions.push(Condition::String {
                         name: name.to_owned(),
                         values: values
                             .iter()
@@ -412,29 +588,35 @@ pub fn parse(resource_type: &str, pairs: &[(String, String)]) -> Result<Query, V
                                 }
                             })
                             .collect(),
-                        exact: modifier == Some("exact"),
-                    }),
-                    Some(_) => issues.push(bad("Unsupported modifier")),
-                },
-                Some(Kind::Token) => query.conditions.push(Condition::Token {
-                    name: name.to_owned(),
-                    values: values
-                        .iter()
-                        .map(|v| {
-                            let (system, value) = match v.split_once('|') {
-                                Some((s, v)) => (Some(s.to_owned()), v.to_owned()),
-                                None => (None, (*v).to_owned()),
-                            };
-                            let value = match name {
-                                "phone" => digits(&value),
-                                "email" => value.trim().to_lowercase(),
-                                _ => value,
-                            };
-                            (system, value)
-                        })
-                        .collect(),
-                }),
-                Some(Kind::Date) => {
+                        how: match modifier {
+                            Some("exact") => StringMatch::Exact,
+                            Some(_) => StringMatch::Contains,
+                            None => StringMatch::Start,
+                        },
+                    });
+                }
+                (Some(Kind::Token), None | Some("not")) => {
+                    query.conditions.push(Condition::Token {
+                        name: name.to_owned(),
+                        values: values
+                            .iter()
+                            .map(|v| {
+                                let (system, value) = match v.split_once('|') {
+                                    Some((s, v)) => (Some(s.to_owned()), v.to_owned()),
+                                    None => (None, (*v).to_owned()),
+                                };
+                                let value = match name {
+                                    "phone" => digits(&value),
+                                    "email" => value.trim().to_lowercase(),
+                                    _ => value,
+                                };
+                                (system, value)
+                            })
+                            .collect(),
+                        not: modifier.is_some(),
+                    })
+                }
+                (Some(Kind::Date), None) => {
                     let mut parsed = Vec::new();
                     for v in &values {
                         let (prefix, d) = date_prefix(v);
@@ -449,18 +631,173 @@ pub fn parse(resource_type: &str, pairs: &[(String, String)]) -> Result<Query, V
                         values: parsed,
                     });
                 }
-                Some(Kind::Reference | Kind::Uri) => query.conditions.push(Condition::Exact {
-                    name: name.to_owned(),
-                    values: values.iter().map(|v| (*v).to_owned()).collect(),
-                }),
+                (Some(Kind::Reference | Kind::Uri), None) => {
+                    query.conditions.push(Condition::Exact {
+                        name: name.to_owned(),
+                        values: values.iter().map(|v| (*v).to_owned()).collect(),
+                    })
+                }
+                (Some(_), Some(m)) => issues.push(unsupported(m)),
             },
         }
+    }
+    if query.summary != Summary::Full && query.elements.is_some() {
+        issues.push(
+            Issue::error(
+                IssueType::NotSupported,
+                "Use _summary or _elements, not both",
+            )
+            .at("_elements"),
+        );
     }
     if issues.is_empty() {
         Ok(query)
     } else {
         Err(issues)
     }
+}
+
+/// The elements FHIR R4 marks as summary (Σ) for each served type, with the
+/// mandatory ones, as JSON keys (a choice element under each of its names).
+fn summary_elements(resource_type: &str) -> &'static [&'static str] {
+    match resource_type {
+        "Patient" => &[
+            "identifier",
+            "active",
+            "name",
+            "telecom",
+            "gender",
+            "birthDate",
+            "deceasedBoolean",
+            "deceasedDateTime",
+            "address",
+            "managingOrganization",
+            "link",
+        ],
+        "QuestionnaireResponse" => &[
+            "identifier",
+            "basedOn",
+            "partOf",
+            "questionnaire",
+            "status",
+            "subject",
+            "encounter",
+            "authored",
+            "author",
+            "source",
+        ],
+        "Provenance" => &["target", "recorded", "agent"],
+        "RelatedPerson" => &[
+            "identifier",
+            "active",
+            "patient",
+            "relationship",
+            "name",
+            "telecom",
+            "gender",
+            "birthDate",
+            "address",
+        ],
+        "Observation" => &[
+            "identifier",
+            "basedOn",
+            "partOf",
+            "status",
+            "code",
+            "subject",
+            "focus",
+            "encounter",
+            "effectiveDateTime",
+            "effectivePeriod",
+            "effectiveTiming",
+            "effectiveInstant",
+            "issued",
+            "performer",
+            "valueQuantity",
+            "valueCodeableConcept",
+            "valueString",
+            "valueBoolean",
+            "valueInteger",
+            "valueRange",
+            "valueRatio",
+            "valueSampledData",
+            "valueTime",
+            "valueDateTime",
+            "valuePeriod",
+            "hasMember",
+            "derivedFrom",
+            "component",
+        ],
+        "Task" => &[
+            "identifier",
+            "instantiatesCanonical",
+            "instantiatesUri",
+            "basedOn",
+            "groupIdentifier",
+            "partOf",
+            "status",
+            "statusReason",
+            "businessStatus",
+            "intent",
+            "priority",
+            "code",
+            "description",
+            "focus",
+            "for",
+            "encounter",
+            "executionPeriod",
+            "authoredOn",
+            "lastModified",
+            "requester",
+            "performerType",
+            "owner",
+        ],
+        _ => &[],
+    }
+}
+
+/// `resource` as a search entry shows it under `query`: whole, or only its
+/// summary or the asked-for elements (and `resourceType`, `id`, `meta`,
+/// `implicitRules`, `modifierExtension`), tagged `SUBSETTED` as FHIR asks.
+pub fn shown(resource_type: &str, resource: &Value, query: &Query) -> Value {
+    let keep = |key: &str| {
+        matches!(
+            key,
+            "resourceType" | "id" | "meta" | "implicitRules" | "modifierExtension"
+        ) || match (&query.summary, &query.elements) {
+            (Summary::True, _) => summary_elements(resource_type).contains(&key),
+            (_, Some(elements)) => elements.iter().any(|e| e == key),
+            _ => true,
+        }
+    };
+    if query.summary != Summary::True && query.elements.is_none() {
+        return resource.clone();
+    }
+    let Some(object) = resource.as_object() else {
+        return resource.clone();
+    };
+    let mut out: serde_json::Map<String, Value> = object
+        .iter()
+        // A primitive's extensions (`_birthDate`) go with it.
+        .filter(|(k, _)| keep(k.strip_prefix('_').unwrap_or(k)))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let meta = out
+        .entry("meta")
+        .or_insert_with(|| Value::Object(serde_json::Map::new()));
+    if let Some(meta) = meta.as_object_mut() {
+        let tags = meta
+            .entry("tag")
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Some(tags) = tags.as_array_mut() {
+            tags.push(serde_json::json!({
+                "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+                "code": "SUBSETTED",
+                "display": "subsetted"
+            }));
+        }
+    }
+    Value::Object(out)
 }
 
 /// Reads a query string (`a=1&b=2`, percent-encoded) into pairs; `None` if it

@@ -1,0 +1,943 @@
+//! The FHIR API as FHIR clients expect it (issue 15), over HTTP: search modifiers
+//! and result parameters implemented or refused, honest refusals (405, 501,
+//! 406), `Prefer`, Bundles with GET entries and entry-named issues, `If-Match`
+//! and `If-None-Match`, the CapabilityStatement tried item by item, and SDC's
+//! `$validate` and `$extract` on posted and stored responses.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+struct Server {
+    root: String,
+    base: String,
+    client: reqwest::Client,
+    _dir: tempfile::TempDir,
+    _spawned: common::Spawned,
+}
+
+async fn server() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let spawned = common::spawn_server(dir.path(), &dir.path().join("no-dist")).await;
+    Server {
+        root: spawned.base.clone(),
+        base: format!("{}/fhir", spawned.base),
+        client: spawned.client.clone(),
+        _dir: dir,
+        _spawned: spawned,
+    }
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: reqwest::header::HeaderMap,
+    text: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or(Value::Null)
+    }
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .map_or("", |v| v.to_str().unwrap_or(""))
+    }
+}
+
+impl Server {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .header("content-type", "application/fhir+json");
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        if let Some(body) = body {
+            request = request.body(body.to_string());
+        }
+        let response = request.send().await.unwrap();
+        Answer {
+            status: response.status(),
+            headers: response.headers().clone(),
+            text: response.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let a = self.call(Method::GET, path, None, &[]).await;
+        (a.status, a.json())
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        let a = self.call(Method::POST, path, Some(body), &[]).await;
+        (a.status, a.json())
+    }
+
+    async fn create(&self, resource: &Value) -> String {
+        let t = resource["resourceType"].as_str().unwrap();
+        let (status, created) = self.post(&format!("/{t}"), resource).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        created["id"].as_str().unwrap().to_owned()
+    }
+
+    /// The ids a search finds, in the order given.
+    async fn ids(&self, search: &str) -> Vec<String> {
+        let (status, bundle) = self.get(search).await;
+        assert_eq!(status, StatusCode::OK, "{search}: {bundle}");
+        bundle["entry"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|e| e["resource"]["id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    async fn refused(&self, search: &str) -> Value {
+        let (status, outcome) = self.get(search).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{search}: {outcome}"
+        );
+        assert_eq!(outcome["resourceType"], "OperationOutcome");
+        outcome
+    }
+}
+
+fn patient(given: &str, family: &str, birth: &str, gender: &str) -> Value {
+    json!({"resourceType": "Patient", "name": [{"family": family, "given": [given]}],
+        "birthDate": birth, "gender": gender})
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn search_modifiers_are_honoured_or_refused() {
+    let s = server().await;
+    let mut ana = patient("Ana", "Núñez", "1980-03-27", "female");
+    ana["identifier"] = json!([{"system": "urn:mrn", "value": "A1"}]);
+    let ana = s.create(&ana).await;
+    let bo = s.create(&patient("Bo", "Diaz", "1991-01-01", "male")).await;
+    let cy = s
+        .create(&json!({"resourceType": "Patient", "name": [{"family": "Ortiz", "given": ["Cy"]}]}))
+        .await;
+
+    // :not is "none of these values", a resource without any included.
+    assert_eq!(
+        sorted(s.ids("/Patient?gender:not=female").await),
+        sorted(vec![bo.clone(), cy.clone()])
+    );
+    assert_eq!(
+        sorted(s.ids(&format!("/Patient?_id:not={ana}")).await),
+        sorted(vec![bo.clone(), cy.clone()])
+    );
+    // :missing is a presence test, not a value.
+    assert_eq!(
+        sorted(s.ids("/Patient?identifier:missing=true").await),
+        sorted(vec![bo.clone(), cy.clone()])
+    );
+    assert_eq!(
+        s.ids("/Patient?identifier:missing=false").await,
+        [ana.clone()]
+    );
+    assert_eq!(s.ids("/Patient?birthdate:missing=true").await, [cy.clone()]);
+    // :contains anywhere in the (folded) text; the default from the start.
+    assert_eq!(s.ids("/Patient?family:contains=une").await, [ana.clone()]);
+    assert!(s.ids("/Patient?family=une").await.is_empty());
+    assert_eq!(s.ids("/Patient?family:exact=nunez").await, [ana.clone()]);
+    assert!(s.ids("/Patient?family:exact=nun").await.is_empty());
+
+    // Anything else is refused, naming the parameter, never searched as a value.
+    for bad in [
+        "/Patient?gender:text=female",
+        "/Patient?family:below=x",
+        "/Patient?birthdate:not=1980",
+        "/Patient?identifier:of-type=x",
+        "/Patient?_id:missing=true",
+        "/Patient?_count:exact=1",
+        "/Patient?identifier:missing=perhaps",
+        "/QuestionnaireResponse?subject:Patient=x",
+    ] {
+        let outcome = s.refused(bad).await;
+        let expression = outcome["issue"][0]["expression"][0].as_str().unwrap();
+        assert!(bad.contains(expression), "{bad}: {outcome}");
+    }
+    let outcome = s.refused("/Patient?gender:text=female").await;
+    assert_eq!(outcome["issue"][0]["code"], "not-supported");
+    // Any text in a date, a character of several bytes included: 422, not a panic.
+    for bad in [
+        "2026-01-0é",
+        "2026-01-01Té",
+        "éé",
+        "ge2026-01-01T10:00:00+0é",
+    ] {
+        let q = serde_urlencoded::to_string([("_lastUpdated", bad)]).unwrap();
+        s.refused(&format!("/Patient?{q}")).await;
+    }
+}
+
+#[tokio::test]
+async fn result_parameters_are_implemented_or_refused() {
+    let s = server().await;
+    let mut ids = Vec::new();
+    for (given, family, birth) in [
+        ("Cy", "Baker", "1990-05-05"),
+        ("Ana", "Carter", "1970-01-01"),
+        ("Bo", "Adams", "1980-02-02"),
+    ] {
+        let mut p = patient(given, family, birth, "female");
+        p["multipleBirthBoolean"] = json!(false);
+        ids.push(s.create(&p).await);
+    }
+    let (baker, carter, adams) = (ids[0].clone(), ids[1].clone(), ids[2].clone());
+
+    // _count=0 and _summary=count: the total only, and no next link to loop on.
+    for q in ["/Patient?_count=0", "/Patient?_summary=count"] {
+        let (status, bundle) = s.get(q).await;
+        assert_eq!(status, StatusCode::OK, "{q}");
+        assert_eq!(bundle["total"], 3, "{q}");
+        assert!(bundle.get("entry").is_none(), "{q}: {bundle}");
+        let links = bundle["link"].as_array().unwrap();
+        assert!(
+            links.iter().all(|l| l["relation"] != "next"),
+            "{q}: {bundle}"
+        );
+    }
+    // _total and fhirpy's _totalMethod are honoured: the total is always exact.
+    for q in [
+        "/Patient?_total=accurate",
+        "/Patient?_totalMethod=count",
+        "/Patient?_total=estimate",
+        "/Patient?_total=none",
+    ] {
+        let (status, bundle) = s.get(q).await;
+        assert_eq!(status, StatusCode::OK, "{q}: {bundle}");
+        assert_eq!(bundle["total"], 3, "{q}");
+    }
+    s.refused("/Patient?_total=exactish").await;
+
+    // _summary=true: the summary elements, tagged SUBSETTED.
+    let (_, bundle) = s.get("/Patient?_summary=true").await;
+    for e in bundle["entry"].as_array().unwrap() {
+        let r = &e["resource"];
+        assert!(r["birthDate"].is_string(), "{r}");
+        assert!(r.get("multipleBirthBoolean").is_none(), "{r}");
+        assert!(
+            r["meta"]["tag"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t["code"] == "SUBSETTED"),
+            "{r}"
+        );
+    }
+    // _elements: those asked for (and id, meta).
+    let (_, bundle) = s.get("/Patient?_elements=birthDate").await;
+    let r = &bundle["entry"][0]["resource"];
+    assert!(r["birthDate"].is_string() && r["id"].is_string(), "{r}");
+    assert!(r.get("name").is_none() && r.get("gender").is_none(), "{r}");
+    for bad in [
+        "/Patient?_summary=bogus",
+        "/Patient?_summary=text",
+        "/Patient?_summary=data",
+        "/Patient?_elements=name.family",
+        "/Patient?_summary=true&_elements=name",
+    ] {
+        let outcome = s.refused(bad).await;
+        assert!(
+            ["not-supported", "value"].contains(&outcome["issue"][0]["code"].as_str().unwrap()),
+            "{bad}: {outcome}"
+        );
+    }
+
+    // _sort on the declared parameters, - for descending.
+    assert_eq!(
+        s.ids("/Patient?_sort=birthdate").await,
+        [carter.clone(), adams.clone(), baker.clone()]
+    );
+    assert_eq!(
+        s.ids("/Patient?_sort=-birthdate").await,
+        [baker.clone(), adams.clone(), carter.clone()]
+    );
+    assert_eq!(
+        s.ids("/Patient?_sort=family").await,
+        [adams.clone(), baker.clone(), carter.clone()]
+    );
+    assert_eq!(
+        s.ids("/Patient?_sort=given").await,
+        [carter.clone(), adams.clone(), baker.clone()]
+    );
+    assert_eq!(s.ids("/Patient?_sort=-_lastUpdated,family").await.len(), 3);
+    let outcome = s.refused("/Patient?_sort=gender").await;
+    assert_eq!(outcome["issue"][0]["code"], "not-supported");
+    s.refused("/Patient?_sort=nonsense").await;
+
+    // Paging to the end with the links, in the sorted order.
+    let mut seen = Vec::new();
+    let mut next = Some(format!("{}/Patient?_sort=family&_count=1", s.base));
+    while let Some(url) = next {
+        let bundle: Value = s
+            .client
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(bundle["total"], 3);
+        for e in bundle["entry"].as_array().unwrap() {
+            seen.push(e["resource"]["id"].as_str().unwrap().to_owned());
+        }
+        next = bundle["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["relation"] == "next")
+            .map(|l| l["url"].as_str().unwrap().to_owned());
+        assert!(seen.len() <= 3, "paging does not end");
+    }
+    assert_eq!(seen, [adams, baker, carter]);
+}
+
+#[tokio::test]
+async fn unsupported_interactions_are_405_or_501_never_403() {
+    let s = server().await;
+    let id = s
+        .create(&patient("Ana", "Diaz", "1980-03-27", "female"))
+        .await;
+    for (method, path, allow) in [
+        (Method::DELETE, format!("/Patient/{id}"), "PUT"),
+        (Method::PATCH, format!("/Patient/{id}"), "PUT"),
+        (Method::DELETE, "/Patient?family=diaz".to_owned(), "POST"),
+        (Method::PUT, "/Patient?family=diaz".to_owned(), "POST"),
+        (
+            Method::DELETE,
+            "/Questionnaire/registration".to_owned(),
+            "PUT",
+        ),
+        (Method::GET, String::new(), "POST"),
+    ] {
+        let a = s.call(method.clone(), &path, Some(&json!({})), &[]).await;
+        let what = format!("{method} {path}: {} {}", a.status, a.text);
+        assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED, "{what}");
+        assert!(a.header("allow").contains(allow), "{what}");
+        assert_eq!(a.json()["issue"][0]["code"], "not-supported", "{what}");
+    }
+    // Nothing was deleted.
+    assert_eq!(s.get(&format!("/Patient/{id}")).await.0, StatusCode::OK);
+    // An operation this server does not have: 501.
+    for method in [Method::GET, Method::POST] {
+        let a = s
+            .call(
+                method,
+                &format!("/Patient/{id}/$everything"),
+                Some(&json!({})),
+                &[],
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::NOT_IMPLEMENTED, "{}", a.text);
+        assert_eq!(a.json()["issue"][0]["code"], "not-supported");
+    }
+    let a = s.call(Method::GET, "/Patient/$everything", None, &[]).await;
+    assert_eq!(a.status, StatusCode::NOT_IMPLEMENTED, "{}", a.text);
+
+    // POST _search is a search.
+    let a = s
+        .client
+        .post(format!("{}/Patient/_search", s.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("family=diaz")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(a.status(), StatusCode::OK);
+    let bundle: Value = a.json().await.unwrap();
+    assert_eq!(bundle["total"], 1);
+    assert_eq!(bundle["entry"][0]["resource"]["id"], id.as_str());
+
+    // $validate on any served type: 200 with an OperationOutcome.
+    let (status, outcome) = s
+        .post(
+            "/Patient/$validate",
+            &patient("Bo", "Diaz", "1990-01-01", "male"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{outcome}");
+    assert_eq!(outcome["issue"][0]["severity"], "information");
+    let (status, outcome) = s
+        .post(
+            "/Patient/$validate",
+            &json!({"resourceType": "Parameters", "parameter": [{"name": "resource",
+                "resource": {"resourceType": "Patient", "birthDate": "1990-13-01"}}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{outcome}");
+    assert_eq!(outcome["issue"][0]["severity"], "error");
+    assert_eq!(outcome["issue"][0]["expression"][0], "Patient.birthDate");
+
+    // POST /fhir/Questionnaire creates a form under an id the server chooses.
+    let form = json!({"resourceType": "Questionnaire", "status": "active",
+        "url": "http://example.org/q/posted",
+        "item": [{"linkId": "a", "text": "A", "type": "string"}]});
+    let a = s
+        .call(Method::POST, "/Questionnaire", Some(&form), &[])
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    let location = a.header("location").to_owned();
+    let id = a.json()["id"].as_str().unwrap().to_owned();
+    assert!(
+        location.contains(&format!("/Questionnaire/{id}/_history/1")),
+        "{location}"
+    );
+    assert_eq!(
+        s.get(&format!("/Questionnaire/{id}")).await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn the_base_with_a_trailing_slash_is_the_base() {
+    let s = server().await;
+    let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": patient("Ana", "Diaz", "1980-03-27", "female"), "request": {"method": "POST", "url": "Patient"}}]});
+    let (status, answer) = s.post("/", &bundle).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["type"], "transaction-response");
+    let a = s.call(Method::GET, "/", None, &[]).await;
+    assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED, "{}", a.text);
+    assert_eq!(
+        a.json()["resourceType"],
+        "OperationOutcome",
+        "not the app's HTML"
+    );
+}
+
+#[tokio::test]
+async fn formats_other_than_json_are_406() {
+    let s = server().await;
+    for (path, accept) in [
+        ("/metadata", "application/fhir+xml"),
+        ("/Patient", "application/xml"),
+        ("/Patient?_format=xml", "application/fhir+json"),
+        ("/Patient?_format=application/fhir%2Bxml", "*/*"),
+        (
+            "/metadata",
+            "application/fhir+json;q=0, application/fhir+xml",
+        ),
+    ] {
+        let a = s.call(Method::GET, path, None, &[("accept", accept)]).await;
+        assert_eq!(a.status, StatusCode::NOT_ACCEPTABLE, "{path} {accept}");
+        assert_eq!(a.json()["issue"][0]["code"], "not-supported");
+    }
+    for (path, accept) in [
+        ("/metadata", "application/fhir+json"),
+        ("/Patient?_format=json", "application/json"),
+        ("/Patient?_format=application/fhir%2Bjson", "*/*"),
+        ("/Patient", "application/fhir+json; fhirVersion=4.0"),
+        ("/Patient", "text/html,application/xhtml+xml,*/*;q=0.8"),
+    ] {
+        let a = s.call(Method::GET, path, None, &[("accept", accept)]).await;
+        assert_eq!(a.status, StatusCode::OK, "{path} {accept}: {}", a.text);
+    }
+}
+
+#[tokio::test]
+async fn writes_answer_as_prefer_asks() {
+    let s = server().await;
+    let body = patient("Ana", "Diaz", "1980-03-27", "female");
+    let a = s
+        .call(
+            Method::POST,
+            "/Patient",
+            Some(&body),
+            &[("prefer", "return=minimal")],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED);
+    assert!(a.text.is_empty(), "{}", a.text);
+    assert_eq!(a.header("etag"), "W/\"1\"");
+    assert!(!a.header("last-modified").is_empty());
+    let location = a.header("location").to_owned();
+    let id = location.split('/').nth(3).unwrap().to_owned();
+
+    let a = s
+        .call(
+            Method::PUT,
+            &format!("/Patient/{id}"),
+            Some(&{
+                let mut b = body.clone();
+                b["id"] = json!(id);
+                b["gender"] = json!("other");
+                b
+            }),
+            &[("prefer", "return=OperationOutcome")],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.json()["resourceType"], "OperationOutcome");
+    assert_eq!(a.json()["issue"][0]["severity"], "information");
+    let a = s
+        .call(
+            Method::POST,
+            "/Patient",
+            Some(&body),
+            &[("prefer", "return=representation")],
+        )
+        .await;
+    assert_eq!(a.json()["resourceType"], "Patient");
+
+    // A transaction's entries carry the resources by default, none when minimal.
+    let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": body, "request": {"method": "POST", "url": "Patient"}}]});
+    let (_, answer) = s.post("", &bundle).await;
+    assert_eq!(answer["entry"][0]["resource"]["resourceType"], "Patient");
+    let a = s
+        .call(
+            Method::POST,
+            "",
+            Some(&bundle),
+            &[("prefer", "return=minimal")],
+        )
+        .await;
+    assert!(a.json()["entry"][0].get("resource").is_none(), "{}", a.text);
+    assert!(a.json()["entry"][0]["response"]["location"].is_string());
+    let a = s
+        .call(
+            Method::POST,
+            "",
+            Some(&bundle),
+            &[("prefer", "return=OperationOutcome")],
+        )
+        .await;
+    assert_eq!(
+        a.json()["entry"][0]["response"]["outcome"]["resourceType"],
+        "OperationOutcome"
+    );
+    // The Questionnaire routes too.
+    let form = json!({"resourceType": "Questionnaire", "status": "active",
+        "item": [{"linkId": "a", "text": "A", "type": "string"}]});
+    let a = s
+        .call(
+            Method::PUT,
+            "/Questionnaire/prefer",
+            Some(&form),
+            &[("prefer", "return=minimal")],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED);
+    assert!(a.text.is_empty());
+}
+
+#[tokio::test]
+async fn bundles_take_get_entries_and_name_each_entry() {
+    let s = server().await;
+    let ana = s
+        .create(&patient("Ana", "Diaz", "1980-03-27", "female"))
+        .await;
+    let batch = json!({"resourceType": "Bundle", "type": "batch", "entry": [
+        {"request": {"method": "GET", "url": format!("Patient/{ana}")}},
+        {"request": {"method": "GET", "url": "Patient?family=diaz"}},
+        {"request": {"method": "GET", "url": "Patient/nobody"}},
+        {"resource": {"resourceType": "Patient", "birthDate": "1980-13-01"}, "request": {"method": "POST", "url": "Patient"}},
+        {"request": {"method": "GET", "url": format!("Patient/{ana}/_history/1")}},
+        {"request": {"method": "GET", "url": "Patient?gender:text=x"}},
+    ]});
+    let (status, answer) = s.post("", &batch).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let entries = answer["entry"].as_array().unwrap();
+    assert_eq!(entries[0]["response"]["status"], "200 OK");
+    assert_eq!(entries[0]["resource"]["id"], ana.as_str());
+    assert_eq!(entries[1]["resource"]["resourceType"], "Bundle");
+    assert_eq!(entries[1]["resource"]["total"], 1);
+    assert!(
+        entries[2]["response"]["status"]
+            .as_str()
+            .unwrap()
+            .starts_with("404")
+    );
+    assert!(
+        entries[3]["response"]["status"]
+            .as_str()
+            .unwrap()
+            .starts_with("422")
+    );
+    assert_eq!(
+        entries[3]["response"]["outcome"]["issue"][0]["expression"][0],
+        "Bundle.entry[3].resource.birthDate"
+    );
+    assert_eq!(entries[4]["resource"]["meta"]["versionId"], "1");
+    assert!(
+        entries[5]["response"]["status"]
+            .as_str()
+            .unwrap()
+            .starts_with("422")
+    );
+
+    // A transaction's writes, then its reads, which see them.
+    let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "urn:uuid:6a1c1e2b-0000-4000-8000-000000000001",
+         "resource": patient("Bo", "Diaz", "1990-01-01", "male"), "request": {"method": "POST", "url": "Patient"}},
+        {"request": {"method": "GET", "url": "Patient?family=diaz&_summary=count"}},
+    ]});
+    let (status, answer) = s.post("", &tx).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["entry"][0]["response"]["status"], "201 Created");
+    assert_eq!(answer["entry"][1]["resource"]["total"], 2);
+    // A bad entry of a transaction is named by its place in the Bundle.
+    let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"request": {"method": "GET", "url": "Patient?family=diaz"}},
+        {"resource": {"resourceType": "Patient", "gender": "sometimes"}, "request": {"method": "POST", "url": "Patient"}},
+    ]});
+    let (status, outcome) = s.post("", &tx).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{outcome}");
+    assert_eq!(
+        outcome["issue"][0]["expression"][0],
+        "Bundle.entry[1].resource.gender"
+    );
+    // A plain POST names the resource's element, not transaction internals.
+    let (status, outcome) = s
+        .post(
+            "/Patient",
+            &json!({"resourceType": "Patient", "birthDate": "1980-13-01"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(outcome["issue"][0]["expression"][0], "Patient.birthDate");
+}
+
+#[tokio::test]
+async fn if_match_is_honoured_on_every_update_and_reads_answer_304() {
+    let s = server().await;
+    let form = |text: &str| {
+        json!({"resourceType": "Questionnaire", "status": "active",
+            "item": [{"linkId": "a", "text": text, "type": "string"}]})
+    };
+    let put = |tag: &'static str, body: Value| {
+        let s = &s;
+        async move {
+            s.call(
+                Method::PUT,
+                "/Questionnaire/edited",
+                Some(&body),
+                &[("if-match", tag)],
+            )
+            .await
+        }
+    };
+    let a = s
+        .call(
+            Method::PUT,
+            "/Questionnaire/edited",
+            Some(&form("one")),
+            &[],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED);
+    assert!(!a.header("last-modified").is_empty());
+    assert_eq!(put("W/\"1\"", form("two")).await.status, StatusCode::OK);
+    // Stale: 412, and the form is unchanged.
+    let a = put("W/\"1\"", form("three")).await;
+    assert_eq!(a.status, StatusCode::PRECONDITION_FAILED, "{}", a.text);
+    let a = put("nonsense", form("three")).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.text);
+    let (_, stored) = s.get("/Questionnaire/edited").await;
+    assert_eq!(stored["item"][0]["text"], "two");
+    assert_eq!(stored["meta"]["versionId"], "2");
+
+    // The store's resources: malformed is 400 too.
+    let id = s
+        .create(&patient("Ana", "Diaz", "1980-03-27", "female"))
+        .await;
+    let mut p = patient("Ana", "Diaz", "1980-03-27", "other");
+    p["id"] = json!(id);
+    let a = s
+        .call(
+            Method::PUT,
+            &format!("/Patient/{id}"),
+            Some(&p),
+            &[("if-match", "W/\"x\"")],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.text);
+    assert_eq!(a.json()["issue"][0]["expression"][0], "If-Match");
+    let a = s
+        .call(
+            Method::PUT,
+            &format!("/Patient/{id}"),
+            Some(&p),
+            &[("if-match", "W/\"7\"")],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::PRECONDITION_FAILED, "{}", a.text);
+
+    // Reads: Last-Modified, and 304 for the version the client has.
+    for path in [format!("/Patient/{id}"), "/Questionnaire/edited".to_owned()] {
+        let a = s.call(Method::GET, &path, None, &[]).await;
+        let modified = httpdate_ok(a.header("last-modified"));
+        assert!(modified, "{path}: {:?}", a.headers);
+        let etag = a.header("etag").to_owned();
+        let a = s
+            .call(Method::GET, &path, None, &[("if-none-match", &etag)])
+            .await;
+        assert_eq!(a.status, StatusCode::NOT_MODIFIED, "{path}");
+        assert!(a.text.is_empty());
+        let a = s
+            .call(Method::GET, &path, None, &[("if-none-match", "W/\"99\"")])
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "{path}");
+    }
+}
+
+/// An HTTP date: `Mon, 07 Dec 2026 19:00:00 GMT`.
+fn httpdate_ok(v: &str) -> bool {
+    v.ends_with(" GMT") && v.len() == 29 && v.as_bytes()[3] == b','
+}
+
+#[tokio::test]
+async fn the_capability_statement_is_tried_item_by_item() {
+    let s = server().await;
+    let (_, cs) = s.get("/metadata").await;
+    let patient_id = s
+        .create(&patient("Ana", "Diaz", "1980-03-27", "female"))
+        .await;
+    let subject = format!("Patient/{patient_id}");
+    let examples = |t: &str| -> Value {
+        match t {
+            "Patient" => patient("Bo", "Diaz", "1990-01-01", "male"),
+            "QuestionnaireResponse" => json!({"resourceType": t, "status": "completed",
+                "questionnaire": "http://example.org/q", "subject": {"reference": subject}}),
+            "Provenance" => json!({"resourceType": t, "target": [{"reference": subject}],
+                "recorded": "2026-12-01T10:00:00Z", "agent": [{"who": {"display": "Intake"}}]}),
+            "Task" => json!({"resourceType": t, "status": "requested", "intent": "order",
+                "focus": {"reference": subject}}),
+            "RelatedPerson" => json!({"resourceType": t, "patient": {"reference": subject}}),
+            "Observation" => json!({"resourceType": t, "status": "final",
+                "code": {"text": "smoker"}, "subject": {"reference": subject}}),
+            "Questionnaire" => json!({"resourceType": t, "status": "active",
+                "url": "http://example.org/q/cs",
+                "item": [{"linkId": "a", "text": "A", "type": "string"}]}),
+            _ => Value::Null,
+        }
+    };
+    let mut tried = 0;
+    for r in cs["rest"][0]["resource"].as_array().unwrap() {
+        let t = r["type"].as_str().unwrap();
+        let codes: Vec<&str> = r["interaction"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["code"].as_str().unwrap())
+            .collect();
+        let mut id = None;
+        if codes.contains(&"create") {
+            let a = s
+                .call(Method::POST, &format!("/{t}"), Some(&examples(t)), &[])
+                .await;
+            assert_eq!(a.status, StatusCode::CREATED, "create {t}: {}", a.text);
+            id = a.json()["id"].as_str().map(str::to_owned);
+            tried += 1;
+        }
+        if codes.contains(&"update") {
+            let id = id.clone().unwrap_or_else(|| "tried".to_owned());
+            let mut body = examples(t);
+            body["id"] = json!(id);
+            let a = s
+                .call(Method::PUT, &format!("/{t}/{id}"), Some(&body), &[])
+                .await;
+            assert!(a.status.is_success(), "update {t}: {} {}", a.status, a.text);
+            tried += 1;
+        }
+        let id = id.unwrap_or_else(|| "tried".to_owned());
+        for (code, path) in [
+            ("read", format!("/{t}/{id}")),
+            ("vread", format!("/{t}/{id}/_history/1")),
+            ("history-instance", format!("/{t}/{id}/_history")),
+        ] {
+            if codes.contains(&code) {
+                let (status, body) = s.get(&path).await;
+                assert_eq!(status, StatusCode::OK, "{code} {t}: {body}");
+                tried += 1;
+            }
+        }
+        assert!(codes.contains(&"search-type"), "{t}");
+        for p in r["searchParam"].as_array().unwrap() {
+            let name = p["name"].as_str().unwrap();
+            let probe = match p["type"].as_str().unwrap() {
+                "date" => "ge2000-01-01",
+                "reference" => subject.as_str(),
+                "uri" => "http://example.org/q",
+                _ => "x",
+            };
+            let (status, body) = s.get(&format!("/{t}?{name}={probe}")).await;
+            assert_eq!(status, StatusCode::OK, "{t}?{name}: {body}");
+            assert_eq!(body["type"], "searchset");
+            tried += 1;
+        }
+        for op in r["operation"].as_array().cloned().unwrap_or_default() {
+            let name = op["name"].as_str().unwrap();
+            let a = s
+                .call(
+                    Method::POST,
+                    &format!("/{t}/${name}"),
+                    Some(&examples(t)),
+                    &[],
+                )
+                .await;
+            assert!(
+                ![404, 405, 501].contains(&a.status.as_u16()),
+                "${name} on {t}: {} {}",
+                a.status,
+                a.text
+            );
+            tried += 1;
+        }
+    }
+    for i in cs["rest"][0]["interaction"].as_array().unwrap() {
+        let kind = i["code"].as_str().unwrap();
+        let bundle = json!({"resourceType": "Bundle", "type": kind, "entry": [
+            {"resource": examples("Patient"), "request": {"method": "POST", "url": "Patient"}}]});
+        let (status, answer) = s.post("", &bundle).await;
+        assert_eq!(status, StatusCode::OK, "{kind}: {answer}");
+        tried += 1;
+    }
+    assert!(tried > 60, "{tried}");
+}
+
+#[tokio::test]
+async fn sdc_validate_checks_structure_and_extract_takes_the_questionnaire() {
+    let s = server().await;
+    common::registration::import(&s.client, &s.root).await;
+    let good = common::registration::response("Ana", "Diaz", "1980-03-27", None);
+    let (status, outcome) = s.post("/QuestionnaireResponse/$validate", &good).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(outcome["issue"][0]["severity"], "information", "{outcome}");
+    for (change, at) in [
+        (json!({"status": "bogus"}), "QuestionnaireResponse.status"),
+        (json!({"foo": 1}), "QuestionnaireResponse"),
+    ] {
+        let mut bad = good.clone();
+        for (k, v) in change.as_object().unwrap() {
+            bad[k] = v.clone();
+        }
+        let (status, outcome) = s.post("/QuestionnaireResponse/$validate", &bad).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            outcome["issue"][0]["severity"], "error",
+            "{change}: {outcome}"
+        );
+        assert_eq!(outcome["issue"][0]["expression"][0], at, "{outcome}");
+    }
+
+    // $extract with the form given as SDC's `questionnaire` parameter: the
+    // response may name a form this server does not have.
+    let mut elsewhere = good.clone();
+    elsewhere["questionnaire"] = json!("http://elsewhere.example/Questionnaire/reg");
+    let mut form = common::registration::form();
+    form["url"] = json!("http://elsewhere.example/Questionnaire/reg");
+    let params = json!({"resourceType": "Parameters", "parameter": [
+        {"name": "questionnaire-response", "resource": elsewhere},
+        {"name": "questionnaire", "resource": form}]});
+    let (status, extracted) = s.post("/QuestionnaireResponse/$extract", &params).await;
+    assert_eq!(status, StatusCode::OK, "{extracted}");
+    let bundle = if extracted["resourceType"] == "Parameters" {
+        extracted["parameter"][0]["resource"].clone()
+    } else {
+        extracted
+    };
+    assert!(
+        bundle["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["resource"]["resourceType"] == "Patient"),
+        "{bundle}"
+    );
+    // Without it, that response names an unknown form: 422.
+    let (status, _) = s
+        .post(
+            "/QuestionnaireResponse/$extract",
+            &json!({"resourceType": "Parameters", "parameter": [
+                {"name": "questionnaire-response", "resource": params["parameter"][0]["resource"]}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // On a stored response.
+    let id = s.create(&good).await;
+    let (status, outcome) = s
+        .post(
+            &format!("/QuestionnaireResponse/{id}/$validate"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{outcome}");
+    assert_eq!(outcome["issue"][0]["severity"], "information", "{outcome}");
+    let (status, extracted) = s
+        .post(&format!("/QuestionnaireResponse/{id}/$extract"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{extracted}");
+    let (status, _) = s
+        .post("/QuestionnaireResponse/nobody/$extract", &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn an_intake_retried_with_its_keys_reordered_is_the_same_submission() {
+    let s = server().await;
+    common::registration::import(&s.client, &s.root).await;
+    let body = common::registration::response("Ana", "Diaz", "1980-03-27", None);
+    let (status, first) = common::registration::submit(&s.client, &s.root, "retry-1", &body).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    // The same content, keys in reverse order and a number written otherwise.
+    fn reversed(v: &Value) -> String {
+        match v {
+            Value::Object(m) => {
+                let fields: Vec<String> = m
+                    .iter()
+                    .rev()
+                    .map(|(k, v)| format!("{}: {}", Value::String(k.clone()), reversed(v)))
+                    .collect();
+                format!("{{ {} }}", fields.join(", "))
+            }
+            Value::Array(a) => {
+                format!("[{}]", a.iter().map(reversed).collect::<Vec<_>>().join(","))
+            }
+            other => other.to_string(),
+        }
+    }
+    let text = reversed(&body);
+    assert_ne!(text, body.to_string());
+    let r = s
+        .client
+        .post(format!("{}/api/intakes", s.root))
+        .header("content-type", "application/fhir+json")
+        .header("idempotency-key", "retry-1")
+        .body(text)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let again: Value = r.json().await.unwrap();
+    assert_eq!(again["intake"], first["intake"]);
+    // Different content under the key is still refused.
+    let other = common::registration::response("Bo", "Diaz", "1980-03-27", None);
+    let (status, _) = common::registration::submit(&s.client, &s.root, "retry-1", &other).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
