@@ -7,7 +7,6 @@ use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::fhir::outcome::{Issue, IssueType};
 use crate::fhir::{FHIR_JSON, bundle};
 use crate::http::Json;
 use crate::questionnaires::{self, SaveError};
@@ -51,16 +50,6 @@ async fn save(
     resource: serde_json::Value,
     if_match: Option<i64>,
 ) -> Result<Response, ApiError> {
-    if resource
-        .get("resourceType")
-        .and_then(serde_json::Value::as_str)
-        != Some("Questionnaire")
-    {
-        return Err(ApiError::Unprocessable(vec![
-            Issue::error(IssueType::Invalid, "The resource must be a Questionnaire")
-                .at("Questionnaire.resourceType"),
-        ]));
-    }
     let saved = questionnaires::save_if(&app.db, app.clock.as_ref(), id, resource, if_match)
         .await
         .map_err(|e| match e {

@@ -98,7 +98,7 @@ await step('batch with GET entries', async () => {
   });
   check(answer.type === 'batch-response', 'not a batch-response');
   check(answer.entry[0].resource?.id === ana.id, 'the read entry has no patient');
-  check(answer.entry[1].resource?.total === 5, 'the search entry has no total');
+  check(answer.entry[1].resource?.total >= 5, 'the search entry has no total');
   check(answer.entry[2].response.status.startsWith('201'), 'the create entry failed');
 });
 
