@@ -614,7 +614,7 @@ pub fn parse(resource_type: &str, pairs: &[(String, String)]) -> Result<Query, V
                             })
                             .collect(),
                         not: modifier.is_some(),
-                    })
+                    });
                 }
                 (Some(Kind::Date), None) => {
                     let mut parsed = Vec::new();
@@ -635,7 +635,7 @@ pub fn parse(resource_type: &str, pairs: &[(String, String)]) -> Result<Query, V
                     query.conditions.push(Condition::Exact {
                         name: name.to_owned(),
                         values: values.iter().map(|v| (*v).to_owned()).collect(),
-                    })
+                    });
                 }
                 (Some(_), Some(m)) => issues.push(unsupported(m)),
             },
