@@ -950,3 +950,112 @@ async fn an_intake_retried_with_its_keys_reordered_is_the_same_submission() {
     let (status, _) = common::registration::submit(&s.client, &s.root, "retry-1", &other).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn populate_prefills_from_the_patients_chart_and_refuses_what_it_cannot() {
+    let s = server().await;
+    let form = json!({"resourceType": "Questionnaire", "status": "active",
+    "url": "http://example.org/q/populate",
+    "extension": [{"url": "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-launchContext",
+        "extension": [{"url": "name", "valueCoding": {"system": "http://hl7.org/fhir/uv/sdc/CodeSystem/launchContext", "code": "patient"}},
+            {"url": "type", "valueCode": "Patient"}]}],
+    "item": [
+        {"linkId": "birth", "text": "Birth date", "type": "date",
+         "extension": [{"url": "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-initialExpression",
+            "valueExpression": {"language": "text/fhirpath", "expression": "%patient.birthDate"}}]},
+        {"linkId": "note", "text": "Note", "type": "string", "initial": [{"valueString": "none"}]}
+    ]});
+    let a = s
+        .call(Method::PUT, "/Questionnaire/populate", Some(&form), &[])
+        .await;
+    assert!(a.status.is_success(), "{}", a.text);
+    let id = s
+        .create(&patient("Ana", "Diaz", "1980-03-27", "female"))
+        .await;
+    let answers = |params: &Value| {
+        let response = params["parameter"][0]["resource"].clone();
+        assert_eq!(
+            response["resourceType"], "QuestionnaireResponse",
+            "{params}"
+        );
+        assert_eq!(response["status"], "in-progress");
+        response
+    };
+    let find = |response: &Value, link: &str| -> Value {
+        response["item"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["linkId"] == link)
+            .map(|i| i["answer"][0].clone())
+            .unwrap_or(Value::Null)
+    };
+    let (status, params) = s
+        .post(
+            "/Questionnaire/populate/$populate",
+            &json!({"resourceType": "Parameters", "parameter": [
+                {"name": "subject", "valueReference": {"reference": format!("Patient/{id}")}}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{params}");
+    let response = answers(&params);
+    assert_eq!(
+        find(&response, "birth")["valueDate"],
+        "1980-03-27",
+        "{response}"
+    );
+    assert_eq!(find(&response, "note")["valueString"], "none");
+    assert_eq!(response["subject"]["reference"], format!("Patient/{id}"));
+    // By canonical, the patient as the launch context.
+    let (status, params) = s
+        .post(
+            "/Questionnaire/$populate",
+            &json!({"resourceType": "Parameters", "parameter": [
+                {"name": "canonical", "valueCanonical": "http://example.org/q/populate"},
+                {"name": "context", "part": [
+                    {"name": "name", "valueString": "patient"},
+                    {"name": "content", "valueReference": {"reference": format!("Patient/{id}")}}]}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{params}");
+    assert_eq!(find(&answers(&params), "birth")["valueDate"], "1980-03-27");
+    // No such patient: 422; no such form: 404.
+    let (status, _) = s
+        .post(
+            "/Questionnaire/populate/$populate",
+            &json!({"resourceType": "Parameters", "parameter": [
+                {"name": "subject", "valueReference": {"reference": "Patient/nobody"}}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = s
+        .post(
+            "/Questionnaire/nothing/$populate",
+            &json!({"resourceType": "Parameters"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // A form that populates from a query: refused, naming where, not skipped.
+    let mut queried = form.clone();
+    queried["item"][0]["extension"][0]["valueExpression"] = json!({"language": "application/x-fhir-query", "expression": "Observation?subject={{%patient.id}}"});
+    let a = s
+        .call(Method::PUT, "/Questionnaire/queried", Some(&queried), &[])
+        .await;
+    assert!(a.status.is_success(), "{}", a.text);
+    let (status, outcome) = s
+        .post(
+            "/Questionnaire/queried/$populate",
+            &json!({"resourceType": "Parameters", "parameter": [
+                {"name": "subject", "valueReference": {"reference": format!("Patient/{id}")}}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{outcome}");
+    assert_eq!(outcome["issue"][0]["code"], "not-supported");
+    assert!(
+        outcome["issue"][0]["expression"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("Questionnaire.item[0]"),
+        "{outcome}"
+    );
+}

@@ -898,6 +898,10 @@ fn operations(resource_type: &str) -> Vec<Value> {
             "extract",
             "http://hl7.org/fhir/uv/sdc/OperationDefinition/QuestionnaireResponse-extract",
         )),
+        "Questionnaire" => ops.push(op(
+            "populate",
+            "http://hl7.org/fhir/uv/sdc/OperationDefinition/Questionnaire-populate",
+        )),
         _ => {}
     }
     ops

@@ -11,6 +11,7 @@ mod invitation;
 mod kiosk;
 mod patient;
 mod questionnaire;
+mod questionnaire_populate;
 mod questionnaire_response;
 mod review;
 
@@ -104,6 +105,14 @@ pub fn fhir_router() -> Router<AppState> {
         .route(
             "/Questionnaire/$validate",
             post(fhir::validate_questionnaire),
+        )
+        .route(
+            "/Questionnaire/$populate",
+            post(questionnaire_populate::by_canonical),
+        )
+        .route(
+            "/Questionnaire/{id}/$populate",
+            post(questionnaire_populate::by_id),
         )
         .route(
             "/Questionnaire/{id}",

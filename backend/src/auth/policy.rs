@@ -84,6 +84,17 @@ pub const ROUTES: &[(Method, &str, Access)] = &[
         Access::Public,
     ),
     // Staff and systems.
+    // Prefilling a form reads the patient's demographics.
+    (
+        Method::POST,
+        "/fhir/Questionnaire/$populate",
+        Access::Roles(DEMOGRAPHICS),
+    ),
+    (
+        Method::POST,
+        "/fhir/Questionnaire/{id}/$populate",
+        Access::Roles(DEMOGRAPHICS),
+    ),
     (
         Method::GET,
         "/api/intakes/{id}",
@@ -518,6 +529,8 @@ mod tests {
         ),
         ("POST", "/fhir/{type}/$validate", None, "-fcas"),
         ("POST", "/fhir/Questionnaire/$validate", None, "-fcas"),
+        ("POST", "/fhir/Questionnaire/$populate", None, "fcas"),
+        ("POST", "/fhir/Questionnaire/{id}/$populate", None, "fcas"),
         ("POST", "/fhir/{type}/_search", Some("Patient"), "fcas"),
         ("POST", "/fhir/{type}/_search", Some("Observation"), "cas"),
         ("GET", "/fhir/AuditEvent", None, "a"),
