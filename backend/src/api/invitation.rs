@@ -521,19 +521,15 @@ pub(super) async fn form(
         }
         None => None,
     };
-    let patient = chart
-        .as_ref()
-        .and_then(|c| shared::json::Json::parse(&c.to_string()));
-    let launch: Vec<(&str, &shared::json::Json)> = patient.iter().map(|p| ("patient", p)).collect();
-    let form = &compiled.form;
-    let draft = shared::draft::Draft::initial_in(form, None, &launch);
+    // The server's one prefill, as `Questionnaire/{id}/$populate` gives it.
     let questionnaire = format!("Questionnaire/{}", invitation.questionnaire);
-    let response = draft.response(form, questionnaire.clone());
-    let mut response = serde_json::to_value(&response).map_err(|_| ApiError::Unavailable)?;
-    response["status"] = json!("in-progress");
-    if let Some(reference) = invitation.patient_ref() {
-        response["subject"] = json!({"reference": reference.as_str()});
-    }
+    let subject = invitation.patient_ref();
+    let (draft, response) = super::questionnaire_populate::populate(
+        &compiled.form,
+        &questionnaire,
+        chart.as_ref(),
+        subject.as_ref().map(|r| r.as_str()),
+    )?;
     let body = json!({
         "questionnaire": questionnaire,
         "form": serde_json::from_str::<Value>(&text).map_err(|_| ApiError::Unavailable)?,

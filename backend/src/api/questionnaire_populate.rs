@@ -108,7 +108,12 @@ async fn populate_answer(
         .as_ref()
         .and_then(|p| p.get("id").and_then(Value::as_str))
         .map(|id| format!("Patient/{id}"));
-    let response = populate(form, patient.as_ref(), subject.as_deref())?;
+    let (_, response) = populate(
+        &form.compiled.form,
+        &format!("Questionnaire/{}", form.id),
+        patient.as_ref(),
+        subject.as_deref(),
+    )?;
     tracing::info!(prefilled = patient.is_some(), "questionnaire populated");
     Ok(super::fhir::fhir_json(
         StatusCode::OK,
@@ -192,22 +197,21 @@ async fn launch_patient(
 /// `initialExpression`s with `%patient` bound to `patient` (when known). The one
 /// prefill of the server: `$populate` and a patient's invitation both use it.
 pub(crate) fn populate(
-    form: &CachedForm,
+    form: &shared::form::Form,
+    questionnaire: &str,
     patient: Option<&Value>,
     subject: Option<&str>,
-) -> Result<Value, ApiError> {
-    let compiled = &form.compiled.form;
+) -> Result<(shared::draft::Draft, Value), ApiError> {
     let patient = patient.and_then(|p| shared::json::Json::parse(&p.to_string()));
     let launch: Vec<(&str, &shared::json::Json)> = patient.iter().map(|p| ("patient", p)).collect();
-    let draft = shared::draft::Draft::initial_in(compiled, None, &launch);
-    let questionnaire = format!("Questionnaire/{}", form.id);
-    let response = draft.response(compiled, questionnaire);
+    let draft = shared::draft::Draft::initial_in(form, None, &launch);
+    let response = draft.response(form, questionnaire.to_owned());
     let mut response = serde_json::to_value(&response).map_err(|_| ApiError::Unavailable)?;
     response["status"] = json!("in-progress");
     if let Some(subject) = subject {
         response["subject"] = json!({"reference": subject});
     }
-    Ok(response)
+    Ok((draft, response))
 }
 
 /// Where a Questionnaire asks for population this server does not do.
