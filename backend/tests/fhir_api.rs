@@ -1059,3 +1059,27 @@ async fn populate_prefills_from_the_patients_chart_and_refuses_what_it_cannot() 
         "{outcome}"
     );
 }
+
+#[tokio::test]
+async fn questionnaire_search_refuses_what_it_does_not_know() {
+    let s = server().await;
+    let form = json!({"resourceType": "Questionnaire", "status": "active",
+        "url": "http://example.org/q/searched",
+        "item": [{"linkId": "a", "text": "A", "type": "string"}]});
+    let a = s
+        .call(Method::PUT, "/Questionnaire/searched", Some(&form), &[])
+        .await;
+    assert!(a.status.is_success());
+    let (status, bundle) = s
+        .get("/Questionnaire?url=http://example.org/q/searched")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(bundle["total"], 1);
+    for bad in [
+        "/Questionnaire?url=http://example.org/q/searched&_summary=count",
+        "/Questionnaire?url:contains=example",
+        "/Questionnaire?title=A",
+    ] {
+        s.refused(bad).await;
+    }
+}

@@ -1,9 +1,8 @@
 //! `/fhir/Questionnaire`: store, read and find the clinic's forms.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -112,25 +111,44 @@ pub(super) async fn read(
     Ok(fhir_response(StatusCode::OK, body.clone(), version, &body))
 }
 
-/// The search parameters understood.
-#[derive(Debug, Deserialize)]
-pub(super) struct Search {
-    url: Option<String>,
-}
-
-/// `GET /fhir/Questionnaire?url=…`: a searchset Bundle.
+/// `GET /fhir/Questionnaire?url=…`: a searchset Bundle. `url` is the one
+/// parameter (and `_format`, `_pretty`); anything else is 422 `not-supported`,
+/// never ignored.
 pub(super) async fn search(
     State(app): State<AppState>,
     headers: HeaderMap,
-    Query(search): Query<Search>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let Some(url) = search.url else {
-        return Err(ApiError::Unprocessable(vec![
-            crate::fhir::outcome::Issue::error(
-                crate::fhir::outcome::IssueType::NotSupported,
-                "Search Questionnaires by url",
+    use crate::fhir::outcome::{Issue, IssueType};
+    let pairs = crate::store::search::pairs(&raw.unwrap_or_default()).ok_or_else(|| {
+        ApiError::Unprocessable(vec![Issue::error(
+            IssueType::Value,
+            "Not a valid query string",
+        )])
+    })?;
+    let mut url = None;
+    let mut issues = Vec::new();
+    for (key, value) in pairs {
+        match key.as_str() {
+            "url" if !value.is_empty() => url = Some(value),
+            "_format" | "_pretty" => {}
+            _ => issues.push(
+                Issue::error(
+                    IssueType::NotSupported,
+                    "Questionnaires are searched by url only",
+                )
+                .at(key),
             ),
-        ]));
+        }
+    }
+    if !issues.is_empty() {
+        return Err(ApiError::Unprocessable(issues));
+    }
+    let Some(url) = url else {
+        return Err(ApiError::Unprocessable(vec![Issue::error(
+            IssueType::NotSupported,
+            "Search Questionnaires by url",
+        )]));
     };
     let found = questionnaires::search_by_url(&app.db, &url).await?;
     let host = headers
