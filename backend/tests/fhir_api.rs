@@ -566,6 +566,7 @@ async fn bundles_take_get_entries_and_name_each_entry() {
         {"resource": {"resourceType": "Patient", "birthDate": "1980-13-01"}, "request": {"method": "POST", "url": "Patient"}},
         {"request": {"method": "GET", "url": format!("Patient/{ana}/_history/1")}},
         {"request": {"method": "GET", "url": "Patient?gender:text=x"}},
+        {"request": {"method": "GET", "url": "Questionnaire/registration"}},
     ]});
     let (status, answer) = s.post("", &batch).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
@@ -597,6 +598,8 @@ async fn bundles_take_get_entries_and_name_each_entry() {
             .unwrap()
             .starts_with("422")
     );
+    assert_eq!(entries[6]["resource"]["resourceType"], "Questionnaire");
+    assert_eq!(entries[6]["resource"]["id"], "registration");
 
     // A transaction's writes, then its reads, which see them.
     let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [

@@ -623,6 +623,26 @@ async fn read_entry(
             &[Issue::error(IssueType::Value, "Name a type")],
         ));
     };
+    if resource_type == "Questionnaire" {
+        // The forms have their store of their own: a read, no audit (no patient data).
+        return Ok(match segments.as_slice() {
+            [_, id] => match crate::questionnaires::read(&app.db, id).await? {
+                Some((body, version)) => json!({
+                    "fullUrl": format!("{base}/Questionnaire/{id}"),
+                    "resource": serde_json::from_str::<Value>(&body).unwrap_or(Value::Null),
+                    "response": {"status": "200 OK", "etag": format!("W/\"{version}\"")},
+                }),
+                None => not_found(),
+            },
+            _ => error_entry(
+                400,
+                &[Issue::error(
+                    IssueType::NotSupported,
+                    "A GET entry reads a Questionnaire by id; search them with GET /fhir/Questionnaire?url=…",
+                )],
+            ),
+        });
+    }
     if !TYPES.contains(&resource_type) {
         return Ok(not_found());
     }
