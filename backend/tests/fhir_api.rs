@@ -1086,3 +1086,29 @@ async fn questionnaire_search_refuses_what_it_does_not_know() {
         s.refused(bad).await;
     }
 }
+
+#[tokio::test]
+async fn a_read_shows_what_its_query_asks_or_refuses_it() {
+    let s = server().await;
+    let mut p = patient("Ana", "Diaz", "1980-03-27", "female");
+    p["multipleBirthBoolean"] = json!(false);
+    let id = s.create(&p).await;
+    let (status, read) = s.get(&format!("/Patient/{id}?_elements=birthDate")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        read.get("name").is_none() && read["birthDate"].is_string(),
+        "{read}"
+    );
+    let (_, read) = s
+        .get(&format!("/Patient/{id}/_history/1?_summary=true"))
+        .await;
+    assert!(
+        read.get("multipleBirthBoolean").is_none() && read["name"].is_array(),
+        "{read}"
+    );
+    let (_, read) = s.get(&format!("/Patient/{id}?_summary=false")).await;
+    assert_eq!(read["multipleBirthBoolean"], false);
+    for bad in ["?_summary=count", "?family=x", "?_elements=name.given"] {
+        s.refused(&format!("/Patient/{id}{bad}")).await;
+    }
+}

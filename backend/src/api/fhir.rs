@@ -198,12 +198,43 @@ pub(super) fn not_modified(headers: &HeaderMap, version_id: i64) -> bool {
         .any(|tag| tag.trim() == "*" || version_of_etag(tag) == Some(version_id))
 }
 
-/// A read's answer: the resource, or 304 when the client's copy is current.
-fn read_response(request: &HeaderMap, stored: &Stored) -> Response {
+/// What a read's query may ask (`_summary=true|false`, `_elements`, `_format`,
+/// `_pretty`); anything else is 422, never ignored.
+fn read_query(raw: Option<&str>) -> Result<search::Query, ApiError> {
+    let pairs = query_pairs(raw.unwrap_or_default())?;
+    let mut issues: Vec<Issue> = pairs
+        .iter()
+        .filter(|(k, v)| {
+            !matches!(k.as_str(), "_format" | "_pretty" | "_elements")
+                && !(k == "_summary" && matches!(v.as_str(), "true" | "false"))
+        })
+        .map(|(k, _)| {
+            Issue::error(
+                IssueType::NotSupported,
+                "A read takes only _summary (true or false), _elements, _format and _pretty",
+            )
+            .at(k.clone())
+        })
+        .collect();
+    if !issues.is_empty() {
+        return Err(ApiError::Unprocessable(issues));
+    }
+    search::parse("Patient", &pairs).map_err(|mut more| {
+        issues.append(&mut more);
+        ApiError::Unprocessable(issues)
+    })
+}
+
+/// A read's answer: the resource (as `query` shows it), or 304 when the
+/// client's copy is current.
+fn read_response(request: &HeaderMap, stored: &Stored, query: &search::Query) -> Response {
     let mut response = if not_modified(request, stored.version_id) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        fhir_json(StatusCode::OK, &stored.resource)
+        fhir_json(
+            StatusCode::OK,
+            &search::shown(&stored.resource_type, &stored.resource, query),
+        )
     };
     version_headers(
         response.headers_mut(),
@@ -343,11 +374,13 @@ pub(super) async fn read(
     actor: Actor,
     headers: HeaderMap,
     Path((resource_type, id)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     if id.starts_with('$') {
         return Ok(no_such_operation());
     }
     known_type(&resource_type)?;
+    let query = read_query(raw.as_deref())?;
     let stored = app
         .store
         .read(&resource_type, &id)
@@ -356,7 +389,7 @@ pub(super) async fn read(
     actor
         .record(&app, Interaction::Read, audit::touched(&stored.resource))
         .await?;
-    Ok(read_response(&headers, &stored))
+    Ok(read_response(&headers, &stored, &query))
 }
 
 /// `GET /fhir/{type}/{id}/_history/{version}`.
@@ -365,8 +398,10 @@ pub(super) async fn vread(
     actor: Actor,
     headers: HeaderMap,
     Path((resource_type, id, version)): Path<(String, String, String)>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     known_type(&resource_type)?;
+    let query = read_query(raw.as_deref())?;
     let version: i64 = version.parse().map_err(|_| ApiError::NotFound)?;
     let stored = app
         .store
@@ -376,7 +411,7 @@ pub(super) async fn vread(
     actor
         .record(&app, Interaction::Read, audit::touched(&stored.resource))
         .await?;
-    Ok(read_response(&headers, &stored))
+    Ok(read_response(&headers, &stored, &query))
 }
 
 /// `GET /fhir/{type}/{id}/_history`: every version, newest first.
