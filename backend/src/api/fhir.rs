@@ -205,8 +205,9 @@ fn read_query(raw: Option<&str>) -> Result<search::Query, ApiError> {
     let mut issues: Vec<Issue> = pairs
         .iter()
         .filter(|(k, v)| {
-            !matches!(k.as_str(), "_format" | "_pretty" | "_elements")
-                && !(k == "_summary" && matches!(v.as_str(), "true" | "false"))
+            let allowed = matches!(k.as_str(), "_format" | "_pretty" | "_elements")
+                || (k == "_summary" && matches!(v.as_str(), "true" | "false"));
+            !allowed
         })
         .map(|(k, _)| {
             Issue::error(
