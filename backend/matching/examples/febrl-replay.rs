@@ -8,7 +8,14 @@
 //! cargo run --release -p matching --example febrl-replay -- DIR [SET]
 //! ```
 
-#![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::print_stdout,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::type_complexity,
+    clippy::semicolon_if_nothing_returned,
+    clippy::unnecessary_sort_by
+)]
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -89,7 +96,11 @@ fn read_csv(path: &Path, shape: Shape) -> Vec<Rec> {
                 value: s,
             });
         }
-        out.push(Rec { id, entity, record: r });
+        out.push(Rec {
+            id,
+            entity,
+            record: r,
+        });
     }
     out
 }
@@ -107,7 +118,12 @@ struct Answer {
     truth: HashSet<String>,
 }
 
-fn ask(index: &Index, queries: &[&Rec], truth: &HashMap<u32, Vec<String>>, dedup: bool) -> Vec<Answer> {
+fn ask(
+    index: &Index,
+    queries: &[&Rec],
+    truth: &HashMap<u32, Vec<String>>,
+    dedup: bool,
+) -> Vec<Answer> {
     queries
         .iter()
         .map(|q| {
@@ -170,7 +186,11 @@ fn figures(answers: &[Answer], grade: impl Fn(&Hit) -> u8) -> Figures {
             if g <= 1 {
                 linked.insert(h.id.clone());
                 let t = a.truth.contains(&h.id);
-                if t { tp += 1 } else { fp += 1 }
+                if t {
+                    tp += 1
+                } else {
+                    fp += 1
+                }
                 if g == 0 {
                     if t { ctp += 1 } else { cfp += 1 }
                 }
@@ -179,7 +199,9 @@ fn figures(answers: &[Answer], grade: impl Fn(&Hit) -> u8) -> Figures {
         fnn += a.truth.iter().filter(|t| !linked.contains(*t)).count();
         if matches!(top, Some(1 | 2)) {
             review += 1;
-            if a.hits.first().is_some_and(|h| !h.held.is_empty() && h.held.iter().all(|x| *x == Hold::PossibleTwin)) {
+            if a.hits.first().is_some_and(|h| {
+                !h.held.is_empty() && h.held.iter().all(|x| *x == Hold::PossibleTwin)
+            }) {
                 twin += 1;
             }
         }
@@ -187,7 +209,11 @@ fn figures(answers: &[Answer], grade: impl Fn(&Hit) -> u8) -> Figures {
     let precision = tp as f64 / (tp + fp).max(1) as f64;
     let recall = tp as f64 / (tp + fnn).max(1) as f64;
     Figures {
-        f1: if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 },
+        f1: if precision + recall > 0.0 {
+            2.0 * precision * recall / (precision + recall)
+        } else {
+            0.0
+        },
         precision,
         recall,
         certain_links: ctp + cfp,
@@ -216,7 +242,12 @@ fn fit(answers: &[Answer]) -> Thresholds {
     let probable = best.1;
     let worst_false = answers
         .iter()
-        .flat_map(|a| a.hits.iter().filter(|h| !a.truth.contains(&h.id) && h.held.is_empty()).map(|h| h.log_odds))
+        .flat_map(|a| {
+            a.hits
+                .iter()
+                .filter(|h| !a.truth.contains(&h.id) && h.held.is_empty())
+                .map(|h| h.log_odds)
+        })
         .fold(f64::NEG_INFINITY, f64::max);
     Thresholds {
         certain: (worst_false + 2.0).max(probable),
@@ -227,7 +258,10 @@ fn fit(answers: &[Answer]) -> Thresholds {
 
 fn scenario(name: &str, load: &[Rec], queries: &[Rec], dedup: bool) {
     let mut truth: HashMap<u32, Vec<String>> = HashMap::new();
-    let mut index = Index::new(Config { auto_refit: false, ..Config::default() });
+    let mut index = Index::new(Config {
+        auto_refit: false,
+        ..Config::default()
+    });
     for r in load {
         truth.entry(r.entity).or_default().push(r.id.clone());
         index.upsert(&r.id, &r.record);
@@ -235,12 +269,61 @@ fn scenario(name: &str, load: &[Rec], queries: &[Rec], dedup: bool) {
     index.fit();
     let (fit_q, report_q): (Vec<&Rec>, Vec<&Rec>) = queries.iter().partition(|r| r.entity % 2 == 0);
     index.set_config(Config {
-        thresholds: Thresholds { certain: f64::INFINITY, probable: f64::INFINITY, possible: -30.0 },
+        thresholds: Thresholds {
+            certain: f64::INFINITY,
+            probable: f64::INFINITY,
+            possible: -30.0,
+        },
         auto_refit: false,
         ..Config::default()
     });
-    let t = fit(&ask(&index, &fit_q, &truth, dedup));
-    index.set_config(Config { thresholds: t, auto_refit: false, ..Config::default() });
+    if std::env::var_os("NO_LEARN").is_none() {
+        // The fit half's intakes teach the model, as a clinic's intakes would.
+        let _ = ask(&index, &fit_q, &truth, dedup);
+        index.fit();
+    }
+    let fit_answers = ask(&index, &fit_q, &truth, dedup);
+    let t = fit(&fit_answers);
+    if std::env::var_os("SHOW").is_some() {
+        for (f, p) in matching::FIELDS.iter().zip(&index.model().fields) {
+            println!("    {:?} m {:.3?} u {:.5?}", f, p.m, p.u);
+        }
+        let mut worst: Vec<(f64, &str, &str, &Vec<(&str, &str)>)> = fit_answers
+            .iter()
+            .zip(&fit_q)
+            .flat_map(|(a, q)| {
+                a.hits
+                    .iter()
+                    .filter(|h| !a.truth.contains(&h.id) && h.held.is_empty())
+                    .map(move |h| (h.log_odds, q.id.as_str(), h.id.as_str(), &h.fields))
+            })
+            .collect();
+        worst.sort_by(|a, b| b.0.total_cmp(&a.0));
+        for (lo, q, c, fields) in worst.iter().take(8) {
+            let rq = queries.iter().find(|r| r.id == *q).unwrap();
+            let rc = load.iter().find(|r| r.id == *c).unwrap();
+            let f: Vec<String> = fields
+                .iter()
+                .filter(|(_, l)| *l != "missing")
+                .map(|(f, l)| format!("{f}:{l}"))
+                .collect();
+            println!(
+                "    false {lo:.1} {q} {:?} {:?} {:?} | {c} {:?} {:?} {:?} | {}",
+                rq.record.given,
+                rq.record.family,
+                rq.record.birth_date,
+                rc.record.given,
+                rc.record.family,
+                rc.record.birth_date,
+                f.join(" ")
+            );
+        }
+    }
+    index.set_config(Config {
+        thresholds: t,
+        auto_refit: false,
+        ..Config::default()
+    });
     let answers = ask(&index, &report_q, &truth, dedup);
     let f = figures(&answers, |h| match h.grade {
         Grade::Certain => 0,
@@ -250,7 +333,15 @@ fn scenario(name: &str, load: &[Rec], queries: &[Rec], dedup: bool) {
     });
     println!(
         "{name}: thresholds {:.1}/{:.1}/{:.1}; F1 {:.4} (P {:.4} R {:.4}); certain {} links, {} false, recall {:.4}; review {:.2}% (twin holds {:.2}%, besides {:.2}%)",
-        t.certain, t.probable, t.possible, f.f1, f.precision, f.recall, f.certain_links, f.false_certain, f.certain_recall,
+        t.certain,
+        t.probable,
+        t.possible,
+        f.f1,
+        f.precision,
+        f.recall,
+        f.certain_links,
+        f.false_certain,
+        f.certain_recall,
         100.0 * f.review as f64 / f.queries as f64,
         100.0 * f.twin as f64 / f.queries as f64,
         100.0 * (f.review - f.twin) as f64 / f.queries as f64,
@@ -281,8 +372,41 @@ fn scenario(name: &str, load: &[Rec], queries: &[Rec], dedup: bool) {
     tally.sort_by(|a, b| b.1.cmp(&a.1));
     println!(
         "  review besides twins: {cases}, true top {true_top}; {}",
-        tally.iter().filter(|(k, _)| !matches!(k.0, "phone" | "email")).map(|((f, l), n)| format!("{f}:{l} {n}")).collect::<Vec<_>>().join(", ")
+        tally
+            .iter()
+            .filter(|(k, _)| !matches!(k.0, "phone" | "email"))
+            .map(|((f, l), n)| format!("{f}:{l} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
+    for (a, q) in answers.iter().zip(&report_q) {
+        for h in a
+            .hits
+            .iter()
+            .filter(|h| h.grade == Grade::Certain && !a.truth.contains(&h.id))
+        {
+            let stored = load.iter().find(|r| r.id == h.id).unwrap();
+            let f: Vec<String> = h
+                .fields
+                .iter()
+                .filter(|(_, l)| *l != "missing")
+                .map(|(f, l)| format!("{f}:{l}"))
+                .collect();
+            println!(
+                "  FALSE CERTAIN {} {:?} {:?} {:?} | {} {:?} {:?} {:?} | {:.1} {}",
+                q.id,
+                q.record.given,
+                q.record.family,
+                q.record.birth_date,
+                stored.id,
+                stored.record.given,
+                stored.record.family,
+                stored.record.birth_date,
+                h.log_odds,
+                f.join(" ")
+            );
+        }
+    }
     if std::env::var_os("SHOW").is_some() {
         for (a, q) in answers.iter().zip(&report_q) {
             let Some(top) = a.hits.first() else { continue };
@@ -290,9 +414,17 @@ fn scenario(name: &str, load: &[Rec], queries: &[Rec], dedup: bool) {
                 let stored = load.iter().find(|r| r.id == top.id).unwrap();
                 println!(
                     "    {} {:?} {:?} {:?} | {} {:?} {:?} {:?} | {:.1} {:?} true={}",
-                    q.id, q.record.given, q.record.family, q.record.birth_date,
-                    stored.id, stored.record.given, stored.record.family, stored.record.birth_date,
-                    top.log_odds, top.held, a.truth.contains(&top.id)
+                    q.id,
+                    q.record.given,
+                    q.record.family,
+                    q.record.birth_date,
+                    stored.id,
+                    stored.record.given,
+                    stored.record.family,
+                    stored.record.birth_date,
+                    top.log_odds,
+                    top.held,
+                    a.truth.contains(&top.id)
                 );
             }
         }
@@ -305,12 +437,42 @@ fn main() {
     let only = args.get(1).map(String::as_str);
     let read = |n: &str, s| read_csv(&dir.join(n), s);
     let sets: Vec<(&str, Vec<Rec>, Vec<Rec>, bool)> = vec![
-        ("FEBRL4 with identifier", read("febrl4b.csv", Shape::Full), read("febrl4a.csv", Shape::Full), false),
-        ("FEBRL3 with identifier", read("febrl3.csv", Shape::Full), read("febrl3.csv", Shape::Full), true),
-        ("FEBRL4 without identifier", read("febrl4b.csv", Shape::NoIdentifier), read("febrl4a.csv", Shape::NoIdentifier), false),
-        ("FEBRL3 without identifier", read("febrl3.csv", Shape::NoIdentifier), read("febrl3.csv", Shape::NoIdentifier), true),
-        ("FEBRL4 asymmetric", read("febrl4b.csv", Shape::Emr), read("febrl4a.csv", Shape::Intake), false),
-        ("FEBRL3 asymmetric", read("febrl3.csv", Shape::Emr), read("febrl3.csv", Shape::Intake), true),
+        (
+            "FEBRL4 with identifier",
+            read("febrl4b.csv", Shape::Full),
+            read("febrl4a.csv", Shape::Full),
+            false,
+        ),
+        (
+            "FEBRL3 with identifier",
+            read("febrl3.csv", Shape::Full),
+            read("febrl3.csv", Shape::Full),
+            true,
+        ),
+        (
+            "FEBRL4 without identifier",
+            read("febrl4b.csv", Shape::NoIdentifier),
+            read("febrl4a.csv", Shape::NoIdentifier),
+            false,
+        ),
+        (
+            "FEBRL3 without identifier",
+            read("febrl3.csv", Shape::NoIdentifier),
+            read("febrl3.csv", Shape::NoIdentifier),
+            true,
+        ),
+        (
+            "FEBRL4 asymmetric",
+            read("febrl4b.csv", Shape::Emr),
+            read("febrl4a.csv", Shape::Intake),
+            false,
+        ),
+        (
+            "FEBRL3 asymmetric",
+            read("febrl3.csv", Shape::Emr),
+            read("febrl3.csv", Shape::Intake),
+            true,
+        ),
     ];
     for (name, load, queries, dedup) in &sets {
         if only.is_some_and(|o| !name.contains(o)) {

@@ -29,7 +29,7 @@ pub mod nicknames;
 pub mod normalize;
 pub mod rng;
 
-pub use index::{Index, MemoryReport};
+pub use index::{Index, MemoryReport, Observed, QUERIES_TO_LEARN};
 pub use model::{FieldParams, Model};
 
 /// A patient as the engine sees it: raw values, as typed or as stored in FHIR.
@@ -97,10 +97,12 @@ pub enum Field {
     State,
     /// Any identifier of a system both have.
     Identifier,
+    /// The first middle name (the second given name), or its initial.
+    Middle,
 }
 
 /// Every field, in index order.
-pub const FIELDS: [Field; 12] = [
+pub const FIELDS: [Field; 13] = [
     Field::Given,
     Field::Family,
     Field::BirthDate,
@@ -113,6 +115,7 @@ pub const FIELDS: [Field; 12] = [
     Field::PostalCode,
     Field::State,
     Field::Identifier,
+    Field::Middle,
 ];
 
 impl Field {
@@ -131,6 +134,7 @@ impl Field {
             Field::PostalCode => "postalCode",
             Field::State => "state",
             Field::Identifier => "identifier",
+            Field::Middle => "middle",
         }
     }
 }
@@ -190,6 +194,10 @@ pub enum Detail {
     Partial,
     /// Last four digits of an identifier.
     LastFour,
+    /// One's given name is the other's middle name (someone who goes by it).
+    MiddleName,
+    /// The same day and month, the year one apart.
+    YearOff,
 }
 
 impl Detail {
@@ -207,6 +215,8 @@ impl Detail {
             Detail::Transposed => "day-month-transposed",
             Detail::Partial => "partial",
             Detail::LastFour => "last-four",
+            Detail::MiddleName => "middle-name",
+            Detail::YearOff => "year-off-by-one",
         }
     }
 }
@@ -243,10 +253,12 @@ pub enum Hold {
     Ambiguous,
     /// The query's or the candidate's name is a placeholder.
     Placeholder,
-    /// Same birth date and family name, different given name (or, with different
-    /// genders, any given name short of equal: Alexander and Alexandra), and no
-    /// agreeing identifier: maybe a twin. An agreeing address, phone or postal code
-    /// does not lift it: twins share those.
+    /// Same birth date and family name, an unrelated given name (not a nickname,
+    /// initial, sound-alike, typo or the other's middle name), the same recorded sex
+    /// or one missing, and no agreeing identifier: maybe a twin. With the recorded
+    /// sexes different, a given name short of equal but related (Alexander and
+    /// Alexandra) holds too; an unrelated one is another person, not returned. An
+    /// agreeing address, phone or postal code does not lift it: twins share those.
     PossibleTwin,
 }
 

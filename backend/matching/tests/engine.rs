@@ -143,6 +143,159 @@ fn a_boy_and_a_girl_twin_with_nearly_the_same_name_are_never_certain() {
 }
 
 #[test]
+fn a_boy_and_a_girl_with_unrelated_names_are_two_people() {
+    let mut index = population();
+    index.upsert("jessica", &patient("Jessica", "Linacre", "2010-06-07"));
+    let mut thomas = patient("Thomas", "Linacre", "2010-06-07");
+    thomas.gender = Some("male".into());
+    let found = index.find(&thomas, &MatchOptions::default());
+    // Not a twin hold, not a review: another person, so a new chart.
+    assert!(
+        found.candidates.iter().all(|c| c.id != "jessica"),
+        "{found:?}"
+    );
+    // With the sex missing on one side, the same query is a possible twin.
+    thomas.gender = None;
+    let found = index.find(&thomas, &MatchOptions::default());
+    let top = &found.candidates[0];
+    assert_eq!(top.id, "jessica");
+    assert_eq!(top.explanation.held, [Hold::PossibleTwin]);
+}
+
+#[test]
+fn a_nickname_initial_typo_sound_alike_or_middle_name_is_not_a_twin_signal() {
+    let mut index = population();
+    let mut stored = patient("William", "Linacre", "2010-06-07");
+    stored.given = vec!["William".into(), "Robert".into()];
+    index.upsert("william", &stored);
+    for given in ["Bill", "W", "Wiliam", "Willyam", "Robert", "Bob"] {
+        let found = index.find(
+            &patient(given, "Linacre", "2010-06-07"),
+            &MatchOptions::default(),
+        );
+        let top = &found.candidates[0];
+        assert_eq!(top.id, "william", "{given}");
+        assert!(
+            !top.explanation.held.contains(&Hold::PossibleTwin),
+            "{given}: {top:?}"
+        );
+    }
+    // An unrelated given name still is.
+    let found = index.find(
+        &patient("Thomas", "Linacre", "2010-06-07"),
+        &MatchOptions::default(),
+    );
+    assert_eq!(found.candidates[0].explanation.held, [Hold::PossibleTwin]);
+}
+
+#[test]
+fn household_members_are_kept_apart() {
+    let mut index = population();
+    // Same family name, address, phone and postal code; another given name and
+    // birth date: a spouse, a child.
+    index.upsert("mother", &patient("Jessica", "Linacre", "1982-06-07"));
+    for (given, birth) in [("Thomas", "2012-01-30"), ("Peter", "1980-11-02")] {
+        let found = index.find(&patient(given, "Linacre", birth), &MatchOptions::default());
+        assert!(
+            found.candidates.iter().all(|c| c.id != "mother"),
+            "{given}: {found:?}"
+        );
+    }
+    // The same person with a year slip and a nickname is still found.
+    let found = index.find(
+        &patient("Jess", "Linacre", "1983-06-07"),
+        &MatchOptions::default(),
+    );
+    assert_eq!(found.candidates[0].id, "mother");
+}
+
+#[test]
+fn a_middle_initial_at_intake_meets_the_emr_middle_name() {
+    let mut index = population();
+    let mut emr = patient("John", "Linacre", "1975-04-03");
+    emr.given = vec!["John".into(), "Robert".into()];
+    emr.address_lines.clear();
+    emr.phones.clear();
+    index.upsert("john", &emr);
+    let mut other = emr.clone();
+    other.given = vec!["John".into(), "Thomas".into()];
+    other.birth_date = Some("1975-04-13".into());
+    index.upsert("other", &other);
+    let mut intake = patient("John", "Linacre", "1975-04-03");
+    intake.given = vec!["John".into(), "R".into()];
+    let found = index.find(&intake, &MatchOptions::default());
+    let top = &found.candidates[0];
+    assert_eq!(top.id, "john");
+    assert_eq!(
+        top.explanation.fields[Field::Middle as usize].level,
+        Level::Close
+    );
+    let other = found.candidates.iter().find(|c| c.id == "other").unwrap();
+    assert_eq!(
+        other.explanation.fields[Field::Middle as usize].level,
+        Level::Different
+    );
+    assert!(top.weight > other.weight);
+}
+
+#[test]
+fn a_hyphenated_family_name_meets_one_part_and_names_swapped_meet() {
+    let mut index = population();
+    index.upsert("maria", &patient("Maria", "Garcia-Lopez", "1975-04-03"));
+    for (given, family) in [
+        ("Maria", "Garcia"),
+        ("Maria", "Lopez"),
+        ("Garcia-Lopez", "Maria"),
+    ] {
+        let found = index.find(
+            &patient(given, family, "1975-04-03"),
+            &MatchOptions::default(),
+        );
+        let top = &found.candidates[0];
+        assert_eq!(top.id, "maria", "{given} {family}");
+        assert_eq!(
+            top.explanation.fields[Field::Family as usize].level,
+            Level::Close,
+            "{given} {family}"
+        );
+    }
+}
+
+#[test]
+fn the_model_learns_m_from_the_queries() {
+    let mut index = population();
+    index.fit();
+    let before = index.model().clone();
+    assert_eq!(before.learned_from_queries, 0);
+    // Intakes of returning patients whose family name is often misspelled.
+    for n in 0..matching::QUERIES_TO_LEARN {
+        let i = (n % 10) as usize;
+        let j = (n % 8) as usize;
+        let given = [
+            "ann", "bob", "carl", "dora", "emil", "fay", "gus", "hana", "ivo", "jill",
+        ][i];
+        let family = [
+            "adamz", "browm", "clarc", "davies", "evams", "frots", "grene", "hil",
+        ][j];
+        let birth = format!("19{:02}-0{}-1{}", 40 + i + j, 1 + j % 9, i);
+        index.find(&patient(given, family, &birth), &MatchOptions::default());
+    }
+    assert_eq!(index.observed().queries, matching::QUERIES_TO_LEARN);
+    index.fit();
+    let after = index.model();
+    assert_eq!(after.learned_from_queries, matching::QUERIES_TO_LEARN);
+    let family = Field::Family as usize;
+    // Close family names are now likelier among true matches than the default says.
+    assert!(
+        after.fields[family].m[Level::Close as usize]
+            > before.fields[family].m[Level::Close as usize] + 0.1,
+        "{:?} {:?}",
+        before.fields[family],
+        after.fields[family]
+    );
+}
+
+#[test]
 fn a_typo_in_the_given_name_with_everything_else_agreeing_is_certain() {
     let mut index = population();
     index.upsert("jessica", &patient("Jessica", "Linacre", "2010-06-07"));
