@@ -623,9 +623,13 @@ impl Index {
     }
 
     /// The prior log-odds in bits that a query is one given patient of the
-    /// population (the index's, unless [`Config::population`] says otherwise).
+    /// population (the index's, unless [`Config::population`] says otherwise): the
+    /// chance it is a returning patient at all ([`Model::returning`], learned from
+    /// the queries) spread over the population.
     fn prior(&self) -> f64 {
-        -(self.config.population.unwrap_or(self.live).max(2) as f64).log2()
+        let n = self.config.population.unwrap_or(self.live).max(2) as f64;
+        let p = (self.model.returning.clamp(0.05, 1.0) / n).min(0.5);
+        (p / (1.0 - p)).log2()
     }
 
     /// Finds the stored patients that may be `record`, best first, graded and
@@ -742,6 +746,7 @@ impl Index {
                     fields: fields.clone(),
                     prior,
                     held,
+                    model: self.model.version,
                 },
             });
             if candidates.len() >= options.count {
@@ -755,18 +760,30 @@ impl Index {
         }
     }
 
-    /// Estimates `u` from random pairs of the population and `m` by EM on its
-    /// blocked pairs. Deterministic for the same patients inserted in the same order.
+    /// Estimates `u` from random pairs of the population and `m` by EM on the
+    /// queries' blocked pairs (once [`QUERIES_TO_LEARN`] were seen), else on the
+    /// population's own. Deterministic for the same patients inserted in the same
+    /// order and the same queries. The version goes up by one.
     pub fn fit(&mut self) {
+        let mut model = self.fit_model();
+        model.version = self.model.version + 1;
+        self.model = model;
+    }
+
+    /// [`Index::fit`]'s model, without installing it (the caller holds only a read
+    /// lock while it runs, then sets it with [`Index::set_model`]). Its version is
+    /// the current model's.
+    pub fn fit_model(&self) -> Model {
         let live: Vec<u32> = (0..self.records.len())
             .filter(|i| self.records[*i].is_some())
             .filter_map(|i| u32::try_from(i).ok())
             .collect();
         if live.len() < 2 {
-            return;
+            return self.model.clone();
         }
         let mut model = Model {
             fitted_on: live.len(),
+            version: self.model.version,
             ..Model::default()
         };
         let mut rng = SplitMix(0x5EED);
@@ -790,10 +807,10 @@ impl Index {
         if observed.queries >= QUERIES_TO_LEARN {
             // EM over the pairs the queries (intakes) met: they hold the returning
             // patients, where the population's own pairs hold only its duplicates.
-            model.fit_m(&observed.patterns);
+            let matched = model.fit_m(&observed.patterns);
             model.learned_from_queries = observed.queries;
-            self.model = model;
-            return;
+            model.returning = (matched / observed.queries as f64).clamp(0.05, 1.0);
+            return model;
         }
         // EM over the blocked pairs of (about) 5,000 patients spread over the index.
         let step = (live.len() / 5_000).max(1);
@@ -823,7 +840,7 @@ impl Index {
             }
         }
         model.fit_m(&patterns);
-        self.model = model;
+        model
     }
 
     /// What the queries have shown so far (to keep across restarts).

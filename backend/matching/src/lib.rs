@@ -275,6 +275,8 @@ impl Hold {
 
 /// Score thresholds, in bits of posterior log-odds (`log2(p / (1 - p))`, with the
 /// prior that a query is one given patient of the population). Higher is stricter.
+/// Configured as match probabilities ([`Thresholds::from_probabilities`]), so a
+/// threshold means the same risk whether four fields or ten are shared.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Thresholds {
     /// At or above: `certain`.
@@ -285,12 +287,50 @@ pub struct Thresholds {
     pub possible: f64,
 }
 
+/// A probability's log-odds in bits.
+pub fn log_odds(p: f64) -> f64 {
+    (p / (1.0 - p)).log2()
+}
+
+/// Log-odds in bits as a probability.
+pub fn probability(log_odds: f64) -> f64 {
+    1.0 / (1.0 + (-log_odds).exp2())
+}
+
+impl Thresholds {
+    /// The default match probabilities: `certain` from 0.999, `probable` from 0.8,
+    /// `possible` from 0.06.
+    pub const DEFAULT_PROBABILITIES: [f64; 3] = [0.999, 0.8, 0.06];
+
+    /// Thresholds from match probabilities, each strictly between 0 and 1 and none
+    /// below the next (`certain` ≥ `probable` ≥ `possible`). `None` otherwise.
+    pub fn from_probabilities(certain: f64, probable: f64, possible: f64) -> Option<Self> {
+        let ok = |p: f64| p > 0.0 && p < 1.0;
+        (ok(certain) && ok(probable) && ok(possible) && certain >= probable && probable >= possible)
+            .then(|| Self {
+                certain: log_odds(certain),
+                probable: log_odds(probable),
+                possible: log_odds(possible),
+            })
+    }
+
+    /// The thresholds as match probabilities (certain, probable, possible).
+    pub fn probabilities(&self) -> [f64; 3] {
+        [
+            probability(self.certain),
+            probability(self.probable),
+            probability(self.possible),
+        ]
+    }
+}
+
 impl Default for Thresholds {
     fn default() -> Self {
+        let [c, p, q] = Self::DEFAULT_PROBABILITIES;
         Self {
-            certain: 10.0,
-            probable: 2.0,
-            possible: -4.0,
+            certain: log_odds(c),
+            probable: log_odds(p),
+            possible: log_odds(q),
         }
     }
 }
@@ -425,6 +465,8 @@ pub struct Explanation {
     pub prior: f64,
     /// What keeps it from ever being `certain`, whatever its score.
     pub held: Vec<Hold>,
+    /// The version of the model that scored it ([`Model::version`]).
+    pub model: u64,
 }
 
 /// One stored patient that may be the query's.

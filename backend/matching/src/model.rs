@@ -46,6 +46,14 @@ pub struct Model {
     /// Queries whose pairs `m` was learned from (0: the population's own pairs, or
     /// defaults).
     pub learned_from_queries: u64,
+    /// Counts the fits: shown with each explanation, so a reviewer knows which
+    /// model scored it.
+    pub version: u64,
+    /// The chance that a query is a returning patient (one of the population),
+    /// learned from the queries: EM's expected matched pairs per query, from 0.05
+    /// to 1. The prior of one given patient is `returning / population`. 1 until
+    /// learned.
+    pub returning: f64,
 }
 
 /// Levels a field does not use get m = u, weight 0.
@@ -97,6 +105,8 @@ impl Default for Model {
             ],
             fitted_on: 0,
             learned_from_queries: 0,
+            version: 0,
+            returning: 1.0,
         }
     }
 }
@@ -143,7 +153,8 @@ impl Model {
 
     /// Estimates `m` by expectation-maximisation over the comparison patterns of
     /// blocked pairs (`u` held fixed). Deterministic: patterns are visited in order.
-    pub(crate) fn fit_m(&mut self, patterns: &HashMap<u64, u64>) {
+    /// Returns the expected number of matched pairs among them.
+    pub(crate) fn fit_m(&mut self, patterns: &HashMap<u64, u64>) -> f64 {
         let mut list: Vec<(u64, f64)> = patterns.iter().map(|(p, n)| (*p, *n as f64)).collect();
         list.sort_unstable_by_key(|(p, _)| *p);
         let levels = |pattern: u64| {
@@ -164,7 +175,7 @@ impl Model {
             list.iter().map(|(p, n)| (levels(*p), *n)).collect();
         let total: f64 = decoded.iter().map(|(_, n)| n).sum();
         if total < 1.0 {
-            return;
+            return 0.0;
         }
         let defaults = Model::default();
         let mut lambda: f64 = 0.01;
@@ -198,6 +209,7 @@ impl Model {
             }
             lambda = (matched / total).clamp(1e-6, 0.5);
         }
+        lambda * total
     }
 }
 

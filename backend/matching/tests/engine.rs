@@ -284,6 +284,9 @@ fn the_model_learns_m_from_the_queries() {
     index.fit();
     let after = index.model();
     assert_eq!(after.learned_from_queries, matching::QUERIES_TO_LEARN);
+    // Every query was a returning patient: the prior learned says so.
+    assert!(after.returning > 0.8, "{}", after.returning);
+    assert_eq!(after.version, before.version + 1);
     let family = Field::Family as usize;
     // Close family names are now likelier among true matches than the default says.
     assert!(
@@ -477,8 +480,10 @@ fn an_index_of_a_few_candidates_from_a_larger_population_scores_with_its_prior()
     let alone = candidates(None);
     let top = &sampled.candidates[0];
     assert_eq!(top.id, "a");
-    assert!((top.explanation.prior + 1_000_000f64.log2()).abs() < 1e-9);
-    assert!((alone.candidates[0].explanation.prior + 1.0).abs() < 1e-9);
+    // The prior: one patient of the population, the query being a returning
+    // patient (not learned yet: 1).
+    assert!((top.explanation.prior - matching::log_odds(1.0 / 1e6)).abs() < 1e-9);
+    assert!((alone.candidates[0].explanation.prior - matching::log_odds(0.5)).abs() < 1e-9);
     // Counts among two candidates say nothing of how common a name is: exact
     // agreement weighs the model's weight.
     let model = matching::Model::default();
@@ -606,5 +611,25 @@ proptest! {
         b3.city = Some("springfield".into());
         let after = weight_between(&a3, &b3).unwrap();
         prop_assert!(after >= before, "{} < {}", after, before);
+    }
+}
+
+#[test]
+fn thresholds_are_configured_as_probabilities() {
+    let t = matching::Thresholds::from_probabilities(0.999, 0.8, 0.06).unwrap();
+    assert_eq!(t, matching::Thresholds::default());
+    assert!((t.certain - (0.999f64 / 0.001).log2()).abs() < 1e-12);
+    let [c, p, q] = t.probabilities();
+    assert!((c - 0.999).abs() < 1e-12 && (p - 0.8).abs() < 1e-12 && (q - 0.06).abs() < 1e-12);
+    for bad in [
+        (1.0, 0.8, 0.06),
+        (0.9, 0.95, 0.06),
+        (0.9, 0.8, 0.0),
+        (0.9, 0.8, 0.85),
+    ] {
+        assert!(
+            matching::Thresholds::from_probabilities(bad.0, bad.1, bad.2).is_none(),
+            "{bad:?}"
+        );
     }
 }
