@@ -255,6 +255,9 @@ pub struct Observed {
     pub patterns: HashMap<u64, u64>,
     /// Queries counted.
     pub queries: u64,
+    /// Staff decisions: pattern → (pairs said to be the same person, pairs said
+    /// not to be).
+    pub labels: HashMap<u64, (u64, u64)>,
 }
 
 /// Queries from which EM learns `m` from them, rather than from the population's
@@ -807,7 +810,7 @@ impl Index {
         if observed.queries >= QUERIES_TO_LEARN {
             // EM over the pairs the queries (intakes) met: they hold the returning
             // patients, where the population's own pairs hold only its duplicates.
-            let matched = model.fit_m(&observed.patterns);
+            let matched = model.fit_m_labelled(&observed.patterns, &observed.labels);
             model.learned_from_queries = observed.queries;
             model.returning = (matched / observed.queries as f64).clamp(0.05, 1.0);
             return model;
@@ -839,7 +842,7 @@ impl Index {
                 }
             }
         }
-        model.fit_m(&patterns);
+        model.fit_m_labelled(&patterns, &observed.labels);
         model
     }
 
@@ -861,6 +864,39 @@ impl Index {
         for (p, n) in &more.patterns {
             *observed.patterns.entry(*p).or_default() += n;
         }
+        for (p, (same, not_same)) in &more.labels {
+            let entry = observed.labels.entry(*p).or_default();
+            entry.0 += same;
+            entry.1 += not_same;
+        }
+    }
+
+    /// A staff decision: `record` (an intake's patient) is, or is not, the stored
+    /// patient `id`. Kept as a labelled comparison pattern that corrects `m` at the
+    /// next fit. `false` if `id` is not stored.
+    pub fn teach(&self, record: &PatientRecord, id: &str, same: bool) -> bool {
+        let Some(r) = self
+            .by_id
+            .get(id)
+            .and_then(|slot| self.records.get(*slot as usize))
+            .and_then(Option::as_ref)
+        else {
+            return false;
+        };
+        let n = normalize(record, &self.config);
+        let qs = self.query_side(&n);
+        let pattern = compare(&qs.side(&n), &self.side(r)).pattern();
+        let mut observed = self
+            .observed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = observed.labels.entry(pattern).or_default();
+        if same {
+            entry.0 += 1;
+        } else {
+            entry.1 += 1;
+        }
+        true
     }
 
     /// Sets the model directly (tests, or parameters fitted elsewhere).

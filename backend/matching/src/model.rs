@@ -121,8 +121,13 @@ pub(crate) fn term_frequency_field(field: Field) -> bool {
 
 /// Pseudo-pairs that hold an estimate near its default when data is thin.
 const U_PRIOR_PAIRS: f64 = 2_000.0;
-const M_PRIOR_PAIRS: f64 = 200.0;
+/// Pseudo-pairs of the default m in every estimate of m.
+pub const M_PRIOR_PAIRS: f64 = 200.0;
 const TF_PRIOR_PATIENTS: f64 = 50.0;
+/// Pairs of known class one staff decision weighs.
+pub const LABEL_WEIGHT: f64 = 25.0;
+/// The least an m-probability may be.
+pub const M_FLOOR: f64 = 0.001;
 
 impl Model {
     /// The weight of exact agreement on a value `count` of `population` patients
@@ -155,8 +160,36 @@ impl Model {
     /// blocked pairs (`u` held fixed). Deterministic: patterns are visited in order.
     /// Returns the expected number of matched pairs among them.
     pub(crate) fn fit_m(&mut self, patterns: &HashMap<u64, u64>) -> f64 {
-        let mut list: Vec<(u64, f64)> = patterns.iter().map(|(p, n)| (*p, *n as f64)).collect();
-        list.sort_unstable_by_key(|(p, _)| *p);
+        self.fit_m_labelled(patterns, &HashMap::new())
+    }
+
+    /// [`Model::fit_m`], corrected by staff decisions: per pattern, how many pairs
+    /// staff said were the same person and how many not. Each decision weighs
+    /// [`LABEL_WEIGHT`] pairs of known class: a "same" adds them as matches; a "not
+    /// the same" takes as many of the pattern's observed pairs out of the matches.
+    /// With the [`M_PRIOR_PAIRS`] pseudo-pairs, one decision moves an m-probability
+    /// by at most `LABEL_WEIGHT / (LABEL_WEIGHT + M_PRIOR_PAIRS)` (0.11), and m never
+    /// falls under [`M_FLOOR`]: no one decision makes a level impossible.
+    pub(crate) fn fit_m_labelled(
+        &mut self,
+        patterns: &HashMap<u64, u64>,
+        labels: &HashMap<u64, (u64, u64)>,
+    ) -> f64 {
+        let mut list: Vec<(u64, f64, f64, f64)> = patterns
+            .iter()
+            .map(|(p, n)| {
+                let (same, not_same) = labels.get(p).copied().unwrap_or((0, 0));
+                let n = *n as f64;
+                let known_not = (not_same as f64 * LABEL_WEIGHT).min(n);
+                (*p, n - known_not, same as f64 * LABEL_WEIGHT, known_not)
+            })
+            .collect();
+        for (p, (same, _)) in labels {
+            if *same > 0 && !patterns.contains_key(p) {
+                list.push((*p, 0.0, *same as f64 * LABEL_WEIGHT, 0.0));
+            }
+        }
+        list.sort_unstable_by_key(|(p, ..)| *p);
         let levels = |pattern: u64| {
             let mut out = [Level::Missing; FIELDS.len()];
             for (i, l) in out.iter_mut().enumerate() {
@@ -171,10 +204,13 @@ impl Model {
             }
             out
         };
-        let decoded: Vec<([Level; FIELDS.len()], f64)> =
-            list.iter().map(|(p, n)| (levels(*p), *n)).collect();
-        let total: f64 = decoded.iter().map(|(_, n)| n).sum();
-        if total < 1.0 {
+        let decoded: Vec<([Level; FIELDS.len()], f64, f64)> = list
+            .iter()
+            .map(|(p, n, same, _)| (levels(*p), *n, *same))
+            .collect();
+        let total: f64 = list.iter().map(|(_, n, _, not)| n + not).sum();
+        let labelled: f64 = decoded.iter().map(|(_, _, same)| same).sum();
+        if total + labelled < 1.0 {
             return 0.0;
         }
         let defaults = Model::default();
@@ -182,7 +218,7 @@ impl Model {
         for _ in 0..15 {
             let mut sums = [[0.0f64; 4]; FIELDS.len()];
             let mut matched = 0.0;
-            for (levels, n) in &decoded {
+            for (levels, n, same) in &decoded {
                 let mut log_odds = (lambda / (1.0 - lambda)).log2();
                 for (f, l) in levels.iter().enumerate() {
                     let i = *l as usize;
@@ -196,18 +232,19 @@ impl Model {
                 for (f, l) in levels.iter().enumerate() {
                     let i = *l as usize;
                     if i < 4 {
-                        sums[f][i] += p * n;
+                        sums[f][i] += p * n + same;
                     }
                 }
             }
             for (f, field_sums) in sums.iter().enumerate() {
                 let seen: f64 = field_sums.iter().sum();
                 for (l, s) in field_sums.iter().enumerate() {
-                    self.fields[f].m[l] =
-                        (s + M_PRIOR_PAIRS * defaults.fields[f].m[l]) / (seen + M_PRIOR_PAIRS);
+                    self.fields[f].m[l] = ((s + M_PRIOR_PAIRS * defaults.fields[f].m[l])
+                        / (seen + M_PRIOR_PAIRS))
+                        .max(M_FLOOR);
                 }
             }
-            lambda = (matched / total).clamp(1e-6, 0.5);
+            lambda = (matched / total.max(1.0)).clamp(1e-6, 0.5);
         }
         lambda * total
     }
@@ -300,6 +337,42 @@ mod tests {
                 assert!((got_u - u[k][l]).abs() < 0.003, "{f:?} {l}: u {got_u:.4}");
             }
         }
+    }
+
+    /// "Not the same person" takes pairs of that pattern the queries met out of
+    /// the matches: the levels it holds become less likely among matches.
+    #[test]
+    fn not_the_same_decisions_lower_m_of_their_pattern() {
+        let pack = |given: Level, family: Level, birth: Level| {
+            let mut levels = [Level::Missing; FIELDS.len()];
+            levels[Field::Given as usize] = given;
+            levels[Field::Family as usize] = family;
+            levels[Field::BirthDate as usize] = birth;
+            levels.iter().fold(0u64, |acc, l| (acc << 3) | *l as u64)
+        };
+        let (e, d) = (Level::Exact, Level::Different);
+        let doubtful = pack(e, d, e);
+        let patterns: HashMap<u64, u64> = [
+            (pack(e, e, e), 400),
+            (doubtful, 60),
+            (pack(d, d, d), 20_000),
+            (pack(e, d, d), 300),
+        ]
+        .into_iter()
+        .collect();
+        let family_different = |labels: &HashMap<u64, (u64, u64)>| {
+            let mut model = Model::default();
+            model.fit_m_labelled(&patterns, labels);
+            model.fields[Field::Family as usize].m[Level::Different as usize]
+        };
+        let plain = family_different(&HashMap::new());
+        let not_same = family_different(&[(doubtful, (0, 2))].into_iter().collect());
+        let same = family_different(&[(doubtful, (2, 0))].into_iter().collect());
+        assert!(not_same < plain - 0.01, "{plain} {not_same}");
+        assert!(same > plain + 0.01, "{plain} {same}");
+        // A floor: however many say "not the same", m stays possible.
+        let many = family_different(&[(doubtful, (0, 1_000))].into_iter().collect());
+        assert!(many >= M_FLOOR);
     }
 
     #[test]

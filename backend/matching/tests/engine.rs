@@ -633,3 +633,65 @@ fn thresholds_are_configured_as_probabilities() {
         );
     }
 }
+
+#[test]
+fn staff_decisions_correct_m_and_the_next_similar_match_grades_by_them() {
+    // Charts without address or phone; intakes with another family name (married),
+    // the rest agreeing: the family name's disagreement weighs against them.
+    let chart = |given: &str, family: &str, birth: &str| PatientRecord {
+        given: vec![given.into()],
+        family: Some(family.into()),
+        birth_date: Some(birth.into()),
+        gender: Some("female".into()),
+        ..PatientRecord::default()
+    };
+    let mut index = population();
+    let married = [
+        ("Olga", "Petrova", "Smith", "1971-02-03"),
+        ("Ines", "Moreau", "Jones", "1972-03-04"),
+        ("Yuki", "Tanaka", "Brown", "1973-04-05"),
+        ("Asha", "Mehta", "Wilson", "1974-05-06"),
+    ];
+    for (given, maiden, _, birth) in married {
+        index.upsert(given, &chart(given, maiden, birth));
+    }
+    index.upsert("zora", &chart("Zora", "Kovac", "1975-06-07"));
+    index.fit();
+    let query = chart("Zora", "Taylor", "1975-06-07");
+    let before = index.find(&query, &MatchOptions::default()).candidates[0].clone();
+    assert_eq!(before.id, "zora");
+    let m_before = index.model().fields[Field::Family as usize].m[Level::Different as usize];
+    // `certain` just above it: before the decisions it is `probable`.
+    let mut config = index.config().clone();
+    config.thresholds.certain = before.log_odds + 1.0;
+    config.thresholds.probable = before.log_odds - 1.0;
+    index.set_config(config);
+    assert_eq!(
+        index.find(&query, &MatchOptions::default()).candidates[0].grade,
+        Grade::Probable
+    );
+    // One decision moves m by a bounded step.
+    let (given, _, married_name, birth) = married[0];
+    assert!(index.teach(&chart(given, married_name, birth), given, true));
+    index.fit();
+    let m_one = index.model().fields[Field::Family as usize].m[Level::Different as usize];
+    assert!(
+        m_one > m_before && m_one - m_before <= 25.0 / 225.0 + 1e-9,
+        "{m_before} {m_one}"
+    );
+    // Three more: the same person under a married name is common here.
+    for (given, _, married_name, birth) in &married[1..] {
+        assert!(index.teach(&chart(given, married_name, birth), given, true));
+    }
+    assert!(!index.teach(&query, "nobody", true));
+    index.fit();
+    let m_after = index.model().fields[Field::Family as usize].m[Level::Different as usize];
+    assert!(m_after > m_one + 0.1, "{m_one} {m_after}");
+    let after = index.find(&query, &MatchOptions::default()).candidates[0].clone();
+    assert_eq!(after.id, "zora");
+    assert!(
+        after.log_odds > before.log_odds + 1.0,
+        "{before:?} {after:?}"
+    );
+    assert_eq!(after.grade, Grade::Certain);
+}
