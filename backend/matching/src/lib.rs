@@ -30,7 +30,7 @@ pub mod normalize;
 pub mod rng;
 
 pub use index::{Index, MemoryReport, Observed, QUERIES_TO_LEARN};
-pub use model::{FieldParams, Model};
+pub use model::{FieldParams, LABEL_WEIGHT, M_FLOOR, Model};
 
 /// A patient as the engine sees it: raw values, as typed or as stored in FHIR.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -122,7 +122,7 @@ pub(crate) fn term_frequency_field(field: Field) -> bool {
 /// Pseudo-pairs that hold an estimate near its default when data is thin.
 const U_PRIOR_PAIRS: f64 = 2_000.0;
 /// Pseudo-pairs of the default m in every estimate of m.
-pub const M_PRIOR_PAIRS: f64 = 200.0;
+pub(crate) const M_PRIOR_PAIRS: f64 = 200.0;
 const TF_PRIOR_PATIENTS: f64 = 50.0;
 /// Pairs of known class one staff decision weighs.
 pub const LABEL_WEIGHT: f64 = 25.0;
@@ -159,15 +159,17 @@ impl Model {
     /// Estimates `m` by expectation-maximisation over the comparison patterns of
     /// blocked pairs (`u` held fixed). Deterministic: patterns are visited in order.
     /// Returns the expected number of matched pairs among them.
+    #[cfg(test)]
     pub(crate) fn fit_m(&mut self, patterns: &HashMap<u64, u64>) -> f64 {
         self.fit_m_labelled(patterns, &HashMap::new())
     }
 
-    /// [`Model::fit_m`], corrected by staff decisions: per pattern, how many pairs
+    /// `m` by expectation-maximisation over the comparison patterns of blocked
+    /// pairs (`u` held fixed), corrected by staff decisions: per pattern, how many pairs
     /// staff said were the same person and how many not. Each decision weighs
     /// [`LABEL_WEIGHT`] pairs of known class: a "same" adds them as matches; a "not
     /// the same" takes as many of the pattern's observed pairs out of the matches.
-    /// With the [`M_PRIOR_PAIRS`] pseudo-pairs, one decision moves an m-probability
+    /// With the `M_PRIOR_PAIRS` (200) pseudo-pairs, one decision moves an m-probability
     /// by at most `LABEL_WEIGHT / (LABEL_WEIGHT + M_PRIOR_PAIRS)` (0.11), and m never
     /// falls under [`M_FLOOR`]: no one decision makes a level impossible.
     pub(crate) fn fit_m_labelled(
