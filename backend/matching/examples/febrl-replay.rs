@@ -277,7 +277,7 @@ fn scenario(name: &str, load: &[Rec], queries: &[Rec], dedup: bool) {
         auto_refit: false,
         ..Config::default()
     });
-    if std::env::var_os("NO_LEARN").is_none() {
+    if !dedup && std::env::var_os("NO_LEARN").is_none() {
         // The fit half's intakes teach the model, as a clinic's intakes would.
         let _ = ask(&index, &fit_q, &truth, dedup);
         index.fit();
@@ -332,7 +332,7 @@ fn scenario(name: &str, load: &[Rec], queries: &[Rec], dedup: bool) {
         Grade::CertainlyNot => 3,
     });
     println!(
-        "{name}: thresholds {:.1}/{:.1}/{:.1}; F1 {:.4} (P {:.4} R {:.4}); certain {} links, {} false, recall {:.4}; review {:.2}% (twin holds {:.2}%, besides {:.2}%)",
+        "{name}: thresholds {:.1}/{:.1}/{:.1}; F1 {:.4} (P {:.4} R {:.4}); certain {} links, {} false, recall {:.4}; review {:.2}% (twin holds {:.2}% = {} of {}, besides {:.2}%)",
         t.certain,
         t.probable,
         t.possible,
@@ -344,6 +344,8 @@ fn scenario(name: &str, load: &[Rec], queries: &[Rec], dedup: bool) {
         f.certain_recall,
         100.0 * f.review as f64 / f.queries as f64,
         100.0 * f.twin as f64 / f.queries as f64,
+        f.twin,
+        f.queries,
         100.0 * (f.review - f.twin) as f64 / f.queries as f64,
     );
     // Diagnostics of the review cases besides twin holds.

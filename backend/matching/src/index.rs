@@ -677,7 +677,7 @@ impl Index {
                 (w + prior >= t.possible && !another_person(&fields)).then_some((w, *slot, fields))
             })
             .collect();
-        {
+        if self.config.learn {
             let mut observed = self
                 .observed
                 .lock()

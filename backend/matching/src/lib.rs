@@ -356,6 +356,10 @@ pub struct Config {
     /// model weight, since counts among a few candidates say nothing of how common
     /// a value is. `None`: the index holds the whole population.
     pub population: Option<usize>,
+    /// Count the comparison patterns each query meets, for the model to learn `m`
+    /// from ([`Index::fit`]). Off for lookups that are not intakes (a deduplication
+    /// scan, where each query is a stored chart meeting itself).
+    pub learn: bool,
 }
 
 impl Default for Config {
@@ -367,6 +371,7 @@ impl Default for Config {
             default_country: "1".into(),
             auto_refit: true,
             population: None,
+            learn: true,
         }
     }
 }

@@ -281,6 +281,17 @@ fn the_model_learns_m_from_the_queries() {
         index.find(&patient(given, family, &birth), &MatchOptions::default());
     }
     assert_eq!(index.observed().queries, matching::QUERIES_TO_LEARN);
+    // A lookup that is not an intake (learn off) teaches nothing.
+    let mut config = index.config().clone();
+    config.learn = false;
+    index.set_config(config.clone());
+    index.find(
+        &patient("ann", "adams", "1940-01-10"),
+        &MatchOptions::default(),
+    );
+    assert_eq!(index.observed().queries, matching::QUERIES_TO_LEARN);
+    config.learn = true;
+    index.set_config(config);
     index.fit();
     let after = index.model();
     assert_eq!(after.learned_from_queries, matching::QUERIES_TO_LEARN);
