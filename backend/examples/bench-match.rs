@@ -480,7 +480,10 @@ fn review_diagnostics(answers: &[Answer]) -> String {
     };
     for a in answers {
         let Some(top) = a.hits.first() else { continue };
-        if !matches!(top.grade.as_str(), "probable" | "possible") {
+        // In review: no candidate `certain`, the best one probable or possible.
+        if a.hits.iter().any(|h| h.grade == "certain")
+            || !matches!(top.grade.as_str(), "probable" | "possible")
+        {
             continue;
         }
         if top.twin {
