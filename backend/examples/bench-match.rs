@@ -629,6 +629,28 @@ async fn run_scenario(s: &Scenario<'_>) -> anyhow::Result<String> {
     }
     let f = figures(&graded, f64::INFINITY, 1.0, 0.0);
     let diagnostics = review_diagnostics(&graded);
+    // Every false `certain`, by record id (FEBRL's, not a person's) and levels.
+    for (a, q) in graded.iter().zip(&report_q) {
+        for h in a
+            .hits
+            .iter()
+            .filter(|h| h.grade == "certain" && !a.truth.contains(&h.id))
+        {
+            let levels: Vec<String> = h
+                .fields
+                .iter()
+                .filter(|(_, l)| l != "missing")
+                .map(|(f, l)| format!("{f} {l}"))
+                .collect();
+            println!(
+                "{}: false certain {} → {}: {}",
+                s.name,
+                q.id,
+                h.id,
+                levels.join(", ")
+            );
+        }
+    }
     let mut lat: Vec<Duration> = graded.iter().map(|a| a.latency).collect();
     // Pairs completeness and in-process latency, on the same records and queries.
     let mut index = matching::Index::new(matching::Config {
