@@ -731,24 +731,6 @@ impl Index {
                     break;
                 }
             }
-            // A query is one person: a candidate below the best one may be linked
-            // too only as a duplicate chart of it, which their own comparison must
-            // show with the birth date or an identifier agreeing, not the name alone.
-            if i > 0
-                && log_odds >= t.certain
-                && held.is_empty()
-                && let Some(best) = self.records[scored[0].1 as usize].as_ref()
-            {
-                let (between, between_fields) = self.score(&self.side(r), &self.side(best));
-                let confirmed = matches!(
-                    between_fields[Field::BirthDate as usize].level,
-                    Level::Exact | Level::Close
-                ) || between_fields[Field::Identifier as usize].level
-                    == Level::Exact;
-                if between + prior < t.certain || !confirmed {
-                    held.push(Hold::Ambiguous);
-                }
-            }
             held.sort_unstable_by_key(|h| *h as u8);
             held.dedup();
             if grade == Grade::Certain && !held.is_empty() {

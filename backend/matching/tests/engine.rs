@@ -706,36 +706,3 @@ fn staff_decisions_correct_m_and_the_next_similar_match_grades_by_them() {
     );
     assert_eq!(after.grade, Grade::Certain);
 }
-
-#[test]
-fn a_second_candidate_is_certain_only_as_a_confirmed_duplicate_of_the_first() {
-    let mut index = population();
-    let chart = |birth: Option<&str>| PatientRecord {
-        given: vec!["Blake".into()],
-        family: Some("Linacre".into()),
-        birth_date: birth.map(Into::into),
-        ..PatientRecord::default()
-    };
-    index.upsert("dated", &chart(Some("1916-04-06")));
-    index.upsert("undated", &chart(None));
-    index.upsert("copy", &chart(Some("1916-04-06")));
-    let mut loose = index.config().clone();
-    loose.thresholds.certain = -20.0;
-    loose.thresholds.probable = -25.0;
-    loose.thresholds.possible = -30.0;
-    index.set_config(loose);
-    let found = index.find(&chart(Some("1916-04-06")), &MatchOptions::default());
-    let grade = |id: &str| {
-        found
-            .candidates
-            .iter()
-            .find(|c| c.id == id)
-            .map(|c| (c.grade, c.explanation.held.clone()))
-            .unwrap()
-    };
-    // The best and its confirmed duplicate (birth date agreeing) are certain; the
-    // chart without a birth date, the name alone, is not.
-    assert_eq!(grade("dated").0, Grade::Certain);
-    assert_eq!(grade("copy").0, Grade::Certain);
-    assert_eq!(grade("undated"), (Grade::Probable, vec![Hold::Ambiguous]));
-}
