@@ -65,6 +65,9 @@ pub struct Application {
     router: Router,
     db: SqlitePool,
     intakes: Intakes,
+    patients: Arc<PatientIndex>,
+    /// The matching model's background learner ([`PatientIndex::start_learning`]).
+    learner: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -124,7 +127,7 @@ impl Application {
             db: db.clone(),
             clock,
             static_files,
-            patients,
+            patients: patients.clone(),
             store,
             emr,
             intakes: intakes.clone(),
@@ -133,11 +136,14 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
+        let learner = Arc::clone(&patients).start_learning(db.clone());
         Ok(Self {
             listener,
             router: router(state, config.max_body_bytes),
             db,
             intakes,
+            patients,
+            learner,
         })
     }
 
@@ -173,6 +179,11 @@ impl Application {
         // The delivery in flight finishes; what is left stays in the outbox for
         // the next start.
         self.intakes.stop().await;
+        // What the queries taught the matching model is kept for the next start.
+        self.learner.abort();
+        if let Err(e) = self.patients.save(&self.db).await {
+            tracing::warn!(error = %e, "storing the matching model's learning failed");
+        }
         self.db.close().await;
         tracing::info!("stopped");
         Ok(())

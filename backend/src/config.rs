@@ -70,14 +70,16 @@ impl Default for Delivery {
 /// `intake serve`'s patient matching options.
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct MatchingArgs {
-    /// Patient matching: score (bits of log-odds) from which a match is `certain`
-    /// and linked without review.
+    /// Patient matching: match probability (0 to 1) from which a match is
+    /// `certain` and linked without review.
     #[arg(long, env = "INTAKE_MATCH_CERTAIN")]
     pub match_certain: Option<f64>,
-    /// Patient matching: score from which a match is `probable` (reviewed by staff).
+    /// Patient matching: match probability from which a match is `probable`
+    /// (reviewed by staff).
     #[arg(long, env = "INTAKE_MATCH_PROBABLE")]
     pub match_probable: Option<f64>,
-    /// Patient matching: score from which a candidate is shown as `possible`.
+    /// Patient matching: match probability from which a candidate is shown as
+    /// `possible`.
     #[arg(long, env = "INTAKE_MATCH_POSSIBLE")]
     pub match_possible: Option<f64>,
     /// Patient matching: most candidates one blocking key may bring.
@@ -110,24 +112,23 @@ impl Config {
     }
 
     /// The matching engine's settings: its defaults, with what was given here.
-    /// Thresholds out of order (`certain` below `probable`, ...) are refused.
+    /// Thresholds are match probabilities; out of (0, 1) or out of order
+    /// (`certain` below `probable`, ...) they are refused.
     pub fn matching(&self) -> anyhow::Result<matching::Config> {
         let args = &self.matching;
         let mut config = matching::Config::default();
-        let thresholds = &mut config.thresholds;
-        thresholds.certain = args.match_certain.unwrap_or(thresholds.certain);
-        thresholds.probable = args.match_probable.unwrap_or(thresholds.probable);
-        thresholds.possible = args.match_possible.unwrap_or(thresholds.possible);
-        if !(thresholds.certain >= thresholds.probable
-            && thresholds.probable >= thresholds.possible)
-        {
-            anyhow::bail!(
-                "matching thresholds must not decrease: certain {} >= probable {} >= possible {}",
-                thresholds.certain,
-                thresholds.probable,
-                thresholds.possible
-            );
-        }
+        let [c, p, q] = matching::Thresholds::DEFAULT_PROBABILITIES;
+        let (c, p, q) = (
+            args.match_certain.unwrap_or(c),
+            args.match_probable.unwrap_or(p),
+            args.match_possible.unwrap_or(q),
+        );
+        config.thresholds = matching::Thresholds::from_probabilities(c, p, q).ok_or_else(|| {
+            anyhow::anyhow!(
+                "matching thresholds are probabilities between 0 and 1 that do not decrease: \
+                 certain {c} >= probable {p} >= possible {q}"
+            )
+        })?;
         if let Some(cap) = args.match_block_cap {
             anyhow::ensure!(cap > 0, "the matching block cap must be at least 1");
             config.block_cap = cap;
@@ -165,7 +166,7 @@ mod tests {
         assert_eq!(parse(&[]).matching().unwrap(), defaults);
         let set = parse(&[
             "--match-certain",
-            "12.5",
+            "0.9999",
             "--match-block-cap",
             "50",
             "--match-country-code",
@@ -173,7 +174,8 @@ mod tests {
         ])
         .matching()
         .unwrap();
-        assert_eq!(set.thresholds.certain, 12.5);
+        assert!((set.thresholds.certain - matching::log_odds(0.9999)).abs() < 1e-12);
+        assert!((set.thresholds.probabilities()[0] - 0.9999).abs() < 1e-12);
         assert_eq!(set.thresholds.probable, defaults.thresholds.probable);
         assert_eq!(set.block_cap, 50);
         assert_eq!(set.default_country, "44");
@@ -182,8 +184,11 @@ mod tests {
     #[test]
     fn matching_settings_that_make_no_sense_are_refused() {
         for args in [
-            &["--match-certain", "1", "--match-probable", "2"][..],
-            &["--match-possible", "30"],
+            &["--match-certain", "0.5", "--match-probable", "0.7"][..],
+            &["--match-possible", "0.95"],
+            &["--match-certain", "1"],
+            &["--match-possible", "0"],
+            &["--match-certain", "12.5"],
             &["--match-block-cap", "0"],
             &["--match-country-code", "+44"],
             &["--match-country-code", ""],

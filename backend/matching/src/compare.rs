@@ -22,6 +22,8 @@ pub(crate) struct Side<'a> {
     pub(crate) given: Option<Tok<'a>>,
     /// Every given name run together, when there is more than one.
     pub(crate) given_joined: Option<&'a str>,
+    /// The first middle name (or its initial).
+    pub(crate) middle: Option<Tok<'a>>,
     pub(crate) family: Option<Tok<'a>>,
     pub(crate) birth: u32,
     pub(crate) gender: u8,
@@ -65,6 +67,7 @@ pub(crate) fn compare(a: &Side<'_>, b: &Side<'_>) -> Comparison {
     let (given, family) = names(a, b);
     set(Field::Given, given);
     set(Field::Family, family);
+    set(Field::Middle, middle(a, b));
     set(Field::BirthDate, birth(a.birth, b.birth));
     set(
         Field::Gender,
@@ -129,12 +132,55 @@ fn both<'a>(
 
 type Outcome = (Level, Option<Detail>);
 
+/// Whether one side's given name is the other's middle name (or its nickname,
+/// typo or sound-alike), and the reverse: (a's given is b's middle, b's given is
+/// a's middle). An initial does not count: one letter says too little.
+fn given_is_middle(a: &Side<'_>, b: &Side<'_>) -> (bool, bool) {
+    let related = |x: Option<Tok<'_>>, y: Option<Tok<'_>>| {
+        both(x, y, |x, y| {
+            if x.s.len() < 2 || y.s.len() < 2 {
+                (Level::Different, None)
+            } else {
+                name(x, y, true)
+            }
+        })
+        .0 <= Level::Close
+    };
+    (related(a.given, b.middle), related(b.given, a.middle))
+}
+
+/// Middle names: the same name, or one side's initial agreeing with the other's
+/// name or initial ("close"); or the given and middle names swapped.
+fn middle(a: &Side<'_>, b: &Side<'_>) -> Outcome {
+    let (ab, ba) = given_is_middle(a, b);
+    if ab && ba {
+        return (Level::Close, Some(Detail::MiddleName));
+    }
+    both(a.middle, b.middle, |x, y| {
+        if x.s.len() == 1 || y.s.len() == 1 {
+            if x.s.as_bytes().first() == y.s.as_bytes().first() {
+                (Level::Close, Some(Detail::Initial))
+            } else {
+                (Level::Different, None)
+            }
+        } else {
+            name(x, y, true)
+        }
+    })
+}
+
 /// Given and family names, straight or swapped (given typed as family and back).
 fn names(a: &Side<'_>, b: &Side<'_>) -> (Outcome, Outcome) {
-    let straight = (
-        joined_given(a, b).unwrap_or_else(|| both(a.given, b.given, |x, y| name(x, y, true))),
-        both(a.family, b.family, |x, y| name(x, y, false)),
-    );
+    let mut given =
+        joined_given(a, b).unwrap_or_else(|| both(a.given, b.given, |x, y| name(x, y, true)));
+    if given.0 == Level::Different {
+        let (ab, ba) = given_is_middle(a, b);
+        if ab || ba {
+            // Someone who goes by the middle name, or given and middle swapped.
+            given = (Level::Close, Some(Detail::MiddleName));
+        }
+    }
+    let straight = (given, both(a.family, b.family, |x, y| name(x, y, false)));
     let rank = |o: &Outcome| match o.0 {
         Level::Exact => 0,
         Level::Close => 1,
@@ -240,6 +286,11 @@ fn birth(a: u32, b: u32) -> Outcome {
         DateRelation::Same => (Level::Exact, None),
         DateRelation::Transposed => (Level::Close, Some(Detail::Transposed)),
         DateRelation::OneTypo => (Level::Close, Some(Detail::Typo)),
+        DateRelation::Different
+            if x.month == y.month && x.day == y.day && x.year.abs_diff(y.year) == 1 =>
+        {
+            (Level::Close, Some(Detail::YearOff))
+        }
         DateRelation::Different => (Level::Different, None),
     }
 }
@@ -436,6 +487,147 @@ mod tests {
         assert_eq!(c.levels[Field::Given as usize], Level::Close);
         assert_eq!(c.details[Field::Family as usize], Some(Detail::Swapped));
         assert_eq!(compare(&b, &a), c);
+    }
+
+    fn person(given: &'static str, middle: Option<&'static str>) -> Side<'static> {
+        Side {
+            given: Some(tok(given)),
+            middle: middle.map(tok),
+            family: Some(tok("linacre")),
+            ..Side::default()
+        }
+    }
+
+    fn levels(a: &Side<'_>, b: &Side<'_>) -> (Outcome, Outcome) {
+        let c = compare(a, b);
+        assert_eq!(compare(b, a), c, "not symmetric");
+        let get = |f: Field| (c.levels[f as usize], c.details[f as usize]);
+        (get(Field::Given), get(Field::Middle))
+    }
+
+    #[test]
+    fn a_middle_name_meets_its_initial() {
+        let cases = [
+            (
+                Some("robert"),
+                Some("r"),
+                Level::Close,
+                Some(Detail::Initial),
+            ),
+            (Some("r"), Some("r"), Level::Close, Some(Detail::Initial)),
+            (Some("robert"), Some("robert"), Level::Exact, None),
+            (
+                Some("robert"),
+                Some("bob"),
+                Level::Close,
+                Some(Detail::Nickname),
+            ),
+            (Some("robert"), Some("t"), Level::Different, None),
+            (Some("robert"), Some("ann"), Level::Different, None),
+            (Some("robert"), None, Level::Missing, None),
+        ];
+        for (a, b, level, detail) in cases {
+            let (_, middle) = levels(&person("john", a), &person("john", b));
+            assert_eq!(middle, (level, detail), "{a:?} {b:?}");
+        }
+    }
+
+    #[test]
+    fn someone_who_goes_by_the_middle_name_is_seen() {
+        // EMR: John Robert; intake: Robert (no middle), or Robert J (swapped).
+        let (given, middle) = levels(&person("john", Some("robert")), &person("robert", None));
+        assert_eq!(given, (Level::Close, Some(Detail::MiddleName)));
+        assert_eq!(middle.0, Level::Missing);
+        let (given, middle) = levels(
+            &person("john", Some("robert")),
+            &person("robert", Some("john")),
+        );
+        assert_eq!(given, (Level::Close, Some(Detail::MiddleName)));
+        assert_eq!(middle, (Level::Close, Some(Detail::MiddleName)));
+        // A nickname of the middle name counts; an initial alone does not.
+        let (given, _) = levels(&person("john", Some("robert")), &person("bob", None));
+        assert_eq!(given, (Level::Close, Some(Detail::MiddleName)));
+        let (given, _) = levels(&person("john", Some("robert")), &person("r", None));
+        assert_eq!(given.0, Level::Different);
+        // Another person's given name stays different.
+        let (given, _) = levels(&person("john", Some("robert")), &person("mary", None));
+        assert_eq!(given.0, Level::Different);
+    }
+
+    #[test]
+    fn a_given_name_reduced_to_its_initial_agrees_weakly() {
+        let (given, _) = levels(&person("j", None), &person("john", Some("r")));
+        assert_eq!(given, (Level::Phonetic, Some(Detail::Initial)));
+        let (given, _) = levels(&person("k", None), &person("john", None));
+        assert_eq!(given.0, Level::Different);
+    }
+
+    #[test]
+    fn hyphenated_and_compound_family_names_meet_one_part() {
+        for (a, b) in [
+            ("smith jones", "smith"),
+            ("smith jones", "jones"),
+            ("garcia lopez", "lopez"),
+        ] {
+            assert_eq!(
+                name(tok(a), tok(b), false),
+                (Level::Close, Some(Detail::CompoundPart)),
+                "{a} {b}"
+            );
+        }
+        // Folding turns a hyphen into a space.
+        assert_eq!(crate::normalize::fold("Smith-Jones"), "smith jones");
+    }
+
+    #[test]
+    fn birth_dates_with_the_common_slips_are_close() {
+        let d = |s| BirthDate::parse(s).unwrap().packed();
+        let cases = [
+            ("1980-03-04", "1980-04-03", Some(Detail::Transposed)),
+            ("1980-03-04", "1980-03-05", Some(Detail::Typo)),
+            ("1980-03-04", "1989-03-04", Some(Detail::Typo)),
+            ("1980-03-04", "1979-03-04", Some(Detail::YearOff)),
+            ("1999-12-31", "2000-12-31", Some(Detail::YearOff)),
+        ];
+        for (a, b, detail) in cases {
+            assert_eq!(birth(d(a), d(b)), (Level::Close, detail), "{a} {b}");
+            assert_eq!(birth(d(b), d(a)), (Level::Close, detail), "{b} {a}");
+        }
+        for (a, b) in [("1980-03-04", "1978-03-04"), ("1980-03-04", "1979-03-05")] {
+            assert_eq!(birth(d(a), d(b)).0, Level::Different, "{a} {b}");
+        }
+    }
+
+    #[test]
+    fn sex_missing_on_one_side_is_no_evidence() {
+        let with = |gender| Side {
+            gender,
+            ..person("john", None)
+        };
+        let level = |a, b| compare(&with(a), &with(b)).levels[Field::Gender as usize];
+        assert_eq!(level(1, 1), Level::Exact);
+        assert_eq!(level(1, 2), Level::Different);
+        assert_eq!(level(0, 2), Level::Missing);
+        assert_eq!(level(1, 0), Level::Missing);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn name_comparisons_are_symmetric(
+            g1 in "[a-e]{1,6}", m1 in proptest::option::of("[a-e]{1,6}"),
+            g2 in "[a-e]{1,6}", m2 in proptest::option::of("[a-e]{1,6}"),
+        ) {
+            let a = Side { given: Some(tok(&g1)), middle: m1.as_deref().map(tok), ..Side::default() };
+            let b = Side { given: Some(tok(&g2)), middle: m2.as_deref().map(tok), ..Side::default() };
+            proptest::prop_assert_eq!(compare(&a, &b), compare(&b, &a));
+        }
+
+        #[test]
+        fn a_birth_year_one_apart_is_close(y in 1900u16..2020, m in 1u8..=12, d in 1u8..=28) {
+            let date = |y: u16| BirthDate::parse(&format!("{y:04}-{m:02}-{d:02}")).unwrap().packed();
+            proptest::prop_assert_eq!(birth(date(y), date(y + 1)).0, Level::Close);
+            proptest::prop_assert_eq!(birth(date(y + 1), date(y)).0, Level::Close);
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Mutex;
 
 use crate::compare::{Side, Tok, compare};
 use crate::model::{Model, count_levels, term_frequency_field};
@@ -91,6 +92,8 @@ struct Normalized {
     /// Every given name run together (`ale xander` → `alexander`), when there is
     /// more than one.
     given_joined: Option<String>,
+    /// The first middle name.
+    middle: Option<String>,
     family: Option<String>,
     birth: u32,
     gender: u8,
@@ -154,6 +157,14 @@ fn normalize(r: &PatientRecord, config: &Config) -> Normalized {
         ))
     });
     Normalized {
+        // Only a second given name is a middle name: one written as `Alexa-Rose`
+        // or `Mary Ann` is one first name (compared run together).
+        middle: r.given.get(1).and_then(|m| {
+            normalize::fold(m)
+                .split(' ')
+                .find(|w| !w.is_empty())
+                .map(str::to_owned)
+        }),
         given: name.given,
         given_joined,
         family: name.family,
@@ -185,6 +196,7 @@ struct Stored {
     id: Box<str>,
     given: u32,
     given_joined: u32,
+    middle: u32,
     family: u32,
     birth: u32,
     gender: u8,
@@ -221,6 +233,7 @@ pub struct Index {
     blocks: HashMap<u64, Vec<u32>>,
     given: Vocab,
     given_joined: Vocab,
+    middle: Vocab,
     family: Vocab,
     street_no: Vocab,
     street: Vocab,
@@ -229,7 +242,27 @@ pub struct Index {
     state: Vocab,
     systems: Vocab,
     live: usize,
+    /// The comparison patterns of the queries' blocked pairs, for EM (see
+    /// [`Index::fit`]).
+    observed: Mutex<Observed>,
 }
+
+/// What the queries have shown: how often each comparison pattern was seen between
+/// a query and a candidate blocking brought, and how many queries.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Observed {
+    /// Pattern (levels packed 3 bits per field, in [`FIELDS`] order) → pairs.
+    pub patterns: HashMap<u64, u64>,
+    /// Queries counted.
+    pub queries: u64,
+    /// Staff decisions: pattern → (pairs said to be the same person, pairs said
+    /// not to be).
+    pub labels: HashMap<u64, (u64, u64)>,
+}
+
+/// Queries from which EM learns `m` from them, rather than from the population's
+/// own blocked pairs (which hold only the EMR's duplicates, often none).
+pub const QUERIES_TO_LEARN: u64 = 500;
 
 /// A deterministic hash of a blocking key (SipHash with fixed keys).
 fn key(pass: Pass, nums: &[u32], strs: &[&str]) -> u64 {
@@ -345,6 +378,7 @@ impl Index {
             blocks: HashMap::new(),
             given: Vocab::names(),
             given_joined: Vocab::default(),
+            middle: Vocab::names(),
             family: Vocab::names(),
             street_no: Vocab::default(),
             street: Vocab::default(),
@@ -353,6 +387,7 @@ impl Index {
             state: Vocab::default(),
             systems: Vocab::default(),
             live: 0,
+            observed: Mutex::new(Observed::default()),
         }
     }
 
@@ -385,6 +420,7 @@ impl Index {
         Side {
             given: self.given.tok(r.given),
             given_joined: self.given_joined.tok(r.given_joined).map(|t| t.s),
+            middle: self.middle.tok(r.middle),
             family: self.family.tok(r.family),
             birth: r.birth,
             gender: r.gender,
@@ -416,6 +452,7 @@ impl Index {
             id: id.into(),
             given: self.given.intern(n.given.as_deref()),
             given_joined: self.given_joined.intern(n.given_joined.as_deref()),
+            middle: self.middle.intern(n.middle.as_deref()),
             family: self.family.intern(n.family.as_deref()),
             birth: n.birth,
             gender: n.gender,
@@ -463,6 +500,7 @@ impl Index {
         }
         self.given.release(stored.given);
         self.given_joined.release(stored.given_joined);
+        self.middle.release(stored.middle);
         self.family.release(stored.family);
         self.street_no.release(stored.street_no);
         self.street.release(stored.street);
@@ -526,6 +564,7 @@ impl Index {
         };
         QuerySide {
             given: tok(&self.given, &n.given),
+            middle: tok(&self.middle, &n.middle),
             family: tok(&self.family, &n.family),
             street_no: tok(&self.street_no, &n.street_no),
             street: tok(&self.street, &n.street),
@@ -587,9 +626,13 @@ impl Index {
     }
 
     /// The prior log-odds in bits that a query is one given patient of the
-    /// population (the index's, unless [`Config::population`] says otherwise).
+    /// population (the index's, unless [`Config::population`] says otherwise): the
+    /// chance it is a returning patient at all ([`Model::returning`], learned from
+    /// the queries) spread over the population.
     fn prior(&self) -> f64 {
-        -(self.config.population.unwrap_or(self.live).max(2) as f64).log2()
+        let n = self.config.population.unwrap_or(self.live).max(2) as f64;
+        let p = (self.model.returning.clamp(0.05, 1.0) / n).min(0.5);
+        (p / (1.0 - p)).log2()
     }
 
     /// Finds the stored patients that may be `record`, best first, graded and
@@ -617,6 +660,7 @@ impl Index {
         let (slots, capped) = self.block(&q, &ids);
         let prior = self.prior();
         let t = self.config.thresholds;
+        let mut patterns = Vec::with_capacity(slots.len());
         let mut scored: Vec<(f64, u32, Vec<FieldExplanation>)> = slots
             .iter()
             .filter_map(|slot| {
@@ -625,9 +669,24 @@ impl Index {
                     return None;
                 }
                 let (w, fields) = self.score(&q, &self.side(r));
-                (w + prior >= t.possible).then_some((w, *slot, fields))
+                patterns.push(
+                    fields
+                        .iter()
+                        .fold(0u64, |acc, f| (acc << 3) | f.level as u64),
+                );
+                (w + prior >= t.possible && !another_person(&fields)).then_some((w, *slot, fields))
             })
             .collect();
+        if self.config.learn {
+            let mut observed = self
+                .observed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            observed.queries += 1;
+            for p in patterns {
+                *observed.patterns.entry(p).or_default() += 1;
+            }
+        }
         scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         let considered = slots.len();
         let mut candidates: Vec<Candidate> = Vec::with_capacity(scored.len());
@@ -647,20 +706,7 @@ impl Index {
             if n.placeholder || r.placeholder {
                 held.push(Hold::Placeholder);
             }
-            let level = |f: Field| fields[f as usize].level;
-            // Twins share a birth date, a family name, an address and a phone, but
-            // not an identifier: an agreeing identifier rules a twin out. So the
-            // address, phone and postal code agreeing is no evidence against a twin.
-            // Their given names differ, or, for a boy and a girl, may be nearly the
-            // same (Alexander and Alexandra, Daniel and Danielle): with the genders
-            // different, any given name short of equal is a twin's.
-            if level(Field::BirthDate) == Level::Exact
-                && matches!(level(Field::Family), Level::Exact | Level::Close)
-                && level(Field::Identifier) != Level::Exact
-                && (level(Field::Given) == Level::Different
-                    || (level(Field::Gender) == Level::Different
-                        && level(Field::Given) != Level::Exact))
-            {
+            if possible_twin(fields) {
                 held.push(Hold::PossibleTwin);
             }
             // Another candidate close in score: ambiguous unless the two are
@@ -675,8 +721,7 @@ impl Index {
                     continue;
                 };
                 let (between, between_fields) = self.score(&self.side(r), &self.side(other));
-                let twins = between_fields[Field::BirthDate as usize].level == Level::Exact
-                    && between_fields[Field::Given as usize].level == Level::Different;
+                let twins = possible_twin(&between_fields);
                 if twins && other_fields[Field::Given as usize].level != Level::Different {
                     held.push(Hold::PossibleTwin);
                 } else if between + prior < t.certain {
@@ -704,6 +749,7 @@ impl Index {
                     fields: fields.clone(),
                     prior,
                     held,
+                    model: self.model.version,
                 },
             });
             if candidates.len() >= options.count {
@@ -717,18 +763,30 @@ impl Index {
         }
     }
 
-    /// Estimates `u` from random pairs of the population and `m` by EM on its
-    /// blocked pairs. Deterministic for the same patients inserted in the same order.
+    /// Estimates `u` from random pairs of the population and `m` by EM on the
+    /// queries' blocked pairs (once [`QUERIES_TO_LEARN`] were seen), else on the
+    /// population's own. Deterministic for the same patients inserted in the same
+    /// order and the same queries. The version goes up by one.
     pub fn fit(&mut self) {
+        let mut model = self.fit_model();
+        model.version = self.model.version + 1;
+        self.model = model;
+    }
+
+    /// [`Index::fit`]'s model, without installing it (the caller holds only a read
+    /// lock while it runs, then sets it with [`Index::set_model`]). Its version is
+    /// the current model's.
+    pub fn fit_model(&self) -> Model {
         let live: Vec<u32> = (0..self.records.len())
             .filter(|i| self.records[*i].is_some())
             .filter_map(|i| u32::try_from(i).ok())
             .collect();
         if live.len() < 2 {
-            return;
+            return self.model.clone();
         }
         let mut model = Model {
             fitted_on: live.len(),
+            version: self.model.version,
             ..Model::default()
         };
         let mut rng = SplitMix(0x5EED);
@@ -748,6 +806,15 @@ impl Index {
             }
         }
         model.set_u(&counts);
+        let observed = self.observed();
+        if observed.queries >= QUERIES_TO_LEARN {
+            // EM over the pairs the queries (intakes) met: they hold the returning
+            // patients, where the population's own pairs hold only its duplicates.
+            let matched = model.fit_m_labelled(&observed.patterns, &observed.labels);
+            model.learned_from_queries = observed.queries;
+            model.returning = (matched / observed.queries as f64).clamp(0.05, 1.0);
+            return model;
+        }
         // EM over the blocked pairs of (about) 5,000 patients spread over the index.
         let step = (live.len() / 5_000).max(1);
         let mut patterns: HashMap<u64, u64> = HashMap::new();
@@ -775,8 +842,61 @@ impl Index {
                 }
             }
         }
-        model.fit_m(&patterns);
-        self.model = model;
+        model.fit_m_labelled(&patterns, &observed.labels);
+        model
+    }
+
+    /// What the queries have shown so far (to keep across restarts).
+    pub fn observed(&self) -> Observed {
+        self.observed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Adds what earlier queries showed (kept from before a restart).
+    pub fn add_observed(&mut self, more: &Observed) {
+        let observed = self
+            .observed
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        observed.queries += more.queries;
+        for (p, n) in &more.patterns {
+            *observed.patterns.entry(*p).or_default() += n;
+        }
+        for (p, (same, not_same)) in &more.labels {
+            let entry = observed.labels.entry(*p).or_default();
+            entry.0 += same;
+            entry.1 += not_same;
+        }
+    }
+
+    /// A staff decision: `record` (an intake's patient) is, or is not, the stored
+    /// patient `id`. Kept as a labelled comparison pattern that corrects `m` at the
+    /// next fit. `false` if `id` is not stored.
+    pub fn teach(&self, record: &PatientRecord, id: &str, same: bool) -> bool {
+        let Some(r) = self
+            .by_id
+            .get(id)
+            .and_then(|slot| self.records.get(*slot as usize))
+            .and_then(Option::as_ref)
+        else {
+            return false;
+        };
+        let n = normalize(record, &self.config);
+        let qs = self.query_side(&n);
+        let pattern = compare(&qs.side(&n), &self.side(r)).pattern();
+        let mut observed = self
+            .observed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = observed.labels.entry(pattern).or_default();
+        if same {
+            entry.0 += 1;
+        } else {
+            entry.1 += 1;
+        }
+        true
     }
 
     /// Sets the model directly (tests, or parameters fitted elsewhere).
@@ -809,6 +929,7 @@ impl Index {
         let vocabs = [
             &self.given,
             &self.given_joined,
+            &self.middle,
             &self.family,
             &self.street_no,
             &self.street,
@@ -829,10 +950,43 @@ impl Index {
     }
 }
 
+/// Twins share a birth date, a family name, an address and a phone, but not an
+/// identifier: an agreeing identifier rules a twin out, and the address, phone and
+/// postal code agreeing is no evidence against a twin. Their given names are
+/// unrelated (the comparator already calls a nickname, initial, sound-alike, typo
+/// or the other's middle name something other than different), or, for a boy and
+/// a girl, nearly the same (Alexander and Alexandra): with the recorded sexes
+/// different, a given name short of equal but related holds too.
+fn possible_twin(fields: &[FieldExplanation]) -> bool {
+    let level = |f: Field| fields[f as usize].level;
+    level(Field::BirthDate) == Level::Exact
+        && matches!(level(Field::Family), Level::Exact | Level::Close)
+        && level(Field::Identifier) != Level::Exact
+        && match (level(Field::Given), level(Field::Gender)) {
+            (Level::Different, Level::Different) => false,
+            (Level::Different, _) => true,
+            (given, Level::Different) => given != Level::Exact && given != Level::Missing,
+            _ => false,
+        }
+}
+
+/// Never the query's patient, whatever else agrees: with no agreeing identifier,
+/// - the recorded sexes differ and the given names are unrelated (a boy and a girl
+///   twin, or siblings);
+/// - the given names are unrelated and the birth dates differ (a household member:
+///   same family name, address and phone, another person).
+fn another_person(fields: &[FieldExplanation]) -> bool {
+    let level = |f: Field| fields[f as usize].level;
+    level(Field::Identifier) != Level::Exact
+        && level(Field::Given) == Level::Different
+        && (level(Field::Gender) == Level::Different || level(Field::BirthDate) == Level::Different)
+}
+
 /// The query's interned-or-not tokens, held while its [`Side`] is borrowed.
 #[derive(Debug)]
 struct QuerySide<'a> {
     given: Option<Tok<'a>>,
+    middle: Option<Tok<'a>>,
     family: Option<Tok<'a>>,
     street_no: Option<Tok<'a>>,
     street: Option<Tok<'a>>,
@@ -847,6 +1001,7 @@ impl<'a> QuerySide<'a> {
         Side {
             given: self.given,
             given_joined: n.given_joined.as_deref(),
+            middle: self.middle,
             family: self.family,
             birth: n.birth,
             gender: n.gender,

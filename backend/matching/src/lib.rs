@@ -29,8 +29,8 @@ pub mod nicknames;
 pub mod normalize;
 pub mod rng;
 
-pub use index::{Index, MemoryReport};
-pub use model::{FieldParams, Model};
+pub use index::{Index, MemoryReport, Observed, QUERIES_TO_LEARN};
+pub use model::{FieldParams, LABEL_WEIGHT, M_FLOOR, Model};
 
 /// A patient as the engine sees it: raw values, as typed or as stored in FHIR.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -97,10 +97,12 @@ pub enum Field {
     State,
     /// Any identifier of a system both have.
     Identifier,
+    /// The first middle name (the second given name), or its initial.
+    Middle,
 }
 
 /// Every field, in index order.
-pub const FIELDS: [Field; 12] = [
+pub const FIELDS: [Field; 13] = [
     Field::Given,
     Field::Family,
     Field::BirthDate,
@@ -113,6 +115,7 @@ pub const FIELDS: [Field; 12] = [
     Field::PostalCode,
     Field::State,
     Field::Identifier,
+    Field::Middle,
 ];
 
 impl Field {
@@ -131,6 +134,7 @@ impl Field {
             Field::PostalCode => "postalCode",
             Field::State => "state",
             Field::Identifier => "identifier",
+            Field::Middle => "middle",
         }
     }
 }
@@ -190,6 +194,10 @@ pub enum Detail {
     Partial,
     /// Last four digits of an identifier.
     LastFour,
+    /// One's given name is the other's middle name (someone who goes by it).
+    MiddleName,
+    /// The same day and month, the year one apart.
+    YearOff,
 }
 
 impl Detail {
@@ -207,6 +215,8 @@ impl Detail {
             Detail::Transposed => "day-month-transposed",
             Detail::Partial => "partial",
             Detail::LastFour => "last-four",
+            Detail::MiddleName => "middle-name",
+            Detail::YearOff => "year-off-by-one",
         }
     }
 }
@@ -243,10 +253,12 @@ pub enum Hold {
     Ambiguous,
     /// The query's or the candidate's name is a placeholder.
     Placeholder,
-    /// Same birth date and family name, different given name (or, with different
-    /// genders, any given name short of equal: Alexander and Alexandra), and no
-    /// agreeing identifier: maybe a twin. An agreeing address, phone or postal code
-    /// does not lift it: twins share those.
+    /// Same birth date and family name, an unrelated given name (not a nickname,
+    /// initial, sound-alike, typo or the other's middle name), the same recorded sex
+    /// or one missing, and no agreeing identifier: maybe a twin. With the recorded
+    /// sexes different, a given name short of equal but related (Alexander and
+    /// Alexandra) holds too; an unrelated one is another person, not returned. An
+    /// agreeing address, phone or postal code does not lift it: twins share those.
     PossibleTwin,
 }
 
@@ -263,6 +275,8 @@ impl Hold {
 
 /// Score thresholds, in bits of posterior log-odds (`log2(p / (1 - p))`, with the
 /// prior that a query is one given patient of the population). Higher is stricter.
+/// Configured as match probabilities ([`Thresholds::from_probabilities`]), so a
+/// threshold means the same risk whether four fields or ten are shared.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Thresholds {
     /// At or above: `certain`.
@@ -273,12 +287,50 @@ pub struct Thresholds {
     pub possible: f64,
 }
 
+/// A probability's log-odds in bits.
+pub fn log_odds(p: f64) -> f64 {
+    (p / (1.0 - p)).log2()
+}
+
+/// Log-odds in bits as a probability.
+pub fn probability(log_odds: f64) -> f64 {
+    1.0 / (1.0 + (-log_odds).exp2())
+}
+
+impl Thresholds {
+    /// The default match probabilities: `certain` from 0.999, `probable` from 0.8,
+    /// `possible` from 0.06.
+    pub const DEFAULT_PROBABILITIES: [f64; 3] = [0.999, 0.8, 0.06];
+
+    /// Thresholds from match probabilities, each strictly between 0 and 1 and none
+    /// below the next (`certain` ≥ `probable` ≥ `possible`). `None` otherwise.
+    pub fn from_probabilities(certain: f64, probable: f64, possible: f64) -> Option<Self> {
+        let ok = |p: f64| p > 0.0 && p < 1.0;
+        (ok(certain) && ok(probable) && ok(possible) && certain >= probable && probable >= possible)
+            .then(|| Self {
+                certain: log_odds(certain),
+                probable: log_odds(probable),
+                possible: log_odds(possible),
+            })
+    }
+
+    /// The thresholds as match probabilities (certain, probable, possible).
+    pub fn probabilities(&self) -> [f64; 3] {
+        [
+            probability(self.certain),
+            probability(self.probable),
+            probability(self.possible),
+        ]
+    }
+}
+
 impl Default for Thresholds {
     fn default() -> Self {
+        let [c, p, q] = Self::DEFAULT_PROBABILITIES;
         Self {
-            certain: 10.0,
-            probable: 2.0,
-            possible: -4.0,
+            certain: log_odds(c),
+            probable: log_odds(p),
+            possible: log_odds(q),
         }
     }
 }
@@ -304,6 +356,10 @@ pub struct Config {
     /// model weight, since counts among a few candidates say nothing of how common
     /// a value is. `None`: the index holds the whole population.
     pub population: Option<usize>,
+    /// Count the comparison patterns each query meets, for the model to learn `m`
+    /// from ([`Index::fit`]). Off for lookups that are not intakes (a deduplication
+    /// scan, where each query is a stored chart meeting itself).
+    pub learn: bool,
 }
 
 impl Default for Config {
@@ -315,6 +371,7 @@ impl Default for Config {
             default_country: "1".into(),
             auto_refit: true,
             population: None,
+            learn: true,
         }
     }
 }
@@ -413,6 +470,8 @@ pub struct Explanation {
     pub prior: f64,
     /// What keeps it from ever being `certain`, whatever its score.
     pub held: Vec<Hold>,
+    /// The version of the model that scored it ([`Model::version`]).
+    pub model: u64,
 }
 
 /// One stored patient that may be the query's.

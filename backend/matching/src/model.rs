@@ -43,6 +43,17 @@ pub struct Model {
     pub fields: [FieldParams; FIELDS.len()],
     /// Population size at the last fit (0: defaults).
     pub fitted_on: usize,
+    /// Queries whose pairs `m` was learned from (0: the population's own pairs, or
+    /// defaults).
+    pub learned_from_queries: u64,
+    /// Counts the fits: shown with each explanation, so a reviewer knows which
+    /// model scored it.
+    pub version: u64,
+    /// The chance that a query is a returning patient (one of the population),
+    /// learned from the queries: EM's expected matched pairs per query, from 0.05
+    /// to 1. The prior of one given patient is `returning / population`. 1 until
+    /// learned.
+    pub returning: f64,
 }
 
 /// Levels a field does not use get m = u, weight 0.
@@ -88,8 +99,14 @@ impl Default for Model {
                     [0.9, 0.05, UNUSED, 0.05],
                     [0.000_000_1, 0.000_01, UNUSED, 0.999],
                 ),
+                // Middle: "close" is mostly an initial against a name, which a
+                // stranger's middle name shares one time in fifteen.
+                p([0.7, 0.2, 0.02, 0.08], [0.004, 0.07, 0.01, 0.916]),
             ],
             fitted_on: 0,
+            learned_from_queries: 0,
+            version: 0,
+            returning: 1.0,
         }
     }
 }
@@ -104,8 +121,13 @@ pub(crate) fn term_frequency_field(field: Field) -> bool {
 
 /// Pseudo-pairs that hold an estimate near its default when data is thin.
 const U_PRIOR_PAIRS: f64 = 2_000.0;
-const M_PRIOR_PAIRS: f64 = 200.0;
+/// Pseudo-pairs of the default m in every estimate of m.
+pub(crate) const M_PRIOR_PAIRS: f64 = 200.0;
 const TF_PRIOR_PATIENTS: f64 = 50.0;
+/// Pairs of known class one staff decision weighs.
+pub const LABEL_WEIGHT: f64 = 25.0;
+/// The least an m-probability may be.
+pub const M_FLOOR: f64 = 0.001;
 
 impl Model {
     /// The weight of exact agreement on a value `count` of `population` patients
@@ -136,9 +158,40 @@ impl Model {
 
     /// Estimates `m` by expectation-maximisation over the comparison patterns of
     /// blocked pairs (`u` held fixed). Deterministic: patterns are visited in order.
-    pub(crate) fn fit_m(&mut self, patterns: &HashMap<u64, u64>) {
-        let mut list: Vec<(u64, f64)> = patterns.iter().map(|(p, n)| (*p, *n as f64)).collect();
-        list.sort_unstable_by_key(|(p, _)| *p);
+    /// Returns the expected number of matched pairs among them.
+    #[cfg(test)]
+    pub(crate) fn fit_m(&mut self, patterns: &HashMap<u64, u64>) -> f64 {
+        self.fit_m_labelled(patterns, &HashMap::new())
+    }
+
+    /// `m` by expectation-maximisation over the comparison patterns of blocked
+    /// pairs (`u` held fixed), corrected by staff decisions: per pattern, how many pairs
+    /// staff said were the same person and how many not. Each decision weighs
+    /// [`LABEL_WEIGHT`] pairs of known class: a "same" adds them as matches; a "not
+    /// the same" takes as many of the pattern's observed pairs out of the matches.
+    /// With the `M_PRIOR_PAIRS` (200) pseudo-pairs, one decision moves an m-probability
+    /// by at most `LABEL_WEIGHT / (LABEL_WEIGHT + M_PRIOR_PAIRS)` (0.11), and m never
+    /// falls under [`M_FLOOR`]: no one decision makes a level impossible.
+    pub(crate) fn fit_m_labelled(
+        &mut self,
+        patterns: &HashMap<u64, u64>,
+        labels: &HashMap<u64, (u64, u64)>,
+    ) -> f64 {
+        let mut list: Vec<(u64, f64, f64, f64)> = patterns
+            .iter()
+            .map(|(p, n)| {
+                let (same, not_same) = labels.get(p).copied().unwrap_or((0, 0));
+                let n = *n as f64;
+                let known_not = (not_same as f64 * LABEL_WEIGHT).min(n);
+                (*p, n - known_not, same as f64 * LABEL_WEIGHT, known_not)
+            })
+            .collect();
+        for (p, (same, _)) in labels {
+            if *same > 0 && !patterns.contains_key(p) {
+                list.push((*p, 0.0, *same as f64 * LABEL_WEIGHT, 0.0));
+            }
+        }
+        list.sort_unstable_by_key(|(p, ..)| *p);
         let levels = |pattern: u64| {
             let mut out = [Level::Missing; FIELDS.len()];
             for (i, l) in out.iter_mut().enumerate() {
@@ -153,18 +206,21 @@ impl Model {
             }
             out
         };
-        let decoded: Vec<([Level; FIELDS.len()], f64)> =
-            list.iter().map(|(p, n)| (levels(*p), *n)).collect();
-        let total: f64 = decoded.iter().map(|(_, n)| n).sum();
-        if total < 1.0 {
-            return;
+        let decoded: Vec<([Level; FIELDS.len()], f64, f64)> = list
+            .iter()
+            .map(|(p, n, same, _)| (levels(*p), *n, *same))
+            .collect();
+        let total: f64 = list.iter().map(|(_, n, _, not)| n + not).sum();
+        let labelled: f64 = decoded.iter().map(|(_, _, same)| same).sum();
+        if total + labelled < 1.0 {
+            return 0.0;
         }
         let defaults = Model::default();
         let mut lambda: f64 = 0.01;
         for _ in 0..15 {
             let mut sums = [[0.0f64; 4]; FIELDS.len()];
             let mut matched = 0.0;
-            for (levels, n) in &decoded {
+            for (levels, n, same) in &decoded {
                 let mut log_odds = (lambda / (1.0 - lambda)).log2();
                 for (f, l) in levels.iter().enumerate() {
                     let i = *l as usize;
@@ -178,19 +234,21 @@ impl Model {
                 for (f, l) in levels.iter().enumerate() {
                     let i = *l as usize;
                     if i < 4 {
-                        sums[f][i] += p * n;
+                        sums[f][i] += p * n + same;
                     }
                 }
             }
             for (f, field_sums) in sums.iter().enumerate() {
                 let seen: f64 = field_sums.iter().sum();
                 for (l, s) in field_sums.iter().enumerate() {
-                    self.fields[f].m[l] =
-                        (s + M_PRIOR_PAIRS * defaults.fields[f].m[l]) / (seen + M_PRIOR_PAIRS);
+                    self.fields[f].m[l] = ((s + M_PRIOR_PAIRS * defaults.fields[f].m[l])
+                        / (seen + M_PRIOR_PAIRS))
+                        .max(M_FLOOR);
                 }
             }
-            lambda = (matched / total).clamp(1e-6, 0.5);
+            lambda = (matched / total.max(1.0)).clamp(1e-6, 0.5);
         }
+        lambda * total
     }
 }
 
@@ -217,6 +275,106 @@ mod tests {
             assert!(params.weight(Level::Different) <= 0.0);
             assert_eq!(params.weight(Level::Missing), 0.0);
         }
+    }
+
+    /// Pairs whose levels are drawn from known m (matches, share `lambda`) and u
+    /// (the rest), on four fields; EM, with u from the non-matches as random pairs
+    /// would give it, recovers m.
+    #[test]
+    fn em_recovers_known_m_on_a_generated_population() {
+        use crate::rng::SplitMix;
+        let fields = [Field::Given, Field::Family, Field::BirthDate, Field::Street];
+        let m = [
+            [0.80, 0.10, 0.04, 0.06],
+            [0.70, 0.15, 0.05, 0.10],
+            [0.90, 0.06, 0.01, 0.03],
+            [0.60, 0.20, 0.05, 0.15],
+        ];
+        let u = [
+            [0.01, 0.01, 0.03, 0.95],
+            [0.005, 0.005, 0.02, 0.97],
+            [0.001, 0.01, 0.02, 0.969],
+            [0.002, 0.003, 0.01, 0.985],
+        ];
+        let lambda = 0.05;
+        let mut rng = SplitMix(7);
+        let draw = |rng: &mut SplitMix, p: &[f64; 4]| {
+            let x = rng.unit();
+            let mut acc = 0.0;
+            for (i, q) in p.iter().enumerate() {
+                acc += q;
+                if x < acc {
+                    return i as u64;
+                }
+            }
+            3
+        };
+        let mut patterns: HashMap<u64, u64> = HashMap::new();
+        let mut u_counts = [[0u64; 4]; FIELDS.len()];
+        for _ in 0..400_000 {
+            let matched = rng.unit() < lambda;
+            let mut levels = [4u64; FIELDS.len()];
+            for (k, f) in fields.iter().enumerate() {
+                let l = draw(&mut rng, if matched { &m[k] } else { &u[k] });
+                levels[*f as usize] = l;
+                if !matched {
+                    u_counts[*f as usize][l as usize] += 1;
+                }
+            }
+            let pattern = levels.iter().fold(0u64, |acc, l| (acc << 3) | l);
+            *patterns.entry(pattern).or_default() += 1;
+        }
+        let mut model = Model::default();
+        model.set_u(&u_counts);
+        model.fit_m(&patterns);
+        for (k, f) in fields.iter().enumerate() {
+            for l in 0..4 {
+                let got = model.fields[*f as usize].m[l];
+                assert!(
+                    (got - m[k][l]).abs() < 0.02,
+                    "{f:?} level {l}: m {got:.3}, true {:.3}",
+                    m[k][l]
+                );
+                let got_u = model.fields[*f as usize].u[l];
+                assert!((got_u - u[k][l]).abs() < 0.003, "{f:?} {l}: u {got_u:.4}");
+            }
+        }
+    }
+
+    /// "Not the same person" takes pairs of that pattern the queries met out of
+    /// the matches: the levels it holds become less likely among matches.
+    #[test]
+    fn not_the_same_decisions_lower_m_of_their_pattern() {
+        let pack = |given: Level, family: Level, birth: Level| {
+            let mut levels = [Level::Missing; FIELDS.len()];
+            levels[Field::Given as usize] = given;
+            levels[Field::Family as usize] = family;
+            levels[Field::BirthDate as usize] = birth;
+            levels.iter().fold(0u64, |acc, l| (acc << 3) | *l as u64)
+        };
+        let (e, d) = (Level::Exact, Level::Different);
+        let doubtful = pack(e, d, e);
+        let patterns: HashMap<u64, u64> = [
+            (pack(e, e, e), 400),
+            (doubtful, 60),
+            (pack(d, d, d), 20_000),
+            (pack(e, d, d), 300),
+        ]
+        .into_iter()
+        .collect();
+        let family_different = |labels: &HashMap<u64, (u64, u64)>| {
+            let mut model = Model::default();
+            model.fit_m_labelled(&patterns, labels);
+            model.fields[Field::Family as usize].m[Level::Different as usize]
+        };
+        let plain = family_different(&HashMap::new());
+        let not_same = family_different(&[(doubtful, (0, 2))].into_iter().collect());
+        let same = family_different(&[(doubtful, (2, 0))].into_iter().collect());
+        assert!(not_same < plain - 0.01, "{plain} {not_same}");
+        assert!(same > plain + 0.01, "{plain} {same}");
+        // A floor: however many say "not the same", m stays possible.
+        let many = family_different(&[(doubtful, (0, 1_000))].into_iter().collect());
+        assert!(many >= M_FLOOR);
     }
 
     #[test]

@@ -143,6 +143,173 @@ fn a_boy_and_a_girl_twin_with_nearly_the_same_name_are_never_certain() {
 }
 
 #[test]
+fn a_boy_and_a_girl_with_unrelated_names_are_two_people() {
+    let mut index = population();
+    index.upsert("jessica", &patient("Jessica", "Linacre", "2010-06-07"));
+    let mut thomas = patient("Thomas", "Linacre", "2010-06-07");
+    thomas.gender = Some("male".into());
+    let found = index.find(&thomas, &MatchOptions::default());
+    // Not a twin hold, not a review: another person, so a new chart.
+    assert!(
+        found.candidates.iter().all(|c| c.id != "jessica"),
+        "{found:?}"
+    );
+    // With the sex missing on one side, the same query is a possible twin.
+    thomas.gender = None;
+    let found = index.find(&thomas, &MatchOptions::default());
+    let top = &found.candidates[0];
+    assert_eq!(top.id, "jessica");
+    assert_eq!(top.explanation.held, [Hold::PossibleTwin]);
+}
+
+#[test]
+fn a_nickname_initial_typo_sound_alike_or_middle_name_is_not_a_twin_signal() {
+    let mut index = population();
+    let mut stored = patient("William", "Linacre", "2010-06-07");
+    stored.given = vec!["William".into(), "Robert".into()];
+    index.upsert("william", &stored);
+    for given in ["Bill", "W", "Wiliam", "Willyam", "Robert", "Bob"] {
+        let found = index.find(
+            &patient(given, "Linacre", "2010-06-07"),
+            &MatchOptions::default(),
+        );
+        let top = &found.candidates[0];
+        assert_eq!(top.id, "william", "{given}");
+        assert!(
+            !top.explanation.held.contains(&Hold::PossibleTwin),
+            "{given}: {top:?}"
+        );
+    }
+    // An unrelated given name still is.
+    let found = index.find(
+        &patient("Thomas", "Linacre", "2010-06-07"),
+        &MatchOptions::default(),
+    );
+    assert_eq!(found.candidates[0].explanation.held, [Hold::PossibleTwin]);
+}
+
+#[test]
+fn household_members_are_kept_apart() {
+    let mut index = population();
+    // Same family name, address, phone and postal code; another given name and
+    // birth date: a spouse, a child.
+    index.upsert("mother", &patient("Jessica", "Linacre", "1982-06-07"));
+    for (given, birth) in [("Thomas", "2012-01-30"), ("Peter", "1980-11-02")] {
+        let found = index.find(&patient(given, "Linacre", birth), &MatchOptions::default());
+        assert!(
+            found.candidates.iter().all(|c| c.id != "mother"),
+            "{given}: {found:?}"
+        );
+    }
+    // The same person with a year slip and a nickname is still found.
+    let found = index.find(
+        &patient("Jess", "Linacre", "1983-06-07"),
+        &MatchOptions::default(),
+    );
+    assert_eq!(found.candidates[0].id, "mother");
+}
+
+#[test]
+fn a_middle_initial_at_intake_meets_the_emr_middle_name() {
+    let mut index = population();
+    let mut emr = patient("John", "Linacre", "1975-04-03");
+    emr.given = vec!["John".into(), "Robert".into()];
+    emr.address_lines.clear();
+    emr.phones.clear();
+    index.upsert("john", &emr);
+    let mut other = emr.clone();
+    other.given = vec!["John".into(), "Thomas".into()];
+    other.birth_date = Some("1975-04-13".into());
+    index.upsert("other", &other);
+    let mut intake = patient("John", "Linacre", "1975-04-03");
+    intake.given = vec!["John".into(), "R".into()];
+    let found = index.find(&intake, &MatchOptions::default());
+    let top = &found.candidates[0];
+    assert_eq!(top.id, "john");
+    assert_eq!(
+        top.explanation.fields[Field::Middle as usize].level,
+        Level::Close
+    );
+    let other = found.candidates.iter().find(|c| c.id == "other").unwrap();
+    assert_eq!(
+        other.explanation.fields[Field::Middle as usize].level,
+        Level::Different
+    );
+    assert!(top.weight > other.weight);
+}
+
+#[test]
+fn a_hyphenated_family_name_meets_one_part_and_names_swapped_meet() {
+    let mut index = population();
+    index.upsert("maria", &patient("Maria", "Garcia-Lopez", "1975-04-03"));
+    for (given, family) in [
+        ("Maria", "Garcia"),
+        ("Maria", "Lopez"),
+        ("Garcia-Lopez", "Maria"),
+    ] {
+        let found = index.find(
+            &patient(given, family, "1975-04-03"),
+            &MatchOptions::default(),
+        );
+        let top = &found.candidates[0];
+        assert_eq!(top.id, "maria", "{given} {family}");
+        assert_eq!(
+            top.explanation.fields[Field::Family as usize].level,
+            Level::Close,
+            "{given} {family}"
+        );
+    }
+}
+
+#[test]
+fn the_model_learns_m_from_the_queries() {
+    let mut index = population();
+    index.fit();
+    let before = index.model().clone();
+    assert_eq!(before.learned_from_queries, 0);
+    // Intakes of returning patients whose family name is often misspelled.
+    for n in 0..matching::QUERIES_TO_LEARN {
+        let i = (n % 10) as usize;
+        let j = (n % 8) as usize;
+        let given = [
+            "ann", "bob", "carl", "dora", "emil", "fay", "gus", "hana", "ivo", "jill",
+        ][i];
+        let family = [
+            "adamz", "browm", "clarc", "davies", "evams", "frots", "grene", "hil",
+        ][j];
+        let birth = format!("19{:02}-0{}-1{}", 40 + i + j, 1 + j % 9, i);
+        index.find(&patient(given, family, &birth), &MatchOptions::default());
+    }
+    assert_eq!(index.observed().queries, matching::QUERIES_TO_LEARN);
+    // A lookup that is not an intake (learn off) teaches nothing.
+    let mut config = index.config().clone();
+    config.learn = false;
+    index.set_config(config.clone());
+    index.find(
+        &patient("ann", "adams", "1940-01-10"),
+        &MatchOptions::default(),
+    );
+    assert_eq!(index.observed().queries, matching::QUERIES_TO_LEARN);
+    config.learn = true;
+    index.set_config(config);
+    index.fit();
+    let after = index.model();
+    assert_eq!(after.learned_from_queries, matching::QUERIES_TO_LEARN);
+    // Every query was a returning patient: the prior learned says so.
+    assert!(after.returning > 0.8, "{}", after.returning);
+    assert_eq!(after.version, before.version + 1);
+    let family = Field::Family as usize;
+    // Close family names are now likelier among true matches than the default says.
+    assert!(
+        after.fields[family].m[Level::Close as usize]
+            > before.fields[family].m[Level::Close as usize] + 0.1,
+        "{:?} {:?}",
+        before.fields[family],
+        after.fields[family]
+    );
+}
+
+#[test]
 fn a_typo_in_the_given_name_with_everything_else_agreeing_is_certain() {
     let mut index = population();
     index.upsert("jessica", &patient("Jessica", "Linacre", "2010-06-07"));
@@ -324,8 +491,10 @@ fn an_index_of_a_few_candidates_from_a_larger_population_scores_with_its_prior()
     let alone = candidates(None);
     let top = &sampled.candidates[0];
     assert_eq!(top.id, "a");
-    assert!((top.explanation.prior + 1_000_000f64.log2()).abs() < 1e-9);
-    assert!((alone.candidates[0].explanation.prior + 1.0).abs() < 1e-9);
+    // The prior: one patient of the population, the query being a returning
+    // patient (not learned yet: 1).
+    assert!((top.explanation.prior - matching::log_odds(1.0 / 1e6)).abs() < 1e-9);
+    assert!((alone.candidates[0].explanation.prior - matching::log_odds(0.5)).abs() < 1e-9);
     // Counts among two candidates say nothing of how common a name is: exact
     // agreement weighs the model's weight.
     let model = matching::Model::default();
@@ -454,4 +623,86 @@ proptest! {
         let after = weight_between(&a3, &b3).unwrap();
         prop_assert!(after >= before, "{} < {}", after, before);
     }
+}
+
+#[test]
+fn thresholds_are_configured_as_probabilities() {
+    let t = matching::Thresholds::from_probabilities(0.999, 0.8, 0.06).unwrap();
+    assert_eq!(t, matching::Thresholds::default());
+    assert!((t.certain - (0.999f64 / 0.001).log2()).abs() < 1e-12);
+    let [c, p, q] = t.probabilities();
+    assert!((c - 0.999).abs() < 1e-12 && (p - 0.8).abs() < 1e-12 && (q - 0.06).abs() < 1e-12);
+    for bad in [
+        (1.0, 0.8, 0.06),
+        (0.9, 0.95, 0.06),
+        (0.9, 0.8, 0.0),
+        (0.9, 0.8, 0.85),
+    ] {
+        assert!(
+            matching::Thresholds::from_probabilities(bad.0, bad.1, bad.2).is_none(),
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
+fn staff_decisions_correct_m_and_the_next_similar_match_grades_by_them() {
+    // Charts without address or phone; intakes with another family name (married),
+    // the rest agreeing: the family name's disagreement weighs against them.
+    let chart = |given: &str, family: &str, birth: &str| PatientRecord {
+        given: vec![given.into()],
+        family: Some(family.into()),
+        birth_date: Some(birth.into()),
+        gender: Some("female".into()),
+        ..PatientRecord::default()
+    };
+    let mut index = population();
+    let married = [
+        ("Olga", "Petrova", "Smith", "1971-02-03"),
+        ("Ines", "Moreau", "Jones", "1972-03-04"),
+        ("Yuki", "Tanaka", "Brown", "1973-04-05"),
+        ("Asha", "Mehta", "Wilson", "1974-05-06"),
+    ];
+    for (given, maiden, _, birth) in married {
+        index.upsert(given, &chart(given, maiden, birth));
+    }
+    index.upsert("zora", &chart("Zora", "Kovac", "1975-06-07"));
+    index.fit();
+    let query = chart("Zora", "Taylor", "1975-06-07");
+    let before = index.find(&query, &MatchOptions::default()).candidates[0].clone();
+    assert_eq!(before.id, "zora");
+    let m_before = index.model().fields[Field::Family as usize].m[Level::Different as usize];
+    // `certain` just above it: before the decisions it is `probable`.
+    let mut config = index.config().clone();
+    config.thresholds.certain = before.log_odds + 1.0;
+    config.thresholds.probable = before.log_odds - 1.0;
+    index.set_config(config);
+    assert_eq!(
+        index.find(&query, &MatchOptions::default()).candidates[0].grade,
+        Grade::Probable
+    );
+    // One decision moves m by a bounded step.
+    let (given, _, married_name, birth) = married[0];
+    assert!(index.teach(&chart(given, married_name, birth), given, true));
+    index.fit();
+    let m_one = index.model().fields[Field::Family as usize].m[Level::Different as usize];
+    assert!(
+        m_one > m_before && m_one - m_before <= 25.0 / 225.0 + 1e-9,
+        "{m_before} {m_one}"
+    );
+    // Three more: the same person under a married name is common here.
+    for (given, _, married_name, birth) in &married[1..] {
+        assert!(index.teach(&chart(given, married_name, birth), given, true));
+    }
+    assert!(!index.teach(&query, "nobody", true));
+    index.fit();
+    let m_after = index.model().fields[Field::Family as usize].m[Level::Different as usize];
+    assert!(m_after > m_one + 0.1, "{m_one} {m_after}");
+    let after = index.find(&query, &MatchOptions::default()).candidates[0].clone();
+    assert_eq!(after.id, "zora");
+    assert!(
+        after.log_odds > before.log_odds + 1.0,
+        "{before:?} {after:?}"
+    );
+    assert_eq!(after.grade, Grade::Certain);
 }

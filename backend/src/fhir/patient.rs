@@ -201,6 +201,7 @@ fn explanation(c: &Candidate) -> Value {
         json!({"url": "weight", "valueDecimal": round(c.weight)}),
         json!({"url": "prior", "valueDecimal": round(c.explanation.prior)}),
         json!({"url": "logOdds", "valueDecimal": round(c.log_odds)}),
+        json!({"url": "model", "valueInteger": c.explanation.model}),
     ];
     for h in &c.explanation.held {
         parts.push(json!({"url": "held", "valueCode": h.code()}));

@@ -1410,6 +1410,7 @@ fn candidate_json(f: &Found) -> Value {
             "weight": x.weight,
         })).collect::<Vec<_>>(),
         "held": c.explanation.held.iter().map(|h| h.code()).collect::<Vec<_>>(),
+        "model": c.explanation.model,
     })
 }
 

@@ -366,12 +366,43 @@ fn or_dash(value: &str) -> &str {
     if value.is_empty() { "—" } else { value }
 }
 
-fn score_line(score: Option<f64>, grade: Option<&str>) -> String {
+fn score_line(c: &model::Candidate) -> String {
     let s = st();
-    let score = score.map_or_else(|| s.no_score.to_owned(), |v| format!("{v:.2}"));
-    match grade.map(grade_label).filter(|g| !g.is_empty()) {
+    let score = c
+        .score
+        .map_or_else(|| s.no_score.to_owned(), |v| format!("{v:.2}"));
+    let mut line = match c
+        .grade
+        .as_deref()
+        .map(grade_label)
+        .filter(|g| !g.is_empty())
+    {
         Some(grade) => format!("{} {score} · {grade}", s.score),
         None => format!("{} {score}", s.score),
+    };
+    if let Some(v) = c.model {
+        line.push_str(&format!(" · {} {v}", s.model_version));
+    }
+    line
+}
+
+/// Which safety rules held a candidate below `certain`, in words; empty if none.
+fn held_line(c: &model::Candidate) -> String {
+    let s = st();
+    let reasons: Vec<&str> = c
+        .held
+        .iter()
+        .filter_map(|h| match h.as_str() {
+            "possible-twin" => Some(s.hold_twin),
+            "ambiguous" => Some(s.hold_ambiguous),
+            "placeholder-name" => Some(s.hold_placeholder),
+            _ => None,
+        })
+        .collect();
+    if reasons.is_empty() {
+        String::new()
+    } else {
+        format!("{}: {}", s.held_because, reasons.join("; "))
     }
 }
 
@@ -407,13 +438,15 @@ fn compare(parent: &Element, page: Page, item: &Item, decides: bool, dialog: &Ht
             set(&th, "id", &format!("candidate-{i}"));
             add_text(&th, "span", &(s.candidate)(i + 1)).set_class_name("candidate-number");
             add_text(&th, "strong", &model::patient_name(&candidate.patient));
-            let score = add_text(
-                &th,
-                "span",
-                &score_line(candidate.score, candidate.grade.as_deref()),
-            );
+            let score = add_text(&th, "span", &score_line(candidate));
             score.set_class_name("candidate-score");
             set(&score, "id", &format!("candidate-{i}-score"));
+            let held = held_line(candidate);
+            if !held.is_empty() {
+                let held = add_text(&th, "span", &held);
+                held.set_class_name("candidate-held");
+                set(&held, "id", &format!("candidate-{i}-held"));
+            }
         }
         let body = add(&table, "tbody");
         for field in FIELDS {

@@ -111,6 +111,10 @@ pub(crate) struct Candidate {
     pub(crate) score: Option<f64>,
     pub(crate) grade: Option<String>,
     pub(crate) fields: Vec<FieldLevel>,
+    /// The safety rules that held it below `certain` (`possible-twin`, …).
+    pub(crate) held: Vec<String>,
+    /// The matching model's version that scored it.
+    pub(crate) model: Option<f64>,
     /// (date, what happened), newest first.
     pub(crate) history: Vec<(String, String)>,
 }
@@ -171,6 +175,11 @@ impl Item {
                             })
                         })
                         .collect(),
+                    held: array(c, "held")
+                        .iter()
+                        .filter_map(|h| h.as_str().map(str::to_owned))
+                        .collect(),
+                    model: number(c, "model"),
                     history: array(c, "history")
                         .iter()
                         .filter_map(|h| Some((text(h, "date")?, text(h, "what")?)))
