@@ -4,6 +4,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use anyhow::Context as _;
 use axum::Router;
@@ -49,6 +50,13 @@ pub struct App {
     pub intakes: Intakes,
     /// Stored Questionnaires, parsed, for checking and extracting responses.
     pub forms: crate::questionnaires::FormCache,
+    /// What strangers may do (issue 21): unverified intakes, rate limits.
+    pub guard: crate::config::Guard,
+    /// The rate limits' buckets.
+    pub limiter: crate::guard::RateLimiter,
+    /// The largest body a caller without credentials may send to `/fhir`
+    /// (`$validate`): the `/api` limit, not the 4 MiB Questionnaires need.
+    pub public_body_bytes: usize,
 }
 
 impl Deref for AppState {
@@ -65,6 +73,8 @@ pub struct Application {
     router: Router,
     db: SqlitePool,
     intakes: Intakes,
+    guard: crate::config::Guard,
+    data: std::path::PathBuf,
 }
 
 impl Application {
@@ -79,6 +89,7 @@ impl Application {
         config: &Config,
         matching: matching::Config,
     ) -> anyhow::Result<Self> {
+        let guard = config.guard()?;
         let db = db::open(&config.data).await?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let patients = Arc::new(
@@ -129,15 +140,20 @@ impl Application {
             emr,
             intakes: intakes.clone(),
             forms: crate::questionnaires::FormCache::default(),
+            guard: guard.clone(),
+            limiter: crate::guard::RateLimiter::default(),
+            public_body_bytes: config.max_body_bytes,
         }));
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
         Ok(Self {
             listener,
-            router: router(state, config.max_body_bytes),
+            router: router(state, config.max_body_bytes, guard.body_timeout),
             db,
             intakes,
+            guard,
+            data: config.data.clone(),
         })
     }
 
@@ -157,17 +173,35 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        // With the peer's address, for the login limits and the audit trail.
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("serving HTTP")?;
+        // With the peer's address (and the client's behind a trusted proxy), for
+        // the rate and login limits and the audit trail.
+        // The audit trail's head, outside the database, every minute (and at the
+        // end), so rows cut from its end show (issue 21).
+        let checkpoints = {
+            let (db, data) = (self.db.clone(), self.data.clone());
+            tokio::spawn(async move {
+                let mut last = None;
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+                loop {
+                    tick.tick().await;
+                    match crate::audit::checkpoint(&db, &data, SystemTime::now(), last.as_ref())
+                        .await
+                    {
+                        Ok(Some(written)) => last = Some(written),
+                        Ok(None) => {}
+                        Err(error) => tracing::error!(error = %error, "audit checkpoint failed"),
+                    }
+                }
+            })
+        };
+        crate::guard::serve(self.listener, self.router, &self.guard, shutdown).await;
+        checkpoints.abort();
         // The delivery in flight finishes; what is left stays in the outbox for
         // the next start.
         self.intakes.stop().await;
+        crate::audit::checkpoint(&self.db, &self.data, SystemTime::now(), None)
+            .await
+            .context("writing the audit checkpoint at shutdown")?;
         self.db.close().await;
         tracing::info!("stopped");
         Ok(())
@@ -175,7 +209,7 @@ impl Application {
 }
 
 /// The whole HTTP surface.
-pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+pub fn router(state: AppState, max_body_bytes: usize, body_timeout: std::time::Duration) -> Router {
     // Who may call what, checked once matched (the policy reads the route's pattern).
     let policy = axum::middleware::from_fn_with_state(state.clone(), crate::auth::policy::enforce);
     let mut router = Router::new()
@@ -192,6 +226,13 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     for layer in http::security_headers() {
         router = router.layer(layer);
     }
+    // A body trickled in slower than this fails its read (400), freeing the
+    // connection (issue 21).
+    let router = router.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+        body_timeout,
+    ));
+    // Inside the trace layer, so a panic's 500 is logged like any answer.
+    let router = router.layer(http::catch_panic());
     // Spans carry the method and the route pattern, never the raw URI: paths and
     // queries may hold identifiers or tokens.
     router.layer(

@@ -354,9 +354,20 @@ fn is_date(v: &str) -> bool {
     }
 }
 
+/// The most parameters one search may have.
+pub const MAX_PARAMETERS: usize = 64;
+
 /// Reads a search's query parameters (already percent-decoded pairs). Unknown
 /// parameters are an error, so a client never gets every patient for a typo.
 pub fn parse(resource_type: &str, pairs: &[(String, String)]) -> Result<Query, Vec<Issue>> {
+    // 5,000 `name=` conditions made one SQL statement SQLite refused (a 503):
+    // a client's mistake, so a 4xx (issue 21).
+    if pairs.len() > MAX_PARAMETERS {
+        return Err(vec![Issue::error(
+            IssueType::TooLong,
+            format!("At most {MAX_PARAMETERS} search parameters in one search"),
+        )]);
+    }
     let mut query = Query {
         count: DEFAULT_COUNT,
         ..Query::default()
@@ -380,7 +391,7 @@ pub fn parse(resource_type: &str, pairs: &[(String, String)]) -> Result<Query, V
             )),
             "_lastUpdated" => {
                 let (prefix, v) = date_prefix(raw);
-                if v.len() < 4 || !v.is_char_boundary(4) || !is_date(&v[..v.len().min(10)]) {
+                if !v.get(..v.len().min(10)).is_some_and(is_date) {
                     issues.push(bad("Must be a date or instant, with an optional prefix (ge, le, gt, lt, eq, ne)"));
                 } else {
                     query
