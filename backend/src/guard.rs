@@ -59,9 +59,8 @@ pub fn client_ip(peer: IpAddr, forwarded: Option<&HeaderValue>, trusted: &[IpAdd
 ///
 /// - A connection has `header_timeout` to send a request's headers, counted
 ///   from when the server starts waiting for them: it covers the slow sender
-///   (partial headers) and the idle keep-alive connection alike, which are then
-///   closed. HTTP/2 connections are pinged at that interval and closed when a
-///   ping goes unanswered for as long.
+///   (partial headers), the connection that sends nothing and the idle
+///   keep-alive connection alike, which are then closed. HTTP/1.1 only.
 /// - A request's body must arrive within `body_timeout`
 ///   ([`tower_http::timeout::RequestBodyTimeoutLayer`], in [`crate::app::router`]).
 /// - At most `max_connections` are served at once; the next waits in the
@@ -74,16 +73,14 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let permits = Arc::new(Semaphore::new(guard.max_connections));
-    let mut builder = Builder::new(TokioExecutor::new());
+    // HTTP/1.1 only: telling HTTP/2 from HTTP/1 first waits for the client's
+    // first bytes with no timeout, so a connection that sends nothing would be
+    // kept forever. (A clinic's TLS proxy speaks HTTP/2 to browsers.)
+    let mut builder = Builder::new(TokioExecutor::new()).http1_only();
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(guard.header_timeout);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .keep_alive_interval(guard.header_timeout)
-        .keep_alive_timeout(guard.header_timeout);
     let graceful = GracefulShutdown::new();
     let trusted: Arc<[IpAddr]> = guard.trusted_proxies.clone().into();
     tokio::pin!(shutdown);
@@ -125,7 +122,7 @@ pub async fn serve(
             },
         );
         let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
             .into_owned();
         let connection = graceful.watch(connection);
         tokio::spawn(async move {

@@ -196,7 +196,6 @@ const REPEATING: &[&str] = &[
     "suffix",
     "line",
     "telecom",
-    "identifier",
     "coding",
     "extension",
     "modifierExtension",
@@ -233,7 +232,6 @@ const SINGLE: &[&str] = &[
     "authored",
     "recorded",
     "subject",
-    "focus",
     "for",
     "use",
     "system",
@@ -370,13 +368,23 @@ fn shape(
             _ => {}
         }
         // Patient's and RelatedPerson's own `name` and `address` repeat (a
-        // contact's do not).
-        if path.is_empty()
-            && matches!(resource_type, "Patient" | "RelatedPerson")
-            && matches!(key.as_str(), "name" | "address" | "photo")
-            && !child.is_array()
-        {
-            return bad(here, "must be a list");
+        // contact's do not); a resource's own `identifier` repeats but for a
+        // QuestionnaireResponse's (a Reference's never does).
+        if path.is_empty() {
+            let repeats = match key.as_str() {
+                "name" | "address" | "photo" => {
+                    matches!(resource_type, "Patient" | "RelatedPerson").then_some(true)
+                }
+                "identifier" => Some(resource_type != "QuestionnaireResponse"),
+                _ => None,
+            };
+            match repeats {
+                Some(true) if !child.is_array() => return bad(here, "must be a list"),
+                Some(false) if child.is_array() => {
+                    return bad(here, "takes one value, not a list");
+                }
+                _ => {}
+            }
         }
         let items: Vec<(String, &Value)> = match child {
             Value::Array(items) => items
