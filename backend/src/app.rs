@@ -4,6 +4,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use anyhow::Context as _;
 use axum::Router;
@@ -49,6 +50,13 @@ pub struct App {
     pub intakes: Intakes,
     /// Stored Questionnaires, parsed, for checking and extracting responses.
     pub forms: crate::questionnaires::FormCache,
+    /// What strangers may do (issue 21): unverified intakes, rate limits.
+    pub guard: crate::config::Guard,
+    /// The rate limits' buckets.
+    pub limiter: crate::guard::RateLimiter,
+    /// The largest body a caller without credentials may send to `/fhir`
+    /// (`$validate`): the `/api` limit, not the 4 MiB Questionnaires need.
+    pub public_body_bytes: usize,
 }
 
 impl Deref for AppState {
@@ -68,6 +76,8 @@ pub struct Application {
     patients: Arc<PatientIndex>,
     /// The matching model's background learner ([`PatientIndex::start_learning`]).
     learner: tokio::task::JoinHandle<()>,
+    guard: crate::config::Guard,
+    data: std::path::PathBuf,
 }
 
 impl Application {
@@ -82,6 +92,7 @@ impl Application {
         config: &Config,
         matching: matching::Config,
     ) -> anyhow::Result<Self> {
+        let guard = config.guard()?;
         let db = db::open(&config.data).await?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let patients = Arc::new(
@@ -132,6 +143,9 @@ impl Application {
             emr,
             intakes: intakes.clone(),
             forms: crate::questionnaires::FormCache::default(),
+            guard: guard.clone(),
+            limiter: crate::guard::RateLimiter::default(),
+            public_body_bytes: config.max_body_bytes,
         }));
         let listener = TcpListener::bind(config.listen)
             .await
@@ -139,11 +153,13 @@ impl Application {
         let learner = Arc::clone(&patients).start_learning(db.clone());
         Ok(Self {
             listener,
-            router: router(state, config.max_body_bytes),
+            router: router(state, config.max_body_bytes, guard.body_timeout),
             db,
             intakes,
             patients,
             learner,
+            guard,
+            data: config.data.clone(),
         })
     }
 
@@ -163,19 +179,30 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        // With the peer's address, for the login limits and the audit trail;
-        // `/fhir/` read as `/fhir` before the router sees it.
-        let service =
-            axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
-                SocketAddr,
-            >(tower::ServiceExt::map_request(
-                self.router,
-                fhir_base_with_slash,
-            ));
-        axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("serving HTTP")?;
+        // With the peer's address (and the client's behind a trusted proxy), for
+        // the rate and login limits and the audit trail; `/fhir/` read as `/fhir`
+        // before the router sees it (`guard::serve`).
+        // The audit trail's head, outside the database, every minute (and at the
+        // end), so rows cut from its end show (issue 21).
+        let checkpoints = {
+            let (db, data) = (self.db.clone(), self.data.clone());
+            tokio::spawn(async move {
+                let mut last = None;
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+                loop {
+                    tick.tick().await;
+                    match crate::audit::checkpoint(&db, &data, SystemTime::now(), last.as_ref())
+                        .await
+                    {
+                        Ok(Some(written)) => last = Some(written),
+                        Ok(None) => {}
+                        Err(error) => tracing::error!(error = %error, "audit checkpoint failed"),
+                    }
+                }
+            })
+        };
+        crate::guard::serve(self.listener, self.router, &self.guard, shutdown).await;
+        checkpoints.abort();
         // The delivery in flight finishes; what is left stays in the outbox for
         // the next start.
         self.intakes.stop().await;
@@ -184,6 +211,9 @@ impl Application {
         if let Err(e) = self.patients.save(&self.db).await {
             tracing::warn!(error = %e, "storing the matching model's learning failed");
         }
+        crate::audit::checkpoint(&self.db, &self.data, SystemTime::now(), None)
+            .await
+            .context("writing the audit checkpoint at shutdown")?;
         self.db.close().await;
         tracing::info!("stopped");
         Ok(())
@@ -192,7 +222,9 @@ impl Application {
 
 /// `/fhir/` is the FHIR base as much as `/fhir`: a client that joins paths to
 /// its base URL with the slash (`POST /fhir/` for a transaction) reaches it.
-fn fhir_base_with_slash(mut request: axum::extract::Request) -> axum::extract::Request {
+pub(crate) fn fhir_base_with_slash<B>(
+    mut request: axum::http::Request<B>,
+) -> axum::http::Request<B> {
     if request.uri().path() == "/fhir/" {
         let target = match request.uri().query() {
             Some(q) => format!("/fhir?{q}"),
@@ -210,7 +242,7 @@ fn fhir_base_with_slash(mut request: axum::extract::Request) -> axum::extract::R
 }
 
 /// The whole HTTP surface.
-pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+pub fn router(state: AppState, max_body_bytes: usize, body_timeout: std::time::Duration) -> Router {
     // Who may call what, checked once matched (the policy reads the route's pattern).
     let policy = axum::middleware::from_fn_with_state(state.clone(), crate::auth::policy::enforce);
     let mut router = Router::new()
@@ -227,6 +259,13 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     for layer in http::security_headers() {
         router = router.layer(layer);
     }
+    // A body trickled in slower than this fails its read (400), freeing the
+    // connection (issue 21).
+    let router = router.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+        body_timeout,
+    ));
+    // Inside the trace layer, so a panic's 500 is logged like any answer.
+    let router = router.layer(http::catch_panic());
     // Spans carry the method and the route pattern, never the raw URI: paths and
     // queries may hold identifiers or tokens.
     router.layer(

@@ -27,6 +27,76 @@ pub struct Config {
     /// The remote EMR (without its URL, the embedded store is the EMR).
     #[command(flatten)]
     pub emr: crate::emr::remote::RemoteArgs,
+    /// What strangers may do: unverified intakes, rate limits, proxies,
+    /// connection limits (issue 21).
+    #[command(flatten)]
+    pub guard: GuardArgs,
+}
+
+/// `intake serve`'s defences against one caller harming the patients or the
+/// server. Each defaults as [`Guard::default`] says.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct GuardArgs {
+    /// An intake without proof of identity (the public page, a token not allowed
+    /// to link) that matches a chart: `review` (default: a proposed link staff
+    /// confirm) or `link` (filed in the chart, as before).
+    #[arg(long, env = "INTAKE_UNVERIFIED_INTAKES", value_enum)]
+    pub unverified_intakes: Option<crate::intake::Unverified>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (comma-separated IP
+    /// addresses). From any other peer the header is ignored.
+    #[arg(long, env = "INTAKE_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Requests a minute to the public routes (intakes, `$validate`, kiosk
+    /// enrolment, invitations) from one address without credentials. Default 60.
+    #[arg(long, env = "INTAKE_RATE_PUBLIC_PER_MINUTE")]
+    pub rate_public_per_minute: Option<u32>,
+    /// Requests a minute from one token or signed-in person. Default 60000.
+    #[arg(long, env = "INTAKE_RATE_CLIENT_PER_MINUTE")]
+    pub rate_client_per_minute: Option<u32>,
+    /// Seconds a connection may take to send a request's headers, counted from
+    /// when the server waits for them: also how long an idle keep-alive
+    /// connection stays open. Default 10.
+    #[arg(long, env = "INTAKE_HEADER_TIMEOUT_SECS")]
+    pub header_timeout_secs: Option<u64>,
+    /// Seconds a request may take to send its body. Default 30.
+    #[arg(long, env = "INTAKE_BODY_TIMEOUT_SECS")]
+    pub body_timeout_secs: Option<u64>,
+    /// Connections served at once; more wait in the kernel's backlog. Default 512.
+    #[arg(long, env = "INTAKE_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+}
+
+/// [`GuardArgs`] with the defaults filled in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Guard {
+    /// See [`GuardArgs::unverified_intakes`].
+    pub unverified: crate::intake::Unverified,
+    /// See [`GuardArgs::trusted_proxies`].
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// See [`GuardArgs::rate_public_per_minute`].
+    pub public_per_minute: u32,
+    /// See [`GuardArgs::rate_client_per_minute`].
+    pub client_per_minute: u32,
+    /// See [`GuardArgs::header_timeout_secs`].
+    pub header_timeout: std::time::Duration,
+    /// See [`GuardArgs::body_timeout_secs`].
+    pub body_timeout: std::time::Duration,
+    /// See [`GuardArgs::max_connections`].
+    pub max_connections: usize,
+}
+
+impl Default for Guard {
+    fn default() -> Self {
+        Self {
+            unverified: crate::intake::Unverified::Review,
+            trusted_proxies: Vec::new(),
+            public_per_minute: 60,
+            client_per_minute: 60_000,
+            header_timeout: std::time::Duration::from_secs(10),
+            body_timeout: std::time::Duration::from_secs(30),
+            max_connections: 512,
+        }
+    }
 }
 
 /// `intake serve`'s delivery (outbox) options.
@@ -91,6 +161,35 @@ pub struct MatchingArgs {
 }
 
 impl Config {
+    /// The defences' settings: defaults, with what was given here.
+    pub fn guard(&self) -> anyhow::Result<Guard> {
+        let d = Guard::default();
+        let a = &self.guard;
+        let secs = std::time::Duration::from_secs;
+        let guard = Guard {
+            unverified: a.unverified_intakes.unwrap_or(d.unverified),
+            trusted_proxies: a.trusted_proxies.clone(),
+            public_per_minute: a.rate_public_per_minute.unwrap_or(d.public_per_minute),
+            client_per_minute: a.rate_client_per_minute.unwrap_or(d.client_per_minute),
+            header_timeout: a.header_timeout_secs.map_or(d.header_timeout, secs),
+            body_timeout: a.body_timeout_secs.map_or(d.body_timeout, secs),
+            max_connections: a.max_connections.unwrap_or(d.max_connections),
+        };
+        anyhow::ensure!(
+            guard.public_per_minute >= 1 && guard.client_per_minute >= 1,
+            "rate limits are at least 1 request a minute"
+        );
+        anyhow::ensure!(
+            !guard.header_timeout.is_zero() && !guard.body_timeout.is_zero(),
+            "connection timeouts are at least 1 second"
+        );
+        anyhow::ensure!(
+            guard.max_connections >= 1,
+            "at least one connection must be served"
+        );
+        Ok(guard)
+    }
+
     /// The outbox's retry policy: defaults, with what was given here.
     pub fn delivery(&self) -> anyhow::Result<Delivery> {
         let d = Delivery::default();

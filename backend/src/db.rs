@@ -24,8 +24,28 @@ pub async fn open(data_dir: &Path) -> anyhow::Result<SqlitePool> {
         // An accepted intake must survive a power cut, so every commit is synced.
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(Duration::from_secs(5));
+    // The audit trail's MAC key lives outside the database; each connection
+    // holds it in a TEMP table, in memory, private to it (see `audit`).
+    let key = std::sync::Arc::new(crate::audit::load_key(data_dir)?);
+    let options = options.pragma("temp_store", "memory");
     let pool = SqlitePoolOptions::new()
         .max_connections(8)
+        .after_connect(move |conn, _| {
+            let key = key.clone();
+            Box::pin(async move {
+                sqlx::query("CREATE TEMP TABLE IF NOT EXISTS audit_key (key BLOB NOT NULL)")
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query("DELETE FROM temp.audit_key")
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query("INSERT INTO temp.audit_key (key) VALUES (?)")
+                    .bind(key.as_slice())
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            })
+        })
         .connect_with(options)
         .await
         .with_context(|| format!("opening the database {}", path.display()))?;

@@ -4,6 +4,7 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::Response;
 use serde::de::DeserializeOwned;
 use serde_json::error::Category;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -135,6 +136,28 @@ pub fn security_headers() -> [SetResponseHeaderLayer<HeaderValue>; 6] {
             "same-origin",
         ),
     ]
+}
+
+/// A panic anywhere in a handler answers 500 with an `OperationOutcome` instead of
+/// a dropped connection. The panic's payload is dropped unread: its message can
+/// hold the request's values (`byte index 5 is not a char boundary ... of
+/// `2020é0``), which are patient data. The hook in [`crate::telemetry`] logs only
+/// where it happened.
+pub fn catch_panic() -> tower_http::catch_panic::CatchPanicLayer<fn(PanicPayload) -> Response> {
+    tower_http::catch_panic::CatchPanicLayer::custom(panic_response as fn(PanicPayload) -> Response)
+}
+
+/// What a panic carries (never read: see [`catch_panic`]).
+pub type PanicPayload = Box<dyn std::any::Any + Send + 'static>;
+
+fn panic_response(_payload: PanicPayload) -> Response {
+    crate::error::outcome_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        &[Issue::error(
+            IssueType::Exception,
+            "The server failed on this request; nothing more is known here",
+        )],
+    )
 }
 
 #[cfg(test)]

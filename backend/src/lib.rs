@@ -13,6 +13,7 @@ pub mod db;
 pub mod emr;
 pub mod error;
 pub mod fhir;
+pub mod guard;
 pub mod http;
 pub mod intake;
 pub mod invitation;

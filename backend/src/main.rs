@@ -113,6 +113,11 @@ enum TokenCommand {
         /// What the token is for (unique among live tokens).
         #[arg(long)]
         name: String,
+        /// Its intakes prove who the patient is (an EMR's own integration): a
+        /// matched chart is filed directly. Without it, a token's intakes are
+        /// treated as the public page's (a proposed link for staff).
+        #[arg(long)]
+        may_link: bool,
     },
     /// Revoke the live token with this name.
     Revoke {
@@ -138,6 +143,7 @@ enum AuditCommand {
 #[tokio::main]
 async fn main() -> ExitCode {
     telemetry::init();
+    telemetry::install_panic_hook();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(config) => serve(*config).await,
@@ -147,9 +153,12 @@ async fn main() -> ExitCode {
             username,
             role,
         }) => user_add(&data, &username, &role).await,
-        Command::Token(TokenCommand::Create { data, role, name }) => {
-            token_create(&data, &role, &name).await
-        }
+        Command::Token(TokenCommand::Create {
+            data,
+            role,
+            name,
+            may_link,
+        }) => token_create(&data, &role, &name, may_link).await,
         Command::Token(TokenCommand::Revoke { data, name }) => token_revoke(&data, &name).await,
         Command::Audit(AuditCommand::Verify { data }) => audit_verify(&data).await,
         Command::Kiosk(KioskCommand::Add {
@@ -291,11 +300,15 @@ async fn user_add(data: &Path, username: &str, role: &str) -> anyhow::Result<()>
 
 /// `intake token create`: the token is the last line of stdout, for scripts.
 #[allow(clippy::print_stdout)]
-async fn token_create(data: &Path, role: &str, name: &str) -> anyhow::Result<()> {
+async fn token_create(data: &Path, role: &str, name: &str, may_link: bool) -> anyhow::Result<()> {
     let role = auth::Role::parse_token(role)
         .ok_or_else(|| anyhow::anyhow!("a token's role is system or admin"))?;
     let db = db::open(data).await?;
-    let token = auth::tokens::create(&db, SystemTime::now(), name, role).await;
+    let token = if may_link {
+        auth::tokens::create_linking(&db, SystemTime::now(), name, role).await
+    } else {
+        auth::tokens::create(&db, SystemTime::now(), name, role).await
+    };
     db.close().await;
     let token = token?;
     println!("token {name} ({role}); send it as `Authorization: Bearer <token>`, shown once:");
@@ -318,18 +331,40 @@ async fn token_revoke(data: &Path, name: &str) -> anyhow::Result<()> {
 #[allow(clippy::print_stdout)]
 async fn audit_verify(data: &Path) -> anyhow::Result<()> {
     let db = db::open(data).await?;
-    let verified = audit::verify(&db).await;
+    let report = audit::verify_all(&db, data).await;
     db.close().await;
-    match verified? {
-        audit::Verified::Ok { events } => {
-            println!("ok: {events} events");
-            Ok(())
-        }
-        audit::Verified::Broken { seq } => {
-            println!("broken at event {seq}");
-            anyhow::bail!("the audit trail's chain is broken at event {seq}")
-        }
+    let report = report?;
+    // Details first; the verdict is the last line, for scripts.
+    if report.forged > 0 {
+        println!(
+            "{} checkpoint lines have a signature that does not hold",
+            report.forged
+        );
     }
+    let verdict = match (&report.chain, &report.against, &report.checkpoint) {
+        (audit::Verified::Broken { seq }, ..) => format!("broken at event {seq}"),
+        (_, audit::Against::Truncated { last, missing }, Some(c)) => format!(
+            "truncated: the last checkpoint ({}) names event {}, the database ends at event {last}: at least {missing} events were removed",
+            c.at, c.seq
+        ),
+        (_, audit::Against::Rewritten { seq }, Some(c)) => format!(
+            "rewritten: event {seq} differs from the last checkpoint's ({})",
+            c.at
+        ),
+        (audit::Verified::Ok { events }, against, checkpoint) => {
+            match (against, checkpoint) {
+                (audit::Against::Holds { after }, Some(c)) => println!(
+                    "the last checkpoint ({}, event {}) holds; {after} events after it cannot be vouched for yet",
+                    c.at, c.seq
+                ),
+                _ => println!("no checkpoint yet: no event can be vouched for against truncation"),
+            }
+            format!("ok: {events} events")
+        }
+    };
+    println!("{verdict}");
+    anyhow::ensure!(report.holds(), "the audit trail does not hold");
+    Ok(())
 }
 
 /// `intake kiosk add`: the enrolment code is the last line of stdout, for scripts.

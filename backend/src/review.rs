@@ -157,6 +157,9 @@ pub struct Item {
     pub grade: Option<String>,
     /// "J. Smith, born 1980": patient data, for a signed-in person's screen only.
     pub summary: String,
+    /// A link proposed for an intake without proof of identity, which the
+    /// front desk may confirm.
+    pub proposed_link: bool,
 }
 
 /// A candidate input of a review Task.
@@ -365,6 +368,7 @@ pub async fn queue(app: &App) -> Result<Vec<Item>, ReviewError> {
             top_score,
             grade,
             summary: summary(&patient),
+            proposed_link: is_proposed_link(&task),
         });
     }
     items.sort_by(|a, b| a.received.cmp(&b.received).then(a.task.cmp(&b.task)));
@@ -555,6 +559,7 @@ pub async fn item(
         "task": stored.id,
         "version": stored.version_id.to_string(),
         "kind": kind,
+        "proposedLink": is_proposed_link(task),
         "intake": intake_json,
         "candidates": candidates,
     });
@@ -1291,9 +1296,41 @@ pub fn may_see_answers(role: Role) -> bool {
 }
 
 /// Who may decide: clinicians and admins (people or admin tokens), and system
-/// tokens.
+/// tokens. The front desk confirms proposed links only
+/// ([`front_desk_may_decide`]).
 pub fn may_decide(role: Role) -> bool {
     matches!(role, Role::Clinician | Role::Admin | Role::System)
+}
+
+/// Whether the Task proposes a link an intake without proof of identity could
+/// not make itself: one `certain` candidate, the patient not yet checked.
+fn is_proposed_link(task: &Value) -> bool {
+    kind_of(task) == Some(Kind::Match)
+        && task
+            .pointer("/reasonCode/coding/0/code")
+            .and_then(Value::as_str)
+            == Some(crate::intake::UNVERIFIED_REASON)
+}
+
+/// The front desk may confirm a proposed link (checking who a patient is
+/// belongs to the desk): `link` to its `certain` candidate, nothing else;
+/// doubtful matches stay with clinicians (issue 21).
+pub async fn front_desk_may_decide(
+    app: &App,
+    task_id: &str,
+    decision: &Decision,
+) -> Result<bool, ReviewError> {
+    let Decision::Link { patient } = decision else {
+        return Ok(false);
+    };
+    let Some(stored) = app.store.read("Task", task_id).await? else {
+        return Ok(false);
+    };
+    let task = &stored.resource;
+    Ok(is_proposed_link(task)
+        && candidates_of(task).iter().any(|c| {
+            c.target == Target::Patient(patient.clone()) && c.grade.as_deref() == Some("certain")
+        }))
 }
 
 #[cfg(test)]

@@ -23,3 +23,26 @@ pub fn init() {
         builder.try_init()
     };
 }
+
+/// Replaces the default panic hook, which prints the panic's message: for a byte
+/// slice of an answer or a search value that message quotes the value (a name, an
+/// SSN). This one logs where the panic happened and on which thread, never the
+/// message. Installed by `intake` at start (tests keep the default, whose messages
+/// are their assertions').
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(panic_hook));
+}
+
+/// The hook [`install_panic_hook`] installs.
+pub fn panic_hook(info: &std::panic::PanicHookInfo<'_>) {
+    let location = info
+        .location()
+        .map(|l| format!("{}:{}", l.file(), l.line()))
+        .unwrap_or_default();
+    let thread = std::thread::current();
+    tracing::error!(
+        panic.location = %location,
+        panic.thread = thread.name().unwrap_or("unnamed"),
+        "panic (its message is not logged: it may quote request data)"
+    );
+}

@@ -29,6 +29,7 @@ async fn medplums_client_does_everyday_work_without_an_error() {
         matching: Default::default(),
         delivery: Default::default(),
         emr: Default::default(),
+        guard: Default::default(),
     };
     let app = backend::Application::build(&config).await.unwrap();
     let origin = format!("http://{}", app.local_addr().unwrap());

@@ -44,6 +44,9 @@ pub enum AnswerProblem {
     TooShort(u32),
     /// Does not match the item's `regex`.
     PatternMismatch,
+    /// Checking it against the item's `regex` would cost more than
+    /// [`crate::regex::Regex::STEP_BUDGET`] steps.
+    TooCostly,
     /// Below `minValue`.
     BelowMinimum,
     /// Above `maxValue`.
@@ -480,7 +483,10 @@ fn check_value(item: &Item, value: &Value) -> Option<AnswerProblem> {
         let fits = |min: Option<u32>, max: Option<u32>| {
             text.validate_length(min.map(u64::from), max.map(u64::from), None)
         };
-        if let Some(max) = c.max_length.filter(|max| !fits(None, Some(*max))) {
+        // A form that sets no maxLength still gets a bound (issue 21: a 1 MB
+        // answer made a pattern cost 22 s).
+        let max = c.max_length.unwrap_or(DEFAULT_MAX_LENGTH);
+        if !fits(None, Some(max)) {
             return Some(AnswerProblem::TooLong(max));
         }
         if let Some(min) = c.min_length.filter(|min| !fits(Some(*min), None)) {
@@ -488,9 +494,14 @@ fn check_value(item: &Item, value: &Value) -> Option<AnswerProblem> {
         }
         if let Some(pattern) = &c.regex {
             // A pattern that does not compile cannot be met; the import reports it.
-            let matches = crate::regex::Regex::new(pattern).is_ok_and(|re| re.is_match(text));
-            if !matches {
-                return Some(AnswerProblem::PatternMismatch);
+            let matches = match crate::regex::Regex::new(pattern) {
+                Ok(re) => re.is_match_within(text, crate::regex::Regex::STEP_BUDGET),
+                Err(_) => Some(false),
+            };
+            match matches {
+                Some(true) => {}
+                Some(false) => return Some(AnswerProblem::PatternMismatch),
+                None => return Some(AnswerProblem::TooCostly),
             }
         }
     }
@@ -555,9 +566,16 @@ fn type_fits(item: &Item, value: &Value) -> bool {
     }
 }
 
+/// The longest text answer (in characters) where the form sets no `maxLength`.
+pub const DEFAULT_MAX_LENGTH: u32 = 10_000;
+
 /// `YYYY`, `YYYY-MM` or a real `YYYY-MM-DD`.
 fn is_fhir_date(text: &str) -> bool {
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    // Byte offsets below are character offsets only in ASCII: `2020é0` is 7 bytes.
+    if !text.is_ascii() {
+        return false;
+    }
     match text.len() {
         4 => digits(text),
         7 => {
@@ -1058,6 +1076,79 @@ mod tests {
             "2024-02-29T25:00:00Z",
         ] {
             assert!(!is_fhir_date_time(bad), "{bad}");
+        }
+    }
+
+    /// Issue 21: `2020é0` is seven bytes, and slicing it at byte 5 panicked
+    /// (and the panic message wrote the answer into the log).
+    #[test]
+    fn a_date_with_a_multibyte_character_is_not_a_date_and_does_not_panic() {
+        let form = form(vec![
+            Item::new("born", ItemKind::Date),
+            Item::new("when", ItemKind::DateTime),
+            Item::new("at", ItemKind::Time),
+        ]);
+        for (link_id, value) in [
+            ("born", Value::Date("2020é0".into())),
+            ("born", Value::Date("२०२०-01".into())),
+            ("when", Value::DateTime("2020-01-01T10:00:00+0é:00".into())),
+            ("at", Value::Time("1é:00:00".into())),
+        ] {
+            assert_eq!(
+                problems(&form, vec![answer(link_id, vec![value])]),
+                [(link_id.to_owned(), AnswerProblem::NotADate)]
+            );
+        }
+    }
+
+    /// Text that looks like a date, time or number often enough to reach the
+    /// parsers' deeper branches, with any Unicode character mixed in.
+    fn datelike() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let piece = prop_oneof![
+            4 => proptest::char::range('0', '9'),
+            2 => proptest::sample::select(vec!['-', ':', 'T', 'Z', '+', '.', 'e', 'E', ' ']),
+            3 => any::<char>(),
+        ];
+        proptest::collection::vec(piece, 0..40).prop_map(|c| c.into_iter().collect())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn no_parser_of_dates_times_or_numbers_panics_on_any_text(text in datelike()) {
+            let _ = Date::parse(&text);
+            let _ = crate::date::compose_date(&text, &text, &text);
+            let _ = crate::float::parse_f64(&text);
+            let _ = crate::json::Json::parse(&text);
+            let _ = crate::json::from_str::<f64>(&text);
+            let _ = crate::json::from_str::<i64>(&text);
+            let mut pattern = Item::new("pattern", ItemKind::String);
+            pattern.constraints.regex = Some("^[0-9]{4}-[a-z]+$".into());
+            let form = form(vec![
+                Item::new("born", ItemKind::Date),
+                Item::new("when", ItemKind::DateTime),
+                Item::new("at", ItemKind::Time),
+                Item::new("weight", ItemKind::Decimal),
+                pattern,
+            ]);
+            let items = vec![
+                answer("born", vec![Value::Date(text.clone())]),
+                answer("when", vec![Value::DateTime(text.clone())]),
+                answer("at", vec![Value::Time(text.clone())]),
+                answer("pattern", vec![Value::String(text.clone())]),
+            ];
+            let _ = validate(&form, &response(items));
+            // The same text as the JSON a browser or a client sends.
+            let json = format!(
+                r#"{{"resourceType":"QuestionnaireResponse","status":"completed","item":[{{"linkId":"born","answer":[{{"valueDate":{t}}}]}},{{"linkId":"weight","answer":[{{"valueDecimal":{n}}}]}}]}}"#,
+                t = serde_json::Value::String(text.clone()),
+                n = text,
+            );
+            if let Ok(parsed) = serde_json::from_str::<QuestionnaireResponse>(&json) {
+                let _ = validate(&form, &parsed);
+            }
         }
     }
 }

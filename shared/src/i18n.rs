@@ -1007,6 +1007,9 @@ fn es_answer_problem(problem: &AnswerProblem) -> String {
         P::TooLong(max) => format!("Use como máximo {max} caracteres"),
         P::TooShort(min) => format!("Use al menos {min} caracteres"),
         P::PatternMismatch => "La respuesta no tiene el formato esperado".into(),
+        P::TooCostly => {
+            "No se puede comprobar el formato de una respuesta tan larga; acórtela".into()
+        }
         P::BelowMinimum => "La respuesta es menor que el valor mínimo permitido".into(),
         P::AboveMaximum => "La respuesta es mayor que el valor máximo permitido".into(),
         P::InFuture => "La fecha no puede ser posterior a hoy".into(),
@@ -1032,6 +1035,7 @@ fn en_answer_problem(problem: &AnswerProblem) -> String {
         P::TooLong(max) => format!("Use at most {max} characters"),
         P::TooShort(min) => format!("Use at least {min} characters"),
         P::PatternMismatch => "The answer is not in the expected format".into(),
+        P::TooCostly => "The answer is too long to check against its format; shorten it".into(),
         P::BelowMinimum => "The answer is below the lowest value allowed".into(),
         P::AboveMaximum => "The answer is above the highest value allowed".into(),
         P::InFuture => "The date cannot be later than today".into(),

@@ -134,6 +134,23 @@ impl Regex {
 
     /// Whether the pattern matches anywhere in `text`.
     pub fn is_match(&self, text: &str) -> bool {
+        self.is_match_within(text, u64::MAX).unwrap_or(false)
+    }
+
+    /// The most steps one match may cost: `len(text)` × [`Regex::cost_per_char`]
+    /// (about 0.1 s here). A form's pattern and its answers' length bound are
+    /// checked against it at import; an answer past it is refused, not matched.
+    pub const STEP_BUDGET: u64 = 10_000_000;
+
+    /// What matching costs per character of text, at most (in steps).
+    pub fn cost_per_char(&self) -> u64 {
+        self.prog.len() as u64
+    }
+
+    /// [`Regex::is_match`] in at most `budget` steps (a state visited or
+    /// advanced is a step): `None` past it.
+    pub fn is_match_within(&self, text: &str, budget: u64) -> Option<bool> {
+        let mut spent = 0_u64;
         let prog = &self.prog;
         // `seen[pc] == step`: state pc is already in this position's set.
         let mut seen = vec![0usize; prog.len()];
@@ -152,8 +169,12 @@ impl Regex {
                     continue;
                 }
                 seen[pc] = step;
+                spent += 1;
+                if spent > budget {
+                    return None;
+                }
                 match prog[pc] {
-                    Inst::Match => return true,
+                    Inst::Match => return Some(true),
                     Inst::Split(off) => {
                         todo.push(pc + 1);
                         todo.push(pc.wrapping_add_signed(off as isize));
@@ -167,7 +188,7 @@ impl Regex {
                     _ => live.push(pc),
                 }
             }
-            let Some(c) = cur else { return false };
+            let Some(c) = cur else { return Some(false) };
             for &pc in &live {
                 let hit = match prog[pc] {
                     Inst::Char(x) => x == c,
@@ -1323,6 +1344,18 @@ mod tests {
             assert_eq!(lite(pattern).is_some(), theirs, "regex-lite on {pattern:?}");
         }
         assert!(matches(&nested, &"a".repeat(41)));
+    }
+
+    #[test]
+    fn a_match_past_its_step_budget_is_refused_not_finished() {
+        // Issue 21: `[a-z]{0,2000}Q` over 1 MB took 22 s.
+        let re = Regex::new("[a-z]{0,2000}Q").unwrap();
+        assert!(re.cost_per_char() > 2000);
+        let long = "a".repeat(100_000);
+        assert_eq!(re.is_match_within(&long, Regex::STEP_BUDGET), None);
+        assert_eq!(re.is_match_within("abcQ", Regex::STEP_BUDGET), Some(true));
+        assert_eq!(re.is_match_within("abc", Regex::STEP_BUDGET), Some(false));
+        assert!(!re.is_match("abc"));
     }
 
     #[test]

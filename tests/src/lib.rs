@@ -63,6 +63,7 @@ impl Server {
             matching: Default::default(),
             delivery: Default::default(),
             emr: Default::default(),
+            guard: Default::default(),
         };
         let app = Application::build(&config).await.expect("server starts");
         let base = format!("http://{}", app.local_addr().expect("bound"));
@@ -95,6 +96,19 @@ impl Server {
             .expect("user added");
         db.close().await;
         password
+    }
+
+    /// A bearer token as `intake token create --may-link` makes: its intakes
+    /// prove who the patient is (an EMR's own integration), so a matched chart
+    /// is linked rather than proposed (issue 21).
+    pub async fn linking_token(&self, name: &str, role: backend::auth::Role) -> String {
+        let db = backend::db::open(self.data.path()).await.expect("database");
+        let token =
+            backend::auth::tokens::create_linking(&db, std::time::SystemTime::now(), name, role)
+                .await
+                .expect("token created");
+        db.close().await;
+        token
     }
 
     /// A bearer token as `intake token create` makes (role `system` or `admin`).

@@ -443,7 +443,8 @@ async fn a_decision_made_elsewhere_first_gets_the_412_message_and_the_item_reloa
 async fn proposed_demographic_updates_are_accepted_or_refused_element_by_element() {
     let server = Server::start().await;
     let password = server.add_user("dr.osei", Role::Admin).await;
-    let token = server.token("check", Role::Admin).await;
+    // The EMR's integration, whose intakes prove who the patient is.
+    let token = server.linking_token("check", Role::Admin).await;
     let browser = Browser::start_sized(TABLET).await;
     browser
         .open(&format!("{}/staff/review", server.base), "#signin")

@@ -31,6 +31,8 @@ usage: cargo xtask <command>
                   the FHIR API, and on 1,000,000 synthetic patients
   bench intake    a load generator against the embedded store: submissions per
                   second, p50/p99 latency, accepted vs delivered [RATE] [SECONDS]
+  fuzz [SECONDS]  the QuestionnaireResponse reader and the answers check fed
+                  mutated responses for SECONDS (default 300); not in CI
   setup           only install the tools (add --browser for Chromium)
   build-frontend  build dist/ (release; --dev for a quick debug build)
   finalize-dist   Trunk's post-build hook (see Trunk.toml)";
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         Some("bench") if args.get(1).map(String::as_str) == Some("intake") => {
             bench_intake(&args[2..])
         }
+        Some("fuzz") => fuzz(args.get(1).map(String::as_str)),
         Some("setup") => setup::install(args.iter().any(|a| a == "--browser")).map(drop),
         Some("build-frontend") => setup::install(false)
             .and_then(|tools| build_frontend(&tools, !args.iter().any(|a| a == "--dev"))),
@@ -64,6 +67,35 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `cargo xtask fuzz [SECONDS]`: `shared/tests/fuzz.rs` in release, for that long.
+fn fuzz(seconds: Option<&str>) -> anyhow::Result<()> {
+    let seconds = seconds.unwrap_or("300");
+    anyhow::ensure!(
+        seconds.parse::<u64>().is_ok(),
+        "fuzz takes a number of seconds"
+    );
+    let status = cargo()
+        .args([
+            "test",
+            "-p",
+            "shared",
+            "--release",
+            "--test",
+            "fuzz",
+            "--",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("FUZZ_SECONDS", seconds)
+        .current_dir(workspace_root())
+        .status()
+        .context("running cargo test")?;
+    if !status.success() {
+        bail!("the fuzz run failed: {status}");
+    }
+    Ok(())
 }
 
 /// The workspace's top folder.

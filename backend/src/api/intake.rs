@@ -18,7 +18,7 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::fhir::outcome::{Issue, IssueType};
 use crate::http::{Json, decode};
-use crate::intake::{Accepted, IntakeError, Submission};
+use crate::intake::{Accepted, IntakeError, Proof, Submission, Unverified};
 use crate::invitation::InviteError;
 use crate::kiosk::{Device, MaybeKiosk};
 
@@ -137,6 +137,29 @@ pub(crate) fn canonical_json(value: &Value, out: &mut String) {
     }
 }
 
+/// What proves who an intake's patient is: an invitation (its token and the
+/// birth date), a kiosk staff enrolled, a signed-in staff member, a token
+/// allowed to link. Anything else (the public page, a token acting for nobody)
+/// proves nothing, however well the typed details match a chart.
+async fn proof_of(
+    app: &AppState,
+    principal: Option<&Principal>,
+    kiosk: bool,
+    invited: bool,
+) -> Result<Proof, ApiError> {
+    Ok(match principal.map(|p| p.kind) {
+        _ if invited => Proof::Invitation,
+        _ if kiosk => Proof::Kiosk,
+        Some(crate::auth::PrincipalKind::User(_)) => Proof::Staff,
+        Some(crate::auth::PrincipalKind::Token(id))
+            if crate::auth::tokens::may_link(&app.db, id).await? =>
+        {
+            Proof::System
+        }
+        _ => Proof::None,
+    })
+}
+
 /// `POST /api/intakes` with an `Idempotency-Key`: 201 `{intake, outcome,
 /// patient, status}`, or 200 with the same answer for a key seen before; 422 with
 /// an `OperationOutcome` (nothing stored) when the response is not valid.
@@ -203,7 +226,16 @@ pub(super) async fn submit(
     if let Some(device) = &kiosk {
         check_kiosk_form(&app, device, response.questionnaire.as_deref()).await?;
     }
-    let (response_json, extraction) = checked_extraction(&app, &response).await?;
+    let (mut response_json, extraction) = checked_extraction(&app, &response).await?;
+    let proof = proof_of(
+        &app,
+        principal.as_ref().map(|p| &p.0),
+        kiosk.is_some(),
+        invited.is_some(),
+    )
+    .await?;
+    // The chart's reader can tell verified from not; the sender cannot claim it.
+    proof.stamp(&mut response_json);
     let patient = extraction.bundle["entry"]
         .as_array()
         .and_then(|entries| {
@@ -233,6 +265,8 @@ pub(super) async fn submit(
             .map_or_else(|| PATIENT_APP.to_owned(), |d| d.name.clone()),
         agent: kiosk.as_ref().map(Device::agent),
         invited,
+        proof,
+        may_link: proof.is_verified() || app.guard.unverified == Unverified::Link,
     };
     let invited = submission.invited.is_some();
     let accepted = match app.intakes.submit(submission).await {

@@ -20,12 +20,15 @@ use crate::fhir::outcome::{self, Issue, IssueType, Severity};
 use crate::http::{Json, decode};
 use crate::questionnaires::CachedForm;
 
+/// The most issues `$validate` lists.
+pub(super) const MAX_ISSUES: usize = 100;
+
 /// `POST /fhir/QuestionnaireResponse/$validate`, with the response as the body or
 /// as the `resource` parameter of a `Parameters`. 200 with an `OperationOutcome`:
-/// one error per problem (its structure as FHIR R4, `status` and unknown elements
-/// included, then its answers, the item's linkId in `expression`); or one
-/// information issue when all is well. 4xx when the body is not a response to a
-/// known form.
+/// one error per problem (at most [`MAX_ISSUES`]: its structure as FHIR R4, `status`
+/// and unknown elements included, then its answers, the item's linkId in
+/// `expression`); or one information issue when all is well. 4xx when the body is
+/// not a response to a known form, 422 when an answer is too costly to check.
 #[tracing::instrument(skip_all)]
 pub(super) async fn validate(
     State(app): State<AppState>,
@@ -60,6 +63,9 @@ async fn validated(
         );
         issues.push(issue.at(at));
     }
+    // An answer the server would not spend the time to check: refused (422),
+    // not reported as checked.
+    let mut status = StatusCode::OK;
     // Answers are checked when the structure lets the response be read at all.
     match decode_response(&resource) {
         Ok(response) => {
@@ -67,7 +73,13 @@ async fn validated(
                 Some(q) => given_form(q)?,
                 None => form_of(app, &response).await?,
             };
-            let problems = problems(app, &form, &response);
+            let problems = problems(app, &form, &response).await?;
+            if problems
+                .iter()
+                .any(|p| p.problem == AnswerProblem::TooCostly)
+            {
+                status = StatusCode::UNPROCESSABLE_ENTITY;
+            }
             issues.extend(problems.iter().map(|p| to_issue(&p.link_id, &p.problem)));
         }
         Err(e) if issues.is_empty() => return Err(e),
@@ -81,8 +93,19 @@ async fn validated(
             diagnostics: "The response is valid for its Questionnaire".into(),
             expression: None,
         });
+    } else if issues.len() > MAX_ISSUES {
+        // A response of 240,000 unknown items answered 25 MB (issue 21): the
+        // first issues, and how many more there are.
+        let more = issues.len() - MAX_ISSUES;
+        issues.truncate(MAX_ISSUES);
+        issues.push(Issue {
+            severity: Severity::Information,
+            code: IssueType::TooLong,
+            diagnostics: format!("{more} more issues are not listed; correct these first"),
+            expression: None,
+        });
     }
-    Ok(fhir_json(StatusCode::OK, outcome::to_json(&issues)))
+    Ok(fhir_json(status, outcome::to_json(&issues)))
 }
 
 /// `POST /fhir/QuestionnaireResponse/$extract` (SDC), with the response as the
@@ -123,7 +146,7 @@ async fn extracted(
     let (_, extraction) = match questionnaire {
         Some(q) => {
             let form = given_form(q)?;
-            checked_extraction_with(app, form.as_ref(), &response)?
+            checked_extraction_with(app, &form, &response).await?
         }
         None => checked_extraction(app, &response).await?,
     };
@@ -192,7 +215,32 @@ fn given_form(questionnaire: serde_json::Value) -> Result<Arc<CachedForm>, ApiEr
 /// browser worked out with its own date (an age, say) may be a day behind that:
 /// it is refused only if it matches neither the latest nor the earliest date on
 /// Earth.
-fn problems(
+///
+/// Run on the blocking pool: a form's rules can take a while on a large
+/// response, and the async workers must stay free for everyone else's requests
+/// (issue 21: three costly checks in flight made `/api/health` take 42 s).
+async fn problems(
+    app: &AppState,
+    form: &Arc<CachedForm>,
+    response: &QuestionnaireResponse,
+) -> Result<Vec<answers::AnswerIssue>, ApiError> {
+    let (app, form, response) = (app.clone(), form.clone(), response.clone());
+    off_workers(move || problems_now(&app, &form, &response)).await
+}
+
+/// Runs `work` on the blocking pool; its panic goes on as a panic (the
+/// catch-panic layer answers 500).
+pub(super) async fn off_workers<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(value) => Ok(value),
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        Err(_) => Err(ApiError::Unavailable),
+    }
+}
+
+fn problems_now(
     app: &AppState,
     form: &CachedForm,
     response: &QuestionnaireResponse,
@@ -218,16 +266,16 @@ pub(super) async fn checked_extraction(
     response: &QuestionnaireResponse,
 ) -> Result<(serde_json::Value, extract::Extraction), ApiError> {
     let form = form_of(app, response).await?;
-    checked_extraction_with(app, &form, response)
+    checked_extraction_with(app, &form, response).await
 }
 
 /// [`checked_extraction`] against `form`.
-fn checked_extraction_with(
+async fn checked_extraction_with(
     app: &AppState,
-    form: &CachedForm,
+    form: &Arc<CachedForm>,
     response: &QuestionnaireResponse,
 ) -> Result<(serde_json::Value, extract::Extraction), ApiError> {
-    let problems = problems(app, form, response);
+    let problems = problems(app, form, response).await?;
     if !problems.is_empty() {
         tracing::info!(issues = problems.len(), "questionnaire response refused");
         return Err(ApiError::Unprocessable(
@@ -244,8 +292,13 @@ fn checked_extraction_with(
         )])
     })?;
     let now = fhir_instant(app.clock.now());
-    let extraction = extract::extract(&form.questionnaire, &response_json, &RandomIds, &now)
-        .map_err(ApiError::Unprocessable)?;
+    let form = Arc::clone(form);
+    let (extraction, response_json) = off_workers(move || {
+        let extraction = extract::extract(&form.questionnaire, &response_json, &RandomIds, &now);
+        (extraction, response_json)
+    })
+    .await?;
+    let extraction = extraction.map_err(ApiError::Unprocessable)?;
     Ok((response_json, extraction))
 }
 
@@ -364,6 +417,7 @@ fn to_issue(link_id: &str, problem: &AnswerProblem) -> Issue {
     let code = match problem {
         AnswerProblem::Required => IssueType::Required,
         AnswerProblem::TooLong(_) | AnswerProblem::FileTooLarge(_) => IssueType::TooLong,
+        AnswerProblem::TooCostly => IssueType::TooCostly,
         AnswerProblem::UnknownItem
         | AnswerProblem::NotAQuestion
         | AnswerProblem::TooManyAnswers => IssueType::Structure,

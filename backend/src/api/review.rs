@@ -113,9 +113,16 @@ pub(super) async fn queue(
     }
     let items = review::queue(&app).await?;
     // The queue shows names and birth years: a read of patient data.
+    // Which items were shown (each Task names its intake), so the trail says
+    // whose names and birth years this person saw (issue 21).
     let event = Event::new(Kind::Rest(Interaction::Search), Action::R, Outcome::Success)
         .by(Some(who.agent()))
-        .from(address);
+        .from(address)
+        .on_all(
+            items
+                .iter()
+                .filter_map(|i| Reference::parse(&format!("Task/{}", i.task))),
+        );
     audit::record_alone(&app.db, app.clock.now(), &event).await?;
     tracing::info!(review.count = items.len(), "review queue read");
     Ok(axum::Json(json!({"count": items.len(), "items": items})).into_response())
@@ -242,11 +249,14 @@ pub(super) async fn decide(
     headers: HeaderMap,
     Json(body): Json<DecisionBody>,
 ) -> Result<Response, ReviewError> {
-    if !review::may_decide(who.role) {
-        return refuse(&app, &who, address, Action::U, Some(&task)).await;
-    }
     let version = if_match(&headers)?;
     let decision = body.parse()?;
+    let allowed = review::may_decide(who.role)
+        || (who.role == crate::auth::Role::FrontDesk
+            && review::front_desk_may_decide(&app, &task, &decision).await?);
+    if !allowed {
+        return refuse(&app, &who, address, Action::U, Some(&task)).await;
+    }
     // The cheap checks first: no password is verified for an item already gone.
     review::precheck(&app, &task, version).await?;
     // A bearer token is a system or an admin script: there is no person at the
@@ -272,20 +282,19 @@ async fn reauthenticate(
 ) -> Result<(), ReviewError> {
     let now = app.clock.now();
     let now_ms = crate::auth::unix_ms(now);
-    {
-        let mut conn = app.db.acquire().await?;
-        limits::check(&mut conn, now_ms, &who.name, address).await?;
-    }
+    // Checked and counted in one transaction, as a login is (issue 21).
+    let attempt = limits::begin(&app.db, now_ms, &who.name, address).await?;
     let hash = users::password_hash_of(&app.db, user_id).await?;
     let ok = match password {
         Some(p) if !p.is_empty() => users::verify_or_dummy(p, hash).await?,
         _ => false,
     };
+    let mut tx = crate::db::begin_write(&app.db).await?;
     if ok {
+        limits::succeeded(&mut tx, now_ms, &attempt, &who.name, address).await?;
+        tx.commit().await?;
         return Ok(());
     }
-    let mut tx = crate::db::begin_write(&app.db).await?;
-    limits::record_failure(&mut tx, now_ms, &who.name, address).await?;
     let mut event = Event::new(Kind::Login, Action::E, Outcome::MinorFailure)
         .by(Some(who.agent()))
         .from(address);

@@ -56,19 +56,21 @@ pub async fn login(
         return Err(AuthError::CsrfRefused);
     }
     let now_ms = unix_ms(now);
-    let throttled = {
-        let mut conn = app.db.acquire().await?;
-        limits::check(&mut conn, now_ms, &form.username, address).await
-    };
-    if let Err(error) = throttled {
-        if matches!(error, AuthError::Throttled { .. }) {
-            // A refused attempt is a failed login on the trail too (the password
-            // was not even checked; the name is still not recorded).
-            let refused = Event::new(Kind::Login, Action::E, Outcome::MinorFailure).from(address);
-            audit::record_alone(&app.db, now, &refused).await?;
+    // Checked and counted as a failure in one transaction before the password
+    // is: concurrent guesses cannot all pass the check (issue 21).
+    let attempt = match limits::begin(&app.db, now_ms, &form.username, address).await {
+        Ok(attempt) => attempt,
+        Err(error) => {
+            if matches!(error, AuthError::Throttled { .. }) {
+                // A refused attempt is a failed login on the trail too (the password
+                // was not even checked; the name is still not recorded).
+                let refused =
+                    Event::new(Kind::Login, Action::E, Outcome::MinorFailure).from(address);
+                audit::record_alone(&app.db, now, &refused).await?;
+            }
+            return Err(error);
         }
-        return Err(error);
-    }
+    };
     // A name that cannot be a username is looked up as nobody: same work, same answer.
     let account = match Username::parse(&form.username) {
         Some(name) => users::find_enabled(&app.db, &name).await?,
@@ -80,7 +82,7 @@ pub async fn login(
     let account = match account {
         Some(account) if ok => account,
         account => {
-            let locked = limits::record_failure(&mut tx, now_ms, &form.username, address).await?;
+            let locked = limits::failed(&attempt);
             // The name tried is not recorded: it may be a password typed in the wrong box.
             let failure = Event::new(Kind::Login, Action::E, Outcome::MinorFailure).from(address);
             audit::record(&mut tx, now, &failure).await?;
@@ -101,7 +103,7 @@ pub async fn login(
     let super::PrincipalKind::User(user_id) = account.principal.kind else {
         return Err(AuthError::Internal("a staff account without a user id"));
     };
-    limits::record_success(&mut tx, &form.username).await?;
+    limits::succeeded(&mut tx, now_ms, &attempt, &form.username, address).await?;
     let new = session::create(&mut tx, now_ms, user_id).await?;
     let event = Event::new(Kind::Login, Action::E, Outcome::Success)
         .by(Some(account.principal.agent()))

@@ -7,11 +7,19 @@
 //!   which accounts exist; they are stored as SHA-256 of the lower-cased name.
 //! - Per client address: [`MAX_ADDRESS_FAILURES`] failures within [`ADDRESS_WINDOW`]
 //!   and the address gets 429 until the oldest of them leaves the window.
+//! - Atomic under concurrency (issue 21): [`begin`] checks and counts the attempt
+//!   as a failure in one write transaction, before the password is verified; a
+//!   success then takes it back ([`succeeded`]). A hundred simultaneous wrong
+//!   passwords get at most [`MAX_CONSECUTIVE_FAILURES`] checked.
+//! - The lockout-abuse escape: an address the name has signed in from before
+//!   (within [`KNOWN_ADDRESS_AGE`]) keeps its own count for that name, so a
+//!   stranger who locks the name from elsewhere does not lock out the front desk
+//!   at its usual address; five failures from that address lock it there too.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
-use sqlx::SqliteConnection;
+use sqlx::{SqliteConnection, SqlitePool};
 
 use super::{AuthError, sha256_hex};
 
@@ -39,13 +47,31 @@ pub fn name_key(name: &str) -> String {
     sha256_hex(&name.to_ascii_lowercase())
 }
 
-/// `Err(Throttled)` if the address or the name may not try now.
-pub async fn check(
-    conn: &mut SqliteConnection,
+/// How long an address a name signed in from stays known to it.
+pub const KNOWN_ADDRESS_AGE: Duration = Duration::from_secs(90 * 24 * 60 * 60);
+
+/// An attempt counted by [`begin`]: settle it with [`succeeded`] or
+/// [`failed`].
+#[derive(Debug)]
+pub struct Attempt {
+    /// The `login_account` row counted: the name's, or the name's at a known
+    /// address.
+    key: String,
+    /// The `login_address_failure` row counted, if the address is known.
+    address_row: Option<i64>,
+    /// Whether this attempt's failure locks the key (it was the last allowed).
+    pub locks: bool,
+}
+
+/// Checks the limits and counts this attempt as a failure, in one write
+/// transaction: `Throttled` with the seconds to wait, or the [`Attempt`].
+pub async fn begin(
+    db: &SqlitePool,
     now_ms: i64,
     name: &str,
     address: Option<IpAddr>,
-) -> Result<(), AuthError> {
+) -> Result<Attempt, AuthError> {
+    let mut tx = crate::db::begin_write(db).await?;
     if let Some(address) = address {
         let since = now_ms - ms(ADDRESS_WINDOW);
         let (count, oldest): (i64, Option<i64>) = sqlx::query_as(
@@ -53,7 +79,7 @@ pub async fn check(
         )
         .bind(address.to_string())
         .bind(since)
-        .fetch_one(&mut *conn)
+        .fetch_one(&mut *tx)
         .await?;
         if count >= MAX_ADDRESS_FAILURES {
             let until = oldest.unwrap_or(now_ms) + ms(ADDRESS_WINDOW);
@@ -62,36 +88,115 @@ pub async fn check(
             });
         }
     }
+    let key = key_for(&mut tx, now_ms, name, address).await?;
     let locked_until: Option<i64> =
         sqlx::query_scalar("SELECT locked_until FROM login_account WHERE name_sha256 = ?")
-            .bind(name_key(name))
-            .fetch_optional(&mut *conn)
+            .bind(&key)
+            .fetch_optional(&mut *tx)
             .await?;
-    match locked_until {
-        Some(until) if until > now_ms => Err(AuthError::Throttled {
+    if let Some(until) = locked_until
+        && until > now_ms
+    {
+        return Err(AuthError::Throttled {
             retry_after_secs: secs_until(now_ms, until),
-        }),
-        _ => Ok(()),
+        });
     }
+    let (address_row, locks) = count_failure(&mut tx, now_ms, &key, address).await?;
+    tx.commit().await?;
+    Ok(Attempt {
+        key,
+        address_row,
+        locks,
+    })
 }
 
-/// Counts a failure for `name` and `address`. Returns whether it locked the name.
-pub async fn record_failure(
+/// The attempt failed: it was counted already. Whether it locked the name.
+pub fn failed(attempt: &Attempt) -> bool {
+    attempt.locks
+}
+
+/// The attempt succeeded: its failure is taken back, the name's count (at
+/// this address, if known) starts again, and the address becomes known.
+pub async fn succeeded(
+    conn: &mut SqliteConnection,
+    now_ms: i64,
+    attempt: &Attempt,
+    name: &str,
+    address: Option<IpAddr>,
+) -> Result<(), sqlx::Error> {
+    if let Some(row) = attempt.address_row {
+        sqlx::query("DELETE FROM login_address_failure WHERE rowid = ?")
+            .bind(row)
+            .execute(&mut *conn)
+            .await?;
+    }
+    sqlx::query("DELETE FROM login_account WHERE name_sha256 = ?")
+        .bind(&attempt.key)
+        .execute(&mut *conn)
+        .await?;
+    if let Some(address) = address {
+        sqlx::query(
+            "INSERT INTO login_known_address (name_sha256, address, at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name_sha256, address) DO UPDATE SET at = ?3",
+        )
+        .bind(name_key(name))
+        .bind(address.to_string())
+        .bind(now_ms)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The `login_account` key of `name` from `address`: its own at an address it
+/// signed in from within [`KNOWN_ADDRESS_AGE`], else the name's.
+async fn key_for(
     conn: &mut SqliteConnection,
     now_ms: i64,
     name: &str,
     address: Option<IpAddr>,
-) -> Result<bool, sqlx::Error> {
+) -> Result<String, sqlx::Error> {
+    let Some(address) = address else {
+        return Ok(name_key(name));
+    };
+    let known: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM login_known_address
+                        WHERE name_sha256 = ? AND address = ? AND at > ?)",
+    )
+    .bind(name_key(name))
+    .bind(address.to_string())
+    .bind(now_ms - ms(KNOWN_ADDRESS_AGE))
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(if known {
+        sha256_hex(&format!("{}\u{0}{address}", name.to_ascii_lowercase()))
+    } else {
+        name_key(name)
+    })
+}
+
+/// Counts one failure for `key` and `address`: the address row's id, and
+/// whether the key is now locked.
+async fn count_failure(
+    conn: &mut SqliteConnection,
+    now_ms: i64,
+    key: &str,
+    address: Option<IpAddr>,
+) -> Result<(Option<i64>, bool), sqlx::Error> {
+    let mut address_row = None;
     if let Some(address) = address {
         sqlx::query("DELETE FROM login_address_failure WHERE at <= ?")
             .bind(now_ms - ms(ADDRESS_WINDOW))
             .execute(&mut *conn)
             .await?;
-        sqlx::query("INSERT INTO login_address_failure (address, at) VALUES (?, ?)")
-            .bind(address.to_string())
-            .bind(now_ms)
-            .execute(&mut *conn)
-            .await?;
+        let row: i64 = sqlx::query_scalar(
+            "INSERT INTO login_address_failure (address, at) VALUES (?, ?) RETURNING rowid",
+        )
+        .bind(address.to_string())
+        .bind(now_ms)
+        .fetch_one(&mut *conn)
+        .await?;
+        address_row = Some(row);
     }
     // A lock that has run out starts a fresh count.
     let failures: i64 = sqlx::query_scalar(
@@ -101,7 +206,7 @@ pub async fn record_failure(
              locked_until = CASE WHEN locked_until <= ?2 THEN 0 ELSE locked_until END
          RETURNING failures",
     )
-    .bind(name_key(name))
+    .bind(key)
     .bind(now_ms)
     .fetch_one(&mut *conn)
     .await?;
@@ -110,19 +215,10 @@ pub async fn record_failure(
             "UPDATE login_account SET failures = 0, locked_until = ? WHERE name_sha256 = ?",
         )
         .bind(now_ms + ms(LOCKOUT))
-        .bind(name_key(name))
+        .bind(key)
         .execute(&mut *conn)
         .await?;
-        return Ok(true);
+        return Ok((address_row, true));
     }
-    Ok(false)
-}
-
-/// A success: the name's count starts again.
-pub async fn record_success(conn: &mut SqliteConnection, name: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM login_account WHERE name_sha256 = ?")
-        .bind(name_key(name))
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+    Ok((address_row, false))
 }

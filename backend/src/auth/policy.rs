@@ -20,6 +20,7 @@ use axum::response::{IntoResponse as _, Response};
 use super::{AuthError, Authenticated, CsrfChecked, Principal, Role};
 use crate::app::AppState;
 use crate::audit::{self, Action, Event, Interaction, Kind, Outcome, Reference};
+use crate::guard::Caller;
 
 /// Who may call a route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +44,9 @@ const DEMOGRAPHICS: &[Role] = &[FrontDesk, Clinician, Admin, System];
 const CLINICAL: &[Role] = &[Clinician, Admin, System];
 /// Who decides matches.
 pub const DECIDERS: &[Role] = &[Clinician, Admin];
+/// Who may reach the decision route: deciders, and the front desk, which may
+/// confirm a proposed link there (the handler checks which).
+const CONFIRMERS: &[Role] = &[FrontDesk, Clinician, Admin];
 /// Who writes to the FHIR store directly, and manages forms.
 const WRITERS: &[Role] = &[Admin, System];
 /// Who manages users, kiosks, tokens and reads the audit trail.
@@ -120,7 +124,7 @@ pub const ROUTES: &[(Method, &str, Access)] = &[
     (
         Method::POST,
         "/api/staff/review/{task}/decision",
-        Access::Roles(DECIDERS),
+        Access::Roles(CONFIRMERS),
     ),
     (
         Method::POST,
@@ -287,15 +291,51 @@ pub async fn enforce(State(state): State<AppState>, request: Request, next: Next
         // A system client on a public route (a script submitting intakes) is
         // still known, and may be told more (`POST /api/intakes`'s receipt); a
         // wrong token is refused, not ignored.
-        if !request
-            .headers()
+        let (mut parts, body) = request.into_parts();
+        if !parts
+            .headers
             .contains_key(axum::http::header::AUTHORIZATION)
         {
-            return next.run(request).await;
+            // Staff entering an intake at the desk are its proof of identity.
+            if method == Method::POST
+                && route == "/api/intakes"
+                && let Some(principal) = super::session::quiet_staff(&mut parts, &state).await
+            {
+                if let Err(wait) = limit(
+                    &state,
+                    Caller::Principal(format!("{:?}", principal.kind)),
+                    false,
+                ) {
+                    return crate::guard::too_many_requests(wait);
+                }
+                parts.extensions.insert(principal);
+                return next.run(Request::from_parts(parts, body)).await;
+            }
+            if is_rate_limited(&method, &route)
+                && let Some(address) = super::ClientAddr::from_parts(&parts).0
+                && let Err(wait) = limit(&state, Caller::Address(address), true)
+            {
+                tracing::warn!(http.route = %route, "rate limit: a caller without credentials refused");
+                return crate::guard::too_many_requests(wait);
+            }
+            // `/fhir` takes 4 MiB for Questionnaires; a stranger's `$validate`
+            // gets the small limit `/api` has (413 past it).
+            let body = if route.starts_with("/fhir/") {
+                axum::body::Body::new(http_body_util::Limited::new(body, state.public_body_bytes))
+            } else {
+                body
+            };
+            return next.run(Request::from_parts(parts, body)).await;
         }
-        let (mut parts, body) = request.into_parts();
         return match Authenticated::from_request_parts(&mut parts, &state).await {
             Ok(Authenticated(principal)) => {
+                if let Err(wait) = limit(
+                    &state,
+                    Caller::Principal(format!("{:?}", principal.kind)),
+                    false,
+                ) {
+                    return crate::guard::too_many_requests(wait);
+                }
                 parts.extensions.insert(principal);
                 next.run(Request::from_parts(parts, body)).await
             }
@@ -349,6 +389,13 @@ pub async fn enforce(State(state): State<AppState>, request: Request, next: Next
             tracing::error!(%error, "recording a refused access");
         }
         return AuthError::Forbidden.into_response();
+    }
+    if let Err(wait) = limit(
+        &state,
+        Caller::Principal(format!("{:?}", principal.kind)),
+        false,
+    ) {
+        return crate::guard::too_many_requests(wait);
     }
     parts.extensions.insert(principal);
     next.run(Request::from_parts(parts, body)).await
@@ -411,6 +458,35 @@ fn not_supported(route: &str, path: &str, allow: &[Method]) -> Response {
             .insert(axum::http::header::ALLOW, value);
     }
     response
+}
+
+/// The public routes a stranger could use to flood the clinic (charts,
+/// invitations' guesses, kiosk codes, costly checks): rate-limited per address
+/// for callers without credentials. Reads (health, a form, `me`) are not.
+fn is_rate_limited(method: &Method, route: &str) -> bool {
+    *method == Method::POST
+        && matches!(
+            route,
+            "/api/intakes"
+                | "/fhir/QuestionnaireResponse/$validate"
+                | "/api/demographics/validate"
+                | "/api/kiosk/enroll"
+                | "/api/invitation/open"
+                | "/api/invitation/confirm"
+        )
+}
+
+/// One request from `caller`: the public (per address) or the credentialed
+/// (per principal) limit. `Err` is the seconds to wait.
+fn limit(state: &AppState, caller: Caller, public: bool) -> Result<(), u64> {
+    let per_minute = if public {
+        state.guard.public_per_minute
+    } else {
+        state.guard.client_per_minute
+    };
+    state
+        .limiter
+        .check(caller, per_minute, std::time::Instant::now())
 }
 
 /// What a request's path names, for the record of its refusal: `{type}/{id}` on
@@ -507,7 +583,7 @@ mod tests {
         ("GET", "/api/intakes/{id}", None, "fcas"),
         ("GET", "/api/staff/review", None, "fca"),
         ("GET", "/api/staff/review/{task}", None, "fca"),
-        ("POST", "/api/staff/review/{task}/decision", None, "ca"),
+        ("POST", "/api/staff/review/{task}/decision", None, "fca"),
         ("POST", "/fhir/Patient/$match", None, "fcas"),
         ("GET", "/fhir/Questionnaire", None, "fcas"),
         ("GET", "/fhir/Questionnaire/{id}", None, "fcas"),

@@ -197,6 +197,20 @@ impl FromRequestParts<AppState> for Authenticated {
     }
 }
 
+/// The signed-in staff member behind a state-changing request on a public
+/// route, if it passes the CSRF checks; otherwise `None`, quietly: the request
+/// then goes on as anyone's (the patient's page open in a staff browser sends
+/// the session cookie but no CSRF token, and is a patient's, not staff's).
+pub(crate) async fn quiet_staff(parts: &mut Parts, state: &AppState) -> Option<Principal> {
+    let session = StaffSession::from_request_parts(parts, state).await.ok()?;
+    let token_ok = parts
+        .headers
+        .get(CSRF_HEADER)
+        .is_some_and(|v| constant_time_eq(v.as_bytes(), session.csrf.as_bytes()));
+    (token_ok && same_origin(&parts.headers, parts.uri.authority().map(|a| a.as_str())))
+        .then_some(session.principal)
+}
+
 /// A state-changing request from a signed-in staff user that carries the session's
 /// CSRF token in `X-CSRF-Token` and, if it has an `Origin`, comes from this
 /// server's own origin (the `Host` it was sent to). Refusals are 403 and audited.
@@ -270,7 +284,12 @@ pub(crate) fn same_origin(headers: &HeaderMap, uri_authority: Option<&str>) -> b
 pub struct ClientAddr(pub Option<IpAddr>);
 
 impl ClientAddr {
-    fn from_parts(parts: &Parts) -> Self {
+    /// The client's address as [`crate::guard::serve`] resolved it (behind a
+    /// trusted proxy, the forwarded one), else the TCP peer.
+    pub(crate) fn from_parts(parts: &Parts) -> Self {
+        if let Some(crate::guard::ClientIp(ip)) = parts.extensions.get() {
+            return ClientAddr(Some(*ip));
+        }
         ClientAddr(
             parts
                 .extensions

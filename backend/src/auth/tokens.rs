@@ -64,6 +64,40 @@ pub async fn create_by(
     role: Role,
     agent: Agent,
 ) -> Result<String, TokenError> {
+    insert(db, now, name, role, agent, false).await
+}
+
+/// [`create`] for a system client whose intakes prove who the patient is (an
+/// EMR's own integration, which knows its patients): a `certain` match is filed
+/// in the chart. Other tokens' intakes are treated as the public page's: a
+/// matched chart is only proposed for staff to confirm (issue 21).
+pub async fn create_linking(
+    db: &SqlitePool,
+    now: SystemTime,
+    name: &str,
+    role: Role,
+) -> Result<String, TokenError> {
+    insert(db, now, name, role, super::command_line_agent(), true).await
+}
+
+/// Whether the live token with this row id may link intakes to charts.
+pub async fn may_link(db: &SqlitePool, token_id: i64) -> Result<bool, sqlx::Error> {
+    let may: Option<bool> =
+        sqlx::query_scalar("SELECT may_link FROM api_token WHERE id = ? AND revoked_at IS NULL")
+            .bind(token_id)
+            .fetch_optional(db)
+            .await?;
+    Ok(may.unwrap_or(false))
+}
+
+async fn insert(
+    db: &SqlitePool,
+    now: SystemTime,
+    name: &str,
+    role: Role,
+    agent: Agent,
+    may_link: bool,
+) -> Result<String, TokenError> {
     check_name(name)?;
     if Role::parse_token(role.code()).is_none() {
         return Err(TokenError::Invalid("a token's role is system or admin"));
@@ -79,16 +113,22 @@ pub async fn create_by(
     if taken {
         return Err(TokenError::Duplicate(name.to_owned()));
     }
-    sqlx::query("INSERT INTO api_token (name, token_sha256, role, created_at) VALUES (?, ?, ?, ?)")
+    sqlx::query(
+        "INSERT INTO api_token (name, token_sha256, role, created_at, may_link) VALUES (?, ?, ?, ?, ?)",
+    )
         .bind(name)
         .bind(sha256_hex(&token))
         .bind(role.code())
         .bind(fhir_instant(now))
+        .bind(may_link)
         .execute(&mut *tx)
         .await?;
-    let event = Event::new(Kind::SecurityAdmin, Action::C, Outcome::Success)
+    let mut event = Event::new(Kind::SecurityAdmin, Action::C, Outcome::Success)
         .by(Some(agent))
         .about("urn:intake:token", name);
+    if may_link {
+        event = event.change("may-link");
+    }
     audit::record(&mut tx, now, &event).await?;
     tx.commit().await?;
     Ok(token)

@@ -52,6 +52,8 @@ pub enum IssueType {
     Conflict,
     /// More than one resource matched where one was expected.
     Duplicate,
+    /// The request would cost more than the server spends on one.
+    TooCostly,
 }
 
 impl IssueType {
@@ -64,6 +66,7 @@ impl IssueType {
             IssueType::TooLong => "too-long",
             IssueType::Conflict => "conflict",
             IssueType::Duplicate => "duplicate",
+            IssueType::TooCostly => "too-costly",
             IssueType::NotFound => "not-found",
             IssueType::NotSupported => "not-supported",
             IssueType::Exception => "exception",

@@ -222,6 +222,40 @@ fn drop_empty(value: &mut serde_json::Value) {
     }
 }
 
+/// Refuses a `regex` that would cost more than
+/// [`shared::regex::Regex::STEP_BUDGET`] on the longest answer its item
+/// accepts (its `maxLength`, else [`shared::answers::DEFAULT_MAX_LENGTH`]):
+/// checking it would stall the server (issue 21: `[a-z]{0,2000}Q` without a
+/// maxLength took 22 s on a 1 MB answer).
+fn affordable_patterns(items: &[Item], errors: &mut Vec<Issue>) {
+    use shared::regex::Regex;
+    for item in items {
+        if let Some(pattern) = &item.constraints.regex
+            && let Ok(re) = Regex::new(pattern)
+        {
+            let max = item
+                .constraints
+                .max_length
+                .unwrap_or(shared::answers::DEFAULT_MAX_LENGTH);
+            let cost = re.cost_per_char().max(1);
+            if cost.saturating_mul(u64::from(max)) > Regex::STEP_BUDGET {
+                errors.push(
+                    Issue::error(
+                        IssueType::TooCostly,
+                        format!(
+                            "Item {}: its regex is too costly to check answers of up to {max} characters; give it a maxLength of at most {} or a simpler pattern",
+                            item.link_id,
+                            Regex::STEP_BUDGET / cost
+                        ),
+                    )
+                    .at(item.link_id.clone()),
+                );
+            }
+        }
+        affordable_patterns(&item.items, errors);
+    }
+}
+
 /// Compiles `questionnaire`, stored as `id`, into the browser's form.
 pub fn compile(parsed: &Parsed, id: &str) -> Result<CompiledForm, Vec<Issue>> {
     let questionnaire = &parsed.questionnaire;
@@ -239,6 +273,7 @@ pub fn compile(parsed: &Parsed, id: &str) -> Result<CompiledForm, Vec<Issue>> {
     }
     compiler.note_unsupported(None, &questionnaire.extension, FORM_EXTENSIONS);
     compiler.check_references(&items);
+    affordable_patterns(&items, &mut compiler.errors);
     if !compiler.errors.is_empty() {
         return Err(compiler.errors);
     }

@@ -204,7 +204,123 @@ pub struct Submission {
     pub agent: Option<crate::audit::Agent>,
     /// The invitation it was sent under, when the patient came by one.
     pub invited: Option<Invited>,
+    /// What proved who the patient is (stamped on `response` already).
+    pub proof: Proof,
+    /// Whether a `certain` match may be filed without a person: the intake
+    /// has proof, or the clinic links unverified intakes too.
+    pub may_link: bool,
 }
+
+/// What proved who the patient of an intake is (issue 21). An intake without
+/// proof that matches a chart is not filed there on the strength of the typed
+/// name and birth date alone (anyone who knows a neighbour's details could put
+/// a false allergy in her chart): it waits as a proposed link staff confirm,
+/// unless the clinic set `INTAKE_UNVERIFIED_INTAKES=link`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proof {
+    /// An invitation: its single-use token plus the birth date.
+    Invitation,
+    /// A kiosk enrolled by staff, in the clinic.
+    Kiosk,
+    /// A signed-in staff member entered it.
+    Staff,
+    /// A system client whose token is allowed to link (`--may-link`).
+    System,
+    /// None: the public page, or a system client acting for nobody.
+    None,
+}
+
+/// The system of the `meta.tag` on an intake's QuestionnaireResponse and
+/// Provenance that says which [`Proof`] the intake carried.
+pub const PROOF_SYSTEM: &str = "urn:intake:identity-proof";
+
+impl Proof {
+    /// As in the `meta.tag`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Proof::Invitation => "invitation",
+            Proof::Kiosk => "kiosk",
+            Proof::Staff => "staff",
+            Proof::System => "system",
+            Proof::None => "unverified",
+        }
+    }
+
+    /// What a clinician reading the chart is told.
+    fn display(self) -> &'static str {
+        match self {
+            Proof::Invitation => "Patient-reported; identity verified by invitation",
+            Proof::Kiosk => "Patient-reported at a clinic kiosk",
+            Proof::Staff => "Entered by staff",
+            Proof::System => "Sent by a trusted system",
+            Proof::None => "Patient-reported; identity not verified",
+        }
+    }
+
+    /// Whether the intake proves who the patient is.
+    pub fn is_verified(self) -> bool {
+        self != Proof::None
+    }
+
+    /// The `meta.tag` saying so.
+    pub fn tag(self) -> Value {
+        json!({"system": PROOF_SYSTEM, "code": self.code(), "display": self.display()})
+    }
+
+    /// `resource` with this proof as its only tag of [`PROOF_SYSTEM`]: a tag
+    /// the sender wrote there is dropped, so nobody can claim a proof.
+    pub fn stamp(self, resource: &mut Value) {
+        let Some(object) = resource.as_object_mut() else {
+            return;
+        };
+        let meta = object.entry("meta").or_insert_with(|| json!({}));
+        if !meta.is_object() {
+            *meta = json!({});
+        }
+        let mut tags: Vec<Value> = meta
+            .get("tag")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        tags.retain(|t| t.get("system").and_then(Value::as_str) != Some(PROOF_SYSTEM));
+        tags.push(self.tag());
+        meta["tag"] = Value::Array(tags);
+    }
+
+    /// The proof a stored response was stamped with (none: unverified).
+    pub fn of(resource: &Value) -> Self {
+        let code = resource
+            .pointer("/meta/tag")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .find(|t| t.get("system").and_then(Value::as_str) == Some(PROOF_SYSTEM))
+            .and_then(|t| t.get("code"))
+            .and_then(Value::as_str);
+        match code {
+            Some("invitation") => Proof::Invitation,
+            Some("kiosk") => Proof::Kiosk,
+            Some("staff") => Proof::Staff,
+            Some("system") => Proof::System,
+            _ => Proof::None,
+        }
+    }
+}
+
+/// What becomes of an intake without proof that matches a chart
+/// (`INTAKE_UNVERIFIED_INTAKES`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Unverified {
+    /// It waits as a proposed link that staff confirm (the default).
+    #[default]
+    Review,
+    /// It is filed in the matched chart, as verified ones are.
+    Link,
+}
+
+/// The reason code of a review Task that proposes a link an intake without
+/// proof could not make itself.
+pub const UNVERIFIED_REASON: &str = "unverified-identity";
 
 /// An intake sent under a confirmed invitation (see [`crate::invitation`]).
 #[derive(Clone, Debug)]
@@ -599,7 +715,7 @@ async fn accept_batch(
                 Err(IntakeError::InvitationSpent)
             } else {
                 keys.insert(&s.key, i);
-                decide(ctx, &job.prepared, s.invited.as_ref(), &mut held)
+                decide(ctx, &job.prepared, s, &mut held)
                     .await
                     .map(Decided::New)
             };
@@ -738,10 +854,10 @@ async fn invitation_open(
 async fn decide(
     ctx: &Context,
     p: &Prepared,
-    invited: Option<&Invited>,
+    s: &Submission,
     held: &mut Vec<(String, bool)>,
 ) -> Result<NewIntake, IntakeError> {
-    if let Some(patient) = invited.and_then(|i| i.patient.clone()) {
+    if let Some(patient) = s.invited.as_ref().and_then(|i| i.patient.clone()) {
         return Ok(NewIntake {
             decision: Decision::Linked,
             subject: Subject::Existing(patient),
@@ -783,7 +899,8 @@ async fn decide(
     let top = found.first();
     let decision = match top.map(|f| f.candidate.grade) {
         _ if unsearched => Decision::Review,
-        Some(matching::Grade::Certain) => Decision::Linked,
+        // Without proof, a certain match is only proposed (issue 21).
+        Some(matching::Grade::Certain) if s.may_link => Decision::Linked,
         Some(_) => Decision::Review,
         None => Decision::Created,
     };
@@ -1025,7 +1142,18 @@ fn record(
         _ => top.map(|f| &f.resource),
     };
     let task = match (&subject, chart) {
-        (Subject::None, _) => Some(review_task(id, &found, now)),
+        (Subject::None, _) => {
+            let mut task = review_task(id, &found, now);
+            let proposed =
+                !s.may_link && top.is_some_and(|f| f.candidate.grade == matching::Grade::Certain);
+            if proposed {
+                task["reasonCode"] = json!({
+                    "coding": [{"system": TASK_SYSTEM, "code": UNVERIFIED_REASON}],
+                    "text": "Proposed link: the intake matches this chart but carried no proof of identity; confirm it is this patient",
+                });
+            }
+            Some(task)
+        }
         (Subject::Existing(p), Some(chart)) => {
             update_task(id, p, chart, &s.patient, &ctx.country, now)
         }
@@ -1285,10 +1413,12 @@ pub(crate) fn delivery_bundle(
     if let Some(invitation) = author.invitation {
         who["identifier"] = json!({"system": crate::invitation::SYSTEM, "value": invitation});
     }
+    // Which proof the intake carried, as the response is stamped.
+    let proof = Proof::of(response).tag();
     entries.push(json!({
         "resource": {
             "resourceType": "Provenance",
-            "meta": {"tag": [{"system": SUBMISSION_SYSTEM, "code": id}]},
+            "meta": {"tag": [{"system": SUBMISSION_SYSTEM, "code": id}, proof]},
             "target": targets,
             "recorded": now,
             "activity": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation", "code": "CREATE"}]},

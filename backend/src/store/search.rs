@@ -438,11 +438,21 @@ fn sortable(resource_type: &str, name: &str) -> bool {
 fn is_element_name(s: &str) -> bool {
     s.starts_with(|c: char| c.is_ascii_lowercase()) && s.bytes().all(|b| b.is_ascii_alphanumeric())
 }
+/// The most parameters one search may have.
+pub const MAX_PARAMETERS: usize = 64;
 
 /// Reads a search's query parameters (already percent-decoded pairs). Unknown
 /// parameters and modifiers are an error (422 `not-supported`), so a client never
 /// gets every patient for a typo, nor the women for `gender:not=female`.
 pub fn parse(resource_type: &str, pairs: &[(String, String)]) -> Result<Query, Vec<Issue>> {
+    // 5,000 `name=` conditions made one SQL statement SQLite refused (a 503):
+    // a client's mistake, so a 4xx (issue 21).
+    if pairs.len() > MAX_PARAMETERS {
+        return Err(vec![Issue::error(
+            IssueType::TooLong,
+            format!("At most {MAX_PARAMETERS} search parameters in one search"),
+        )]);
+    }
     let mut query = Query {
         count: DEFAULT_COUNT,
         ..Query::default()

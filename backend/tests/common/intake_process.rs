@@ -84,7 +84,8 @@ impl IntakeProcess {
         server
     }
 
-    /// A client sending a new admin token made on `data` with `intake token create`,
+    /// A client sending a new admin token made on `data` with `intake token create
+    /// --may-link` (these tests' client stands for the EMR's integration),
     /// waiting at most 20 s for an answer. `/fhir` and most of `/api` need a token.
     pub(crate) fn admin_client(data: &Path) -> reqwest::Client {
         std::fs::create_dir_all(data).expect("data folder");
@@ -94,7 +95,14 @@ impl IntakeProcess {
         );
         let out = Command::new(env!("CARGO_BIN_EXE_intake"))
             .args([
-                "token", "create", "--role", "admin", "--name", &name, "--data",
+                "token",
+                "create",
+                "--role",
+                "admin",
+                "--may-link",
+                "--name",
+                &name,
+                "--data",
             ])
             .arg(data)
             .env("RUST_LOG", "error")

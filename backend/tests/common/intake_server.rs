@@ -40,6 +40,12 @@ impl IntakeServer {
         .await
     }
 
+    /// On the embedded store, with [`super::spawn_server`]'s settings changed by
+    /// `configure`.
+    pub(crate) async fn start_with(configure: impl FnOnce(&mut backend::Config)) -> Self {
+        Self::start(configure).await
+    }
+
     async fn start(configure: impl FnOnce(&mut backend::Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let spawned =

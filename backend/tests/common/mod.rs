@@ -45,9 +45,11 @@ pub(crate) fn authorized(token: &str) -> reqwest::Client {
         .unwrap()
 }
 
-/// A new admin token on the app's database.
+/// A new admin token on the app's database, allowed to link intakes to charts:
+/// these tests' client stands for the EMR's own integration, whose intakes prove
+/// who the patient is (issue 21; an anonymous intake only proposes a link).
 pub(crate) async fn admin_token(db: &sqlx::SqlitePool, name: &str) -> String {
-    backend::auth::tokens::create(
+    backend::auth::tokens::create_linking(
         db,
         std::time::SystemTime::now(),
         name,
@@ -77,6 +79,7 @@ pub(crate) async fn spawn_server_with(
         matching: Default::default(),
         delivery: Default::default(),
         emr: Default::default(),
+        guard: Default::default(),
     };
     configure(&mut config);
     let app = backend::Application::build(&config).await.unwrap();

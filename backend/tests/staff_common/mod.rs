@@ -52,9 +52,12 @@ async fn admin_client(db: &SqlitePool) -> reqwest::Client {
         "tests-{}",
         backend::fhir::extract::IdGenerator::uuid(&backend::fhir::extract::RandomIds)
     );
-    let token = backend::auth::tokens::create(db, std::time::SystemTime::now(), &name, Role::Admin)
-        .await
-        .unwrap();
+    // Allowed to link: it arranges what the EMR's own integration would send
+    // (issue 21: other tokens' intakes only propose a link).
+    let token =
+        backend::auth::tokens::create_linking(db, std::time::SystemTime::now(), &name, Role::Admin)
+            .await
+            .unwrap();
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(
         reqwest::header::AUTHORIZATION,
@@ -84,6 +87,7 @@ async fn serve(dir: &TempDir, configure: impl FnOnce(&mut backend::Config)) -> (
         matching: Default::default(),
         delivery: Default::default(),
         emr: Default::default(),
+        guard: Default::default(),
     };
     configure(&mut config);
     let app = backend::Application::build(&config).await.unwrap();
