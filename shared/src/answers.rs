@@ -84,6 +84,19 @@ pub struct Evaluation {
     pub disabled: Vec<String>,
     /// Enabled items with a `calculatedExpression`, by path: their values.
     pub calculated: Map<Vec<Value>>,
+    /// Values sent for calculated items whose expression could not be evaluated
+    /// (see [`sdc::Computed::uncomputed`]): kept as sent, never refused, and
+    /// reported as a warning.
+    pub unchecked: Vec<Unchecked>,
+}
+
+/// A value sent for a calculated item that could not be checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unchecked {
+    /// The item's linkId.
+    pub link_id: String,
+    /// Where, as in [`AnswerIssue::path`].
+    pub path: String,
 }
 
 impl Evaluation {
@@ -130,6 +143,7 @@ pub(crate) fn evaluate_computed(
 ) -> Evaluation {
     let mut checker = Checker::new(form, response, &computed.enabled, &computed.max_value);
     checker.calculated = Some(&computed.calculated);
+    checker.uncomputed = &computed.uncomputed;
     let mut evaluation = Evaluation::default();
     checker.items(&form.items, &response.item, &[], "", &mut evaluation);
     evaluation.calculated = computed
@@ -174,6 +188,8 @@ struct Checker<'a> {
     max_values: &'a Map<Value>,
     /// Path → what the item's `calculatedExpression` gives, where it has one.
     calculated: Option<&'a Map<Vec<Value>>>,
+    /// Paths whose `calculatedExpression` could not be evaluated.
+    uncomputed: &'a [String],
 }
 
 impl<'a> Checker<'a> {
@@ -199,6 +215,7 @@ impl<'a> Checker<'a> {
             by_expression,
             max_values,
             calculated: None,
+            uncomputed: &[],
         }
     }
 
@@ -272,6 +289,13 @@ impl<'a> Checker<'a> {
                         && !same_values(answers.iter().map(|a| &a.value), expected)
                     {
                         issue(evaluation, &def.link_id, AnswerProblem::NotCalculated);
+                    }
+                    let path = item_path(prefix, &def.link_id);
+                    if !answers.is_empty() && self.uncomputed.contains(&path) {
+                        evaluation.unchecked.push(Unchecked {
+                            link_id: def.link_id.clone(),
+                            path,
+                        });
                     }
                     let limit = self.max_values.get(&item_path(prefix, &def.link_id));
                     for answer in &answers {

@@ -7,6 +7,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench_match;
+mod conformance;
 mod dist;
 mod setup;
 mod size;
@@ -31,6 +32,10 @@ usage: cargo xtask <command>
                   the FHIR API, and on 1,000,000 synthetic patients
   bench intake    a load generator against the embedded store: submissions per
                   second, p50/p99 latency, accepted vs delivered [RATE] [SECONDS]
+  conformance fhirpath
+                  the official FHIRPath R4 suite through our engine: passed,
+                  failed, skipped per group, then one JSON line of totals
+                  [--failures] [--write: rewrite the list of passing cases]
   setup           only install the tools (add --browser for Chromium)
   build-frontend  build dist/ (release; --dev for a quick debug build)
   finalize-dist   Trunk's post-build hook (see Trunk.toml)";
@@ -48,6 +53,7 @@ fn main() -> ExitCode {
         Some("bench") if args.get(1).map(String::as_str) == Some("intake") => {
             bench_intake(&args[2..])
         }
+        Some("conformance") => conformance::run(&args[1..]),
         Some("setup") => setup::install(args.iter().any(|a| a == "--browser")).map(drop),
         Some("build-frontend") => setup::install(false)
             .and_then(|tools| build_frontend(&tools, !args.iter().any(|a| a == "--dev"))),

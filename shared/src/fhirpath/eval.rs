@@ -15,44 +15,87 @@ const MAX_ITEMS: usize = 10_000;
 const ORDINAL_VALUE: &str = "http://hl7.org/fhir/StructureDefinition/ordinalValue";
 const ITEM_WEIGHT: &str = "http://hl7.org/fhir/StructureDefinition/itemWeight";
 
-/// An expression could not be evaluated (several values where one was needed,
-/// mismatched types, a collection too large). Callers treat it as empty.
+/// Most steps one evaluation may take (each node of the expression evaluated
+/// once per input, each value produced or compared): far above what a real form's
+/// score needs (a PHQ-9 takes a few hundred), low enough that a hostile expression
+/// from an uploaded form stops in milliseconds.
+pub const MAX_STEPS: u32 = 200_000;
+
+/// Why an expression could not be evaluated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct EvalError;
+pub enum EvalError {
+    /// Several values where one was needed, mismatched types, a collection too
+    /// large, a variable that could not itself be evaluated.
+    Invalid,
+    /// More than [`MAX_STEPS`] steps: the expression does too much work.
+    TooMuchWork,
+}
 
 type Nodes<'a> = Vec<Node<'a>>;
 type R<'a> = Result<Nodes<'a>, EvalError>;
 
-/// What an expression sees: `%resource`, `%questionnaire`, today's date (none:
-/// `today()` is empty) and the variables in scope, innermost last.
+/// What an expression sees: `%resource`, `%questionnaire` (the compiled form,
+/// when there is one), today's date (none: `today()` is empty), the instant
+/// `now()` gives (none: today's date) and the variables in scope, innermost last.
+/// A variable bound to an error (it could not be evaluated) makes any expression
+/// that reads it an error, never a silent empty.
 #[derive(Clone, Debug)]
 pub struct Env<'a> {
-    pub form: &'a Form,
-    pub resource: &'a QuestionnaireResponse,
+    pub form: Option<&'a Form>,
+    pub resource: Node<'a>,
     pub today: Option<Date>,
-    pub vars: Vec<(&'a str, Nodes<'a>)>,
+    pub now: Option<&'a str>,
+    pub vars: Vec<(&'a str, Result<Nodes<'a>, EvalError>)>,
 }
 
 impl<'a> Env<'a> {
-    /// An environment without variables.
+    /// An environment over a response to `form`, without variables.
     pub fn new(form: &'a Form, resource: &'a QuestionnaireResponse, today: Option<Date>) -> Self {
         Self {
-            form,
-            resource,
+            form: Some(form),
+            resource: Node::Response(resource),
             today,
+            now: None,
             vars: Vec::new(),
         }
     }
 
-    /// Evaluates `expr` with `context` as `%context` and input.
+    #[cfg(feature = "launch-context")]
+    /// An environment over a FHIR resource as raw JSON (`%resource`), without a
+    /// compiled form: extraction and the conformance suite evaluate this way.
+    pub fn json(resource: &'a Json, today: Option<Date>) -> Self {
+        Self {
+            form: None,
+            resource: Node::Json(resource),
+            today,
+            now: None,
+            vars: Vec::new(),
+        }
+    }
+
+    /// Evaluates `expr` with `context` as `%context` and input, within
+    /// [`MAX_STEPS`].
     pub fn eval(&self, expr: &Expr, context: &[Node<'a>]) -> R<'a> {
-        Run { env: self, context }.eval(expr, context)
+        let steps = std::cell::Cell::new(MAX_STEPS);
+        Run {
+            env: self,
+            context,
+            total: None,
+            index: None,
+            steps: &steps,
+        }
+        .eval(expr, context)
     }
 }
 
 struct Run<'e, 'a> {
     env: &'e Env<'a>,
     context: &'e [Node<'a>],
+    /// `$total` inside `aggregate()`.
+    total: Option<&'e [Node<'a>]>,
+    /// `$index` inside `where`, `select`, `all`, `exists`, `aggregate`.
+    index: Option<i64>,
+    steps: &'e std::cell::Cell<u32>,
 }
 
 /// The one value of a collection, if any; several are an error.
@@ -60,7 +103,7 @@ fn single<'c, 'a>(c: &'c [Node<'a>]) -> Result<Option<&'c Node<'a>>, EvalError> 
     match c {
         [] => Ok(None),
         [n] => Ok(Some(n)),
-        _ => Err(EvalError),
+        _ => Err(EvalError::Invalid),
     }
 }
 
@@ -86,6 +129,7 @@ fn text<'a>(s: impl Into<Cow<'a, str>>) -> Node<'a> {
 }
 
 fn eq(x: &Node<'_>, y: &Node<'_>) -> bool {
+    let (x, y) = (&*lift(x), &*lift(y));
     if let (Some(a), Some(b)) = (num(x), num(y)) {
         return a == b;
     }
@@ -121,6 +165,7 @@ fn equivalent(x: &[Node<'_>], y: &[Node<'_>]) -> bool {
 }
 
 fn compare(x: &Node<'_>, y: &Node<'_>) -> Option<Ordering> {
+    let (x, y) = (&*lift(x), &*lift(y));
     if let (Some(a), Some(b)) = (num(x), num(y)) {
         return a.partial_cmp(&b);
     }
@@ -203,6 +248,13 @@ fn is_type(n: &Node<'_>, name: &str) -> bool {
         Node::Attachment(_) => &["attachment"],
         Node::Response(_) => &["questionnaireresponse", "resource", "domainresource"],
         Node::Form(_) => &["questionnaire", "resource", "domainresource"],
+        #[cfg(feature = "launch-context")]
+        Node::Json(j) => {
+            return j
+                .get("resourceType")
+                .and_then(Json::as_str)
+                .is_some_and(|t| t.eq_ignore_ascii_case(&name));
+        }
         _ => &[],
     };
     names.contains(&name.as_str())
@@ -334,30 +386,111 @@ fn member<'a>(n: &Node<'a>, name: &str, out: &mut Nodes<'a>) {
             _ => {}
         },
         #[cfg(feature = "launch-context")]
-        Node::Json(j) => match j.get(name) {
-            Some(Json::Array(items)) => out.extend(items.iter().filter_map(json_node)),
-            Some(v) => out.extend(json_node(v)),
-            None => {}
-        },
+        Node::Json(j) => json_member(j, name, out),
         _ => {}
     }
 }
 
+/// FHIR data types, as the suffix of a choice element (`valueQuantity` is
+/// `value`), that the JSON evaluation recognises.
 #[cfg(feature = "launch-context")]
-/// The node of a JSON value in a launch-context resource: primitives become
-/// FHIRPath values (FHIR's dates are strings, which date items accept), objects
+const CHOICE_TYPES: &[&str] = &[
+    "Boolean", "Integer", "Decimal", "String", "Date", "DateTime", "Time", "Instant", "Uri",
+    "Url", "Canonical", "Code", "Id", "Oid", "Uuid", "Markdown", "Base64Binary", "PositiveInt",
+    "UnsignedInt", "Quantity", "Coding", "CodeableConcept", "Reference", "Period", "Range",
+    "Ratio", "Attachment", "Identifier", "HumanName", "Address", "ContactPoint", "SampledData",
+    "Age", "Duration", "Money", "Count", "Distance", "Timing", "Annotation", "Signature",
+    "Expression",
+];
+
+/// Elements of FHIR resources whose JSON strings are dates or instants.
+#[cfg(feature = "launch-context")]
+const DATE_ELEMENTS: &[&str] = &[
+    "birthDate", "date", "start", "end", "issued", "authored", "lastUpdated", "recorded",
+    "created", "timestamp", "instant", "dateTime",
+];
+
+/// `name` of a FHIR resource (or element) as JSON: the member itself, a choice
+/// element by its type suffix, or the resource itself by its type
+/// (`Patient.name` on a Patient).
+#[cfg(feature = "launch-context")]
+fn json_member<'a>(j: &'a Json, name: &str, out: &mut Nodes<'a>) {
+    let Json::Object(members) = j else {
+        return;
+    };
+    if name.starts_with(|c: char| c.is_ascii_uppercase()) {
+        if j.get("resourceType").and_then(Json::as_str) == Some(name) {
+            out.push(Node::Json(j));
+        }
+        return;
+    }
+    for (key, value) in members {
+        let kind = if key == name {
+            if DATE_ELEMENTS.contains(&name) { "DateTime" } else { "" }
+        } else {
+            match key.strip_prefix(name) {
+                Some(rest) if CHOICE_TYPES.contains(&rest) => rest,
+                _ => continue,
+            }
+        };
+        match value {
+            Json::Array(items) => out.extend(items.iter().filter_map(|v| json_node(v, kind))),
+            v => out.extend(json_node(v, kind)),
+        }
+    }
+}
+
+#[cfg(feature = "launch-context")]
+/// The node of a JSON value in a FHIR resource, `kind` its FHIR type where the
+/// element's name tells it (a choice's suffix, a known date element):
+/// primitives become FHIRPath values, dates and times by their type, objects
 /// stay JSON; `null` is nothing.
-fn json_node(j: &Json) -> Option<Node<'_>> {
+fn json_node<'a>(j: &'a Json, kind: &str) -> Option<Node<'a>> {
     Some(match j {
         Json::Null => return None,
         Json::Bool(b) => Node::Bool(*b),
         Json::Number(n) => match n.parse::<i64>() {
-            Ok(i) => Node::Int(i),
-            Err(_) => Node::Dec(crate::float::parse_f64(n)?),
+            Ok(i) if kind != "Decimal" => Node::Int(i),
+            _ => Node::Dec(crate::float::parse_f64(n)?),
         },
-        Json::String(s) => Node::Str(Cow::Borrowed(s.as_str())),
+        Json::String(s) => {
+            let s = Cow::Borrowed(s.as_str());
+            match kind {
+                "Date" | "DateTime" | "Instant" if s.contains('T') => Node::DateTime(s),
+                "Date" | "DateTime" | "Instant" if super::parse::date_literal(&s).is_ok() => {
+                    Node::Date(s)
+                }
+                "Time" => Node::Time(s),
+                _ => Node::Str(s),
+            }
+        }
         Json::Array(_) | Json::Object(_) => Node::Json(j),
     })
+}
+
+/// A FHIR Quantity as JSON (`valueQuantity`) as a quantity value, so that it
+/// compares and adds as one; anything else as it is.
+fn lift<'n, 'a>(n: &'n Node<'a>) -> Cow<'n, Node<'a>> {
+    #[cfg(feature = "launch-context")]
+    if let Node::Json(j) = n
+        && let Some(Json::Number(v)) = j.get("value")
+        && let Some(unit) = j.get("code").or_else(|| j.get("unit")).and_then(Json::as_str)
+        && let Some(v) = crate::float::parse_f64(v)
+    {
+        return Cow::Owned(Node::Qty(v, Cow::Borrowed(unit)));
+    }
+    Cow::Borrowed(n)
+}
+
+/// A value as the suite writes it: text for primitives (dates without `@`),
+/// `1 'kg'` for a quantity; none for nodes of a resource.
+pub fn display(n: &Node<'_>) -> Option<String> {
+    string_of(&lift(n))
+}
+
+/// A number's value.
+pub fn number_of(n: &Node<'_>) -> Option<f64> {
+    num(n)
 }
 
 fn find_item<'a>(items: &'a [Item], link_id: &str) -> Option<&'a Item> {
@@ -371,6 +504,7 @@ fn find_item<'a>(items: &'a [Item], link_id: &str) -> Option<&'a Item> {
 }
 
 fn arith<'a>(op: Op, x: &Node<'a>, y: &Node<'a>) -> Option<Node<'a>> {
+    let (x, y) = (&*lift(x), &*lift(y));
     if let (Node::Int(a), Node::Int(b)) = (x, y) {
         return match op {
             Op::Add => a.checked_add(*b).map(Node::Int),
@@ -414,12 +548,43 @@ fn opt<'a>(n: Option<Node<'a>>) -> Nodes<'a> {
 }
 
 impl<'a> Run<'_, 'a> {
+    /// Takes `n` steps from the budget.
+    fn charge(&self, n: usize) -> Result<(), EvalError> {
+        let left = self.steps.get();
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        if n > left {
+            self.steps.set(0);
+            return Err(EvalError::TooMuchWork);
+        }
+        self.steps.set(left - n);
+        Ok(())
+    }
+
+    /// Charges for comparing up to every pair of `n` values (`distinct`, `|`).
+    fn charge_pairs(&self, n: usize) -> Result<(), EvalError> {
+        self.charge(n.saturating_mul(n) / 16)
+    }
+
+    /// This run with `$index` (and `$total`) bound.
+    fn at<'f>(&'f self, index: usize, total: Option<&'f [Node<'a>]>) -> Run<'f, 'a> {
+        Run {
+            env: self.env,
+            context: self.context,
+            total: total.or(self.total),
+            index: i64::try_from(index).ok(),
+            steps: self.steps,
+        }
+    }
+
     fn eval(&self, e: &Expr, focus: &[Node<'a>]) -> R<'a> {
+        self.charge(1 + focus.len())?;
         let out = match e {
             Expr::Empty => vec![],
             Expr::Lit(n) => vec![n.clone()],
-            Expr::Var(name) => self.var(name),
+            Expr::Var(name) => self.var(name)?,
             Expr::This => focus.to_vec(),
+            Expr::Total => self.total.map(<[_]>::to_vec).unwrap_or_default(),
+            Expr::IndexVar => opt(self.index.map(Node::Int)),
             Expr::Member(target, name) => {
                 let base = match target {
                     Some(t) => self.eval(t, focus)?,
@@ -436,7 +601,7 @@ impl<'a> Run<'_, 'a> {
                         opt(usize::try_from(*i).ok().and_then(|i| base.get(i).cloned()))
                     }
                     None => vec![],
-                    Some(_) => return Err(EvalError),
+                    Some(_) => return Err(EvalError::Invalid),
                 }
             }
             Expr::Neg(x) => match single(&self.eval(x, focus)?)? {
@@ -444,7 +609,7 @@ impl<'a> Run<'_, 'a> {
                 Some(Node::Int(i)) => opt(i.checked_neg().map(Node::Int)),
                 Some(Node::Dec(d)) => vec![Node::Dec(-d)],
                 Some(Node::Qty(v, u)) => vec![Node::Qty(-v, u.clone())],
-                Some(_) => return Err(EvalError),
+                Some(_) => return Err(EvalError::Invalid),
             },
             Expr::Bin(op, a, b) => self.binary(*op, a, b, focus)?,
             Expr::Call(target, name, args) => {
@@ -456,15 +621,15 @@ impl<'a> Run<'_, 'a> {
             }
         };
         if out.len() > MAX_ITEMS {
-            return Err(EvalError);
+            return Err(EvalError::Invalid);
         }
         Ok(out)
     }
 
-    fn var(&self, name: &str) -> Nodes<'a> {
-        match name {
-            "resource" | "rootResource" => vec![Node::Response(self.env.resource)],
-            "questionnaire" => vec![Node::Form(self.env.form)],
+    fn var(&self, name: &str) -> R<'a> {
+        Ok(match name {
+            "resource" | "rootResource" => vec![self.env.resource.clone()],
+            "questionnaire" => opt(self.env.form.map(Node::Form)),
             "context" => self.context.to_vec(),
             "ucum" => vec![text("http://unitsofmeasure.org")],
             "sct" => vec![text("http://snomed.info/sct")],
@@ -476,8 +641,9 @@ impl<'a> Run<'_, 'a> {
                 .rev()
                 .find(|(n, _)| *n == name)
                 .map(|(_, v)| v.clone())
+                .transpose()?
                 .unwrap_or_default(),
-        }
+        })
     }
 
     fn binary(&self, op: Op, a: &Expr, b: &Expr, focus: &[Node<'a>]) -> R<'a> {
@@ -529,6 +695,7 @@ impl<'a> Run<'_, 'a> {
         };
         Ok(match op {
             Op::Union => {
+                self.charge_pairs(x.len() + y.len())?;
                 let mut out = vec![];
                 x.into_iter()
                     .chain(y)
@@ -543,7 +710,7 @@ impl<'a> Run<'_, 'a> {
             Op::Contains => within(&y, &x)?,
             Op::Concat => {
                 let s = |c: &[Node<'a>]| -> Result<String, EvalError> {
-                    single(c)?.map_or(Ok(String::new()), |n| string_of(n).ok_or(EvalError))
+                    single(c)?.map_or(Ok(String::new()), |n| string_of(n).ok_or(EvalError::Invalid))
                 };
                 vec![text(s(&x)? + &s(&y)?)]
             }
@@ -569,8 +736,8 @@ impl<'a> Run<'_, 'a> {
     /// Nodes of `c` for which `crit` is true.
     fn filter(&self, c: &[Node<'a>], crit: &Expr) -> R<'a> {
         let mut out = vec![];
-        for n in c {
-            if truth(&self.eval(crit, std::slice::from_ref(n))?)? == Some(true) {
+        for (i, n) in c.iter().enumerate() {
+            if truth(&self.at(i, None).eval(crit, std::slice::from_ref(n))?)? == Some(true) {
                 out.push(n.clone());
             }
         }
@@ -579,10 +746,10 @@ impl<'a> Run<'_, 'a> {
 
     fn each(&self, c: &[Node<'a>], e: &Expr) -> R<'a> {
         let mut out = vec![];
-        for n in c {
-            out.extend(self.eval(e, std::slice::from_ref(n))?);
+        for (i, n) in c.iter().enumerate() {
+            out.extend(self.at(i, None).eval(e, std::slice::from_ref(n))?);
             if out.len() > MAX_ITEMS {
-                return Err(EvalError);
+                return Err(EvalError::Invalid);
             }
         }
         Ok(out)
@@ -592,20 +759,20 @@ impl<'a> Run<'_, 'a> {
         match single(&self.eval(e, focus)?)? {
             None => Ok(None),
             Some(Node::Int(i)) => Ok(Some(*i)),
-            Some(_) => Err(EvalError),
+            Some(_) => Err(EvalError::Invalid),
         }
     }
 
     fn str_arg(&self, e: &Expr, focus: &[Node<'a>]) -> Result<Option<String>, EvalError> {
         single(&self.eval(e, focus)?)?
-            .map(|n| string_of(n).ok_or(EvalError))
+            .map(|n| string_of(n).ok_or(EvalError::Invalid))
             .transpose()
     }
 
     fn ordinal(&self, n: &Node<'a>) -> Option<f64> {
         match n {
             Node::Coding(c, Some(link)) => {
-                find_item(&self.env.form.items, link)?
+                find_item(&self.env.form?.items, link)?
                     .options
                     .iter()
                     .find(|o| matches!(&o.value, Value::Coding(oc) if oc.same_code(c)))?
@@ -636,7 +803,7 @@ impl<'a> Run<'_, 'a> {
             "sum" | "avg" => {
                 let mut total = Node::Int(0);
                 for n in c {
-                    total = arith(Op::Add, &total, n).ok_or(EvalError)?;
+                    total = arith(Op::Add, &total, n).ok_or(EvalError::Invalid)?;
                 }
                 if name == "avg" {
                     if c.is_empty() {
@@ -652,7 +819,7 @@ impl<'a> Run<'_, 'a> {
                     let better = match best {
                         None => true,
                         Some(b) => {
-                            let o = compare(n, b).ok_or(EvalError)?;
+                            let o = compare(n, b).ok_or(EvalError::Invalid)?;
                             if name == "min" { o.is_lt() } else { o.is_gt() }
                         }
                     };
@@ -676,6 +843,18 @@ impl<'a> Run<'_, 'a> {
                 });
             }
             "single" => return Ok(opt(single(c)?.cloned())),
+            "aggregate" => {
+                let mut total = match args.get(1) {
+                    Some(init) => self.eval(init, focus)?,
+                    None => vec![],
+                };
+                for (i, n) in c.iter().enumerate() {
+                    total = self
+                        .at(i, Some(&total))
+                        .eval(&args[0], std::slice::from_ref(n))?;
+                }
+                return Ok(total);
+            }
             "where" => return self.filter(c, &args[0]),
             "select" => return self.each(c, &args[0]),
             "repeat" => {
@@ -683,6 +862,7 @@ impl<'a> Run<'_, 'a> {
                 let mut next = self.each(c, &args[0])?;
                 while !next.is_empty() {
                     let before = out.len();
+                    self.charge(out.len().saturating_mul(next.len()))?;
                     next.into_iter().for_each(|n| push_distinct(&mut out, n));
                     if out.len() == before || out.len() > MAX_ITEMS {
                         break;
@@ -692,8 +872,10 @@ impl<'a> Run<'_, 'a> {
                 return Ok(out);
             }
             "all" => {
-                for n in c {
-                    if truth(&self.eval(&args[0], std::slice::from_ref(n))?)? != Some(true) {
+                for (i, n) in c.iter().enumerate() {
+                    if truth(&self.at(i, None).eval(&args[0], std::slice::from_ref(n))?)?
+                        != Some(true)
+                    {
                         return Ok(vec![Node::Bool(false)]);
                     }
                 }
@@ -704,6 +886,7 @@ impl<'a> Run<'_, 'a> {
             "anyTrue" => return Ok(any(&|n| *n == Node::Bool(true))),
             "anyFalse" => return Ok(any(&|n| *n == Node::Bool(false))),
             "distinct" | "isDistinct" => {
+                self.charge_pairs(c.len())?;
                 let mut out = vec![];
                 c.iter().for_each(|n| push_distinct(&mut out, n.clone()));
                 if name == "isDistinct" {
@@ -713,6 +896,7 @@ impl<'a> Run<'_, 'a> {
             }
             "union" | "combine" | "intersect" | "exclude" => {
                 let other = arg(0)?;
+                self.charge_pairs(c.len() + other.len())?;
                 let mut out = vec![];
                 match name {
                     "union" => c
@@ -764,13 +948,13 @@ impl<'a> Run<'_, 'a> {
                 };
                 let parts: Vec<String> = c
                     .iter()
-                    .map(|n| string_of(n).ok_or(EvalError))
+                    .map(|n| string_of(n).ok_or(EvalError::Invalid))
                     .collect::<Result<_, _>>()?;
                 return Ok(vec![text(parts.join(&sep))]);
             }
             "ofType" => {
                 let Some(Expr::Lit(Node::Str(t))) = args.first() else {
-                    return Err(EvalError);
+                    return Err(EvalError::Invalid);
                 };
                 return Ok(c.iter().filter(|n| is_type(n, t)).cloned().collect());
             }
@@ -799,10 +983,13 @@ impl<'a> Run<'_, 'a> {
                     .map(|d| Node::Date(d.to_string().into()))));
             }
             "now" => {
-                return Ok(opt(self
-                    .env
-                    .today
-                    .map(|d| Node::DateTime(d.to_string().into()))));
+                return Ok(opt(match self.env.now {
+                    Some(now) => Some(Node::DateTime(Cow::Borrowed(now))),
+                    None => self
+                        .env
+                        .today
+                        .map(|d| Node::DateTime(d.to_string().into())),
+                }));
             }
             "trace" => return Ok(c.to_vec()),
             "toChars" => {
@@ -829,7 +1016,7 @@ impl<'a> Run<'_, 'a> {
         };
         if name == "is" || name == "as" {
             let Some(Expr::Lit(Node::Str(t))) = args.first() else {
-                return Err(EvalError);
+                return Err(EvalError::Invalid);
             };
             let fits = is_type(n, t);
             return Ok(if name == "is" {
@@ -879,7 +1066,7 @@ impl<'a> Run<'_, 'a> {
                 "matches" => match sarg(0)? {
                     Some(p) => Some(Node::Bool(
                         crate::regex::Regex::new(&p)
-                            .map_err(|_| EvalError)?
+                            .map_err(|_| EvalError::Invalid)?
                             .is_match(s),
                     )),
                     None => None,
@@ -960,7 +1147,7 @@ impl<'a> Run<'_, 'a> {
                 num(n).zip(base).and_then(|(x, b)| dec(x.ln() / b.ln()))
             }
             "sqrt" | "ln" | "exp" | "floor" | "ceiling" | "truncate" => {
-                let x = num(n).ok_or(EvalError)?;
+                let x = num(n).ok_or(EvalError::Invalid)?;
                 let to_int = |v: f64| (v.abs() < 9e18).then_some(Node::Int(v as i64));
                 match name {
                     "sqrt" => dec(x.sqrt()),

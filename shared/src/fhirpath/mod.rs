@@ -19,7 +19,7 @@ mod eval;
 mod parse;
 pub mod sdc;
 
-pub use eval::{Env, EvalError};
+pub use eval::{Env, EvalError, MAX_STEPS, display, number_of};
 pub use parse::{ParseError, parse};
 
 use crate::form::{AnswerOption, Attachment, Coding, Form, Item};
@@ -36,6 +36,10 @@ pub enum Expr {
     Var(String),
     /// `$this`.
     This,
+    /// `$total` (in `aggregate()`).
+    Total,
+    /// `$index`.
+    IndexVar,
     /// `name` on the target (or on the input when there is none).
     Member(Option<Box<Expr>>, String),
     /// `target.name(args)`; the name is one of the functions we evaluate.

@@ -27,6 +27,7 @@ const FUNCTIONS: &[(&str, u8, u8)] = &[
     ("skip", 1, 1),
     ("take", 1, 1),
     ("single", 0, 0),
+    ("aggregate", 1, 2),
     ("where", 1, 1),
     ("select", 1, 1),
     ("repeat", 1, 1),
@@ -425,6 +426,8 @@ impl Parser {
                 "true" => Expr::Lit(Node::Bool(true)),
                 "false" => Expr::Lit(Node::Bool(false)),
                 "$this" => Expr::This,
+                "$total" => Expr::Total,
+                "$index" => Expr::IndexVar,
                 n if n.starts_with('$') => {
                     return Err(ParseError(format!("{n} is not supported")));
                 }
@@ -527,7 +530,7 @@ fn to_f64(n: &Node<'_>) -> f64 {
     }
 }
 
-fn date_literal(text: &str) -> Result<Node<'static>, ParseError> {
+pub(crate) fn date_literal(text: &str) -> Result<Node<'static>, ParseError> {
     let bad = || ParseError("a date or time literal is malformed".into());
     if let Some(time) = text.strip_prefix('T') {
         return if time.len() >= 2
