@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::cmp::Ordering;
 
+use super::datetime::{self, Moment};
 use super::{Expr, Node, Op};
 use crate::date::Date;
 use crate::form::{Form, Item, Value};
@@ -128,26 +129,95 @@ fn text<'a>(s: impl Into<Cow<'a, str>>) -> Node<'a> {
     Node::Str(s.into())
 }
 
-fn eq(x: &Node<'_>, y: &Node<'_>) -> bool {
+/// A date, date-time or time as a moment, and whether it is a time.
+fn moment(n: &Node<'_>) -> Option<(Moment, bool)> {
+    match n {
+        Node::Date(s) | Node::DateTime(s) => datetime::parse_date_time(s).map(|m| (m, false)),
+        Node::Time(s) => datetime::parse_time(s).map(|m| (m, true)),
+        _ => None,
+    }
+}
+
+/// A quantity in its base unit where we know it (`1 week` is `7 'd'`, `4 'g'`
+/// is `4000 'mg'`), as milliseconds, grams or metres.
+fn base_unit(v: f64, u: &str) -> (f64, &str) {
+    let (factor, base) = match u {
+        "millisecond" | "ms" => (1.0, "ms"),
+        "second" | "s" => (1e3, "ms"),
+        "minute" | "min" => (6e4, "ms"),
+        "hour" | "h" => (3.6e6, "ms"),
+        "day" | "d" => (8.64e7, "ms"),
+        "week" | "wk" => (6.048e8, "ms"),
+        "g" => (1.0, "g"),
+        "mg" => (1e-3, "g"),
+        "ug" => (1e-6, "g"),
+        "kg" => (1e3, "g"),
+        "m" => (1.0, "m"),
+        "cm" => (1e-2, "m"),
+        "mm" => (1e-3, "m"),
+        "km" => (1e3, "m"),
+        _ => (1.0, u),
+    };
+    (v * factor, base)
+}
+
+/// Whether two decimals are equal, within the rounding of binary floating point
+/// (`1.8 - 1.2 = 0.6`).
+fn same_number(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+}
+
+/// FHIRPath `=` of two values: none where it is unknown (dates at different
+/// precisions).
+fn eq3(x: &Node<'_>, y: &Node<'_>) -> Option<bool> {
     let (x, y) = (&*lift(x), &*lift(y));
     if let (Some(a), Some(b)) = (num(x), num(y)) {
-        return a == b;
+        return Some(same_number(a, b));
     }
-    match (x, y) {
-        (
-            Node::Date(a) | Node::DateTime(a) | Node::Time(a),
-            Node::Date(b) | Node::DateTime(b) | Node::Time(b),
-        ) => a == b,
+    if let (Some((a, ta)), Some((b, tb))) = (moment(x), moment(y)) {
+        return if ta == tb {
+            datetime::compare(&a, &b).map(Ordering::is_eq)
+        } else {
+            Some(false)
+        };
+    }
+    Some(match (x, y) {
+        (Node::Qty(a, u), Node::Qty(b, v)) => {
+            let ((a, u), (b, v)) = (base_unit(*a, u), base_unit(*b, v));
+            u == v && same_number(a, b)
+        }
         (Node::Coding(a, _), Node::Coding(b, _)) => a == b,
         _ => x == y,
-    }
+    })
+}
+
+fn eq(x: &Node<'_>, y: &Node<'_>) -> bool {
+    eq3(x, y) == Some(true)
 }
 
 fn equal(x: &[Node<'_>], y: &[Node<'_>]) -> Option<bool> {
     if x.is_empty() || y.is_empty() {
         return None;
     }
-    Some(x.len() == y.len() && x.iter().zip(y).all(|(a, b)| eq(a, b)))
+    if x.len() != y.len() {
+        return Some(false);
+    }
+    let mut unknown = false;
+    for (a, b) in x.iter().zip(y) {
+        match eq3(a, b) {
+            Some(false) => return Some(false),
+            None => unknown = true,
+            Some(true) => {}
+        }
+    }
+    (!unknown).then_some(true)
+}
+
+/// Decimal places of a number as we print it.
+fn places(x: f64) -> i32 {
+    decimal_text(x)
+        .split_once('.')
+        .map_or(0, |(_, f)| f.len() as i32)
 }
 
 fn equivalent(x: &[Node<'_>], y: &[Node<'_>]) -> bool {
@@ -157,32 +227,56 @@ fn equivalent(x: &[Node<'_>], y: &[Node<'_>]) -> bool {
         )),
         _ => None,
     };
-    let same = |a: &Node<'_>, b: &Node<'_>| match (norm(a), norm(b)) {
-        (Some(a), Some(b)) => a == b,
-        _ => eq(a, b),
+    let same = |a: &Node<'_>, b: &Node<'_>| {
+        let (a, b) = (&*lift(a), &*lift(b));
+        // Numbers (and quantities) to the precision of the less precise one.
+        let numbers = match (a, b) {
+            (Node::Qty(p, u), Node::Qty(q, v)) => {
+                let ((p2, u2), (q2, v2)) = (base_unit(*p, u), base_unit(*q, v));
+                (u2 == v2).then(|| (p2, q2, places(*p).min(places(*q)), *p / p2))
+            }
+            _ => num(a).zip(num(b)).map(|(p, q)| (p, q, places(p).min(places(q)), 1.0)),
+        };
+        if let Some((p, q, digits, scale)) = numbers {
+            let r = 10f64.powi(digits) * scale;
+            return ((p * r).round() - (q * r).round()).abs() < 0.5 || same_number(p, q);
+        }
+        match (norm(a), norm(b)) {
+            (Some(a), Some(b)) => a == b,
+            _ => match (moment(a), moment(b)) {
+                (Some((p, _)), Some((q, _))) => {
+                    datetime::compare(&p, &q) == Some(Ordering::Equal)
+                }
+                _ => eq(a, b),
+            },
+        }
     };
     x.len() == y.len() && x.iter().all(|a| y.iter().any(|b| same(a, b)))
 }
 
-fn compare(x: &Node<'_>, y: &Node<'_>) -> Option<Ordering> {
+/// The order of two values: none where their precisions leave it unknown, an
+/// error where they cannot be compared at all (a number and a string).
+fn compare(x: &Node<'_>, y: &Node<'_>) -> Result<Option<Ordering>, EvalError> {
     let (x, y) = (&*lift(x), &*lift(y));
     if let (Some(a), Some(b)) = (num(x), num(y)) {
-        return a.partial_cmp(&b);
+        return Ok(a.partial_cmp(&b));
+    }
+    if let (Some((a, ta)), Some((b, tb))) = (moment(x), moment(y))
+        && ta == tb
+    {
+        return Ok(datetime::compare(&a, &b));
     }
     match (x, y) {
-        (Node::Str(a), Node::Str(b)) => Some(a.cmp(b)),
-        (Node::Date(a) | Node::DateTime(a), Node::Date(b) | Node::DateTime(b))
-        | (Node::Time(a), Node::Time(b)) => {
-            // Different precisions that agree as far as both go cannot be ordered.
-            let n = a.len().min(b.len());
-            if a.len() != b.len() && a.as_bytes()[..n] == b.as_bytes()[..n] {
-                None
+        (Node::Str(a), Node::Str(b)) => Ok(Some(a.cmp(b))),
+        (Node::Qty(a, u), Node::Qty(b, v)) => {
+            let ((a, u), (b, v)) = (base_unit(*a, u), base_unit(*b, v));
+            if u == v {
+                Ok(a.partial_cmp(&b))
             } else {
-                Some(a.cmp(b))
+                Ok(None)
             }
         }
-        (Node::Qty(a, u), Node::Qty(b, v)) if u == v => a.partial_cmp(b),
-        _ => None,
+        _ => Err(EvalError::Invalid),
     }
 }
 
@@ -530,6 +624,16 @@ fn arith<'a>(op: Op, x: &Node<'a>, y: &Node<'a>) -> Option<Node<'a>> {
     }
     match (op, x, y) {
         (Op::Add, Node::Str(a), Node::Str(b)) => Some(text(format!("{a}{b}"))),
+        (Op::Add | Op::Sub, Node::Date(_) | Node::DateTime(_) | Node::Time(_), Node::Qty(v, u)) => {
+            let (m, time) = moment(x)?;
+            let amount = if op == Op::Add { *v } else { -*v };
+            let s = Cow::Owned(datetime::format(&datetime::add(&m, amount, u)?, time));
+            Some(match x {
+                Node::Date(_) => Node::Date(s),
+                Node::DateTime(_) => Node::DateTime(s),
+                _ => Node::Time(s),
+            })
+        }
         (Op::Add | Op::Sub, Node::Qty(a, u), Node::Qty(b, v)) if u == v => {
             let r = if op == Op::Add { a + b } else { a - b };
             r.is_finite().then(|| Node::Qty(r, u.clone()))
@@ -720,14 +824,20 @@ impl<'a> Run<'_, 'a> {
                 };
                 match op {
                     Op::Lt | Op::Gt | Op::Le | Op::Ge => {
-                        bool_out(compare(p, q).map(|o| match op {
+                        bool_out(compare(p, q)?.map(|o| match op {
                             Op::Lt => o.is_lt(),
                             Op::Gt => o.is_gt(),
                             Op::Le => o.is_le(),
                             _ => o.is_ge(),
                         }))
                     }
-                    _ => opt(arith(op, p, q)),
+                    // Numbers that do not give one (a division by zero, an
+                    // overflow) give nothing; other types are an error.
+                    _ => match arith(op, p, q) {
+                        Some(n) => vec![n],
+                        None if num(&lift(p)).is_some() && num(&lift(q)).is_some() => vec![],
+                        None => return Err(EvalError::Invalid),
+                    },
                 }
             }
         })
@@ -819,7 +929,7 @@ impl<'a> Run<'_, 'a> {
                     let better = match best {
                         None => true,
                         Some(b) => {
-                            let o = compare(n, b).ok_or(EvalError::Invalid)?;
+                            let o = compare(n, b)?.ok_or(EvalError::Invalid)?;
                             if name == "min" { o.is_lt() } else { o.is_gt() }
                         }
                     };

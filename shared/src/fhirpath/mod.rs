@@ -15,6 +15,7 @@
 
 use std::borrow::Cow;
 
+mod datetime;
 mod eval;
 mod parse;
 pub mod sdc;

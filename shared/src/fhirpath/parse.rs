@@ -185,10 +185,14 @@ fn tokens(text: &str) -> Result<Vec<Tok>, ParseError> {
             i += 1;
             out.push(Tok::Id(format!("${}", word(&mut i))));
         } else if c == '@' {
+            // A date, date-time or time: its characters, a '.' only before
+            // the milliseconds' digits (`@2015.is(Date)` is a call on a date).
             let start = i + 1;
             i += 1;
             while i < chars.len()
-                && (chars[i].is_ascii_alphanumeric() || matches!(chars[i], '-' | ':' | '.' | '+'))
+                && (chars[i].is_ascii_digit()
+                    || matches!(chars[i], '-' | ':' | '+' | 'T' | 'Z')
+                    || (chars[i] == '.' && chars.get(i + 1).is_some_and(char::is_ascii_digit)))
             {
                 i += 1;
             }
@@ -533,32 +537,14 @@ fn to_f64(n: &Node<'_>) -> f64 {
 pub(crate) fn date_literal(text: &str) -> Result<Node<'static>, ParseError> {
     let bad = || ParseError("a date or time literal is malformed".into());
     if let Some(time) = text.strip_prefix('T') {
-        return if time.len() >= 2
-            && time
-                .bytes()
-                .all(|b| b.is_ascii_digit() || b == b':' || b == b'.')
-        {
-            Ok(Node::Time(Cow::Owned(time.to_owned())))
-        } else {
-            Err(bad())
-        };
+        super::datetime::parse_time(time).ok_or_else(bad)?;
+        return Ok(Node::Time(Cow::Owned(time.to_owned())));
     }
-    let (date, time) = text
-        .split_once('T')
-        .map_or((text, None), |(d, t)| (d, Some(t)));
-    let shape_ok = matches!(date.len(), 4 | 7 | 10)
-        && date.bytes().enumerate().all(|(i, b)| {
-            if i == 4 || i == 7 {
-                b == b'-'
-            } else {
-                b.is_ascii_digit()
-            }
-        });
-    if !shape_ok {
-        return Err(bad());
-    }
-    Ok(match time {
-        None => Node::Date(Cow::Owned(date.to_owned())),
+    super::datetime::parse_date_time(text).ok_or_else(bad)?;
+    Ok(match text.split_once('T') {
+        None => Node::Date(Cow::Owned(text.to_owned())),
+        // `@2015T`: a date-time known to the year.
+        Some((date, "")) => Node::DateTime(Cow::Owned(date.to_owned())),
         Some(_) => Node::DateTime(Cow::Owned(text.to_owned())),
     })
 }
