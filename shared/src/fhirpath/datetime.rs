@@ -9,12 +9,12 @@ use std::cmp::Ordering;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Moment {
     /// year, month, day, hour, minute, second, millisecond.
-    parts: [i64; 7],
+    pub(crate) parts: [i64; 7],
     /// How many of `parts` are known (1 = year … 7 = millisecond; a time
     /// starts at the hour, so its precision counts from 4).
-    precision: usize,
+    pub(crate) precision: usize,
     /// Minutes east of UTC, when a zone was given.
-    zone: Option<i64>,
+    pub(crate) zone: Option<i64>,
 }
 
 fn digits(s: &str, n: usize) -> Option<i64> {

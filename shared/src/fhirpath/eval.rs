@@ -314,6 +314,7 @@ pub(crate) fn string_of(n: &Node<'_>) -> Option<String> {
         Node::Int(i) => i.to_string(),
         Node::Dec(d) => decimal_text(*d),
         Node::Bool(b) => b.to_string(),
+        Node::Qty(v, u) if super::parse::calendar_unit(u) => format!("{} {u}", decimal_text(*v)),
         Node::Qty(v, u) => format!("{} '{u}'", decimal_text(*v)),
         _ => return None,
     })
@@ -485,6 +486,25 @@ fn member<'a>(n: &Node<'a>, name: &str, out: &mut Nodes<'a>) {
     }
 }
 
+/// The child nodes of `n`: every element of a resource as JSON.
+fn children<'a>(n: &Node<'a>, out: &mut Nodes<'a>) {
+    #[cfg(feature = "launch-context")]
+    if let Node::Json(Json::Object(members)) = n {
+        for (key, value) in members {
+            if key == "resourceType" || key.starts_with('_') {
+                continue;
+            }
+            match value {
+                Json::Array(items) => out.extend(items.iter().filter_map(|v| json_node(v, key_kind(key)))),
+                v => out.extend(json_node(v, key_kind(key))),
+            }
+        }
+    }
+    #[cfg(not(feature = "launch-context"))]
+    let _ = (n, out);
+}
+
+#[cfg(feature = "launch-context")]
 /// FHIR data types, as the suffix of a choice element (`valueQuantity` is
 /// `value`), that the JSON evaluation recognises.
 #[cfg(feature = "launch-context")]
@@ -503,6 +523,19 @@ const DATE_ELEMENTS: &[&str] = &[
     "birthDate", "date", "start", "end", "issued", "authored", "lastUpdated", "recorded",
     "created", "timestamp", "instant", "dateTime",
 ];
+
+/// The FHIR type an element's name tells: a choice's suffix, a known date.
+#[cfg(feature = "launch-context")]
+fn key_kind(key: &str) -> &str {
+    if DATE_ELEMENTS.contains(&key) {
+        return "DateTime";
+    }
+    CHOICE_TYPES
+        .iter()
+        .find(|t| key.len() > t.len() && key.ends_with(*t))
+        .copied()
+        .unwrap_or("")
+}
 
 /// `name` of a FHIR resource (or element) as JSON: the member itself, a choice
 /// element by its type suffix, or the resource itself by its type
@@ -647,6 +680,108 @@ fn arith<'a>(op: Op, x: &Node<'a>, y: &Node<'a>) -> Option<Node<'a>> {
     }
 }
 
+/// `toString()`, `toInteger()` and the other conversions of one value; none
+/// where it does not convert.
+fn convert<'a>(name: &str, n: &Node<'a>) -> Option<Node<'a>> {
+    match name {
+        "toString" => string_of(n).map(text),
+        "toInteger" => match n {
+            Node::Int(_) => Some(n.clone()),
+            Node::Bool(b) => Some(Node::Int(i64::from(*b))),
+            Node::Str(s) => s.parse().ok().map(Node::Int),
+            _ => None,
+        },
+        "toDecimal" => match n {
+            Node::Int(i) => Some(Node::Dec(*i as f64)),
+            Node::Dec(_) => Some(n.clone()),
+            Node::Bool(b) => Some(Node::Dec(if *b { 1.0 } else { 0.0 })),
+            Node::Str(s) => {
+                let (neg, digits) = s
+                    .strip_prefix('-')
+                    .map_or((false, s.as_ref()), |d| (true, d));
+                super::parse::number(digits)
+                    .and_then(|v| num(&v))
+                    .map(|v| Node::Dec(if neg { -v } else { v }))
+            }
+            _ => None,
+        },
+        "toBoolean" => match n {
+            Node::Bool(_) => Some(n.clone()),
+            Node::Int(0) => Some(Node::Bool(false)),
+            Node::Int(1) => Some(Node::Bool(true)),
+            // ASCII is enough: no other character lower-cases to these words' letters.
+            Node::Str(s) => match s.to_ascii_lowercase().as_str() {
+                "true" | "t" | "yes" | "y" | "1" => Some(Node::Bool(true)),
+                "false" | "f" | "no" | "n" | "0" => Some(Node::Bool(false)),
+                _ => None,
+            },
+            _ => None,
+        },
+        "toQuantity" => match n {
+            Node::Qty(..) => Some(n.clone()),
+            Node::Int(_) | Node::Dec(_) => Some(Node::Qty(num(n)?, Cow::Borrowed("1"))),
+            Node::Str(s) => {
+                let (number, unit) = s.split_once(' ').unwrap_or((s, "'1'"));
+                let value = match convert("toDecimal", &text(number.to_owned()))? {
+                    Node::Dec(v) => v,
+                    _ => return None,
+                };
+                let unit = match unit.strip_prefix('\'').and_then(|u| u.strip_suffix('\'')) {
+                    Some(u) => u.to_owned(),
+                    None if super::parse::calendar_unit(unit) => unit.trim_end_matches('s').to_owned(),
+                    None => return None,
+                };
+                Some(Node::Qty(value, Cow::Owned(unit)))
+            }
+            _ => None,
+        },
+        "toDate" => match n {
+            Node::Date(_) => Some(n.clone()),
+            Node::DateTime(s) | Node::Str(s) => {
+                let m = datetime::parse_date_time(s)?;
+                let date = s.split('T').next()?;
+                (m.precision <= 3 || matches!(n, Node::DateTime(_)))
+                    .then(|| Node::Date(Cow::Owned(date.to_owned())))
+            }
+            _ => None,
+        },
+        "toDateTime" => match n {
+            Node::DateTime(_) => Some(n.clone()),
+            Node::Date(s) | Node::Str(s) => {
+                datetime::parse_date_time(s)?;
+                Some(Node::DateTime(s.clone()))
+            }
+            _ => None,
+        },
+        "toTime" => match n {
+            Node::Time(_) => Some(n.clone()),
+            Node::Str(s) => {
+                datetime::parse_time(s)?;
+                Some(Node::Time(s.clone()))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// `precision()`: decimal places of a decimal, digits of a date or time.
+fn precision(n: &Node<'_>) -> Option<i64> {
+    match n {
+        Node::Dec(d) => Some(i64::from(places(*d))),
+        Node::Int(_) => Some(0),
+        Node::Date(s) | Node::DateTime(s) => {
+            let m = datetime::parse_date_time(s)?;
+            Some([4, 6, 8, 10, 12, 14, 17][m.precision - 1])
+        }
+        Node::Time(s) => {
+            let m = datetime::parse_time(s)?;
+            Some([2, 4, 6, 9][m.precision - 4])
+        }
+        _ => None,
+    }
+}
+
 fn opt<'a>(n: Option<Node<'a>>) -> Nodes<'a> {
     n.into_iter().collect()
 }
@@ -662,6 +797,89 @@ impl<'a> Run<'_, 'a> {
         }
         self.steps.set(left - n);
         Ok(())
+    }
+
+    /// `s` with each match of `pattern` replaced by `by`: the longest match at
+    /// each place, leftmost first; an empty pattern matches between characters.
+    fn replace_matches(&self, s: &str, pattern: &str, by: &str) -> Result<String, EvalError> {
+        let whole = crate::regex::Regex::new(&format!("^({pattern})$"))
+            .map_err(|_| EvalError::Invalid)?;
+        let ends: Vec<usize> = s
+            .char_indices()
+            .map(|(i, _)| i)
+            .chain([s.len()])
+            .collect();
+        let mut out = String::new();
+        let mut at = 0;
+        while at < ends.len() {
+            self.charge(ends.len() - at)?;
+            let start = ends[at];
+            let longest = (at..ends.len())
+                .rev()
+                .find(|&j| whole.is_match(&s[start..ends[j]]));
+            match longest {
+                Some(j) if j > at => {
+                    out.push_str(by);
+                    at = j;
+                }
+                Some(_) => {
+                    out.push_str(by);
+                    out.push_str(s[start..].chars().next().map_or("", |c| &s[start..start + c.len_utf8()]));
+                    at += 1;
+                }
+                None => {
+                    out.push_str(&s[start..ends.get(at + 1).copied().unwrap_or(start)]);
+                    at += 1;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// `sort(keys…)`: by each key in turn (`-key` descending), or by the values.
+    fn sort(&self, c: &[Node<'a>], args: &[Expr]) -> R<'a> {
+        self.charge_pairs(c.len())?;
+        let mut keyed: Vec<(Vec<(Nodes<'a>, bool)>, Node<'a>)> = Vec::with_capacity(c.len());
+        for (i, n) in c.iter().enumerate() {
+            let mut keys = vec![];
+            if args.is_empty() {
+                keys.push((vec![n.clone()], false));
+            }
+            for a in args {
+                let (e, desc) = match a {
+                    Expr::Neg(inner) => (&**inner, true),
+                    e => (e, false),
+                };
+                keys.push((self.at(i, None).eval(e, std::slice::from_ref(n))?, desc));
+            }
+            keyed.push((keys, n.clone()));
+        }
+        let mut failed = false;
+        keyed.sort_by(|(a, _), (b, _)| {
+            for ((x, desc), (y, _)) in a.iter().zip(b) {
+                let o = match (x.first(), y.first()) {
+                    (None, None) => Ordering::Equal,
+                    (None, Some(_)) => Ordering::Less,
+                    (Some(_), None) => Ordering::Greater,
+                    (Some(p), Some(q)) => match compare(p, q) {
+                        Ok(o) => o.unwrap_or(Ordering::Equal),
+                        Err(_) => {
+                            failed = true;
+                            Ordering::Equal
+                        }
+                    },
+                };
+                let o = if *desc { o.reverse() } else { o };
+                if o != Ordering::Equal {
+                    return o;
+                }
+            }
+            Ordering::Equal
+        });
+        if failed {
+            return Err(EvalError::Invalid);
+        }
+        Ok(keyed.into_iter().map(|(_, n)| n).collect())
     }
 
     /// Charges for comparing up to every pair of `n` values (`distinct`, `|`).
@@ -717,6 +935,13 @@ impl<'a> Run<'_, 'a> {
             },
             Expr::Bin(op, a, b) => self.binary(*op, a, b, focus)?,
             Expr::Call(target, name, args) => {
+                // Children come in no defined order: taking some by position
+                // is an error.
+                if matches!(*name, "skip" | "take" | "first" | "last" | "tail")
+                    && matches!(target.as_deref(), Some(Expr::Call(_, "children" | "descendants", _)))
+                {
+                    return Err(EvalError::Invalid);
+                }
                 let c = match target {
                     Some(t) => self.eval(t, focus)?,
                     None => focus.to_vec(),
@@ -738,6 +963,13 @@ impl<'a> Run<'_, 'a> {
             "ucum" => vec![text("http://unitsofmeasure.org")],
             "sct" => vec![text("http://snomed.info/sct")],
             "loinc" => vec![text("http://loinc.org")],
+            _ if name.starts_with("vs-") => {
+                vec![text(format!("http://hl7.org/fhir/ValueSet/{}", &name[3..]))]
+            }
+            _ if name.starts_with("ext-") => vec![text(format!(
+                "http://hl7.org/fhir/StructureDefinition/{}",
+                &name[4..]
+            ))],
             _ => self
                 .env
                 .vars
@@ -953,6 +1185,36 @@ impl<'a> Run<'_, 'a> {
                 });
             }
             "single" => return Ok(opt(single(c)?.cloned())),
+            "subsetOf" | "supersetOf" => {
+                let other = arg(0)?;
+                self.charge_pairs(c.len() + other.len())?;
+                let (small, big) = if name == "subsetOf" { (c, &other[..]) } else { (&other[..], c) };
+                return Ok(vec![Node::Bool(
+                    small.iter().all(|n| big.iter().any(|m| eq(n, m))),
+                )]);
+            }
+            "sort" => return self.sort(c, args),
+            "children" | "descendants" => {
+                let mut out = vec![];
+                let mut next: Nodes<'a> = c.to_vec();
+                loop {
+                    let mut found = vec![];
+                    for n in &next {
+                        children(n, &mut found);
+                    }
+                    self.charge(found.len())?;
+                    if found.is_empty() || name == "children" {
+                        out.extend(found);
+                        break;
+                    }
+                    out.extend(found.iter().cloned());
+                    if out.len() > MAX_ITEMS {
+                        return Err(EvalError::Invalid);
+                    }
+                    next = found;
+                }
+                return Ok(out);
+            }
             "aggregate" => {
                 let mut total = match args.get(1) {
                     Some(init) => self.eval(init, focus)?,
@@ -990,6 +1252,11 @@ impl<'a> Run<'_, 'a> {
                     }
                 }
                 return Ok(vec![Node::Bool(true)]);
+            }
+            "allTrue" | "allFalse" | "anyTrue" | "anyFalse"
+                if c.iter().any(|n| !matches!(n, Node::Bool(_))) =>
+            {
+                return Err(EvalError::Invalid);
             }
             "allTrue" => return Ok(all(&|n| *n == Node::Bool(true))),
             "allFalse" => return Ok(all(&|n| *n == Node::Bool(false))),
@@ -1030,7 +1297,11 @@ impl<'a> Run<'_, 'a> {
             }
             "iif" => {
                 single(c)?;
-                let cond = truth(&self.eval(&args[0], c)?)?;
+                let cond = match single(&self.eval(&args[0], c)?)? {
+                    None => None,
+                    Some(Node::Bool(b)) => Some(*b),
+                    Some(_) => return Err(EvalError::Invalid),
+                };
                 return match (cond, args.get(2)) {
                     (Some(true), _) => self.eval(&args[1], c),
                     (_, Some(otherwise)) => self.eval(otherwise, c),
@@ -1135,6 +1406,15 @@ impl<'a> Run<'_, 'a> {
                 opt(fits.then(|| n.clone()))
             });
         }
+        #[cfg(feature = "launch-context")]
+        if matches!(n, Node::Json(_))
+            && matches!(
+                name,
+                "startsWith" | "endsWith" | "contains" | "matches" | "replace" | "length"
+            )
+        {
+            return Err(EvalError::Invalid);
+        }
         if let Some(s) = match n {
             Node::Str(s) => Some(s),
             _ => None,
@@ -1171,13 +1451,35 @@ impl<'a> Run<'_, 'a> {
                 "trim" => Some(text(s.trim().to_owned())),
                 "replace" => match (sarg(0)?, sarg(1)?) {
                     (Some(a), Some(b)) if !a.is_empty() => Some(text(s.replace(a.as_str(), &b))),
+                    // An empty pattern matches between every two characters.
+                    (Some(_), Some(b)) => {
+                        let mut out = b.clone();
+                        for ch in chars() {
+                            out.push(ch);
+                            out.push_str(&b);
+                        }
+                        Some(text(out))
+                    }
                     _ => None,
                 },
-                "matches" => match sarg(0)? {
-                    Some(p) => Some(Node::Bool(
-                        crate::regex::Regex::new(&p)
-                            .map_err(|_| EvalError::Invalid)?
-                            .is_match(s),
+                "matches" | "matchesFull" => match sarg(0)? {
+                    Some(p) => {
+                        let p = if name == "matchesFull" { format!("^({p})$") } else { p };
+                        Some(Node::Bool(
+                            crate::regex::Regex::new(&p)
+                                .map_err(|_| EvalError::Invalid)?
+                                .is_match(s),
+                        ))
+                    }
+                    None => None,
+                },
+                "replaceMatches" => match (sarg(0)?, sarg(1)?) {
+                    (Some(p), Some(b)) => Some(text(self.replace_matches(s, &p, &b)?)),
+                    _ => None,
+                },
+                "encode" | "decode" | "escape" | "unescape" => match sarg(0)? {
+                    Some(how) => Some(text(
+                        super::codec::apply(name, &how, s).ok_or(EvalError::Invalid)?,
                     )),
                     None => None,
                 },
@@ -1188,39 +1490,12 @@ impl<'a> Run<'_, 'a> {
             }
         }
         Ok(opt(match name {
-            "toString" => string_of(n).map(text),
-            "toInteger" => match n {
-                Node::Int(_) => Some(n.clone()),
-                Node::Bool(b) => Some(Node::Int(i64::from(*b))),
-                Node::Str(s) => s.parse().ok().map(Node::Int),
-                _ => None,
-            },
-            "toDecimal" => match n {
-                Node::Int(i) => Some(Node::Dec(*i as f64)),
-                Node::Dec(_) => Some(n.clone()),
-                Node::Bool(b) => Some(Node::Dec(if *b { 1.0 } else { 0.0 })),
-                Node::Str(s) => {
-                    let (neg, digits) = s
-                        .strip_prefix('-')
-                        .map_or((false, s.as_ref()), |d| (true, d));
-                    super::parse::number(digits)
-                        .and_then(|v| num(&v))
-                        .map(|v| Node::Dec(if neg { -v } else { v }))
-                }
-                _ => None,
-            },
-            "toBoolean" => match n {
-                Node::Bool(_) => Some(n.clone()),
-                Node::Int(0) => Some(Node::Bool(false)),
-                Node::Int(1) => Some(Node::Bool(true)),
-                // ASCII is enough: no other character lower-cases to these words' letters.
-                Node::Str(s) => match s.to_ascii_lowercase().as_str() {
-                    "true" | "t" | "yes" | "y" | "1" => Some(Node::Bool(true)),
-                    "false" | "f" | "no" | "n" | "0" => Some(Node::Bool(false)),
-                    _ => None,
-                },
-                _ => None,
-            },
+            "toString" | "toInteger" | "toDecimal" | "toBoolean" | "toQuantity" | "toDate"
+            | "toDateTime" | "toTime" => convert(name, n),
+            _ if name.starts_with("convertsTo") => Some(Node::Bool(
+                convert(&format!("to{}", &name[10..]), n).is_some(),
+            )),
+            "precision" => precision(n).map(Node::Int),
             "round" => {
                 let places = match args.first() {
                     Some(e) => self.int_arg(e, focus)?.unwrap_or(0),

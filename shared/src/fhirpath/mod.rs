@@ -15,6 +15,7 @@
 
 use std::borrow::Cow;
 
+mod codec;
 mod datetime;
 mod eval;
 mod parse;

@@ -49,6 +49,30 @@ const FUNCTIONS: &[(&str, u8, u8)] = &[
     ("toInteger", 0, 0),
     ("toDecimal", 0, 0),
     ("toBoolean", 0, 0),
+    ("toQuantity", 0, 1),
+    ("toDate", 0, 0),
+    ("toDateTime", 0, 0),
+    ("toTime", 0, 0),
+    ("convertsToString", 0, 0),
+    ("convertsToInteger", 0, 0),
+    ("convertsToDecimal", 0, 0),
+    ("convertsToBoolean", 0, 0),
+    ("convertsToQuantity", 0, 1),
+    ("convertsToDate", 0, 0),
+    ("convertsToDateTime", 0, 0),
+    ("convertsToTime", 0, 0),
+    ("precision", 0, 0),
+    ("subsetOf", 1, 1),
+    ("supersetOf", 1, 1),
+    ("sort", 0, 9),
+    ("children", 0, 0),
+    ("descendants", 0, 0),
+    ("matchesFull", 1, 1),
+    ("replaceMatches", 2, 2),
+    ("encode", 1, 1),
+    ("decode", 1, 1),
+    ("escape", 1, 1),
+    ("unescape", 1, 1),
     ("length", 0, 0),
     ("substring", 1, 2),
     ("startsWith", 1, 1),
@@ -122,6 +146,9 @@ fn tokens(text: &str) -> Result<Vec<Tok>, ParseError> {
             i += 2;
             while i < chars.len() && !(chars[i] == '*' && chars.get(i + 1) == Some(&'/')) {
                 i += 1;
+            }
+            if i >= chars.len() {
+                return err("a comment is not closed");
             }
             i += 2;
         } else if c == '\''
@@ -492,7 +519,7 @@ impl Parser {
     }
 }
 
-fn calendar_unit(word: &str) -> bool {
+pub(crate) fn calendar_unit(word: &str) -> bool {
     let w = word.trim_end_matches('s');
     [
         "year",
