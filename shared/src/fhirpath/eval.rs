@@ -182,6 +182,12 @@ fn eq3(x: &Node<'_>, y: &Node<'_>) -> Option<bool> {
         };
     }
     Some(match (x, y) {
+        // A calendar year or month is not UCUM's 'a' or 'mo': unknown.
+        (Node::Qty(_, u), Node::Qty(_, v))
+            if matches!((&**u, &**v), ("year", "a") | ("a", "year") | ("month", "mo") | ("mo", "month")) =>
+        {
+            return None;
+        }
         (Node::Qty(a, u), Node::Qty(b, v)) => {
             let ((a, u), (b, v)) = (base_unit(*a, u), base_unit(*b, v));
             u == v && same_number(a, b)
@@ -343,6 +349,8 @@ fn is_type(n: &Node<'_>, name: &str) -> bool {
         Node::Attachment(_) => &["attachment"],
         Node::Response(_) => &["questionnaireresponse", "resource", "domainresource"],
         Node::Form(_) => &["questionnaire", "resource", "domainresource"],
+        #[cfg(feature = "launch-context")]
+        Node::Json(_) if matches!(*lift(n), Node::Qty(..)) => &["quantity"],
         #[cfg(feature = "launch-context")]
         Node::Json(j) => {
             return j
@@ -709,6 +717,8 @@ fn convert<'a>(name: &str, n: &Node<'a>) -> Option<Node<'a>> {
             Node::Bool(_) => Some(n.clone()),
             Node::Int(0) => Some(Node::Bool(false)),
             Node::Int(1) => Some(Node::Bool(true)),
+            Node::Dec(d) if *d == 0.0 => Some(Node::Bool(false)),
+            Node::Dec(d) if *d == 1.0 => Some(Node::Bool(true)),
             // ASCII is enough: no other character lower-cases to these words' letters.
             Node::Str(s) => match s.to_ascii_lowercase().as_str() {
                 "true" | "t" | "yes" | "y" | "1" => Some(Node::Bool(true)),
@@ -720,6 +730,7 @@ fn convert<'a>(name: &str, n: &Node<'a>) -> Option<Node<'a>> {
         "toQuantity" => match n {
             Node::Qty(..) => Some(n.clone()),
             Node::Int(_) | Node::Dec(_) => Some(Node::Qty(num(n)?, Cow::Borrowed("1"))),
+            Node::Bool(b) => Some(Node::Qty(if *b { 1.0 } else { 0.0 }, Cow::Borrowed("1"))),
             Node::Str(s) => {
                 let (number, unit) = s.split_once(' ').unwrap_or((s, "'1'"));
                 let value = match convert("toDecimal", &text(number.to_owned()))? {
@@ -762,6 +773,36 @@ fn convert<'a>(name: &str, n: &Node<'a>) -> Option<Node<'a>> {
             _ => None,
         },
         _ => None,
+    }
+}
+
+/// `lowBoundary()` / `highBoundary()` of a number, quantity, date or time.
+fn boundary<'a>(n: &Node<'a>, high: bool, digits: Option<i64>) -> Option<Node<'a>> {
+    let number = |x: f64, exact: i32| {
+        let digits = i32::try_from(digits.unwrap_or(8)).ok().filter(|d| (0..=28).contains(d))?;
+        let half = 0.5 * 10f64.powi(-exact);
+        let edge = if high { x + half } else { x - half };
+        let scale = 10f64.powi(digits);
+        let scaled = if high { (edge * scale - 1e-9).ceil() } else { (edge * scale + 1e-9).floor() };
+        dec(scaled / scale)
+    };
+    match n {
+        Node::Int(i) => number(*i as f64, 0),
+        Node::Dec(d) => number(*d, places(*d)),
+        Node::Qty(v, u) => match number(*v, places(*v))? {
+            Node::Dec(x) => Some(Node::Qty(x, u.clone())),
+            _ => None,
+        },
+        _ => {
+            let (m, time) = moment(n)?;
+            let b = datetime::boundary(&m, time, high, digits)?;
+            let s = Cow::Owned(datetime::format(&b, time));
+            Some(match n {
+                Node::Date(_) if b.precision <= 3 => Node::Date(s),
+                Node::Time(_) => Node::Time(s),
+                _ => Node::DateTime(s),
+            })
+        }
     }
 }
 
@@ -857,10 +898,11 @@ impl<'a> Run<'_, 'a> {
         let mut failed = false;
         keyed.sort_by(|(a, _), (b, _)| {
             for ((x, desc), (y, _)) in a.iter().zip(b) {
+                // Empty keys first, whichever the direction.
                 let o = match (x.first(), y.first()) {
                     (None, None) => Ordering::Equal,
-                    (None, Some(_)) => Ordering::Less,
-                    (Some(_), None) => Ordering::Greater,
+                    (None, Some(_)) => return Ordering::Less,
+                    (Some(_), None) => return Ordering::Greater,
                     (Some(p), Some(q)) => match compare(p, q) {
                         Ok(o) => o.unwrap_or(Ordering::Equal),
                         Err(_) => {
@@ -1474,6 +1516,7 @@ impl<'a> Run<'_, 'a> {
                     None => None,
                 },
                 "replaceMatches" => match (sarg(0)?, sarg(1)?) {
+                    (Some(p), _) if p.is_empty() => Some(text(s.to_string())),
                     (Some(p), Some(b)) => Some(text(self.replace_matches(s, &p, &b)?)),
                     _ => None,
                 },
@@ -1496,6 +1539,13 @@ impl<'a> Run<'_, 'a> {
                 convert(&format!("to{}", &name[10..]), n).is_some(),
             )),
             "precision" => precision(n).map(Node::Int),
+            "lowBoundary" | "highBoundary" => {
+                let digits = match args.first() {
+                    Some(e) => Some(self.int_arg(e, focus)?.ok_or(EvalError::Invalid)?),
+                    None => None,
+                };
+                boundary(n, name == "highBoundary", digits)
+            }
             "round" => {
                 let places = match args.first() {
                     Some(e) => self.int_arg(e, focus)?.unwrap_or(0),

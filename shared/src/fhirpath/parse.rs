@@ -62,6 +62,8 @@ const FUNCTIONS: &[(&str, u8, u8)] = &[
     ("convertsToDateTime", 0, 0),
     ("convertsToTime", 0, 0),
     ("precision", 0, 0),
+    ("lowBoundary", 0, 1),
+    ("highBoundary", 0, 1),
     ("subsetOf", 1, 1),
     ("supersetOf", 1, 1),
     ("sort", 0, 9),
