@@ -889,6 +889,172 @@ mod tests {
         }
     }
 
+    /// A PHQ-2 scored the standard SDC way: the two answers' ordinals summed
+    /// with `aggregate()` into a variable the total reads.
+    fn phq2(total_expression: &str) -> Form {
+        let scored = |link: &str| {
+            let mut item = Item::new(link, ItemKind::Choice);
+            item.options = [
+                ("LA6568-5", 0.0),
+                ("LA6569-3", 1.0),
+                ("LA6570-1", 2.0),
+                ("LA6571-9", 3.0),
+            ]
+            .into_iter()
+            .map(|(code, ordinal)| AnswerOption {
+                ordinal: Some(ordinal),
+                ..AnswerOption::new(Value::Coding(Coding {
+                    system: Some("http://loinc.org".into()),
+                    code: Some(code.into()),
+                    display: None,
+                }))
+            })
+            .collect();
+            item
+        };
+        let mut total = Item::new("total", ItemKind::Integer);
+        total.expressions.calculated = Some("%score".into());
+        let mut form = form(vec![scored("q1"), scored("q2"), total]);
+        form.variables = vec![crate::form::Variable {
+            name: "score".into(),
+            expression: total_expression.into(),
+        }];
+        form
+    }
+
+    fn loinc(code: &str) -> Value {
+        Value::Coding(Coding {
+            system: Some("http://loinc.org".into()),
+            code: Some(code.into()),
+            display: None,
+        })
+    }
+
+    #[test]
+    fn a_phq2_scored_with_aggregate_checks_the_total_sent() {
+        let form = phq2(
+            "%resource.repeat(item).where(linkId = 'q1' or linkId = 'q2')\
+             .answer.value.ordinal().aggregate($this + $total, 0)",
+        );
+        let sent = |total: i64| {
+            problems(
+                &form,
+                vec![
+                    answer("q1", vec![loinc("LA6569-3")]),
+                    answer("q2", vec![loinc("LA6570-1")]),
+                    answer("total", vec![Value::Integer(total)]),
+                ],
+            )
+        };
+        assert_eq!(sent(3), vec![]);
+        assert_eq!(
+            sent(4),
+            vec![("total".to_owned(), AnswerProblem::NotCalculated)]
+        );
+        let evaluation = evaluate(
+            &form,
+            &response(vec![answer("q1", vec![loinc("LA6571-9")])]),
+        );
+        assert_eq!(
+            evaluation.calculated.get("total"),
+            Some(&vec![Value::Integer(3)])
+        );
+    }
+
+    /// The issue's case: a correct total sent for a form whose expression the
+    /// engine cannot evaluate (here, a function it does not know) is kept as
+    /// sent, listed as unchecked, never refused.
+    #[test]
+    fn a_value_sent_for_an_expression_we_cannot_evaluate_is_kept_not_refused() {
+        for broken in [
+            "%resource.repeat(item).answer.value.ordinal().nosuch()",
+            // Parses, fails to evaluate: several values where one is needed.
+            "%resource.repeat(item).answer.value.ordinal() + 1",
+        ] {
+            let form = phq2(broken);
+            let given = response(vec![
+                answer("q1", vec![loinc("LA6569-3")]),
+                answer("q2", vec![loinc("LA6570-1")]),
+                answer("total", vec![Value::Integer(3)]),
+            ]);
+            let evaluation = evaluate(&form, &given);
+            assert_eq!(evaluation.issues, vec![], "{broken}");
+            assert_eq!(
+                evaluation.unchecked,
+                vec![Unchecked {
+                    link_id: "total".into(),
+                    path: "total".into()
+                }],
+                "{broken}"
+            );
+            assert!(!evaluation.calculated.contains_key("total"), "{broken}");
+        }
+    }
+
+    #[test]
+    fn a_bmi_is_calculated_from_weight_and_height() {
+        let mut bmi = Item::new("bmi", ItemKind::Decimal);
+        bmi.expressions.calculated = Some(
+            "(%resource.repeat(item).where(linkId='weight').answer.value / \
+             (%resource.repeat(item).where(linkId='height').answer.value / 100).power(2)).round(1)"
+                .into(),
+        );
+        let form = form(vec![
+            Item::new("weight", ItemKind::Decimal),
+            Item::new("height", ItemKind::Decimal),
+            bmi,
+        ]);
+        let given = |bmi: f64| {
+            response(vec![
+                answer("weight", vec![Value::Decimal(70.0)]),
+                answer("height", vec![Value::Decimal(175.0)]),
+                answer("bmi", vec![Value::Decimal(bmi)]),
+            ])
+        };
+        assert_eq!(evaluate(&form, &given(22.9)).issues, vec![]);
+        assert_eq!(
+            evaluate(&form, &given(23.9))
+                .issues
+                .into_iter()
+                .map(|i| i.problem)
+                .collect::<Vec<_>>(),
+            vec![AnswerProblem::NotCalculated]
+        );
+    }
+
+    #[test]
+    fn an_enable_when_expression_with_iif_and_today_uses_the_date_given() {
+        let mut pregnant = Item::new("pregnant", ItemKind::Boolean);
+        pregnant.expressions.enable_when = Some(
+            "iif(%resource.repeat(item).where(linkId='born').answer.value > today() - 50 years, \
+             true, false)"
+                .into(),
+        );
+        let form = form(vec![Item::new("born", ItemKind::Date), pregnant]);
+        let given = |born: &str| {
+            response(vec![
+                answer("born", vec![Value::Date(born.into())]),
+                answer("pregnant", vec![Value::Boolean(false)]),
+            ])
+        };
+        let today = Date::new(2026, 12, 7).ok();
+        assert_eq!(
+            evaluate_on(&form, &given("1990-05-01"), today).issues,
+            vec![]
+        );
+        let old = evaluate_on(&form, &given("1960-05-01"), today);
+        assert_eq!(
+            old.issues
+                .into_iter()
+                .map(|i| i.problem)
+                .collect::<Vec<_>>(),
+            vec![AnswerProblem::NotEnabled]
+        );
+        // The day it turns: 1976-12-07 is fifty years before, not after.
+        assert!(evaluate_on(&form, &given("1976-12-07"), today).is_disabled("pregnant"));
+        assert!(!evaluate_on(&form, &given("1976-12-08"), today).is_disabled("pregnant"));
+    }
+
     #[test]
     fn a_coding_matches_an_option_by_code_whatever_its_display() {
         let form = form(vec![choice("mood", &["LA6568-5"])]);

@@ -9,6 +9,9 @@
 //! to print passed, failed and skipped per group and, last, one JSON line;
 //! `FHIRPATH_CONFORMANCE=write` also rewrites the list of passing cases.
 
+// The report is this test's output, read by `cargo xtask conformance fhirpath`.
+#![allow(clippy::print_stdout)]
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -57,7 +60,9 @@ fn cases(xml: &str) -> Vec<Case> {
     let mut rest = xml;
     while let Some(at) = rest.find("<!--") {
         text.push_str(&rest[..at]);
-        rest = rest[at..].find("-->").map_or("", |end| &rest[at + end + 3..]);
+        rest = rest[at..]
+            .find("-->")
+            .map_or("", |end| &rest[at + end + 3..]);
     }
     text.push_str(rest);
     let mut out = Vec::new();
@@ -70,7 +75,9 @@ fn cases(xml: &str) -> Vec<Case> {
         if tag.starts_with("<group ") {
             group = attribute(tag, "name").unwrap_or_default();
         } else if tag.starts_with("<test ") {
-            let end = text[close..].find("</test>").map_or(text.len(), |i| i + close);
+            let end = text[close..]
+                .find("</test>")
+                .map_or(text.len(), |i| i + close);
             let body = &text[close + 1..end];
             at = end;
             let mut case = Case {
@@ -90,7 +97,9 @@ fn cases(xml: &str) -> Vec<Case> {
                 for element in ["expression", "output"] {
                     if tag.starts_with(&format!("<{element}")) && !tag.ends_with('/') {
                         let end_tag = format!("</{element}>");
-                        let end = body[close..].find(&end_tag).map_or(body.len(), |i| i + close);
+                        let end = body[close..]
+                            .find(&end_tag)
+                            .map_or(body.len(), |i| i + close);
                         let value = unescape(&body[close + 1..end]);
                         if element == "expression" {
                             case.expression = value;
@@ -187,7 +196,9 @@ fn run(case: &Case, resources: &BTreeMap<String, Json>) -> Outcome {
 
 /// `name reason…` lines; `#` starts a comment.
 fn listed(file: &str) -> Vec<(String, String)> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join(file);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(file);
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
@@ -257,11 +268,14 @@ fn the_official_suite_does_not_regress() {
             }
         }
     }
-    let [passed, failed, skipped] = groups.iter().fold([0; 3], |t, (_, c)| {
-        [t[0] + c[0], t[1] + c[1], t[2] + c[2]]
-    });
+    let [passed, failed, skipped] = groups
+        .iter()
+        .fold([0; 3], |t, (_, c)| [t[0] + c[0], t[1] + c[1], t[2] + c[2]]);
     if mode == "report" || mode == "write" {
-        println!("{:<40} {:>6} {:>6} {:>7}", "group", "passed", "failed", "skipped");
+        println!(
+            "{:<40} {:>6} {:>6} {:>7}",
+            "group", "passed", "failed", "skipped"
+        );
         for (group, [p, f, s]) in &groups {
             println!("{group:<40} {p:>6} {f:>6} {s:>7}");
         }

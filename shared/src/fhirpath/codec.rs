@@ -12,7 +12,7 @@ pub(crate) fn apply(function: &str, how: &str, s: &str) -> Option<String> {
         ("encode", "hex") => Some(s.bytes().map(|b| format!("{b:02x}")).collect()),
         ("decode", "hex") => {
             let bytes = s.as_bytes();
-            if bytes.len() % 2 != 0 {
+            if !bytes.len().is_multiple_of(2) {
                 return None;
             }
             let out: Option<Vec<u8>> = bytes

@@ -25,7 +25,9 @@ fn digits(s: &str, n: usize) -> Option<i64> {
 
 /// `hh(:mm(:ss(.fff)?)?)?` into parts 3.. of `m`.
 fn time_into(text: &str, m: &mut Moment) -> Option<()> {
-    let (hms, frac) = text.split_once('.').map_or((text, None), |(a, b)| (a, Some(b)));
+    let (hms, frac) = text
+        .split_once('.')
+        .map_or((text, None), |(a, b)| (a, Some(b)));
     for (i, piece) in hms.split(':').enumerate() {
         if i > 2 {
             return None;
@@ -51,7 +53,9 @@ pub(crate) fn parse_date_time(text: &str) -> Option<Moment> {
         precision: 0,
         zone: None,
     };
-    let (date, time) = text.split_once('T').map_or((text, None), |(d, t)| (d, Some(t)));
+    let (date, time) = text
+        .split_once('T')
+        .map_or((text, None), |(d, t)| (d, Some(t)));
     for (i, piece) in date.split('-').enumerate() {
         if i > 2 {
             return None;
@@ -59,7 +63,10 @@ pub(crate) fn parse_date_time(text: &str) -> Option<Moment> {
         m.parts[i] = digits(piece, if i == 0 { 4 } else { 2 })?;
         m.precision = i + 1;
     }
-    if !(1..=12).contains(&m.parts[1]) || m.parts[2] < 1 || m.parts[2] > days_in(m.parts[0], m.parts[1]) {
+    if !(1..=12).contains(&m.parts[1])
+        || m.parts[2] < 1
+        || m.parts[2] > days_in(m.parts[0], m.parts[1])
+    {
         return None;
     }
     if let Some(time) = time.filter(|t| !t.is_empty()) {
@@ -125,7 +132,11 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 
 fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let d = crate::date::Date::from_days_since_epoch(days);
-    (i64::from(d.year()), i64::from(d.month()), i64::from(d.day()))
+    (
+        i64::from(d.year()),
+        i64::from(d.month()),
+        i64::from(d.day()),
+    )
 }
 
 impl Moment {
@@ -177,7 +188,10 @@ pub(crate) fn compare(a: &Moment, b: &Moment) -> Option<Ordering> {
     let (pa, pb) = (level(a.precision), level(b.precision));
     for i in 0..pa.min(pb) {
         let (x, y) = if i == 5 {
-            (a.parts[5] * 1000 + a.parts[6], b.parts[5] * 1000 + b.parts[6])
+            (
+                a.parts[5] * 1000 + a.parts[6],
+                b.parts[5] * 1000 + b.parts[6],
+            )
         } else {
             (a.parts[i], b.parts[i])
         };
@@ -282,7 +296,11 @@ pub(crate) fn boundary(m: &Moment, time: bool, high: bool, digits: Option<i64>) 
     };
     let mut out = *m;
     // A date-time to the hour (`T08`, not a FHIR dateTime) is read as `T08:00`.
-    let known = if !time && m.precision == 4 { 5 } else { m.precision };
+    let known = if !time && m.precision == 4 {
+        5
+    } else {
+        m.precision
+    };
     for i in known..7 {
         out.parts[i] = match (i, high) {
             (1, false) | (2, false) => 1,

@@ -184,7 +184,10 @@ fn eq3(x: &Node<'_>, y: &Node<'_>) -> Option<bool> {
     Some(match (x, y) {
         // A calendar year or month is not UCUM's 'a' or 'mo': unknown.
         (Node::Qty(_, u), Node::Qty(_, v))
-            if matches!((&**u, &**v), ("year", "a") | ("a", "year") | ("month", "mo") | ("mo", "month")) =>
+            if matches!(
+                (&**u, &**v),
+                ("year", "a") | ("a", "year") | ("month", "mo") | ("mo", "month")
+            ) =>
         {
             return None;
         }
@@ -241,7 +244,9 @@ fn equivalent(x: &[Node<'_>], y: &[Node<'_>]) -> bool {
                 let ((p2, u2), (q2, v2)) = (base_unit(*p, u), base_unit(*q, v));
                 (u2 == v2).then(|| (p2, q2, places(*p).min(places(*q)), *p / p2))
             }
-            _ => num(a).zip(num(b)).map(|(p, q)| (p, q, places(p).min(places(q)), 1.0)),
+            _ => num(a)
+                .zip(num(b))
+                .map(|(p, q)| (p, q, places(p).min(places(q)), 1.0)),
         };
         if let Some((p, q, digits, scale)) = numbers {
             let r = 10f64.powi(digits) * scale;
@@ -250,9 +255,7 @@ fn equivalent(x: &[Node<'_>], y: &[Node<'_>]) -> bool {
         match (norm(a), norm(b)) {
             (Some(a), Some(b)) => a == b,
             _ => match (moment(a), moment(b)) {
-                (Some((p, _)), Some((q, _))) => {
-                    datetime::compare(&p, &q) == Some(Ordering::Equal)
-                }
+                (Some((p, _)), Some((q, _))) => datetime::compare(&p, &q) == Some(Ordering::Equal),
                 _ => eq(a, b),
             },
         }
@@ -503,7 +506,9 @@ fn children<'a>(n: &Node<'a>, out: &mut Nodes<'a>) {
                 continue;
             }
             match value {
-                Json::Array(items) => out.extend(items.iter().filter_map(|v| json_node(v, key_kind(key)))),
+                Json::Array(items) => {
+                    out.extend(items.iter().filter_map(|v| json_node(v, key_kind(key))))
+                }
                 v => out.extend(json_node(v, key_kind(key))),
             }
         }
@@ -517,19 +522,64 @@ fn children<'a>(n: &Node<'a>, out: &mut Nodes<'a>) {
 /// `value`), that the JSON evaluation recognises.
 #[cfg(feature = "launch-context")]
 const CHOICE_TYPES: &[&str] = &[
-    "Boolean", "Integer", "Decimal", "String", "Date", "DateTime", "Time", "Instant", "Uri",
-    "Url", "Canonical", "Code", "Id", "Oid", "Uuid", "Markdown", "Base64Binary", "PositiveInt",
-    "UnsignedInt", "Quantity", "Coding", "CodeableConcept", "Reference", "Period", "Range",
-    "Ratio", "Attachment", "Identifier", "HumanName", "Address", "ContactPoint", "SampledData",
-    "Age", "Duration", "Money", "Count", "Distance", "Timing", "Annotation", "Signature",
+    "Boolean",
+    "Integer",
+    "Decimal",
+    "String",
+    "Date",
+    "DateTime",
+    "Time",
+    "Instant",
+    "Uri",
+    "Url",
+    "Canonical",
+    "Code",
+    "Id",
+    "Oid",
+    "Uuid",
+    "Markdown",
+    "Base64Binary",
+    "PositiveInt",
+    "UnsignedInt",
+    "Quantity",
+    "Coding",
+    "CodeableConcept",
+    "Reference",
+    "Period",
+    "Range",
+    "Ratio",
+    "Attachment",
+    "Identifier",
+    "HumanName",
+    "Address",
+    "ContactPoint",
+    "SampledData",
+    "Age",
+    "Duration",
+    "Money",
+    "Count",
+    "Distance",
+    "Timing",
+    "Annotation",
+    "Signature",
     "Expression",
 ];
 
 /// Elements of FHIR resources whose JSON strings are dates or instants.
 #[cfg(feature = "launch-context")]
 const DATE_ELEMENTS: &[&str] = &[
-    "birthDate", "date", "start", "end", "issued", "authored", "lastUpdated", "recorded",
-    "created", "timestamp", "instant", "dateTime",
+    "birthDate",
+    "date",
+    "start",
+    "end",
+    "issued",
+    "authored",
+    "lastUpdated",
+    "recorded",
+    "created",
+    "timestamp",
+    "instant",
+    "dateTime",
 ];
 
 /// The FHIR type an element's name tells: a choice's suffix, a known date.
@@ -561,7 +611,11 @@ fn json_member<'a>(j: &'a Json, name: &str, out: &mut Nodes<'a>) {
     }
     for (key, value) in members {
         let kind = if key == name {
-            if DATE_ELEMENTS.contains(&name) { "DateTime" } else { "" }
+            if DATE_ELEMENTS.contains(&name) {
+                "DateTime"
+            } else {
+                ""
+            }
         } else {
             match key.strip_prefix(name) {
                 Some(rest) if CHOICE_TYPES.contains(&rest) => rest,
@@ -609,7 +663,10 @@ fn lift<'n, 'a>(n: &'n Node<'a>) -> Cow<'n, Node<'a>> {
     #[cfg(feature = "launch-context")]
     if let Node::Json(j) = n
         && let Some(Json::Number(v)) = j.get("value")
-        && let Some(unit) = j.get("code").or_else(|| j.get("unit")).and_then(Json::as_str)
+        && let Some(unit) = j
+            .get("code")
+            .or_else(|| j.get("unit"))
+            .and_then(Json::as_str)
         && let Some(v) = crate::float::parse_f64(v)
     {
         return Cow::Owned(Node::Qty(v, Cow::Borrowed(unit)));
@@ -739,7 +796,9 @@ fn convert<'a>(name: &str, n: &Node<'a>) -> Option<Node<'a>> {
                 };
                 let unit = match unit.strip_prefix('\'').and_then(|u| u.strip_suffix('\'')) {
                     Some(u) => u.to_owned(),
-                    None if super::parse::calendar_unit(unit) => unit.trim_end_matches('s').to_owned(),
+                    None if super::parse::calendar_unit(unit) => {
+                        unit.trim_end_matches('s').to_owned()
+                    }
                     None => return None,
                 };
                 Some(Node::Qty(value, Cow::Owned(unit)))
@@ -779,11 +838,17 @@ fn convert<'a>(name: &str, n: &Node<'a>) -> Option<Node<'a>> {
 /// `lowBoundary()` / `highBoundary()` of a number, quantity, date or time.
 fn boundary<'a>(n: &Node<'a>, high: bool, digits: Option<i64>) -> Option<Node<'a>> {
     let number = |x: f64, exact: i32| {
-        let digits = i32::try_from(digits.unwrap_or(8)).ok().filter(|d| (0..=28).contains(d))?;
+        let digits = i32::try_from(digits.unwrap_or(8))
+            .ok()
+            .filter(|d| (0..=28).contains(d))?;
         let half = 0.5 * 10f64.powi(-exact);
         let edge = if high { x + half } else { x - half };
         let scale = 10f64.powi(digits);
-        let scaled = if high { (edge * scale - 1e-9).ceil() } else { (edge * scale + 1e-9).floor() };
+        let scaled = if high {
+            (edge * scale - 1e-9).ceil()
+        } else {
+            (edge * scale + 1e-9).floor()
+        };
         dec(scaled / scale)
     };
     match n {
@@ -843,13 +908,9 @@ impl<'a> Run<'_, 'a> {
     /// `s` with each match of `pattern` replaced by `by`: the longest match at
     /// each place, leftmost first; an empty pattern matches between characters.
     fn replace_matches(&self, s: &str, pattern: &str, by: &str) -> Result<String, EvalError> {
-        let whole = crate::regex::Regex::new(&format!("^({pattern})$"))
-            .map_err(|_| EvalError::Invalid)?;
-        let ends: Vec<usize> = s
-            .char_indices()
-            .map(|(i, _)| i)
-            .chain([s.len()])
-            .collect();
+        let whole =
+            crate::regex::Regex::new(&format!("^({pattern})$")).map_err(|_| EvalError::Invalid)?;
+        let ends: Vec<usize> = s.char_indices().map(|(i, _)| i).chain([s.len()]).collect();
         let mut out = String::new();
         let mut at = 0;
         while at < ends.len() {
@@ -865,7 +926,12 @@ impl<'a> Run<'_, 'a> {
                 }
                 Some(_) => {
                     out.push_str(by);
-                    out.push_str(s[start..].chars().next().map_or("", |c| &s[start..start + c.len_utf8()]));
+                    out.push_str(
+                        s[start..]
+                            .chars()
+                            .next()
+                            .map_or("", |c| &s[start..start + c.len_utf8()]),
+                    );
                     at += 1;
                 }
                 None => {
@@ -947,7 +1013,11 @@ impl<'a> Run<'_, 'a> {
             Expr::Lit(n) => vec![n.clone()],
             Expr::Var(name) => self.var(name)?,
             Expr::This => focus.to_vec(),
-            Expr::Total => self.total.map(<[_]>::to_vec).unwrap_or_default(),
+            Expr::Total => {
+                let total = self.total.unwrap_or_default();
+                self.charge(total.len())?;
+                total.to_vec()
+            }
             Expr::IndexVar => opt(self.index.map(Node::Int)),
             Expr::Member(target, name) => {
                 let base = match target {
@@ -980,7 +1050,10 @@ impl<'a> Run<'_, 'a> {
                 // Children come in no defined order: taking some by position
                 // is an error.
                 if matches!(*name, "skip" | "take" | "first" | "last" | "tail")
-                    && matches!(target.as_deref(), Some(Expr::Call(_, "children" | "descendants", _)))
+                    && matches!(
+                        target.as_deref(),
+                        Some(Expr::Call(_, "children" | "descendants", _))
+                    )
                 {
                     return Err(EvalError::Invalid);
                 }
@@ -1088,7 +1161,9 @@ impl<'a> Run<'_, 'a> {
             Op::Contains => within(&y, &x)?,
             Op::Concat => {
                 let s = |c: &[Node<'a>]| -> Result<String, EvalError> {
-                    single(c)?.map_or(Ok(String::new()), |n| string_of(n).ok_or(EvalError::Invalid))
+                    single(c)?.map_or(Ok(String::new()), |n| {
+                        string_of(n).ok_or(EvalError::Invalid)
+                    })
                 };
                 vec![text(s(&x)? + &s(&y)?)]
             }
@@ -1230,7 +1305,11 @@ impl<'a> Run<'_, 'a> {
             "subsetOf" | "supersetOf" => {
                 let other = arg(0)?;
                 self.charge_pairs(c.len() + other.len())?;
-                let (small, big) = if name == "subsetOf" { (c, &other[..]) } else { (&other[..], c) };
+                let (small, big) = if name == "subsetOf" {
+                    (c, &other[..])
+                } else {
+                    (&other[..], c)
+                };
                 return Ok(vec![Node::Bool(
                     small.iter().all(|n| big.iter().any(|m| eq(n, m))),
                 )]);
@@ -1408,10 +1487,7 @@ impl<'a> Run<'_, 'a> {
             "now" => {
                 return Ok(opt(match self.env.now {
                     Some(now) => Some(Node::DateTime(Cow::Borrowed(now))),
-                    None => self
-                        .env
-                        .today
-                        .map(|d| Node::DateTime(d.to_string().into())),
+                    None => self.env.today.map(|d| Node::DateTime(d.to_string().into())),
                 }));
             }
             "trace" => return Ok(c.to_vec()),
@@ -1506,7 +1582,11 @@ impl<'a> Run<'_, 'a> {
                 },
                 "matches" | "matchesFull" => match sarg(0)? {
                     Some(p) => {
-                        let p = if name == "matchesFull" { format!("^({p})$") } else { p };
+                        let p = if name == "matchesFull" {
+                            format!("^({p})$")
+                        } else {
+                            p
+                        };
                         Some(Node::Bool(
                             crate::regex::Regex::new(&p)
                                 .map_err(|_| EvalError::Invalid)?

@@ -214,6 +214,27 @@ fn expressions_evaluate_as_fhirpath_says() {
             "'x'",
         ),
         ("%questionnaire.repeat(item).count()", "5"),
+        // aggregate(), $total and $index: the PHQ idiom.
+        ("(1 | 2 | 3).aggregate($this + $total, 0)", "6"),
+        (
+            "(4 | 2 | 7).aggregate(iif($total.empty(), $this, iif($this < $total, $this, $total)))",
+            "2",
+        ),
+        ("{}.aggregate($this + $total, 0)", "0"),
+        ("(5 | 6).select($index)", "0, 1"),
+        (
+            "%resource.repeat(item).where(linkId = 'mood').answer.value.ordinal().aggregate($this + $total, 0)",
+            "2",
+        ),
+        // Dates by precision and zone, date arithmetic.
+        ("today() - 18 years", "@2006-03-05"),
+        ("@2024-01-31 + 1 month", "@2024-02-29"),
+        ("@2024-03-05T10:00:00+02:00 = @2024-03-05T08:00:00Z", "true"),
+        ("@2024-03-05 = @2024-03-05T10:00:00", ""),
+        ("1.8 - 1.2 = 0.6", "true"),
+        ("'1 \\'kg\\''.toQuantity() = 1000 'g'", "true"),
+        ("(3 | 1 | 2).sort()", "1, 2, 3"),
+        ("(1 | 2).subsetOf(1 | 2 | 3)", "true"),
     ];
     let mut failures = vec![];
     for (text, expected) in cases {
@@ -366,6 +387,67 @@ fn odd_input_never_panics() {
     assert_eq!(env.eval(&e, &root), Err(EvalError::Invalid));
     let e = parse("%resource.repeat($this)").unwrap();
     assert!(env.eval(&e, &root).is_ok());
+}
+
+/// An expression from an uploaded form cannot hang or exhaust the server:
+/// nesting is bounded when parsed, work when evaluated (a clear error).
+#[test]
+fn hostile_expressions_stop_with_a_clear_error() {
+    let (form, response) = sample();
+    let env = Env::new(&form, &response, None);
+    let root = [Node::Response(&response)];
+    // Deep nesting: refused when parsed; the deepest accepted evaluates.
+    let too_deep = format!("{}1{}", "(".repeat(65), ")".repeat(65));
+    assert_eq!(
+        parse(&too_deep),
+        Err(ParseError("the expression is nested too deeply".into()))
+    );
+    let deepest = (1..64)
+        .find(|n| parse(&format!("{}1{}", "(".repeat(64 - n), ")".repeat(64 - n))).is_ok())
+        .map(|n| format!("{}1{}", "(".repeat(64 - n), ")".repeat(64 - n)))
+        .unwrap();
+    assert_eq!(
+        env.eval(&parse(&deepest).unwrap(), &root),
+        Ok(vec![Node::Int(1)])
+    );
+    let chain = format!("1{}", ".select($this + 1)".repeat(30));
+    assert_eq!(
+        env.eval(&parse(&chain).unwrap(), &root),
+        Ok(vec![Node::Int(31)])
+    );
+    // repeat() on a cycle: the same nodes again end it.
+    for cycle in [
+        "%resource.repeat($this)",
+        "(1 | 2).repeat(1 | 2)",
+        "%resource.repeat(item | %resource)",
+    ] {
+        assert!(env.eval(&parse(cycle).unwrap(), &root).is_ok(), "{cycle}");
+    }
+    // Huge work: a thousand values folded into a growing total, and a
+    // product of collections, run out of budget.
+    let ten = "(0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9)";
+    let thousand = format!("{ten}.select({ten}.select({ten}.select($this)))");
+    assert_eq!(
+        env.eval(&parse(&format!("{thousand}.count()")).unwrap(), &root),
+        Ok(vec![Node::Int(1000)])
+    );
+    let huge_aggregate = format!("{thousand}.aggregate($total.combine($this), {{}}).count()");
+    assert_eq!(
+        env.eval(&parse(&huge_aggregate).unwrap(), &root),
+        Err(EvalError::TooMuchWork)
+    );
+    let product = format!("{thousand}.select({thousand}.where($this > 5)).count()");
+    assert!(env.eval(&parse(&product).unwrap(), &root).is_err());
+    let distinct = format!("{thousand}.select({ten}.select($this * 1000)).distinct().count()");
+    assert!(env.eval(&parse(&distinct).unwrap(), &root).is_err());
+    // A sum over a thousand values is well within budget.
+    assert_eq!(
+        env.eval(
+            &parse(&format!("{thousand}.aggregate($this + $total, 0)")).unwrap(),
+            &root
+        ),
+        Ok(vec![Node::Int(4500)])
+    );
 }
 
 #[test]
