@@ -908,8 +908,8 @@ impl<'a> Run<'_, 'a> {
     /// `s` with each match of `pattern` replaced by `by`: the longest match at
     /// each place, leftmost first; an empty pattern matches between characters.
     fn replace_matches(&self, s: &str, pattern: &str, by: &str) -> Result<String, EvalError> {
-        let whole =
-            crate::regex::Regex::new(&format!("^({pattern})$")).map_err(|_| EvalError::Invalid)?;
+        let whole = crate::regex::Regex::new(&format!("(?s)^(?:{pattern})$"))
+            .map_err(|_| EvalError::Invalid)?;
         let ends: Vec<usize> = s.char_indices().map(|(i, _)| i).chain([s.len()]).collect();
         let mut out = String::new();
         let mut at = 0;
@@ -1583,9 +1583,10 @@ impl<'a> Run<'_, 'a> {
                 "matches" | "matchesFull" => match sarg(0)? {
                     Some(p) => {
                         let p = if name == "matchesFull" {
-                            format!("^({p})$")
+                            format!("(?s)^(?:{p})$")
                         } else {
-                            p
+                            // FHIRPath matches in single-line mode: '.' takes a line break.
+                            format!("(?s){p}")
                         };
                         Some(Node::Bool(
                             crate::regex::Regex::new(&p)
