@@ -53,7 +53,8 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
         } else if !(line.starts_with("running ")
             || line.starts_with("test ")
             || line.starts_with("test result")
-            || line.trim().is_empty())
+            || line.trim().is_empty()
+            || line.trim() == "ok")
         {
             println!("{line}");
         }
