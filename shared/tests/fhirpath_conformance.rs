@@ -272,6 +272,7 @@ fn the_official_suite_does_not_regress() {
         .iter()
         .fold([0; 3], |t, (_, c)| [t[0] + c[0], t[1] + c[1], t[2] + c[2]]);
     if mode == "report" || mode == "write" {
+        println!();
         println!(
             "{:<40} {:>6} {:>6} {:>7}",
             "group", "passed", "failed", "skipped"
