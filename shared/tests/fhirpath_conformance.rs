@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use shared::date::Date;
-use shared::fhirpath::{Env, Node, parse};
+use shared::fhirpath::{Env, Node, parse_full as parse};
 use shared::json::Json;
 
 /// One test case of the suite.

@@ -280,6 +280,7 @@ pub(crate) fn format(m: &Moment, time: bool) -> String {
     out
 }
 
+#[cfg(feature = "launch-context")]
 /// `lowBoundary(digits)` (or, `high`, `highBoundary`) of a moment: its unknown
 /// parts at their least (greatest) value, to the precision `digits` gives
 /// (4 a year … 17 milliseconds; for a time 2 an hour … 9 milliseconds), a

@@ -497,6 +497,7 @@ fn member<'a>(n: &Node<'a>, name: &str, out: &mut Nodes<'a>) {
     }
 }
 
+#[cfg(feature = "launch-context")]
 /// The child nodes of `n`: every element of a resource as JSON.
 fn children<'a>(n: &Node<'a>, out: &mut Nodes<'a>) {
     #[cfg(feature = "launch-context")]
@@ -507,7 +508,7 @@ fn children<'a>(n: &Node<'a>, out: &mut Nodes<'a>) {
             }
             match value {
                 Json::Array(items) => {
-                    out.extend(items.iter().filter_map(|v| json_node(v, key_kind(key))))
+                    out.extend(items.iter().filter_map(|v| json_node(v, key_kind(key))));
                 }
                 v => out.extend(json_node(v, key_kind(key))),
             }
@@ -835,6 +836,7 @@ fn convert<'a>(name: &str, n: &Node<'a>) -> Option<Node<'a>> {
     }
 }
 
+#[cfg(feature = "launch-context")]
 /// `lowBoundary()` / `highBoundary()` of a number, quantity, date or time.
 fn boundary<'a>(n: &Node<'a>, high: bool, digits: Option<i64>) -> Option<Node<'a>> {
     let number = |x: f64, exact: i32| {
@@ -871,6 +873,7 @@ fn boundary<'a>(n: &Node<'a>, high: bool, digits: Option<i64>) -> Option<Node<'a
     }
 }
 
+#[cfg(feature = "launch-context")]
 /// `precision()`: decimal places of a decimal, digits of a date or time.
 fn precision(n: &Node<'_>) -> Option<i64> {
     match n {
@@ -905,6 +908,7 @@ impl<'a> Run<'_, 'a> {
         Ok(())
     }
 
+    #[cfg(feature = "launch-context")]
     /// `s` with each match of `pattern` replaced by `by`: the longest match at
     /// each place, leftmost first; an empty pattern matches between characters.
     fn replace_matches(&self, s: &str, pattern: &str, by: &str) -> Result<String, EvalError> {
@@ -943,6 +947,7 @@ impl<'a> Run<'_, 'a> {
         Ok(out)
     }
 
+    #[cfg(feature = "launch-context")]
     /// `sort(keys…)`: by each key in turn (`-key` descending), or by the values.
     fn sort(&self, c: &[Node<'a>], args: &[Expr]) -> R<'a> {
         self.charge_pairs(c.len())?;
@@ -1302,6 +1307,7 @@ impl<'a> Run<'_, 'a> {
                 });
             }
             "single" => return Ok(opt(single(c)?.cloned())),
+            #[cfg(feature = "launch-context")]
             "subsetOf" | "supersetOf" => {
                 let other = arg(0)?;
                 self.charge_pairs(c.len() + other.len())?;
@@ -1314,7 +1320,9 @@ impl<'a> Run<'_, 'a> {
                     small.iter().all(|n| big.iter().any(|m| eq(n, m))),
                 )]);
             }
+            #[cfg(feature = "launch-context")]
             "sort" => return self.sort(c, args),
+            #[cfg(feature = "launch-context")]
             "children" | "descendants" => {
                 let mut out = vec![];
                 let mut next: Nodes<'a> = c.to_vec();
@@ -1596,11 +1604,13 @@ impl<'a> Run<'_, 'a> {
                     }
                     None => None,
                 },
+                #[cfg(feature = "launch-context")]
                 "replaceMatches" => match (sarg(0)?, sarg(1)?) {
                     (Some(p), _) if p.is_empty() => Some(text(s.to_string())),
                     (Some(p), Some(b)) => Some(text(self.replace_matches(s, &p, &b)?)),
                     _ => None,
                 },
+                #[cfg(feature = "launch-context")]
                 "encode" | "decode" | "escape" | "unescape" => match sarg(0)? {
                     Some(how) => Some(text(
                         super::codec::apply(name, &how, s).ok_or(EvalError::Invalid)?,
@@ -1619,7 +1629,9 @@ impl<'a> Run<'_, 'a> {
             _ if name.starts_with("convertsTo") => Some(Node::Bool(
                 convert(&format!("to{}", &name[10..]), n).is_some(),
             )),
+            #[cfg(feature = "launch-context")]
             "precision" => precision(n).map(Node::Int),
+            #[cfg(feature = "launch-context")]
             "lowBoundary" | "highBoundary" => {
                 let digits = match args.first() {
                     Some(e) => Some(self.int_arg(e, focus)?.ok_or(EvalError::Invalid)?),

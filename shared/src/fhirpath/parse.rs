@@ -110,6 +110,26 @@ const FUNCTIONS: &[(&str, u8, u8)] = &[
     ("trace", 1, 2),
 ];
 
+/// Functions only the server evaluates (with the `launch-context` feature, over
+/// raw FHIR JSON: extraction, the conformance suite): forms do not use them and
+/// the browser's bundle cannot afford them. [`parse`] refuses them everywhere,
+/// so a form's expressions mean the same in the browser and on the server.
+const SERVER_ONLY: &[&str] = &[
+    "subsetOf",
+    "supersetOf",
+    "sort",
+    "children",
+    "descendants",
+    "replaceMatches",
+    "encode",
+    "decode",
+    "escape",
+    "unescape",
+    "precision",
+    "lowBoundary",
+    "highBoundary",
+];
+
 /// Why an expression cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParseError(pub String);
@@ -263,8 +283,20 @@ fn tokens(text: &str) -> Result<Vec<Tok>, ParseError> {
     Ok(out)
 }
 
-/// Parses a FHIRPath expression.
+/// Parses a FHIRPath expression of a form: every function but those the
+/// server alone evaluates.
 pub fn parse(text: &str) -> Result<Expr, ParseError> {
+    parse_with(text, false)
+}
+
+#[cfg(feature = "launch-context")]
+/// Parses a FHIRPath expression the server evaluates over FHIR JSON
+/// (extraction): every function the engine has.
+pub fn parse_full(text: &str) -> Result<Expr, ParseError> {
+    parse_with(text, true)
+}
+
+fn parse_with(text: &str, full: bool) -> Result<Expr, ParseError> {
     if text.len() > MAX_LEN {
         return Err(ParseError("the expression is too long".into()));
     }
@@ -272,6 +304,7 @@ pub fn parse(text: &str) -> Result<Expr, ParseError> {
         toks: tokens(text)?,
         at: 0,
         depth: 0,
+        full,
     };
     let e = p.expr(0)?;
     match p.toks.get(p.at) {
@@ -284,6 +317,8 @@ struct Parser {
     toks: Vec<Tok>,
     at: usize,
     depth: usize,
+    /// Whether the server-only functions are accepted.
+    full: bool,
 }
 
 /// Binary operators by precedence level, loosest first.
@@ -479,6 +514,11 @@ impl Parser {
         let Some(&(fname, min, max)) = FUNCTIONS.iter().find(|f| f.0 == name) else {
             return Err(ParseError(format!("function {name}() is not supported")));
         };
+        if !self.full && SERVER_ONLY.contains(&fname) {
+            return Err(ParseError(format!(
+                "function {name}() is not supported in forms"
+            )));
+        }
         let mut args = Vec::new();
         if !self.eat(")") {
             loop {
