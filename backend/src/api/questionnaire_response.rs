@@ -30,9 +30,9 @@ pub(super) async fn validate(
 ) -> Result<Response, ApiError> {
     let response = response_in(body)?;
     let form = form_of(&app, &response).await?;
-    let problems = problems(&app, &form, &response);
+    let (problems, unchecked) = problems(&app, &form, &response);
     tracing::info!(issues = problems.len(), "questionnaire response validated");
-    let issues: Vec<Issue> = if problems.is_empty() {
+    let mut issues: Vec<Issue> = if problems.is_empty() {
         vec![Issue {
             severity: Severity::Information,
             code: IssueType::Informational,
@@ -45,6 +45,7 @@ pub(super) async fn validate(
             .map(|p| to_issue(&p.link_id, &p.problem))
             .collect()
     };
+    issues.extend(unchecked.into_iter().map(kept_unchecked));
     Ok(fhir_json(StatusCode::OK, outcome::to_json(&issues)))
 }
 
@@ -80,7 +81,9 @@ pub(super) async fn extract(
     Ok(fhir_json(StatusCode::OK, body.to_string().into_bytes()))
 }
 
-/// What the form's rules say is wrong with `response`.
+/// What the form's rules say is wrong with `response`, and the calculated
+/// values sent that could not be checked (their expression could not be
+/// evaluated: they are kept as sent, with a warning).
 ///
 /// FHIRPath's `today()` on the server is the latest date anywhere (the patient's
 /// zone is not known), as the demographics rules take it. A calculated value the
@@ -91,10 +94,13 @@ fn problems(
     app: &AppState,
     form: &CachedForm,
     response: &QuestionnaireResponse,
-) -> Vec<answers::AnswerIssue> {
+) -> (Vec<answers::AnswerIssue>, Vec<answers::Unchecked>) {
     let form = &form.compiled.form;
-    let mut problems =
-        answers::evaluate_on(form, response, Some(app.clock.latest_date_on_earth())).issues;
+    let answers::Evaluation {
+        issues: mut problems,
+        unchecked,
+        ..
+    } = answers::evaluate_on(form, response, Some(app.clock.latest_date_on_earth()));
     if problems
         .iter()
         .any(|p| p.problem == AnswerProblem::NotCalculated)
@@ -103,7 +109,7 @@ fn problems(
             answers::evaluate_on(form, response, Some(app.clock.earliest_date_on_earth())).issues;
         problems.retain(|p| p.problem != AnswerProblem::NotCalculated || earlier.contains(p));
     }
-    problems
+    (problems, unchecked)
 }
 
 /// Checks `response` against its form (422 naming each linkId on a problem) and
@@ -113,7 +119,7 @@ pub(super) async fn checked_extraction(
     response: &QuestionnaireResponse,
 ) -> Result<(serde_json::Value, extract::Extraction), ApiError> {
     let form = form_of(app, response).await?;
-    let problems = problems(app, &form, response);
+    let (problems, unchecked) = problems(app, &form, response);
     if !problems.is_empty() {
         tracing::info!(issues = problems.len(), "questionnaire response refused");
         return Err(ApiError::Unprocessable(
@@ -130,9 +136,32 @@ pub(super) async fn checked_extraction(
         )])
     })?;
     let now = fhir_instant(app.clock.now());
-    let extraction = extract::extract(&form.questionnaire, &response_json, &RandomIds, &now)
+    let mut extraction = extract::extract(&form.questionnaire, &response_json, &RandomIds, &now)
         .map_err(ApiError::Unprocessable)?;
+    if !unchecked.is_empty() {
+        tracing::warn!(
+            items = unchecked.len(),
+            "calculated values kept unchecked: their expressions could not be evaluated"
+        );
+    }
+    extraction
+        .warnings
+        .extend(unchecked.into_iter().map(kept_unchecked));
     Ok((response_json, extraction))
+}
+
+/// The warning for a value sent for a calculated item whose expression the
+/// server could not evaluate: kept as sent, never refused (a correct score must
+/// not cost a patient's intake).
+fn kept_unchecked(item: answers::Unchecked) -> Issue {
+    Issue {
+        severity: Severity::Warning,
+        code: IssueType::NotSupported,
+        diagnostics: "This calculated value was kept as sent: the server could not evaluate \
+                      the form's calculatedExpression to check it"
+            .into(),
+        expression: Some(item.link_id),
+    }
 }
 
 fn fhir_json(status: StatusCode, body: Vec<u8>) -> Response {

@@ -640,7 +640,9 @@ fn json_node<'a>(j: &'a Json, kind: &str) -> Option<Node<'a>> {
         Json::Null => return None,
         Json::Bool(b) => Node::Bool(*b),
         Json::Number(n) => match n.parse::<i64>() {
-            Ok(i) if kind != "Decimal" => Node::Int(i),
+            // A decimal written without a point (`"valueDecimal": 100`) reads as
+            // the integer it equals, so it is written back as it came.
+            Ok(i) => Node::Int(i),
             _ => Node::Dec(crate::float::parse_f64(n)?),
         },
         Json::String(s) => {
