@@ -47,6 +47,12 @@ pub struct Env<'a> {
     pub today: Option<Date>,
     pub now: Option<&'a str>,
     pub vars: Vec<(&'a str, Result<Nodes<'a>, EvalError>)>,
+    /// Whether date arithmetic (`today() - 18 years`) is evaluated: only over
+    /// FHIR JSON on the server ([`Env::json`]). A form's expressions run
+    /// without it everywhere (the browser's bundle cannot afford it), so the
+    /// browser and the server's checks agree: such an expression is an error,
+    /// its calculated value uncomputed, never refused.
+    pub full: bool,
 }
 
 impl<'a> Env<'a> {
@@ -58,6 +64,7 @@ impl<'a> Env<'a> {
             today,
             now: None,
             vars: Vec::new(),
+            full: false,
         }
     }
 
@@ -71,6 +78,7 @@ impl<'a> Env<'a> {
             today,
             now: None,
             vars: Vec::new(),
+            full: true,
         }
     }
 
@@ -725,6 +733,8 @@ fn arith<'a>(op: Op, x: &Node<'a>, y: &Node<'a>) -> Option<Node<'a>> {
     }
     match (op, x, y) {
         (Op::Add, Node::Str(a), Node::Str(b)) => Some(text(format!("{a}{b}"))),
+        // Date arithmetic: the server's, over FHIR JSON (see `Env::full`).
+        #[cfg(feature = "launch-context")]
         (Op::Add | Op::Sub, Node::Date(_) | Node::DateTime(_) | Node::Time(_), Node::Qty(v, u)) => {
             let (m, time) = moment(x)?;
             let amount = if op == Op::Add { *v } else { -*v };
@@ -787,6 +797,7 @@ fn convert<'a>(name: &str, n: &Node<'a>) -> Option<Node<'a>> {
             },
             _ => None,
         },
+        #[cfg(feature = "launch-context")]
         "toQuantity" => match n {
             Node::Qty(..) => Some(n.clone()),
             Node::Int(_) | Node::Dec(_) => Some(Node::Qty(num(n)?, Cow::Borrowed("1"))),
@@ -808,6 +819,7 @@ fn convert<'a>(name: &str, n: &Node<'a>) -> Option<Node<'a>> {
             }
             _ => None,
         },
+        #[cfg(feature = "launch-context")]
         "toDate" => match n {
             Node::Date(_) => Some(n.clone()),
             Node::DateTime(s) | Node::Str(s) => {
@@ -818,6 +830,7 @@ fn convert<'a>(name: &str, n: &Node<'a>) -> Option<Node<'a>> {
             }
             _ => None,
         },
+        #[cfg(feature = "launch-context")]
         "toDateTime" => match n {
             Node::DateTime(_) => Some(n.clone()),
             Node::Date(s) | Node::Str(s) => {
@@ -826,6 +839,7 @@ fn convert<'a>(name: &str, n: &Node<'a>) -> Option<Node<'a>> {
             }
             _ => None,
         },
+        #[cfg(feature = "launch-context")]
         "toTime" => match n {
             Node::Time(_) => Some(n.clone()),
             Node::Str(s) => {
@@ -1189,6 +1203,9 @@ impl<'a> Run<'_, 'a> {
                     }
                     // Numbers that do not give one (a division by zero, an
                     // overflow) give nothing; other types are an error.
+                    _ if !self.env.full && moment(p).is_some() => {
+                        return Err(EvalError::Invalid);
+                    }
                     _ => match arith(op, p, q) {
                         Some(n) => vec![n],
                         None if num(&lift(p)).is_some() && num(&lift(q)).is_some() => vec![],
@@ -1628,6 +1645,7 @@ impl<'a> Run<'_, 'a> {
         Ok(opt(match name {
             "toString" | "toInteger" | "toDecimal" | "toBoolean" | "toQuantity" | "toDate"
             | "toDateTime" | "toTime" => convert(name, n),
+            #[cfg(feature = "launch-context")]
             _ if name.starts_with("convertsTo") => Some(Node::Bool(
                 convert(&format!("to{}", &name[10..]), n).is_some(),
             )),

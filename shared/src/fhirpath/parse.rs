@@ -128,6 +128,19 @@ const SERVER_ONLY: &[&str] = &[
     "precision",
     "lowBoundary",
     "highBoundary",
+    "toQuantity",
+    "toDate",
+    "toDateTime",
+    "toTime",
+    "convertsToString",
+    "convertsToInteger",
+    "convertsToDecimal",
+    "convertsToBoolean",
+    "convertsToQuantity",
+    "convertsToDate",
+    "convertsToDateTime",
+    "convertsToTime",
+    "matchesFull",
 ];
 
 /// Why an expression cannot be used.
