@@ -49,32 +49,6 @@ const FUNCTIONS: &[(&str, u8, u8)] = &[
     ("toInteger", 0, 0),
     ("toDecimal", 0, 0),
     ("toBoolean", 0, 0),
-    ("toQuantity", 0, 1),
-    ("toDate", 0, 0),
-    ("toDateTime", 0, 0),
-    ("toTime", 0, 0),
-    ("convertsToString", 0, 0),
-    ("convertsToInteger", 0, 0),
-    ("convertsToDecimal", 0, 0),
-    ("convertsToBoolean", 0, 0),
-    ("convertsToQuantity", 0, 1),
-    ("convertsToDate", 0, 0),
-    ("convertsToDateTime", 0, 0),
-    ("convertsToTime", 0, 0),
-    ("precision", 0, 0),
-    ("lowBoundary", 0, 1),
-    ("highBoundary", 0, 1),
-    ("subsetOf", 1, 1),
-    ("supersetOf", 1, 1),
-    ("sort", 0, 9),
-    ("children", 0, 0),
-    ("descendants", 0, 0),
-    ("matchesFull", 1, 1),
-    ("replaceMatches", 2, 2),
-    ("encode", 1, 1),
-    ("decode", 1, 1),
-    ("escape", 1, 1),
-    ("unescape", 1, 1),
     ("length", 0, 0),
     ("substring", 1, 2),
     ("startsWith", 1, 1),
@@ -111,36 +85,38 @@ const FUNCTIONS: &[(&str, u8, u8)] = &[
 ];
 
 /// Functions only the server evaluates (with the `launch-context` feature, over
-/// raw FHIR JSON: extraction, the conformance suite): forms do not use them and
-/// the browser's bundle cannot afford them. [`parse`] refuses them everywhere,
-/// so a form's expressions mean the same in the browser and on the server.
-const SERVER_ONLY: &[&str] = &[
-    "subsetOf",
-    "supersetOf",
-    "sort",
-    "children",
-    "descendants",
-    "replaceMatches",
-    "encode",
-    "decode",
-    "escape",
-    "unescape",
-    "precision",
-    "lowBoundary",
-    "highBoundary",
-    "toQuantity",
-    "toDate",
-    "toDateTime",
-    "toTime",
-    "convertsToString",
-    "convertsToInteger",
-    "convertsToDecimal",
-    "convertsToBoolean",
-    "convertsToQuantity",
-    "convertsToDate",
-    "convertsToDateTime",
-    "convertsToTime",
-    "matchesFull",
+/// raw FHIR JSON: extraction, the conformance suite), with their argument
+/// counts: forms do not use them and the browser's bundle cannot afford them.
+/// [`parse`] refuses them everywhere, so a form's expressions mean the same in
+/// the browser and on the server.
+#[cfg(feature = "launch-context")]
+const SERVER_FUNCTIONS: &[(&str, u8, u8)] = &[
+    ("toQuantity", 0, 1),
+    ("toDate", 0, 0),
+    ("toDateTime", 0, 0),
+    ("toTime", 0, 0),
+    ("convertsToString", 0, 0),
+    ("convertsToInteger", 0, 0),
+    ("convertsToDecimal", 0, 0),
+    ("convertsToBoolean", 0, 0),
+    ("convertsToQuantity", 0, 1),
+    ("convertsToDate", 0, 0),
+    ("convertsToDateTime", 0, 0),
+    ("convertsToTime", 0, 0),
+    ("precision", 0, 0),
+    ("lowBoundary", 0, 1),
+    ("highBoundary", 0, 1),
+    ("subsetOf", 1, 1),
+    ("supersetOf", 1, 1),
+    ("sort", 0, 9),
+    ("children", 0, 0),
+    ("descendants", 0, 0),
+    ("matchesFull", 1, 1),
+    ("replaceMatches", 2, 2),
+    ("encode", 1, 1),
+    ("decode", 1, 1),
+    ("escape", 1, 1),
+    ("unescape", 1, 1),
 ];
 
 /// Why an expression cannot be used.
@@ -331,6 +307,7 @@ struct Parser {
     at: usize,
     depth: usize,
     /// Whether the server-only functions are accepted.
+    #[cfg_attr(not(feature = "launch-context"), allow(dead_code))]
     full: bool,
 }
 
@@ -524,10 +501,14 @@ impl Parser {
         if !self.eat("(") {
             return Ok(Expr::Member(target, name));
         }
-        let Some(&(fname, min, max)) = FUNCTIONS.iter().find(|f| f.0 == name) else {
+        let found = FUNCTIONS.iter().find(|f| f.0 == name);
+        #[cfg(feature = "launch-context")]
+        let found = found.or_else(|| SERVER_FUNCTIONS.iter().find(|f| f.0 == name));
+        let Some(&(fname, min, max)) = found else {
             return Err(ParseError(format!("function {name}() is not supported")));
         };
-        if !self.full && SERVER_ONLY.contains(&fname) {
+        #[cfg(feature = "launch-context")]
+        if !self.full && SERVER_FUNCTIONS.iter().any(|f| f.0 == fname) {
             return Err(ParseError(format!(
                 "function {name}() is not supported in forms"
             )));
