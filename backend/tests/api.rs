@@ -1021,6 +1021,88 @@ async fn a_birth_date_after_today_anywhere_on_earth_is_refused_at_its_link_id() 
     assert!(res.status().is_success(), "{}", res.status());
 }
 
+/// A PHQ-2 scored the standard SDC way: the answers' ordinals summed with
+/// `aggregate()` into a variable the total reads; `score` the variable's
+/// expression.
+fn phq2(id: &str, score: &str) -> String {
+    let option = |code: &str, ordinal: i64| {
+        json!({"valueCoding": {"system": "http://loinc.org", "code": code},
+               "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/ordinalValue",
+                              "valueDecimal": ordinal}]})
+    };
+    let question = |link: &str| {
+        json!({"linkId": link, "text": link, "type": "choice", "answerOption": [
+            option("LA6568-5", 0), option("LA6569-3", 1), option("LA6570-1", 2), option("LA6571-9", 3)]})
+    };
+    json!({"resourceType": "Questionnaire", "id": id, "status": "active", "title": "PHQ-2",
+        "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/variable",
+            "valueExpression": {"name": "score", "language": "text/fhirpath", "expression": score}}],
+        "item": [question("q1"), question("q2"),
+            {"linkId": "total", "text": "Total", "type": "integer", "readOnly": true, "extension": [
+                {"url": "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression",
+                 "valueExpression": {"language": "text/fhirpath", "expression": "%score"}}]}]})
+    .to_string()
+}
+
+fn phq2_response(id: &str, total: i64) -> Value {
+    let coding =
+        |code: &str| json!([{"valueCoding": {"system": "http://loinc.org", "code": code}}]);
+    json!({"resourceType": "QuestionnaireResponse", "questionnaire": format!("Questionnaire/{id}"),
+        "status": "completed", "item": [
+            {"linkId": "q1", "answer": coding("LA6569-3")},
+            {"linkId": "q2", "answer": coding("LA6570-1")},
+            {"linkId": "total", "answer": [{"valueInteger": total}]}]})
+}
+
+/// The issue's case: a PHQ-2 scored with `aggregate()` is checked (3 is right,
+/// 4 is refused); and a value sent for a calculated item whose expression the
+/// server cannot evaluate is kept as sent with a warning, never a 422.
+#[tokio::test]
+async fn a_phq2_scored_with_aggregate_is_checked_and_what_cannot_be_evaluated_is_kept() {
+    let app = TestApp::spawn().await;
+    let standard = "%resource.repeat(item).where(linkId = 'q1' or linkId = 'q2')\
+                    .answer.value.ordinal().aggregate($this + $total, 0)";
+    let res = app
+        .put_fhir("/fhir/Questionnaire/phq2", &phq2("phq2", standard))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let outcome = validate_response(&app, &phq2_response("phq2", 3)).await;
+    assert_eq!(outcome["issue"].as_array().unwrap().len(), 1, "{outcome}");
+    assert_eq!(outcome["issue"][0]["severity"], "information", "{outcome}");
+    let outcome = validate_response(&app, &phq2_response("phq2", 4)).await;
+    assert_eq!(expressions(&outcome), ["total"], "{outcome}");
+    assert_eq!(outcome["issue"][0]["code"], "business-rule", "{outcome}");
+
+    // Several values where one is needed: the server cannot evaluate it.
+    let broken = "%resource.repeat(item).answer.value.ordinal() + 0";
+    let res = app
+        .put_fhir("/fhir/Questionnaire/phq2b", &phq2("phq2b", broken))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let outcome = validate_response(&app, &phq2_response("phq2b", 3)).await;
+    let severities: Vec<&str> = outcome["issue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["severity"].as_str().unwrap())
+        .collect();
+    assert_eq!(severities, ["information", "warning"], "{outcome}");
+    assert_eq!(expressions(&outcome), ["total"], "{outcome}");
+    let res = app
+        .post_raw(
+            "/fhir/QuestionnaireResponse/$extract",
+            "application/fhir+json",
+            phq2_response("phq2b", 3).to_string(),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert!(
+        body.to_string().contains("kept as sent"),
+        "the warning is in what $extract returns: {body}"
+    );
+}
+
 /// The PHQ-9's total is calculated from the answers (`calculatedExpression`):
 /// the server works it out again and refuses a total that does not match, at its
 /// linkId, before anything is stored.

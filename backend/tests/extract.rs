@@ -421,11 +421,13 @@ fn the_sdc_template_example_makes_the_same_patient_as_the_definition_example() {
     assert_eq!(contact["name"], json!([{"text": "John Doe"}]));
     let observations = resources(&x, "Observation");
     assert_eq!(observations.len(), 3, "height, weight and the complication");
-    // The template records height in centimetres: `answer.value * 100`.
-    assert_eq!(
-        observations[0]["valueQuantity"],
-        json!({"system": "http://unitsofmeasure.org", "unit": "cm", "code": "cm", "value": 172})
-    );
+    // The template records height in centimetres: `answer.value * 100`, a
+    // decimal (FHIRPath's decimal times an integer), written as one.
+    let expected: Value = serde_json::from_str(
+        r#"{"system": "http://unitsofmeasure.org", "unit": "cm", "code": "cm", "value": 172.0}"#,
+    )
+    .unwrap();
+    assert_eq!(observations[0]["valueQuantity"], expected);
     assert_eq!(x.warnings, []);
     fhir_validator::assert_valid("extract-complex-template", &[r, x.bundle]);
 }

@@ -87,6 +87,19 @@ pub struct Evaluation {
     pub disabled: Vec<String>,
     /// Enabled items with a `calculatedExpression`, by path: their values.
     pub calculated: Map<Vec<Value>>,
+    /// Values sent for calculated items whose expression could not be evaluated
+    /// (see [`sdc::Computed::uncomputed`]): kept as sent, never refused, and
+    /// reported as a warning.
+    pub unchecked: Vec<Unchecked>,
+}
+
+/// A value sent for a calculated item that could not be checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unchecked {
+    /// The item's linkId.
+    pub link_id: String,
+    /// Where, as in [`AnswerIssue::path`].
+    pub path: String,
 }
 
 impl Evaluation {
@@ -133,6 +146,7 @@ pub(crate) fn evaluate_computed(
 ) -> Evaluation {
     let mut checker = Checker::new(form, response, &computed.enabled, &computed.max_value);
     checker.calculated = Some(&computed.calculated);
+    checker.uncomputed = &computed.uncomputed;
     let mut evaluation = Evaluation::default();
     checker.items(&form.items, &response.item, &[], "", &mut evaluation);
     evaluation.calculated = computed
@@ -177,6 +191,8 @@ struct Checker<'a> {
     max_values: &'a Map<Value>,
     /// Path → what the item's `calculatedExpression` gives, where it has one.
     calculated: Option<&'a Map<Vec<Value>>>,
+    /// Paths whose `calculatedExpression` could not be evaluated.
+    uncomputed: &'a [String],
 }
 
 impl<'a> Checker<'a> {
@@ -202,6 +218,7 @@ impl<'a> Checker<'a> {
             by_expression,
             max_values,
             calculated: None,
+            uncomputed: &[],
         }
     }
 
@@ -275,6 +292,13 @@ impl<'a> Checker<'a> {
                         && !same_values(answers.iter().map(|a| &a.value), expected)
                     {
                         issue(evaluation, &def.link_id, AnswerProblem::NotCalculated);
+                    }
+                    let path = item_path(prefix, &def.link_id);
+                    if !answers.is_empty() && self.uncomputed.contains(&path) {
+                        evaluation.unchecked.push(Unchecked {
+                            link_id: def.link_id.clone(),
+                            path,
+                        });
                     }
                     let limit = self.max_values.get(&item_path(prefix, &def.link_id));
                     for answer in &answers {
@@ -881,6 +905,176 @@ mod tests {
             let shown = format!("{extra:?}");
             assert_eq!(scored(extra), expected, "{shown}");
         }
+    }
+
+    /// A PHQ-2 scored the standard SDC way: the two answers' ordinals summed
+    /// with `aggregate()` into a variable the total reads.
+    fn phq2(total_expression: &str) -> Form {
+        let scored = |link: &str| {
+            let mut item = Item::new(link, ItemKind::Choice);
+            item.options = [
+                ("LA6568-5", 0.0),
+                ("LA6569-3", 1.0),
+                ("LA6570-1", 2.0),
+                ("LA6571-9", 3.0),
+            ]
+            .into_iter()
+            .map(|(code, ordinal)| AnswerOption {
+                ordinal: Some(ordinal),
+                ..AnswerOption::new(Value::Coding(Coding {
+                    system: Some("http://loinc.org".into()),
+                    code: Some(code.into()),
+                    display: None,
+                }))
+            })
+            .collect();
+            item
+        };
+        let mut total = Item::new("total", ItemKind::Integer);
+        total.expressions.calculated = Some("%score".into());
+        let mut form = form(vec![scored("q1"), scored("q2"), total]);
+        form.variables = vec![crate::form::Variable {
+            name: "score".into(),
+            expression: total_expression.into(),
+        }];
+        form
+    }
+
+    fn loinc(code: &str) -> Value {
+        Value::Coding(Coding {
+            system: Some("http://loinc.org".into()),
+            code: Some(code.into()),
+            display: None,
+        })
+    }
+
+    #[test]
+    fn a_phq2_scored_with_aggregate_checks_the_total_sent() {
+        let form = phq2(
+            "%resource.repeat(item).where(linkId = 'q1' or linkId = 'q2')\
+             .answer.value.ordinal().aggregate($this + $total, 0)",
+        );
+        let sent = |total: i64| {
+            problems(
+                &form,
+                vec![
+                    answer("q1", vec![loinc("LA6569-3")]),
+                    answer("q2", vec![loinc("LA6570-1")]),
+                    answer("total", vec![Value::Integer(total)]),
+                ],
+            )
+        };
+        assert_eq!(sent(3), vec![]);
+        assert_eq!(
+            sent(4),
+            vec![("total".to_owned(), AnswerProblem::NotCalculated)]
+        );
+        let evaluation = evaluate(
+            &form,
+            &response(vec![answer("q1", vec![loinc("LA6571-9")])]),
+        );
+        assert_eq!(
+            evaluation.calculated.get("total"),
+            Some(&vec![Value::Integer(3)])
+        );
+    }
+
+    /// The issue's case: a correct total sent for a form whose expression the
+    /// engine cannot evaluate (here, a function it does not know) is kept as
+    /// sent, listed as unchecked, never refused.
+    #[test]
+    fn a_value_sent_for_an_expression_we_cannot_evaluate_is_kept_not_refused() {
+        for broken in [
+            "%resource.repeat(item).answer.value.ordinal().nosuch()",
+            // Parses, fails to evaluate: several values where one is needed.
+            "%resource.repeat(item).answer.value.ordinal() + 1",
+        ] {
+            let form = phq2(broken);
+            let given = response(vec![
+                answer("q1", vec![loinc("LA6569-3")]),
+                answer("q2", vec![loinc("LA6570-1")]),
+                answer("total", vec![Value::Integer(3)]),
+            ]);
+            let evaluation = evaluate(&form, &given);
+            assert_eq!(evaluation.issues, vec![], "{broken}");
+            assert_eq!(
+                evaluation.unchecked,
+                vec![Unchecked {
+                    link_id: "total".into(),
+                    path: "total".into()
+                }],
+                "{broken}"
+            );
+            assert!(!evaluation.calculated.contains_key("total"), "{broken}");
+        }
+    }
+
+    #[test]
+    fn a_bmi_is_calculated_from_weight_and_height() {
+        let mut bmi = Item::new("bmi", ItemKind::Decimal);
+        bmi.expressions.calculated = Some(
+            "(%resource.repeat(item).where(linkId='weight').answer.value / \
+             (%resource.repeat(item).where(linkId='height').answer.value / 100).power(2)).round(1)"
+                .into(),
+        );
+        let form = form(vec![
+            Item::new("weight", ItemKind::Decimal),
+            Item::new("height", ItemKind::Decimal),
+            bmi,
+        ]);
+        let given = |bmi: f64| {
+            response(vec![
+                answer("weight", vec![Value::Decimal(70.0)]),
+                answer("height", vec![Value::Decimal(175.0)]),
+                answer("bmi", vec![Value::Decimal(bmi)]),
+            ])
+        };
+        assert_eq!(evaluate(&form, &given(22.9)).issues, vec![]);
+        assert_eq!(
+            evaluate(&form, &given(23.9))
+                .issues
+                .into_iter()
+                .map(|i| i.problem)
+                .collect::<Vec<_>>(),
+            vec![AnswerProblem::NotCalculated]
+        );
+    }
+
+    #[test]
+    fn an_enable_when_expression_with_iif_and_today_uses_the_date_given() {
+        let mut pregnant = Item::new("pregnant", ItemKind::Boolean);
+        // Under fifty, by year (date arithmetic is the server's, over FHIR JSON).
+        pregnant.expressions.enable_when = Some(
+            "iif(today().toString().substring(0, 4).toInteger() - \
+             %resource.repeat(item).where(linkId='born').answer.value.toString().substring(0, 4).toInteger() < 50, \
+             true, false)"
+                .into(),
+        );
+        let form = form(vec![Item::new("born", ItemKind::Date), pregnant]);
+        let given = |born: &str| {
+            response(vec![
+                answer("born", vec![Value::Date(born.into())]),
+                answer("pregnant", vec![Value::Boolean(false)]),
+            ])
+        };
+        let today = Date::new(2026, 12, 7).ok();
+        assert_eq!(
+            evaluate_on(&form, &given("1990-05-01"), today).issues,
+            vec![]
+        );
+        let old = evaluate_on(&form, &given("1960-05-01"), today);
+        assert_eq!(
+            old.issues
+                .into_iter()
+                .map(|i| i.problem)
+                .collect::<Vec<_>>(),
+            vec![AnswerProblem::NotEnabled]
+        );
+        assert!(evaluate_on(&form, &given("1976-12-07"), today).is_disabled("pregnant"));
+        assert!(!evaluate_on(&form, &given("1977-01-01"), today).is_disabled("pregnant"));
+        // No date given (the browser before it knows one): today() is empty, the
+        // condition unknown, the item off.
+        assert!(evaluate_on(&form, &given("1990-05-01"), None).is_disabled("pregnant"));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench_match;
+mod conformance;
 mod dist;
 mod setup;
 mod size;
@@ -33,6 +34,10 @@ usage: cargo xtask <command>
                   second, p50/p99 latency, accepted vs delivered [RATE] [SECONDS]
   fuzz [SECONDS]  the QuestionnaireResponse reader and the answers check fed
                   mutated responses for SECONDS (default 300); not in CI
+  conformance fhirpath
+                  the official FHIRPath R4 suite through our engine: passed,
+                  failed, skipped per group, then one JSON line of totals
+                  [--failures] [--write: rewrite the list of passing cases]
   setup           only install the tools (add --browser for Chromium)
   build-frontend  build dist/ (release; --dev for a quick debug build)
   finalize-dist   Trunk's post-build hook (see Trunk.toml)";
@@ -51,6 +56,7 @@ fn main() -> ExitCode {
             bench_intake(&args[2..])
         }
         Some("fuzz") => fuzz(args.get(1).map(String::as_str)),
+        Some("conformance") => conformance::run(&args[1..]),
         Some("setup") => setup::install(args.iter().any(|a| a == "--browser")).map(drop),
         Some("build-frontend") => setup::install(false)
             .and_then(|tools| build_frontend(&tools, !args.iter().any(|a| a == "--dev"))),

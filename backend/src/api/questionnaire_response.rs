@@ -66,6 +66,7 @@ async fn validated(
     // An answer the server would not spend the time to check: refused (422),
     // not reported as checked.
     let mut status = StatusCode::OK;
+    let mut kept = Vec::new();
     // Answers are checked when the structure lets the response be read at all.
     match decode_response(&resource) {
         Ok(response) => {
@@ -73,7 +74,7 @@ async fn validated(
                 Some(q) => given_form(q)?,
                 None => form_of(app, &response).await?,
             };
-            let problems = problems(app, &form, &response).await?;
+            let (problems, unchecked) = problems(app, &form, &response).await?;
             if problems
                 .iter()
                 .any(|p| p.problem == AnswerProblem::TooCostly)
@@ -81,6 +82,7 @@ async fn validated(
                 status = StatusCode::UNPROCESSABLE_ENTITY;
             }
             issues.extend(problems.iter().map(|p| to_issue(&p.link_id, &p.problem)));
+            kept.extend(unchecked.into_iter().map(kept_unchecked));
         }
         Err(e) if issues.is_empty() => return Err(e),
         Err(_) => {}
@@ -105,6 +107,7 @@ async fn validated(
             expression: None,
         });
     }
+    issues.extend(kept);
     Ok(fhir_json(status, outcome::to_json(&issues)))
 }
 
@@ -223,7 +226,7 @@ async fn problems(
     app: &AppState,
     form: &Arc<CachedForm>,
     response: &QuestionnaireResponse,
-) -> Result<Vec<answers::AnswerIssue>, ApiError> {
+) -> Result<(Vec<answers::AnswerIssue>, Vec<answers::Unchecked>), ApiError> {
     let (app, form, response) = (app.clone(), form.clone(), response.clone());
     off_workers(move || problems_now(&app, &form, &response)).await
 }
@@ -244,10 +247,13 @@ fn problems_now(
     app: &AppState,
     form: &CachedForm,
     response: &QuestionnaireResponse,
-) -> Vec<answers::AnswerIssue> {
+) -> (Vec<answers::AnswerIssue>, Vec<answers::Unchecked>) {
     let form = &form.compiled.form;
-    let mut problems =
-        answers::evaluate_on(form, response, Some(app.clock.latest_date_on_earth())).issues;
+    let answers::Evaluation {
+        issues: mut problems,
+        unchecked,
+        ..
+    } = answers::evaluate_on(form, response, Some(app.clock.latest_date_on_earth()));
     if problems
         .iter()
         .any(|p| p.problem == AnswerProblem::NotCalculated)
@@ -256,7 +262,7 @@ fn problems_now(
             answers::evaluate_on(form, response, Some(app.clock.earliest_date_on_earth())).issues;
         problems.retain(|p| p.problem != AnswerProblem::NotCalculated || earlier.contains(p));
     }
-    problems
+    (problems, unchecked)
 }
 
 /// Checks `response` against its form (422 naming each linkId on a problem) and
@@ -275,7 +281,7 @@ async fn checked_extraction_with(
     form: &Arc<CachedForm>,
     response: &QuestionnaireResponse,
 ) -> Result<(serde_json::Value, extract::Extraction), ApiError> {
-    let problems = problems(app, form, response).await?;
+    let (problems, unchecked) = problems(app, form, response).await?;
     if !problems.is_empty() {
         tracing::info!(issues = problems.len(), "questionnaire response refused");
         return Err(ApiError::Unprocessable(
@@ -298,8 +304,31 @@ async fn checked_extraction_with(
         (extraction, response_json)
     })
     .await?;
-    let extraction = extraction.map_err(ApiError::Unprocessable)?;
+    let mut extraction = extraction.map_err(ApiError::Unprocessable)?;
+    if !unchecked.is_empty() {
+        tracing::warn!(
+            items = unchecked.len(),
+            "calculated values kept unchecked: their expressions could not be evaluated"
+        );
+    }
+    extraction
+        .warnings
+        .extend(unchecked.into_iter().map(kept_unchecked));
     Ok((response_json, extraction))
+}
+
+/// The warning for a value sent for a calculated item whose expression the
+/// server could not evaluate: kept as sent, never refused (a correct score must
+/// not cost a patient's intake).
+fn kept_unchecked(item: answers::Unchecked) -> Issue {
+    Issue {
+        severity: Severity::Warning,
+        code: IssueType::NotSupported,
+        diagnostics: "This calculated value was kept as sent: the server could not evaluate \
+                      the form's calculatedExpression to check it"
+            .into(),
+        expression: Some(item.link_id),
+    }
 }
 
 fn fhir_json(status: StatusCode, body: Vec<u8>) -> Response {

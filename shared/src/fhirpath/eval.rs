@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::cmp::Ordering;
 
+use super::datetime::{self, Moment};
 use super::{Expr, Node, Op};
 use crate::date::Date;
 use crate::form::{Form, Item, Value};
@@ -15,44 +16,95 @@ const MAX_ITEMS: usize = 10_000;
 const ORDINAL_VALUE: &str = "http://hl7.org/fhir/StructureDefinition/ordinalValue";
 const ITEM_WEIGHT: &str = "http://hl7.org/fhir/StructureDefinition/itemWeight";
 
-/// An expression could not be evaluated (several values where one was needed,
-/// mismatched types, a collection too large). Callers treat it as empty.
+/// Most steps one evaluation may take (each node of the expression evaluated
+/// once per input, each value produced or compared): far above what a real form's
+/// score needs (a PHQ-9 takes a few hundred), low enough that a hostile expression
+/// from an uploaded form stops in milliseconds.
+pub const MAX_STEPS: u32 = 200_000;
+
+/// Why an expression could not be evaluated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct EvalError;
+pub enum EvalError {
+    /// Several values where one was needed, mismatched types, a collection too
+    /// large, a variable that could not itself be evaluated.
+    Invalid,
+    /// More than [`MAX_STEPS`] steps: the expression does too much work.
+    TooMuchWork,
+}
 
 type Nodes<'a> = Vec<Node<'a>>;
 type R<'a> = Result<Nodes<'a>, EvalError>;
 
-/// What an expression sees: `%resource`, `%questionnaire`, today's date (none:
-/// `today()` is empty) and the variables in scope, innermost last.
+/// What an expression sees: `%resource`, `%questionnaire` (the compiled form,
+/// when there is one), today's date (none: `today()` is empty), the instant
+/// `now()` gives (none: today's date) and the variables in scope, innermost last.
+/// A variable bound to an error (it could not be evaluated) makes any expression
+/// that reads it an error, never a silent empty.
 #[derive(Clone, Debug)]
 pub struct Env<'a> {
-    pub form: &'a Form,
-    pub resource: &'a QuestionnaireResponse,
+    pub form: Option<&'a Form>,
+    pub resource: Node<'a>,
     pub today: Option<Date>,
-    pub vars: Vec<(&'a str, Nodes<'a>)>,
+    pub now: Option<&'a str>,
+    pub vars: Vec<(&'a str, Result<Nodes<'a>, EvalError>)>,
+    /// Whether date arithmetic (`today() - 18 years`) is evaluated: only over
+    /// FHIR JSON on the server ([`Env::json`]). A form's expressions run
+    /// without it everywhere (the browser's bundle cannot afford it), so the
+    /// browser and the server's checks agree: such an expression is an error,
+    /// its calculated value uncomputed, never refused.
+    pub full: bool,
 }
 
 impl<'a> Env<'a> {
-    /// An environment without variables.
+    /// An environment over a response to `form`, without variables.
     pub fn new(form: &'a Form, resource: &'a QuestionnaireResponse, today: Option<Date>) -> Self {
         Self {
-            form,
-            resource,
+            form: Some(form),
+            resource: Node::Response(resource),
             today,
+            now: None,
             vars: Vec::new(),
+            full: false,
         }
     }
 
-    /// Evaluates `expr` with `context` as `%context` and input.
+    #[cfg(feature = "launch-context")]
+    /// An environment over a FHIR resource as raw JSON (`%resource`), without a
+    /// compiled form: extraction and the conformance suite evaluate this way.
+    pub fn json(resource: &'a Json, today: Option<Date>) -> Self {
+        Self {
+            form: None,
+            resource: Node::Json(resource),
+            today,
+            now: None,
+            vars: Vec::new(),
+            full: true,
+        }
+    }
+
+    /// Evaluates `expr` with `context` as `%context` and input, within
+    /// [`MAX_STEPS`].
     pub fn eval(&self, expr: &Expr, context: &[Node<'a>]) -> R<'a> {
-        Run { env: self, context }.eval(expr, context)
+        let steps = std::cell::Cell::new(MAX_STEPS);
+        Run {
+            env: self,
+            context,
+            total: None,
+            index: None,
+            steps: &steps,
+        }
+        .eval(expr, context)
     }
 }
 
 struct Run<'e, 'a> {
     env: &'e Env<'a>,
     context: &'e [Node<'a>],
+    /// `$total` inside `aggregate()`.
+    total: Option<&'e [Node<'a>]>,
+    /// `$index` inside `where`, `select`, `all`, `exists`, `aggregate`.
+    index: Option<i64>,
+    steps: &'e std::cell::Cell<u32>,
 }
 
 /// The one value of a collection, if any; several are an error.
@@ -60,7 +112,7 @@ fn single<'c, 'a>(c: &'c [Node<'a>]) -> Result<Option<&'c Node<'a>>, EvalError> 
     match c {
         [] => Ok(None),
         [n] => Ok(Some(n)),
-        _ => Err(EvalError),
+        _ => Err(EvalError::Invalid),
     }
 }
 
@@ -85,25 +137,113 @@ fn text<'a>(s: impl Into<Cow<'a, str>>) -> Node<'a> {
     Node::Str(s.into())
 }
 
-fn eq(x: &Node<'_>, y: &Node<'_>) -> bool {
-    if let (Some(a), Some(b)) = (num(x), num(y)) {
-        return a == b;
+/// A date, date-time or time as a moment, and whether it is a time.
+fn moment(n: &Node<'_>) -> Option<(Moment, bool)> {
+    match n {
+        Node::Date(s) | Node::DateTime(s) => datetime::parse_date_time(s).map(|m| (m, false)),
+        Node::Time(s) => datetime::parse_time(s).map(|m| (m, true)),
+        _ => None,
     }
-    match (x, y) {
-        (
-            Node::Date(a) | Node::DateTime(a) | Node::Time(a),
-            Node::Date(b) | Node::DateTime(b) | Node::Time(b),
-        ) => a == b,
+}
+
+/// A quantity in its base unit where we know it (`1 week` is `7 'd'`, `4 'g'`
+/// is `4000 'mg'`), as milliseconds, grams or metres.
+#[cfg(feature = "launch-context")]
+fn base_unit(v: f64, u: &str) -> (f64, &str) {
+    let (factor, base) = match u {
+        "millisecond" | "ms" => (1.0, "ms"),
+        "second" | "s" => (1e3, "ms"),
+        "minute" | "min" => (6e4, "ms"),
+        "hour" | "h" => (3.6e6, "ms"),
+        "day" | "d" => (8.64e7, "ms"),
+        "week" | "wk" => (6.048e8, "ms"),
+        "g" => (1.0, "g"),
+        "mg" => (1e-3, "g"),
+        "ug" => (1e-6, "g"),
+        "kg" => (1e3, "g"),
+        "m" => (1.0, "m"),
+        "cm" => (1e-2, "m"),
+        "mm" => (1e-3, "m"),
+        "km" => (1e3, "m"),
+        _ => (1.0, u),
+    };
+    (v * factor, base)
+}
+
+#[cfg(not(feature = "launch-context"))]
+/// In the browser, units are compared as written (forms compare a quantity
+/// answer with a limit in its own unit).
+fn base_unit(v: f64, u: &str) -> (f64, &str) {
+    (v, u)
+}
+
+/// Whether two decimals are equal, within the rounding of binary floating point
+/// (`1.8 - 1.2 = 0.6`).
+fn same_number(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+}
+
+/// FHIRPath `=` of two values: none where it is unknown (dates at different
+/// precisions).
+fn eq3(x: &Node<'_>, y: &Node<'_>) -> Option<bool> {
+    let (x, y) = (&*lift(x), &*lift(y));
+    if let (Some(a), Some(b)) = (num(x), num(y)) {
+        return Some(same_number(a, b));
+    }
+    if let (Some((a, ta)), Some((b, tb))) = (moment(x), moment(y)) {
+        return if ta == tb {
+            datetime::compare(&a, &b).map(Ordering::is_eq)
+        } else {
+            Some(false)
+        };
+    }
+    Some(match (x, y) {
+        // A calendar year or month is not UCUM's 'a' or 'mo': unknown.
+        (Node::Qty(_, u), Node::Qty(_, v))
+            if matches!(
+                (&**u, &**v),
+                ("year", "a") | ("a", "year") | ("month", "mo") | ("mo", "month")
+            ) =>
+        {
+            return None;
+        }
+        (Node::Qty(a, u), Node::Qty(b, v)) => {
+            let ((a, u), (b, v)) = (base_unit(*a, u), base_unit(*b, v));
+            u == v && same_number(a, b)
+        }
         (Node::Coding(a, _), Node::Coding(b, _)) => a == b,
         _ => x == y,
-    }
+    })
+}
+
+fn eq(x: &Node<'_>, y: &Node<'_>) -> bool {
+    eq3(x, y) == Some(true)
 }
 
 fn equal(x: &[Node<'_>], y: &[Node<'_>]) -> Option<bool> {
     if x.is_empty() || y.is_empty() {
         return None;
     }
-    Some(x.len() == y.len() && x.iter().zip(y).all(|(a, b)| eq(a, b)))
+    if x.len() != y.len() {
+        return Some(false);
+    }
+    let mut unknown = false;
+    for (a, b) in x.iter().zip(y) {
+        match eq3(a, b) {
+            Some(false) => return Some(false),
+            None => unknown = true,
+            Some(true) => {}
+        }
+    }
+    (!unknown).then_some(true)
+}
+
+/// Decimal places of a number as we print it.
+#[cfg(feature = "launch-context")]
+fn places(x: f64) -> i32 {
+    decimal_text(x)
+        .split_once('.')
+        .map_or(0, |(_, f)| f.len() as i32)
 }
 
 fn equivalent(x: &[Node<'_>], y: &[Node<'_>]) -> bool {
@@ -113,31 +253,58 @@ fn equivalent(x: &[Node<'_>], y: &[Node<'_>]) -> bool {
         )),
         _ => None,
     };
-    let same = |a: &Node<'_>, b: &Node<'_>| match (norm(a), norm(b)) {
-        (Some(a), Some(b)) => a == b,
-        _ => eq(a, b),
+    let same = |a: &Node<'_>, b: &Node<'_>| {
+        let (a, b) = (&*lift(a), &*lift(b));
+        // Numbers (and quantities) to the precision of the less precise one.
+        #[cfg(feature = "launch-context")]
+        let numbers = match (a, b) {
+            (Node::Qty(p, u), Node::Qty(q, v)) => {
+                let ((p2, u2), (q2, v2)) = (base_unit(*p, u), base_unit(*q, v));
+                (u2 == v2).then(|| (p2, q2, places(*p).min(places(*q)), *p / p2))
+            }
+            _ => num(a)
+                .zip(num(b))
+                .map(|(p, q)| (p, q, places(p).min(places(q)), 1.0)),
+        };
+        #[cfg(feature = "launch-context")]
+        if let Some((p, q, digits, scale)) = numbers {
+            let r = 10f64.powi(digits) * scale;
+            return ((p * r).round() - (q * r).round()).abs() < 0.5 || same_number(p, q);
+        }
+        match (norm(a), norm(b)) {
+            (Some(a), Some(b)) => a == b,
+            _ => match (moment(a), moment(b)) {
+                (Some((p, _)), Some((q, _))) => datetime::compare(&p, &q) == Some(Ordering::Equal),
+                _ => eq(a, b),
+            },
+        }
     };
     x.len() == y.len() && x.iter().all(|a| y.iter().any(|b| same(a, b)))
 }
 
-fn compare(x: &Node<'_>, y: &Node<'_>) -> Option<Ordering> {
+/// The order of two values: none where their precisions leave it unknown, an
+/// error where they cannot be compared at all (a number and a string).
+fn compare(x: &Node<'_>, y: &Node<'_>) -> Result<Option<Ordering>, EvalError> {
+    let (x, y) = (&*lift(x), &*lift(y));
     if let (Some(a), Some(b)) = (num(x), num(y)) {
-        return a.partial_cmp(&b);
+        return Ok(a.partial_cmp(&b));
+    }
+    if let (Some((a, ta)), Some((b, tb))) = (moment(x), moment(y))
+        && ta == tb
+    {
+        return Ok(datetime::compare(&a, &b));
     }
     match (x, y) {
-        (Node::Str(a), Node::Str(b)) => Some(a.cmp(b)),
-        (Node::Date(a) | Node::DateTime(a), Node::Date(b) | Node::DateTime(b))
-        | (Node::Time(a), Node::Time(b)) => {
-            // Different precisions that agree as far as both go cannot be ordered.
-            let n = a.len().min(b.len());
-            if a.len() != b.len() && a.as_bytes()[..n] == b.as_bytes()[..n] {
-                None
+        (Node::Str(a), Node::Str(b)) => Ok(Some(a.cmp(b))),
+        (Node::Qty(a, u), Node::Qty(b, v)) => {
+            let ((a, u), (b, v)) = (base_unit(*a, u), base_unit(*b, v));
+            if u == v {
+                Ok(a.partial_cmp(&b))
             } else {
-                Some(a.cmp(b))
+                Ok(None)
             }
         }
-        (Node::Qty(a, u), Node::Qty(b, v)) if u == v => a.partial_cmp(b),
-        _ => None,
+        _ => Err(EvalError::Invalid),
     }
 }
 
@@ -175,6 +342,7 @@ pub(crate) fn string_of(n: &Node<'_>) -> Option<String> {
         Node::Int(i) => i.to_string(),
         Node::Dec(d) => decimal_text(*d),
         Node::Bool(b) => b.to_string(),
+        Node::Qty(v, u) if super::parse::calendar_unit(u) => format!("{} {u}", decimal_text(*v)),
         Node::Qty(v, u) => format!("{} '{u}'", decimal_text(*v)),
         _ => return None,
     })
@@ -203,6 +371,15 @@ fn is_type(n: &Node<'_>, name: &str) -> bool {
         Node::Attachment(_) => &["attachment"],
         Node::Response(_) => &["questionnaireresponse", "resource", "domainresource"],
         Node::Form(_) => &["questionnaire", "resource", "domainresource"],
+        #[cfg(feature = "launch-context")]
+        Node::Json(_) if matches!(*lift(n), Node::Qty(..)) => &["quantity"],
+        #[cfg(feature = "launch-context")]
+        Node::Json(j) => {
+            return j
+                .get("resourceType")
+                .and_then(Json::as_str)
+                .is_some_and(|t| t.eq_ignore_ascii_case(&name));
+        }
         _ => &[],
     };
     names.contains(&name.as_str())
@@ -334,30 +511,200 @@ fn member<'a>(n: &Node<'a>, name: &str, out: &mut Nodes<'a>) {
             _ => {}
         },
         #[cfg(feature = "launch-context")]
-        Node::Json(j) => match j.get(name) {
-            Some(Json::Array(items)) => out.extend(items.iter().filter_map(json_node)),
-            Some(v) => out.extend(json_node(v)),
-            None => {}
-        },
+        Node::Json(j) => json_member(j, name, out),
         _ => {}
     }
 }
 
 #[cfg(feature = "launch-context")]
-/// The node of a JSON value in a launch-context resource: primitives become
-/// FHIRPath values (FHIR's dates are strings, which date items accept), objects
+/// The child nodes of `n`: every element of a resource as JSON.
+fn children<'a>(n: &Node<'a>, out: &mut Nodes<'a>) {
+    #[cfg(feature = "launch-context")]
+    if let Node::Json(Json::Object(members)) = n {
+        for (key, value) in members {
+            if key == "resourceType" || key.starts_with('_') {
+                continue;
+            }
+            match value {
+                Json::Array(items) => {
+                    out.extend(items.iter().filter_map(|v| json_node(v, key_kind(key))));
+                }
+                v => out.extend(json_node(v, key_kind(key))),
+            }
+        }
+    }
+    #[cfg(not(feature = "launch-context"))]
+    let _ = (n, out);
+}
+
+#[cfg(feature = "launch-context")]
+/// FHIR data types, as the suffix of a choice element (`valueQuantity` is
+/// `value`), that the JSON evaluation recognises.
+#[cfg(feature = "launch-context")]
+const CHOICE_TYPES: &[&str] = &[
+    "Boolean",
+    "Integer",
+    "Decimal",
+    "String",
+    "Date",
+    "DateTime",
+    "Time",
+    "Instant",
+    "Uri",
+    "Url",
+    "Canonical",
+    "Code",
+    "Id",
+    "Oid",
+    "Uuid",
+    "Markdown",
+    "Base64Binary",
+    "PositiveInt",
+    "UnsignedInt",
+    "Quantity",
+    "Coding",
+    "CodeableConcept",
+    "Reference",
+    "Period",
+    "Range",
+    "Ratio",
+    "Attachment",
+    "Identifier",
+    "HumanName",
+    "Address",
+    "ContactPoint",
+    "SampledData",
+    "Age",
+    "Duration",
+    "Money",
+    "Count",
+    "Distance",
+    "Timing",
+    "Annotation",
+    "Signature",
+    "Expression",
+];
+
+/// Elements of FHIR resources whose JSON strings are dates or instants.
+#[cfg(feature = "launch-context")]
+const DATE_ELEMENTS: &[&str] = &[
+    "birthDate",
+    "date",
+    "start",
+    "end",
+    "issued",
+    "authored",
+    "lastUpdated",
+    "recorded",
+    "created",
+    "timestamp",
+    "instant",
+    "dateTime",
+];
+
+/// The FHIR type an element's name tells: a choice's suffix, a known date.
+#[cfg(feature = "launch-context")]
+fn key_kind(key: &str) -> &str {
+    if DATE_ELEMENTS.contains(&key) {
+        return "DateTime";
+    }
+    CHOICE_TYPES
+        .iter()
+        .find(|t| key.len() > t.len() && key.ends_with(*t))
+        .copied()
+        .unwrap_or("")
+}
+
+/// `name` of a FHIR resource (or element) as JSON: the member itself, a choice
+/// element by its type suffix, or the resource itself by its type
+/// (`Patient.name` on a Patient).
+#[cfg(feature = "launch-context")]
+fn json_member<'a>(j: &'a Json, name: &str, out: &mut Nodes<'a>) {
+    let Json::Object(members) = j else {
+        return;
+    };
+    if name.starts_with(|c: char| c.is_ascii_uppercase()) {
+        if j.get("resourceType").and_then(Json::as_str) == Some(name) {
+            out.push(Node::Json(j));
+        }
+        return;
+    }
+    for (key, value) in members {
+        let kind = if key == name {
+            if DATE_ELEMENTS.contains(&name) {
+                "DateTime"
+            } else {
+                ""
+            }
+        } else {
+            match key.strip_prefix(name) {
+                Some(rest) if CHOICE_TYPES.contains(&rest) => rest,
+                _ => continue,
+            }
+        };
+        match value {
+            Json::Array(items) => out.extend(items.iter().filter_map(|v| json_node(v, kind))),
+            v => out.extend(json_node(v, kind)),
+        }
+    }
+}
+
+#[cfg(feature = "launch-context")]
+/// The node of a JSON value in a FHIR resource, `kind` its FHIR type where the
+/// element's name tells it (a choice's suffix, a known date element):
+/// primitives become FHIRPath values, dates and times by their type, objects
 /// stay JSON; `null` is nothing.
-fn json_node(j: &Json) -> Option<Node<'_>> {
+fn json_node<'a>(j: &'a Json, kind: &str) -> Option<Node<'a>> {
     Some(match j {
         Json::Null => return None,
         Json::Bool(b) => Node::Bool(*b),
         Json::Number(n) => match n.parse::<i64>() {
+            // A decimal written without a point (`"valueDecimal": 100`) reads as
+            // the integer it equals, so it is written back as it came.
             Ok(i) => Node::Int(i),
-            Err(_) => Node::Dec(crate::float::parse_f64(n)?),
+            _ => Node::Dec(crate::float::parse_f64(n)?),
         },
-        Json::String(s) => Node::Str(Cow::Borrowed(s.as_str())),
+        Json::String(s) => {
+            let s = Cow::Borrowed(s.as_str());
+            match kind {
+                "Date" | "DateTime" | "Instant" if s.contains('T') => Node::DateTime(s),
+                "Date" | "DateTime" | "Instant" if super::parse::date_literal(&s).is_ok() => {
+                    Node::Date(s)
+                }
+                "Time" => Node::Time(s),
+                _ => Node::Str(s),
+            }
+        }
         Json::Array(_) | Json::Object(_) => Node::Json(j),
     })
+}
+
+/// A FHIR Quantity as JSON (`valueQuantity`) as a quantity value, so that it
+/// compares and adds as one; anything else as it is.
+fn lift<'n, 'a>(n: &'n Node<'a>) -> Cow<'n, Node<'a>> {
+    #[cfg(feature = "launch-context")]
+    if let Node::Json(j) = n
+        && let Some(Json::Number(v)) = j.get("value")
+        && let Some(unit) = j
+            .get("code")
+            .or_else(|| j.get("unit"))
+            .and_then(Json::as_str)
+        && let Some(v) = crate::float::parse_f64(v)
+    {
+        return Cow::Owned(Node::Qty(v, Cow::Borrowed(unit)));
+    }
+    Cow::Borrowed(n)
+}
+
+/// A value as the suite writes it: text for primitives (dates without `@`),
+/// `1 'kg'` for a quantity; none for nodes of a resource.
+pub fn display(n: &Node<'_>) -> Option<String> {
+    string_of(&lift(n))
+}
+
+/// A number's value.
+pub fn number_of(n: &Node<'_>) -> Option<f64> {
+    num(n)
 }
 
 fn find_item<'a>(items: &'a [Item], link_id: &str) -> Option<&'a Item> {
@@ -371,6 +718,7 @@ fn find_item<'a>(items: &'a [Item], link_id: &str) -> Option<&'a Item> {
 }
 
 fn arith<'a>(op: Op, x: &Node<'a>, y: &Node<'a>) -> Option<Node<'a>> {
+    let (x, y) = (&*lift(x), &*lift(y));
     if let (Node::Int(a), Node::Int(b)) = (x, y) {
         return match op {
             Op::Add => a.checked_add(*b).map(Node::Int),
@@ -396,6 +744,18 @@ fn arith<'a>(op: Op, x: &Node<'a>, y: &Node<'a>) -> Option<Node<'a>> {
     }
     match (op, x, y) {
         (Op::Add, Node::Str(a), Node::Str(b)) => Some(text(format!("{a}{b}"))),
+        // Date arithmetic: the server's, over FHIR JSON (see `Env::full`).
+        #[cfg(feature = "launch-context")]
+        (Op::Add | Op::Sub, Node::Date(_) | Node::DateTime(_) | Node::Time(_), Node::Qty(v, u)) => {
+            let (m, time) = moment(x)?;
+            let amount = if op == Op::Add { *v } else { -*v };
+            let s = Cow::Owned(datetime::format(&datetime::add(&m, amount, u)?, time));
+            Some(match x {
+                Node::Date(_) => Node::Date(s),
+                Node::DateTime(_) => Node::DateTime(s),
+                _ => Node::Time(s),
+            })
+        }
         (Op::Add | Op::Sub, Node::Qty(a, u), Node::Qty(b, v)) if u == v => {
             let r = if op == Op::Add { a + b } else { a - b };
             r.is_finite().then(|| Node::Qty(r, u.clone()))
@@ -409,17 +769,288 @@ fn arith<'a>(op: Op, x: &Node<'a>, y: &Node<'a>) -> Option<Node<'a>> {
     }
 }
 
+/// `toString()`, `toInteger()` and the other conversions of one value; none
+/// where it does not convert.
+fn convert<'a>(name: &str, n: &Node<'a>) -> Option<Node<'a>> {
+    match name {
+        "toString" => string_of(n).map(text),
+        "toInteger" => match n {
+            Node::Int(_) => Some(n.clone()),
+            Node::Bool(b) => Some(Node::Int(i64::from(*b))),
+            Node::Str(s) => s.parse().ok().map(Node::Int),
+            _ => None,
+        },
+        "toDecimal" => match n {
+            Node::Int(i) => Some(Node::Dec(*i as f64)),
+            Node::Dec(_) => Some(n.clone()),
+            Node::Bool(b) => Some(Node::Dec(if *b { 1.0 } else { 0.0 })),
+            Node::Str(s) => {
+                let (neg, digits) = s
+                    .strip_prefix('-')
+                    .map_or((false, s.as_ref()), |d| (true, d));
+                super::parse::number(digits)
+                    .and_then(|v| num(&v))
+                    .map(|v| Node::Dec(if neg { -v } else { v }))
+            }
+            _ => None,
+        },
+        "toBoolean" => match n {
+            Node::Bool(_) => Some(n.clone()),
+            Node::Int(0) => Some(Node::Bool(false)),
+            Node::Int(1) => Some(Node::Bool(true)),
+            Node::Dec(d) if *d == 0.0 => Some(Node::Bool(false)),
+            Node::Dec(d) if *d == 1.0 => Some(Node::Bool(true)),
+            // ASCII is enough: no other character lower-cases to these words' letters.
+            Node::Str(s) => match s.to_ascii_lowercase().as_str() {
+                "true" | "t" | "yes" | "y" | "1" => Some(Node::Bool(true)),
+                "false" | "f" | "no" | "n" | "0" => Some(Node::Bool(false)),
+                _ => None,
+            },
+            _ => None,
+        },
+        #[cfg(feature = "launch-context")]
+        "toQuantity" => match n {
+            Node::Qty(..) => Some(n.clone()),
+            Node::Int(_) | Node::Dec(_) => Some(Node::Qty(num(n)?, Cow::Borrowed("1"))),
+            Node::Bool(b) => Some(Node::Qty(if *b { 1.0 } else { 0.0 }, Cow::Borrowed("1"))),
+            Node::Str(s) => {
+                let (number, unit) = s.split_once(' ').unwrap_or((s, "'1'"));
+                let value = match convert("toDecimal", &text(number.to_owned()))? {
+                    Node::Dec(v) => v,
+                    _ => return None,
+                };
+                let unit = match unit.strip_prefix('\'').and_then(|u| u.strip_suffix('\'')) {
+                    Some(u) => u.to_owned(),
+                    None if super::parse::calendar_unit(unit) => {
+                        unit.trim_end_matches('s').to_owned()
+                    }
+                    None => return None,
+                };
+                Some(Node::Qty(value, Cow::Owned(unit)))
+            }
+            _ => None,
+        },
+        #[cfg(feature = "launch-context")]
+        "toDate" => match n {
+            Node::Date(_) => Some(n.clone()),
+            Node::DateTime(s) | Node::Str(s) => {
+                let m = datetime::parse_date_time(s)?;
+                let date = s.split('T').next()?;
+                (m.precision <= 3 || matches!(n, Node::DateTime(_)))
+                    .then(|| Node::Date(Cow::Owned(date.to_owned())))
+            }
+            _ => None,
+        },
+        #[cfg(feature = "launch-context")]
+        "toDateTime" => match n {
+            Node::DateTime(_) => Some(n.clone()),
+            Node::Date(s) | Node::Str(s) => {
+                datetime::parse_date_time(s)?;
+                Some(Node::DateTime(s.clone()))
+            }
+            _ => None,
+        },
+        #[cfg(feature = "launch-context")]
+        "toTime" => match n {
+            Node::Time(_) => Some(n.clone()),
+            Node::Str(s) => {
+                datetime::parse_time(s)?;
+                Some(Node::Time(s.clone()))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+#[cfg(feature = "launch-context")]
+/// `lowBoundary()` / `highBoundary()` of a number, quantity, date or time.
+fn boundary<'a>(n: &Node<'a>, high: bool, digits: Option<i64>) -> Option<Node<'a>> {
+    let number = |x: f64, exact: i32| {
+        let digits = i32::try_from(digits.unwrap_or(8))
+            .ok()
+            .filter(|d| (0..=28).contains(d))?;
+        let half = 0.5 * 10f64.powi(-exact);
+        let edge = if high { x + half } else { x - half };
+        let scale = 10f64.powi(digits);
+        let scaled = if high {
+            (edge * scale - 1e-9).ceil()
+        } else {
+            (edge * scale + 1e-9).floor()
+        };
+        dec(scaled / scale)
+    };
+    match n {
+        Node::Int(i) => number(*i as f64, 0),
+        Node::Dec(d) => number(*d, places(*d)),
+        Node::Qty(v, u) => match number(*v, places(*v))? {
+            Node::Dec(x) => Some(Node::Qty(x, u.clone())),
+            _ => None,
+        },
+        _ => {
+            let (m, time) = moment(n)?;
+            let b = datetime::boundary(&m, time, high, digits)?;
+            let s = Cow::Owned(datetime::format(&b, time));
+            Some(match n {
+                Node::Date(_) if b.precision <= 3 => Node::Date(s),
+                Node::Time(_) => Node::Time(s),
+                _ => Node::DateTime(s),
+            })
+        }
+    }
+}
+
+#[cfg(feature = "launch-context")]
+/// `precision()`: decimal places of a decimal, digits of a date or time.
+fn precision(n: &Node<'_>) -> Option<i64> {
+    match n {
+        Node::Dec(d) => Some(i64::from(places(*d))),
+        Node::Int(_) => Some(0),
+        Node::Date(s) | Node::DateTime(s) => {
+            let m = datetime::parse_date_time(s)?;
+            Some([4, 6, 8, 10, 12, 14, 17][m.precision - 1])
+        }
+        Node::Time(s) => {
+            let m = datetime::parse_time(s)?;
+            Some([2, 4, 6, 9][m.precision - 4])
+        }
+        _ => None,
+    }
+}
+
 fn opt<'a>(n: Option<Node<'a>>) -> Nodes<'a> {
     n.into_iter().collect()
 }
 
 impl<'a> Run<'_, 'a> {
+    /// Takes `n` steps from the budget.
+    fn charge(&self, n: usize) -> Result<(), EvalError> {
+        let left = self.steps.get();
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        if n > left {
+            self.steps.set(0);
+            return Err(EvalError::TooMuchWork);
+        }
+        self.steps.set(left - n);
+        Ok(())
+    }
+
+    #[cfg(feature = "launch-context")]
+    /// `s` with each match of `pattern` replaced by `by`: the longest match at
+    /// each place, leftmost first; an empty pattern matches between characters.
+    fn replace_matches(&self, s: &str, pattern: &str, by: &str) -> Result<String, EvalError> {
+        let whole = crate::regex::Regex::new(&format!("(?s)^(?:{pattern})$"))
+            .map_err(|_| EvalError::Invalid)?;
+        let ends: Vec<usize> = s.char_indices().map(|(i, _)| i).chain([s.len()]).collect();
+        let mut out = String::new();
+        let mut at = 0;
+        while at < ends.len() {
+            self.charge(ends.len() - at)?;
+            let start = ends[at];
+            let longest = (at..ends.len())
+                .rev()
+                .find(|&j| whole.is_match(&s[start..ends[j]]));
+            match longest {
+                Some(j) if j > at => {
+                    out.push_str(by);
+                    at = j;
+                }
+                Some(_) => {
+                    out.push_str(by);
+                    out.push_str(
+                        s[start..]
+                            .chars()
+                            .next()
+                            .map_or("", |c| &s[start..start + c.len_utf8()]),
+                    );
+                    at += 1;
+                }
+                None => {
+                    out.push_str(&s[start..ends.get(at + 1).copied().unwrap_or(start)]);
+                    at += 1;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    #[cfg(feature = "launch-context")]
+    /// `sort(keys…)`: by each key in turn (`-key` descending), or by the values.
+    fn sort(&self, c: &[Node<'a>], args: &[Expr]) -> R<'a> {
+        self.charge_pairs(c.len())?;
+        let mut keyed: Vec<(Vec<(Nodes<'a>, bool)>, Node<'a>)> = Vec::with_capacity(c.len());
+        for (i, n) in c.iter().enumerate() {
+            let mut keys = vec![];
+            if args.is_empty() {
+                keys.push((vec![n.clone()], false));
+            }
+            for a in args {
+                let (e, desc) = match a {
+                    Expr::Neg(inner) => (&**inner, true),
+                    e => (e, false),
+                };
+                keys.push((self.at(i, None).eval(e, std::slice::from_ref(n))?, desc));
+            }
+            keyed.push((keys, n.clone()));
+        }
+        let mut failed = false;
+        keyed.sort_by(|(a, _), (b, _)| {
+            for ((x, desc), (y, _)) in a.iter().zip(b) {
+                // Empty keys first, whichever the direction.
+                let o = match (x.first(), y.first()) {
+                    (None, None) => Ordering::Equal,
+                    (None, Some(_)) => return Ordering::Less,
+                    (Some(_), None) => return Ordering::Greater,
+                    (Some(p), Some(q)) => match compare(p, q) {
+                        Ok(o) => o.unwrap_or(Ordering::Equal),
+                        Err(_) => {
+                            failed = true;
+                            Ordering::Equal
+                        }
+                    },
+                };
+                let o = if *desc { o.reverse() } else { o };
+                if o != Ordering::Equal {
+                    return o;
+                }
+            }
+            Ordering::Equal
+        });
+        if failed {
+            return Err(EvalError::Invalid);
+        }
+        Ok(keyed.into_iter().map(|(_, n)| n).collect())
+    }
+
+    /// Charges for comparing up to every pair of `n` values (`distinct`, `|`).
+    fn charge_pairs(&self, n: usize) -> Result<(), EvalError> {
+        self.charge(n.saturating_mul(n) / 16)
+    }
+
+    /// This run with `$index` (and `$total`) bound.
+    fn at<'f>(&'f self, index: usize, total: Option<&'f [Node<'a>]>) -> Run<'f, 'a> {
+        Run {
+            env: self.env,
+            context: self.context,
+            total: total.or(self.total),
+            index: i64::try_from(index).ok(),
+            steps: self.steps,
+        }
+    }
+
     fn eval(&self, e: &Expr, focus: &[Node<'a>]) -> R<'a> {
+        self.charge(1 + focus.len())?;
         let out = match e {
             Expr::Empty => vec![],
             Expr::Lit(n) => vec![n.clone()],
-            Expr::Var(name) => self.var(name),
+            Expr::Var(name) => self.var(name)?,
             Expr::This => focus.to_vec(),
+            Expr::Total => {
+                let total = self.total.unwrap_or_default();
+                self.charge(total.len())?;
+                total.to_vec()
+            }
+            Expr::IndexVar => opt(self.index.map(Node::Int)),
             Expr::Member(target, name) => {
                 let base = match target {
                     Some(t) => self.eval(t, focus)?,
@@ -436,7 +1067,7 @@ impl<'a> Run<'_, 'a> {
                         opt(usize::try_from(*i).ok().and_then(|i| base.get(i).cloned()))
                     }
                     None => vec![],
-                    Some(_) => return Err(EvalError),
+                    Some(_) => return Err(EvalError::Invalid),
                 }
             }
             Expr::Neg(x) => match single(&self.eval(x, focus)?)? {
@@ -444,10 +1075,20 @@ impl<'a> Run<'_, 'a> {
                 Some(Node::Int(i)) => opt(i.checked_neg().map(Node::Int)),
                 Some(Node::Dec(d)) => vec![Node::Dec(-d)],
                 Some(Node::Qty(v, u)) => vec![Node::Qty(-v, u.clone())],
-                Some(_) => return Err(EvalError),
+                Some(_) => return Err(EvalError::Invalid),
             },
             Expr::Bin(op, a, b) => self.binary(*op, a, b, focus)?,
             Expr::Call(target, name, args) => {
+                // Children come in no defined order: taking some by position
+                // is an error.
+                if matches!(*name, "skip" | "take" | "first" | "last" | "tail")
+                    && matches!(
+                        target.as_deref(),
+                        Some(Expr::Call(_, "children" | "descendants", _))
+                    )
+                {
+                    return Err(EvalError::Invalid);
+                }
                 let c = match target {
                     Some(t) => self.eval(t, focus)?,
                     None => focus.to_vec(),
@@ -456,19 +1097,26 @@ impl<'a> Run<'_, 'a> {
             }
         };
         if out.len() > MAX_ITEMS {
-            return Err(EvalError);
+            return Err(EvalError::Invalid);
         }
         Ok(out)
     }
 
-    fn var(&self, name: &str) -> Nodes<'a> {
-        match name {
-            "resource" | "rootResource" => vec![Node::Response(self.env.resource)],
-            "questionnaire" => vec![Node::Form(self.env.form)],
+    fn var(&self, name: &str) -> R<'a> {
+        Ok(match name {
+            "resource" | "rootResource" => vec![self.env.resource.clone()],
+            "questionnaire" => opt(self.env.form.map(Node::Form)),
             "context" => self.context.to_vec(),
             "ucum" => vec![text("http://unitsofmeasure.org")],
             "sct" => vec![text("http://snomed.info/sct")],
             "loinc" => vec![text("http://loinc.org")],
+            _ if name.starts_with("vs-") => {
+                vec![text(format!("http://hl7.org/fhir/ValueSet/{}", &name[3..]))]
+            }
+            _ if name.starts_with("ext-") => vec![text(format!(
+                "http://hl7.org/fhir/StructureDefinition/{}",
+                &name[4..]
+            ))],
             _ => self
                 .env
                 .vars
@@ -476,8 +1124,9 @@ impl<'a> Run<'_, 'a> {
                 .rev()
                 .find(|(n, _)| *n == name)
                 .map(|(_, v)| v.clone())
+                .transpose()?
                 .unwrap_or_default(),
-        }
+        })
     }
 
     fn binary(&self, op: Op, a: &Expr, b: &Expr, focus: &[Node<'a>]) -> R<'a> {
@@ -529,6 +1178,7 @@ impl<'a> Run<'_, 'a> {
         };
         Ok(match op {
             Op::Union => {
+                self.charge_pairs(x.len() + y.len())?;
                 let mut out = vec![];
                 x.into_iter()
                     .chain(y)
@@ -543,7 +1193,9 @@ impl<'a> Run<'_, 'a> {
             Op::Contains => within(&y, &x)?,
             Op::Concat => {
                 let s = |c: &[Node<'a>]| -> Result<String, EvalError> {
-                    single(c)?.map_or(Ok(String::new()), |n| string_of(n).ok_or(EvalError))
+                    single(c)?.map_or(Ok(String::new()), |n| {
+                        string_of(n).ok_or(EvalError::Invalid)
+                    })
                 };
                 vec![text(s(&x)? + &s(&y)?)]
             }
@@ -553,14 +1205,23 @@ impl<'a> Run<'_, 'a> {
                 };
                 match op {
                     Op::Lt | Op::Gt | Op::Le | Op::Ge => {
-                        bool_out(compare(p, q).map(|o| match op {
+                        bool_out(compare(p, q)?.map(|o| match op {
                             Op::Lt => o.is_lt(),
                             Op::Gt => o.is_gt(),
                             Op::Le => o.is_le(),
                             _ => o.is_ge(),
                         }))
                     }
-                    _ => opt(arith(op, p, q)),
+                    // Numbers that do not give one (a division by zero, an
+                    // overflow) give nothing; other types are an error.
+                    _ if !self.env.full && moment(p).is_some() => {
+                        return Err(EvalError::Invalid);
+                    }
+                    _ => match arith(op, p, q) {
+                        Some(n) => vec![n],
+                        None if num(&lift(p)).is_some() && num(&lift(q)).is_some() => vec![],
+                        None => return Err(EvalError::Invalid),
+                    },
                 }
             }
         })
@@ -569,8 +1230,8 @@ impl<'a> Run<'_, 'a> {
     /// Nodes of `c` for which `crit` is true.
     fn filter(&self, c: &[Node<'a>], crit: &Expr) -> R<'a> {
         let mut out = vec![];
-        for n in c {
-            if truth(&self.eval(crit, std::slice::from_ref(n))?)? == Some(true) {
+        for (i, n) in c.iter().enumerate() {
+            if truth(&self.at(i, None).eval(crit, std::slice::from_ref(n))?)? == Some(true) {
                 out.push(n.clone());
             }
         }
@@ -579,10 +1240,10 @@ impl<'a> Run<'_, 'a> {
 
     fn each(&self, c: &[Node<'a>], e: &Expr) -> R<'a> {
         let mut out = vec![];
-        for n in c {
-            out.extend(self.eval(e, std::slice::from_ref(n))?);
+        for (i, n) in c.iter().enumerate() {
+            out.extend(self.at(i, None).eval(e, std::slice::from_ref(n))?);
             if out.len() > MAX_ITEMS {
-                return Err(EvalError);
+                return Err(EvalError::Invalid);
             }
         }
         Ok(out)
@@ -592,20 +1253,20 @@ impl<'a> Run<'_, 'a> {
         match single(&self.eval(e, focus)?)? {
             None => Ok(None),
             Some(Node::Int(i)) => Ok(Some(*i)),
-            Some(_) => Err(EvalError),
+            Some(_) => Err(EvalError::Invalid),
         }
     }
 
     fn str_arg(&self, e: &Expr, focus: &[Node<'a>]) -> Result<Option<String>, EvalError> {
         single(&self.eval(e, focus)?)?
-            .map(|n| string_of(n).ok_or(EvalError))
+            .map(|n| string_of(n).ok_or(EvalError::Invalid))
             .transpose()
     }
 
     fn ordinal(&self, n: &Node<'a>) -> Option<f64> {
         match n {
             Node::Coding(c, Some(link)) => {
-                find_item(&self.env.form.items, link)?
+                find_item(&self.env.form?.items, link)?
                     .options
                     .iter()
                     .find(|o| matches!(&o.value, Value::Coding(oc) if oc.same_code(c)))?
@@ -636,7 +1297,7 @@ impl<'a> Run<'_, 'a> {
             "sum" | "avg" => {
                 let mut total = Node::Int(0);
                 for n in c {
-                    total = arith(Op::Add, &total, n).ok_or(EvalError)?;
+                    total = arith(Op::Add, &total, n).ok_or(EvalError::Invalid)?;
                 }
                 if name == "avg" {
                     if c.is_empty() {
@@ -652,7 +1313,7 @@ impl<'a> Run<'_, 'a> {
                     let better = match best {
                         None => true,
                         Some(b) => {
-                            let o = compare(n, b).ok_or(EvalError)?;
+                            let o = compare(n, b)?.ok_or(EvalError::Invalid)?;
                             if name == "min" { o.is_lt() } else { o.is_gt() }
                         }
                     };
@@ -676,6 +1337,55 @@ impl<'a> Run<'_, 'a> {
                 });
             }
             "single" => return Ok(opt(single(c)?.cloned())),
+            #[cfg(feature = "launch-context")]
+            "subsetOf" | "supersetOf" => {
+                let other = arg(0)?;
+                self.charge_pairs(c.len() + other.len())?;
+                let (small, big) = if name == "subsetOf" {
+                    (c, &other[..])
+                } else {
+                    (&other[..], c)
+                };
+                return Ok(vec![Node::Bool(
+                    small.iter().all(|n| big.iter().any(|m| eq(n, m))),
+                )]);
+            }
+            #[cfg(feature = "launch-context")]
+            "sort" => return self.sort(c, args),
+            #[cfg(feature = "launch-context")]
+            "children" | "descendants" => {
+                let mut out = vec![];
+                let mut next: Nodes<'a> = c.to_vec();
+                loop {
+                    let mut found = vec![];
+                    for n in &next {
+                        children(n, &mut found);
+                    }
+                    self.charge(found.len())?;
+                    if found.is_empty() || name == "children" {
+                        out.extend(found);
+                        break;
+                    }
+                    out.extend(found.iter().cloned());
+                    if out.len() > MAX_ITEMS {
+                        return Err(EvalError::Invalid);
+                    }
+                    next = found;
+                }
+                return Ok(out);
+            }
+            "aggregate" => {
+                let mut total = match args.get(1) {
+                    Some(init) => self.eval(init, focus)?,
+                    None => vec![],
+                };
+                for (i, n) in c.iter().enumerate() {
+                    total = self
+                        .at(i, Some(&total))
+                        .eval(&args[0], std::slice::from_ref(n))?;
+                }
+                return Ok(total);
+            }
             "where" => return self.filter(c, &args[0]),
             "select" => return self.each(c, &args[0]),
             "repeat" => {
@@ -683,6 +1393,7 @@ impl<'a> Run<'_, 'a> {
                 let mut next = self.each(c, &args[0])?;
                 while !next.is_empty() {
                     let before = out.len();
+                    self.charge(out.len().saturating_mul(next.len()))?;
                     next.into_iter().for_each(|n| push_distinct(&mut out, n));
                     if out.len() == before || out.len() > MAX_ITEMS {
                         break;
@@ -692,18 +1403,26 @@ impl<'a> Run<'_, 'a> {
                 return Ok(out);
             }
             "all" => {
-                for n in c {
-                    if truth(&self.eval(&args[0], std::slice::from_ref(n))?)? != Some(true) {
+                for (i, n) in c.iter().enumerate() {
+                    if truth(&self.at(i, None).eval(&args[0], std::slice::from_ref(n))?)?
+                        != Some(true)
+                    {
                         return Ok(vec![Node::Bool(false)]);
                     }
                 }
                 return Ok(vec![Node::Bool(true)]);
+            }
+            "allTrue" | "allFalse" | "anyTrue" | "anyFalse"
+                if c.iter().any(|n| !matches!(n, Node::Bool(_))) =>
+            {
+                return Err(EvalError::Invalid);
             }
             "allTrue" => return Ok(all(&|n| *n == Node::Bool(true))),
             "allFalse" => return Ok(all(&|n| *n == Node::Bool(false))),
             "anyTrue" => return Ok(any(&|n| *n == Node::Bool(true))),
             "anyFalse" => return Ok(any(&|n| *n == Node::Bool(false))),
             "distinct" | "isDistinct" => {
+                self.charge_pairs(c.len())?;
                 let mut out = vec![];
                 c.iter().for_each(|n| push_distinct(&mut out, n.clone()));
                 if name == "isDistinct" {
@@ -713,6 +1432,7 @@ impl<'a> Run<'_, 'a> {
             }
             "union" | "combine" | "intersect" | "exclude" => {
                 let other = arg(0)?;
+                self.charge_pairs(c.len() + other.len())?;
                 let mut out = vec![];
                 match name {
                     "union" => c
@@ -736,7 +1456,11 @@ impl<'a> Run<'_, 'a> {
             }
             "iif" => {
                 single(c)?;
-                let cond = truth(&self.eval(&args[0], c)?)?;
+                let cond = match single(&self.eval(&args[0], c)?)? {
+                    None => None,
+                    Some(Node::Bool(b)) => Some(*b),
+                    Some(_) => return Err(EvalError::Invalid),
+                };
                 return match (cond, args.get(2)) {
                     (Some(true), _) => self.eval(&args[1], c),
                     (_, Some(otherwise)) => self.eval(otherwise, c),
@@ -764,13 +1488,13 @@ impl<'a> Run<'_, 'a> {
                 };
                 let parts: Vec<String> = c
                     .iter()
-                    .map(|n| string_of(n).ok_or(EvalError))
+                    .map(|n| string_of(n).ok_or(EvalError::Invalid))
                     .collect::<Result<_, _>>()?;
                 return Ok(vec![text(parts.join(&sep))]);
             }
             "ofType" => {
                 let Some(Expr::Lit(Node::Str(t))) = args.first() else {
-                    return Err(EvalError);
+                    return Err(EvalError::Invalid);
                 };
                 return Ok(c.iter().filter(|n| is_type(n, t)).cloned().collect());
             }
@@ -799,10 +1523,10 @@ impl<'a> Run<'_, 'a> {
                     .map(|d| Node::Date(d.to_string().into()))));
             }
             "now" => {
-                return Ok(opt(self
-                    .env
-                    .today
-                    .map(|d| Node::DateTime(d.to_string().into()))));
+                return Ok(opt(match self.env.now {
+                    Some(now) => Some(Node::DateTime(Cow::Borrowed(now))),
+                    None => self.env.today.map(|d| Node::DateTime(d.to_string().into())),
+                }));
             }
             "trace" => return Ok(c.to_vec()),
             "toChars" => {
@@ -829,7 +1553,7 @@ impl<'a> Run<'_, 'a> {
         };
         if name == "is" || name == "as" {
             let Some(Expr::Lit(Node::Str(t))) = args.first() else {
-                return Err(EvalError);
+                return Err(EvalError::Invalid);
             };
             let fits = is_type(n, t);
             return Ok(if name == "is" {
@@ -837,6 +1561,15 @@ impl<'a> Run<'_, 'a> {
             } else {
                 opt(fits.then(|| n.clone()))
             });
+        }
+        #[cfg(feature = "launch-context")]
+        if matches!(n, Node::Json(_))
+            && matches!(
+                name,
+                "startsWith" | "endsWith" | "contains" | "matches" | "replace" | "length"
+            )
+        {
+            return Err(EvalError::Invalid);
         }
         if let Some(s) = match n {
             Node::Str(s) => Some(s),
@@ -874,13 +1607,43 @@ impl<'a> Run<'_, 'a> {
                 "trim" => Some(text(s.trim().to_owned())),
                 "replace" => match (sarg(0)?, sarg(1)?) {
                     (Some(a), Some(b)) if !a.is_empty() => Some(text(s.replace(a.as_str(), &b))),
+                    // An empty pattern matches between every two characters.
+                    (Some(_), Some(b)) => {
+                        let mut out = b.clone();
+                        for ch in chars() {
+                            out.push(ch);
+                            out.push_str(&b);
+                        }
+                        Some(text(out))
+                    }
                     _ => None,
                 },
-                "matches" => match sarg(0)? {
-                    Some(p) => Some(Node::Bool(
-                        crate::regex::Regex::new(&p)
-                            .map_err(|_| EvalError)?
-                            .is_match(s),
+                "matches" | "matchesFull" => match sarg(0)? {
+                    Some(p) => {
+                        let p = if name == "matchesFull" {
+                            format!("(?s)^(?:{p})$")
+                        } else {
+                            // FHIRPath matches in single-line mode: '.' takes a line break.
+                            format!("(?s){p}")
+                        };
+                        Some(Node::Bool(
+                            crate::regex::Regex::new(&p)
+                                .map_err(|_| EvalError::Invalid)?
+                                .is_match(s),
+                        ))
+                    }
+                    None => None,
+                },
+                #[cfg(feature = "launch-context")]
+                "replaceMatches" => match (sarg(0)?, sarg(1)?) {
+                    (Some(p), _) if p.is_empty() => Some(text(s.to_string())),
+                    (Some(p), Some(b)) => Some(text(self.replace_matches(s, &p, &b)?)),
+                    _ => None,
+                },
+                #[cfg(feature = "launch-context")]
+                "encode" | "decode" | "escape" | "unescape" => match sarg(0)? {
+                    Some(how) => Some(text(
+                        super::codec::apply(name, &how, s).ok_or(EvalError::Invalid)?,
                     )),
                     None => None,
                 },
@@ -891,39 +1654,22 @@ impl<'a> Run<'_, 'a> {
             }
         }
         Ok(opt(match name {
-            "toString" => string_of(n).map(text),
-            "toInteger" => match n {
-                Node::Int(_) => Some(n.clone()),
-                Node::Bool(b) => Some(Node::Int(i64::from(*b))),
-                Node::Str(s) => s.parse().ok().map(Node::Int),
-                _ => None,
-            },
-            "toDecimal" => match n {
-                Node::Int(i) => Some(Node::Dec(*i as f64)),
-                Node::Dec(_) => Some(n.clone()),
-                Node::Bool(b) => Some(Node::Dec(if *b { 1.0 } else { 0.0 })),
-                Node::Str(s) => {
-                    let (neg, digits) = s
-                        .strip_prefix('-')
-                        .map_or((false, s.as_ref()), |d| (true, d));
-                    super::parse::number(digits)
-                        .and_then(|v| num(&v))
-                        .map(|v| Node::Dec(if neg { -v } else { v }))
-                }
-                _ => None,
-            },
-            "toBoolean" => match n {
-                Node::Bool(_) => Some(n.clone()),
-                Node::Int(0) => Some(Node::Bool(false)),
-                Node::Int(1) => Some(Node::Bool(true)),
-                // ASCII is enough: no other character lower-cases to these words' letters.
-                Node::Str(s) => match s.to_ascii_lowercase().as_str() {
-                    "true" | "t" | "yes" | "y" | "1" => Some(Node::Bool(true)),
-                    "false" | "f" | "no" | "n" | "0" => Some(Node::Bool(false)),
-                    _ => None,
-                },
-                _ => None,
-            },
+            "toString" | "toInteger" | "toDecimal" | "toBoolean" | "toQuantity" | "toDate"
+            | "toDateTime" | "toTime" => convert(name, n),
+            #[cfg(feature = "launch-context")]
+            _ if name.starts_with("convertsTo") => Some(Node::Bool(
+                convert(&format!("to{}", &name[10..]), n).is_some(),
+            )),
+            #[cfg(feature = "launch-context")]
+            "precision" => precision(n).map(Node::Int),
+            #[cfg(feature = "launch-context")]
+            "lowBoundary" | "highBoundary" => {
+                let digits = match args.first() {
+                    Some(e) => Some(self.int_arg(e, focus)?.ok_or(EvalError::Invalid)?),
+                    None => None,
+                };
+                boundary(n, name == "highBoundary", digits)
+            }
             "round" => {
                 let places = match args.first() {
                     Some(e) => self.int_arg(e, focus)?.unwrap_or(0),
@@ -960,7 +1706,7 @@ impl<'a> Run<'_, 'a> {
                 num(n).zip(base).and_then(|(x, b)| dec(x.ln() / b.ln()))
             }
             "sqrt" | "ln" | "exp" | "floor" | "ceiling" | "truncate" => {
-                let x = num(n).ok_or(EvalError)?;
+                let x = num(n).ok_or(EvalError::Invalid)?;
                 let to_int = |v: f64| (v.abs() < 9e18).then_some(Node::Int(v as i64));
                 match name {
                     "sqrt" => dec(x.sqrt()),

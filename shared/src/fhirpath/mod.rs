@@ -15,11 +15,16 @@
 
 use std::borrow::Cow;
 
+#[cfg(feature = "launch-context")]
+mod codec;
+mod datetime;
 mod eval;
 mod parse;
 pub mod sdc;
 
-pub use eval::{Env, EvalError};
+pub use eval::{Env, EvalError, MAX_STEPS, display, number_of};
+#[cfg(feature = "launch-context")]
+pub use parse::parse_full;
 pub use parse::{ParseError, parse};
 
 use crate::form::{AnswerOption, Attachment, Coding, Form, Item};
@@ -36,6 +41,10 @@ pub enum Expr {
     Var(String),
     /// `$this`.
     This,
+    /// `$total` (in `aggregate()`).
+    Total,
+    /// `$index`.
+    IndexVar,
     /// `name` on the target (or on the input when there is none).
     Member(Option<Box<Expr>>, String),
     /// `target.name(args)`; the name is one of the functions we evaluate.
@@ -147,6 +156,17 @@ const QUESTIONNAIRE_MEMBERS: &[&str] = &[
 /// patterns compile here and its `%questionnaire` paths name what the compiled
 /// form keeps. The error says what is not supported.
 pub fn check(text: &str) -> Result<Expr, ParseError> {
+    check_with(text, parse)
+}
+
+#[cfg(feature = "launch-context")]
+/// [`check`] for an expression the server evaluates over FHIR JSON
+/// (extraction): every function the engine has ([`parse_full`]).
+pub fn check_full(text: &str) -> Result<Expr, ParseError> {
+    check_with(text, parse_full)
+}
+
+fn check_with(text: &str, parse: fn(&str) -> Result<Expr, ParseError>) -> Result<Expr, ParseError> {
     fn from_questionnaire(e: &Expr) -> bool {
         match e {
             Expr::Var(name) => name == "questionnaire",

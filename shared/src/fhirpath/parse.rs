@@ -27,6 +27,7 @@ const FUNCTIONS: &[(&str, u8, u8)] = &[
     ("skip", 1, 1),
     ("take", 1, 1),
     ("single", 0, 0),
+    ("aggregate", 1, 2),
     ("where", 1, 1),
     ("select", 1, 1),
     ("repeat", 1, 1),
@@ -83,6 +84,41 @@ const FUNCTIONS: &[(&str, u8, u8)] = &[
     ("trace", 1, 2),
 ];
 
+/// Functions only the server evaluates (with the `launch-context` feature, over
+/// raw FHIR JSON: extraction, the conformance suite), with their argument
+/// counts: forms do not use them and the browser's bundle cannot afford them.
+/// [`parse`] refuses them everywhere, so a form's expressions mean the same in
+/// the browser and on the server.
+#[cfg(feature = "launch-context")]
+const SERVER_FUNCTIONS: &[(&str, u8, u8)] = &[
+    ("toQuantity", 0, 1),
+    ("toDate", 0, 0),
+    ("toDateTime", 0, 0),
+    ("toTime", 0, 0),
+    ("convertsToString", 0, 0),
+    ("convertsToInteger", 0, 0),
+    ("convertsToDecimal", 0, 0),
+    ("convertsToBoolean", 0, 0),
+    ("convertsToQuantity", 0, 1),
+    ("convertsToDate", 0, 0),
+    ("convertsToDateTime", 0, 0),
+    ("convertsToTime", 0, 0),
+    ("precision", 0, 0),
+    ("lowBoundary", 0, 1),
+    ("highBoundary", 0, 1),
+    ("subsetOf", 1, 1),
+    ("supersetOf", 1, 1),
+    ("sort", 0, 9),
+    ("children", 0, 0),
+    ("descendants", 0, 0),
+    ("matchesFull", 1, 1),
+    ("replaceMatches", 2, 2),
+    ("encode", 1, 1),
+    ("decode", 1, 1),
+    ("escape", 1, 1),
+    ("unescape", 1, 1),
+];
+
 /// Why an expression cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParseError(pub String);
@@ -121,6 +157,9 @@ fn tokens(text: &str) -> Result<Vec<Tok>, ParseError> {
             i += 2;
             while i < chars.len() && !(chars[i] == '*' && chars.get(i + 1) == Some(&'/')) {
                 i += 1;
+            }
+            if i >= chars.len() {
+                return err("a comment is not closed");
             }
             i += 2;
         } else if c == '\''
@@ -184,10 +223,14 @@ fn tokens(text: &str) -> Result<Vec<Tok>, ParseError> {
             i += 1;
             out.push(Tok::Id(format!("${}", word(&mut i))));
         } else if c == '@' {
+            // A date, date-time or time: its characters, a '.' only before
+            // the milliseconds' digits (`@2015.is(Date)` is a call on a date).
             let start = i + 1;
             i += 1;
             while i < chars.len()
-                && (chars[i].is_ascii_alphanumeric() || matches!(chars[i], '-' | ':' | '.' | '+'))
+                && (chars[i].is_ascii_digit()
+                    || matches!(chars[i], '-' | ':' | '+' | 'T' | 'Z')
+                    || (chars[i] == '.' && chars.get(i + 1).is_some_and(char::is_ascii_digit)))
             {
                 i += 1;
             }
@@ -229,8 +272,20 @@ fn tokens(text: &str) -> Result<Vec<Tok>, ParseError> {
     Ok(out)
 }
 
-/// Parses a FHIRPath expression.
+/// Parses a FHIRPath expression of a form: every function but those the
+/// server alone evaluates.
 pub fn parse(text: &str) -> Result<Expr, ParseError> {
+    parse_with(text, false)
+}
+
+#[cfg(feature = "launch-context")]
+/// Parses a FHIRPath expression the server evaluates over FHIR JSON
+/// (extraction): every function the engine has.
+pub fn parse_full(text: &str) -> Result<Expr, ParseError> {
+    parse_with(text, true)
+}
+
+fn parse_with(text: &str, full: bool) -> Result<Expr, ParseError> {
     if text.len() > MAX_LEN {
         return Err(ParseError("the expression is too long".into()));
     }
@@ -238,6 +293,7 @@ pub fn parse(text: &str) -> Result<Expr, ParseError> {
         toks: tokens(text)?,
         at: 0,
         depth: 0,
+        full,
     };
     let e = p.expr(0)?;
     match p.toks.get(p.at) {
@@ -250,6 +306,9 @@ struct Parser {
     toks: Vec<Tok>,
     at: usize,
     depth: usize,
+    /// Whether the server-only functions are accepted.
+    #[cfg_attr(not(feature = "launch-context"), allow(dead_code))]
+    full: bool,
 }
 
 /// Binary operators by precedence level, loosest first.
@@ -425,6 +484,8 @@ impl Parser {
                 "true" => Expr::Lit(Node::Bool(true)),
                 "false" => Expr::Lit(Node::Bool(false)),
                 "$this" => Expr::This,
+                "$total" => Expr::Total,
+                "$index" => Expr::IndexVar,
                 n if n.starts_with('$') => {
                     return Err(ParseError(format!("{n} is not supported")));
                 }
@@ -440,9 +501,18 @@ impl Parser {
         if !self.eat("(") {
             return Ok(Expr::Member(target, name));
         }
-        let Some(&(fname, min, max)) = FUNCTIONS.iter().find(|f| f.0 == name) else {
+        let found = FUNCTIONS.iter().find(|f| f.0 == name);
+        #[cfg(feature = "launch-context")]
+        let found = found.or_else(|| SERVER_FUNCTIONS.iter().find(|f| f.0 == name));
+        let Some(&(fname, min, max)) = found else {
             return Err(ParseError(format!("function {name}() is not supported")));
         };
+        #[cfg(feature = "launch-context")]
+        if !self.full && SERVER_FUNCTIONS.iter().any(|f| f.0 == fname) {
+            return Err(ParseError(format!(
+                "function {name}() is not supported in forms"
+            )));
+        }
         let mut args = Vec::new();
         if !self.eat(")") {
             loop {
@@ -485,7 +555,7 @@ impl Parser {
     }
 }
 
-fn calendar_unit(word: &str) -> bool {
+pub(crate) fn calendar_unit(word: &str) -> bool {
     let w = word.trim_end_matches('s');
     [
         "year",
@@ -527,35 +597,17 @@ fn to_f64(n: &Node<'_>) -> f64 {
     }
 }
 
-fn date_literal(text: &str) -> Result<Node<'static>, ParseError> {
+pub(crate) fn date_literal(text: &str) -> Result<Node<'static>, ParseError> {
     let bad = || ParseError("a date or time literal is malformed".into());
     if let Some(time) = text.strip_prefix('T') {
-        return if time.len() >= 2
-            && time
-                .bytes()
-                .all(|b| b.is_ascii_digit() || b == b':' || b == b'.')
-        {
-            Ok(Node::Time(Cow::Owned(time.to_owned())))
-        } else {
-            Err(bad())
-        };
+        super::datetime::parse_time(time).ok_or_else(bad)?;
+        return Ok(Node::Time(Cow::Owned(time.to_owned())));
     }
-    let (date, time) = text
-        .split_once('T')
-        .map_or((text, None), |(d, t)| (d, Some(t)));
-    let shape_ok = matches!(date.len(), 4 | 7 | 10)
-        && date.bytes().enumerate().all(|(i, b)| {
-            if i == 4 || i == 7 {
-                b == b'-'
-            } else {
-                b.is_ascii_digit()
-            }
-        });
-    if !shape_ok {
-        return Err(bad());
-    }
-    Ok(match time {
-        None => Node::Date(Cow::Owned(date.to_owned())),
+    super::datetime::parse_date_time(text).ok_or_else(bad)?;
+    Ok(match text.split_once('T') {
+        None => Node::Date(Cow::Owned(text.to_owned())),
+        // `@2015T`: a date-time known to the year.
+        Some((date, "")) => Node::DateTime(Cow::Owned(date.to_owned())),
         Some(_) => Node::DateTime(Cow::Owned(text.to_owned())),
     })
 }

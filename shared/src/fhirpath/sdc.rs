@@ -8,7 +8,7 @@
 //! its value is not calculated.
 
 use super::eval::{num, string_of, truth};
-use super::{Env, Node, parse};
+use super::{Env, EvalError, Node, parse};
 use crate::answers::{instance_prefix, item_path};
 use crate::date::Date;
 use crate::form::{Form, Item, ItemKind, Quantity, Value, Variable};
@@ -28,6 +28,10 @@ pub struct Computed {
     pub initial: Map<Vec<Value>>,
     /// Items with a computed `maxValue` that gives one value, by path: the limit.
     pub max_value: Map<Value>,
+    /// Paths of items whose `calculatedExpression` could not be evaluated (it,
+    /// or a variable it reads, does not parse, fails, or does too much work):
+    /// a value sent for one is kept as sent, with a warning, never refused.
+    pub uncomputed: Vec<String>,
 }
 
 /// Whether the form has any expression to evaluate.
@@ -62,7 +66,7 @@ pub fn compute_in<'a>(
 ) -> Computed {
     let mut base = Env::new(form, response, today);
     for (name, resource) in launch {
-        base.vars.push((name, vec![Node::Json(resource)]));
+        base.vars.push((name, Ok(vec![Node::Json(resource)])));
     }
     compute_from(form, response, &base, initial)
 }
@@ -90,10 +94,11 @@ fn compute_from<'a>(
 fn scope<'a>(base: &Env<'a>, vars: &'a [Variable], context: &[Node<'a>]) -> Env<'a> {
     let mut env = base.clone();
     for v in vars {
+        // One that does not parse or evaluate stays an error: what reads it is
+        // uncomputed, not computed from an empty value.
         let value = parse(&v.expression)
-            .ok()
-            .and_then(|e| env.eval(&e, context).ok())
-            .unwrap_or_default();
+            .map_err(|_| EvalError::Invalid)
+            .and_then(|e| env.eval(&e, context));
         env.vars.push((&v.name, value));
     }
     env
@@ -122,19 +127,27 @@ impl Walker {
                 .into_iter()
                 .collect();
             let own = scope(env, &def.variables, &first);
-            let run = |text: &Option<String>| {
-                let expr = parse(text.as_deref()?).ok()?;
-                Some(own.eval(&expr, &first).unwrap_or_default())
+            // None: no expression; an error: it does not parse or evaluate.
+            let attempt = |text: &Option<String>| {
+                let expr = parse(text.as_deref()?).map_err(|_| EvalError::Invalid);
+                Some(expr.and_then(|e| own.eval(&e, &first)))
             };
+            let run = |text: &Option<String>| attempt(text)?.ok();
             let x = &def.expressions;
-            if let Some(result) = run(&x.enable_when) {
-                let on = truth(&result).ok().flatten() == Some(true);
-                self.out.enabled.insert(path.clone(), on);
+            // One that cannot be evaluated leaves the item to its `enableWhen`.
+            if let Some(result) = run(&x.enable_when)
+                && let Ok(on) = truth(&result)
+            {
+                self.out.enabled.insert(path.clone(), on == Some(true));
             }
-            if let Some(result) = run(&x.calculated) {
-                self.out
-                    .calculated
-                    .insert(path.clone(), to_values(def, &result));
+            match attempt(&x.calculated) {
+                Some(Ok(result)) => {
+                    self.out
+                        .calculated
+                        .insert(path.clone(), to_values(def, &result));
+                }
+                Some(Err(_)) => self.out.uncomputed.push(path.clone()),
+                None => {}
             }
             // No limit unless the expression gives exactly one (`today()` with
             // no date given is empty: nothing to check against).

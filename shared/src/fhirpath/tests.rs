@@ -64,11 +64,11 @@ fn show(n: &Node<'_>) -> String {
 fn run(text: &str) -> String {
     let (form, response) = sample();
     let mut env = Env::new(&form, &response, Date::new(2024, 3, 5).ok());
-    env.vars.push(("ten", vec![Node::Int(10)]));
+    env.vars.push(("ten", Ok(vec![Node::Int(10)])));
     let expr = parse(text).unwrap_or_else(|e| panic!("{text}: {e:?}"));
     match env.eval(&expr, &[Node::Response(&response)]) {
         Ok(nodes) => nodes.iter().map(show).collect::<Vec<_>>().join(", "),
-        Err(EvalError) => "error".into(),
+        Err(_) => "error".into(),
     }
 }
 
@@ -214,6 +214,24 @@ fn expressions_evaluate_as_fhirpath_says() {
             "'x'",
         ),
         ("%questionnaire.repeat(item).count()", "5"),
+        // aggregate(), $total and $index: the PHQ idiom.
+        ("(1 | 2 | 3).aggregate($this + $total, 0)", "6"),
+        (
+            "(4 | 2 | 7).aggregate(iif($total.empty(), $this, iif($this < $total, $this, $total)))",
+            "2",
+        ),
+        ("{}.aggregate($this + $total, 0)", "0"),
+        ("(5 | 6).select($index)", "0, 1"),
+        (
+            "%resource.repeat(item).where(linkId = 'mood').answer.value.ordinal().aggregate($this + $total, 0)",
+            "2",
+        ),
+        // Dates by precision and zone, date arithmetic.
+        ("@2024-03-05T10:00:00+02:00 = @2024-03-05T08:00:00Z", "true"),
+        ("@2024-03-05 = @2024-03-05T10:00:00", ""),
+        ("1.8 - 1.2 = 0.6", "true"),
+        // Date arithmetic is the server's, over FHIR JSON: in a form, an error.
+        ("today() - 18 years", "error"),
     ];
     let mut failures = vec![];
     for (text, expected) in cases {
@@ -236,7 +254,7 @@ fn what_we_cannot_run_is_a_parse_error_that_says_why() {
         ("nosuch()", "function nosuch() is not supported"),
         ("iif(true)", "iif() takes 2 to 3 argument(s)"),
         ("1 ! 2", "an unexpected character"),
-        ("$index", "$index is not supported"),
+        ("$nosuch", "$nosuch is not supported"),
         ("@20x4", "a date or time literal is malformed"),
         ("1 2", "unexpected text after the expression"),
         ("%", "% is not followed by a name"),
@@ -363,9 +381,122 @@ fn odd_input_never_panics() {
     // Growth and recursion are bounded.
     let doubling = format!("1{}", ".select($this.combine($this))".repeat(20));
     let e = parse(&doubling).unwrap();
-    assert_eq!(env.eval(&e, &root), Err(EvalError));
+    assert_eq!(env.eval(&e, &root), Err(EvalError::Invalid));
     let e = parse("%resource.repeat($this)").unwrap();
     assert!(env.eval(&e, &root).is_ok());
+}
+
+/// Functions forms do not use, which the browser's bundle cannot afford: no
+/// form expression may use them (so browser and server agree on every form),
+/// the server evaluates them over FHIR JSON (extraction).
+#[test]
+fn server_only_functions_are_refused_in_forms() {
+    for text in [
+        "(3 | 1 | 2).sort()",
+        "(1 | 2).subsetOf(1 | 2 | 3)",
+        "'a'.encode('base64')",
+    ] {
+        let Err(ParseError(why)) = parse(text) else {
+            panic!("{text} parses")
+        };
+        assert!(why.contains("is not supported"), "{text}: {why}");
+        assert!(check(text).is_err(), "{text}");
+    }
+    #[cfg(feature = "launch-context")]
+    {
+        let empty = crate::json::Json::Object(vec![]);
+        let env = Env::json(&empty, None);
+        let run = |text: &str| {
+            let e = parse_full(text).unwrap();
+            env.eval(&e, &[Node::Json(&empty)])
+                .unwrap()
+                .iter()
+                .map(show)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        assert_eq!(run("(3 | 1 | 2).sort()"), "1, 2, 3");
+        assert_eq!(run("(1 | 2).subsetOf(1 | 2 | 3)"), "true");
+        assert_eq!(run("'test'.encode('base64')"), "'dGVzdA=='");
+        let mut env = Env::json(&empty, Date::new(2024, 3, 5).ok());
+        env.now = Some("2024-03-05T10:00:00Z");
+        for (text, expected) in [
+            ("today() - 18 years", "@2006-03-05"),
+            ("@2024-01-31 + 1 month", "@2024-02-29"),
+            ("now() + 1 hour", "@2024-03-05T11:00:00Z"),
+            ("'1 \\'kg\\''.toQuantity() = 1000 'g'", "true"),
+        ] {
+            let e = parse_full(text).unwrap();
+            let got: Vec<String> = env
+                .eval(&e, &[Node::Json(&empty)])
+                .unwrap()
+                .iter()
+                .map(show)
+                .collect();
+            assert_eq!(got.join(", "), expected, "{text}");
+        }
+    }
+}
+
+/// An expression from an uploaded form cannot hang or exhaust the server:
+/// nesting is bounded when parsed, work when evaluated (a clear error).
+#[test]
+fn hostile_expressions_stop_with_a_clear_error() {
+    let (form, response) = sample();
+    let env = Env::new(&form, &response, None);
+    let root = [Node::Response(&response)];
+    // Deep nesting: refused when parsed; the deepest accepted evaluates.
+    let too_deep = format!("{}1{}", "(".repeat(65), ")".repeat(65));
+    assert_eq!(
+        parse(&too_deep),
+        Err(ParseError("the expression is nested too deeply".into()))
+    );
+    let deepest = (1..64)
+        .find(|n| parse(&format!("{}1{}", "(".repeat(64 - n), ")".repeat(64 - n))).is_ok())
+        .map(|n| format!("{}1{}", "(".repeat(64 - n), ")".repeat(64 - n)))
+        .unwrap();
+    assert_eq!(
+        env.eval(&parse(&deepest).unwrap(), &root),
+        Ok(vec![Node::Int(1)])
+    );
+    let chain = format!("1{}", ".select($this + 1)".repeat(30));
+    assert_eq!(
+        env.eval(&parse(&chain).unwrap(), &root),
+        Ok(vec![Node::Int(31)])
+    );
+    // repeat() on a cycle: the same nodes again end it.
+    for cycle in [
+        "%resource.repeat($this)",
+        "(1 | 2).repeat(1 | 2)",
+        "%resource.repeat(item | %resource)",
+    ] {
+        assert!(env.eval(&parse(cycle).unwrap(), &root).is_ok(), "{cycle}");
+    }
+    // Huge work: a thousand values folded into a growing total, and a
+    // product of collections, run out of budget.
+    let ten = "(0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9)";
+    let thousand = format!("{ten}.select({ten}.select({ten}.select($this)))");
+    assert_eq!(
+        env.eval(&parse(&format!("{thousand}.count()")).unwrap(), &root),
+        Ok(vec![Node::Int(1000)])
+    );
+    let huge_aggregate = format!("{thousand}.aggregate($total.combine($this), {{}}).count()");
+    assert_eq!(
+        env.eval(&parse(&huge_aggregate).unwrap(), &root),
+        Err(EvalError::TooMuchWork)
+    );
+    let product = format!("{thousand}.select({thousand}.where($this > 5)).count()");
+    assert!(env.eval(&parse(&product).unwrap(), &root).is_err());
+    let distinct = format!("{thousand}.select({ten}.select($this * 1000)).distinct().count()");
+    assert!(env.eval(&parse(&distinct).unwrap(), &root).is_err());
+    // A sum over a thousand values is well within budget.
+    assert_eq!(
+        env.eval(
+            &parse(&format!("{thousand}.aggregate($this + $total, 0)")).unwrap(),
+            &root
+        ),
+        Ok(vec![Node::Int(4500)])
+    );
 }
 
 #[test]

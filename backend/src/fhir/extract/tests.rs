@@ -159,7 +159,7 @@ fn unsupported_metadata_is_a_warning_and_the_rest_is_extracted() {
         {"linkId": "expr", "type": "string", "definition": format!("{P}Patient.name.family"),
          "extension": [{"url": url::DEFINITION_EXTRACT_VALUE, "extension": [
             {"url": "definition", "valueUri": format!("{P}Patient.name.text")},
-            {"url": "expression", "valueExpression": {"language": "text/fhirpath", "expression": "iif(true, 'a', 'b')"}}]}]},
+            {"url": "expression", "valueExpression": {"language": "text/fhirpath", "expression": "'a'.nosuch()"}}]}]},
         {"linkId": "obs", "type": "decimal", "definition": "http://hl7.org/fhir/StructureDefinition/Observation#Observation.valueQuantity.value"}
     ]});
     let x = run(
@@ -292,5 +292,141 @@ fn odd_form_json_never_panics() {
                 {"linkId": "d", "item": [{"linkId": "e", "answer": [{"valueString": "x"}]}]}
             ]),
         );
+    }
+}
+
+/// Extraction evaluates over the response as raw FHIR JSON, validation over the
+/// typed response: the same engine, so the same expression gives the same
+/// values (three-valued `and`/`or`, `+` on strings, `=`, `today()` the caller's).
+#[test]
+fn extraction_and_validation_agree_on_the_same_expressions() {
+    use shared::fhirpath::{Env, Node};
+    let response = json!({"resourceType": "QuestionnaireResponse", "status": "completed",
+    "authored": "2026-11-28T22:00:00Z",
+    "item": [
+        {"linkId": "given", "answer": [{"valueString": "Jane"}]},
+        {"linkId": "smoker", "answer": [{"valueBoolean": true}]},
+        {"linkId": "count", "answer": [{"valueInteger": 3}]},
+        {"linkId": "height", "answer": [{"valueDecimal": 1.72}]},
+        {"linkId": "born", "answer": [{"valueDate": "1990-05-01"}]}
+    ]});
+    let typed: shared::response::QuestionnaireResponse =
+        serde_json::from_value(response.clone()).unwrap();
+    let form = shared::form::Form {
+        id: "t".into(),
+        url: None,
+        version: None,
+        title: "T".into(),
+        title_translations: shared::map::Map::new(),
+        variables: vec![],
+        items: vec![],
+    };
+    // The caller's date: today() is the date of `now` for both.
+    let today = shared::Date::new(2026, 11, 29).ok();
+    let value = |link: &str| format!("item.where(linkId = '{link}').answer.value");
+    let expressions = [
+        "true and {}".to_owned(),
+        "false and {}".to_owned(),
+        "{} or true".to_owned(),
+        "{} or false".to_owned(),
+        "{} implies false".to_owned(),
+        format!("{} and {}", value("smoker"), value("missing")),
+        format!("{} or {}", value("missing"), value("smoker")),
+        format!("{} + ' Doe'", value("given")),
+        "'QuestionnaireResponse/' + 'x'".to_owned(),
+        format!("{} + {}", value("given"), value("missing")),
+        format!("{} = 3", value("count")),
+        format!("{} = 3.0", value("count")),
+        format!("{} = 'Jane'", value("given")),
+        format!("{} = 'jane'", value("given")),
+        format!("{} ~ 'jane'", value("given")),
+        format!("{} = {}", value("count"), value("missing")),
+        format!("{} * 100", value("height")),
+        "today()".to_owned(),
+        format!("{} < today()", value("born")),
+        "authored < today()".to_owned(),
+        format!("iif({}, 'yes', 'no')", value("smoker")),
+        "item.answer.value.count()".to_owned(),
+        format!("{}.aggregate($this + $total, 0)", value("count")),
+    ];
+    for text in &expressions {
+        let by_extraction = evaluate(text, &response, &response, &HashMap::new(), NOW_TODAY);
+        let expr = shared::fhirpath::check(text).unwrap();
+        let env = Env::new(&form, &typed, today);
+        let by_validation = env
+            .eval(&expr, &[Node::Response(&typed)])
+            .map_err(|_| Unsupported)
+            .and_then(|nodes| nodes.iter().map(from_node).collect::<Result<Vec<_>, _>>());
+        assert_eq!(by_extraction, by_validation, "{text}");
+    }
+    // And what they give is FHIRPath's answer, not JSON's.
+    let one = |text: &str| evaluate(text, &response, &response, &HashMap::new(), NOW_TODAY);
+    assert_eq!(one("true and {}"), Ok(vec![]));
+    assert_eq!(
+        one(&format!("{} + ' Doe'", value("given"))),
+        Ok(vec![json!("Jane Doe")])
+    );
+    assert_eq!(
+        one(&format!("{} = 3.0", value("count"))),
+        Ok(vec![json!(true)])
+    );
+    assert_eq!(one("today()"), Ok(vec![json!("2026-11-29")]));
+    // Date arithmetic is the server's, over FHIR JSON only: a form's
+    // expressions (browser and server checks alike) cannot use it.
+    assert_eq!(one("today() - 18 years"), Ok(vec![json!("2008-11-29")]));
+    let env = Env::new(&form, &typed, today);
+    let arithmetic = shared::fhirpath::check("today() - 18 years").unwrap();
+    assert!(env.eval(&arithmetic, &[Node::Response(&typed)]).is_err());
+    let decimal: Value = serde_json::from_str("172.0").unwrap();
+    assert_eq!(
+        one(&format!("{} * 100", value("height"))),
+        Ok(vec![decimal])
+    );
+}
+
+/// `now()` as the caller gives it; its date is `today()`.
+const NOW_TODAY: &str = "2026-11-29T10:00:00.000Z";
+
+#[test]
+fn the_sdc_examples_expressions_evaluate_on_the_shared_engine() {
+    let resource = json!({"resourceType": "QuestionnaireResponse", "id": "qr1", "authored": "2026-01-02T03:04:05Z"});
+    let variables = HashMap::from([("NewPatientId".to_owned(), "urn:uuid:1".to_owned())]);
+    let run = |text: &str, focus: &Value| evaluate(text, focus, &resource, &variables, NOW);
+    let name = json!({"linkId": "name", "item": [
+        {"linkId": "given", "answer": [{"valueString": "Jane"}, {"valueString": "Mary"}]},
+        {"linkId": "family", "answer": [{"valueString": "Doe"}]},
+        {"linkId": "other", "answer": [{"valueString": "x"}]}
+    ]});
+    assert_eq!(
+        run(
+            "item.where(linkId='given' or linkId='family').answer.value.join(' ')",
+            &name
+        ),
+        Ok(vec![json!("Jane Mary Doe")])
+    );
+    assert_eq!(run("%NewPatientId", &name), Ok(vec![json!("urn:uuid:1")]));
+    assert_eq!(
+        run("'QuestionnaireResponse/' + %resource.id", &name),
+        Ok(vec![json!("QuestionnaireResponse/qr1")])
+    );
+    assert_eq!(
+        run(
+            "(%resource.authored | %resource.meta.lastUpdated | now()).first()",
+            &name
+        ),
+        Ok(vec![json!("2026-01-02T03:04:05Z")])
+    );
+    assert_eq!(run("now()", &name), Ok(vec![json!(NOW)]));
+    assert_eq!(run("%resource.author", &name), Ok(vec![]));
+    // What the engine refuses is Unsupported, never a guess; hostile input stops.
+    for text in [
+        "'open".to_owned(),
+        String::new(),
+        "nosuch()".to_owned(),
+        "(".repeat(100_000),
+        vec!["1"; 5_000].join(" | "),
+        "(1 | 2) + 1".to_owned(),
+    ] {
+        assert_eq!(run(&text, &json!({})), Err(Unsupported), "{text}");
     }
 }
