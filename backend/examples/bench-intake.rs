@@ -209,6 +209,7 @@ async fn main() -> anyhow::Result<()> {
         matching: Default::default(),
         delivery: Default::default(),
         emr: Default::default(),
+        public_url: None,
     };
     let app = Application::build(&config).await?;
     let base = format!("http://{}", app.local_addr()?);

@@ -144,6 +144,7 @@ async fn start(data: &Path, matching: matching::Config) -> anyhow::Result<Server
         matching: Default::default(),
         delivery: Default::default(),
         emr: Default::default(),
+        public_url: None,
     };
     let started = Instant::now();
     let app = Application::build_with_matching(&config, matching).await?;

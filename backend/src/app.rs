@@ -49,6 +49,8 @@ pub struct App {
     pub intakes: Intakes,
     /// Stored Questionnaires, parsed, for checking and extracting responses.
     pub forms: crate::questionnaires::FormCache,
+    /// Where patients reach the app (`INTAKE_PUBLIC_URL`), for invitation links.
+    pub public_url: Option<String>,
 }
 
 impl Deref for AppState {
@@ -79,6 +81,7 @@ impl Application {
         config: &Config,
         matching: matching::Config,
     ) -> anyhow::Result<Self> {
+        let public_url = config.public_url()?;
         let db = db::open(&config.data).await?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let patients = Arc::new(
@@ -129,6 +132,7 @@ impl Application {
             emr,
             intakes: intakes.clone(),
             forms: crate::questionnaires::FormCache::default(),
+            public_url,
         }));
         let listener = TcpListener::bind(config.listen)
             .await

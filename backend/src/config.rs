@@ -27,6 +27,11 @@ pub struct Config {
     /// The remote EMR (without its URL, the embedded store is the EMR).
     #[command(flatten)]
     pub emr: crate::emr::remote::RemoteArgs,
+    /// The address patients reach the app at (`https://intake.example.org`):
+    /// invitation links are built from it. Without it, from the scheme and
+    /// host each request came in with.
+    #[arg(long, env = "INTAKE_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 /// `intake serve`'s delivery (outbox) options.
@@ -89,6 +94,25 @@ pub struct MatchingArgs {
 }
 
 impl Config {
+    /// The public URL, checked (`http(s)://host[:port][/path]`), without a
+    /// trailing `/`.
+    pub fn public_url(&self) -> anyhow::Result<Option<String>> {
+        let Some(url) = self.public_url.as_deref().map(str::trim) else {
+            return Ok(None);
+        };
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))
+            .unwrap_or_default();
+        let host = rest.split('/').next().unwrap_or_default();
+        if host.is_empty() || url.contains(['?', '#', ' ']) {
+            anyhow::bail!(
+                "INTAKE_PUBLIC_URL must be an http(s) address such as https://intake.example.org"
+            );
+        }
+        Ok(Some(url.trim_end_matches('/').to_owned()))
+    }
+
     /// The outbox's retry policy: defaults, with what was given here.
     pub fn delivery(&self) -> anyhow::Result<Delivery> {
         let d = Delivery::default();

@@ -63,6 +63,7 @@ impl Server {
             matching: Default::default(),
             delivery: Default::default(),
             emr: Default::default(),
+            public_url: None,
         };
         let app = Application::build(&config).await.expect("server starts");
         let base = format!("http://{}", app.local_addr().expect("bound"));

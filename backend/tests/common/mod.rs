@@ -77,6 +77,7 @@ pub(crate) async fn spawn_server_with(
         matching: Default::default(),
         delivery: Default::default(),
         emr: Default::default(),
+        public_url: None,
     };
     configure(&mut config);
     let app = backend::Application::build(&config).await.unwrap();

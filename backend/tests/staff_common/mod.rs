@@ -84,6 +84,7 @@ async fn serve(dir: &TempDir, configure: impl FnOnce(&mut backend::Config)) -> (
         matching: Default::default(),
         delivery: Default::default(),
         emr: Default::default(),
+        public_url: None,
     };
     configure(&mut config);
     let app = backend::Application::build(&config).await.unwrap();
