@@ -210,6 +210,7 @@ async fn main() -> anyhow::Result<()> {
         delivery: Default::default(),
         emr: Default::default(),
         guard: Default::default(),
+        public_url: None,
     };
     let app = Application::build(&config).await?;
     let base = format!("http://{}", app.local_addr()?);

@@ -192,6 +192,7 @@ async fn start(data: &Path, matching: matching::Config) -> anyhow::Result<Server
         delivery: Default::default(),
         emr: Default::default(),
         guard: Default::default(),
+        public_url: None,
     };
     let started = Instant::now();
     let app = Application::build_with_matching(&config, matching).await?;

@@ -57,6 +57,8 @@ pub struct App {
     /// The largest body a caller without credentials may send to `/fhir`
     /// (`$validate`): the `/api` limit, not the 4 MiB Questionnaires need.
     pub public_body_bytes: usize,
+    /// Where patients reach the app (`INTAKE_PUBLIC_URL`), for invitation links.
+    pub public_url: Option<String>,
 }
 
 impl Deref for AppState {
@@ -93,6 +95,7 @@ impl Application {
         matching: matching::Config,
     ) -> anyhow::Result<Self> {
         let guard = config.guard()?;
+        let public_url = config.public_url()?;
         let db = db::open(&config.data).await?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let patients = Arc::new(
@@ -146,6 +149,7 @@ impl Application {
             guard: guard.clone(),
             limiter: crate::guard::RateLimiter::default(),
             public_body_bytes: config.max_body_bytes,
+            public_url,
         }));
         let listener = TcpListener::bind(config.listen)
             .await

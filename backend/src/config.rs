@@ -31,6 +31,11 @@ pub struct Config {
     /// connection limits (issue 21).
     #[command(flatten)]
     pub guard: GuardArgs,
+    /// The address patients reach the app at (`https://intake.example.org`):
+    /// invitation links are built from it. Without it, from the scheme and
+    /// host each request came in with.
+    #[arg(long, env = "INTAKE_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 /// `intake serve`'s defences against one caller harming the patients or the
@@ -188,6 +193,25 @@ impl Config {
             "at least one connection must be served"
         );
         Ok(guard)
+    }
+
+    /// The public URL, checked (`http(s)://host[:port][/path]`), without a
+    /// trailing `/`.
+    pub fn public_url(&self) -> anyhow::Result<Option<String>> {
+        let Some(url) = self.public_url.as_deref().map(str::trim) else {
+            return Ok(None);
+        };
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))
+            .unwrap_or_default();
+        let host = rest.split('/').next().unwrap_or_default();
+        if host.is_empty() || url.contains(['?', '#', ' ']) {
+            anyhow::bail!(
+                "INTAKE_PUBLIC_URL must be an http(s) address such as https://intake.example.org"
+            );
+        }
+        Ok(Some(url.trim_end_matches('/').to_owned()))
     }
 
     /// The outbox's retry policy: defaults, with what was given here.

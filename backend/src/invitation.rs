@@ -2,18 +2,21 @@
 //! patient opens it on their phone, proves who they are with their birth date, and
 //! answers (prefilled from their chart when the clinic knows them).
 //!
-//! The link is `https://{host}/i#{token}`: 256 random bits in the fragment, which
+//! The link is `{public URL}/i#{token}`: 256 random bits in the fragment, which
 //! browsers never send to a server nor put in a `Referer`. The page exchanges the
-//! token once (`POST /api/invitation/open`) for the `__Host-intake-invite` cookie;
-//! the token cannot be opened again. The database holds only SHA-256 of the token
-//! and of the cookie. Until the birth date is confirmed the cookie shows nothing
+//! token (`POST /api/invitation/open`) for a `__Host-intake-invite` cookie. The
+//! token opens on any device, as often as needed, until the birth date is
+//! confirmed with one of its cookies (patients open a link on one device and
+//! finish on another, and a messaging app's link preview may open it first);
+//! after that only the confirmed cookie goes on. The database holds only SHA-256
+//! of the token and of the cookie. Until the birth date is confirmed the cookie shows nothing
 //! about the patient; [`MAX_TRIES`] wrong birth dates lock the invitation. An
 //! intake sent with the cookie uses the invitation up (in the intake's own
 //! transaction, see `intake::Invited`), and the server, not the body, says whose
 //! it is.
 //!
 //! Every refusal of the patient's side is the same for an unknown, used, expired,
-//! cancelled or already opened token ([`InviteError::Invalid`]): nothing says
+//! cancelled or already confirmed token ([`InviteError::Invalid`]): nothing says
 //! which.
 
 use std::time::{Duration, SystemTime};
@@ -111,6 +114,8 @@ pub struct Invitation {
     /// Unix ms.
     pub expires_at: i64,
     opened_at: Option<i64>,
+    /// When the birth date was first confirmed (the link opens no more).
+    confirmed_at: Option<i64>,
     /// Wrong birth dates so far.
     pub failures: i64,
     locked_at: Option<i64>,
@@ -145,6 +150,17 @@ impl Invitation {
         }
     }
 
+    /// The birth date the patient confirms (`YYYY-MM-DD`), as the front desk gave
+    /// it or the chart had it.
+    pub fn birth_date(&self) -> &str {
+        &self.birth_date
+    }
+
+    /// Whether the birth date was confirmed (the link opens no more).
+    pub fn confirmed(&self) -> bool {
+        self.confirmed_at.is_some()
+    }
+
     /// The invited patient as a reference, when known.
     pub fn patient_ref(&self) -> Option<Reference> {
         self.patient
@@ -155,7 +171,7 @@ impl Invitation {
 
 const COLUMNS: &str =
     "id, patient, questionnaire, appointment, patient_name, birth_date, created_by, created_at,
-     expires_at, opened_at, failures, locked_at, used_at, cancelled_at";
+     expires_at, opened_at, confirmed_at, failures, locked_at, used_at, cancelled_at";
 
 fn from_row(row: &sqlx::sqlite::SqliteRow) -> Invitation {
     Invitation {
@@ -169,6 +185,7 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Invitation {
         created_at: row.get("created_at"),
         expires_at: row.get("expires_at"),
         opened_at: row.get("opened_at"),
+        confirmed_at: row.get("confirmed_at"),
         failures: row.get("failures"),
         locked_at: row.get("locked_at"),
         used_at: row.get("used_at"),
@@ -427,9 +444,10 @@ pub fn cookie_value(headers: &HeaderMap) -> Option<&str> {
     crate::http::cookie(headers, COOKIE)
 }
 
-/// Exchanges a token for a new cookie session (the token's only use). The
-/// cookie's value and how long it lasts; [`InviteError::Invalid`] for any token
-/// that cannot be opened. The caller's write transaction records the event.
+/// Exchanges a token for a new cookie session, on any device, until the birth
+/// date is confirmed with one of them. The cookie's value and how long it lasts;
+/// [`InviteError::Invalid`] for any token that cannot be opened (unknown, used,
+/// expired, cancelled, or confirmed already). The caller's write transaction records the event.
 pub async fn open(
     conn: &mut SqliteConnection,
     now: SystemTime,
@@ -443,16 +461,18 @@ pub async fn open(
     .fetch_optional(&mut *conn)
     .await?;
     let invitation = row.as_ref().map(from_row).ok_or(InviteError::Invalid)?;
-    if invitation.status(now_ms) != Status::Sent {
+    if !matches!(invitation.status(now_ms), Status::Sent | Status::Opened) {
         return Err(InviteError::Invalid);
     }
-    let opened =
-        sqlx::query("UPDATE invitation SET opened_at = ? WHERE id = ? AND opened_at IS NULL")
-            .bind(now_ms)
-            .bind(&invitation.id)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
+    let opened = sqlx::query(
+        "UPDATE invitation SET opened_at = COALESCE(opened_at, ?)
+         WHERE id = ? AND confirmed_at IS NULL",
+    )
+    .bind(now_ms)
+    .bind(&invitation.id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
     if opened != 1 {
         return Err(InviteError::Invalid);
     }
@@ -549,6 +569,12 @@ pub async fn confirm(
     ) {
         sqlx::query("UPDATE invitation_session SET confirmed = 1 WHERE id_sha256 = ?")
             .bind(&holder.id_sha256)
+            .execute(&mut *conn)
+            .await?;
+        // The link opens no more: only this device goes on.
+        sqlx::query("UPDATE invitation SET confirmed_at = COALESCE(confirmed_at, ?) WHERE id = ?")
+            .bind(unix_ms(now))
+            .bind(id)
             .execute(&mut *conn)
             .await?;
         return Ok(Confirmation::Confirmed);

@@ -30,6 +30,7 @@ async fn medplums_client_does_everyday_work_without_an_error() {
         delivery: Default::default(),
         emr: Default::default(),
         guard: Default::default(),
+        public_url: None,
     };
     let app = backend::Application::build(&config).await.unwrap();
     let origin = format!("http://{}", app.local_addr().unwrap());

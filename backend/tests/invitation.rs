@@ -1,5 +1,5 @@
 //! Patient invitations over HTTP against the real app: created by the front desk,
-//! opened once, the birth date confirmed (five wrong tries lock), the form
+//! opened on any device until the birth date is confirmed (five wrong tries lock), the form
 //! prefilled from the chart, the intake linked to the invited patient only, and
 //! every way an invitation might reach someone else's data refused.
 
@@ -25,7 +25,15 @@ struct Desk {
 
 impl Desk {
     async fn spawn() -> Self {
-        let app = TestApp::spawn().await;
+        Self::on(TestApp::spawn().await).await
+    }
+
+    /// With the server's settings changed by `configure`.
+    async fn spawn_with(configure: impl FnOnce(&mut backend::Config)) -> Self {
+        Self::on(TestApp::spawn_with(configure).await).await
+    }
+
+    async fn on(app: TestApp) -> Self {
         let password = app.add_user("dora", Role::FrontDesk).await;
         let session = app.login_session(app.login("dora", &password).await).await;
         let token =
@@ -301,9 +309,10 @@ async fn the_link_carries_a_256_bit_token_in_its_fragment_stored_only_hashed() {
     assert_eq!(res.status(), 201);
     let body: Value = res.json().await.unwrap();
     let link = body["link"].as_str().unwrap();
+    // No INTAKE_PUBLIC_URL: the scheme and host the front desk reached us at.
     let host = desk.app.base.strip_prefix("http://").unwrap();
     let token = link
-        .strip_prefix(&format!("https://{host}/i#"))
+        .strip_prefix(&format!("http://{host}/i#"))
         .expect("the token is in the fragment of /i");
     assert_eq!(token.len(), 43, "256 bits, base64url");
     let id = body["invitation"].as_str().unwrap();
@@ -491,7 +500,8 @@ async fn bad_invitations_are_422_naming_the_field_and_store_nothing() {
 }
 
 #[tokio::test]
-async fn opening_sets_a_strict_httponly_cookie_says_nothing_of_the_patient_and_works_once() {
+async fn opening_sets_a_strict_httponly_cookie_says_nothing_of_the_patient_and_works_on_any_device_until_the_birth_date_is_confirmed()
+ {
     let desk = Desk::spawn().await;
     let patient = desk.patient("Ana", "Lima", "1980-03-27", "555-0100").await;
     let (id, token) = desk.invite(&patient).await;
@@ -520,13 +530,29 @@ async fn opening_sets_a_strict_httponly_cookie_says_nothing_of_the_patient_and_w
     assert_eq!(body, json!({"confirm": "birthDate"}));
     assert_eq!(desk.status(&id).await, "opened");
 
-    // Opened once, an unknown token, an expired one and a cancelled one: one answer.
+    // A second device (or a messaging app's link preview that opened it first):
+    // the link opens again, with a cookie of its own, until the birth date is
+    // confirmed with one of them.
+    let second = desk.open(&token).await;
+    assert_eq!(second.status(), 200);
+    let second = cookie_of(&second);
+    assert_ne!(second, cookie);
+    assert_eq!(desk.status(&id).await, "opened");
+    assert_eq!(desk.confirm(&second, "1980-03-27").await.status(), 200);
+    assert_eq!(desk.form(&second).await.status(), 200);
+
+    // Confirmed, an unknown token, an expired one and a cancelled one: one answer.
     let refusal = |res: reqwest::Response| async move {
         assert!(res.headers().get("set-cookie").is_none());
         (res.status().as_u16(), res.text().await.unwrap())
     };
     let again = refusal(desk.open(&token).await).await;
     assert_eq!(again.0, 401);
+    // The confirmed device goes on; the list says the birth date was confirmed.
+    assert_eq!(desk.form(&second).await.status(), 200);
+    let listed = desk.list().await;
+    let row = listed.iter().find(|i| i["invitation"] == id).unwrap();
+    assert_eq!(row["birthDateConfirmed"], true);
     let unknown = refusal(desk.open("A".repeat(43).as_str()).await).await;
     let (expired_id, expired) = desk.invite(&patient).await;
     sqlx::query("UPDATE invitation SET expires_at = 1 WHERE id = ?")
@@ -664,6 +690,7 @@ async fn a_known_patient_finds_the_form_prefilled_from_their_chart_and_the_read_
     let patient = desk.patient("Ana", "Lima", "1980-03-27", "555-0100").await;
     let (id, token) = desk.invite(&patient).await;
     let (_, form) = desk.confirmed(&token, "1980-03-27").await;
+    assert_eq!(form["prefilledFrom"], "chart");
     assert_eq!(form["questionnaire"], "Questionnaire/registration");
     assert_eq!(form["form"]["form"]["id"], "registration");
     let answers = &form["draft"]["answers"];
@@ -939,8 +966,12 @@ async fn an_invitation_for_an_unknown_patient_confirms_the_typed_date_and_goes_t
     assert_eq!(desk.confirm(&cookie, "1980-03-27").await.status(), 401);
     assert_eq!(desk.confirm(&cookie, "1992-11-05").await.status(), 200);
     let form: Value = desk.form(&cookie).await.json().await.unwrap();
-    // No chart: nothing prefilled, no subject.
-    assert!(form["draft"]["answers"].get("name[0].family").is_none());
+    // No chart: what the front desk typed is prefilled, and there is no subject.
+    assert_eq!(form["prefilledFrom"], "front-desk");
+    assert_eq!(
+        form["draft"]["answers"]["name[0].family"],
+        json!([{"string": "Okafor"}])
+    );
     assert!(form["response"].get("subject").is_none());
     let mut response = form["response"].clone();
     response["status"] = json!("completed");
@@ -1089,4 +1120,78 @@ async fn the_front_desk_chooses_among_the_stored_forms_by_title_retired_ones_lef
     );
     // By title, whatever the ids.
     assert_eq!(forms[0], ("zz-consent", "A consent"), "{forms:?}");
+}
+
+#[tokio::test]
+async fn a_new_patients_form_is_prefilled_with_what_the_front_desk_typed() {
+    let desk = Desk::spawn().await;
+    let res = desk
+        .create(
+            json!({"questionnaire": "registration", "birthDate": "1990-05-04",
+                       "name": "García, Ana María"}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let body: Value = res.json().await.unwrap();
+    let token = body["link"]
+        .as_str()
+        .unwrap()
+        .split_once('#')
+        .unwrap()
+        .1
+        .to_owned();
+    let (_, form) = desk.confirmed(&token, "1990-05-04").await;
+    // Not "from your chart": there is none.
+    assert_eq!(form["prefilledFrom"], "front-desk");
+    let answers = &form["draft"]["answers"];
+    assert_eq!(answers["name[0].family"], json!([{"string": "García"}]));
+    assert_eq!(answers["name[0].given"], json!([{"string": "Ana María"}]));
+    assert_eq!(answers["birth-date"], json!([{"date": "1990-05-04"}]));
+    assert!(answers.get("phone").is_none(), "{answers}");
+    assert!(form["response"].get("subject").is_none());
+}
+
+#[tokio::test]
+async fn the_link_is_built_from_the_configured_public_url() {
+    let desk = Desk::spawn_with(|config| {
+        config.public_url = Some("https://intake.example.org/clinic/".to_owned());
+    })
+    .await;
+    let patient = desk.patient("Ana", "Lima", "1980-03-27", "555-0100").await;
+    let res = desk
+        .create(json!({"patient": format!("Patient/{patient}"), "questionnaire": "registration"}))
+        .await;
+    assert_eq!(res.status(), 201);
+    let body: Value = res.json().await.unwrap();
+    let link = body["link"].as_str().unwrap();
+    let token = link
+        .strip_prefix("https://intake.example.org/clinic/i#")
+        .unwrap_or_else(|| panic!("{link}"));
+    assert_eq!(desk.open(token).await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_public_url_that_is_not_an_http_address_stops_the_start() {
+    for bad in ["intake.example.org", "ftp://x", "https://", "https://a b"] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = backend::Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data: dir.path().to_owned(),
+            dist: dir.path().join("no-dist"),
+            max_body_bytes: 16 * 1024,
+            matching: Default::default(),
+            delivery: Default::default(),
+            emr: Default::default(),
+            public_url: Some(bad.to_owned()),
+            guard: Default::default(),
+        };
+        let error = backend::Application::build(&config)
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{bad} was taken"));
+        assert!(
+            format!("{error:#}").contains("INTAKE_PUBLIC_URL"),
+            "{error:#}"
+        );
+    }
 }

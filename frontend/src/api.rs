@@ -257,8 +257,9 @@ pub(crate) async fn submit_intake(
 /// Where a patient's invitation stands, as the server answered.
 #[derive(Debug)]
 pub(crate) enum Invitation {
-    /// The form, the questionnaire it answers, and what the clinic prefilled.
-    Form(Box<(CompiledForm, String, Draft)>),
+    /// The form, the questionnaire it answers, what the clinic prefilled, and
+    /// whether that came from the chart (else from what the front desk typed).
+    Form(Box<(CompiledForm, String, Draft, bool)>),
     /// The birth date comes first.
     Confirm,
     /// The birth date did not match; this many tries are left.
@@ -340,6 +341,7 @@ pub(crate) async fn invitation(step: InvitationStep) -> Invitation {
                     CompiledForm::from_json(body.get("form")?)?,
                     String::from_json(body.get("questionnaire")?)?,
                     Draft::from_json(body.get("draft")?)?,
+                    body.get("prefilledFrom").and_then(json::Json::as_str) != Some("front-desk"),
                 ))))
             };
             read().unwrap_or(Invitation::Unreachable)

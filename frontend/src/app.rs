@@ -66,6 +66,8 @@ fn shell(root: &Element, route: ReadSignal<Route>, links: bool, page: fn(Route, 
     }
     let switch = add_class(&nav, "button", "language-switch");
     set(&switch, "type", "button");
+    // Focus comes back to it after the reload (`questionnaire::carry_over`).
+    set(&switch, "id", "language-switch");
     set(&switch, "lang", s.switch_to);
     crate::components::dom::text(&switch, s.switch_to_label);
     on(&switch, "click", move |_| switch_language(s.switch_to));
@@ -73,4 +75,6 @@ fn shell(root: &Element, route: ReadSignal<Route>, links: bool, page: fn(Route, 
     set(&main, "id", "main");
     set(&main, "tabindex", "-1");
     region(&main, move || route.get(), page);
+    // Back from a language switch: the focus where it was.
+    crate::components::questionnaire::restore_focus();
 }

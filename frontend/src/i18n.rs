@@ -36,12 +36,14 @@ pub(crate) fn choose_language() {
 }
 
 /// Switches to `tag` for this and later visits. The page reloads: every string
-/// is read once, when it is drawn.
+/// is read once, when it is drawn. The form on the page, if any, is carried over
+/// the reload (answers, errors, focus: `questionnaire::carry_over`).
 pub(crate) fn switch_language(tag: &str) {
     if LocalStorage::raw()
         .set_item(STORAGE_KEY, &shared::json::to_string(tag))
         .is_ok()
     {
+        crate::components::questionnaire::carry_over();
         let _ = leptos::prelude::window().location().reload();
     }
 }

@@ -83,14 +83,17 @@ pub(crate) fn is_staff_path(path: &str) -> bool {
 /// back button. `parse` says which paths are this app's: a link elsewhere (`None`)
 /// is left to the browser, which loads that app's page; `fallback` is the route
 /// if the page itself is not one of them.
-pub(crate) fn follow<R: Send + Sync + 'static>(
+pub(crate) fn follow<R: PartialEq + Send + Sync + 'static>(
     parse: fn(&str) -> Option<R>,
     fallback: R,
 ) -> ReadSignal<R> {
     let path = || window().location().pathname().unwrap_or_default();
     let (route, set_route) = signal(parse(&path()).unwrap_or(fallback));
 
+    // A fragment link (the skip link, an error summary's) fires `popstate` on
+    // the same page: redrawing it would empty every answer and drop the focus.
     let on_pop = Closure::<dyn Fn()>::new(move || match parse(&path()) {
+        Some(now) if route.with_untracked(|r| r == &now) => {}
         Some(route) => set_route.set(route),
         None => {
             let _ = window().location().reload();

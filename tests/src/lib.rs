@@ -64,6 +64,7 @@ impl Server {
             delivery: Default::default(),
             emr: Default::default(),
             guard: Default::default(),
+            public_url: None,
         };
         let app = Application::build(&config).await.expect("server starts");
         let base = format!("http://{}", app.local_addr().expect("bound"));

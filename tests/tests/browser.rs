@@ -312,3 +312,47 @@ async fn the_app_switches_to_spanish_and_remembers_it() {
         .await;
     browser.close().await;
 }
+
+#[tokio::test]
+async fn switching_language_and_the_skip_link_keep_every_answer_and_the_focus() {
+    let server = Server::start().await;
+    let browser = Browser::start().await;
+    browser
+        .open(&format!("{}/intake", server.base), FAMILY)
+        .await;
+    browser.type_into(FAMILY, "Doe").await;
+    browser.type_into(GIVEN, "Jane").await;
+    browser.type_into(EMAIL, "jane@example.org").await;
+    let state = "return [document.documentElement.lang,
+                   ...['#q-name_0__family', '#q-name_0__given', '#q-email']
+                     .map(css => document.querySelector(css).value),
+                   document.querySelector('#resume-offer').hidden];";
+    for lang in ["es", "en"] {
+        browser.click("#language-switch").await;
+        browser
+            .wait_for_js(&format!(
+                "return document.documentElement.lang === '{lang}'
+                   && document.querySelector('#q-email') !== null
+                   && document.activeElement.id === 'language-switch' || null;"
+            ))
+            .await;
+        assert_eq!(
+            browser.js(state).await,
+            serde_json::json!([lang, "Doe", "Jane", "jane@example.org", true]),
+            "{lang}"
+        );
+    }
+    // The skip link moves the focus to the page's content, and nothing else.
+    browser
+        .js("document.querySelector('.skip-link').focus();")
+        .await;
+    browser.press(&[fantoccini::key::Key::Enter]).await;
+    browser
+        .wait_for_js("return document.activeElement.id === 'main' || null;")
+        .await;
+    assert_eq!(
+        browser.js(state).await,
+        serde_json::json!(["en", "Doe", "Jane", "jane@example.org", true])
+    );
+    browser.close().await;
+}

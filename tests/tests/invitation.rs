@@ -100,8 +100,8 @@ async fn an_invited_patient_confirms_their_birth_date_finds_the_form_prefilled_a
     let link = link.as_str().unwrap().to_owned();
     let (_, secret) = link.split_once('#').unwrap();
     let secret = secret.to_owned();
-    // Served over plain HTTP on loopback here; the link says https.
-    let link = link.replacen("https://", "http://", 1);
+    // No INTAKE_PUBLIC_URL: built from how the front desk reached the server.
+    assert!(link.starts_with(&format!("{}/i#", server.base)), "{link}");
     // Copied for a text message (Chromium lets a page write its clipboard).
     desk.click("#invitation-link-copy").await;
     desk.wait_for_text("#invitation-link-copied", |t| t == STAFF_EN.inv_copied)
@@ -120,7 +120,12 @@ async fn an_invited_patient_confirms_their_birth_date_finds_the_form_prefilled_a
         .wait_for_text("#invitations tbody tr", |t| t.contains("Lima, Ana"))
         .await;
     assert!(row.contains(STAFF_EN.inv_status_sent), "{row}");
-    assert!(row.contains("2026-12-01 09:30"), "{row}");
+    // In the browser's time zone, named (the test's Chromium runs in UTC).
+    assert!(
+        row.contains("Dec 1, 2026") && row.contains("09:30"),
+        "{row}"
+    );
+    assert!(row.contains("UTC") || row.contains("GMT"), "{row}");
     desk.screenshot("staff-invitation").await;
 
     // A second one, for someone new, sent by mistake: cancelled, its link dead.
@@ -137,10 +142,7 @@ async fn an_invited_patient_confirms_their_birth_date_finds_the_form_prefilled_a
     let mistaken = desk
         .js("return document.querySelector('#invitation-link').value;")
         .await;
-    let mistaken = mistaken
-        .as_str()
-        .unwrap()
-        .replacen("https://", "http://", 1);
+    let mistaken = mistaken.as_str().unwrap().to_owned();
     desk.wait_for_text("#invitations tbody", |t| t.contains("Okafor, Chidi"))
         .await;
     let cancel = desk
@@ -162,7 +164,9 @@ async fn an_invited_patient_confirms_their_birth_date_finds_the_form_prefilled_a
     assert!(browser.text("main").await.contains(EN.invite_invalid));
 
     // The patient opens it: the token leaves the address at once, and nothing
-    // about her shows before the birth date.
+    // about her shows before the birth date. (From another page: a fragment
+    // change on the same page no longer redraws it.)
+    browser.open(&format!("{}/", server.base), "main h1").await;
     browser.open(&link, BIRTH_DATE).await;
     let href = browser.js("return location.href;").await;
     assert_eq!(href, json!(format!("{}/i", server.base)));
@@ -183,6 +187,22 @@ async fn an_invited_patient_confirms_their_birth_date_finds_the_form_prefilled_a
         .wait_for_text("#invite-error", |t| t.contains(EN.invite_wrong))
         .await;
     assert!(error.ends_with(" 4"), "{error}");
+    // ...announced, with what she typed kept and the focus on it to mend.
+    assert_eq!(
+        browser.attr("#invite-error", "role").await.as_deref(),
+        Some("alert")
+    );
+    assert_eq!(
+        browser
+            .js(&format!(
+                "return document.querySelector('{BIRTH_DATE}').value;"
+            ))
+            .await,
+        json!("1980-03-28")
+    );
+    browser
+        .wait_for_js("return document.activeElement.id === 'invite-birth-date' || null;")
+        .await;
     browser.type_into(BIRTH_DATE, "03271980").await;
     browser
         .click("form.invite-confirm button[type=submit]")
@@ -257,7 +277,64 @@ async fn an_invited_patient_confirms_their_birth_date_finds_the_form_prefilled_a
     );
 
     // The link is spent: opened again, it says so.
+    browser.open(&format!("{}/", server.base), "main h1").await;
     browser.open(&link, "main .notice-error").await;
     assert!(browser.text("main").await.contains(EN.invite_invalid));
     browser.close().await;
+}
+
+#[tokio::test]
+async fn a_new_patient_finds_what_the_front_desk_typed_and_continue_without_a_date_says_what_is_missing()
+ {
+    let server = Server::start().await;
+    let desk = Browser::start_sized(DESKTOP).await;
+    let password = server.add_user("dora", Role::FrontDesk).await;
+    // The front desk's home is the invitations screen.
+    desk.open(&format!("{}/staff", server.base), "#signin")
+        .await;
+    desk.staff_sign_in("dora", &password).await;
+    desk.open_existing("#invite-find").await;
+    desk.type_into("#find-family", "Okafor").await;
+    desk.type_into("#find-given", "Chidi").await;
+    desk.type_into("#find-birth-date", "11051992").await;
+    desk.click("#find").await;
+    desk.open_existing("#new-patient").await;
+    // No chart found: the one choice left is already chosen.
+    assert_eq!(
+        desk.js("return document.querySelector('#new-patient').checked;")
+            .await,
+        json!(true)
+    );
+    desk.click("#create-invitation").await;
+    desk.open_existing("#invitation-created").await;
+    let link = desk
+        .js("return document.querySelector('#invitation-link').value;")
+        .await;
+    let link = link.as_str().unwrap().to_owned();
+    desk.close().await;
+
+    let phone = Browser::start().await;
+    phone.open(&link, BIRTH_DATE).await;
+    // Continue with no date: it says what is missing, and the focus stays.
+    phone.click("form.invite-confirm button[type=submit]").await;
+    phone
+        .wait_for_text("#invite-error", |t| t == EN.invite_date_missing)
+        .await;
+    assert_eq!(phone.focused_id().await, "invite-birth-date");
+    phone.type_into(BIRTH_DATE, "11051992").await;
+    phone.click("form.invite-confirm button[type=submit]").await;
+    phone.open_existing(FAMILY).await;
+    // Filled in from what the front desk typed, and said so truly.
+    let page = phone.text("main").await;
+    assert!(page.contains(EN.invite_form_intro_desk), "{page}");
+    assert!(!page.contains(EN.invite_form_intro), "{page}");
+    let values = phone
+        .js(&format!(
+            "return ['{FAMILY}', '{GIVEN}', '#q-birth-date']
+               .map(css => document.querySelector(css).value);"
+        ))
+        .await;
+    assert_eq!(values, json!(["Okafor", "Chidi", "1992-11-05"]));
+    phone.screenshot("invite-new-patient").await;
+    phone.close().await;
 }

@@ -121,6 +121,28 @@ fn date_time(text: &str) -> bool {
     ok_date && ok_time && (rest.is_empty() || text.len() > 10 && date.len() == 10)
 }
 
+/// Where patients reach the app: `INTAKE_PUBLIC_URL`, else the scheme and host
+/// this request came in with (the URI's, as a proxy may give an absolute one;
+/// else `X-Forwarded-Proto` from a proxy in front, else plain `http`, which is
+/// how a request reaches this server unless a proxy says otherwise).
+fn public_base(app: &AppState, headers: &HeaderMap, uri: &Uri) -> String {
+    if let Some(url) = &app.public_url {
+        return url.clone();
+    }
+    let header = |name: &str| headers.get(name).and_then(|h| h.to_str().ok());
+    let host = uri
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| header(header::HOST.as_str()))
+        .filter(|h| !h.is_empty() && !h.contains(['/', '@', ' ']))
+        .unwrap_or("localhost");
+    let scheme = match uri.scheme_str().or_else(|| header("x-forwarded-proto")) {
+        Some("https") => "https",
+        _ => "http",
+    };
+    format!("{scheme}://{host}")
+}
+
 /// `POST /api/staff/invitations`: 201 `{invitation, link, qr, expires}`. The
 /// link's token is in its fragment and is shown this once (`qr` is the link as
 /// an SVG QR code).
@@ -130,6 +152,7 @@ pub(super) async fn create(
     ClientAddr(address): ClientAddr,
     Authenticated(principal): Authenticated,
     headers: HeaderMap,
+    uri: Uri,
     Json(body): Json<CreateBody>,
 ) -> Result<Response, InviteError> {
     require_role(&app, &principal, address, Interaction::Create, Action::C).await?;
@@ -230,13 +253,9 @@ pub(super) async fn create(
     }
     audit::record(&mut tx, now, &event).await?;
     tx.commit().await?;
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
     let expires = std::time::UNIX_EPOCH
         + Duration::from_millis(u64::try_from(created.expires_at).unwrap_or(0));
-    let link = format!("https://{host}/i#{}", created.token);
+    let link = format!("{}/i#{}", public_base(&app, &headers, &uri), created.token);
     let body = json!({
         "invitation": created.id,
         "qr": qr_svg(&link),
@@ -290,6 +309,7 @@ pub(super) async fn list(
                 "appointment": i.appointment,
                 "status": i.status(now_ms).code(),
                 "failedTries": i.failures,
+                "birthDateConfirmed": i.confirmed(),
                 "created": at(i.created_at),
                 "createdBy": i.created_by,
                 "expires": at(i.expires_at),
@@ -521,6 +541,14 @@ pub(super) async fn form(
         }
         None => None,
     };
+    // A patient the clinic does not know yet: what the front desk typed (name
+    // and birth date) fills the form in, as a chart would.
+    let prefilled_from = if chart.is_some() {
+        "chart"
+    } else {
+        "front-desk"
+    };
+    let chart = chart.or_else(|| Some(typed_patient(&invitation)));
     // The server's one prefill, as `Questionnaire/{id}/$populate` gives it.
     let questionnaire = format!("Questionnaire/{}", invitation.questionnaire);
     let subject = invitation.patient_ref();
@@ -535,8 +563,24 @@ pub(super) async fn form(
         "form": serde_json::from_str::<Value>(&text).map_err(|_| ApiError::Unavailable)?,
         "draft": draft,
         "response": response,
+        "prefilledFrom": prefilled_from,
     });
     Ok(axum::Json(body).into_response())
+}
+
+/// A Patient of what the front desk typed for someone with no chart: the name
+/// (as the staff list keeps it, `Family, Given`) and the birth date.
+fn typed_patient(invitation: &Invitation) -> Value {
+    let mut patient = json!({"resourceType": "Patient", "birthDate": invitation.birth_date()});
+    if let Some(name) = invitation.name.as_deref() {
+        let (family, given) = name.split_once(',').unwrap_or((name, ""));
+        let mut human = json!({"family": family.trim()});
+        if !given.trim().is_empty() {
+            human["given"] = json!([given.trim()]);
+        }
+        patient["name"] = json!([human]);
+    }
+    patient
 }
 
 /// The `Set-Cookie` of an accepted invited intake: the cookie is spent.

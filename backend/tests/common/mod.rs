@@ -80,6 +80,7 @@ pub(crate) async fn spawn_server_with(
         delivery: Default::default(),
         emr: Default::default(),
         guard: Default::default(),
+        public_url: None,
     };
     configure(&mut config);
     let app = backend::Application::build(&config).await.unwrap();

@@ -88,6 +88,7 @@ async fn serve(dir: &TempDir, configure: impl FnOnce(&mut backend::Config)) -> (
         delivery: Default::default(),
         emr: Default::default(),
         guard: Default::default(),
+        public_url: None,
     };
     configure(&mut config);
     let app = backend::Application::build(&config).await.unwrap();

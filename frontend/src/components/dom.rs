@@ -227,6 +227,16 @@ pub(crate) fn focus(element: &Element) {
     }
 }
 
+/// Moves keyboard focus, once the page has been redrawn, to the element `id`
+/// (after a re-render focus never falls to `<body>`).
+pub(crate) fn focus_later(id: String) {
+    leptos::prelude::request_animation_frame(move || {
+        if let Some(found) = document().get_element_by_id(&id) {
+            focus(&found);
+        }
+    });
+}
+
 /// The `value` of an input, select or text area.
 pub(crate) fn value_of(element: &Element) -> String {
     if let Some(input) = element.dyn_ref::<web_sys::HtmlInputElement>() {

@@ -145,6 +145,35 @@ fn title(item: &Item) -> String {
     }
 }
 
+thread_local! {
+    /// Keeps the form on the page for a reload (see [`carry_over`]).
+    static CARRY: std::cell::RefCell<Option<Box<dyn Fn()>>> = std::cell::RefCell::default();
+}
+
+/// Session storage: the form carried over a reload, and the focused id.
+const CARRY_KEY: &str = "intake.carry";
+const FOCUS_KEY: &str = "intake.focus";
+
+fn session() -> web_sys::Storage {
+    <gloo_storage::SessionStorage as gloo_storage::Storage>::raw()
+}
+
+/// Before the page reloads in another language: the form's answers (kept as a
+/// draft is, `drafts::save`, and taken back at once), and a mark that the focus
+/// goes back to the language switch, for the page that loads next.
+pub(crate) fn carry_over() {
+    let _ = session().set_item(FOCUS_KEY, "");
+    CARRY.with(|c| c.borrow().as_ref().map(|f| f()));
+}
+
+/// After a language switch's reload: the focus back on the switch.
+pub(crate) fn restore_focus() {
+    if let Ok(Some(_)) = session().get_item(FOCUS_KEY) {
+        let _ = session().remove_item(FOCUS_KEY);
+        super::dom::focus_later("language-switch".to_owned());
+    }
+}
+
 /// Where a form's answers go, and whether they are kept on the device meanwhile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Purpose {
@@ -179,7 +208,33 @@ pub(crate) fn questionnaire_form(
     for (path, values) in prefilled.map(|d| d.answers).unwrap_or_default() {
         initial.answers.insert(path, values);
     }
+    // Carried over a language switch's reload: the answers as they were.
+    let form_key = drafts::key(form);
+    let carried = session().get_item(CARRY_KEY).ok().flatten() == Some(form_key.clone());
+    if carried {
+        let _ = session().remove_item(CARRY_KEY);
+        if let Some(kept) = drafts::load(&form_key) {
+            initial.answers = kept.answers;
+            initial.instances = kept.instances;
+        }
+        if !keep_draft {
+            // Kept only for the reload: this device keeps no answers.
+            drafts::forget(&form_key);
+        }
+    }
     let draft = RwSignal::new(initial);
+    CARRY.with(|c| {
+        *c.borrow_mut() = Some(Box::new(move || {
+            // A form that is gone (the kiosk's visit wipe) has nothing to keep.
+            if draft
+                .try_with_untracked(|d| drafts::save(&form_key, d))
+                .is_none()
+            {
+                return;
+            }
+            let _ = session().set_item(CARRY_KEY, &form_key);
+        }));
+    });
     let evaluation = {
         let form = Arc::clone(form);
         Memo::new(move |_| draft.with(|d| d.evaluate(&form)))
@@ -202,7 +257,13 @@ pub(crate) fn questionnaire_form(
 
     let send = api::Sending::<OperationOutcome>::new();
     let kept_key = keep_draft.then(|| drafts::key(form));
-    let offer = RwSignal::new(kept_key.as_deref().and_then(drafts::load));
+    // Carried over a reload, the answers are on screen already: no offer.
+    let offer = RwSignal::new(
+        kept_key
+            .as_deref()
+            .filter(|_| !carried)
+            .and_then(drafts::load),
+    );
     // Set once the form has been sent and accepted: nothing is kept after that.
     let sent = RwSignal::new(false);
     if let Some(key) = kept_key.clone() {

@@ -18,7 +18,8 @@ use web_sys::Element;
 
 use crate::api::{self, Invitation, InvitationStep};
 use crate::components::dom::{
-    add, add_class, add_text, append, el_class, focus, on, region, set, text, value_of,
+    add, add_class, add_text, append, el_class, focus, focus_later, on, region, set, set_value,
+    text, value_of,
 };
 use crate::components::questionnaire::{Purpose, questionnaire_form};
 use crate::i18n::t;
@@ -52,8 +53,9 @@ const UNREACHABLE: usize = 5;
 /// `WRONG + n`: a wrong birth date, `n` tries left.
 const WRONG: usize = 16;
 
-/// The loaded form: compiled, the questionnaire it answers, the prefill.
-type Loaded = Rc<RefCell<Option<(CompiledForm, String, Draft)>>>;
+/// The loaded form: compiled, the questionnaire it answers, the prefill, and
+/// whether that came from the chart.
+type Loaded = Rc<RefCell<Option<(CompiledForm, String, Draft, bool)>>>;
 
 /// The page's stage for a server answer; a form goes into `loaded`.
 fn stage_of(answer: Invitation, loaded: &Loaded) -> usize {
@@ -76,6 +78,8 @@ pub(crate) fn invite_page(parent: &Element) {
     let token = take_token();
     let stage = RwSignal::new(LOADING);
     let loaded: Loaded = Rc::default();
+    // The date as typed: still there when a wrong one draws the question again.
+    let typed: Rc<RefCell<String>> = Rc::default();
     take(
         token.map_or(InvitationStep::Load, InvitationStep::Open),
         stage,
@@ -88,12 +92,18 @@ pub(crate) fn invite_page(parent: &Element) {
             LOADING => {
                 add_text(holder, "p", s.loading);
             }
-            CONFIRM => confirm(holder, stage, None, &loaded),
+            CONFIRM => confirm(holder, stage, None, &loaded, &typed),
             FORM => {
-                let Some((compiled, questionnaire, draft)) = loaded.borrow_mut().take() else {
+                let Some((compiled, questionnaire, draft, from_chart)) = loaded.borrow_mut().take()
+                else {
                     return;
                 };
-                add_text(holder, "p", s.invite_form_intro).set_class_name("lead");
+                let intro = if from_chart {
+                    s.invite_form_intro
+                } else {
+                    s.invite_form_intro_desk
+                };
+                add_text(holder, "p", intro).set_class_name("lead");
                 let form = compiled.form.localized(s.lang);
                 questionnaire_form(
                     holder,
@@ -106,7 +116,7 @@ pub(crate) fn invite_page(parent: &Element) {
             LOCKED => notice(holder, s.invite_locked),
             INVALID => notice(holder, s.invite_invalid),
             UNREACHABLE => notice(holder, s.server_unreachable),
-            wrong => confirm(holder, stage, Some(wrong - WRONG), &loaded),
+            wrong => confirm(holder, stage, Some(wrong - WRONG), &loaded, &typed),
         },
     );
 }
@@ -128,7 +138,13 @@ fn notice(parent: &Element, message: &str) {
 }
 
 /// The birth-date question (after a wrong one, with the tries left).
-fn confirm(parent: &Element, stage: RwSignal<usize>, tries_left: Option<usize>, loaded: &Loaded) {
+fn confirm(
+    parent: &Element,
+    stage: RwSignal<usize>,
+    tries_left: Option<usize>,
+    loaded: &Loaded,
+    typed: &Rc<RefCell<String>>,
+) {
     let s = t();
     let form = add_class(parent, "form", "invite-confirm");
     set(&form, "novalidate", "");
@@ -143,6 +159,7 @@ fn confirm(parent: &Element, stage: RwSignal<usize>, tries_left: Option<usize>, 
     set(&input, "autocomplete", "bday");
     set(&input, "required", "");
     set(&input, "aria-describedby", "invite-error");
+    set_value(&input, &typed.borrow());
     let error = el_class("p", "field-error");
     set(&error, "id", "invite-error");
     set(&error, "aria-live", "polite");
@@ -151,20 +168,30 @@ fn confirm(parent: &Element, stage: RwSignal<usize>, tries_left: Option<usize>, 
     let button = add_class(&actions, "button", "button button-primary");
     set(&button, "type", "submit");
     text(&button, s.invite_continue);
-    focus(&input);
+    // Once the page is drawn (the region inserts it after this returns).
+    focus_later(BIRTH_DATE.to_owned());
     if let Some(left) = tries_left {
+        // Drawn with the page: an alert is read out as it appears (a live
+        // region only when it changes).
+        set(&error, "role", "alert");
         text(&error, &format!("{} {left}", s.invite_wrong));
         set(&input, "aria-invalid", "true");
     }
-    let loaded = Rc::clone(loaded);
+    let (loaded, typed) = (Rc::clone(loaded), Rc::clone(typed));
     let mut sent = false;
     on(&form, "submit", move |event| {
         event.prevent_default();
         let date = value_of(&input);
+        if date.is_empty() {
+            // Empty, or not a whole date yet (the browser gives no value).
+            error.set_text_content(Some(s.invite_date_missing));
+            set(&input, "aria-invalid", "true");
+        }
         if date.is_empty() || sent {
             focus(&input);
             return;
         }
+        *typed.borrow_mut() = date.clone();
         // Once per form: whatever the answer, the page moves on (a wrong date
         // draws the question again, with the tries left).
         sent = true;

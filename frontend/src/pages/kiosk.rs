@@ -237,7 +237,12 @@ fn visits(parent: &Element, me: KioskMe) {
                     let button = add_text(&list, "button", &form.title);
                     button.set_class_name("button button-primary kiosk-choice");
                     set(&button, "type", "button");
-                    on(&button, "click", move |_| chosen.set(n));
+                    on(&button, "click", move |_| {
+                        chosen.set(n);
+                        // The button is gone with the list: the focus goes to
+                        // the page's heading, not to `<body>`.
+                        crate::components::dom::focus_later("kiosk-title".to_owned());
+                    });
                 }
             }
         },

@@ -153,14 +153,6 @@ fn appointment(local: &str) -> Option<String> {
     ))
 }
 
-/// A FHIR dateTime as "2026-12-01 09:30", as the front desk gave it.
-fn short_date_time(value: &str) -> String {
-    match (value.get(..10), value.get(11..16)) {
-        (Some(date), Some(time)) => format!("{date} {time}"),
-        _ => value.to_owned(),
-    }
-}
-
 pub(crate) fn invitations_page(parent: &Element, staff: Staff) {
     let s = st();
     set(
@@ -374,6 +366,8 @@ fn invite_form(
     };
     let form = add_class(parent, "form", "invite-details");
     set(&form, "id", "invite-details");
+    // Checked here, in the page's own words (not the browser's bubble).
+    flag(&form, "novalidate", true);
     let whom = add_class(&form, "fieldset", "field invite-whom");
     set(&add_text(&whom, "legend", s.inv_whom), "id", "whom-legend");
     if charts.is_empty() {
@@ -417,8 +411,13 @@ fn invite_form(
             set(&radio, attr, value);
         }
         flag(&radio, "required", true);
+        set(&radio, "aria-describedby", "invite-error");
         set(&add_text(&wrap, "label", &label), "for", &id);
         radios.push(radio);
+    }
+    // A lone choice (no chart found: the new patient) is already chosen.
+    if let [only] = radios.as_slice() {
+        crate::components::dom::set_checked(only, true);
     }
 
     let details = add_class(&form, "div", "field-row");
@@ -487,6 +486,9 @@ fn invite_form(
             .map(value_of);
         let Some(chosen) = chosen else {
             failed.set(s.inv_choose_first.to_owned());
+            if let Some(first) = radios.first() {
+                focus(first);
+            }
             return;
         };
         let (whom, shown_name) = match chosen.strip_prefix("chart-") {
@@ -649,7 +651,7 @@ fn recent_table(
             .find(|(id, _)| *id == row.questionnaire)
             .map_or(row.questionnaire.as_str(), |(_, title)| title.as_str());
         add_text(&tr, "td", form);
-        add_text(&tr, "td", &short_date_time(&row.appointment));
+        add_text(&tr, "td", &short_instant(&row.appointment));
         let status = add_text(&tr, "td", status_label(&row.status));
         status.set_class_name(&format!("invite-status status-{}", row.status));
         let created = add_text(&tr, "td", &short_instant(&row.created));

@@ -693,16 +693,51 @@ fn answers_section(parent: &Element, answers: &Json) {
         "answers-title",
     );
     let list = add_class(&section, "dl", "answers");
-    for (depth, question, answer) in model::answer_lines(answers) {
-        let dt = add_text(&list, "dt", &question);
-        if depth > 0 {
-            set(&dt, "style", &format!("margin-left:{depth}rem"));
+    // Each answer under its question's text (a response carries only linkIds):
+    // the stored form, in the staff member's language.
+    let form_id = answers
+        .get("questionnaire")
+        .and_then(Json::as_str)
+        .and_then(|q| q.strip_prefix("Questionnaire/"))
+        .map(str::to_owned);
+    let form = crate::api::load(async move {
+        match form_id {
+            Some(id) => crate::api::form(&id).await,
+            None => None,
         }
-        let dd = add_text(&list, "dd", or_dash(&answer));
-        if depth > 0 {
-            set(&dd, "style", &format!("margin-left:{depth}rem"));
-        }
-    }
+    });
+    let answers = answers.clone();
+    region(
+        &list,
+        move || form.get(),
+        move |form, list| {
+            let form = form
+                .flatten()
+                .map(|c| c.form.localized(crate::i18n::t().lang));
+            let question_text = |link_id: &str| {
+                fn find(items: &[shared::form::Item], link_id: &str) -> Option<String> {
+                    items.iter().find_map(|i| {
+                        if i.link_id == link_id && !i.text.trim().is_empty() {
+                            Some(i.text.clone())
+                        } else {
+                            find(&i.items, link_id)
+                        }
+                    })
+                }
+                form.as_ref().and_then(|f| find(&f.items, link_id))
+            };
+            for (depth, question, answer) in model::answer_lines(&answers, &question_text) {
+                let dt = add_text(list, "dt", &question);
+                if depth > 0 {
+                    set(&dt, "style", &format!("margin-left:{depth}rem"));
+                }
+                let dd = add_text(list, "dd", or_dash(&answer));
+                if depth > 0 {
+                    set(&dd, "style", &format!("margin-left:{depth}rem"));
+                }
+            }
+        },
+    );
 }
 
 /// The password dialog for link and create (native `<dialog>`: modal, focus

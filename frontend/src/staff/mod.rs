@@ -198,20 +198,35 @@ pub(crate) fn app(root: &Element) {
             let nav = add(holder, "nav");
             set(&nav, "aria-label", s.nav_label);
             if let Some(me) = me {
-                let mut links = vec![
-                    (
-                        "/staff/review",
-                        s.nav_queue,
-                        (|r: &StaffRoute| matches!(r, StaffRoute::Queue | StaffRoute::Item(_)))
-                            as fn(&StaffRoute) -> bool,
-                    ),
-                    ("/staff/invitations", s.nav_invitations, |r: &StaffRoute| {
-                        r == &StaffRoute::Invitations
-                    }),
-                    ("/staff", s.nav_status, |r: &StaffRoute| {
-                        r == &StaffRoute::Home
-                    }),
-                ];
+                let review = (
+                    "/staff/review",
+                    s.nav_queue,
+                    (|r: &StaffRoute| matches!(r, StaffRoute::Queue | StaffRoute::Item(_)))
+                        as fn(&StaffRoute) -> bool,
+                );
+                // The front desk starts at the invitations (its `/staff`).
+                let mut links = if me.role == Role::FrontDesk {
+                    vec![
+                        (
+                            "/staff/invitations",
+                            s.nav_invitations,
+                            (|r: &StaffRoute| {
+                                matches!(r, StaffRoute::Invitations | StaffRoute::Home)
+                            }) as fn(&StaffRoute) -> bool,
+                        ),
+                        review,
+                    ]
+                } else {
+                    vec![
+                        review,
+                        ("/staff/invitations", s.nav_invitations, |r: &StaffRoute| {
+                            r == &StaffRoute::Invitations
+                        }),
+                        ("/staff", s.nav_status, |r: &StaffRoute| {
+                            r == &StaffRoute::Home
+                        }),
+                    ]
+                };
                 // Others are told "not allowed" if they type the address.
                 if me.role == Role::Admin {
                     links.push(("/staff/admin", s.nav_admin, |r: &StaffRoute| {
@@ -247,6 +262,7 @@ pub(crate) fn app(root: &Element) {
             let switch = add_class(&nav, "button", "language-switch");
             set(&switch, "type", "button");
             set(&switch, "lang", t().switch_to);
+            set(&switch, "id", "language-switch");
             text(&switch, t().switch_to_label);
             on(&switch, "click", move |_| switch_language(t().switch_to));
         },
@@ -269,6 +285,9 @@ pub(crate) fn app(root: &Element) {
                 add_text(page, "p", s.loading).set_class_name("boot");
             }
             (SignIn::Out(why), _) => signin::signin_page(page, staff, why),
+            (SignIn::In(me), Some(StaffRoute::Home)) if me.role == Role::FrontDesk => {
+                invite::invitations_page(page, staff);
+            }
             (SignIn::In(_), Some(StaffRoute::Home)) => status::home_page(page),
             (SignIn::In(_), Some(StaffRoute::Queue)) => queue::queue_page(page, staff),
             (SignIn::In(_), Some(StaffRoute::Item(task))) => item::item_page(page, staff, task),

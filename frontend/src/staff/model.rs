@@ -329,13 +329,23 @@ pub(crate) fn describe(json: &Json) -> String {
 }
 
 /// A QuestionnaireResponse's answers as (question, answer) lines, depth-first;
-/// a group's own line has no answer.
-pub(crate) fn answer_lines(response: &Json) -> Vec<(usize, String, String)> {
-    fn walk(items: &[Json], depth: usize, out: &mut Vec<(usize, String, String)>) {
+/// a group's own line has no answer. The question is the item's `text`, else
+/// what `question_text` gives for its linkId (the form's), else the linkId.
+pub(crate) fn answer_lines(
+    response: &Json,
+    question_text: &dyn Fn(&str) -> Option<String>,
+) -> Vec<(usize, String, String)> {
+    fn walk(
+        items: &[Json],
+        depth: usize,
+        question_text: &dyn Fn(&str) -> Option<String>,
+        out: &mut Vec<(usize, String, String)>,
+    ) {
         for item in items {
+            let link_id = text(item, "linkId").unwrap_or_default();
             let question = text(item, "text")
-                .or_else(|| text(item, "linkId"))
-                .unwrap_or_default();
+                .or_else(|| question_text(&link_id))
+                .unwrap_or(link_id);
             let answers: Vec<String> = array(item, "answer")
                 .iter()
                 .map(|a| match a {
@@ -350,20 +360,36 @@ pub(crate) fn answer_lines(response: &Json) -> Vec<(usize, String, String)> {
                 .collect();
             out.push((depth, question, answers.join("; ")));
             for answer in array(item, "answer") {
-                walk(array(answer, "item"), depth + 1, out);
+                walk(array(answer, "item"), depth + 1, question_text, out);
             }
-            walk(array(item, "item"), depth + 1, out);
+            walk(array(item, "item"), depth + 1, question_text, out);
         }
     }
     let mut out = Vec::new();
-    walk(array(response, "item"), 0, &mut out);
+    walk(array(response, "item"), 0, question_text, &mut out);
     out
 }
 
-/// A FHIR instant as "2026-11-30 07:49 UTC" (the server's instants are UTC).
+/// A FHIR instant (or a dateTime with a zone) in the browser's time zone, with
+/// the zone: "Nov 30, 2026, 08:49 AM GMT+1". A date alone, or anything the
+/// browser cannot read, is shown as given.
 pub(crate) fn short_instant(instant: &str) -> String {
-    match instant.get(..16) {
-        Some(start) if instant.ends_with('Z') => format!("{} UTC", start.replacen('T', " ", 1)),
-        _ => instant.to_owned(),
+    use wasm_bindgen::JsValue;
+    let date = js_sys::Date::new(&JsValue::from_str(instant));
+    if instant.len() <= 10 || date.get_time().is_nan() {
+        return instant.to_owned();
     }
+    let options = js_sys::Object::new();
+    for (name, value) in [
+        ("year", "numeric"),
+        ("month", "short"),
+        ("day", "numeric"),
+        ("hour", "2-digit"),
+        ("minute", "2-digit"),
+        ("timeZoneName", "short"),
+    ] {
+        let _ = js_sys::Reflect::set(&options, &name.into(), &value.into());
+    }
+    date.to_locale_string(crate::i18n::t().lang, &options)
+        .into()
 }

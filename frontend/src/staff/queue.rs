@@ -27,6 +27,9 @@ enum Known {
 pub(crate) fn queue_page(parent: &Element, staff: Staff) {
     let s = st();
     set(&add_text(parent, "h1", s.queue_title), "id", "queue-title");
+    if staff.role() == Some(super::Role::FrontDesk) {
+        add_text(parent, "p", s.queue_front_desk_note).set_class_name("lead");
+    }
     if let Some(flash) = staff.flash.get_untracked() {
         let notice = add_class(parent, "div", "notice notice-success");
         set(&notice, "id", "flash");
