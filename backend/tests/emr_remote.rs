@@ -438,7 +438,10 @@ async fn a_large_configured_population_asks_for_more_evidence() {
     // yet takes every query for a returning patient): 1 to 1 of two, 1 to
     // 49,999,999 of fifty million.
     assert!(a.explanation.prior.abs() < 1e-9, "{a:?}");
-    assert!((b.explanation.prior + 49_999_999f64.log2()).abs() < 1e-6, "{b:?}");
+    assert!(
+        (b.explanation.prior + 49_999_999f64.log2()).abs() < 1e-6,
+        "{b:?}"
+    );
     assert!(b.log_odds < a.log_odds - 20.0);
     assert_eq!(a.grade, matching::Grade::Certain);
     assert_ne!(b.grade, matching::Grade::Certain);
