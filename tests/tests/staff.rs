@@ -193,7 +193,7 @@ async fn staff_sign_in_refuses_a_wrong_password_generically_then_signs_in_and_ou
 #[tokio::test]
 async fn idle_staff_are_warned_then_signed_out_and_the_screen_is_cleared() {
     let server = Server::start().await;
-    let password = server.add_user("idle.user", Role::FrontDesk).await;
+    let password = server.add_user("idle.user", Role::Clinician).await;
     let browser = Browser::start_sized(TABLET).await;
     // `?idle=15`: a 15-second limit instead of 15 minutes, the warning at 13 s.
     browser
