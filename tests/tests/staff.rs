@@ -55,6 +55,17 @@ async fn fetch_with_token(browser: &Browser, token: &str, path: &str) -> Value {
         .await
 }
 
+/// How many QuestionnaireResponses the chart `patient` holds.
+async fn responses_of(browser: &Browser, token: &str, patient: &str) -> usize {
+    let found = fetch_with_token(
+        browser,
+        token,
+        &format!("/fhir/QuestionnaireResponse?subject={patient}"),
+    )
+    .await;
+    found["entry"].as_array().map_or(0, Vec::len)
+}
+
 /// The status of `GET /api/staff/me` from the page (200 signed in, 401 not).
 async fn me_status(browser: &Browser) -> u64 {
     browser
@@ -388,6 +399,96 @@ async fn front_desk_sees_the_comparison_but_no_answers_and_no_decision_buttons()
     assert!(
         width.as_u64().is_some_and(|w| w <= u64::from(TABLET.0)),
         "{width}"
+    );
+    browser.close().await;
+}
+
+/// Issue 21: an intake sent without proof of identity (the public form, no
+/// invitation) that matches a chart is not filed there: it waits as a proposed
+/// link, which the front desk confirms with one action once they have checked
+/// who the patient is; nothing else is theirs to decide.
+#[tokio::test]
+async fn the_front_desk_confirms_a_proposed_link_from_the_queue_in_one_action() {
+    let server = Server::start().await;
+    let password = server.add_user("desk.ana", Role::FrontDesk).await;
+    let linking = server.linking_token("emr", Role::System).await;
+    let browser = Browser::start_sized(TABLET).await;
+    browser
+        .open(&format!("{}/staff/review", server.base), "#signin")
+        .await;
+    let maria = registration(
+        "Maria",
+        "Gonzalez",
+        "1980-04-12",
+        "+1 617 555 0101",
+        "Springfield",
+    );
+    let first = submit(&browser, &linking, "emr-1", &maria).await;
+    assert_eq!(first["outcome"], "created", "{first}");
+    let chart = first["patient"].as_str().unwrap().to_owned();
+    // The same details from the public page, as anyone could send them.
+    let anonymous = browser
+        .js(&format!(
+            "return fetch('/api/intakes', {{method: 'POST',
+                 headers: {{'content-type': 'application/fhir+json', 'idempotency-key': 'walk-in'}},
+                 body: JSON.stringify({maria})}}).then(r => r.json());"
+        ))
+        .await;
+    assert_eq!(anonymous["status"], "received", "{anonymous}");
+    assert_eq!(
+        responses_of(&browser, &server.token, &chart).await,
+        1,
+        "nothing reaches the chart unconfirmed"
+    );
+
+    browser.staff_sign_in("desk.ana", &password).await;
+    browser.click("a[href='/staff/review']").await;
+    browser
+        .wait_for_text("#queue-count", |t| t == (STAFF_EN.queue_count)(1))
+        .await;
+    let row = browser.text("#queue tbody tr").await;
+    assert!(row.contains(STAFF_EN.kind_proposed_link), "{row}");
+    assert!(row.contains(STAFF_EN.grade_certain), "{row}");
+    browser.click("#queue tbody a").await;
+    browser.open_existing("#proposed-link-note").await;
+    assert_eq!(
+        browser.text("main h1").await,
+        STAFF_EN.item_title_proposed_link
+    );
+    assert_eq!(
+        browser.text("#proposed-link-note").await,
+        STAFF_EN.proposed_link_note
+    );
+    // One action, and only that one: no other decision, no answers.
+    assert_eq!(browser.text("#link-0").await, STAFF_EN.confirm_link);
+    let absent = browser
+        .js("return ['#not-this-0', '#create-new', '#answers']
+                .filter(css => document.querySelector(css));")
+        .await;
+    assert_eq!(absent, json!([]));
+    browser.screenshot("staff-proposed-link").await;
+    browser.click("#link-0").await;
+    browser
+        .wait_for_js("return document.querySelector('#reauth').open || null;")
+        .await;
+    browser.type_keys(&password).await;
+    browser.press(&[Key::Enter]).await;
+    browser
+        .wait_for_text("#flash", |t| t == STAFF_EN.decision_saved)
+        .await;
+    browser
+        .wait_for_text("#queue-count", |t| t == (STAFF_EN.queue_count)(0))
+        .await;
+    assert_eq!(
+        responses_of(&browser, &server.token, &chart).await,
+        2,
+        "the confirmed intake is in the chart"
+    );
+    let patients = fetch_with_token(&browser, &server.token, "/fhir/Patient?family=gonzalez").await;
+    assert_eq!(
+        patients["entry"].as_array().map(Vec::len),
+        Some(1),
+        "{patients}"
     );
     browser.close().await;
 }

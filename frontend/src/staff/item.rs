@@ -253,7 +253,7 @@ pub(crate) fn item_page(parent: &Element, staff: Staff, task: String) {
     let back = add_text(&add_class(parent, "p", "back"), "a", s.back_to_queue);
     set(&back, "href", "/staff/review");
     let dialog = reauth_dialog(parent, page);
-    let decides = staff.role().is_some_and(super::Role::decides);
+    let role = staff.role();
     region(
         parent,
         move || page.loaded.get(),
@@ -271,7 +271,10 @@ pub(crate) fn item_page(parent: &Element, staff: Staff, task: String) {
                 add_text(holder, "h1", s.queue_title);
                 add_text(holder, "p", s.unreachable).set_class_name("error-text");
             }
-            Loaded::Found(item) => show_item(holder, page, &item, decides, &dialog),
+            Loaded::Found(item) => {
+                let may = May::of(role, &item);
+                show_item(holder, page, &item, may, &dialog);
+            }
         },
     );
     page.reload();
@@ -297,12 +300,36 @@ fn notice_region(parent: &Element, page: Page) {
     );
 }
 
-fn show_item(parent: &Element, page: Page, item: &Item, decides: bool, dialog: &HtmlDialogElement) {
+/// What the signed-in person may do with an item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum May {
+    /// Every decision (clinicians and admins).
+    Decide,
+    /// Confirm a link proposed for an intake without proof of identity, and
+    /// nothing else (the front desk: checking who a patient is is theirs).
+    Confirm,
+    /// Read only.
+    Read,
+}
+
+impl May {
+    fn of(role: Option<super::Role>, item: &Item) -> Self {
+        match role {
+            Some(role) if role.decides() => May::Decide,
+            Some(super::Role::FrontDesk) if item.proposed_link => May::Confirm,
+            _ => May::Read,
+        }
+    }
+}
+
+fn show_item(parent: &Element, page: Page, item: &Item, may: May, dialog: &HtmlDialogElement) {
     let s = st();
+    let decides = may == May::Decide;
     add_text(
         parent,
         "h1",
         match item.kind {
+            Kind::Match if item.proposed_link => s.item_title_proposed_link,
             Kind::Match => s.item_title_match,
             Kind::Demographics => s.item_title_demographics,
             Kind::Delivery => s.item_title_delivery,
@@ -316,7 +343,7 @@ fn show_item(parent: &Element, page: Page, item: &Item, decides: bool, dialog: &
     .set_class_name("meta");
     notice_region(parent, page);
     match item.kind {
-        Kind::Match => compare(parent, page, item, decides, dialog),
+        Kind::Match => compare(parent, page, item, may, dialog),
         Kind::Demographics => {
             intake_summary(parent, &item.patient);
             proposed(parent, page, item, decides);
@@ -407,8 +434,9 @@ fn held_line(c: &model::Candidate) -> String {
 }
 
 /// The intake and each candidate side by side.
-fn compare(parent: &Element, page: Page, item: &Item, decides: bool, dialog: &HtmlDialogElement) {
+fn compare(parent: &Element, page: Page, item: &Item, may: May, dialog: &HtmlDialogElement) {
     let s = st();
+    let decides = may == May::Decide;
     let section = add_class(parent, "section", "compare-section");
     set(&section, "aria-labelledby", "compare-title");
     set(
@@ -416,6 +444,11 @@ fn compare(parent: &Element, page: Page, item: &Item, decides: bool, dialog: &Ht
         "id",
         "compare-title",
     );
+    if item.proposed_link {
+        let note = add_class(&section, "div", "notice notice-info");
+        set(&note, "id", "proposed-link-note");
+        add_text(&note, "p", s.proposed_link_note);
+    }
     if item.candidates.is_empty() {
         add_text(&section, "p", s.no_candidates);
         intake_summary(&section, &item.patient);
@@ -498,13 +531,28 @@ fn compare(parent: &Element, page: Page, item: &Item, decides: bool, dialog: &Ht
                 }
             }
         }
-        if decides {
+        if may != May::Read {
             let actions = add_class(&body, "tr", "actions-row");
             set(&add_text(&actions, "th", s.decision), "scope", "row");
             add(&actions, "td");
             for (i, candidate) in item.candidates.iter().enumerate() {
                 let cell = add_class(&add(&actions, "td"), "div", "actions");
                 if candidate.reference.is_empty() {
+                    continue;
+                }
+                if may == May::Confirm {
+                    // The one link the server lets the front desk make: to the
+                    // candidate the matcher found certain.
+                    if candidate.grade.as_deref() == Some("certain") {
+                        let link =
+                            decision_button(&cell, &format!("link-{i}"), s.confirm_link, true);
+                        set(&link, "aria-describedby", &format!("candidate-{i}"));
+                        let reference = candidate.reference.clone();
+                        let d = dialog.clone();
+                        on(&link, "click", move |_| {
+                            page.decide(Decision::Link(reference.clone()), &d);
+                        });
+                    }
                     continue;
                 }
                 let link = decision_button(&cell, &format!("link-{i}"), s.link, true);

@@ -37,6 +37,10 @@ fn number(json: &Json, key: &str) -> Option<f64> {
     }
 }
 
+fn flag(json: &Json, key: &str) -> bool {
+    matches!(json.get(key), Some(Json::Bool(true)))
+}
+
 fn array<'a>(json: &'a Json, key: &str) -> &'a [Json] {
     match json.get(key) {
         Some(Json::Array(items)) => items,
@@ -62,6 +66,9 @@ pub(crate) struct QueueItem {
     pub(crate) top_score: Option<f64>,
     pub(crate) grade: Option<String>,
     pub(crate) summary: String,
+    /// A link proposed for an intake without proof of identity (the front desk
+    /// may confirm it).
+    pub(crate) proposed_link: bool,
 }
 
 /// `GET /api/staff/review`.
@@ -84,6 +91,7 @@ impl Queue {
                     top_score: number(item, "topScore"),
                     grade: text(item, "grade"),
                     summary: text(item, "summary").unwrap_or_default(),
+                    proposed_link: flag(item, "proposedLink"),
                 })
             })
             .collect::<Option<Vec<_>>>()?;
@@ -140,6 +148,8 @@ pub(crate) struct Delivery {
 pub(crate) struct Item {
     pub(crate) version: String,
     pub(crate) kind: Kind,
+    /// A link proposed for an intake without proof of identity.
+    pub(crate) proposed_link: bool,
     pub(crate) received: String,
     pub(crate) patient: Json,
     /// Only for roles that may see answers.
@@ -190,6 +200,7 @@ impl Item {
         Some(Item {
             version: text(json, "version")?,
             kind: Kind::parse(json.get("kind")?.as_str()?)?,
+            proposed_link: flag(json, "proposedLink"),
             received: text(intake, "received").unwrap_or_default(),
             patient: intake.get("patient").cloned().unwrap_or(Json::Null),
             answers: intake.get("answers").filter(|a| **a != Json::Null).cloned(),

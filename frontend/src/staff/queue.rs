@@ -107,7 +107,15 @@ pub(crate) fn queue_page(parent: &Element, staff: Staff) {
                             .unwrap_or_default()
                     })
                 });
-                add_text(&row, "td", kind_label(item.kind));
+                add_text(
+                    &row,
+                    "td",
+                    if item.proposed_link {
+                        s.kind_proposed_link
+                    } else {
+                        kind_label(item.kind)
+                    },
+                );
                 let name = add(&row, "th");
                 set(&name, "scope", "row");
                 let link = add_text(&name, "a", &item.summary);
