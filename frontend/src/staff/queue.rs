@@ -186,6 +186,9 @@ pub(crate) fn kind_label(kind: Kind) -> &'static str {
 pub(crate) fn grade_label(grade: &str) -> &'static str {
     let s = st();
     match grade {
+        // Only a link proposed for an intake without proof of identity waits
+        // with a certain candidate.
+        "certain" => s.grade_certain,
         "probable" => s.grade_probable,
         "possible" => s.grade_possible,
         _ => "",
