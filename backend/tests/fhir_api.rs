@@ -2,7 +2,8 @@
 //! and result parameters implemented or refused, honest refusals (405, 501,
 //! 406), `Prefer`, Bundles with GET entries and entry-named issues, `If-Match`
 //! and `If-None-Match`, the CapabilityStatement tried item by item, and SDC's
-//! `$validate` and `$extract` on posted and stored responses.
+//! `$validate` and `$extract` on posted and stored responses, `$populate` with
+//! `x-fhir-query` variables and `itemPopulationContext` groups over real data.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -188,6 +189,18 @@ async fn search_modifiers_are_honoured_or_refused() {
     }
     let outcome = s.refused("/Patient?gender:text=female").await;
     assert_eq!(outcome["issue"][0]["code"], "not-supported");
+    // A bare id is a Patient where the parameter can only point at one; where
+    // it could point at several it is refused, not compared whole (nothing).
+    let obs = s
+        .create(&json!({"resourceType": "Observation", "status": "final",
+            "code": {"text": "smoker"}, "subject": {"reference": format!("Patient/{ana}")}}))
+        .await;
+    assert_eq!(
+        s.ids(&format!("/Observation?patient={ana}")).await,
+        std::slice::from_ref(&obs)
+    );
+    let outcome = s.refused(&format!("/Observation?subject={ana}")).await;
+    assert_eq!(outcome["issue"][0]["code"], "not-supported", "{outcome}");
     // Any text in a date, a character of several bytes included: 422, not a panic.
     for bad in [
         "2026-01-0é",
@@ -1111,4 +1124,359 @@ async fn a_read_shows_what_its_query_asks_or_refuses_it() {
     for bad in ["?_summary=count", "?family=x", "?_elements=name.given"] {
         s.refused(&format!("/Patient/{id}{bad}")).await;
     }
+}
+
+const VARIABLE: &str = "http://hl7.org/fhir/StructureDefinition/variable";
+const POPULATION_CONTEXT: &str =
+    "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-itemPopulationContext";
+const INITIAL: &str =
+    "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-initialExpression";
+
+fn expression(url: &str, name: Option<&str>, language: &str, text: &str) -> Value {
+    let mut x = json!({"language": language, "expression": text});
+    if let Some(name) = name {
+        x["name"] = json!(name);
+    }
+    json!({"url": url, "valueExpression": x})
+}
+
+fn initial(text: &str) -> Value {
+    json!([expression(INITIAL, None, "text/fhirpath", text)])
+}
+
+/// A form that reads the chart beyond the Patient: `%observations` from an
+/// x-fhir-query variable, a repeating group per RelatedPerson (a query context)
+/// and one per Observation (a FHIRPath context over the variable's Bundle).
+fn history_form(observations_query: &str) -> Value {
+    json!({"resourceType": "Questionnaire", "status": "active",
+    "url": "http://example.org/q/history",
+    "extension": [
+        {"url": "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-launchContext",
+         "extension": [{"url": "name", "valueCoding": {"system": "http://hl7.org/fhir/uv/sdc/CodeSystem/launchContext", "code": "patient"}},
+            {"url": "type", "valueCode": "Patient"}]},
+        expression(VARIABLE, Some("observations"), "application/x-fhir-query", observations_query)],
+    "item": [
+        {"linkId": "family", "text": "Family name", "type": "string",
+         "extension": initial("%patient.name.first().family")},
+        {"linkId": "on-file", "text": "Observations on file", "type": "integer",
+         "extension": initial("%observations.entry.count()")},
+        {"linkId": "contacts", "text": "Contacts", "type": "group", "repeats": true,
+         "extension": [expression(POPULATION_CONTEXT, Some("contact"), "application/x-fhir-query",
+            "RelatedPerson?patient={{%patient.id}}")],
+         "item": [{"linkId": "contact-name", "text": "Name", "type": "string",
+            "extension": initial("%contact.name.first().family")}]},
+        {"linkId": "findings", "text": "Findings", "type": "group", "repeats": true,
+         "extension": [expression(POPULATION_CONTEXT, Some("obs"), "text/fhirpath",
+            "%observations.entry.resource")],
+         "item": [{"linkId": "finding", "text": "Finding", "type": "string",
+            "extension": initial("%obs.code.text")}]}
+    ]})
+}
+
+/// Each answer of the items `link` in `items` and every group below, as text.
+fn answers_of(items: &Value, link: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for item in items.as_array().into_iter().flatten() {
+        if item["linkId"] == link {
+            for a in item["answer"].as_array().into_iter().flatten() {
+                let v = a
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .find(|(k, _)| k.starts_with("value"))
+                    .map(|(_, v)| v.clone())
+                    .unwrap();
+                out.push(v.as_str().map_or_else(|| v.to_string(), str::to_owned));
+            }
+        }
+        out.extend(answers_of(&item["item"], link));
+    }
+    out
+}
+
+fn groups(response: &Value, link: &str) -> usize {
+    response["item"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["linkId"] == link)
+        .count()
+}
+
+#[tokio::test]
+async fn populate_runs_x_fhir_queries_and_fills_a_group_per_context_resource() {
+    let s = server().await;
+    let ana = s
+        .create(&patient("Ana", "Diaz", "1980-03-27", "female"))
+        .await;
+    let bo = s.create(&patient("Bo", "Ruiz", "1990-01-01", "male")).await;
+    let of = |p: &str| json!({"reference": format!("Patient/{p}")});
+    let mut found = Vec::new();
+    for family in ["Lopez", "Vega"] {
+        found.push(
+            s.create(
+                &json!({"resourceType": "RelatedPerson", "patient": of(&ana),
+                "name": [{"family": family}]}),
+            )
+            .await,
+        );
+    }
+    for text in ["smoker", "asthma"] {
+        found.push(
+            s.create(&json!({"resourceType": "Observation", "status": "final",
+                "code": {"text": text}, "subject": of(&ana)}))
+                .await,
+        );
+    }
+    // Another patient's: never in Ana's form.
+    s.create(&json!({"resourceType": "RelatedPerson", "patient": of(&bo), "name": [{"family": "Other"}]}))
+        .await;
+    s.create(&json!({"resourceType": "Observation", "status": "final",
+        "code": {"text": "diabetes"}, "subject": of(&bo)}))
+        .await;
+    let a = s
+        .call(
+            Method::PUT,
+            "/Questionnaire/history",
+            Some(&history_form("Observation?subject=Patient/{{%patient.id}}")),
+            &[],
+        )
+        .await;
+    assert!(a.status.is_success(), "{}", a.text);
+    let params = json!({"resourceType": "Parameters", "parameter": [
+        {"name": "subject", "valueReference": {"reference": format!("Patient/{ana}")}}]});
+    let (status, answer) = s.post("/Questionnaire/history/$populate", &params).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let response = &answer["parameter"][0]["resource"];
+    assert_eq!(response["status"], "in-progress");
+    let items = &response["item"];
+    assert_eq!(answers_of(items, "family"), ["Diaz"]);
+    assert_eq!(answers_of(items, "on-file"), ["2"], "{response}");
+    assert_eq!(groups(response, "contacts"), 2, "{response}");
+    assert_eq!(sorted(answers_of(items, "contact-name")), ["Lopez", "Vega"]);
+    assert_eq!(groups(response, "findings"), 2, "{response}");
+    assert_eq!(sorted(answers_of(items, "finding")), ["asthma", "smoker"]);
+
+    // A patient with nothing on file: no contact or finding groups at all.
+    let params_bo = json!({"resourceType": "Parameters", "parameter": [
+        {"name": "subject", "valueReference": {"reference": "Patient/none-of-these"}}]});
+    let (status, _) = s.post("/Questionnaire/history/$populate", &params_bo).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let cy = s.create(&patient("Cy", "Soto", "1970-05-05", "male")).await;
+    let (status, answer) = s
+        .post(
+            "/Questionnaire/history/$populate",
+            &json!({"resourceType": "Parameters", "parameter": [
+                {"name": "subject", "valueReference": {"reference": format!("Patient/{cy}")}}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let response = &answer["parameter"][0]["resource"];
+    assert_eq!(answers_of(&response["item"], "on-file"), ["0"]);
+    assert_eq!(groups(response, "contacts"), 0, "{response}");
+    assert_eq!(groups(response, "findings"), 0, "{response}");
+
+    // Every resource the queries read is on the record, as a search by this caller.
+    let (status, events) = s.get(&format!("/AuditEvent?patient={ana}")).await;
+    assert_eq!(status, StatusCode::OK, "{events}");
+    let recorded = events.to_string();
+    for id in &found {
+        assert!(recorded.contains(id.as_str()), "{id} not audited: {events}");
+    }
+}
+
+#[tokio::test]
+async fn populate_queries_the_server_cannot_run_are_refused_naming_the_query() {
+    let s = server().await;
+    let ana = s
+        .create(&patient("Ana", "Diaz", "1980-03-27", "female"))
+        .await;
+    let params = json!({"resourceType": "Parameters", "parameter": [
+        {"name": "subject", "valueReference": {"reference": format!("Patient/{ana}")}}]});
+    for (query, code, says) in [
+        // A parameter this server does not search by.
+        (
+            "Observation?code=http://loinc.org|72166-2&patient={{%patient.id}}",
+            "not-supported",
+            "%observations",
+        ),
+        // Another server.
+        (
+            "https://other.example.org/fhir/Observation?patient={{%patient.id}}",
+            "not-supported",
+            "URL",
+        ),
+        // A type this server does not keep.
+        (
+            "AllergyIntolerance?patient={{%patient.id}}",
+            "not-supported",
+            "AllergyIntolerance",
+        ),
+        // A read, not a search.
+        ("Patient/{{%patient.id}}", "not-supported", "not a search"),
+        // An embedded expression that gives a resource, not a value.
+        ("Observation?patient={{%patient}}", "invalid", "complex"),
+    ] {
+        let a = s
+            .call(
+                Method::PUT,
+                "/Questionnaire/history",
+                Some(&history_form(query)),
+                &[],
+            )
+            .await;
+        assert!(a.status.is_success(), "{}", a.text);
+        let (status, outcome) = s.post("/Questionnaire/history/$populate", &params).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{query}: {outcome}"
+        );
+        let issue = &outcome["issue"][0];
+        assert_eq!(issue["code"], code, "{query}: {outcome}");
+        assert_eq!(
+            issue["expression"][0], "Questionnaire.extension[1]",
+            "{query}: {outcome}"
+        );
+        assert!(
+            issue["diagnostics"].as_str().unwrap().contains(says),
+            "{query}: {outcome}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn populate_reads_only_what_the_callers_role_may_read() {
+    let s = server().await;
+    let ana = s
+        .create(&patient("Ana", "Diaz", "1980-03-27", "female"))
+        .await;
+    let a = s
+        .call(
+            Method::PUT,
+            "/Questionnaire/history",
+            Some(&history_form("Observation?patient={{%patient.id}}")),
+            &[],
+        )
+        .await;
+    assert!(a.status.is_success(), "{}", a.text);
+    // The front desk reads demographics, not what patients answered.
+    let added = s
+        .client
+        .post(format!("{}/api/admin/users", s.root))
+        .json(&json!({"username": "desk", "role": "front-desk"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), StatusCode::CREATED);
+    let password = added.json::<Value>().await.unwrap()["password"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let plain = reqwest::Client::new();
+    let login = plain
+        .post(format!("{}/api/staff/login", s.root))
+        .json(&json!({"username": "desk", "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let csrf = login.json::<Value>().await.unwrap()["csrf"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let answer = plain
+        .post(format!("{}/Questionnaire/history/$populate", s.base))
+        .header("content-type", "application/fhir+json")
+        .header("cookie", cookie)
+        .header("x-csrf-token", csrf)
+        .body(
+            json!({"resourceType": "Parameters", "parameter": [
+                {"name": "subject", "valueReference": {"reference": format!("Patient/{ana}")}}]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::FORBIDDEN);
+    let outcome: Value = answer.json().await.unwrap();
+    assert_eq!(outcome["issue"][0]["code"], "forbidden", "{outcome}");
+    assert_eq!(
+        outcome["issue"][0]["expression"][0],
+        "Questionnaire.extension[1]"
+    );
+}
+
+#[tokio::test]
+async fn populate_fills_sdcs_own_demographics_example_from_the_chart() {
+    // SDC's demographics example: a group per name of the patient (a FHIRPath
+    // context), a group per RelatedPerson (an x-fhir-query context) and, inside
+    // each, a group per name of that relative.
+    let s = server().await;
+    let (_, text) = common::fixtures()
+        .into_iter()
+        .find(|(stem, _)| stem.contains("demographics.fsh"))
+        .unwrap();
+    let mut form: Value = serde_json::from_str(&text).unwrap();
+    form["id"] = json!("demographics");
+    let a = s
+        .call(Method::PUT, "/Questionnaire/demographics", Some(&form), &[])
+        .await;
+    assert!(a.status.is_success(), "{}", a.text);
+    let ana = s
+        .create(&json!({"resourceType": "Patient", "birthDate": "1980-03-27",
+            "name": [{"family": "Diaz", "given": ["Ana", "Maria"]}, {"family": "Ruiz", "given": ["Annie"]}]}))
+        .await;
+    let of = json!({"reference": format!("Patient/{ana}")});
+    let lopez = s
+        .create(&json!({"resourceType": "RelatedPerson", "patient": of,
+            "name": [{"family": "Lopez", "given": ["Luz"]}]}))
+        .await;
+    let vega = s
+        .create(&json!({"resourceType": "RelatedPerson", "patient": of,
+            "name": [{"family": "Vega", "given": ["Val"]}, {"family": "Vega Soto"}]}))
+        .await;
+    let (status, answer) = s
+        .post(
+            "/Questionnaire/demographics/$populate",
+            &json!({"resourceType": "Parameters", "parameter": [
+                {"name": "subject", "valueReference": {"reference": format!("Patient/{ana}")}}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let response = &answer["parameter"][0]["resource"];
+    let items = &response["item"];
+    assert_eq!(answers_of(items, "patient.id"), [ana.clone()]);
+    assert_eq!(answers_of(items, "patient.birthDate"), ["1980-03-27"]);
+    assert_eq!(groups(response, "patient.name"), 2, "{response}");
+    assert_eq!(answers_of(items, "patient.name.family"), ["Diaz", "Ruiz"]);
+    assert_eq!(
+        answers_of(items, "patient.name.given"),
+        ["Ana", "Maria", "Annie"]
+    );
+    assert_eq!(groups(response, "relative"), 2, "{response}");
+    assert_eq!(
+        sorted(answers_of(items, "relative.id")),
+        sorted(vec![lopez, vega])
+    );
+    // Each relative's own names, nested in its group.
+    let relatives: Vec<&Value> = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["linkId"] == "relative")
+        .collect();
+    let mut families: Vec<Vec<String>> = relatives
+        .iter()
+        .map(|r| answers_of(&r["item"], "relative.name.family"))
+        .collect();
+    families.sort();
+    assert_eq!(families, [vec!["Lopez"], vec!["Vega", "Vega Soto"]]);
 }

@@ -852,6 +852,24 @@ impl Emr for Remote {
         Ok(self.inner.search("Patient", &params).await?.resources)
     }
 
+    async fn search(&self, resource_type: &str, query: &str) -> Result<Vec<Value>, EmrError> {
+        let mut params = crate::store::search::pairs(query)
+            .ok_or_else(|| rejected_here(IssueType::Value, "Not a valid search"))?;
+        // One page, as large as the EMR gives: `Page` does not follow `next`
+        // links, so a search with more is refused rather than cut short.
+        if !params.iter().any(|(k, _)| k == "_count") {
+            params.push(("_count".into(), super::SEARCH_LIMIT.to_string()));
+        }
+        let page = self.inner.search(resource_type, &params).await?;
+        if page.more {
+            return Err(rejected_here(
+                IssueType::TooCostly,
+                "The EMR has more than one page of results for this search: narrow it",
+            ));
+        }
+        Ok(page.resources)
+    }
+
     async fn read_patient(&self, id: &str) -> Result<Option<Value>, EmrError> {
         self.inner.read("Patient", id).await
     }

@@ -735,6 +735,13 @@ impl Compiler<'_> {
             .iter()
             .filter(|e| e.url == url::VARIABLE)
             .filter_map(|e| match &e.value {
+                // An `x-fhir-query` variable is a search `$populate` runs on the
+                // server (and binds by name), not FHIRPath for the evaluator.
+                Some(ExtensionValue::Expression(x))
+                    if x.language.value.as_deref() == Some("application/x-fhir-query") =>
+                {
+                    None
+                }
                 Some(ExtensionValue::Expression(x)) => Some(Variable {
                     name: x
                         .name
