@@ -1480,3 +1480,57 @@ async fn populate_fills_sdcs_own_demographics_example_from_the_chart() {
     families.sort();
     assert_eq!(families, [vec!["Lopez"], vec!["Vega", "Vega Soto"]]);
 }
+
+#[tokio::test]
+async fn a_create_with_its_condition_in_the_query_string_is_conditional() {
+    // fhirpy's `get_or_create` sends the condition as the POST's query string:
+    // ignored, it made a second patient.
+    let s = server().await;
+    let mut ana = patient("Ana", "Diaz", "1980-03-27", "female");
+    ana["identifier"] = json!([{"system": "urn:test", "value": "q-1"}]);
+    let path = "/Patient?identifier=urn%3Atest%7Cq-1";
+    let first = s.call(Method::POST, path, Some(&ana), &[]).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    let again = s.call(Method::POST, path, Some(&ana), &[]).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+    assert_eq!(again.json()["id"], first.json()["id"]);
+    assert_eq!(s.ids("/Patient?identifier=urn:test|q-1").await.len(), 1);
+    // `_format` is not a condition; the same condition in the header is fine,
+    // another one is a 400; a condition the store cannot search is a 422.
+    let plain = s
+        .call(
+            Method::POST,
+            "/Patient?_format=json",
+            Some(&patient("Bo", "Diaz", "1990-01-01", "male")),
+            &[],
+        )
+        .await;
+    assert_eq!(plain.status, StatusCode::CREATED, "{}", plain.text);
+    let same = s
+        .call(
+            Method::POST,
+            path,
+            Some(&ana),
+            &[("If-None-Exist", "identifier=urn:test|q-1")],
+        )
+        .await;
+    assert_eq!(same.status, StatusCode::OK, "{}", same.text);
+    let other = s
+        .call(
+            Method::POST,
+            path,
+            Some(&ana),
+            &[("If-None-Exist", "identifier=urn:test|q-2")],
+        )
+        .await;
+    assert_eq!(other.status, StatusCode::BAD_REQUEST, "{}", other.text);
+    let unknown = s
+        .call(Method::POST, "/Patient?shoe-size=9", Some(&ana), &[])
+        .await;
+    assert_eq!(
+        unknown.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        unknown.text
+    );
+}
