@@ -736,6 +736,9 @@ fn httpdate_ok(v: &str) -> bool {
 
 #[tokio::test]
 async fn the_capability_statement_is_tried_item_by_item() {
+    // Everything /metadata declares is tried: each interaction and flag, each
+    // search parameter with a value that must find the example and one that must
+    // not (a parameter accepted and ignored fails here), each operation.
     let s = server().await;
     let (_, cs) = s.get("/metadata").await;
     let patient_id = s
@@ -743,8 +746,14 @@ async fn the_capability_statement_is_tried_item_by_item() {
         .await;
     let subject = format!("Patient/{patient_id}");
     let examples = |t: &str| -> Value {
-        match t {
-            "Patient" => patient("Bo", "Diaz", "1990-01-01", "male"),
+        let mut example = match t {
+            "Patient" => {
+                let mut p = patient("Bo", "Diaz", "1990-01-01", "male");
+                p["telecom"] = json!([{"system": "phone", "value": "555-0100"},
+                    {"system": "email", "value": "bo@example.org"}]);
+                p["address"] = json!([{"postalCode": "02139"}]);
+                p
+            }
             "QuestionnaireResponse" => json!({"resourceType": t, "status": "completed",
                 "questionnaire": "http://example.org/q", "subject": {"reference": subject}}),
             "Provenance" => json!({"resourceType": t, "target": [{"reference": subject}],
@@ -754,10 +763,57 @@ async fn the_capability_statement_is_tried_item_by_item() {
             "RelatedPerson" => json!({"resourceType": t, "patient": {"reference": subject}}),
             "Observation" => json!({"resourceType": t, "status": "final",
                 "code": {"text": "smoker"}, "subject": {"reference": subject}}),
-            "Questionnaire" => json!({"resourceType": t, "status": "active",
+            "Questionnaire" => {
+                return json!({"resourceType": t, "status": "active",
                 "url": "http://example.org/q/cs",
-                "item": [{"linkId": "a", "text": "A", "type": "string"}]}),
-            _ => Value::Null,
+                "item": [{"linkId": "a", "text": "A", "type": "string"}]});
+            }
+            _ => return Value::Null,
+        };
+        let identifier = json!({"system": "urn:cs", "value": format!("{t}-1")});
+        match t {
+            "Provenance" => {}
+            // R4: one identifier on a response, a list elsewhere.
+            "QuestionnaireResponse" => example["identifier"] = identifier,
+            _ => example["identifier"] = json!([identifier]),
+        }
+        example["meta"] = json!({"tag": [{"system": "urn:cs", "code": "tagged"}]});
+        example
+    };
+    // The tests' own token, as the audit trail names the agent.
+    let (_, events) = s.get(&format!("/AuditEvent?patient={patient_id}")).await;
+    let agent = events["entry"][0]["resource"]["agent"][0]["who"]["identifier"]["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // (a value that finds the example, one that does not).
+    let probes = |t: &str, name: &str, id: &str| -> (String, String) {
+        let pair = |hit: &str, miss: &str| (hit.to_owned(), miss.to_owned());
+        match (t, name) {
+            ("AuditEvent", "patient") => pair(&patient_id, "nobody"),
+            ("AuditEvent", "agent") => pair(&agent, "nobody-at-all"),
+            ("AuditEvent", "date") => pair("ge2000-01-01", "le2000-01-01"),
+            (_, "_id") => pair(id, "nobody"),
+            (_, "_lastUpdated") => pair("ge2000-01-01", "lt2000-01-01"),
+            (_, "_tag") => pair("urn:cs|tagged", "urn:cs|other"),
+            (_, "identifier") => (format!("urn:cs|{t}-1"), "urn:cs|none".into()),
+            (_, "subject" | "patient" | "target" | "focus") => {
+                (subject.clone(), "Patient/nobody".into())
+            }
+            (_, "family") => pair("Diaz", "Zed"),
+            (_, "given" | "name") => pair("Bo", "Zed"),
+            (_, "birthdate") => pair("1990-01-01", "1901-01-01"),
+            (_, "gender") => pair("male", "other"),
+            (_, "phone") => pair("5550100", "5550199"),
+            (_, "email") => pair("bo@example.org", "no@example.org"),
+            (_, "address-postalcode") => pair("02139", "99999"),
+            ("QuestionnaireResponse", "status") => pair("completed", "amended"),
+            ("Task", "status") => pair("requested", "completed"),
+            ("QuestionnaireResponse", "questionnaire") => {
+                pair("http://example.org/q", "http://example.org/none")
+            }
+            ("Questionnaire", "url") => pair("http://example.org/q/cs", "http://example.org/none"),
+            _ => panic!("no probe for {t}?{name}: add one"),
         }
     };
     let mut tried = 0;
@@ -769,6 +825,20 @@ async fn the_capability_statement_is_tried_item_by_item() {
             .iter()
             .map(|i| i["code"].as_str().unwrap())
             .collect();
+        for code in &codes {
+            assert!(
+                [
+                    "create",
+                    "update",
+                    "read",
+                    "vread",
+                    "history-instance",
+                    "search-type"
+                ]
+                .contains(code),
+                "{t} declares {code}, which this test does not try: add it"
+            );
+        }
         let mut id = None;
         if codes.contains(&"create") {
             let a = s
@@ -776,6 +846,25 @@ async fn the_capability_statement_is_tried_item_by_item() {
                 .await;
             assert_eq!(a.status, StatusCode::CREATED, "create {t}: {}", a.text);
             id = a.json()["id"].as_str().map(str::to_owned);
+            tried += 1;
+        }
+        if r["conditionalCreate"] == true {
+            let id = id.clone().unwrap();
+            let a = s
+                .call(
+                    Method::POST,
+                    &format!("/{t}"),
+                    Some(&examples(t)),
+                    &[("If-None-Exist", &format!("_id={id}"))],
+                )
+                .await;
+            assert_eq!(
+                a.status,
+                StatusCode::OK,
+                "conditional create {t}: {}",
+                a.text
+            );
+            assert_eq!(a.json()["id"], id.as_str());
             tried += 1;
         }
         if codes.contains(&"update") {
@@ -786,6 +875,21 @@ async fn the_capability_statement_is_tried_item_by_item() {
                 .call(Method::PUT, &format!("/{t}/{id}"), Some(&body), &[])
                 .await;
             assert!(a.status.is_success(), "update {t}: {} {}", a.status, a.text);
+            tried += 1;
+        }
+        if r["updateCreate"] == true {
+            let new = format!("cs-{}", t.to_lowercase());
+            let mut body = examples(t);
+            body["id"] = json!(new);
+            let a = s
+                .call(Method::PUT, &format!("/{t}/{new}"), Some(&body), &[])
+                .await;
+            assert_eq!(
+                a.status,
+                StatusCode::CREATED,
+                "update as create {t}: {}",
+                a.text
+            );
             tried += 1;
         }
         let id = id.unwrap_or_else(|| "tried".to_owned());
@@ -800,18 +904,52 @@ async fn the_capability_statement_is_tried_item_by_item() {
                 tried += 1;
             }
         }
+        if r["conditionalRead"] == "not-match" {
+            let a = s.call(Method::GET, &format!("/{t}/{id}"), None, &[]).await;
+            let etag = a.header("etag").to_owned();
+            let again = s
+                .call(
+                    Method::GET,
+                    &format!("/{t}/{id}"),
+                    None,
+                    &[("If-None-Match", &etag)],
+                )
+                .await;
+            assert_eq!(
+                again.status,
+                StatusCode::NOT_MODIFIED,
+                "conditional read {t}"
+            );
+            tried += 1;
+        }
         assert!(codes.contains(&"search-type"), "{t}");
         for p in r["searchParam"].as_array().unwrap() {
             let name = p["name"].as_str().unwrap();
-            let probe = match p["type"].as_str().unwrap() {
-                "date" => "ge2000-01-01",
-                "reference" => subject.as_str(),
-                "uri" => "http://example.org/q",
-                _ => "x",
+            let (hit, miss) = probes(t, name, &id);
+            let found = |bundle: &Value| -> Vec<String> {
+                bundle["entry"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|e| e["resource"]["id"].as_str().unwrap_or("").to_owned())
+                    .collect()
             };
-            let (status, body) = s.get(&format!("/{t}?{name}={probe}")).await;
-            assert_eq!(status, StatusCode::OK, "{t}?{name}: {body}");
-            assert_eq!(body["type"], "searchset");
+            let mut results = Vec::new();
+            for value in [&hit, &miss] {
+                let q = serde_urlencoded::to_string([(name, value)]).unwrap();
+                let (status, body) = s.get(&format!("/{t}?{q}")).await;
+                assert_eq!(status, StatusCode::OK, "{t}?{q}: {body}");
+                assert_eq!(body["type"], "searchset");
+                results.push(found(&body));
+            }
+            if t == "AuditEvent" {
+                assert!(!results[0].is_empty(), "{t}?{name}={hit} finds nothing");
+                assert!(results[1].is_empty(), "{t}?{name}={miss} finds something");
+            } else {
+                assert!(results[0].contains(&id), "{t}?{name}={hit} misses {id}");
+                assert!(!results[1].contains(&id), "{t}?{name}={miss} finds {id}");
+            }
             tried += 1;
         }
         for op in r["operation"].as_array().cloned().unwrap_or_default() {
@@ -841,7 +979,7 @@ async fn the_capability_statement_is_tried_item_by_item() {
         assert_eq!(status, StatusCode::OK, "{kind}: {answer}");
         tried += 1;
     }
-    assert!(tried > 60, "{tried}");
+    assert!(tried > 80, "{tried}");
 }
 
 #[tokio::test]
