@@ -729,8 +729,12 @@ impl Inner {
     ) -> Result<Page, EmrError> {
         let form = serde_urlencoded::to_string(params)
             .map_err(|_| rejected_here(IssueType::Value, "Not a valid search"))?;
+        // `handling=strict`: a parameter the EMR does not know is an error, not
+        // ignored (which would find every resource of the type).
+        let strict = HeaderName::from_static("prefer");
         if !self.get_search.load(Ordering::Relaxed) {
-            let mut call = Call::new("search", Method::POST, format!("{resource_type}/_search"));
+            let mut call = Call::new("search", Method::POST, format!("{resource_type}/_search"))
+                .header(strict.clone(), "handling=strict")?;
             call.body = Body::Form(form.clone());
             let answer = self.send(&call).await?;
             if !matches!(answer.status, 404 | 405 | 501) {
@@ -742,7 +746,8 @@ impl Inner {
             );
             self.get_search.store(true, Ordering::Relaxed);
         }
-        let call = Call::new("search", Method::GET, format!("{resource_type}?{form}"));
+        let call = Call::new("search", Method::GET, format!("{resource_type}?{form}"))
+            .header(strict, "handling=strict")?;
         page_of("search", &self.send(&call).await?, resource_type)
     }
 
