@@ -1610,7 +1610,7 @@ async fn populate_fills_sdcs_own_demographics_example_from_the_chart() {
     assert_eq!(status, StatusCode::OK, "{answer}");
     let response = &answer["parameter"][0]["resource"];
     let items = &response["item"];
-    assert_eq!(answers_of(items, "patient.id"), [ana.clone()]);
+    assert_eq!(answers_of(items, "patient.id"), std::slice::from_ref(&ana));
     assert_eq!(answers_of(items, "patient.birthDate"), ["1980-03-27"]);
     assert_eq!(groups(response, "patient.name"), 2, "{response}");
     assert_eq!(answers_of(items, "patient.name.family"), ["Diaz", "Ruiz"]);

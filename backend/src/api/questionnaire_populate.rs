@@ -122,7 +122,7 @@ async fn populate_answer(
     let mut launch = launch_of(patient.as_ref());
     let queried = match run_queries(app, actor, &plan, &mut launch).await {
         Ok(queried) => queried,
-        Err(refusal) => return Ok(refusal),
+        Err(refusal) => return Ok(refusal.into_response()),
     };
     let (_, response, issues) = populate_planned(
         &form.compiled.form,
@@ -161,9 +161,32 @@ fn outcome_json(issues: &[Issue]) -> Value {
     serde_json::from_slice(&crate::fhir::outcome::to_json(issues)).unwrap_or(Value::Null)
 }
 
-/// An answer of `status` with an OperationOutcome of `issues`.
-fn refusal(status: StatusCode, issues: &[Issue]) -> Response {
-    super::fhir::fhir_json(status, &outcome_json(issues))
+/// Why a query was not run: an answer of its status with an OperationOutcome of
+/// its issues, or the API's own error.
+enum Refusal {
+    Outcome(StatusCode, Vec<Issue>),
+    Api(ApiError),
+}
+
+impl From<ApiError> for Refusal {
+    fn from(e: ApiError) -> Self {
+        Refusal::Api(e)
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::Outcome(status, issues) => {
+                super::fhir::fhir_json(status, &outcome_json(&issues))
+            }
+            Refusal::Api(e) => e.into_response(),
+        }
+    }
+}
+
+fn refusal(status: StatusCode, issues: &[Issue]) -> Refusal {
+    Refusal::Outcome(status, issues.to_vec())
 }
 
 /// The Patient of the launch context: `context` named `patient` (a reference or
@@ -417,7 +440,7 @@ async fn run_queries(
     actor: &Actor,
     plan: &Plan,
     launch: &mut Vec<(String, Json)>,
-) -> Result<Queried, Response> {
+) -> Result<Queried, Refusal> {
     let mut touched = Vec::new();
     let mut queried = Queried::default();
     for x in &plan.variables {
@@ -444,16 +467,13 @@ async fn run_queries(
     if !touched.is_empty() {
         touched.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         touched.dedup_by(|a, b| a.as_str() == b.as_str());
-        actor
-            .record(app, Interaction::Search, touched)
-            .await
-            .map_err(IntoResponse::into_response)?;
+        actor.record(app, Interaction::Search, touched).await?;
     }
     Ok(queried)
 }
 
-fn unavailable() -> Response {
-    ApiError::Unavailable.into_response()
+fn unavailable() -> Refusal {
+    Refusal::Api(ApiError::Unavailable)
 }
 
 /// Runs the search of `x` (an `x-fhir-query`, its `{{…}}` FHIRPath substituted
@@ -464,7 +484,7 @@ async fn query(
     actor: &Actor,
     x: &Expression,
     launch: &[(String, Json)],
-) -> Result<Vec<Value>, Response> {
+) -> Result<Vec<Value>, Refusal> {
     let what = if x.name.is_empty() {
         "The query".to_owned()
     } else {
