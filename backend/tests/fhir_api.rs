@@ -1400,6 +1400,22 @@ async fn populate_runs_x_fhir_queries_and_fills_a_group_per_context_resource() {
         )
         .await;
     assert!(a.status.is_success(), "{}", a.text);
+    // The import knows these: no warning that the query variable is bad
+    // FHIRPath or that itemPopulationContext is unsupported.
+    let compiled: Value = s
+        .client
+        .get(format!("{}/api/forms/history", s.root))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let warnings = compiled["warnings"].to_string();
+    assert!(
+        !warnings.contains("observations") && !warnings.contains("itemPopulationContext"),
+        "{warnings}"
+    );
     let params = json!({"resourceType": "Parameters", "parameter": [
         {"name": "subject", "valueReference": {"reference": format!("Patient/{ana}")}}]});
     let (status, answer) = s.post("/Questionnaire/history/$populate", &params).await;
