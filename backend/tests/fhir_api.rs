@@ -1519,6 +1519,32 @@ async fn populate_queries_the_server_cannot_run_are_refused_naming_the_query() {
 }
 
 #[tokio::test]
+async fn populate_runs_at_most_32_queries() {
+    let s = server().await;
+    let mut form = history_form("Observation?patient={{%patient.id}}");
+    for n in 0..32 {
+        form["extension"].as_array_mut().unwrap().push(expression(
+            VARIABLE,
+            Some(&format!("q{n}")),
+            "application/x-fhir-query",
+            "RelatedPerson?patient={{%patient.id}}",
+        ));
+    }
+    let a = s
+        .call(Method::PUT, "/Questionnaire/greedy", Some(&form), &[])
+        .await;
+    assert!(a.status.is_success(), "{}", a.text);
+    let (status, outcome) = s
+        .post(
+            "/Questionnaire/greedy/$populate",
+            &json!({"resourceType": "Parameters"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{outcome}");
+    assert_eq!(outcome["issue"][0]["code"], "too-costly", "{outcome}");
+}
+
+#[tokio::test]
 async fn populate_reads_only_what_the_callers_role_may_read() {
     let s = server().await;
     let ana = s

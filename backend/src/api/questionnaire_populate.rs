@@ -287,6 +287,9 @@ const POPULATION_CONTEXT: &str =
     "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-itemPopulationContext";
 const FHIR_QUERY: &str = "application/x-fhir-query";
 const FHIRPATH: &str = "text/fhirpath";
+/// The most searches one `$populate` runs (each up to [`crate::emr::SEARCH_LIMIT`]
+/// resources): a form is not a way to read the whole chart store.
+const MAX_QUERIES: usize = 32;
 
 /// One SDC `Expression`: its name, language and text, and where it is (a
 /// FHIRPath into the Questionnaire, for issues).
@@ -361,6 +364,17 @@ impl Plan {
                     Issue::error(IssueType::Required, "A variable needs a name").at(x.at.clone()),
                 );
             }
+        }
+        if plan.queries() > MAX_QUERIES {
+            issues.push(
+                Issue::error(
+                    IssueType::TooCostly,
+                    format!(
+                        "A form may run at most {MAX_QUERIES} x-fhir-query searches to populate"
+                    ),
+                )
+                .at("Questionnaire"),
+            );
         }
         if issues.is_empty() {
             Ok(plan)
