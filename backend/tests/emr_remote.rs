@@ -891,3 +891,109 @@ async fn a_revoked_smart_token_is_replaced_once_and_post_search_falls_back_to_ge
         "GET after the first 405, and from then on"
     );
 }
+
+/// `$populate` with a remote EMR: the patient and the form's `x-fhir-query`
+/// searches are the EMR's (Medplum's), through the remote client.
+#[tokio::test]
+async fn populate_runs_its_queries_on_the_remote_emr() {
+    let peer = MedplumPeer::start(&PeerOptions::default());
+    let http = reqwest::Client::new();
+    let post = |resource: Value| {
+        let http = http.clone();
+        let url = format!(
+            "{}/{}",
+            peer.base_url(),
+            resource["resourceType"].as_str().unwrap()
+        );
+        async move {
+            let r = http
+                .post(url)
+                .header("content-type", "application/fhir+json")
+                .body(resource.to_string())
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "{}", r.status());
+            r.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let jane = post(jane()).await;
+    for family in ["Lopez", "Vega"] {
+        post(json!({"resourceType": "RelatedPerson", "patient": {"reference": format!("Patient/{jane}")},
+            "name": [{"family": family}]}))
+        .await;
+    }
+    let app = common::intake_server::IntakeServer::remote(&peer, |_| {}).await;
+    let form = |query: &str| {
+        json!({"resourceType": "Questionnaire", "status": "active",
+        "extension": [{"url": "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-launchContext",
+            "extension": [{"url": "name", "valueCoding": {"system": "http://hl7.org/fhir/uv/sdc/CodeSystem/launchContext", "code": "patient"}},
+                {"url": "type", "valueCode": "Patient"}]}],
+        "item": [
+            {"linkId": "family", "text": "Family name", "type": "string",
+             "extension": [{"url": "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-initialExpression",
+                "valueExpression": {"language": "text/fhirpath", "expression": "%patient.name.first().family"}}]},
+            {"linkId": "contacts", "text": "Contacts", "type": "group", "repeats": true,
+             "extension": [{"url": "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-itemPopulationContext",
+                "valueExpression": {"name": "contact", "language": "application/x-fhir-query", "expression": query}}],
+             "item": [{"linkId": "contact-name", "text": "Name", "type": "string",
+                "extension": [{"url": "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-initialExpression",
+                    "valueExpression": {"language": "text/fhirpath", "expression": "%contact.name.first().family"}}]}]}
+        ]})
+    };
+    let populate = |query: &str| {
+        let (client, base, form) = (app.client.clone(), app.base.clone(), form(query));
+        let jane = jane.clone();
+        async move {
+            let put = client
+                .put(format!("{base}/fhir/Questionnaire/contacts"))
+                .header("content-type", "application/fhir+json")
+                .body(form.to_string())
+                .send()
+                .await
+                .unwrap();
+            assert!(put.status().is_success(), "{}", put.status());
+            let r = client
+                .post(format!("{base}/fhir/Questionnaire/contacts/$populate"))
+                .header("content-type", "application/fhir+json")
+                .body(
+                    json!({"resourceType": "Parameters", "parameter": [
+                        {"name": "subject", "valueReference": {"reference": format!("Patient/{jane}")}}]})
+                    .to_string(),
+                )
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, answer) = populate("RelatedPerson?patient=Patient/{{%patient.id}}").await;
+    assert_eq!(status, 200, "{answer}");
+    let items = answer["parameter"][0]["resource"]["item"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(items[0]["answer"][0]["valueString"], "Chalmers", "{answer}");
+    let mut contacts: Vec<String> = items
+        .iter()
+        .filter(|i| i["linkId"] == "contacts")
+        .map(|g| {
+            g["item"][0]["answer"][0]["valueString"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    contacts.sort();
+    assert_eq!(contacts, ["Lopez", "Vega"], "{answer}");
+    // A search the EMR refuses is a 422 naming the query, not an empty group.
+    let (status, outcome) = populate("RelatedPerson?shoe-size=9").await;
+    assert_eq!(status, 422, "{outcome}");
+    assert_eq!(
+        outcome["issue"][0]["expression"][0], "Questionnaire.item[1].extension[0]",
+        "{outcome}"
+    );
+}

@@ -2,7 +2,8 @@
 //! and result parameters implemented or refused, honest refusals (405, 501,
 //! 406), `Prefer`, Bundles with GET entries and entry-named issues, `If-Match`
 //! and `If-None-Match`, the CapabilityStatement tried item by item, and SDC's
-//! `$validate` and `$extract` on posted and stored responses.
+//! `$validate` and `$extract` on posted and stored responses, `$populate` with
+//! `x-fhir-query` variables and `itemPopulationContext` groups over real data.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -188,6 +189,18 @@ async fn search_modifiers_are_honoured_or_refused() {
     }
     let outcome = s.refused("/Patient?gender:text=female").await;
     assert_eq!(outcome["issue"][0]["code"], "not-supported");
+    // A bare id is a Patient where the parameter can only point at one; where
+    // it could point at several it is refused, not compared whole (nothing).
+    let obs = s
+        .create(&json!({"resourceType": "Observation", "status": "final",
+            "code": {"text": "smoker"}, "subject": {"reference": format!("Patient/{ana}")}}))
+        .await;
+    assert_eq!(
+        s.ids(&format!("/Observation?patient={ana}")).await,
+        std::slice::from_ref(&obs)
+    );
+    let outcome = s.refused(&format!("/Observation?subject={ana}")).await;
+    assert_eq!(outcome["issue"][0]["code"], "not-supported", "{outcome}");
     // Any text in a date, a character of several bytes included: 422, not a panic.
     for bad in [
         "2026-01-0é",
@@ -723,6 +736,9 @@ fn httpdate_ok(v: &str) -> bool {
 
 #[tokio::test]
 async fn the_capability_statement_is_tried_item_by_item() {
+    // Everything /metadata declares is tried: each interaction and flag, each
+    // search parameter with a value that must find the example and one that must
+    // not (a parameter accepted and ignored fails here), each operation.
     let s = server().await;
     let (_, cs) = s.get("/metadata").await;
     let patient_id = s
@@ -730,8 +746,14 @@ async fn the_capability_statement_is_tried_item_by_item() {
         .await;
     let subject = format!("Patient/{patient_id}");
     let examples = |t: &str| -> Value {
-        match t {
-            "Patient" => patient("Bo", "Diaz", "1990-01-01", "male"),
+        let mut example = match t {
+            "Patient" => {
+                let mut p = patient("Bo", "Diaz", "1990-01-01", "male");
+                p["telecom"] = json!([{"system": "phone", "value": "555-0100"},
+                    {"system": "email", "value": "bo@example.org"}]);
+                p["address"] = json!([{"postalCode": "02139"}]);
+                p
+            }
             "QuestionnaireResponse" => json!({"resourceType": t, "status": "completed",
                 "questionnaire": "http://example.org/q", "subject": {"reference": subject}}),
             "Provenance" => json!({"resourceType": t, "target": [{"reference": subject}],
@@ -741,12 +763,76 @@ async fn the_capability_statement_is_tried_item_by_item() {
             "RelatedPerson" => json!({"resourceType": t, "patient": {"reference": subject}}),
             "Observation" => json!({"resourceType": t, "status": "final",
                 "code": {"text": "smoker"}, "subject": {"reference": subject}}),
-            "Questionnaire" => json!({"resourceType": t, "status": "active",
+            "Questionnaire" => {
+                return json!({"resourceType": t, "status": "active",
                 "url": "http://example.org/q/cs",
-                "item": [{"linkId": "a", "text": "A", "type": "string"}]}),
-            _ => Value::Null,
+                "item": [{"linkId": "a", "text": "A", "type": "string"}]});
+            }
+            _ => return Value::Null,
+        };
+        let identifier = json!({"system": "urn:cs", "value": format!("{t}-1")});
+        match t {
+            "Provenance" => {}
+            // R4: one identifier on a response, a list elsewhere.
+            "QuestionnaireResponse" => example["identifier"] = identifier,
+            _ => example["identifier"] = json!([identifier]),
+        }
+        example["meta"] = json!({"tag": [{"system": "urn:cs", "code": "tagged"}]});
+        example
+    };
+    // The tests' own token, as the audit trail names the agent.
+    let (_, events) = s.get(&format!("/AuditEvent?patient={patient_id}")).await;
+    let agent = events["entry"][0]["resource"]["agent"][0]["who"]["identifier"]["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // (a value that finds the example, one that does not).
+    let probes = |t: &str, name: &str, id: &str| -> (String, String) {
+        let pair = |hit: &str, miss: &str| (hit.to_owned(), miss.to_owned());
+        match (t, name) {
+            ("AuditEvent", "patient") => pair(&patient_id, "nobody"),
+            ("AuditEvent", "agent") => pair(&agent, "nobody-at-all"),
+            ("AuditEvent", "date") => pair("ge2000-01-01", "le2000-01-01"),
+            (_, "_id") => pair(id, "nobody"),
+            (_, "_lastUpdated") => pair("ge2000-01-01", "lt2000-01-01"),
+            (_, "_tag") => pair("urn:cs|tagged", "urn:cs|other"),
+            (_, "identifier") => (format!("urn:cs|{t}-1"), "urn:cs|none".into()),
+            (_, "subject" | "patient" | "target" | "focus") => {
+                (subject.clone(), "Patient/nobody".into())
+            }
+            (_, "family") => pair("Diaz", "Zed"),
+            (_, "given" | "name") => pair("Bo", "Zed"),
+            (_, "birthdate") => pair("1990-01-01", "1901-01-01"),
+            (_, "gender") => pair("male", "other"),
+            (_, "phone") => pair("5550100", "5550199"),
+            (_, "email") => pair("bo@example.org", "no@example.org"),
+            (_, "address-postalcode") => pair("02139", "99999"),
+            ("QuestionnaireResponse", "status") => pair("completed", "amended"),
+            ("Task", "status") => pair("requested", "completed"),
+            ("QuestionnaireResponse", "questionnaire") => {
+                pair("http://example.org/q", "http://example.org/none")
+            }
+            ("Questionnaire", "url") => pair("http://example.org/q/cs", "http://example.org/none"),
+            _ => panic!("no probe for {t}?{name}: add one"),
         }
     };
+    // The SDC operations that exist are declared (they were missing).
+    let declared = |t: &str| -> Vec<String> {
+        cs["rest"][0]["resource"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["type"] == t)
+            .flat_map(|r| r["operation"].as_array().cloned().unwrap_or_default())
+            .map(|o| o["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        sorted(declared("QuestionnaireResponse")),
+        ["extract", "validate"]
+    );
+    assert!(declared("Questionnaire").contains(&"populate".to_owned()));
+    assert!(declared("Patient").contains(&"match".to_owned()));
     let mut tried = 0;
     for r in cs["rest"][0]["resource"].as_array().unwrap() {
         let t = r["type"].as_str().unwrap();
@@ -756,6 +842,20 @@ async fn the_capability_statement_is_tried_item_by_item() {
             .iter()
             .map(|i| i["code"].as_str().unwrap())
             .collect();
+        for code in &codes {
+            assert!(
+                [
+                    "create",
+                    "update",
+                    "read",
+                    "vread",
+                    "history-instance",
+                    "search-type"
+                ]
+                .contains(code),
+                "{t} declares {code}, which this test does not try: add it"
+            );
+        }
         let mut id = None;
         if codes.contains(&"create") {
             let a = s
@@ -763,6 +863,25 @@ async fn the_capability_statement_is_tried_item_by_item() {
                 .await;
             assert_eq!(a.status, StatusCode::CREATED, "create {t}: {}", a.text);
             id = a.json()["id"].as_str().map(str::to_owned);
+            tried += 1;
+        }
+        if r["conditionalCreate"] == true {
+            let id = id.clone().unwrap();
+            let a = s
+                .call(
+                    Method::POST,
+                    &format!("/{t}"),
+                    Some(&examples(t)),
+                    &[("If-None-Exist", &format!("_id={id}"))],
+                )
+                .await;
+            assert_eq!(
+                a.status,
+                StatusCode::OK,
+                "conditional create {t}: {}",
+                a.text
+            );
+            assert_eq!(a.json()["id"], id.as_str());
             tried += 1;
         }
         if codes.contains(&"update") {
@@ -773,6 +892,21 @@ async fn the_capability_statement_is_tried_item_by_item() {
                 .call(Method::PUT, &format!("/{t}/{id}"), Some(&body), &[])
                 .await;
             assert!(a.status.is_success(), "update {t}: {} {}", a.status, a.text);
+            tried += 1;
+        }
+        if r["updateCreate"] == true {
+            let new = format!("cs-{}", t.to_lowercase());
+            let mut body = examples(t);
+            body["id"] = json!(new);
+            let a = s
+                .call(Method::PUT, &format!("/{t}/{new}"), Some(&body), &[])
+                .await;
+            assert_eq!(
+                a.status,
+                StatusCode::CREATED,
+                "update as create {t}: {}",
+                a.text
+            );
             tried += 1;
         }
         let id = id.unwrap_or_else(|| "tried".to_owned());
@@ -787,18 +921,52 @@ async fn the_capability_statement_is_tried_item_by_item() {
                 tried += 1;
             }
         }
+        if r["conditionalRead"] == "not-match" {
+            let a = s.call(Method::GET, &format!("/{t}/{id}"), None, &[]).await;
+            let etag = a.header("etag").to_owned();
+            let again = s
+                .call(
+                    Method::GET,
+                    &format!("/{t}/{id}"),
+                    None,
+                    &[("If-None-Match", &etag)],
+                )
+                .await;
+            assert_eq!(
+                again.status,
+                StatusCode::NOT_MODIFIED,
+                "conditional read {t}"
+            );
+            tried += 1;
+        }
         assert!(codes.contains(&"search-type"), "{t}");
         for p in r["searchParam"].as_array().unwrap() {
             let name = p["name"].as_str().unwrap();
-            let probe = match p["type"].as_str().unwrap() {
-                "date" => "ge2000-01-01",
-                "reference" => subject.as_str(),
-                "uri" => "http://example.org/q",
-                _ => "x",
+            let (hit, miss) = probes(t, name, &id);
+            let found = |bundle: &Value| -> Vec<String> {
+                bundle["entry"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|e| e["resource"]["id"].as_str().unwrap_or("").to_owned())
+                    .collect()
             };
-            let (status, body) = s.get(&format!("/{t}?{name}={probe}")).await;
-            assert_eq!(status, StatusCode::OK, "{t}?{name}: {body}");
-            assert_eq!(body["type"], "searchset");
+            let mut results = Vec::new();
+            for value in [&hit, &miss] {
+                let q = serde_urlencoded::to_string([(name, value)]).unwrap();
+                let (status, body) = s.get(&format!("/{t}?{q}")).await;
+                assert_eq!(status, StatusCode::OK, "{t}?{q}: {body}");
+                assert_eq!(body["type"], "searchset");
+                results.push(found(&body));
+            }
+            if t == "AuditEvent" {
+                assert!(!results[0].is_empty(), "{t}?{name}={hit} finds nothing");
+                assert!(results[1].is_empty(), "{t}?{name}={miss} finds something");
+            } else {
+                assert!(results[0].contains(&id), "{t}?{name}={hit} misses {id}");
+                assert!(!results[1].contains(&id), "{t}?{name}={miss} finds {id}");
+            }
             tried += 1;
         }
         for op in r["operation"].as_array().cloned().unwrap_or_default() {
@@ -828,7 +996,7 @@ async fn the_capability_statement_is_tried_item_by_item() {
         assert_eq!(status, StatusCode::OK, "{kind}: {answer}");
         tried += 1;
     }
-    assert!(tried > 60, "{tried}");
+    assert!(tried > 80, "{tried}");
 }
 
 #[tokio::test]
@@ -914,7 +1082,8 @@ async fn sdc_validate_checks_structure_and_extract_takes_the_questionnaire() {
 async fn an_intake_retried_with_its_keys_reordered_is_the_same_submission() {
     let s = server().await;
     common::registration::import(&s.client, &s.root).await;
-    let body = common::registration::response("Ana", "Diaz", "1980-03-27", None);
+    let mut body = common::registration::response("Ana", "Diaz", "1980-03-27", None);
+    body["extension"] = json!([{"url": "http://example.org/score", "valueDecimal": 1.5}]);
     let (status, first) = common::registration::submit(&s.client, &s.root, "retry-1", &body).await;
     assert_eq!(status, StatusCode::CREATED, "{first}");
     // The same content, keys in reverse order and a number written otherwise.
@@ -934,7 +1103,8 @@ async fn an_intake_retried_with_its_keys_reordered_is_the_same_submission() {
             other => other.to_string(),
         }
     }
-    let text = reversed(&body);
+    let text = reversed(&body).replace("1.5", "15e-1");
+    assert!(text.contains("15e-1"));
     assert_ne!(text, body.to_string());
     let r = s
         .client
@@ -1111,4 +1281,455 @@ async fn a_read_shows_what_its_query_asks_or_refuses_it() {
     for bad in ["?_summary=count", "?family=x", "?_elements=name.given"] {
         s.refused(&format!("/Patient/{id}{bad}")).await;
     }
+}
+
+const VARIABLE: &str = "http://hl7.org/fhir/StructureDefinition/variable";
+const POPULATION_CONTEXT: &str =
+    "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-itemPopulationContext";
+const INITIAL: &str =
+    "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-initialExpression";
+
+fn expression(url: &str, name: Option<&str>, language: &str, text: &str) -> Value {
+    let mut x = json!({"language": language, "expression": text});
+    if let Some(name) = name {
+        x["name"] = json!(name);
+    }
+    json!({"url": url, "valueExpression": x})
+}
+
+fn initial(text: &str) -> Value {
+    json!([expression(INITIAL, None, "text/fhirpath", text)])
+}
+
+/// A form that reads the chart beyond the Patient: `%observations` from an
+/// x-fhir-query variable, a repeating group per RelatedPerson (a query context)
+/// and one per Observation (a FHIRPath context over the variable's Bundle).
+fn history_form(observations_query: &str) -> Value {
+    json!({"resourceType": "Questionnaire", "status": "active",
+    "url": "http://example.org/q/history",
+    "extension": [
+        {"url": "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-launchContext",
+         "extension": [{"url": "name", "valueCoding": {"system": "http://hl7.org/fhir/uv/sdc/CodeSystem/launchContext", "code": "patient"}},
+            {"url": "type", "valueCode": "Patient"}]},
+        expression(VARIABLE, Some("observations"), "application/x-fhir-query", observations_query)],
+    "item": [
+        {"linkId": "family", "text": "Family name", "type": "string",
+         "extension": initial("%patient.name.first().family")},
+        {"linkId": "on-file", "text": "Observations on file", "type": "integer",
+         "extension": initial("%observations.entry.count()")},
+        {"linkId": "contacts", "text": "Contacts", "type": "group", "repeats": true,
+         "extension": [expression(POPULATION_CONTEXT, Some("contact"), "application/x-fhir-query",
+            "RelatedPerson?patient={{%patient.id}}")],
+         "item": [{"linkId": "contact-name", "text": "Name", "type": "string",
+            "extension": initial("%contact.name.first().family")}]},
+        {"linkId": "findings", "text": "Findings", "type": "group", "repeats": true,
+         "extension": [expression(POPULATION_CONTEXT, Some("obs"), "text/fhirpath",
+            "%observations.entry.resource")],
+         "item": [{"linkId": "finding", "text": "Finding", "type": "string",
+            "extension": initial("%obs.code.text")}]}
+    ]})
+}
+
+/// Each answer of the items `link` in `items` and every group below, as text.
+fn answers_of(items: &Value, link: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for item in items.as_array().into_iter().flatten() {
+        if item["linkId"] == link {
+            for a in item["answer"].as_array().into_iter().flatten() {
+                let v = a
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .find(|(k, _)| k.starts_with("value"))
+                    .map(|(_, v)| v.clone())
+                    .unwrap();
+                out.push(v.as_str().map_or_else(|| v.to_string(), str::to_owned));
+            }
+        }
+        out.extend(answers_of(&item["item"], link));
+    }
+    out
+}
+
+fn groups(response: &Value, link: &str) -> usize {
+    response["item"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["linkId"] == link)
+        .count()
+}
+
+#[tokio::test]
+async fn populate_runs_x_fhir_queries_and_fills_a_group_per_context_resource() {
+    let s = server().await;
+    let ana = s
+        .create(&patient("Ana", "Diaz", "1980-03-27", "female"))
+        .await;
+    let bo = s.create(&patient("Bo", "Ruiz", "1990-01-01", "male")).await;
+    let of = |p: &str| json!({"reference": format!("Patient/{p}")});
+    let mut found = Vec::new();
+    for family in ["Lopez", "Vega"] {
+        found.push(
+            s.create(
+                &json!({"resourceType": "RelatedPerson", "patient": of(&ana),
+                "name": [{"family": family}]}),
+            )
+            .await,
+        );
+    }
+    for text in ["smoker", "asthma"] {
+        found.push(
+            s.create(&json!({"resourceType": "Observation", "status": "final",
+                "code": {"text": text}, "subject": of(&ana)}))
+                .await,
+        );
+    }
+    // Another patient's: never in Ana's form.
+    s.create(&json!({"resourceType": "RelatedPerson", "patient": of(&bo), "name": [{"family": "Other"}]}))
+        .await;
+    s.create(&json!({"resourceType": "Observation", "status": "final",
+        "code": {"text": "diabetes"}, "subject": of(&bo)}))
+        .await;
+    let a = s
+        .call(
+            Method::PUT,
+            "/Questionnaire/history",
+            Some(&history_form("Observation?subject=Patient/{{%patient.id}}")),
+            &[],
+        )
+        .await;
+    assert!(a.status.is_success(), "{}", a.text);
+    // The import knows these: no warning that the query variable is bad
+    // FHIRPath or that itemPopulationContext is unsupported.
+    let compiled: Value = s
+        .client
+        .get(format!("{}/api/forms/history", s.root))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let warnings = compiled["warnings"].to_string();
+    assert!(
+        !warnings.contains("observations") && !warnings.contains("itemPopulationContext"),
+        "{warnings}"
+    );
+    let params = json!({"resourceType": "Parameters", "parameter": [
+        {"name": "subject", "valueReference": {"reference": format!("Patient/{ana}")}}]});
+    let (status, answer) = s.post("/Questionnaire/history/$populate", &params).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let response = &answer["parameter"][0]["resource"];
+    assert_eq!(response["status"], "in-progress");
+    let items = &response["item"];
+    assert_eq!(answers_of(items, "family"), ["Diaz"]);
+    assert_eq!(answers_of(items, "on-file"), ["2"], "{response}");
+    assert_eq!(groups(response, "contacts"), 2, "{response}");
+    assert_eq!(sorted(answers_of(items, "contact-name")), ["Lopez", "Vega"]);
+    assert_eq!(groups(response, "findings"), 2, "{response}");
+    assert_eq!(sorted(answers_of(items, "finding")), ["asthma", "smoker"]);
+
+    // A patient with nothing on file: no contact or finding groups at all.
+    let params_bo = json!({"resourceType": "Parameters", "parameter": [
+        {"name": "subject", "valueReference": {"reference": "Patient/none-of-these"}}]});
+    let (status, _) = s.post("/Questionnaire/history/$populate", &params_bo).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let cy = s.create(&patient("Cy", "Soto", "1970-05-05", "male")).await;
+    let (status, answer) = s
+        .post(
+            "/Questionnaire/history/$populate",
+            &json!({"resourceType": "Parameters", "parameter": [
+                {"name": "subject", "valueReference": {"reference": format!("Patient/{cy}")}}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let response = &answer["parameter"][0]["resource"];
+    assert_eq!(answers_of(&response["item"], "on-file"), ["0"]);
+    assert_eq!(groups(response, "contacts"), 0, "{response}");
+    assert_eq!(groups(response, "findings"), 0, "{response}");
+
+    // Every resource the queries read is on the record, as a search by this caller.
+    let (status, events) = s.get(&format!("/AuditEvent?patient={ana}")).await;
+    assert_eq!(status, StatusCode::OK, "{events}");
+    let recorded = events.to_string();
+    for id in &found {
+        assert!(recorded.contains(id.as_str()), "{id} not audited: {events}");
+    }
+}
+
+#[tokio::test]
+async fn populate_queries_the_server_cannot_run_are_refused_naming_the_query() {
+    let s = server().await;
+    let ana = s
+        .create(&patient("Ana", "Diaz", "1980-03-27", "female"))
+        .await;
+    let params = json!({"resourceType": "Parameters", "parameter": [
+        {"name": "subject", "valueReference": {"reference": format!("Patient/{ana}")}}]});
+    for (query, code, says) in [
+        // A parameter this server does not search by.
+        (
+            "Observation?code=http://loinc.org|72166-2&patient={{%patient.id}}",
+            "not-supported",
+            "%observations",
+        ),
+        // Another server.
+        (
+            "https://other.example.org/fhir/Observation?patient={{%patient.id}}",
+            "not-supported",
+            "URL",
+        ),
+        // A type this server does not keep.
+        (
+            "AllergyIntolerance?patient={{%patient.id}}",
+            "not-supported",
+            "AllergyIntolerance",
+        ),
+        // A read, not a search.
+        ("Patient/{{%patient.id}}", "not-supported", "not a search"),
+        // An embedded expression that gives a resource, not a value.
+        ("Observation?patient={{%patient}}", "invalid", "complex"),
+    ] {
+        let a = s
+            .call(
+                Method::PUT,
+                "/Questionnaire/history",
+                Some(&history_form(query)),
+                &[],
+            )
+            .await;
+        assert!(a.status.is_success(), "{}", a.text);
+        let (status, outcome) = s.post("/Questionnaire/history/$populate", &params).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{query}: {outcome}"
+        );
+        let issue = &outcome["issue"][0];
+        assert_eq!(issue["code"], code, "{query}: {outcome}");
+        assert_eq!(
+            issue["expression"][0], "Questionnaire.extension[1]",
+            "{query}: {outcome}"
+        );
+        assert!(
+            issue["diagnostics"].as_str().unwrap().contains(says),
+            "{query}: {outcome}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn populate_runs_at_most_32_queries() {
+    let s = server().await;
+    let mut form = history_form("Observation?patient={{%patient.id}}");
+    for n in 0..32 {
+        form["extension"].as_array_mut().unwrap().push(expression(
+            VARIABLE,
+            Some(&format!("q{n}")),
+            "application/x-fhir-query",
+            "RelatedPerson?patient={{%patient.id}}",
+        ));
+    }
+    let a = s
+        .call(Method::PUT, "/Questionnaire/greedy", Some(&form), &[])
+        .await;
+    assert!(a.status.is_success(), "{}", a.text);
+    let (status, outcome) = s
+        .post(
+            "/Questionnaire/greedy/$populate",
+            &json!({"resourceType": "Parameters"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{outcome}");
+    assert_eq!(outcome["issue"][0]["code"], "too-costly", "{outcome}");
+}
+
+#[tokio::test]
+async fn populate_reads_only_what_the_callers_role_may_read() {
+    let s = server().await;
+    let ana = s
+        .create(&patient("Ana", "Diaz", "1980-03-27", "female"))
+        .await;
+    let a = s
+        .call(
+            Method::PUT,
+            "/Questionnaire/history",
+            Some(&history_form("Observation?patient={{%patient.id}}")),
+            &[],
+        )
+        .await;
+    assert!(a.status.is_success(), "{}", a.text);
+    // The front desk reads demographics, not what patients answered.
+    let added = s
+        .client
+        .post(format!("{}/api/admin/users", s.root))
+        .json(&json!({"username": "desk", "role": "front-desk"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), StatusCode::CREATED);
+    let password = added.json::<Value>().await.unwrap()["password"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let plain = reqwest::Client::new();
+    let login = plain
+        .post(format!("{}/api/staff/login", s.root))
+        .json(&json!({"username": "desk", "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let csrf = login.json::<Value>().await.unwrap()["csrf"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let answer = plain
+        .post(format!("{}/Questionnaire/history/$populate", s.base))
+        .header("content-type", "application/fhir+json")
+        .header("cookie", cookie)
+        .header("x-csrf-token", csrf)
+        .body(
+            json!({"resourceType": "Parameters", "parameter": [
+                {"name": "subject", "valueReference": {"reference": format!("Patient/{ana}")}}]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::FORBIDDEN);
+    let outcome: Value = answer.json().await.unwrap();
+    assert_eq!(outcome["issue"][0]["code"], "forbidden", "{outcome}");
+    assert_eq!(
+        outcome["issue"][0]["expression"][0],
+        "Questionnaire.extension[1]"
+    );
+}
+
+#[tokio::test]
+async fn populate_fills_sdcs_own_demographics_example_from_the_chart() {
+    // SDC's demographics example: a group per name of the patient (a FHIRPath
+    // context), a group per RelatedPerson (an x-fhir-query context) and, inside
+    // each, a group per name of that relative.
+    let s = server().await;
+    let (_, text) = common::fixtures()
+        .into_iter()
+        .find(|(stem, _)| stem.contains("demographics.fsh"))
+        .unwrap();
+    let mut form: Value = serde_json::from_str(&text).unwrap();
+    form["id"] = json!("demographics");
+    let a = s
+        .call(Method::PUT, "/Questionnaire/demographics", Some(&form), &[])
+        .await;
+    assert!(a.status.is_success(), "{}", a.text);
+    let ana = s
+        .create(&json!({"resourceType": "Patient", "birthDate": "1980-03-27",
+            "name": [{"family": "Diaz", "given": ["Ana", "Maria"]}, {"family": "Ruiz", "given": ["Annie"]}]}))
+        .await;
+    let of = json!({"reference": format!("Patient/{ana}")});
+    let lopez = s
+        .create(&json!({"resourceType": "RelatedPerson", "patient": of,
+            "name": [{"family": "Lopez", "given": ["Luz"]}]}))
+        .await;
+    let vega = s
+        .create(&json!({"resourceType": "RelatedPerson", "patient": of,
+            "name": [{"family": "Vega", "given": ["Val"]}, {"family": "Vega Soto"}]}))
+        .await;
+    let (status, answer) = s
+        .post(
+            "/Questionnaire/demographics/$populate",
+            &json!({"resourceType": "Parameters", "parameter": [
+                {"name": "subject", "valueReference": {"reference": format!("Patient/{ana}")}}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let response = &answer["parameter"][0]["resource"];
+    let items = &response["item"];
+    assert_eq!(answers_of(items, "patient.id"), std::slice::from_ref(&ana));
+    assert_eq!(answers_of(items, "patient.birthDate"), ["1980-03-27"]);
+    assert_eq!(groups(response, "patient.name"), 2, "{response}");
+    assert_eq!(answers_of(items, "patient.name.family"), ["Diaz", "Ruiz"]);
+    assert_eq!(
+        answers_of(items, "patient.name.given"),
+        ["Ana", "Maria", "Annie"]
+    );
+    assert_eq!(groups(response, "relative"), 2, "{response}");
+    assert_eq!(
+        sorted(answers_of(items, "relative.id")),
+        sorted(vec![lopez, vega])
+    );
+    // Each relative's own names, nested in its group.
+    let relatives: Vec<&Value> = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["linkId"] == "relative")
+        .collect();
+    let mut families: Vec<Vec<String>> = relatives
+        .iter()
+        .map(|r| answers_of(&r["item"], "relative.name.family"))
+        .collect();
+    families.sort();
+    assert_eq!(families, [vec!["Lopez"], vec!["Vega", "Vega Soto"]]);
+}
+
+#[tokio::test]
+async fn a_create_with_its_condition_in_the_query_string_is_conditional() {
+    // fhirpy's `get_or_create` sends the condition as the POST's query string:
+    // ignored, it made a second patient.
+    let s = server().await;
+    let mut ana = patient("Ana", "Diaz", "1980-03-27", "female");
+    ana["identifier"] = json!([{"system": "urn:test", "value": "q-1"}]);
+    let path = "/Patient?identifier=urn%3Atest%7Cq-1";
+    let first = s.call(Method::POST, path, Some(&ana), &[]).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    let again = s.call(Method::POST, path, Some(&ana), &[]).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+    assert_eq!(again.json()["id"], first.json()["id"]);
+    assert_eq!(s.ids("/Patient?identifier=urn:test|q-1").await.len(), 1);
+    // `_format` is not a condition; the same condition in the header is fine,
+    // another one is a 400; a condition the store cannot search is a 422.
+    let plain = s
+        .call(
+            Method::POST,
+            "/Patient?_format=json",
+            Some(&patient("Bo", "Diaz", "1990-01-01", "male")),
+            &[],
+        )
+        .await;
+    assert_eq!(plain.status, StatusCode::CREATED, "{}", plain.text);
+    let same = s
+        .call(
+            Method::POST,
+            path,
+            Some(&ana),
+            &[("If-None-Exist", "identifier=urn:test|q-1")],
+        )
+        .await;
+    assert_eq!(same.status, StatusCode::OK, "{}", same.text);
+    let other = s
+        .call(
+            Method::POST,
+            path,
+            Some(&ana),
+            &[("If-None-Exist", "identifier=urn:test|q-2")],
+        )
+        .await;
+    assert_eq!(other.status, StatusCode::BAD_REQUEST, "{}", other.text);
+    let unknown = s
+        .call(Method::POST, "/Patient?shoe-size=9", Some(&ana), &[])
+        .await;
+    assert_eq!(
+        unknown.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        unknown.text
+    );
 }

@@ -122,6 +122,7 @@ pub(crate) fn install(browser: bool) -> anyhow::Result<Tools> {
     }
     ensure_medplum_peer(&mut apt, &path)?;
     ensure_python_fhir_validator(&mut apt, &tools_dir)?;
+    ensure_python_fhir_client(&tools_dir)?;
     Ok(Tools {
         chromium,
         chromedriver,
@@ -441,6 +442,42 @@ fn ensure_python_fhir_validator(apt: &mut Apt, tools_dir: &Path) -> anyhow::Resu
     if !installed() {
         bail!(
             "fhir.resources {FHIR_RESOURCES_VERSION} did not install into {}",
+            venv.display()
+        );
+    }
+    Ok(())
+}
+
+/// fhirpy, PyPI's FHIR client: `backend/tests/fhir_client.rs` drives the server
+/// with it (a client nobody here wrote). Pure Python over requests and aiohttp;
+/// it leaves fhir.resources' pydantic 1 alone.
+const FHIRPY_VERSION: &str = "2.3.1";
+
+/// fhirpy in the validator's virtualenv (made just before).
+fn ensure_python_fhir_client(tools_dir: &Path) -> anyhow::Result<()> {
+    let venv = tools_dir.join("fhir-validator");
+    let installed = || {
+        output(
+            Command::new(venv.join("bin").join("python"))
+                .args(["-c", "import fhirpy; print(fhirpy.__version__)"]),
+        )
+        .is_ok_and(|v| v.trim() == FHIRPY_VERSION)
+    };
+    if installed() {
+        println!("    fhirpy {FHIRPY_VERSION} (FHIR client for tests): installed");
+        return Ok(());
+    }
+    println!(
+        "    fhirpy {FHIRPY_VERSION}: installing from PyPI into {}",
+        venv.display()
+    );
+    let mut pip = Command::new(venv.join("bin").join("pip"));
+    pip.args(["install", "--quiet", "--disable-pip-version-check"])
+        .arg(format!("fhirpy=={FHIRPY_VERSION}"));
+    run_step("pip install fhirpy", pip)?;
+    if !installed() {
+        bail!(
+            "fhirpy {FHIRPY_VERSION} did not install into {}",
             venv.display()
         );
     }

@@ -564,21 +564,20 @@ pub(super) async fn search_post(
     Ok(fhir_json(StatusCode::OK, &bundle))
 }
 
-/// `POST /fhir/{type}`, conditional with `If-None-Exist`: 201 with the new
-/// resource, or 200 with the one the condition found.
+/// `POST /fhir/{type}`, conditional with `If-None-Exist` (or, as fhirpy's
+/// `get_or_create` sends it, the condition as the query string): 201 with the
+/// new resource, or 200 with the one the condition found.
 #[tracing::instrument(skip_all, fields(fhir.type = %resource_type))]
 pub(super) async fn create(
     State(app): State<AppState>,
     actor: Actor,
     headers: HeaderMap,
     Path(resource_type): Path<String>,
+    RawQuery(raw): RawQuery,
     Json(resource): Json<Value>,
 ) -> Result<Response, ApiError> {
     of_type(&resource_type, &resource)?;
-    let if_none_exist = headers
-        .get("if-none-exist")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let if_none_exist = if_none_exist(&headers, raw.as_deref())?;
     let mut outcomes = app
         .store
         .transaction(vec![StoreRequest::Create {
@@ -598,6 +597,36 @@ pub(super) async fn create(
         )
         .await?;
     Ok(written_response(&outcome, prefer_return(&headers)))
+}
+
+/// A create's condition: the `If-None-Exist` header, or the query string less
+/// `_format` and `_pretty` (never ignored: a client that sends its condition
+/// there would otherwise get a duplicate). Both, and different, is a 400.
+fn if_none_exist(headers: &HeaderMap, raw: Option<&str>) -> Result<Option<String>, ApiError> {
+    let header = headers
+        .get("if-none-exist")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let query = match raw.filter(|q| !q.is_empty()) {
+        Some(raw) => {
+            let pairs: Vec<(String, String)> = query_pairs(raw)?
+                .into_iter()
+                .filter(|(k, _)| k != "_format" && k != "_pretty")
+                .collect();
+            (!pairs.is_empty()).then(|| serde_urlencoded::to_string(&pairs).unwrap_or_default())
+        }
+        None => None,
+    };
+    match (header, query) {
+        (Some(h), Some(q)) if search::pairs(&h) != search::pairs(&q) => Err(ApiError::BadRequest(
+            Issue::error(
+                IssueType::Invalid,
+                "Give a create's condition once: in If-None-Exist or as the query string",
+            )
+            .at("If-None-Exist"),
+        )),
+        (h, q) => Ok(h.or(q)),
+    }
 }
 
 /// `PUT /fhir/{type}/{id}`: a new version (or the first, 201); `If-Match` with an

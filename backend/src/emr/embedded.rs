@@ -47,6 +47,19 @@ fn bad_query() -> EmrError {
     }
 }
 
+fn too_many() -> EmrError {
+    EmrError::Rejected {
+        status: 422,
+        issues: vec![Issue::error(
+            IssueType::TooCostly,
+            format!(
+                "The search finds more than {} resources: narrow it",
+                super::SEARCH_LIMIT
+            ),
+        )],
+    }
+}
+
 #[async_trait]
 impl Emr for Embedded {
     fn kind(&self) -> &'static str {
@@ -75,6 +88,43 @@ impl Emr for Embedded {
             .await
             .map_err(|e| database(&e))?;
         Ok(found.into_iter().map(|s| s.resource).collect())
+    }
+
+    async fn search(&self, resource_type: &str, query: &str) -> Result<Vec<Value>, EmrError> {
+        if !search::PARAMETERS.iter().any(|(t, _)| *t == resource_type) {
+            return Err(EmrError::Rejected {
+                status: 422,
+                issues: vec![Issue::error(
+                    IssueType::NotSupported,
+                    format!("This server keeps no {resource_type} resources to search"),
+                )],
+            });
+        }
+        let pairs = search::pairs(query).ok_or_else(bad_query)?;
+        let mut query =
+            search::parse(resource_type, &pairs).map_err(|issues| EmrError::Rejected {
+                status: 422,
+                issues,
+            })?;
+        let mut out = Vec::new();
+        loop {
+            let (found, total) = self
+                .store
+                .search(resource_type, &query)
+                .await
+                .map_err(|e| database(&e))?;
+            if query.total_only() || found.is_empty() {
+                return Ok(out);
+            }
+            query.offset += found.len();
+            out.extend(found.into_iter().map(|s| s.resource));
+            if out.len() > super::SEARCH_LIMIT {
+                return Err(too_many());
+            }
+            if query.offset >= total {
+                return Ok(out);
+            }
+        }
     }
 
     async fn read_patient(&self, id: &str) -> Result<Option<Value>, EmrError> {

@@ -52,6 +52,9 @@ impl EmrError {
     }
 }
 
+/// The most resources [`Emr::search`] gathers for one search.
+pub const SEARCH_LIMIT: usize = 1000;
+
 /// What the intake pipeline needs from an EMR.
 #[async_trait]
 pub trait Emr: Send + Sync + std::fmt::Debug {
@@ -73,6 +76,12 @@ pub trait Emr: Send + Sync + std::fmt::Debug {
 
     /// Patients matching a FHIR search (`family=…&birthdate=…`), one page.
     async fn search_patients(&self, query: &str) -> Result<Vec<Value>, EmrError>;
+
+    /// The resources of `resource_type` a FHIR search finds (`patient=…&code=…`:
+    /// SDC `$populate`'s `x-fhir-query`), every page up to [`SEARCH_LIMIT`];
+    /// more is [`EmrError::Rejected`] `too-costly`, a search this EMR cannot run
+    /// (a type it does not keep, a parameter it does not know) `Rejected` too.
+    async fn search(&self, resource_type: &str, query: &str) -> Result<Vec<Value>, EmrError>;
 
     /// The current version of `Patient/{id}`.
     async fn read_patient(&self, id: &str) -> Result<Option<Value>, EmrError>;

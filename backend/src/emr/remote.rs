@@ -729,8 +729,12 @@ impl Inner {
     ) -> Result<Page, EmrError> {
         let form = serde_urlencoded::to_string(params)
             .map_err(|_| rejected_here(IssueType::Value, "Not a valid search"))?;
+        // `handling=strict`: a parameter the EMR does not know is an error, not
+        // ignored (which would find every resource of the type).
+        let strict = HeaderName::from_static("prefer");
         if !self.get_search.load(Ordering::Relaxed) {
-            let mut call = Call::new("search", Method::POST, format!("{resource_type}/_search"));
+            let mut call = Call::new("search", Method::POST, format!("{resource_type}/_search"))
+                .header(strict.clone(), "handling=strict")?;
             call.body = Body::Form(form.clone());
             let answer = self.send(&call).await?;
             if !matches!(answer.status, 404 | 405 | 501) {
@@ -742,7 +746,8 @@ impl Inner {
             );
             self.get_search.store(true, Ordering::Relaxed);
         }
-        let call = Call::new("search", Method::GET, format!("{resource_type}?{form}"));
+        let call = Call::new("search", Method::GET, format!("{resource_type}?{form}"))
+            .header(strict, "handling=strict")?;
         page_of("search", &self.send(&call).await?, resource_type)
     }
 
@@ -850,6 +855,24 @@ impl Emr for Remote {
         let params = crate::store::search::pairs(query)
             .ok_or_else(|| rejected_here(IssueType::Value, "Not a valid search"))?;
         Ok(self.inner.search("Patient", &params).await?.resources)
+    }
+
+    async fn search(&self, resource_type: &str, query: &str) -> Result<Vec<Value>, EmrError> {
+        let mut params = crate::store::search::pairs(query)
+            .ok_or_else(|| rejected_here(IssueType::Value, "Not a valid search"))?;
+        // One page, as large as the EMR gives: `Page` does not follow `next`
+        // links, so a search with more is refused rather than cut short.
+        if !params.iter().any(|(k, _)| k == "_count") {
+            params.push(("_count".into(), super::SEARCH_LIMIT.to_string()));
+        }
+        let page = self.inner.search(resource_type, &params).await?;
+        if page.more {
+            return Err(rejected_here(
+                IssueType::TooCostly,
+                "The EMR has more than one page of results for this search: narrow it",
+            ));
+        }
+        Ok(page.resources)
     }
 
     async fn read_patient(&self, id: &str) -> Result<Option<Value>, EmrError> {

@@ -54,6 +54,8 @@ pub enum IssueType {
     Duplicate,
     /// The request would cost more than the server spends on one.
     TooCostly,
+    /// The caller's role may not do this.
+    Forbidden,
 }
 
 impl IssueType {
@@ -67,6 +69,7 @@ impl IssueType {
             IssueType::Conflict => "conflict",
             IssueType::Duplicate => "duplicate",
             IssueType::TooCostly => "too-costly",
+            IssueType::Forbidden => "forbidden",
             IssueType::NotFound => "not-found",
             IssueType::NotSupported => "not-supported",
             IssueType::Exception => "exception",
@@ -98,6 +101,14 @@ impl Issue {
             code,
             diagnostics: diagnostics.into(),
             expression: None,
+        }
+    }
+
+    /// A warning issue.
+    pub fn warning(code: IssueType, diagnostics: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Warning,
+            ..Self::error(code, diagnostics)
         }
     }
 

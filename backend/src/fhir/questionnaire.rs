@@ -59,6 +59,10 @@ mod url {
     /// (`GET /api/invitation/form`); elsewhere `%patient` is empty.
     pub(super) const LAUNCH_CONTEXT: &str =
         "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-launchContext";
+    /// SDC's `itemPopulationContext` on a group: `$populate` fills one instance
+    /// per resource of it (the browser has no use for it).
+    pub(super) const ITEM_POPULATION_CONTEXT: &str =
+        "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-itemPopulationContext";
     /// On a string element (`_text`, `_title`, `_display`…): the same text in
     /// another language, as the sub-extensions `lang` and `content`.
     pub(super) const TRANSLATION: &str = "http://hl7.org/fhir/StructureDefinition/translation";
@@ -346,6 +350,7 @@ const ITEM_EXTENSIONS: &[&str] = &[
     url::ENABLE_WHEN_EXPRESSION,
     url::INITIAL_EXPRESSION,
     url::INITIAL_EXPRESSION_OLD,
+    url::ITEM_POPULATION_CONTEXT,
 ];
 
 /// Whether `url` is one of SDC's extraction extensions: the form does not need
@@ -735,6 +740,13 @@ impl Compiler<'_> {
             .iter()
             .filter(|e| e.url == url::VARIABLE)
             .filter_map(|e| match &e.value {
+                // An `x-fhir-query` variable is a search `$populate` runs on the
+                // server (and binds by name), not FHIRPath for the evaluator.
+                Some(ExtensionValue::Expression(x))
+                    if x.language.value.as_deref() == Some("application/x-fhir-query") =>
+                {
+                    None
+                }
                 Some(ExtensionValue::Expression(x)) => Some(Variable {
                     name: x
                         .name

@@ -641,10 +641,36 @@ pub fn parse(resource_type: &str, pairs: &[(String, String)]) -> Result<Query, V
                         values: parsed,
                     });
                 }
-                (Some(Kind::Reference | Kind::Uri), None) => {
+                (Some(Kind::Uri), None) => {
                     query.conditions.push(Condition::Exact {
                         name: name.to_owned(),
                         values: values.iter().map(|v| (*v).to_owned()).collect(),
+                    });
+                }
+                (Some(Kind::Reference), None) => {
+                    // A bare id names a Patient where the parameter can only
+                    // point at one (`patient=123`, as SDC's `{{%patient.id}}`
+                    // queries write it); elsewhere it is ambiguous, and compared
+                    // whole it would silently find nothing.
+                    let mut exact = Vec::new();
+                    for v in &values {
+                        if v.contains('/') {
+                            exact.push((*v).to_owned());
+                        } else if name == "patient" {
+                            exact.push(format!("Patient/{v}"));
+                        } else {
+                            issues.push(
+                                Issue::error(
+                                    IssueType::NotSupported,
+                                    "Name the type with the id (Patient/123): this parameter may point at several types",
+                                )
+                                .at(key.clone()),
+                            );
+                        }
+                    }
+                    query.conditions.push(Condition::Exact {
+                        name: name.to_owned(),
+                        values: exact,
                     });
                 }
                 (Some(_), Some(m)) => issues.push(unsupported(m)),

@@ -246,8 +246,12 @@ async function handle(req, res) {
       }
     }
   }
+  // A search by GET, or by POST to {type}/_search with its parameters in the body.
   const typeSearch = req.method === 'GET' && /^[A-Z][A-Za-z]+$/.test(rel);
-  const unknown = typeSearch && unknownSearchParam(rel, Object.fromEntries(url.searchParams));
+  const postSearch = req.method === 'POST' && /^[A-Z][A-Za-z]+\/_search$/.test(rel);
+  const searchType = typeSearch ? rel : postSearch ? rel.split('/')[0] : null;
+  const searchParams = { ...Object.fromEntries(url.searchParams), ...(postSearch ? body ?? {} : {}) };
+  const unknown = searchType && unknownSearchParam(searchType, searchParams);
   if (unknown) return send(res, 400, outcome('not-supported', `Unknown search parameter: ${unknown}`));
 
   const request = { method: req.method, url: rel + url.search, pathname: '', params: {}, query: {}, body, headers: req.headers, config: { transactions: true } };
