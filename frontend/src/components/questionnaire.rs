@@ -1108,7 +1108,7 @@ impl Inputs<'_> {
     fn slider(&self, field: &Element) {
         let bound = |limit: &Option<Value>, default: &str| match limit {
             Some(Value::Integer(i)) => i.to_string(),
-            Some(Value::Decimal(d)) => d.to_string(),
+            Some(Value::Decimal(d)) => number_text(*d),
             _ => default.to_owned(),
         };
         let constraints = &self.item.constraints;
@@ -1397,10 +1397,20 @@ fn shown_text(value: &Value) -> String {
         Value::Time(s) => s.get(..5).unwrap_or(s).to_owned(),
         Value::DateTime(s) => s.get(..16).unwrap_or(s).to_owned(),
         Value::Integer(i) => i.to_string(),
-        Value::Decimal(d) => d.to_string(),
-        Value::Quantity(q) => q.value.map(|v| v.to_string()).unwrap_or_default(),
+        Value::Decimal(d) => number_text(*d),
+        Value::Quantity(q) => q.value.map(number_text).unwrap_or_default(),
         _ => String::new(),
     }
+}
+
+/// A number as the browser writes it (`String(x)`: the shortest text that reads
+/// back as the same number, as Rust's `Display` gives for a form's values), so
+/// the app carries no float formatter of its own (about 8 kB of the wasm).
+fn number_text(x: f64) -> String {
+    js_sys::Number::from(x)
+        .to_string_with_radix(10)
+        .map(String::from)
+        .unwrap_or_default()
 }
 
 /// The answer typed as `raw` into an item of `kind`; text that is not a number
