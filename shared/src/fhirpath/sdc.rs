@@ -7,7 +7,7 @@
 //! parse is skipped here (the import lists it): its item keeps its `enableWhen`,
 //! its value is not calculated.
 
-use super::eval::{num, string_of, truth};
+use super::eval::{decimal_text, num, string_of, truth};
 use super::{Env, EvalError, Node, parse};
 use crate::answers::{instance_prefix, item_path};
 use crate::date::Date;
@@ -226,7 +226,11 @@ fn to_value(item: &Item, n: &Node<'_>) -> Option<Value> {
             if let Node::Coding(c, _) = n {
                 return Some(Value::Coding((*c).clone()));
             }
-            let s = string_of(n)?;
+            // A number names an option's code as written (`1`, not `1.0`).
+            let s = match n {
+                Node::Dec(d) => decimal_text(*d),
+                _ => string_of(n)?,
+            };
             let option = item.options.iter().find(|o| match &o.value {
                 Value::Coding(c) => {
                     c.code.as_deref() == Some(&s) || c.display.as_deref() == Some(&s)
