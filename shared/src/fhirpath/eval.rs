@@ -148,8 +148,8 @@ fn moment(n: &Node<'_>) -> Option<(Moment, bool)> {
 }
 
 /// A quantity in its base unit where we know it (`1 week` is `7 'd'`, `4 'g'`
-/// is `4000 'mg'`), as milliseconds, grams or metres.
-#[cfg(feature = "launch-context")]
+/// is `4000 'mg'`), as milliseconds, grams or metres: the same in the browser
+/// and on the server, so `1000 'g' = 1 'kg'` in a form means the same on both.
 fn base_unit(v: f64, u: &str) -> (f64, &str) {
     let (factor, base) = match u {
         "millisecond" | "ms" => (1.0, "ms"),
@@ -169,13 +169,6 @@ fn base_unit(v: f64, u: &str) -> (f64, &str) {
         _ => (1.0, u),
     };
     (v * factor, base)
-}
-
-#[cfg(not(feature = "launch-context"))]
-/// In the browser, units are compared as written (forms compare a quantity
-/// answer with a limit in its own unit).
-fn base_unit(v: f64, u: &str) -> (f64, &str) {
-    (v, u)
 }
 
 /// Whether two decimals are equal, within the rounding of binary floating point
@@ -240,7 +233,6 @@ fn equal(x: &[Node<'_>], y: &[Node<'_>]) -> Option<bool> {
 }
 
 /// Decimal places of a number as we print it.
-#[cfg(feature = "launch-context")]
 fn places(x: f64) -> i32 {
     decimal_text(x)
         .split_once('.')
@@ -256,8 +248,8 @@ fn equivalent(x: &[Node<'_>], y: &[Node<'_>]) -> bool {
     };
     let same = |a: &Node<'_>, b: &Node<'_>| {
         let (a, b) = (&*lift(a), &*lift(b));
-        // Numbers (and quantities) to the precision of the less precise one.
-        #[cfg(feature = "launch-context")]
+        // Numbers (and quantities) to the precision of the less precise one,
+        // in the browser as on the server.
         let numbers = match (a, b) {
             (Node::Qty(p, u), Node::Qty(q, v)) => {
                 let ((p2, u2), (q2, v2)) = (base_unit(*p, u), base_unit(*q, v));
@@ -267,7 +259,6 @@ fn equivalent(x: &[Node<'_>], y: &[Node<'_>]) -> bool {
                 .zip(num(b))
                 .map(|(p, q)| (p, q, places(p).min(places(q)), 1.0)),
         };
-        #[cfg(feature = "launch-context")]
         if let Some((p, q, digits, scale)) = numbers {
             let r = 10f64.powi(digits) * scale;
             return ((p * r).round() - (q * r).round()).abs() < 0.5 || same_number(p, q);
@@ -788,7 +779,7 @@ fn arith<'a>(op: Op, x: &Node<'a>, y: &Node<'a>) -> Option<Node<'a>> {
                 (_, true) => (a / b, "1".to_owned()),
                 _ => (a / b, format!("{u}/{v}")),
             };
-            r.is_finite().then(|| Node::Qty(r, Cow::Owned(unit)))
+            r.is_finite().then_some(Node::Qty(r, Cow::Owned(unit)))
         }
         (Op::Mul | Op::Divide, Node::Qty(a, u), n) => {
             let b = num(n)?;

@@ -272,6 +272,12 @@ fn expressions_evaluate_as_fhirpath_says() {
         ("(1.5 * 2).toString() & ' kg'", "'3.0 kg'"),
         ("2.0 'cm' * 2.0 'm'", "error"),
         ("4 'g' / 2", "2 'g'"),
+        // Units and decimal precision compare alike in the browser and on the server.
+        ("1000 'g' = 1 'kg'", "true"),
+        ("1 week = 7 days", "true"),
+        ("150 'cm' < 2 'm'", "true"),
+        ("1.0 ~ 1.04", "true"),
+        ("1.0 = 1.04", "false"),
     ];
     let mut failures = vec![];
     for (text, expected) in cases {
