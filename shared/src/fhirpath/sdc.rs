@@ -7,8 +7,11 @@
 //! parse is skipped here (the import lists it): its item keeps its `enableWhen`,
 //! its value is not calculated.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use super::eval::{decimal_text, num, string_of, truth};
-use super::{Env, EvalError, Node, parse};
+use super::{Env, EvalError, Expr, Node, parse};
 use crate::answers::{instance_prefix, item_path};
 use crate::date::Date;
 use crate::form::{Form, Item, ItemKind, Quantity, Value, Variable};
@@ -90,15 +93,41 @@ fn compute_from<'a>(
     walker.out
 }
 
+/// Most parsed expressions kept per thread: more than a real form has (715
+/// has 54), few enough that uploaded forms cannot grow it without bound (at
+/// most 8 kB of text each).
+const PARSED_MAX: usize = 512;
+
+thread_local! {
+    /// Expressions already parsed, by their text (none: it does not parse). A
+    /// form's expressions are evaluated at every answer the patient gives, and
+    /// parsing them again each time cost about as much as evaluating them.
+    static PARSED: RefCell<Map<Option<Rc<Expr>>>> = RefCell::default();
+}
+
+/// `text` parsed (as [`parse`]), from the cache when it was parsed before.
+fn parsed(text: &str) -> Result<Rc<Expr>, EvalError> {
+    PARSED.with(|cache| {
+        if let Some(found) = cache.borrow().get(text) {
+            return found.clone().ok_or(EvalError::Invalid);
+        }
+        let expr = parse(text).ok().map(Rc::new);
+        let mut cache = cache.borrow_mut();
+        if cache.len() >= PARSED_MAX {
+            cache.clear();
+        }
+        cache.insert(text.to_owned(), expr.clone());
+        expr.ok_or(EvalError::Invalid)
+    })
+}
+
 /// `base` with `vars` evaluated in order (each sees those before it).
 fn scope<'a>(base: &Env<'a>, vars: &'a [Variable], context: &[Node<'a>]) -> Env<'a> {
     let mut env = base.clone();
     for v in vars {
         // One that does not parse or evaluate stays an error: what reads it is
         // uncomputed, not computed from an empty value.
-        let value = parse(&v.expression)
-            .map_err(|_| EvalError::Invalid)
-            .and_then(|e| env.eval(&e, context));
+        let value = parsed(&v.expression).and_then(|e| env.eval(&e, context));
         env.vars.push((&v.name, value));
     }
     env
@@ -129,7 +158,7 @@ impl Walker {
             let own = scope(env, &def.variables, &first);
             // None: no expression; an error: it does not parse or evaluate.
             let attempt = |text: &Option<String>| {
-                let expr = parse(text.as_deref()?).map_err(|_| EvalError::Invalid);
+                let expr = parsed(text.as_deref()?);
                 Some(expr.and_then(|e| own.eval(&e, &first)))
             };
             let run = |text: &Option<String>| attempt(text)?.ok();

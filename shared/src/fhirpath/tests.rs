@@ -557,3 +557,29 @@ fn decimals_print_without_float_formatting_noise() {
         assert_eq!(decimal_text(x), text, "{x}");
     }
 }
+
+/// Expressions are parsed once per thread and text: evaluating a form again
+/// (at every answer) gives the same results, and one that does not parse stays
+/// uncomputed every time, never computed from an empty value.
+#[test]
+fn a_forms_expressions_evaluate_alike_each_time_they_are_parsed_once() {
+    let mut total = Item::new("total", ItemKind::Integer);
+    total.expressions.calculated = Some("%resource.item.answer.value.ofType(Integer).sum()".into());
+    let mut broken = Item::new("broken", ItemKind::Integer);
+    broken.expressions.calculated = Some("item.answer.value.sum(".into());
+    let form = form(vec![Item::new("a", ItemKind::Integer), total, broken]);
+    for n in 1..=3 {
+        let response = QuestionnaireResponse::new(
+            None,
+            "in-progress",
+            vec![answer("a", vec![Value::Integer(n)])],
+        );
+        let computed = sdc::compute(&form, &response, None, false);
+        assert_eq!(
+            computed.calculated.get("total"),
+            Some(&vec![Value::Integer(n)]),
+            "{n}"
+        );
+        assert_eq!(computed.uncomputed, ["broken"], "{n}");
+    }
+}
