@@ -1403,14 +1403,11 @@ fn shown_text(value: &Value) -> String {
     }
 }
 
-/// A number as the browser writes it (`String(x)`: the shortest text that reads
-/// back as the same number, as Rust's `Display` gives for a form's values), so
-/// the app carries no float formatter of its own (about 8 kB of the wasm).
+/// A number as `Display` writes it (the shortest text that reads back as the
+/// same number), without the standard library's float formatter (see
+/// `shared::float::format_f64`).
 fn number_text(x: f64) -> String {
-    js_sys::Number::from(x)
-        .to_string_with_radix(10)
-        .map(String::from)
-        .unwrap_or_default()
+    shared::float::format_f64(x)
 }
 
 /// The answer typed as `raw` into an item of `kind`; text that is not a number

@@ -102,21 +102,26 @@ thread_local! {
     /// Expressions already parsed, by their text (none: it does not parse). A
     /// form's expressions are evaluated at every answer the patient gives, and
     /// parsing them again each time cost about as much as evaluating them.
-    static PARSED: RefCell<Map<Option<Rc<Expr>>>> = RefCell::default();
+    static PARSED: RefCell<Vec<(String, Option<Rc<Expr>>)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// `text` parsed (as [`parse`]), from the cache when it was parsed before.
 fn parsed(text: &str) -> Result<Rc<Expr>, EvalError> {
     PARSED.with(|cache| {
-        if let Some(found) = cache.borrow().get(text) {
-            return found.clone().ok_or(EvalError::Invalid);
-        }
-        let expr = parse(text).ok().map(Rc::new);
-        let mut cache = cache.borrow_mut();
-        if cache.len() >= PARSED_MAX {
-            cache.clear();
-        }
-        cache.insert(text.to_owned(), expr.clone());
+        let found = cache
+            .borrow()
+            .iter()
+            .find(|(t, _)| t == text)
+            .map(|(_, e)| e.clone());
+        let expr = found.unwrap_or_else(|| {
+            let expr = parse(text).ok().map(Rc::new);
+            let mut cache = cache.borrow_mut();
+            if cache.len() >= PARSED_MAX {
+                cache.clear();
+            }
+            cache.push((text.to_owned(), expr.clone()));
+            expr
+        });
         expr.ok_or(EvalError::Invalid)
     })
 }
