@@ -162,6 +162,114 @@ fn round(num: &Big, den: &Big, sticky: bool) -> u64 {
     }
 }
 
+/// `x` as `x.to_string()` writes it (the shortest decimal that reads back as
+/// `x`, never an exponent: `0.001`, `1e21` in full; `NaN`, `inf`, `-0`), without
+/// the standard library's float formatter (Grisu and Dragon with their tables,
+/// several kB of the browser's wasm): from the exact decimal expansion of `x`,
+/// the fewest significant digits, correctly rounded, that [`parse_f64`] reads
+/// back as `x`. The tests compare it with the standard library.
+pub fn format_f64(x: f64) -> String {
+    if x.is_nan() {
+        return "NaN".into();
+    }
+    let sign = if x.is_sign_negative() { "-" } else { "" };
+    if x.is_infinite() {
+        return format!("{sign}inf");
+    }
+    if x == 0.0 {
+        return format!("{sign}0");
+    }
+    let bits = x.abs().to_bits();
+    let field = ((bits >> 52) & 0x7ff) as i32;
+    let fraction = bits & ((1 << 52) - 1);
+    let (m, e) = if field == 0 {
+        (fraction, -1074)
+    } else {
+        (fraction | (1 << 52), field - 1075)
+    };
+    // |x| = m × 2^e: as an integer times a power of ten, m × 5^-e × 10^e.
+    let mut big = Big(vec![m as u32, (m >> 32) as u32]);
+    big.trim();
+    if e >= 0 {
+        big = big.shl(e as usize);
+    } else {
+        let mut fives = -e;
+        while fives > 0 {
+            let k = fives.min(13);
+            big.mul_add(5u32.pow(k as u32), 0);
+            fives -= k;
+        }
+    }
+    let digits = big.decimal();
+    // The value is 0.d₁d₂… × 10^point.
+    let point = digits.len() as i32 + e.min(0);
+    // Of the two p-digit numbers around x, the nearer first (as the standard
+    // library prefers it), then the other: the first to read back as x.
+    for p in 1..digits.len() {
+        let rest = &digits[p..];
+        // An exact half goes up, as the standard library writes it.
+        let nearer_up = rest.first().is_some_and(|&d| d >= 5);
+        for up in [nearer_up, !nearer_up] {
+            let (kept, at) = round_to(&digits, p, point, up);
+            let text = decimal_text(sign, &kept, at);
+            if parse_f64(&text) == Some(x) {
+                return text;
+            }
+        }
+    }
+    let (kept, at) = round_to(&digits, digits.len(), point, false);
+    decimal_text(sign, &kept, at)
+}
+
+/// The first `p` of `digits` (most significant first, value 0.digits × 10^point),
+/// plus one in the last place when `up`, without trailing zeros, and the point.
+fn round_to(digits: &[u8], p: usize, point: i32, up: bool) -> (Vec<u8>, i32) {
+    let mut kept = digits[..p].to_vec();
+    let mut point = point;
+    if up {
+        let mut i = p;
+        loop {
+            if i == 0 {
+                kept.insert(0, 1);
+                kept.pop();
+                point += 1;
+                break;
+            }
+            i -= 1;
+            if kept[i] == 9 {
+                kept[i] = 0;
+            } else {
+                kept[i] += 1;
+                break;
+            }
+        }
+    }
+    while kept.len() > 1 && kept.last() == Some(&0) {
+        kept.pop();
+    }
+    (kept, point)
+}
+
+/// `sign`, then 0.digits × 10^point written out in full.
+fn decimal_text(sign: &str, digits: &[u8], point: i32) -> String {
+    let mut out = String::from(sign);
+    let text: String = digits.iter().map(|d| char::from(b'0' + d)).collect();
+    let len = digits.len() as i32;
+    if point <= 0 {
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', (-point) as usize));
+        out.push_str(&text);
+    } else if point >= len {
+        out.push_str(&text);
+        out.extend(std::iter::repeat_n('0', (point - len) as usize));
+    } else {
+        out.push_str(&text[..point as usize]);
+        out.push('.');
+        out.push_str(&text[point as usize..]);
+    }
+    out
+}
+
 /// A non-negative big integer, 32-bit limbs, least significant first.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Big(Vec<u32>);
@@ -175,6 +283,42 @@ impl From<u32> for Big {
 }
 
 impl Big {
+    /// self = self / d, returning the remainder.
+    fn div_small(&mut self, d: u32) -> u32 {
+        let mut rem = 0u64;
+        for limb in self.0.iter_mut().rev() {
+            let v = (rem << 32) | u64::from(*limb);
+            *limb = (v / u64::from(d)) as u32;
+            rem = v % u64::from(d);
+        }
+        self.trim();
+        rem as u32
+    }
+
+    /// Its decimal digits, most significant first (none for zero).
+    fn decimal(mut self) -> Vec<u8> {
+        let mut chunks = Vec::new();
+        while !self.0.is_empty() {
+            chunks.push(self.div_small(1_000_000_000));
+        }
+        let mut out = Vec::new();
+        for (i, chunk) in chunks.iter().rev().enumerate() {
+            let mut nine = [0u8; 9];
+            let mut c = *chunk;
+            for d in nine.iter_mut().rev() {
+                *d = (c % 10) as u8;
+                c /= 10;
+            }
+            if i == 0 {
+                let first = nine.iter().position(|&d| d != 0).unwrap_or(8);
+                out.extend_from_slice(&nine[first..]);
+            } else {
+                out.extend_from_slice(&nine);
+            }
+        }
+        out
+    }
+
     fn trim(&mut self) {
         while self.0.last() == Some(&0) {
             self.0.pop();
@@ -305,7 +449,64 @@ impl Big {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_f64;
+    use super::{format_f64, parse_f64};
+
+    /// Our text for `x` is the standard library's, and reads back as `x`.
+    fn check_format(x: f64) {
+        let ours = format_f64(x);
+        assert_eq!(ours, x.to_string(), "{x:e}");
+        if x.is_finite() {
+            assert_eq!(
+                parse_f64(&ours).map(f64::to_bits),
+                Some(x.to_bits()),
+                "{ours}"
+            );
+        }
+    }
+
+    #[test]
+    fn floats_are_written_as_the_standard_library_writes_them() {
+        for x in [
+            0.0,
+            -0.0,
+            1.0,
+            -1.5,
+            70.5,
+            0.1,
+            0.1 + 0.2,
+            1.0 / 3.0,
+            22.857_142_857_142_858,
+            100.0,
+            1e21,
+            1e22,
+            1e-7,
+            123_456_789.125,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            5e-324,
+            2f64.powi(-1074) * 3.0,
+            9_007_199_254_740_993.0,
+            0.000_123,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ] {
+            check_format(x);
+        }
+        for e in -1074..1024 {
+            check_format(2f64.powi(e));
+        }
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..20_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            check_format(f64::from_bits(state));
+            // Decimals as forms have them: a few digits and places.
+            let places = (state >> 60) as i32 % 6;
+            check_format((state % 1_000_000) as f64 / 10f64.powi(places));
+        }
+    }
 
     fn check(text: &str) {
         let ours = parse_f64(text);

@@ -372,7 +372,7 @@ impl AnswerOption {
             | Value::Time(s)
             | Value::Reference(s) => s.clone(),
             Value::Integer(i) => i.to_string(),
-            Value::Decimal(d) => d.to_string(),
+            Value::Decimal(d) => crate::float::format_f64(*d),
             Value::Boolean(b) => b.to_string(),
             // Options are codes, text, integers, dates, times or references (R4).
             Value::Quantity(_) | Value::Attachment(_) => String::new(),

@@ -856,7 +856,7 @@ impl ToJson for f64 {
     /// `null` for what JSON cannot hold (as serde_json).
     fn write_json(&self, out: &mut String) {
         if self.is_finite() {
-            out.push_str(&self.to_string());
+            out.push_str(&crate::float::format_f64(*self));
         } else {
             out.push_str("null");
         }

@@ -1108,7 +1108,7 @@ impl Inputs<'_> {
     fn slider(&self, field: &Element) {
         let bound = |limit: &Option<Value>, default: &str| match limit {
             Some(Value::Integer(i)) => i.to_string(),
-            Some(Value::Decimal(d)) => d.to_string(),
+            Some(Value::Decimal(d)) => number_text(*d),
             _ => default.to_owned(),
         };
         let constraints = &self.item.constraints;
@@ -1397,10 +1397,17 @@ fn shown_text(value: &Value) -> String {
         Value::Time(s) => s.get(..5).unwrap_or(s).to_owned(),
         Value::DateTime(s) => s.get(..16).unwrap_or(s).to_owned(),
         Value::Integer(i) => i.to_string(),
-        Value::Decimal(d) => d.to_string(),
-        Value::Quantity(q) => q.value.map(|v| v.to_string()).unwrap_or_default(),
+        Value::Decimal(d) => number_text(*d),
+        Value::Quantity(q) => q.value.map(number_text).unwrap_or_default(),
         _ => String::new(),
     }
+}
+
+/// A number as `Display` writes it (the shortest text that reads back as the
+/// same number), without the standard library's float formatter (see
+/// `shared::float::format_f64`).
+fn number_text(x: f64) -> String {
+    shared::float::format_f64(x)
 }
 
 /// The answer typed as `raw` into an item of `kind`; text that is not a number

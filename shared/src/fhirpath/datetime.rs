@@ -203,7 +203,6 @@ pub(crate) fn compare(a: &Moment, b: &Moment) -> Option<Ordering> {
     (pa == pb).then_some(Ordering::Equal)
 }
 
-#[cfg(feature = "launch-context")]
 /// `m` plus `amount` of `unit` (a calendar word or a UCUM time unit); none for
 /// a unit that is not a time span a date can add (`'mo'`, `'a'`, `'cm'`).
 pub(crate) fn add(m: &Moment, amount: f64, unit: &str) -> Option<Moment> {
@@ -232,7 +231,6 @@ pub(crate) fn add(m: &Moment, amount: f64, unit: &str) -> Option<Moment> {
     Some(Moment::from_millis(m.millis() + ms, m))
 }
 
-#[cfg(feature = "launch-context")]
 fn add_months(m: &Moment, n: i64) -> Moment {
     let total = m.parts[0] * 12 + (m.parts[1] - 1) + n;
     let mut out = *m;
@@ -242,7 +240,6 @@ fn add_months(m: &Moment, n: i64) -> Moment {
     out
 }
 
-#[cfg(feature = "launch-context")]
 /// The moment as FHIRPath writes it (without `@`), at its own precision; a
 /// time (`time`) from the hour on.
 pub(crate) fn format(m: &Moment, time: bool) -> String {

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::cmp::Ordering;
 
 use super::datetime::{self, Moment};
-use super::{Expr, Node, Op};
+use super::{Expr, Func, Node, Op};
 use crate::date::Date;
 use crate::form::{Form, Item, Value};
 #[cfg(feature = "launch-context")]
@@ -47,11 +47,12 @@ pub struct Env<'a> {
     pub today: Option<Date>,
     pub now: Option<&'a str>,
     pub vars: Vec<(&'a str, Result<Nodes<'a>, EvalError>)>,
-    /// Whether date arithmetic (`today() - 18 years`) is evaluated: only over
-    /// FHIR JSON on the server ([`Env::json`]). A form's expressions run
-    /// without it everywhere (the browser's bundle cannot afford it), so the
-    /// browser and the server's checks agree: such an expression is an error,
-    /// its calculated value uncomputed, never refused.
+    /// Whether unit algebra (`2 'cm' * 2 'm'`, with UCUM conversions) is
+    /// evaluated: only over FHIR JSON on the server ([`Env::json`]). A form's
+    /// expressions run without it everywhere (the browser's bundle cannot
+    /// afford the unit tables), so the browser and the server's checks agree:
+    /// such an expression is an error, its calculated value uncomputed, never
+    /// refused. Date arithmetic runs everywhere.
     pub full: bool,
 }
 
@@ -147,8 +148,8 @@ fn moment(n: &Node<'_>) -> Option<(Moment, bool)> {
 }
 
 /// A quantity in its base unit where we know it (`1 week` is `7 'd'`, `4 'g'`
-/// is `4000 'mg'`), as milliseconds, grams or metres.
-#[cfg(feature = "launch-context")]
+/// is `4000 'mg'`), as milliseconds, grams or metres: the same in the browser
+/// and on the server, so `1000 'g' = 1 'kg'` in a form means the same on both.
 fn base_unit(v: f64, u: &str) -> (f64, &str) {
     let (factor, base) = match u {
         "millisecond" | "ms" => (1.0, "ms"),
@@ -168,13 +169,6 @@ fn base_unit(v: f64, u: &str) -> (f64, &str) {
         _ => (1.0, u),
     };
     (v * factor, base)
-}
-
-#[cfg(not(feature = "launch-context"))]
-/// In the browser, units are compared as written (forms compare a quantity
-/// answer with a limit in its own unit).
-fn base_unit(v: f64, u: &str) -> (f64, &str) {
-    (v, u)
 }
 
 /// Whether two decimals are equal, within the rounding of binary floating point
@@ -239,7 +233,6 @@ fn equal(x: &[Node<'_>], y: &[Node<'_>]) -> Option<bool> {
 }
 
 /// Decimal places of a number as we print it.
-#[cfg(feature = "launch-context")]
 fn places(x: f64) -> i32 {
     decimal_text(x)
         .split_once('.')
@@ -255,8 +248,8 @@ fn equivalent(x: &[Node<'_>], y: &[Node<'_>]) -> bool {
     };
     let same = |a: &Node<'_>, b: &Node<'_>| {
         let (a, b) = (&*lift(a), &*lift(b));
-        // Numbers (and quantities) to the precision of the less precise one.
-        #[cfg(feature = "launch-context")]
+        // Numbers (and quantities) to the precision of the less precise one,
+        // in the browser as on the server.
         let numbers = match (a, b) {
             (Node::Qty(p, u), Node::Qty(q, v)) => {
                 let ((p2, u2), (q2, v2)) = (base_unit(*p, u), base_unit(*q, v));
@@ -266,7 +259,6 @@ fn equivalent(x: &[Node<'_>], y: &[Node<'_>]) -> bool {
                 .zip(num(b))
                 .map(|(p, q)| (p, q, places(p).min(places(q)), 1.0)),
         };
-        #[cfg(feature = "launch-context")]
         if let Some((p, q, digits, scale)) = numbers {
             let r = 10f64.powi(digits) * scale;
             return ((p * r).round() - (q * r).round()).abs() < 0.5 || same_number(p, q);
@@ -335,12 +327,23 @@ pub(crate) fn decimal_text(x: f64) -> String {
     s
 }
 
+/// A decimal value as FHIRPath writes it: [`decimal_text`], with a decimal
+/// point even when it is whole (`1.0`, `0.0`), so it stays a decimal (as FHIR
+/// JSON writes one) and never reads back as an integer.
+fn decimal_string(x: f64) -> String {
+    let mut s = decimal_text(x);
+    if !s.contains('.') && !s.is_empty() {
+        s.push_str(".0");
+    }
+    s
+}
+
 /// A value as text, for `toString()`, `&` and `join()`.
 pub(crate) fn string_of(n: &Node<'_>) -> Option<String> {
     Some(match n {
         Node::Str(s) | Node::Date(s) | Node::DateTime(s) | Node::Time(s) => s.to_string(),
         Node::Int(i) => i.to_string(),
-        Node::Dec(d) => decimal_text(*d),
+        Node::Dec(d) => decimal_string(*d),
         Node::Bool(b) => b.to_string(),
         Node::Qty(v, u) if super::parse::calendar_unit(u) => format!("{} {u}", decimal_text(*v)),
         Node::Qty(v, u) => format!("{} '{u}'", decimal_text(*v)),
@@ -744,8 +747,9 @@ fn arith<'a>(op: Op, x: &Node<'a>, y: &Node<'a>) -> Option<Node<'a>> {
     }
     match (op, x, y) {
         (Op::Add, Node::Str(a), Node::Str(b)) => Some(text(format!("{a}{b}"))),
-        // Date arithmetic: the server's, over FHIR JSON (see `Env::full`).
-        #[cfg(feature = "launch-context")]
+        // Date arithmetic: calendar durations (`today() - 18 years`, `+ 1 month`
+        // to the month's end) and UCUM time units; `'a'` and `'mo'` are not
+        // calendar spans, an error.
         (Op::Add | Op::Sub, Node::Date(_) | Node::DateTime(_) | Node::Time(_), Node::Qty(v, u)) => {
             let (m, time) = moment(x)?;
             let amount = if op == Op::Add { *v } else { -*v };
@@ -760,6 +764,23 @@ fn arith<'a>(op: Op, x: &Node<'a>, y: &Node<'a>) -> Option<Node<'a>> {
             let r = if op == Op::Add { a + b } else { a - b };
             r.is_finite().then(|| Node::Qty(r, u.clone()))
         }
+        // Units multiplied and divided (`2 'cm' * 2 'm'` is `0.04 'm2'`): the
+        // server's, over FHIR JSON (see `Env::full`).
+        #[cfg(feature = "launch-context")]
+        (Op::Mul | Op::Divide, Node::Qty(a, u), Node::Qty(b, v)) => {
+            let ((a, u), (b, v)) = if u == v {
+                ((*a, &**u), (*b, &**v))
+            } else {
+                (base_unit(*a, u), base_unit(*b, v))
+            };
+            let (r, unit) = match (op, u == v) {
+                (Op::Mul, true) => (a * b, format!("{u}2")),
+                (Op::Mul, false) => (a * b, format!("{u}.{v}")),
+                (_, true) => (a / b, "1".to_owned()),
+                _ => (a / b, format!("{u}/{v}")),
+            };
+            r.is_finite().then_some(Node::Qty(r, Cow::Owned(unit)))
+        }
         (Op::Mul | Op::Divide, Node::Qty(a, u), n) => {
             let b = num(n)?;
             let r = if op == Op::Mul { a * b } else { a / b };
@@ -771,16 +792,16 @@ fn arith<'a>(op: Op, x: &Node<'a>, y: &Node<'a>) -> Option<Node<'a>> {
 
 /// `toString()`, `toInteger()` and the other conversions of one value; none
 /// where it does not convert.
-fn convert<'a>(name: &str, n: &Node<'a>) -> Option<Node<'a>> {
+fn convert<'a>(name: Func, n: &Node<'a>) -> Option<Node<'a>> {
     match name {
-        "toString" => string_of(n).map(text),
-        "toInteger" => match n {
+        Func::ToString => string_of(n).map(text),
+        Func::ToInteger => match n {
             Node::Int(_) => Some(n.clone()),
             Node::Bool(b) => Some(Node::Int(i64::from(*b))),
             Node::Str(s) => s.parse().ok().map(Node::Int),
             _ => None,
         },
-        "toDecimal" => match n {
+        Func::ToDecimal => match n {
             Node::Int(i) => Some(Node::Dec(*i as f64)),
             Node::Dec(_) => Some(n.clone()),
             Node::Bool(b) => Some(Node::Dec(if *b { 1.0 } else { 0.0 })),
@@ -794,7 +815,7 @@ fn convert<'a>(name: &str, n: &Node<'a>) -> Option<Node<'a>> {
             }
             _ => None,
         },
-        "toBoolean" => match n {
+        Func::ToBoolean => match n {
             Node::Bool(_) => Some(n.clone()),
             Node::Int(0) => Some(Node::Bool(false)),
             Node::Int(1) => Some(Node::Bool(true)),
@@ -809,13 +830,13 @@ fn convert<'a>(name: &str, n: &Node<'a>) -> Option<Node<'a>> {
             _ => None,
         },
         #[cfg(feature = "launch-context")]
-        "toQuantity" => match n {
+        Func::ToQuantity => match n {
             Node::Qty(..) => Some(n.clone()),
             Node::Int(_) | Node::Dec(_) => Some(Node::Qty(num(n)?, Cow::Borrowed("1"))),
             Node::Bool(b) => Some(Node::Qty(if *b { 1.0 } else { 0.0 }, Cow::Borrowed("1"))),
             Node::Str(s) => {
                 let (number, unit) = s.split_once(' ').unwrap_or((s, "'1'"));
-                let value = match convert("toDecimal", &text(number.to_owned()))? {
+                let value = match convert(Func::ToDecimal, &text(number.to_owned()))? {
                     Node::Dec(v) => v,
                     _ => return None,
                 };
@@ -831,7 +852,7 @@ fn convert<'a>(name: &str, n: &Node<'a>) -> Option<Node<'a>> {
             _ => None,
         },
         #[cfg(feature = "launch-context")]
-        "toDate" => match n {
+        Func::ToDate => match n {
             Node::Date(_) => Some(n.clone()),
             Node::DateTime(s) | Node::Str(s) => {
                 let m = datetime::parse_date_time(s)?;
@@ -842,7 +863,7 @@ fn convert<'a>(name: &str, n: &Node<'a>) -> Option<Node<'a>> {
             _ => None,
         },
         #[cfg(feature = "launch-context")]
-        "toDateTime" => match n {
+        Func::ToDateTime => match n {
             Node::DateTime(_) => Some(n.clone()),
             Node::Date(s) | Node::Str(s) => {
                 datetime::parse_date_time(s)?;
@@ -851,7 +872,7 @@ fn convert<'a>(name: &str, n: &Node<'a>) -> Option<Node<'a>> {
             _ => None,
         },
         #[cfg(feature = "launch-context")]
-        "toTime" => match n {
+        Func::ToTime => match n {
             Node::Time(_) => Some(n.clone()),
             Node::Str(s) => {
                 datetime::parse_time(s)?;
@@ -915,6 +936,20 @@ fn precision(n: &Node<'_>) -> Option<i64> {
             Some([2, 4, 6, 9][m.precision - 4])
         }
         _ => None,
+    }
+}
+
+/// `b` to the power `e` without libm's `pow` (2.5 kB of the browser's wasm):
+/// a whole exponent by repeated squaring, any other as `exp(e × ln b)`; a
+/// negative base has no power with a fractional exponent, zero none below zero.
+fn power<'a>(b: f64, e: f64) -> Option<Node<'a>> {
+    if e.fract() == 0.0 && e.abs() <= 4096.0 {
+        return dec(b.powi(e as i32));
+    }
+    match b {
+        _ if b < 0.0 || !e.is_finite() => None,
+        0.0 => (e > 0.0).then_some(Node::Dec(0.0)),
+        _ => dec((e * b.ln()).exp()),
     }
 }
 
@@ -1081,19 +1116,20 @@ impl<'a> Run<'_, 'a> {
             Expr::Call(target, name, args) => {
                 // Children come in no defined order: taking some by position
                 // is an error.
-                if matches!(*name, "skip" | "take" | "first" | "last" | "tail")
-                    && matches!(
-                        target.as_deref(),
-                        Some(Expr::Call(_, "children" | "descendants", _))
-                    )
-                {
+                if matches!(
+                    *name,
+                    Func::Skip | Func::Take | Func::First | Func::Last | Func::Tail
+                ) && matches!(
+                    target.as_deref(),
+                    Some(Expr::Call(_, Func::Children | Func::Descendants, _))
+                ) {
                     return Err(EvalError::Invalid);
                 }
                 let c = match target {
                     Some(t) => self.eval(t, focus)?,
                     None => focus.to_vec(),
                 };
-                self.call(&c, name, args, focus)?
+                self.call(&c, *name, args, focus)?
             }
         };
         if out.len() > MAX_ITEMS {
@@ -1214,7 +1250,12 @@ impl<'a> Run<'_, 'a> {
                     }
                     // Numbers that do not give one (a division by zero, an
                     // overflow) give nothing; other types are an error.
-                    _ if !self.env.full && moment(p).is_some() => {
+                    // Unit algebra is the server's (its unit tables): in a
+                    // form, an error in the browser and on the server alike.
+                    Op::Mul | Op::Divide
+                        if !self.env.full
+                            && matches!((&*lift(p), &*lift(q)), (Node::Qty(..), Node::Qty(..))) =>
+                    {
                         return Err(EvalError::Invalid);
                     }
                     _ => match arith(op, p, q) {
@@ -1279,27 +1320,27 @@ impl<'a> Run<'_, 'a> {
     }
 
     #[allow(clippy::too_many_lines)]
-    fn call(&self, c: &[Node<'a>], name: &str, args: &[Expr], focus: &[Node<'a>]) -> R<'a> {
+    fn call(&self, c: &[Node<'a>], name: Func, args: &[Expr], focus: &[Node<'a>]) -> R<'a> {
         let arg = |i: usize| self.eval(&args[i], focus);
         let all = |pred: &dyn Fn(&Node<'a>) -> bool| vec![Node::Bool(c.iter().all(pred))];
         let any = |pred: &dyn Fn(&Node<'a>) -> bool| vec![Node::Bool(c.iter().any(pred))];
         // Functions over the whole collection.
         match name {
-            "empty" => return Ok(vec![Node::Bool(c.is_empty())]),
-            "exists" => {
+            Func::Empty => return Ok(vec![Node::Bool(c.is_empty())]),
+            Func::Exists => {
                 let found = match args.first() {
                     Some(crit) => !self.filter(c, crit)?.is_empty(),
                     None => !c.is_empty(),
                 };
                 return Ok(vec![Node::Bool(found)]);
             }
-            "count" => return Ok(vec![Node::Int(c.len() as i64)]),
-            "sum" | "avg" => {
+            Func::Count => return Ok(vec![Node::Int(c.len() as i64)]),
+            Func::Sum | Func::Avg => {
                 let mut total = Node::Int(0);
                 for n in c {
                     total = arith(Op::Add, &total, n).ok_or(EvalError::Invalid)?;
                 }
-                if name == "avg" {
+                if name == Func::Avg {
                     if c.is_empty() {
                         return Ok(vec![]);
                     }
@@ -1307,14 +1348,18 @@ impl<'a> Run<'_, 'a> {
                 }
                 return Ok(vec![total]);
             }
-            "min" | "max" => {
+            Func::Min | Func::Max => {
                 let mut best: Option<&Node<'a>> = None;
                 for n in c {
                     let better = match best {
                         None => true,
                         Some(b) => {
                             let o = compare(n, b)?.ok_or(EvalError::Invalid)?;
-                            if name == "min" { o.is_lt() } else { o.is_gt() }
+                            if name == Func::Min {
+                                o.is_lt()
+                            } else {
+                                o.is_gt()
+                            }
                         }
                     };
                     if better {
@@ -1323,25 +1368,25 @@ impl<'a> Run<'_, 'a> {
                 }
                 return Ok(opt(best.cloned()));
             }
-            "first" => return Ok(opt(c.first().cloned())),
-            "last" => return Ok(opt(c.last().cloned())),
-            "tail" => return Ok(c.iter().skip(1).cloned().collect()),
-            "skip" | "take" => {
+            Func::First => return Ok(opt(c.first().cloned())),
+            Func::Last => return Ok(opt(c.last().cloned())),
+            Func::Tail => return Ok(c.iter().skip(1).cloned().collect()),
+            Func::Skip | Func::Take => {
                 let n = usize::try_from(self.int_arg(&args[0], focus)?.unwrap_or(0).max(0))
                     .unwrap_or(usize::MAX);
                 let it = c.iter().cloned();
-                return Ok(if name == "skip" {
+                return Ok(if name == Func::Skip {
                     it.skip(n).collect()
                 } else {
                     it.take(n).collect()
                 });
             }
-            "single" => return Ok(opt(single(c)?.cloned())),
+            Func::Single => return Ok(opt(single(c)?.cloned())),
             #[cfg(feature = "launch-context")]
-            "subsetOf" | "supersetOf" => {
+            Func::SubsetOf | Func::SupersetOf => {
                 let other = arg(0)?;
                 self.charge_pairs(c.len() + other.len())?;
-                let (small, big) = if name == "subsetOf" {
+                let (small, big) = if name == Func::SubsetOf {
                     (c, &other[..])
                 } else {
                     (&other[..], c)
@@ -1351,9 +1396,9 @@ impl<'a> Run<'_, 'a> {
                 )]);
             }
             #[cfg(feature = "launch-context")]
-            "sort" => return self.sort(c, args),
+            Func::Sort => return self.sort(c, args),
             #[cfg(feature = "launch-context")]
-            "children" | "descendants" => {
+            Func::Children | Func::Descendants => {
                 let mut out = vec![];
                 let mut next: Nodes<'a> = c.to_vec();
                 loop {
@@ -1362,7 +1407,7 @@ impl<'a> Run<'_, 'a> {
                         children(n, &mut found);
                     }
                     self.charge(found.len())?;
-                    if found.is_empty() || name == "children" {
+                    if found.is_empty() || name == Func::Children {
                         out.extend(found);
                         break;
                     }
@@ -1374,7 +1419,7 @@ impl<'a> Run<'_, 'a> {
                 }
                 return Ok(out);
             }
-            "aggregate" => {
+            Func::Aggregate => {
                 let mut total = match args.get(1) {
                     Some(init) => self.eval(init, focus)?,
                     None => vec![],
@@ -1386,9 +1431,9 @@ impl<'a> Run<'_, 'a> {
                 }
                 return Ok(total);
             }
-            "where" => return self.filter(c, &args[0]),
-            "select" => return self.each(c, &args[0]),
-            "repeat" => {
+            Func::Where => return self.filter(c, &args[0]),
+            Func::Select => return self.each(c, &args[0]),
+            Func::Repeat => {
                 let mut out: Nodes<'a> = vec![];
                 let mut next = self.each(c, &args[0])?;
                 while !next.is_empty() {
@@ -1402,7 +1447,7 @@ impl<'a> Run<'_, 'a> {
                 }
                 return Ok(out);
             }
-            "all" => {
+            Func::All => {
                 for (i, n) in c.iter().enumerate() {
                     if truth(&self.at(i, None).eval(&args[0], std::slice::from_ref(n))?)?
                         != Some(true)
@@ -1412,35 +1457,35 @@ impl<'a> Run<'_, 'a> {
                 }
                 return Ok(vec![Node::Bool(true)]);
             }
-            "allTrue" | "allFalse" | "anyTrue" | "anyFalse"
+            Func::AllTrue | Func::AllFalse | Func::AnyTrue | Func::AnyFalse
                 if c.iter().any(|n| !matches!(n, Node::Bool(_))) =>
             {
                 return Err(EvalError::Invalid);
             }
-            "allTrue" => return Ok(all(&|n| *n == Node::Bool(true))),
-            "allFalse" => return Ok(all(&|n| *n == Node::Bool(false))),
-            "anyTrue" => return Ok(any(&|n| *n == Node::Bool(true))),
-            "anyFalse" => return Ok(any(&|n| *n == Node::Bool(false))),
-            "distinct" | "isDistinct" => {
+            Func::AllTrue => return Ok(all(&|n| *n == Node::Bool(true))),
+            Func::AllFalse => return Ok(all(&|n| *n == Node::Bool(false))),
+            Func::AnyTrue => return Ok(any(&|n| *n == Node::Bool(true))),
+            Func::AnyFalse => return Ok(any(&|n| *n == Node::Bool(false))),
+            Func::Distinct | Func::IsDistinct => {
                 self.charge_pairs(c.len())?;
                 let mut out = vec![];
                 c.iter().for_each(|n| push_distinct(&mut out, n.clone()));
-                if name == "isDistinct" {
+                if name == Func::IsDistinct {
                     return Ok(vec![Node::Bool(out.len() == c.len())]);
                 }
                 return Ok(out);
             }
-            "union" | "combine" | "intersect" | "exclude" => {
+            Func::Union | Func::Combine | Func::Intersect | Func::Exclude => {
                 let other = arg(0)?;
                 self.charge_pairs(c.len() + other.len())?;
                 let mut out = vec![];
                 match name {
-                    "union" => c
+                    Func::Union => c
                         .iter()
                         .chain(&other)
                         .for_each(|n| push_distinct(&mut out, n.clone())),
-                    "combine" => out = c.iter().chain(&other).cloned().collect(),
-                    "intersect" => c
+                    Func::Combine => out = c.iter().chain(&other).cloned().collect(),
+                    Func::Intersect => c
                         .iter()
                         .filter(|n| other.iter().any(|m| eq(n, m)))
                         .for_each(|n| push_distinct(&mut out, n.clone())),
@@ -1454,7 +1499,7 @@ impl<'a> Run<'_, 'a> {
                 }
                 return Ok(out);
             }
-            "iif" => {
+            Func::Iif => {
                 single(c)?;
                 let cond = match single(&self.eval(&args[0], c)?)? {
                     None => None,
@@ -1467,8 +1512,8 @@ impl<'a> Run<'_, 'a> {
                     _ => Ok(vec![]),
                 };
             }
-            "not" => return Ok(opt(truth(c)?.map(|b| Node::Bool(!b)))),
-            "hasValue" => {
+            Func::Not => return Ok(opt(truth(c)?.map(|b| Node::Bool(!b)))),
+            Func::HasValue => {
                 let primitive = matches!(
                     c,
                     [Node::Bool(_)
@@ -1481,7 +1526,7 @@ impl<'a> Run<'_, 'a> {
                 );
                 return Ok(vec![Node::Bool(primitive)]);
             }
-            "join" => {
+            Func::Join => {
                 let sep = match args.first() {
                     Some(e) => self.str_arg(e, focus)?.unwrap_or_default(),
                     None => String::new(),
@@ -1492,13 +1537,13 @@ impl<'a> Run<'_, 'a> {
                     .collect::<Result<_, _>>()?;
                 return Ok(vec![text(parts.join(&sep))]);
             }
-            "ofType" => {
+            Func::OfType => {
                 let Some(Expr::Lit(Node::Str(t))) = args.first() else {
                     return Err(EvalError::Invalid);
                 };
                 return Ok(c.iter().filter(|n| is_type(n, t)).cloned().collect());
             }
-            "extension" => {
+            Func::Extension => {
                 let url = self.str_arg(&args[0], focus)?.unwrap_or_default();
                 let wanted = url == ORDINAL_VALUE || url == ITEM_WEIGHT;
                 return Ok(c
@@ -1509,33 +1554,33 @@ impl<'a> Run<'_, 'a> {
                     })
                     .collect());
             }
-            "ordinal" | "weight" => {
+            Func::Ordinal | Func::Weight => {
                 return Ok(c
                     .iter()
                     .filter_map(|n| self.ordinal(n))
                     .map(Node::Dec)
                     .collect());
             }
-            "today" => {
+            Func::Today => {
                 return Ok(opt(self
                     .env
                     .today
                     .map(|d| Node::Date(d.to_string().into()))));
             }
-            "now" => {
+            Func::Now => {
                 return Ok(opt(match self.env.now {
                     Some(now) => Some(Node::DateTime(Cow::Borrowed(now))),
                     None => self.env.today.map(|d| Node::DateTime(d.to_string().into())),
                 }));
             }
-            "trace" => return Ok(c.to_vec()),
-            "toChars" => {
+            Func::Trace => return Ok(c.to_vec()),
+            Func::ToChars => {
                 return Ok(match single(c)? {
                     Some(Node::Str(s)) => s.chars().map(|ch| text(ch.to_string())).collect(),
                     _ => vec![],
                 });
             }
-            "split" => {
+            Func::Split => {
                 let sep = self.str_arg(&args[0], focus)?.unwrap_or_default();
                 return Ok(match single(c)? {
                     Some(Node::Str(s)) if !sep.is_empty() => {
@@ -1551,12 +1596,12 @@ impl<'a> Run<'_, 'a> {
         let Some(n) = single(c)? else {
             return Ok(vec![]);
         };
-        if name == "is" || name == "as" {
+        if name == Func::Is || name == Func::As {
             let Some(Expr::Lit(Node::Str(t))) = args.first() else {
                 return Err(EvalError::Invalid);
             };
             let fits = is_type(n, t);
-            return Ok(if name == "is" {
+            return Ok(if name == Func::Is {
                 vec![Node::Bool(fits)]
             } else {
                 opt(fits.then(|| n.clone()))
@@ -1566,7 +1611,12 @@ impl<'a> Run<'_, 'a> {
         if matches!(n, Node::Json(_))
             && matches!(
                 name,
-                "startsWith" | "endsWith" | "contains" | "matches" | "replace" | "length"
+                Func::StartsWith
+                    | Func::EndsWith
+                    | Func::Contains
+                    | Func::Matches
+                    | Func::Replace
+                    | Func::Length
             )
         {
             return Err(EvalError::Invalid);
@@ -1578,8 +1628,8 @@ impl<'a> Run<'_, 'a> {
             let chars = || s.chars();
             let sarg = |i: usize| self.str_arg(&args[i], focus);
             let r = match name {
-                "length" => Some(Node::Int(chars().count() as i64)),
-                "substring" => {
+                Func::Length => Some(Node::Int(chars().count() as i64)),
+                Func::Substring => {
                     let start = self.int_arg(&args[0], focus)?;
                     let len = match args.get(1) {
                         Some(e) => self.int_arg(e, focus)?,
@@ -1593,19 +1643,19 @@ impl<'a> Run<'_, 'a> {
                         _ => None,
                     }
                 }
-                "startsWith" => sarg(0)?.map(|p| Node::Bool(s.starts_with(p.as_str()))),
-                "endsWith" => sarg(0)?.map(|p| Node::Bool(s.ends_with(p.as_str()))),
-                "contains" => sarg(0)?.map(|p| Node::Bool(s.contains(p.as_str()))),
-                "indexOf" => sarg(0)?.map(|p| {
+                Func::StartsWith => sarg(0)?.map(|p| Node::Bool(s.starts_with(p.as_str()))),
+                Func::EndsWith => sarg(0)?.map(|p| Node::Bool(s.ends_with(p.as_str()))),
+                Func::Contains => sarg(0)?.map(|p| Node::Bool(s.contains(p.as_str()))),
+                Func::IndexOf => sarg(0)?.map(|p| {
                     Node::Int(
                         s.find(p.as_str())
                             .map_or(-1, |at| s[..at].chars().count() as i64),
                     )
                 }),
-                "upper" => Some(text(crate::case::to_upper(s))),
-                "lower" => Some(text(crate::case::to_lower(s))),
-                "trim" => Some(text(s.trim().to_owned())),
-                "replace" => match (sarg(0)?, sarg(1)?) {
+                Func::Upper => Some(text(crate::case::to_upper(s))),
+                Func::Lower => Some(text(crate::case::to_lower(s))),
+                Func::Trim => Some(text(s.trim().to_owned())),
+                Func::Replace => match (sarg(0)?, sarg(1)?) {
                     (Some(a), Some(b)) if !a.is_empty() => Some(text(s.replace(a.as_str(), &b))),
                     // An empty pattern matches between every two characters.
                     (Some(_), Some(b)) => {
@@ -1618,9 +1668,9 @@ impl<'a> Run<'_, 'a> {
                     }
                     _ => None,
                 },
-                "matches" | "matchesFull" => match sarg(0)? {
+                Func::Matches | Func::MatchesFull => match sarg(0)? {
                     Some(p) => {
-                        let p = if name == "matchesFull" {
+                        let p = if name == Func::MatchesFull {
                             format!("(?s)^(?:{p})$")
                         } else {
                             // FHIRPath matches in single-line mode: '.' takes a line break.
@@ -1635,15 +1685,15 @@ impl<'a> Run<'_, 'a> {
                     None => None,
                 },
                 #[cfg(feature = "launch-context")]
-                "replaceMatches" => match (sarg(0)?, sarg(1)?) {
+                Func::ReplaceMatches => match (sarg(0)?, sarg(1)?) {
                     (Some(p), _) if p.is_empty() => Some(text(s.to_string())),
                     (Some(p), Some(b)) => Some(text(self.replace_matches(s, &p, &b)?)),
                     _ => None,
                 },
                 #[cfg(feature = "launch-context")]
-                "encode" | "decode" | "escape" | "unescape" => match sarg(0)? {
+                Func::Encode | Func::Decode | Func::Escape | Func::Unescape => match sarg(0)? {
                     Some(how) => Some(text(
-                        super::codec::apply(name, &how, s).ok_or(EvalError::Invalid)?,
+                        super::codec::apply(name.name(), &how, s).ok_or(EvalError::Invalid)?,
                     )),
                     None => None,
                 },
@@ -1654,23 +1704,46 @@ impl<'a> Run<'_, 'a> {
             }
         }
         Ok(opt(match name {
-            "toString" | "toInteger" | "toDecimal" | "toBoolean" | "toQuantity" | "toDate"
-            | "toDateTime" | "toTime" => convert(name, n),
+            Func::ToString
+            | Func::ToInteger
+            | Func::ToDecimal
+            | Func::ToBoolean
+            | Func::ToQuantity
+            | Func::ToDate
+            | Func::ToDateTime
+            | Func::ToTime => convert(name, n),
             #[cfg(feature = "launch-context")]
-            _ if name.starts_with("convertsTo") => Some(Node::Bool(
-                convert(&format!("to{}", &name[10..]), n).is_some(),
-            )),
+            Func::ConvertsToString
+            | Func::ConvertsToInteger
+            | Func::ConvertsToDecimal
+            | Func::ConvertsToBoolean
+            | Func::ConvertsToQuantity
+            | Func::ConvertsToDate
+            | Func::ConvertsToDateTime
+            | Func::ConvertsToTime => {
+                let to = match name {
+                    Func::ConvertsToString => Func::ToString,
+                    Func::ConvertsToInteger => Func::ToInteger,
+                    Func::ConvertsToDecimal => Func::ToDecimal,
+                    Func::ConvertsToBoolean => Func::ToBoolean,
+                    Func::ConvertsToQuantity => Func::ToQuantity,
+                    Func::ConvertsToDate => Func::ToDate,
+                    Func::ConvertsToDateTime => Func::ToDateTime,
+                    _ => Func::ToTime,
+                };
+                Some(Node::Bool(convert(to, n).is_some()))
+            }
             #[cfg(feature = "launch-context")]
-            "precision" => precision(n).map(Node::Int),
+            Func::Precision => precision(n).map(Node::Int),
             #[cfg(feature = "launch-context")]
-            "lowBoundary" | "highBoundary" => {
+            Func::LowBoundary | Func::HighBoundary => {
                 let digits = match args.first() {
                     Some(e) => Some(self.int_arg(e, focus)?.ok_or(EvalError::Invalid)?),
                     None => None,
                 };
-                boundary(n, name == "highBoundary", digits)
+                boundary(n, name == Func::HighBoundary, digits)
             }
-            "round" => {
+            Func::Round => {
                 let places = match args.first() {
                     Some(e) => self.int_arg(e, focus)?.unwrap_or(0),
                     None => 0,
@@ -1684,36 +1757,36 @@ impl<'a> Run<'_, 'a> {
                     _ => None,
                 }
             }
-            "abs" => match n {
+            Func::Abs => match n {
                 Node::Int(i) => i.checked_abs().map(Node::Int),
                 Node::Dec(d) => Some(Node::Dec(d.abs())),
                 Node::Qty(v, u) => Some(Node::Qty(v.abs(), u.clone())),
                 _ => None,
             },
-            "power" => {
+            Func::Power => {
                 let exponent = single(&arg(0)?)?.cloned();
                 match (n, exponent) {
                     (Node::Int(b), Some(Node::Int(e))) if e >= 0 => u32::try_from(e)
                         .ok()
                         .and_then(|e| b.checked_pow(e))
                         .map(Node::Int),
-                    (b, Some(e)) => num(b).zip(num(&e)).and_then(|(b, e)| dec(b.powf(e))),
+                    (b, Some(e)) => num(b).zip(num(&e)).and_then(|(b, e)| power(b, e)),
                     _ => None,
                 }
             }
-            "log" => {
+            Func::Log => {
                 let base = single(&arg(0)?)?.and_then(num);
                 num(n).zip(base).and_then(|(x, b)| dec(x.ln() / b.ln()))
             }
-            "sqrt" | "ln" | "exp" | "floor" | "ceiling" | "truncate" => {
+            Func::Sqrt | Func::Ln | Func::Exp | Func::Floor | Func::Ceiling | Func::Truncate => {
                 let x = num(n).ok_or(EvalError::Invalid)?;
                 let to_int = |v: f64| (v.abs() < 9e18).then_some(Node::Int(v as i64));
                 match name {
-                    "sqrt" => dec(x.sqrt()),
-                    "ln" => dec(x.ln()),
-                    "exp" => dec(x.exp()),
-                    "floor" => to_int(x.floor()),
-                    "ceiling" => to_int(x.ceil()),
+                    Func::Sqrt => dec(x.sqrt()),
+                    Func::Ln => dec(x.ln()),
+                    Func::Exp => dec(x.exp()),
+                    Func::Floor => to_int(x.floor()),
+                    Func::Ceiling => to_int(x.ceil()),
                     _ => to_int(x.trunc()),
                 }
             }

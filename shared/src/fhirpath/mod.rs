@@ -48,13 +48,124 @@ pub enum Expr {
     /// `name` on the target (or on the input when there is none).
     Member(Option<Box<Expr>>, String),
     /// `target.name(args)`; the name is one of the functions we evaluate.
-    Call(Option<Box<Expr>>, &'static str, Vec<Expr>),
+    Call(Option<Box<Expr>>, Func, Vec<Expr>),
     /// `target[index]`.
     Index(Box<Expr>, Box<Expr>),
     /// Unary minus.
     Neg(Box<Expr>),
     /// A binary operator (for `is` and `as`, the right side is the type name).
     Bin(Op, Box<Expr>, Box<Expr>),
+}
+
+/// A function the engine evaluates (its name is in `parse.rs`'s tables):
+/// matched as a small integer, not by comparing names at each call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum Func {
+    Empty,
+    Exists,
+    Count,
+    Sum,
+    Min,
+    Max,
+    Avg,
+    First,
+    Last,
+    Tail,
+    Skip,
+    Take,
+    Single,
+    Aggregate,
+    Where,
+    Select,
+    Repeat,
+    All,
+    AllTrue,
+    AnyTrue,
+    AllFalse,
+    AnyFalse,
+    Distinct,
+    IsDistinct,
+    Union,
+    Combine,
+    Intersect,
+    Exclude,
+    Iif,
+    Not,
+    HasValue,
+    ToString,
+    ToInteger,
+    ToDecimal,
+    ToBoolean,
+    Length,
+    Substring,
+    StartsWith,
+    EndsWith,
+    Contains,
+    IndexOf,
+    Upper,
+    Lower,
+    Trim,
+    Replace,
+    Matches,
+    ToChars,
+    Split,
+    Join,
+    Round,
+    Abs,
+    Sqrt,
+    Power,
+    Ln,
+    Exp,
+    Log,
+    Floor,
+    Ceiling,
+    Truncate,
+    OfType,
+    Is,
+    As,
+    Extension,
+    Ordinal,
+    Weight,
+    Today,
+    Now,
+    Trace,
+    ToQuantity,
+    ToDate,
+    ToDateTime,
+    ToTime,
+    ConvertsToString,
+    ConvertsToInteger,
+    ConvertsToDecimal,
+    ConvertsToBoolean,
+    ConvertsToQuantity,
+    ConvertsToDate,
+    ConvertsToDateTime,
+    ConvertsToTime,
+    Precision,
+    LowBoundary,
+    HighBoundary,
+    SubsetOf,
+    SupersetOf,
+    Sort,
+    Children,
+    Descendants,
+    MatchesFull,
+    ReplaceMatches,
+    Encode,
+    Decode,
+    Escape,
+    Unescape,
+}
+
+impl Func {
+    /// The function's name as written.
+    pub fn name(self) -> &'static str {
+        let all = parse::FUNCTIONS.iter();
+        #[cfg(feature = "launch-context")]
+        let all = all.chain(parse::SERVER_FUNCTIONS);
+        all.clone().find(|f| f.1 == self).map_or("", |f| f.0)
+    }
 }
 
 /// Binary operators.
@@ -188,7 +299,7 @@ fn check_with(text: &str, parse: fn(&str) -> Result<Expr, ParseError>) -> Result
                 Ok(())
             }
             Expr::Call(t, name, args) => {
-                if *name == "matches"
+                if *name == Func::Matches
                     && let Some(Expr::Lit(Node::Str(p))) = args.first()
                     && crate::regex::Regex::new(p).is_err()
                 {

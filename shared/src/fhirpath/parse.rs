@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use super::{Expr, Node, Op};
+use super::{Expr, Func, Node, Op};
 
 /// Deepest tree accepted (nesting and operator chains both count).
 const MAX_DEPTH: usize = 64;
@@ -13,75 +13,75 @@ const MAX_DEPTH: usize = 64;
 const MAX_LEN: usize = 8192;
 
 /// Functions we evaluate, with their least and most argument counts.
-const FUNCTIONS: &[(&str, u8, u8)] = &[
-    ("empty", 0, 0),
-    ("exists", 0, 1),
-    ("count", 0, 0),
-    ("sum", 0, 0),
-    ("min", 0, 0),
-    ("max", 0, 0),
-    ("avg", 0, 0),
-    ("first", 0, 0),
-    ("last", 0, 0),
-    ("tail", 0, 0),
-    ("skip", 1, 1),
-    ("take", 1, 1),
-    ("single", 0, 0),
-    ("aggregate", 1, 2),
-    ("where", 1, 1),
-    ("select", 1, 1),
-    ("repeat", 1, 1),
-    ("all", 1, 1),
-    ("allTrue", 0, 0),
-    ("anyTrue", 0, 0),
-    ("allFalse", 0, 0),
-    ("anyFalse", 0, 0),
-    ("distinct", 0, 0),
-    ("isDistinct", 0, 0),
-    ("union", 1, 1),
-    ("combine", 1, 1),
-    ("intersect", 1, 1),
-    ("exclude", 1, 1),
-    ("iif", 2, 3),
-    ("not", 0, 0),
-    ("hasValue", 0, 0),
-    ("toString", 0, 0),
-    ("toInteger", 0, 0),
-    ("toDecimal", 0, 0),
-    ("toBoolean", 0, 0),
-    ("length", 0, 0),
-    ("substring", 1, 2),
-    ("startsWith", 1, 1),
-    ("endsWith", 1, 1),
-    ("contains", 1, 1),
-    ("indexOf", 1, 1),
-    ("upper", 0, 0),
-    ("lower", 0, 0),
-    ("trim", 0, 0),
-    ("replace", 2, 2),
-    ("matches", 1, 1),
-    ("toChars", 0, 0),
-    ("split", 1, 1),
-    ("join", 0, 1),
-    ("round", 0, 1),
-    ("abs", 0, 0),
-    ("sqrt", 0, 0),
-    ("power", 1, 1),
-    ("ln", 0, 0),
-    ("exp", 0, 0),
-    ("log", 1, 1),
-    ("floor", 0, 0),
-    ("ceiling", 0, 0),
-    ("truncate", 0, 0),
-    ("ofType", 1, 1),
-    ("is", 1, 1),
-    ("as", 1, 1),
-    ("extension", 1, 1),
-    ("ordinal", 0, 0),
-    ("weight", 0, 0),
-    ("today", 0, 0),
-    ("now", 0, 0),
-    ("trace", 1, 2),
+pub(super) const FUNCTIONS: &[(&str, Func, u8, u8)] = &[
+    ("empty", Func::Empty, 0, 0),
+    ("exists", Func::Exists, 0, 1),
+    ("count", Func::Count, 0, 0),
+    ("sum", Func::Sum, 0, 0),
+    ("min", Func::Min, 0, 0),
+    ("max", Func::Max, 0, 0),
+    ("avg", Func::Avg, 0, 0),
+    ("first", Func::First, 0, 0),
+    ("last", Func::Last, 0, 0),
+    ("tail", Func::Tail, 0, 0),
+    ("skip", Func::Skip, 1, 1),
+    ("take", Func::Take, 1, 1),
+    ("single", Func::Single, 0, 0),
+    ("aggregate", Func::Aggregate, 1, 2),
+    ("where", Func::Where, 1, 1),
+    ("select", Func::Select, 1, 1),
+    ("repeat", Func::Repeat, 1, 1),
+    ("all", Func::All, 1, 1),
+    ("allTrue", Func::AllTrue, 0, 0),
+    ("anyTrue", Func::AnyTrue, 0, 0),
+    ("allFalse", Func::AllFalse, 0, 0),
+    ("anyFalse", Func::AnyFalse, 0, 0),
+    ("distinct", Func::Distinct, 0, 0),
+    ("isDistinct", Func::IsDistinct, 0, 0),
+    ("union", Func::Union, 1, 1),
+    ("combine", Func::Combine, 1, 1),
+    ("intersect", Func::Intersect, 1, 1),
+    ("exclude", Func::Exclude, 1, 1),
+    ("iif", Func::Iif, 2, 3),
+    ("not", Func::Not, 0, 0),
+    ("hasValue", Func::HasValue, 0, 0),
+    ("toString", Func::ToString, 0, 0),
+    ("toInteger", Func::ToInteger, 0, 0),
+    ("toDecimal", Func::ToDecimal, 0, 0),
+    ("toBoolean", Func::ToBoolean, 0, 0),
+    ("length", Func::Length, 0, 0),
+    ("substring", Func::Substring, 1, 2),
+    ("startsWith", Func::StartsWith, 1, 1),
+    ("endsWith", Func::EndsWith, 1, 1),
+    ("contains", Func::Contains, 1, 1),
+    ("indexOf", Func::IndexOf, 1, 1),
+    ("upper", Func::Upper, 0, 0),
+    ("lower", Func::Lower, 0, 0),
+    ("trim", Func::Trim, 0, 0),
+    ("replace", Func::Replace, 2, 2),
+    ("matches", Func::Matches, 1, 1),
+    ("toChars", Func::ToChars, 0, 0),
+    ("split", Func::Split, 1, 1),
+    ("join", Func::Join, 0, 1),
+    ("round", Func::Round, 0, 1),
+    ("abs", Func::Abs, 0, 0),
+    ("sqrt", Func::Sqrt, 0, 0),
+    ("power", Func::Power, 1, 1),
+    ("ln", Func::Ln, 0, 0),
+    ("exp", Func::Exp, 0, 0),
+    ("log", Func::Log, 1, 1),
+    ("floor", Func::Floor, 0, 0),
+    ("ceiling", Func::Ceiling, 0, 0),
+    ("truncate", Func::Truncate, 0, 0),
+    ("ofType", Func::OfType, 1, 1),
+    ("is", Func::Is, 1, 1),
+    ("as", Func::As, 1, 1),
+    ("extension", Func::Extension, 1, 1),
+    ("ordinal", Func::Ordinal, 0, 0),
+    ("weight", Func::Weight, 0, 0),
+    ("today", Func::Today, 0, 0),
+    ("now", Func::Now, 0, 0),
+    ("trace", Func::Trace, 1, 2),
 ];
 
 /// Functions only the server evaluates (with the `launch-context` feature, over
@@ -90,33 +90,33 @@ const FUNCTIONS: &[(&str, u8, u8)] = &[
 /// [`parse`] refuses them everywhere, so a form's expressions mean the same in
 /// the browser and on the server.
 #[cfg(feature = "launch-context")]
-const SERVER_FUNCTIONS: &[(&str, u8, u8)] = &[
-    ("toQuantity", 0, 1),
-    ("toDate", 0, 0),
-    ("toDateTime", 0, 0),
-    ("toTime", 0, 0),
-    ("convertsToString", 0, 0),
-    ("convertsToInteger", 0, 0),
-    ("convertsToDecimal", 0, 0),
-    ("convertsToBoolean", 0, 0),
-    ("convertsToQuantity", 0, 1),
-    ("convertsToDate", 0, 0),
-    ("convertsToDateTime", 0, 0),
-    ("convertsToTime", 0, 0),
-    ("precision", 0, 0),
-    ("lowBoundary", 0, 1),
-    ("highBoundary", 0, 1),
-    ("subsetOf", 1, 1),
-    ("supersetOf", 1, 1),
-    ("sort", 0, 9),
-    ("children", 0, 0),
-    ("descendants", 0, 0),
-    ("matchesFull", 1, 1),
-    ("replaceMatches", 2, 2),
-    ("encode", 1, 1),
-    ("decode", 1, 1),
-    ("escape", 1, 1),
-    ("unescape", 1, 1),
+pub(super) const SERVER_FUNCTIONS: &[(&str, Func, u8, u8)] = &[
+    ("toQuantity", Func::ToQuantity, 0, 1),
+    ("toDate", Func::ToDate, 0, 0),
+    ("toDateTime", Func::ToDateTime, 0, 0),
+    ("toTime", Func::ToTime, 0, 0),
+    ("convertsToString", Func::ConvertsToString, 0, 0),
+    ("convertsToInteger", Func::ConvertsToInteger, 0, 0),
+    ("convertsToDecimal", Func::ConvertsToDecimal, 0, 0),
+    ("convertsToBoolean", Func::ConvertsToBoolean, 0, 0),
+    ("convertsToQuantity", Func::ConvertsToQuantity, 0, 1),
+    ("convertsToDate", Func::ConvertsToDate, 0, 0),
+    ("convertsToDateTime", Func::ConvertsToDateTime, 0, 0),
+    ("convertsToTime", Func::ConvertsToTime, 0, 0),
+    ("precision", Func::Precision, 0, 0),
+    ("lowBoundary", Func::LowBoundary, 0, 1),
+    ("highBoundary", Func::HighBoundary, 0, 1),
+    ("subsetOf", Func::SubsetOf, 1, 1),
+    ("supersetOf", Func::SupersetOf, 1, 1),
+    ("sort", Func::Sort, 0, 9),
+    ("children", Func::Children, 0, 0),
+    ("descendants", Func::Descendants, 0, 0),
+    ("matchesFull", Func::MatchesFull, 1, 1),
+    ("replaceMatches", Func::ReplaceMatches, 2, 2),
+    ("encode", Func::Encode, 1, 1),
+    ("decode", Func::Decode, 1, 1),
+    ("escape", Func::Escape, 1, 1),
+    ("unescape", Func::Unescape, 1, 1),
 ];
 
 /// Why an expression cannot be used.
@@ -504,11 +504,11 @@ impl Parser {
         let found = FUNCTIONS.iter().find(|f| f.0 == name);
         #[cfg(feature = "launch-context")]
         let found = found.or_else(|| SERVER_FUNCTIONS.iter().find(|f| f.0 == name));
-        let Some(&(fname, min, max)) = found else {
+        let Some(&(_, func, min, max)) = found else {
             return Err(ParseError(format!("function {name}() is not supported")));
         };
         #[cfg(feature = "launch-context")]
-        if !self.full && SERVER_FUNCTIONS.iter().any(|f| f.0 == fname) {
+        if !self.full && SERVER_FUNCTIONS.iter().any(|f| f.1 == func) {
             return Err(ParseError(format!(
                 "function {name}() is not supported in forms"
             )));
@@ -517,7 +517,7 @@ impl Parser {
         if !self.eat(")") {
             loop {
                 self.enter()?;
-                if matches!(fname, "ofType" | "is" | "as") {
+                if matches!(func, Func::OfType | Func::Is | Func::As) {
                     args.push(Expr::Lit(Node::Str(Cow::Owned(self.type_name()?))));
                 } else {
                     args.push(self.expr(0)?);
@@ -538,7 +538,7 @@ impl Parser {
                 }
             )));
         }
-        Ok(Expr::Call(target, fname, args))
+        Ok(Expr::Call(target, func, args))
     }
 
     /// A type specifier: `Coding`, `FHIR.Coding`, `System.String`.

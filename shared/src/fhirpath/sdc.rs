@@ -7,8 +7,11 @@
 //! parse is skipped here (the import lists it): its item keeps its `enableWhen`,
 //! its value is not calculated.
 
-use super::eval::{num, string_of, truth};
-use super::{Env, EvalError, Node, parse};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use super::eval::{decimal_text, num, string_of, truth};
+use super::{Env, EvalError, Expr, Node, parse};
 use crate::answers::{instance_prefix, item_path};
 use crate::date::Date;
 use crate::form::{Form, Item, ItemKind, Quantity, Value, Variable};
@@ -90,15 +93,46 @@ fn compute_from<'a>(
     walker.out
 }
 
+/// Most parsed expressions kept per thread: more than a real form has (715
+/// has 54), few enough that uploaded forms cannot grow it without bound (at
+/// most 8 kB of text each).
+const PARSED_MAX: usize = 512;
+
+thread_local! {
+    /// Expressions already parsed, by their text (none: it does not parse). A
+    /// form's expressions are evaluated at every answer the patient gives, and
+    /// parsing them again each time cost about as much as evaluating them.
+    static PARSED: RefCell<Vec<(String, Option<Rc<Expr>>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `text` parsed (as [`parse`]), from the cache when it was parsed before.
+fn parsed(text: &str) -> Result<Rc<Expr>, EvalError> {
+    PARSED.with(|cache| {
+        let found = cache
+            .borrow()
+            .iter()
+            .find(|(t, _)| t == text)
+            .map(|(_, e)| e.clone());
+        let expr = found.unwrap_or_else(|| {
+            let expr = parse(text).ok().map(Rc::new);
+            let mut cache = cache.borrow_mut();
+            if cache.len() >= PARSED_MAX {
+                cache.clear();
+            }
+            cache.push((text.to_owned(), expr.clone()));
+            expr
+        });
+        expr.ok_or(EvalError::Invalid)
+    })
+}
+
 /// `base` with `vars` evaluated in order (each sees those before it).
 fn scope<'a>(base: &Env<'a>, vars: &'a [Variable], context: &[Node<'a>]) -> Env<'a> {
     let mut env = base.clone();
     for v in vars {
         // One that does not parse or evaluate stays an error: what reads it is
         // uncomputed, not computed from an empty value.
-        let value = parse(&v.expression)
-            .map_err(|_| EvalError::Invalid)
-            .and_then(|e| env.eval(&e, context));
+        let value = parsed(&v.expression).and_then(|e| env.eval(&e, context));
         env.vars.push((&v.name, value));
     }
     env
@@ -129,7 +163,7 @@ impl Walker {
             let own = scope(env, &def.variables, &first);
             // None: no expression; an error: it does not parse or evaluate.
             let attempt = |text: &Option<String>| {
-                let expr = parse(text.as_deref()?).map_err(|_| EvalError::Invalid);
+                let expr = parsed(text.as_deref()?);
                 Some(expr.and_then(|e| own.eval(&e, &first)))
             };
             let run = |text: &Option<String>| attempt(text)?.ok();
@@ -226,7 +260,11 @@ fn to_value(item: &Item, n: &Node<'_>) -> Option<Value> {
             if let Node::Coding(c, _) = n {
                 return Some(Value::Coding((*c).clone()));
             }
-            let s = string_of(n)?;
+            // A number names an option's code as written (`1`, not `1.0`).
+            let s = match n {
+                Node::Dec(d) => decimal_text(*d),
+                _ => string_of(n)?,
+            };
             let option = item.options.iter().find(|o| match &o.value {
                 Value::Coding(c) => {
                     c.code.as_deref() == Some(&s) || c.display.as_deref() == Some(&s)

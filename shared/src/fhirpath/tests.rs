@@ -157,6 +157,12 @@ fn expressions_evaluate_as_fhirpath_says() {
         ("3.toString() + 2.5.toString()", "'32.5'"),
         ("(70 / 1.75 / 1.75).round(1)", "22.9"),
         ("2.power(10)", "1024"),
+        ("2.5.power(2)", "6.25"),
+        ("2.power(-1)", "0.5"),
+        ("4.power(0.5)", "2"),
+        ("(-8).power(0.5)", ""),
+        ("0.power(-1)", ""),
+        ("1.5.power(1.5).round(6)", "1.837117"),
         ("4.sqrt()", "2"),
         ("(-3).abs()", "3"),
         ("5.ln().exp().round(3)", "5"),
@@ -230,8 +236,48 @@ fn expressions_evaluate_as_fhirpath_says() {
         ("@2024-03-05T10:00:00+02:00 = @2024-03-05T08:00:00Z", "true"),
         ("@2024-03-05 = @2024-03-05T10:00:00", ""),
         ("1.8 - 1.2 = 0.6", "true"),
-        // Date arithmetic is the server's, over FHIR JSON: in a form, an error.
-        ("today() - 18 years", "error"),
+        // Date arithmetic with calendar durations, in forms (browser and server).
+        ("today() - 18 years", "@2006-03-05"),
+        ("today() - 18 'years'", "@2006-03-05"),
+        ("@2024-02-29 + 1 year", "@2025-02-28"),
+        ("@2024-01-31 + 1 month", "@2024-02-29"),
+        ("@2024-03-31 - 1 month", "@2024-02-29"),
+        ("@2023-12-15 + 3 months", "@2024-03-15"),
+        ("@2024-03-05 + 2 weeks", "@2024-03-19"),
+        ("@2024-03-05 - 5 days", "@2024-02-29"),
+        ("@2024-03-05 + 10 'd'", "@2024-03-15"),
+        ("@2024-03-05 + 25 hours", "@2024-03-06"),
+        ("@2024-03 + 1 day", "@2024-03"),
+        ("@2014 + 24 months", "@2016"),
+        ("@2014 + 11 months", "@2014"),
+        ("@2024-03-05T23:30:00Z + 1 hour", "@2024-03-06T00:30:00Z"),
+        ("@2024-03-05T10:00 - 90 minutes", "@2024-03-05T08:30"),
+        (
+            "@2024-12-31T12:00:00.500+02:00 + 1 year",
+            "@2025-12-31T12:00:00.500+02:00",
+        ),
+        ("@T23:00 + 2 hours", "@01:00"),
+        ("@2024-03-05 + 1 'a'", "error"),
+        ("@2024-03-05 + 1 'mo'", "error"),
+        ("@2024-03-05 + 1 'kg'", "error"),
+        ("@2024-03-05 - @2024-01-01", "error"),
+        ("{} + 1 year", ""),
+        ("(today() - 18 years) > @2006-03-04", "true"),
+        (
+            "iif(@2006-03-06 <= today() - 18 years, 'adult', 'minor')",
+            "'minor'",
+        ),
+        // Decimals keep a point when written out; unit algebra is the server's.
+        ("1.0.toString()", "'1.0'"),
+        ("(1.5 * 2).toString() & ' kg'", "'3.0 kg'"),
+        ("2.0 'cm' * 2.0 'm'", "error"),
+        ("4 'g' / 2", "2 'g'"),
+        // Units and decimal precision compare alike in the browser and on the server.
+        ("1000 'g' = 1 'kg'", "true"),
+        ("1 week = 7 days", "true"),
+        ("150 'cm' < 2 'm'", "true"),
+        ("1.0 ~ 1.04", "true"),
+        ("1.0 = 1.04", "false"),
     ];
     let mut failures = vec![];
     for (text, expected) in cases {
@@ -509,5 +555,31 @@ fn decimals_print_without_float_formatting_noise() {
         (1e20, ""),
     ] {
         assert_eq!(decimal_text(x), text, "{x}");
+    }
+}
+
+/// Expressions are parsed once per thread and text: evaluating a form again
+/// (at every answer) gives the same results, and one that does not parse stays
+/// uncomputed every time, never computed from an empty value.
+#[test]
+fn a_forms_expressions_evaluate_alike_each_time_they_are_parsed_once() {
+    let mut total = Item::new("total", ItemKind::Integer);
+    total.expressions.calculated = Some("%resource.item.answer.value.ofType(Integer).sum()".into());
+    let mut broken = Item::new("broken", ItemKind::Integer);
+    broken.expressions.calculated = Some("item.answer.value.sum(".into());
+    let form = form(vec![Item::new("a", ItemKind::Integer), total, broken]);
+    for n in 1..=3 {
+        let response = QuestionnaireResponse::new(
+            None,
+            "in-progress",
+            vec![answer("a", vec![Value::Integer(n)])],
+        );
+        let computed = sdc::compute(&form, &response, None, false);
+        assert_eq!(
+            computed.calculated.get("total"),
+            Some(&vec![Value::Integer(n)]),
+            "{n}"
+        );
+        assert_eq!(computed.uncomputed, ["broken"], "{n}");
     }
 }
