@@ -12,7 +12,7 @@
 //! of the token and of the cookie. Until the birth date is confirmed the cookie shows nothing
 //! about the patient; [`MAX_TRIES`] wrong birth dates lock the invitation. An
 //! intake sent with the cookie uses the invitation up (in the intake's own
-//! transaction, see `intake::Invited`), and the server, not the body, says whose
+//! transaction; `api::invitation::for_submission` makes the intake's `Invited`), and the server, not the body, says whose
 //! it is.
 //!
 //! Every refusal of the patient's side is the same for an unknown, used, expired,
@@ -26,7 +26,6 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use sqlx::{Row as _, SqliteConnection};
 
-use crate::app::AppState;
 use crate::audit::{self, Action, Agent, Event, Kind, Outcome, Reference};
 use crate::auth::{AuthError, random_secret, sha256_hex, unix_ms};
 use crate::error::ApiError;
@@ -563,7 +562,7 @@ pub async fn confirm(
         .bind(id)
         .fetch_one(&mut *conn)
         .await?;
-    if crate::auth::constant_time_eq(
+    if crate::crypto::constant_time_eq(
         birth_date.as_bytes(),
         holder.invitation.birth_date.as_bytes(),
     ) {
@@ -592,80 +591,4 @@ pub async fn confirm(
         return Ok(Confirmation::LockedNow);
     }
     Ok(Confirmation::Wrong(MAX_TRIES - failures))
-}
-
-/// Whether the request came from this server's own pages (its `Origin`, when it
-/// has one, is the host it was sent to): the patient's cookie is `SameSite=Strict`
-/// too, this is the second layer.
-pub fn same_origin(headers: &HeaderMap, uri: &axum::http::Uri) -> Result<(), InviteError> {
-    if crate::auth::session::same_origin(headers, uri.authority().map(|a| a.as_str())) {
-        Ok(())
-    } else {
-        Err(InviteError::CrossSite)
-    }
-}
-
-/// The invitation cookie of a submission, checked: the [`crate::intake::Invited`]
-/// for the intake pipeline (with the known patient's chart from the EMR). `None`
-/// when the request has no invitation cookie (the public flow).
-pub async fn for_submission(
-    app: &AppState,
-    headers: &HeaderMap,
-    uri: &axum::http::Uri,
-    questionnaire: Option<&str>,
-) -> Result<Option<crate::intake::Invited>, InviteError> {
-    if cookie_value(headers).is_none() {
-        return Ok(None);
-    }
-    same_origin(headers, uri)?;
-    let holder = {
-        let mut conn = app.db.acquire().await?;
-        holder(&mut conn, app.clock.now(), headers).await?
-    };
-    if !holder.confirmed {
-        return Err(InviteError::NotConfirmed);
-    }
-    let invitation = holder.invitation;
-    if !answers_form(app, &invitation.questionnaire, questionnaire).await? {
-        return Err(ApiError::Unprocessable(vec![
-            crate::fhir::outcome::Issue::error(
-                crate::fhir::outcome::IssueType::BusinessRule,
-                "This invitation is for another form",
-            )
-            .at("QuestionnaireResponse.questionnaire"),
-        ])
-        .into());
-    }
-    let chart = match &invitation.patient {
-        Some(patient) => app.emr.read_patient(patient).await.map_err(|e| {
-            tracing::error!(error = %e, "the invited patient's chart could not be read");
-            ApiError::Unavailable
-        })?,
-        None => None,
-    };
-    Ok(Some(crate::intake::Invited {
-        invitation: invitation.id,
-        patient: invitation.patient,
-        chart,
-    }))
-}
-
-/// Whether `given` (a response's `questionnaire`) names the stored Questionnaire
-/// `id`: `Questionnaire/{id}`, or its canonical URL.
-async fn answers_form(app: &AppState, id: &str, given: Option<&str>) -> Result<bool, sqlx::Error> {
-    let Some(given) = given else {
-        return Ok(false);
-    };
-    if given == format!("Questionnaire/{id}") {
-        return Ok(true);
-    }
-    let url = given.split('|').next().unwrap_or(given);
-    let found: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM resource WHERE resource_type = 'Questionnaire' AND id = ? AND url = ?",
-    )
-    .bind(id)
-    .bind(url)
-    .fetch_optional(&app.db)
-    .await?;
-    Ok(found.is_some())
 }

@@ -22,7 +22,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::app::App;
 use crate::audit::{self, Reference};
 use crate::auth::{Principal, Role};
 use crate::clock::fhir_instant;
@@ -31,6 +30,7 @@ use crate::intake::{
     Author, Extras, SCORE_EXTENSION, SUBMISSION_SYSTEM, Subject, TASK_SYSTEM, changes,
     delivery_bundle, inline_requests, patient_in,
 };
+use crate::state::App;
 use crate::store::{Outcome, Request, Stored};
 
 /// What the second of two people deciding the same item is told (412).
@@ -661,6 +661,20 @@ pub enum Decision {
     Retry,
 }
 
+impl Decision {
+    /// The decision as labelled pairs for the matching model, `(chart, same)`: a
+    /// link says the intake's patient is the chart; "not this patient" says it is
+    /// not that one; creating a new chart says it is none of the `candidates`.
+    fn labels<'a>(&'a self, candidates: &'a [String]) -> Vec<(&'a str, bool)> {
+        match self {
+            Decision::Link { patient } => vec![(patient.as_str(), true)],
+            Decision::NotThis { patient } => vec![(patient.as_str(), false)],
+            Decision::Create => candidates.iter().map(|id| (id.as_str(), false)).collect(),
+            Decision::Update { .. } | Decision::Retry => Vec::new(),
+        }
+    }
+}
+
 impl std::fmt::Debug for Decision {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.code())
@@ -1045,7 +1059,8 @@ pub async fn decide(
     if kind == Kind::Match
         && let Some((p, _)) = row.extracted.as_deref().and_then(Extras::kept)
     {
-        app.patients.learn_from_review(&p, decision, &candidates);
+        app.patients
+            .learn_from_review(&p, decision.labels(&candidates));
     }
     let queued = (plan.delivery.is_some() && !local) || plan.retry.is_some();
     if queued {

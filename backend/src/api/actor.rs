@@ -5,10 +5,10 @@ use std::net::IpAddr;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
-use crate::app::AppState;
 use crate::audit::{self, Action, Event, Interaction, Kind, Outcome, Reference};
 use crate::auth::{AuthError, Authenticated, ClientAddr, Principal};
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// The signed-in user or system client behind a request (found by the access
 /// policy), and where it came from.

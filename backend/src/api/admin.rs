@@ -11,13 +11,13 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::kiosk::{AdminChange, AdminRead};
-use crate::app::AppState;
 use crate::auth::tokens::TokenError;
 use crate::auth::users::{AddError, ChangeError};
 use crate::auth::{AuthError, PrincipalKind, Role, Username, tokens, users};
 use crate::error::ApiError;
 use crate::fhir::outcome::{Issue, IssueType};
 use crate::http::Json;
+use crate::state::AppState;
 
 fn invalid(at: &str, problem: &str) -> AuthError {
     AuthError::Api(ApiError::Unprocessable(vec![

@@ -13,7 +13,6 @@ use sha2::{Digest as _, Sha256};
 use shared::response::QuestionnaireResponse;
 
 use super::questionnaire_response::checked_extraction;
-use crate::app::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::fhir::outcome::{Issue, IssueType};
@@ -21,6 +20,7 @@ use crate::http::{Json, decode};
 use crate::intake::{Accepted, IntakeError, Proof, Submission, Unverified};
 use crate::invitation::InviteError;
 use crate::kiosk::{Device, MaybeKiosk};
+use crate::state::AppState;
 
 /// How long the patient's request waits for the EMR to confirm before answering
 /// "accepted" (the outbox keeps delivering after that).
@@ -202,7 +202,7 @@ pub(super) async fn submit(
         ])
         .into());
     }
-    let invited = crate::invitation::for_submission(
+    let invited = super::invitation::for_submission(
         &app,
         &headers,
         &uri,

@@ -11,16 +11,17 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::app::AppState;
 use crate::audit::{self, Action, Event, Interaction, Kind, Outcome, Reference};
 use crate::auth::{AuthError, Authenticated, ClientAddr, Principal, Role, unix_ms};
 use crate::clock::fhir_instant;
 use crate::error::ApiError;
 use crate::fhir::outcome::{Issue, IssueType};
 use crate::http::Json;
+use crate::intake::Invited;
 use crate::invitation::{
     self, Confirmation, DEFAULT_HOURS, Invitation, InviteError, MAX_HOURS, NewInvitation, SYSTEM,
 };
+use crate::state::AppState;
 
 /// Front desk, clinicians and admins manage invitations; system tokens do not.
 fn may_invite(role: Role) -> bool {
@@ -396,7 +397,7 @@ pub(super) async fn open(
     uri: Uri,
     Json(body): Json<OpenBody>,
 ) -> Result<Response, InviteError> {
-    invitation::same_origin(&headers, &uri)?;
+    same_origin(&headers, &uri)?;
     let now = app.clock.now();
     let mut tx = crate::db::begin_write(&app.db).await?;
     match invitation::open(&mut tx, now, body.token.trim()).await {
@@ -446,7 +447,7 @@ pub(super) async fn confirm(
     uri: Uri,
     Json(body): Json<ConfirmBody>,
 ) -> Result<Response, InviteError> {
-    invitation::same_origin(&headers, &uri)?;
+    same_origin(&headers, &uri)?;
     let now = app.clock.now();
     let Some(birth_date) = full_date(body.birth_date.trim()) else {
         return Err(ApiError::Unprocessable(vec![
@@ -586,4 +587,80 @@ fn typed_patient(invitation: &Invitation) -> Value {
 /// The `Set-Cookie` of an accepted invited intake: the cookie is spent.
 pub(super) fn spent(response: Response) -> Result<Response, InviteError> {
     with_cookie(response, &invitation::clear_cookie())
+}
+
+/// Whether the request came from this server's own pages (its `Origin`, when it
+/// has one, is the host it was sent to): the patient's cookie is `SameSite=Strict`
+/// too, this is the second layer.
+fn same_origin(headers: &HeaderMap, uri: &axum::http::Uri) -> Result<(), InviteError> {
+    if crate::auth::session::same_origin(headers, uri.authority().map(|a| a.as_str())) {
+        Ok(())
+    } else {
+        Err(InviteError::CrossSite)
+    }
+}
+
+/// The invitation cookie of a submission, checked: the [`Invited`]
+/// for the intake pipeline (with the known patient's chart from the EMR). `None`
+/// when the request has no invitation cookie (the public flow).
+pub(super) async fn for_submission(
+    app: &AppState,
+    headers: &HeaderMap,
+    uri: &axum::http::Uri,
+    questionnaire: Option<&str>,
+) -> Result<Option<Invited>, InviteError> {
+    if invitation::cookie_value(headers).is_none() {
+        return Ok(None);
+    }
+    same_origin(headers, uri)?;
+    let holder = {
+        let mut conn = app.db.acquire().await?;
+        invitation::holder(&mut conn, app.clock.now(), headers).await?
+    };
+    if !holder.confirmed {
+        return Err(InviteError::NotConfirmed);
+    }
+    let invitation = holder.invitation;
+    if !answers_form(app, &invitation.questionnaire, questionnaire).await? {
+        return Err(ApiError::Unprocessable(vec![
+            Issue::error(
+                IssueType::BusinessRule,
+                "This invitation is for another form",
+            )
+            .at("QuestionnaireResponse.questionnaire"),
+        ])
+        .into());
+    }
+    let chart = match &invitation.patient {
+        Some(patient) => app.emr.read_patient(patient).await.map_err(|e| {
+            tracing::error!(error = %e, "the invited patient's chart could not be read");
+            ApiError::Unavailable
+        })?,
+        None => None,
+    };
+    Ok(Some(Invited {
+        invitation: invitation.id,
+        patient: invitation.patient,
+        chart,
+    }))
+}
+
+/// Whether `given` (a response's `questionnaire`) names the stored Questionnaire
+/// `id`: `Questionnaire/{id}`, or its canonical URL.
+async fn answers_form(app: &AppState, id: &str, given: Option<&str>) -> Result<bool, sqlx::Error> {
+    let Some(given) = given else {
+        return Ok(false);
+    };
+    if given == format!("Questionnaire/{id}") {
+        return Ok(true);
+    }
+    let url = given.split('|').next().unwrap_or(given);
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM resource WHERE resource_type = 'Questionnaire' AND id = ? AND url = ?",
+    )
+    .bind(id)
+    .bind(url)
+    .fetch_optional(&app.db)
+    .await?;
+    Ok(found.is_some())
 }

@@ -9,7 +9,6 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::app::AppState;
 use crate::audit::{self, Action, Event, Kind, Outcome};
 use crate::auth::{AuthError, Authenticated, ClientAddr, CsrfChecked, Principal, Role, session};
 use crate::clock::fhir_instant;
@@ -17,6 +16,7 @@ use crate::error::ApiError;
 use crate::fhir::outcome::{Issue, IssueType};
 use crate::http::Json;
 use crate::kiosk::{self, Device, Kiosk, KioskError, NewKiosk};
+use crate::state::AppState;
 use shared::kiosk::{KioskForm, KioskMe};
 
 /// An admin, by bearer token, or by session with the CSRF checks for a change

@@ -6,11 +6,11 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::actor::Actor;
-use crate::app::AppState;
 use crate::audit::{Interaction, Reference};
 use crate::error::ApiError;
 use crate::fhir::{FHIR_JSON, patient};
 use crate::http::Json;
+use crate::state::AppState;
 
 /// `POST /fhir/Patient/$match`: the stored Patients that may be the one sent, best
 /// first, graded and explained. Says nothing about any patient below `possible`.

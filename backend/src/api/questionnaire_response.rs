@@ -11,7 +11,6 @@ use shared::i18n::EN;
 use shared::response::QuestionnaireResponse;
 
 use super::actor::Actor;
-use crate::app::AppState;
 use crate::clock::fhir_instant;
 use crate::error::ApiError;
 use crate::fhir::FHIR_JSON;
@@ -19,6 +18,7 @@ use crate::fhir::extract::{self, RandomIds};
 use crate::fhir::outcome::{self, Issue, IssueType, Severity};
 use crate::http::{Json, decode};
 use crate::questionnaires::CachedForm;
+use crate::state::AppState;
 
 /// The most issues `$validate` lists.
 pub(super) const MAX_ISSUES: usize = 100;

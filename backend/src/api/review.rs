@@ -9,7 +9,6 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::app::AppState;
 use crate::audit::{self, Action, Event, Interaction, Kind, Outcome, Reference};
 use crate::auth::{AuthError, Authenticated, ClientAddr, Principal, PrincipalKind, limits, users};
 use crate::error::{ApiError, outcome_response};
@@ -17,6 +16,7 @@ use crate::fhir::FHIR_JSON;
 use crate::fhir::outcome::{Issue, IssueType};
 use crate::http::Json;
 use crate::review::{self, Decision, ReviewError};
+use crate::state::AppState;
 
 impl From<ApiError> for ReviewError {
     fn from(e: ApiError) -> Self {

@@ -7,11 +7,11 @@ use serde::{Deserialize, Serialize};
 
 use super::session::{self, CsrfChecked, StaffSession};
 use super::{AuthError, Authenticated, ClientAddr, Role, Username, limits, unix_ms, users};
-use crate::app::AppState;
 use crate::audit::{self, Action, Event, Kind, Outcome};
 use crate::error::ApiError;
 use crate::fhir::outcome::{Issue, IssueType};
 use crate::http::Json;
+use crate::state::AppState;
 
 /// The login form.
 #[derive(Deserialize)]

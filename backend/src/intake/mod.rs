@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::clock::{Clock, fhir_instant};
 use crate::config::Delivery;
+pub use crate::config::Unverified;
 use crate::emr::{Emr, Found};
 use crate::fhir::extract::{IdGenerator, RandomIds};
 use crate::store::{Request, Store};
@@ -305,17 +306,6 @@ impl Proof {
             _ => Proof::None,
         }
     }
-}
-
-/// What becomes of an intake without proof that matches a chart
-/// (`INTAKE_UNVERIFIED_INTAKES`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum Unverified {
-    /// It waits as a proposed link that staff confirm (the default).
-    #[default]
-    Review,
-    /// It is filed in the matched chart, as verified ones are.
-    Link,
 }
 
 /// The reason code of a review Task that proposes a link an intake without
