@@ -193,7 +193,7 @@ impl RateLimiter {
 
 /// 429 with `Retry-After` and an `OperationOutcome`.
 pub fn too_many_requests(retry_after_secs: u64) -> Response {
-    let mut response = crate::error::outcome_response(
+    let mut response = crate::http::outcome_response(
         StatusCode::TOO_MANY_REQUESTS,
         &[Issue::error(
             IssueType::Transient,

@@ -21,15 +21,11 @@
 
 use std::time::{Duration, SystemTime};
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use axum::http::HeaderMap;
 use sqlx::{Row as _, SqliteConnection};
 
 use crate::audit::{self, Action, Agent, Event, Kind, Outcome, Reference};
 use crate::auth::{AuthError, random_secret, sha256_hex, unix_ms};
-use crate::error::ApiError;
-use crate::fhir::FHIR_JSON;
 
 /// The identifier system of invitations (the Provenance of an invited intake
 /// names its invitation under it; so does the audit trail).
@@ -359,71 +355,16 @@ pub enum InviteError {
     /// A request from another site (403).
     #[error("cross-site request refused")]
     CrossSite,
-    /// The request itself is wrong (a bad body).
-    #[error(transparent)]
-    Api(#[from] ApiError),
+    /// The database did not answer.
+    #[error("database unavailable: {0}")]
+    Database(#[from] sqlx::Error),
     /// A staff-side refusal (not signed in, role, CSRF).
     #[error(transparent)]
     Auth(#[from] AuthError),
 }
 
-impl From<sqlx::Error> for InviteError {
-    fn from(e: sqlx::Error) -> Self {
-        InviteError::Api(ApiError::Database(e))
-    }
-}
-
 /// The `urn:intake:tries-left` extension of a wrong birth date's issue.
 pub const TRIES_LEFT_URL: &str = "urn:intake:tries-left";
-
-impl IntoResponse for InviteError {
-    fn into_response(self) -> Response {
-        let (status, code, message) = match &self {
-            InviteError::Api(_) | InviteError::Auth(_) => {
-                return match self {
-                    InviteError::Api(e) => e.into_response(),
-                    InviteError::Auth(e) => e.into_response(),
-                    _ => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-                };
-            }
-            InviteError::Invalid => (
-                StatusCode::UNAUTHORIZED,
-                "login",
-                "This invitation link cannot be used; ask the clinic for a new one",
-            ),
-            InviteError::WrongBirthDate { .. } => (
-                StatusCode::UNAUTHORIZED,
-                "login",
-                "The birth date does not match the invitation",
-            ),
-            InviteError::Locked => (
-                StatusCode::LOCKED,
-                "lock-error",
-                "This invitation is locked; ask the clinic for a new one",
-            ),
-            InviteError::NotConfirmed => (
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "Confirm your birth date first",
-            ),
-            InviteError::CrossSite => (
-                StatusCode::FORBIDDEN,
-                "security",
-                "The request did not come from this site's pages",
-            ),
-        };
-        let mut issue = json!({"severity": "error", "code": code, "diagnostics": message});
-        if let InviteError::WrongBirthDate { tries_left } = self {
-            issue["extension"] = json!([{"url": TRIES_LEFT_URL, "valueInteger": tries_left}]);
-        }
-        let body = json!({"resourceType": "OperationOutcome", "issue": [issue]});
-        let mut response = (status, body.to_string()).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
-        response
-    }
-}
 
 /// The `Set-Cookie` value that sets the invitation cookie for `max_age`.
 pub fn set_cookie(value: &str, max_age: Duration) -> String {

@@ -12,7 +12,6 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod emr;
-pub mod error;
 pub mod fhir;
 pub mod guard;
 pub mod http;

@@ -3,9 +3,9 @@
 use axum::extract::State;
 use shared::{Demographics, FieldIssue, Problem, ValidationContext};
 
-use crate::error::ApiError;
+use crate::api::error::ApiError;
+use crate::api::extract::Json;
 use crate::fhir::outcome::{Issue, IssueType};
-use crate::http::Json;
 use crate::state::AppState;
 
 /// 200 with the demographics as the server will store them (trimmed, phone

@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::error::ApiError;
+use crate::api::error::ApiError;
 use crate::questionnaires;
 use crate::state::AppState;
 

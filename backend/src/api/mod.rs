@@ -1,9 +1,10 @@
 //! The HTTP surface: the JSON API under `/api` and the FHIR API under `/fhir`, one
 //! file per resource, all routes here.
 
-mod actor;
 mod admin;
 mod demographics;
+pub mod error;
+pub mod extract;
 mod fhir;
 mod forms;
 mod health;
@@ -25,7 +26,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::error::ApiError;
+use crate::api::error::ApiError;
 use crate::http;
 use crate::state::AppState;
 

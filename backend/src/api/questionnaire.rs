@@ -4,9 +4,9 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::error::ApiError;
+use crate::api::error::ApiError;
+use crate::api::extract::Json;
 use crate::fhir::{FHIR_JSON, bundle};
-use crate::http::Json;
 use crate::questionnaires::{self, SaveError};
 use crate::state::AppState;
 use crate::store::bundle::Return;

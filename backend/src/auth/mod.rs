@@ -15,7 +15,7 @@
 //! Secrets come from the OS's random source (`ring::rand::SystemRandom`) and are
 //! stored only hashed.
 
-mod error;
+pub(crate) mod error;
 pub mod handlers;
 pub mod limits;
 pub mod policy;
