@@ -17,25 +17,34 @@
 //! Nothing the EMR answers goes into an error's `reason` or a log line: only
 //! statuses, error kinds and, from a refusal's `OperationOutcome`, issue codes and
 //! element paths.
+//!
+//! `client.rs` sends one request with its retries, `searches.rs` runs a match's
+//! blocking searches, `refusals.rs` reads what the EMR answered.
+
+mod client;
+mod refusals;
+mod searches;
+
+pub(crate) use client::{Call, Replay, rejected_here, replay_of, unavailable};
+pub(crate) use refusals::{json_of, refused};
+pub(crate) use searches::blocking_searches;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use bytes::Bytes;
 use futures_util::StreamExt as _;
 use reqwest::Method;
-use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{self, HeaderName};
 use serde_json::Value;
 
-use super::auth::{self, Auth, SigningKey, Smart};
+use super::auth::{Auth, SigningKey, Smart};
 use super::{Emr, EmrError, Found};
 pub use crate::config::RemoteArgs;
-use crate::fhir::FHIR_JSON;
-use crate::fhir::outcome::{Issue, IssueType, Severity};
+use crate::fhir::outcome::IssueType;
 
 /// A request's time limit unless `INTAKE_EMR_TIMEOUT_MS` says otherwise.
 const DEFAULT_TIMEOUT_MS: u64 = 10_000;
@@ -99,84 +108,6 @@ impl std::fmt::Debug for Inner {
             )
             .finish_non_exhaustive()
     }
-}
-
-/// Whether a request may be sent again after an answer that does not say it
-/// was not acted on (a 500, a broken connection).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Replay {
-    /// Reads, searches, updates, conditional creates: twice is once.
-    Safe,
-    /// A plain create: retried only when the EMR certainly did not act (429,
-    /// 503, no connection).
-    Unsafe,
-}
-
-#[derive(Debug)]
-enum Body {
-    Empty,
-    Json(Vec<u8>),
-    Form(String),
-}
-
-/// One request to the EMR.
-#[derive(Debug)]
-struct Call {
-    /// What it is, for error reasons (`search`, `transaction`).
-    what: &'static str,
-    method: Method,
-    /// Relative to the base (`Patient/123`); empty for the base itself.
-    path: String,
-    headers: Vec<(HeaderName, HeaderValue)>,
-    body: Body,
-    replay: Replay,
-}
-
-impl Call {
-    fn new(what: &'static str, method: Method, path: impl Into<String>) -> Self {
-        Self {
-            what,
-            method,
-            path: path.into(),
-            headers: Vec::new(),
-            body: Body::Empty,
-            replay: Replay::Safe,
-        }
-    }
-
-    fn header(mut self, name: HeaderName, value: &str) -> Result<Self, EmrError> {
-        let value = HeaderValue::from_str(value).map_err(|_| {
-            rejected_here(IssueType::Value, "A header value the EMR cannot be sent")
-        })?;
-        self.headers.push((name, value));
-        Ok(self)
-    }
-
-    fn json(mut self, resource: &Value) -> Self {
-        self.body = Body::Json(resource.to_string().into_bytes());
-        self
-    }
-}
-
-/// The EMR's answer.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl Answer {
-    fn ok(&self) -> bool {
-        (200..300).contains(&self.status)
-    }
-}
-
-/// One page of a search: the resources found, and whether there were more.
-#[derive(Debug, Default)]
-struct Page {
-    resources: Vec<Value>,
-    more: bool,
 }
 
 impl Remote {
@@ -299,496 +230,6 @@ impl Remote {
                 get_search: AtomicBool::new(false),
             }),
         }))
-    }
-}
-
-/// A 400 of our own making: the request could not be sent as asked.
-fn rejected_here(code: IssueType, text: &str) -> EmrError {
-    EmrError::Rejected {
-        status: 400,
-        issues: vec![Issue::error(code, text)],
-    }
-}
-
-fn unavailable(reason: String, retry_after: Option<Duration>) -> EmrError {
-    EmrError::Unavailable {
-        reason,
-        retry_after_ms: retry_after.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-    }
-}
-
-/// `Retry-After`: seconds, or an HTTP date.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds.min(86_400)));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(SystemTime::now()).unwrap_or_default())
-}
-
-/// The wait before attempt `attempt + 1` when the EMR did not say: 100 ms, 400 ms.
-fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(100 * 4u64.pow(attempt.saturating_sub(1).min(4)))
-}
-
-/// FHIR search's special characters in a value, escaped.
-fn escape(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        if matches!(c, '\\' | ',' | '$' | '|') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// A path-like `expression` (`Patient.name[0].family`) from an issue; anything
-/// else (it could quote a value) is dropped.
-fn safe_path(s: &str) -> Option<String> {
-    (s.len() <= 200
-        && !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'[' | b']' | b'_' | b'-')))
-    .then(|| s.to_owned())
-}
-
-/// The issues of the `OperationOutcome` in a refusal: severity, code and path,
-/// never the server's text (it may quote what was sent).
-fn issues_of(status: u16, body: &[u8]) -> Vec<Issue> {
-    let outcome: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    let mut issues: Vec<Issue> = outcome["issue"]
-        .as_array()
-        .map(|list| {
-            list.iter()
-                .map(|i| {
-                    let code = i["code"].as_str().unwrap_or_default();
-                    let kind = match code {
-                        "structure" => IssueType::Structure,
-                        "required" => IssueType::Required,
-                        "value" | "code-invalid" => IssueType::Value,
-                        "too-long" => IssueType::TooLong,
-                        "not-found" => IssueType::NotFound,
-                        "not-supported" => IssueType::NotSupported,
-                        "exception" => IssueType::Exception,
-                        "transient" => IssueType::Transient,
-                        "business-rule" => IssueType::BusinessRule,
-                        "conflict" => IssueType::Conflict,
-                        "duplicate" | "multiple-matches" => IssueType::Duplicate,
-                        "informational" => IssueType::Informational,
-                        _ => IssueType::Invalid,
-                    };
-                    let severity = match i["severity"].as_str() {
-                        Some("warning") => Severity::Warning,
-                        Some("information") => Severity::Information,
-                        _ => Severity::Error,
-                    };
-                    let shown = if code.len() <= 40
-                        && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
-                    {
-                        code
-                    } else {
-                        "invalid"
-                    };
-                    Issue {
-                        severity,
-                        code: kind,
-                        diagnostics: format!("The EMR refused this ({shown})"),
-                        expression: i["expression"][0]
-                            .as_str()
-                            .or_else(|| i["location"][0].as_str())
-                            .and_then(safe_path),
-                    }
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    if issues.is_empty() {
-        issues.push(Issue::error(
-            IssueType::Invalid,
-            format!("The EMR refused the request (HTTP {status})"),
-        ));
-    }
-    issues
-}
-
-/// A refusal (not 2xx, not transient) as an [`EmrError`].
-fn refused(what: &str, answer: &Answer) -> EmrError {
-    match answer.status {
-        412 => EmrError::PreconditionFailed,
-        // A write that collided with another: worth trying again later.
-        409 => unavailable(format!("{what}: the EMR answered 409 (conflict)"), None),
-        300..=399 => unavailable(
-            format!(
-                "{what}: the EMR redirected ({}): check INTAKE_EMR_URL",
-                answer.status
-            ),
-            None,
-        ),
-        status => EmrError::Rejected {
-            status,
-            issues: issues_of(status, &answer.body),
-        },
-    }
-}
-
-/// A 2xx answer's JSON; a body that is not is the EMR's failure.
-fn json_of(what: &str, answer: &Answer) -> Result<Value, EmrError> {
-    serde_json::from_slice(&answer.body)
-        .map_err(|_| unavailable(format!("{what}: the EMR's answer is not JSON"), None))
-}
-
-/// The resources of a `searchset` (matches only, not included resources).
-fn page_of(what: &str, answer: &Answer, resource_type: &str) -> Result<Page, EmrError> {
-    if !answer.ok() {
-        return Err(refused(what, answer));
-    }
-    let bundle = json_of(what, answer)?;
-    if bundle["resourceType"] != "Bundle" {
-        return Err(unavailable(
-            format!("{what}: the EMR's answer is not a Bundle"),
-            None,
-        ));
-    }
-    let resources = bundle["entry"]
-        .as_array()
-        .map(|entries| {
-            entries
-                .iter()
-                .filter(|e| {
-                    e.pointer("/search/mode")
-                        .and_then(Value::as_str)
-                        .is_none_or(|m| m == "match")
-                })
-                .filter_map(|e| e.get("resource"))
-                .filter(|r| r["resourceType"] == resource_type)
-                .cloned()
-                .collect()
-        })
-        .unwrap_or_default();
-    let more = bundle["link"]
-        .as_array()
-        .is_some_and(|links| links.iter().any(|l| l["relation"] == "next"));
-    Ok(Page { resources, more })
-}
-
-/// Whether sending `bundle` twice does what sending it once does: every create in
-/// it is conditional.
-fn replay_of(bundle: &Value) -> Replay {
-    let all_conditional = bundle["entry"].as_array().is_none_or(|entries| {
-        entries.iter().all(|e| {
-            e.pointer("/request/method").and_then(Value::as_str) != Some("POST")
-                || e.pointer("/request/ifNoneExist")
-                    .and_then(Value::as_str)
-                    .is_some_and(|c| !c.is_empty())
-        })
-    });
-    if all_conditional {
-        Replay::Safe
-    } else {
-        Replay::Unsafe
-    }
-}
-
-/// The blocking searches for `record`: each a pass name (for logs) and its
-/// parameters. Values as written: the server does its own matching.
-fn blocking_searches(
-    record: &matching::PatientRecord,
-) -> Vec<(&'static str, Vec<(String, String)>)> {
-    let trimmed = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
-    let given = record
-        .given
-        .first()
-        .and_then(|g| g.split_whitespace().next())
-        .map(str::to_owned);
-    let family = record.family.as_deref().and_then(trimmed);
-    let birth = record
-        .birth_date
-        .as_deref()
-        .map(str::trim)
-        .filter(|b| {
-            (4..=10).contains(&b.len()) && b.bytes().all(|c| c.is_ascii_digit() || c == b'-')
-        })
-        .map(str::to_owned);
-    let postal = record.postal_code.as_deref().and_then(trimmed);
-    let p = |name: &str, value: String| (name.to_owned(), value);
-    let mut searches = Vec::new();
-    if let (Some(f), Some(b)) = (&family, &birth) {
-        searches.push((
-            "family+birthdate",
-            vec![p("family", escape(f)), p("birthdate", b.clone())],
-        ));
-    }
-    if let (Some(g), Some(b)) = (&given, &birth) {
-        searches.push((
-            "given+birthdate",
-            vec![p("given", escape(g)), p("birthdate", b.clone())],
-        ));
-    }
-    if let (Some(f), Some(g)) = (&family, &given) {
-        searches.push((
-            "family+given",
-            vec![p("family", escape(f)), p("given", escape(g))],
-        ));
-    }
-    for id in record
-        .identifiers
-        .iter()
-        .filter(|i| !i.value.trim().is_empty())
-        .take(3)
-    {
-        let value = match trimmed(&id.system) {
-            Some(system) => format!("{}|{}", escape(&system), escape(id.value.trim())),
-            None => escape(id.value.trim()),
-        };
-        searches.push(("identifier", vec![p("identifier", value)]));
-    }
-    for phone in record.phones.iter().filter_map(|x| trimmed(x)).take(2) {
-        let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
-        if digits != phone && digits.len() >= 7 {
-            searches.push(("phone", vec![p("phone", digits)]));
-        }
-        searches.push(("phone", vec![p("phone", escape(&phone))]));
-    }
-    for email in record.emails.iter().filter_map(|x| trimmed(x)).take(2) {
-        searches.push(("email", vec![p("email", escape(&email))]));
-    }
-    if let (Some(code), Some(initial)) = (&postal, given.as_deref().and_then(|g| g.chars().next()))
-    {
-        searches.push((
-            "address-postalcode+given-initial",
-            vec![
-                p("address-postalcode", escape(code)),
-                p("given", escape(&initial.to_string())),
-            ],
-        ));
-    }
-    for (_, params) in &mut searches {
-        params.push(p("_count", SEARCH_COUNT.to_string()));
-    }
-    let mut seen = std::collections::HashSet::new();
-    searches.retain(|(_, params)| seen.insert(params.clone()));
-    searches
-}
-
-impl Inner {
-    /// Sends `call`, retrying as [`Remote`] explains; any answer but 401/403, 429
-    /// and 5xx is returned for the caller to read.
-    async fn send(&self, call: &Call) -> Result<Answer, EmrError> {
-        let url = if call.path.is_empty() {
-            self.base.clone()
-        } else {
-            format!("{}/{}", self.base, call.path)
-        };
-        let what = call.what;
-        let mut attempt = 1;
-        let mut renewed = false;
-        loop {
-            let token = self.auth.token().await?;
-            let mut request = self
-                .http
-                .request(call.method.clone(), &url)
-                .header(header::ACCEPT, FHIR_JSON);
-            for (name, value) in &call.headers {
-                request = request.header(name, value);
-            }
-            if let Some(token) = &token {
-                request = request.bearer_auth(token);
-            }
-            request = match &call.body {
-                Body::Empty => request,
-                Body::Json(bytes) => request
-                    .header(header::CONTENT_TYPE, FHIR_JSON)
-                    .body(bytes.clone()),
-                Body::Form(form) => request
-                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                    .body(form.clone()),
-            };
-            let sent = async {
-                let res = request.send().await?;
-                let status = res.status().as_u16();
-                let headers = res.headers().clone();
-                let body = res.bytes().await?;
-                Ok::<_, reqwest::Error>(Answer {
-                    status,
-                    headers,
-                    body,
-                })
-            }
-            .await;
-            let (reason, wait, may_retry) = match sent {
-                Ok(a) if a.status == 401 && self.auth.renewable() && !renewed => {
-                    // The token expired early or was revoked: one more try with a
-                    // new one.
-                    renewed = true;
-                    self.auth.refused(token.as_deref()).await;
-                    continue;
-                }
-                // Credentials are configuration, not content: deliveries wait for
-                // them to be fixed rather than being dead-lettered.
-                Ok(a) if a.status == 401 || a.status == 403 => {
-                    return Err(unavailable(
-                        format!("{what}: the EMR refused our credentials ({})", a.status),
-                        None,
-                    ));
-                }
-                Ok(a) if a.status == 429 || a.status >= 500 => (
-                    format!("{what}: the EMR answered {}", a.status),
-                    retry_after(&a.headers),
-                    // 429 and 503 say the request was not acted on.
-                    a.status == 429 || a.status == 503 || call.replay == Replay::Safe,
-                ),
-                Ok(a) => return Ok(a),
-                Err(e) if e.is_timeout() => {
-                    return Err(unavailable(
-                        format!("{what}: no answer within {} ms", self.timeout.as_millis()),
-                        None,
-                    ));
-                }
-                Err(e) => (
-                    format!("{what}: {}", auth::describe(&e)),
-                    None,
-                    e.is_connect() || call.replay == Replay::Safe,
-                ),
-            };
-            let delay = wait.unwrap_or_else(|| backoff(attempt));
-            if !may_retry || attempt >= ATTEMPTS || delay > MAX_WAIT {
-                return Err(unavailable(reason, wait));
-            }
-            tracing::debug!(
-                emr.request = what,
-                emr.attempt = attempt,
-                emr.wait_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                "EMR request failed; trying again"
-            );
-            tokio::time::sleep(delay).await;
-            attempt += 1;
-        }
-    }
-
-    /// A search of `resource_type` with `params`: `POST _search` (patient data
-    /// stays out of URLs), else `GET`.
-    async fn search(
-        &self,
-        resource_type: &str,
-        params: &[(String, String)],
-    ) -> Result<Page, EmrError> {
-        let form = serde_urlencoded::to_string(params)
-            .map_err(|_| rejected_here(IssueType::Value, "Not a valid search"))?;
-        // `handling=strict`: a parameter the EMR does not know is an error, not
-        // ignored (which would find every resource of the type).
-        let strict = HeaderName::from_static("prefer");
-        if !self.get_search.load(Ordering::Relaxed) {
-            let mut call = Call::new("search", Method::POST, format!("{resource_type}/_search"))
-                .header(strict.clone(), "handling=strict")?;
-            call.body = Body::Form(form.clone());
-            let answer = self.send(&call).await?;
-            if !matches!(answer.status, 404 | 405 | 501) {
-                return page_of("search", &answer, resource_type);
-            }
-            tracing::info!(
-                emr.status = answer.status,
-                "the EMR does not take POST searches: searching with GET"
-            );
-            self.get_search.store(true, Ordering::Relaxed);
-        }
-        let call = Call::new("search", Method::GET, format!("{resource_type}?{form}"))
-            .header(strict, "handling=strict")?;
-        page_of("search", &self.send(&call).await?, resource_type)
-    }
-
-    /// `resource_type/id`, or `None` if the EMR has none.
-    async fn read(&self, resource_type: &str, id: &str) -> Result<Option<Value>, EmrError> {
-        if !crate::questionnaires::is_valid_id(id) {
-            return Ok(None);
-        }
-        let answer = self
-            .send(&Call::new(
-                "read",
-                Method::GET,
-                format!("{resource_type}/{id}"),
-            ))
-            .await?;
-        match answer.status {
-            404 | 410 => Ok(None),
-            _ if answer.ok() => json_of("read", &answer).map(Some),
-            _ => Err(refused("read", &answer)),
-        }
-    }
-
-    /// The resource a write answered with, else the one its `Location` names
-    /// (a server may answer without a body).
-    async fn written(
-        &self,
-        what: &str,
-        answer: &Answer,
-        resource_type: &str,
-    ) -> Result<Value, EmrError> {
-        if !answer.ok() {
-            return Err(refused(what, answer));
-        }
-        if let Ok(resource) = serde_json::from_slice::<Value>(&answer.body)
-            && resource["resourceType"] == resource_type
-        {
-            return Ok(resource);
-        }
-        let id = answer
-            .headers
-            .get(header::LOCATION)
-            .and_then(|l| l.to_str().ok())
-            .and_then(|l| {
-                let path = l.split("/_history").next().unwrap_or(l);
-                let (kind, id) = path.rsplit_once('/')?;
-                kind.ends_with(resource_type).then(|| id.to_owned())
-            })
-            .ok_or_else(|| {
-                unavailable(
-                    format!("{what}: the EMR answered without the resource"),
-                    None,
-                )
-            })?;
-        self.read(resource_type, &id).await?.ok_or_else(|| {
-            unavailable(
-                format!("{what}: the written resource cannot be read back"),
-                None,
-            )
-        })
-    }
-
-    /// How many patients the EMR holds: configured, else asked (and cached).
-    async fn population(&self) -> Result<usize, EmrError> {
-        if let Some(n) = self.patients {
-            return Ok(n);
-        }
-        let cached = *self
-            .population
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some((n, _)) = cached.filter(|(_, at)| at.elapsed() < POPULATION_TTL) {
-            return Ok(n);
-        }
-        let call = Call::new("count", Method::GET, "Patient?_summary=count");
-        let counted = match self.send(&call).await {
-            Ok(answer) if answer.ok() => json_of("count", &answer)?["total"]
-                .as_u64()
-                .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
-            Ok(_) | Err(EmrError::Rejected { .. } | EmrError::PreconditionFailed) => None,
-            Err(e) => return Err(e),
-        };
-        let n = counted.unwrap_or_else(|| {
-            tracing::warn!(
-                emr.population = FALLBACK_POPULATION,
-                "the EMR does not count its patients (Patient?_summary=count): set \
-                 INTAKE_EMR_PATIENTS; matching assumes a large population"
-            );
-            FALLBACK_POPULATION
-        });
-        *self
-            .population
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some((n, Instant::now()));
-        Ok(n)
     }
 }
 
@@ -1012,9 +453,15 @@ impl Emr for Remote {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use serde_json::json;
+    use std::time::{Duration, SystemTime};
 
-    use super::*;
+    use reqwest::header::{self, HeaderMap, HeaderValue};
+    use serde_json::{Value, json};
+
+    use super::client::*;
+    use super::refusals::*;
+    use super::searches::*;
+    use crate::fhir::outcome::{IssueType, Severity};
 
     #[test]
     fn retry_after_is_read_as_seconds_or_as_an_http_date() {
