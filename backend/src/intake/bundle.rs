@@ -2,10 +2,12 @@
 //! resource the form extracted and the Provenance that targets them all, each a
 //! conditional create on the intake's identifier.
 
+use serde_json::{Value, json};
+
 use super::types::{EXTRACTED_SYSTEM, Extras, Proof, SUBMISSION_SYSTEM, Submission};
 use crate::fhir::extract::{IdGenerator, RandomIds};
 use crate::store::Request;
-use serde_json::{Value, json};
+
 /// FHIR R4 resource types without an `identifier` element: an extracted one is
 /// marked with a `meta.tag` instead (as the Provenance is) and found by `_tag`.
 pub(crate) const WITHOUT_IDENTIFIER: &[&str] = &[

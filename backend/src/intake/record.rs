@@ -2,6 +2,11 @@
 //! messages in a few multi-row statements, their audit events, and, for the
 //! embedded store, the delivery itself in the same transaction.
 
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+use sqlx::SqliteConnection;
+
 use super::bundle::{
     Subject, by, delivery_bundle, inline_requests, rewrite_references, subject_reference,
 };
@@ -11,9 +16,7 @@ use super::types::{
 };
 use super::writer::{Context, Job, NewIntake};
 use crate::store::{Request, Store};
-use serde_json::{Value, json};
-use sqlx::SqliteConnection;
-use std::collections::HashMap;
+
 /// What a batch writes, gathered to be written at once.
 #[derive(Default)]
 pub(crate) struct Rows {

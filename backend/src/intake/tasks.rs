@@ -1,10 +1,12 @@
 //! The Tasks an intake leaves for staff: a match to review, a refused or dead
 //! delivery, proposed demographics changes.
 
+use serde_json::{Value, json};
+
 use super::changes;
 use super::types::SUBMISSION_SYSTEM;
 use crate::emr::Found;
-use serde_json::{Value, json};
+
 pub(crate) fn candidate_json(f: &Found) -> Value {
     let c = &f.candidate;
     json!({

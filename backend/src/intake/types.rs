@@ -2,8 +2,10 @@
 //! of identity (or [`Invited`]), the [`Extras`] a form extracts besides the Patient,
 //! and what becomes of it ([`Accepted`], [`Decision`], [`IntakeError`]).
 
-use super::bundle::patient_in;
 use serde_json::{Value, json};
+
+use super::bundle::patient_in;
+
 /// The identifier system of what an intake writes: the Patient it creates, its
 /// QuestionnaireResponse (`identifier`) and Provenance (`meta.tag`); the rest of
 /// what its form extracts is under [`EXTRACTED_SYSTEM`].

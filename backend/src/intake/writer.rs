@@ -2,6 +2,14 @@
 //! and the one writer task that decides each submission in turn and commits
 //! what is queued together (group commit).
 
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sqlx::{SqliteConnection, SqlitePool};
+use tokio::sync::{mpsc, oneshot, watch};
+
 use super::bundle::{Subject, by, delivery_bundle, inline_requests, patient_in};
 use super::outbox;
 use super::record::{Rows, record};
@@ -11,12 +19,7 @@ use crate::config::Delivery;
 use crate::emr::{Emr, Found};
 use crate::fhir::extract::{IdGenerator, RandomIds};
 use crate::store::{Request, Store};
-use serde_json::{Value, json};
-use sqlx::{SqliteConnection, SqlitePool};
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, watch};
+
 pub(crate) struct Job {
     pub(crate) submission: Submission,
     pub(crate) prepared: Prepared,

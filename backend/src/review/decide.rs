@@ -1,6 +1,12 @@
 //! A decision on an item, in one write transaction under the store's lock (see
 //! the module's header).
 
+use std::time::SystemTime;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use sqlx::SqliteConnection;
+
 use super::item::{changed_elements, demographics, proposed_patient, resolve_pending};
 use super::queue::last_message;
 use super::{
@@ -15,9 +21,7 @@ use crate::intake::{
 };
 use crate::state::App;
 use crate::store::{Outcome, Request, Stored};
-use serde::Serialize;
-use serde_json::{Value, json};
-use std::time::SystemTime;
+
 /// A decision, as checked from the request body.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Decision {
@@ -242,181 +246,20 @@ pub async fn decide(
         .ok_or(ReviewError::NotFound)?;
     let local = app.emr.local_store().is_some();
     let delivered_status = if local { "delivered" } else { "accepted" };
-    let mut plan = match decision {
-        Decision::Link { .. } | Decision::Create if kind == Kind::Demographics => {
-            return Err(invalid(
-                "This intake is linked already; accept or refuse its details",
-                "action",
-            ));
-        }
-        Decision::Link { patient } => {
-            if !is_candidate(app, &task, patient).await? {
-                return Err(invalid(
-                    "That patient is not a candidate of this item",
-                    "patient",
-                ));
-            }
-            let reference = format!("Patient/{patient}");
-            let subject = Subject::Existing(patient.clone());
-            Plan {
-                task: decided_task(task, who, "completed", &now, "link", Some(&reference)),
-                status: "completed",
-                delivery: Some(deliver(&row, &intake, &subject, who, &now)?),
-                intake: Some((delivered_status, Some(reference.clone()))),
-                retry: None,
-                touched: vec![reference],
-            }
-        }
-        // The Task's output names the new Patient once it has an id (below).
-        Decision::Create => Plan {
-            task: decided_task(task, who, "completed", &now, "create", None),
-            status: "completed",
-            delivery: Some(deliver(&row, &intake, &Subject::New, who, &now)?),
-            intake: Some((delivered_status, None)),
-            retry: None,
-            touched: Vec::new(),
-        },
-        Decision::NotThis { patient } => {
-            if kind != Kind::Match {
-                return Err(invalid("Only a match has candidates to rule out", "action"));
-            }
-            let reference = format!("Patient/{patient}");
-            let task = without_candidate(task, &reference).ok_or_else(|| {
-                invalid("That patient is not a candidate of this item", "patient")
-            })?;
-            Plan {
-                task: decided_task(task, who, "in-progress", &now, "not-this", Some(&reference)),
-                status: "in-progress",
-                delivery: None,
-                intake: None,
-                retry: None,
-                touched: vec![reference],
-            }
-        }
-        Decision::Update { accept, refuse } => {
-            if kind != Kind::Demographics {
-                return Err(invalid(
-                    "Only proposed details can be accepted or refused",
-                    "action",
-                ));
-            }
-            check_elements(&changed_elements(&task), accept, refuse)?;
-            let focus = task
-                .pointer("/focus/reference")
-                .and_then(Value::as_str)
-                .and_then(|r| r.strip_prefix("Patient/"))
-                .ok_or(ReviewError::NotFound)?
-                .to_owned();
-            let reference = format!("Patient/{focus}");
-            let delivery = if accept.is_empty() {
-                None
-            } else {
-                let chart = match remote_chart {
-                    Some(chart) => chart,
-                    None => {
-                        let body: Option<String> = sqlx::query_scalar(
-                            "SELECT body FROM resource WHERE resource_type = 'Patient' AND id = ?",
-                        )
-                        .bind(&focus)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                        body.and_then(|b| serde_json::from_str(&b).ok())
-                            .unwrap_or(Value::Null)
-                    }
-                };
-                let proposed = proposed_patient(&task);
-                Some(update_bundle(&reference, chart, &proposed, accept)?)
-            };
-            // The decision, then each element's fate.
-            let mut done = decided_task(task, who, "completed", &now, "update", None);
-            if let Some(outputs) = done["output"].as_array_mut() {
-                for (list, code) in [(accept, "accepted-element"), (refuse, "refused-element")] {
-                    for e in list {
-                        outputs.push(json!({
-                            "type": {"coding": [{"system": TASK_SYSTEM, "code": code}]},
-                            "valueString": e,
-                        }));
-                    }
-                }
-            }
-            Plan {
-                task: done,
-                status: "completed",
-                delivery,
-                intake: None,
-                retry: None,
-                touched: vec![reference],
-            }
-        }
-        Decision::Retry => {
-            if kind != Kind::Delivery {
-                return Err(invalid("Only a failed delivery can be retried", "action"));
-            }
-            let (message, ..) = last_message(&mut *tx, &intake)
-                .await?
-                .filter(|(_, _, state, ..)| state == "dead")
-                .ok_or_else(|| invalid("This intake has no failed delivery to retry", "action"))?;
-            Plan {
-                task: decided_task(task, who, "completed", &now, "retry", None),
-                status: "completed",
-                delivery: None,
-                intake: Some(("accepted", row.patient.clone())),
-                retry: Some(message),
-                touched: row.patient.iter().cloned().collect(),
-            }
-        }
+    let facts = Facts {
+        who,
+        now: &now,
+        kind,
+        intake: &intake,
+        row: &row,
+        delivered_status,
     };
-    // The delivery: with the embedded store, its resources written here and now
-    // and the outbox message recorded as delivered (as the pipeline does);
-    // otherwise a message for the outbox.
+    let mut plan = plan(app, &mut tx, &facts, task, decision, remote_chart).await?;
     let mut outcomes = Vec::new();
-    if let Some(bundle) = &plan.delivery {
-        if local {
-            let written = app.store.apply_in(&mut tx, store_writes(bundle)?).await?;
-            if matches!(decision, Decision::Create)
-                && let Some(p) = written
-                    .iter()
-                    .map(Outcome::stored)
-                    .find(|s| s.resource_type == "Patient")
-                    .map(Stored::reference)
-            {
-                if let Some(outputs) = plan.task["output"].as_array_mut() {
-                    outputs.push(json!({
-                        "type": {"coding": [{"system": TASK_SYSTEM, "code": "patient"}]},
-                        "valueReference": {"reference": p},
-                    }));
-                }
-                plan.touched.push(p.clone());
-                plan.intake = Some((delivered_status, Some(p)));
-            }
-            let locations: Vec<Value> = written
-                .iter()
-                .map(|o| {
-                    let s = o.stored();
-                    Value::String(format!("{}/_history/{}", s.reference(), s.version_id))
-                })
-                .collect();
-            sqlx::query(
-                "INSERT INTO outbox (intake_id, payload, next_attempt_at, state, attempts,
-                                     delivered_at, result)
-                 VALUES (?, ?, 0, 'delivered', 1, ?, ?)",
-            )
-            .bind(&intake)
-            .bind(bundle.to_string())
-            .bind(&now)
-            .bind(Value::Array(locations).to_string())
-            .execute(&mut *tx)
-            .await?;
-            outcomes.extend(written);
-        } else {
-            sqlx::query(
-                "INSERT INTO outbox (intake_id, payload, next_attempt_at) VALUES (?, ?, 0)",
-            )
-            .bind(&intake)
-            .bind(bundle.to_string())
-            .execute(&mut *tx)
-            .await?;
-        }
+    if let Some(bundle) = plan.delivery.take() {
+        outcomes =
+            write_delivery(app, &mut tx, &facts, &bundle, decision, local, &mut plan).await?;
+        plan.delivery = Some(bundle);
     }
     if let Some(message) = plan.retry {
         sqlx::query(
@@ -473,6 +316,229 @@ pub async fn decide(
         status: plan.status,
         intake: json!({"id": intake, "status": status, "patient": patient}),
     })
+}
+
+/// What a decision reads before it plans: who decides, when, the item's kind and
+/// its intake.
+#[derive(Clone, Copy)]
+struct Facts<'a> {
+    who: &'a Principal,
+    now: &'a str,
+    kind: Kind,
+    intake: &'a str,
+    row: &'a IntakeRow,
+    /// The intake's state once its delivery is written: `delivered` with the
+    /// embedded store, else `accepted` (the outbox delivers).
+    delivered_status: &'static str,
+}
+
+/// What the decision does, read under the lock: the Task's new version, the
+/// delivery, the intake's new state, a dead message to retry. Refuses a decision
+/// the item's kind does not allow.
+async fn plan(
+    app: &App,
+    tx: &mut SqliteConnection,
+    facts: &Facts<'_>,
+    task: Value,
+    decision: &Decision,
+    remote_chart: Option<Value>,
+) -> Result<Plan, ReviewError> {
+    let Facts {
+        who,
+        now,
+        kind,
+        intake,
+        row,
+        delivered_status,
+    } = *facts;
+    Ok(match decision {
+        Decision::Link { .. } | Decision::Create if kind == Kind::Demographics => {
+            return Err(invalid(
+                "This intake is linked already; accept or refuse its details",
+                "action",
+            ));
+        }
+        Decision::Link { patient } => {
+            if !is_candidate(app, &task, patient).await? {
+                return Err(invalid(
+                    "That patient is not a candidate of this item",
+                    "patient",
+                ));
+            }
+            let reference = format!("Patient/{patient}");
+            let subject = Subject::Existing(patient.clone());
+            Plan {
+                task: decided_task(task, who, "completed", now, "link", Some(&reference)),
+                status: "completed",
+                delivery: Some(deliver(row, intake, &subject, who, now)?),
+                intake: Some((delivered_status, Some(reference.clone()))),
+                retry: None,
+                touched: vec![reference],
+            }
+        }
+        // The Task's output names the new Patient once it has an id (below).
+        Decision::Create => Plan {
+            task: decided_task(task, who, "completed", now, "create", None),
+            status: "completed",
+            delivery: Some(deliver(row, intake, &Subject::New, who, now)?),
+            intake: Some((delivered_status, None)),
+            retry: None,
+            touched: Vec::new(),
+        },
+        Decision::NotThis { patient } => {
+            if kind != Kind::Match {
+                return Err(invalid("Only a match has candidates to rule out", "action"));
+            }
+            let reference = format!("Patient/{patient}");
+            let task = without_candidate(task, &reference).ok_or_else(|| {
+                invalid("That patient is not a candidate of this item", "patient")
+            })?;
+            Plan {
+                task: decided_task(task, who, "in-progress", now, "not-this", Some(&reference)),
+                status: "in-progress",
+                delivery: None,
+                intake: None,
+                retry: None,
+                touched: vec![reference],
+            }
+        }
+        Decision::Update { accept, refuse } => {
+            if kind != Kind::Demographics {
+                return Err(invalid(
+                    "Only proposed details can be accepted or refused",
+                    "action",
+                ));
+            }
+            check_elements(&changed_elements(&task), accept, refuse)?;
+            let focus = task
+                .pointer("/focus/reference")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix("Patient/"))
+                .ok_or(ReviewError::NotFound)?
+                .to_owned();
+            let reference = format!("Patient/{focus}");
+            let delivery = if accept.is_empty() {
+                None
+            } else {
+                let chart = match remote_chart {
+                    Some(chart) => chart,
+                    None => {
+                        let body: Option<String> = sqlx::query_scalar(
+                            "SELECT body FROM resource WHERE resource_type = 'Patient' AND id = ?",
+                        )
+                        .bind(&focus)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                        body.and_then(|b| serde_json::from_str(&b).ok())
+                            .unwrap_or(Value::Null)
+                    }
+                };
+                let proposed = proposed_patient(&task);
+                Some(update_bundle(&reference, chart, &proposed, accept)?)
+            };
+            // The decision, then each element's fate.
+            let mut done = decided_task(task, who, "completed", now, "update", None);
+            if let Some(outputs) = done["output"].as_array_mut() {
+                for (list, code) in [(accept, "accepted-element"), (refuse, "refused-element")] {
+                    for e in list {
+                        outputs.push(json!({
+                            "type": {"coding": [{"system": TASK_SYSTEM, "code": code}]},
+                            "valueString": e,
+                        }));
+                    }
+                }
+            }
+            Plan {
+                task: done,
+                status: "completed",
+                delivery,
+                intake: None,
+                retry: None,
+                touched: vec![reference],
+            }
+        }
+        Decision::Retry => {
+            if kind != Kind::Delivery {
+                return Err(invalid("Only a failed delivery can be retried", "action"));
+            }
+            let (message, ..) = last_message(&mut *tx, intake)
+                .await?
+                .filter(|(_, _, state, ..)| state == "dead")
+                .ok_or_else(|| invalid("This intake has no failed delivery to retry", "action"))?;
+            Plan {
+                task: decided_task(task, who, "completed", now, "retry", None),
+                status: "completed",
+                delivery: None,
+                intake: Some(("accepted", row.patient.clone())),
+                retry: Some(message),
+                touched: row.patient.iter().cloned().collect(),
+            }
+        }
+    })
+}
+
+/// Writes the decision's delivery: with the embedded store, its resources here
+/// and now and the outbox message recorded as delivered (as the pipeline does);
+/// otherwise a message for the outbox. A created Patient is named in the Task's
+/// output and the plan. What the store wrote.
+async fn write_delivery(
+    app: &App,
+    tx: &mut SqliteConnection,
+    facts: &Facts<'_>,
+    bundle: &Value,
+    decision: &Decision,
+    local: bool,
+    plan: &mut Plan,
+) -> Result<Vec<Outcome>, ReviewError> {
+    let (intake, now) = (facts.intake, facts.now);
+    // The delivery: with the embedded store, its resources written here and now
+    // and the outbox message recorded as delivered (as the pipeline does);
+    // otherwise a message for the outbox.
+    if local {
+        let written = app.store.apply_in(tx, store_writes(bundle)?).await?;
+        if matches!(decision, Decision::Create)
+            && let Some(p) = written
+                .iter()
+                .map(Outcome::stored)
+                .find(|s| s.resource_type == "Patient")
+                .map(Stored::reference)
+        {
+            if let Some(outputs) = plan.task["output"].as_array_mut() {
+                outputs.push(json!({
+                    "type": {"coding": [{"system": TASK_SYSTEM, "code": "patient"}]},
+                    "valueReference": {"reference": p},
+                }));
+            }
+            plan.touched.push(p.clone());
+            plan.intake = Some((facts.delivered_status, Some(p)));
+        }
+        let locations: Vec<Value> = written
+            .iter()
+            .map(|o| {
+                let s = o.stored();
+                Value::String(format!("{}/_history/{}", s.reference(), s.version_id))
+            })
+            .collect();
+        sqlx::query(
+            "INSERT INTO outbox (intake_id, payload, next_attempt_at, state, attempts,
+                                 delivered_at, result)
+             VALUES (?, ?, 0, 'delivered', 1, ?, ?)",
+        )
+        .bind(intake)
+        .bind(bundle.to_string())
+        .bind(now)
+        .bind(Value::Array(locations).to_string())
+        .execute(&mut *tx)
+        .await?;
+        Ok(written)
+    } else {
+        sqlx::query("INSERT INTO outbox (intake_id, payload, next_attempt_at) VALUES (?, ?, 0)")
+            .bind(intake)
+            .bind(bundle.to_string())
+            .execute(&mut *tx)
+            .await?;
+        Ok(Vec::new())
+    }
 }
 
 /// The stored Patients among a Task's candidates, by id.

@@ -1,6 +1,8 @@
 //! One item in detail: the intake's answers and extracted Patient beside each
 //! candidate's chart and history, or the demographics a Task proposes.
 
+use serde_json::{Value, json};
+
 use super::queue::{extracted_patient, last_message};
 use super::{
     Candidate, IntakeRow, Kind, ReviewError, Target, candidates_of, intake_of, intake_row,
@@ -8,7 +10,7 @@ use super::{
 };
 use crate::intake::{SUBMISSION_SYSTEM, changes};
 use crate::state::App;
-use serde_json::{Value, json};
+
 /// A Patient by id, from the EMR (our store, or the remote server).
 pub(crate) async fn read_patient(app: &App, id: &str) -> Result<Option<Value>, ReviewError> {
     match app.emr.local_store() {

@@ -1,13 +1,16 @@
 //! The queue: every open review Task, oldest first, each with a one-line summary.
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
 use super::{
     IntakeRow, Item, Kind, OutboxRow, ReviewError, candidates_of, intake_of, intake_row, is_open,
     is_proposed_link, kind_of,
 };
 use crate::intake::{Extras, patient_in};
 use crate::state::App;
-use serde_json::Value;
-use std::time::{SystemTime, UNIX_EPOCH};
+
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
 /// `days_from_civil`).
 pub(crate) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {

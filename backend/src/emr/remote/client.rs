@@ -2,6 +2,15 @@
 //! EMR's `Retry-After`, a token renewed once on 401, a plain create sent again
 //! only when the EMR certainly did not act.
 
+use std::sync::PoisonError;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use reqwest::Method;
+use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
+use serde_json::Value;
+
 use super::refusals::{json_of, refused};
 use super::searches::{Page, page_of};
 use super::{ATTEMPTS, FALLBACK_POPULATION, Inner, MAX_WAIT, POPULATION_TTL};
@@ -9,13 +18,7 @@ use crate::emr::EmrError;
 use crate::emr::auth::{self};
 use crate::fhir::FHIR_JSON;
 use crate::fhir::outcome::{Issue, IssueType};
-use bytes::Bytes;
-use reqwest::Method;
-use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
-use serde_json::Value;
-use std::sync::PoisonError;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant, SystemTime};
+
 /// Whether a request may be sent again after an answer that does not say it
 /// was not acted on (a 500, a broken connection).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

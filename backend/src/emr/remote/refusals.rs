@@ -1,11 +1,13 @@
 //! What the EMR answered, read without echoing it: a refusal's
 //! `OperationOutcome` kept as issue codes and element paths only.
 
+use serde_json::Value;
+
 use super::client::{Answer, unavailable};
 use super::searches::safe_path;
 use crate::emr::EmrError;
 use crate::fhir::outcome::{Issue, IssueType, Severity};
-use serde_json::Value;
+
 /// The issues of the `OperationOutcome` in a refusal: severity, code and path,
 /// never the server's text (it may quote what was sent).
 pub(crate) fn issues_of(status: u16, body: &[u8]) -> Vec<Issue> {

@@ -1,11 +1,13 @@
 //! The blocking searches a match runs on a remote EMR: what the record has, each
 //! with a count, the values escaped as FHIR's search syntax wants.
 
+use serde_json::Value;
+
 use super::SEARCH_COUNT;
 use super::client::{Answer, unavailable};
 use super::refusals::{json_of, refused};
 use crate::emr::EmrError;
-use serde_json::Value;
+
 /// One page of a search: the resources found, and whether there were more.
 #[derive(Debug, Default)]
 pub(crate) struct Page {

@@ -2,6 +2,19 @@
 //! every item kept; what the form cannot use is an [`ImportWarning`], what makes
 //! it unusable an error at its path.
 
+use std::collections::{BTreeMap, HashSet};
+
+use fhirbolt::model::r4::Resource;
+use fhirbolt::model::r4::resources::{
+    Questionnaire, QuestionnaireItem, QuestionnaireItemAnswerOptionValue, ValueSet,
+    ValueSetExpansionContains,
+};
+use fhirbolt::model::r4::types::{Extension, ExtensionValue};
+use shared::form::{
+    AnswerOption, Coding, CompiledForm, Constraints, Control, EnableBehavior, EnableWhen, Form,
+    ImportWarning, Item, ItemExpressions, ItemKind, Operator, Value, Variable,
+};
+
 use super::parse::Parsed;
 use super::translations::{
     TextField, Translations, display_translations, is_help, item_texts, string_translations,
@@ -14,17 +27,7 @@ use super::values::{
     unwrap_matches,
 };
 use crate::fhir::outcome::{Issue, IssueType};
-use fhirbolt::model::r4::Resource;
-use fhirbolt::model::r4::resources::{
-    Questionnaire, QuestionnaireItem, QuestionnaireItemAnswerOptionValue, ValueSet,
-    ValueSetExpansionContains,
-};
-use fhirbolt::model::r4::types::{Extension, ExtensionValue};
-use shared::form::{
-    AnswerOption, Coding, CompiledForm, Constraints, Control, EnableBehavior, EnableWhen, Form,
-    ImportWarning, Item, ItemExpressions, ItemKind, Operator, Value, Variable,
-};
-use std::collections::{BTreeMap, HashSet};
+
 /// Refuses a `regex` that would cost more than
 /// [`shared::regex::Regex::STEP_BUDGET`] on the longest answer its item
 /// accepts (its `maxLength`, else [`shared::answers::DEFAULT_MAX_LENGTH`]):

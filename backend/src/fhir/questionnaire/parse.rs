@@ -1,10 +1,12 @@
 //! Reading a Questionnaire: fhirbolt's lax mode over JSON that is cleaned first
 //! (empty arrays, objects and nulls dropped; mistyped values repaired).
 
-use crate::fhir::outcome::{Issue, IssueType};
 use fhirbolt::model::r4::Resource;
 use fhirbolt::model::r4::resources::Questionnaire;
 use fhirbolt::serde::{DeserializationConfig, DeserializationMode};
+
+use crate::fhir::outcome::{Issue, IssueType};
+
 /// Parses a Questionnaire. Unknown elements are tolerated and empty arrays,
 /// objects and nulls (invalid in FHIR, common in real files) are dropped first;
 /// anything else wrong is an issue at the resource. Never panics, whatever the input.

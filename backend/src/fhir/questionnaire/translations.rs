@@ -1,12 +1,15 @@
 //! A Questionnaire's texts in other languages: `translation` extensions on its
 //! strings and a contained ValueSet's designations.
 
-use super::url;
-use super::values::{codes, string, text_value};
+use std::collections::BTreeMap;
+
 use fhirbolt::model::r4::resources::{QuestionnaireItem, ValueSetComposeIncludeConceptDesignation};
 use fhirbolt::model::r4::types::Extension;
 use shared::form::ItemText;
-use std::collections::BTreeMap;
+
+use super::url;
+use super::values::{codes, string, text_value};
+
 /// One string's texts in other languages: (language tag, text), as found.
 pub(crate) type Translations = Vec<(String, String)>;
 

@@ -1,13 +1,15 @@
 //! FHIR values as the compiled form holds them: codes, strings, numbers,
 //! codings, quantities, references and the answers of conditions and options.
 
-use super::url;
 use fhirbolt::model::r4::resources::{
     QuestionnaireItemAnswerOptionValue, QuestionnaireItemEnableWhenAnswer,
     QuestionnaireItemInitialValue,
 };
 use fhirbolt::model::r4::types::{Coding as FhirCoding, ExtensionValue};
 use shared::form::{Coding, Quantity, Value};
+
+use super::url;
+
 pub(crate) fn codes(value: Option<&ExtensionValue>) -> Vec<String> {
     match value {
         Some(ExtensionValue::CodeableConcept(cc)) => cc
