@@ -44,8 +44,9 @@ mod values;
 
 pub(crate) use extractor::Extractor;
 pub use ids::{IdGenerator, RandomIds, SequentialIds};
+pub(crate) use paths::lower_first;
 pub(crate) use resources::{complete_required_elements, link_to_the_patient};
-pub(crate) use values::{lower_first, to_type};
+pub(crate) use values::to_type;
 
 use std::collections::HashMap;
 use std::fmt::Debug;

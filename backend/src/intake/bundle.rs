@@ -238,15 +238,6 @@ pub(crate) fn rewrite_references(value: &mut Value, from: &str, to: &str) {
     }
 }
 
-/// The new Patient in a delivery bundle, if it creates one.
-pub(crate) fn patient_in(bundle: &Value) -> Option<Value> {
-    bundle["entry"]
-        .as_array()?
-        .iter()
-        .find(|e| e.pointer("/resource/resourceType") == Some(&json!("Patient")))
-        .and_then(|e| e.get("resource").cloned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::types::*;

@@ -18,20 +18,22 @@
 
 mod bundle;
 pub(crate) mod changes;
+mod job;
 pub mod outbox;
 mod record;
 mod tasks;
 mod types;
 mod writer;
 
-pub(crate) use bundle::{Author, Subject, delivery_bundle, inline_requests, patient_in};
+pub(crate) use bundle::{Author, Subject, delivery_bundle, inline_requests};
+pub(crate) use job::Context;
 pub(crate) use tasks::{SCORE_EXTENSION, TASK_SYSTEM, dead_delivery_task, refused_delivery_task};
-pub(crate) use types::pending_key;
 pub use types::{
     Accepted, Decision, EXTRACTED_SYSTEM, Extras, IntakeError, Invited, PROOF_SYSTEM, Proof,
     SUBMISSION_SYSTEM, Submission, UNVERIFIED_REASON,
 };
+pub(crate) use types::{patient_in, pending_key};
 pub use writer::Intakes;
-pub(crate) use writer::{Context, Waiters, settle};
+pub(crate) use writer::{Waiters, settle};
 
 pub use crate::config::Unverified;

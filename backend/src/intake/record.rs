@@ -10,11 +10,11 @@ use sqlx::SqliteConnection;
 use super::bundle::{
     Subject, by, delivery_bundle, inline_requests, rewrite_references, subject_reference,
 };
+use super::job::{Context, Job, NewIntake};
 use super::tasks::{TASK_SYSTEM, candidate_json, review_task, update_task};
 use super::types::{
     Accepted, Decision, IntakeError, Invited, SUBMISSION_SYSTEM, Submission, UNVERIFIED_REASON,
 };
-use super::writer::{Context, Job, NewIntake};
 use crate::store::{Request, Store};
 
 /// What a batch writes, gathered to be written at once.

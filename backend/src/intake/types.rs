@@ -4,8 +4,6 @@
 
 use serde_json::{Value, json};
 
-use super::bundle::patient_in;
-
 /// The identifier system of what an intake writes: the Patient it creates, its
 /// QuestionnaireResponse (`identifier`) and Provenance (`meta.tag`); the rest of
 /// what its form extracts is under [`EXTRACTED_SYSTEM`].
@@ -303,4 +301,13 @@ pub enum IntakeError {
     /// was decided; nothing was accepted.
     #[error("the invitation can no longer be used")]
     InvitationSpent,
+}
+
+/// The new Patient in a delivery bundle, if it creates one.
+pub(crate) fn patient_in(bundle: &Value) -> Option<Value> {
+    bundle["entry"]
+        .as_array()?
+        .iter()
+        .find(|e| e.pointer("/resource/resourceType") == Some(&json!("Patient")))
+        .and_then(|e| e.get("resource").cloned())
 }

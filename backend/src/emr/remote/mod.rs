@@ -22,6 +22,7 @@
 //! blocking searches, `refusals.rs` reads what the EMR answered.
 
 mod client;
+mod operations;
 mod refusals;
 mod searches;
 

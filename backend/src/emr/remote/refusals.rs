@@ -4,7 +4,6 @@
 use serde_json::Value;
 
 use super::client::{Answer, unavailable};
-use super::searches::safe_path;
 use crate::emr::EmrError;
 use crate::fhir::outcome::{Issue, IssueType, Severity};
 
@@ -91,4 +90,14 @@ pub(crate) fn refused(what: &str, answer: &Answer) -> EmrError {
 pub(crate) fn json_of(what: &str, answer: &Answer) -> Result<Value, EmrError> {
     serde_json::from_slice(&answer.body)
         .map_err(|_| unavailable(format!("{what}: the EMR's answer is not JSON"), None))
+}
+
+/// A path-like `expression` (`Patient.name[0].family`) from an issue; anything
+/// else (it could quote a value) is dropped.
+pub(crate) fn safe_path(s: &str) -> Option<String> {
+    (s.len() <= 200
+        && !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'[' | b']' | b'_' | b'-')))
+    .then(|| s.to_owned())
 }

@@ -27,16 +27,6 @@ pub(crate) fn escape(value: &str) -> String {
     out
 }
 
-/// A path-like `expression` (`Patient.name[0].family`) from an issue; anything
-/// else (it could quote a value) is dropped.
-pub(crate) fn safe_path(s: &str) -> Option<String> {
-    (s.len() <= 200
-        && !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'[' | b']' | b'_' | b'-')))
-    .then(|| s.to_owned())
-}
-
 /// The resources of a `searchset` (matches only, not included resources).
 pub(crate) fn page_of(what: &str, answer: &Answer, resource_type: &str) -> Result<Page, EmrError> {
     if !answer.ok() {

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 
 use super::expressions::{Unsupported, evaluate};
 use super::ids::IdGenerator;
-use super::paths::{base_name, chosen_type, fields, parent_type, walk};
+use super::paths::{Refused, Step, base_name, chosen_type, fields, parent_type, walk};
 use super::resources::resource_of_canonical;
 use super::schema::{Element, Kind};
 use super::values::{answer_datum, bound_code, convert, put, typed_value};
@@ -44,13 +44,6 @@ pub(crate) enum FrameKind {
     },
 }
 
-/// One step of a resolved path: the JSON field and whether it repeats.
-#[derive(Clone, Debug)]
-pub(crate) struct Step {
-    pub(crate) field: String,
-    pub(crate) many: bool,
-}
-
 pub(crate) struct Extractor<'a> {
     pub(crate) response: &'a Value,
     pub(crate) now: &'a str,
@@ -62,19 +55,6 @@ pub(crate) struct Extractor<'a> {
     pub(crate) answers_written: usize,
     pub(crate) errors: Vec<Issue>,
     pub(crate) warnings: Vec<Issue>,
-}
-
-/// Why a value was not written.
-#[derive(Debug)]
-pub(crate) enum Refused {
-    /// The element is already set (a single element, answered twice).
-    Occupied,
-    /// The value does not fit: which way, in words.
-    Unfit(&'static str),
-    /// This server does not know the element.
-    Unsupported,
-    /// No resource or element in scope for the path.
-    NoContext,
 }
 
 impl Extractor<'_> {

@@ -1,10 +1,8 @@
 //! An item's `definition` read as a path into a FHIR type, against the schema
 //! table.
 
-use super::extractor::{Refused, Step};
 use super::schema;
 use super::schema::{Element, Kind};
-use super::values::lower_first;
 
 /// The steps of `relative` (`name.given`, `value[x]:valueQuantity.value`) from
 /// `ty`, and its last element.
@@ -114,4 +112,33 @@ pub(crate) fn fields(steps: &[Step]) -> String {
         .map(|s| base_name(&s.field))
         .collect::<Vec<_>>()
         .join(".")
+}
+
+/// One step of a resolved path: the JSON field and whether it repeats.
+#[derive(Clone, Debug)]
+pub(crate) struct Step {
+    pub(crate) field: String,
+    pub(crate) many: bool,
+}
+
+/// Why a value was not written.
+#[derive(Debug)]
+pub(crate) enum Refused {
+    /// The element is already set (a single element, answered twice).
+    Occupied,
+    /// The value does not fit: which way, in words.
+    Unfit(&'static str),
+    /// This server does not know the element.
+    Unsupported,
+    /// No resource or element in scope for the path.
+    NoContext,
+}
+
+/// `Quantity` → `quantity`, `DateTime` → `dateTime`; safe on any text (form
+/// JSON is not trusted to be ASCII).
+pub(crate) fn lower_first(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_lowercase().chain(chars).collect()
+    })
 }

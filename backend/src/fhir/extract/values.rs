@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::extractor::{Refused, Step};
+use super::paths::{Refused, Step, lower_first};
 use super::schema::Kind;
 use super::{Datum, schema};
 
@@ -65,15 +65,6 @@ pub(crate) fn put(
         Value::Object(inner) => put(inner, rest, value, fresh),
         _ => false,
     }
-}
-
-/// `Quantity` → `quantity`, `DateTime` → `dateTime`; safe on any text (form
-/// JSON is not trusted to be ASCII).
-pub(crate) fn lower_first(text: &str) -> String {
-    let mut chars = text.chars();
-    chars.next().map_or_else(String::new, |first| {
-        first.to_lowercase().chain(chars).collect()
-    })
 }
 
 /// An answer's value with its FHIR type.
