@@ -180,7 +180,7 @@ async fn main() -> anyhow::Result<()> {
         let store = backend::store::Store::new(
             db.clone(),
             Arc::new(backend::clock::SystemClock),
-            Arc::new(backend::patients::PatientIndex::empty(
+            Arc::new(backend::store::patients::PatientIndex::empty(
                 matching::Config::default(),
             )),
         );

@@ -989,10 +989,12 @@ async fn synthetic(n: usize) -> anyhow::Result<()> {
         let store = backend::store::Store::new(
             db.clone(),
             std::sync::Arc::new(backend::clock::SystemClock),
-            std::sync::Arc::new(backend::patients::PatientIndex::empty(matching::Config {
-                auto_refit: false,
-                ..matching::Config::default()
-            })),
+            std::sync::Arc::new(backend::store::patients::PatientIndex::empty(
+                matching::Config {
+                    auto_refit: false,
+                    ..matching::Config::default()
+                },
+            )),
         );
         let started = Instant::now();
         for (c, chunk) in population.chunks(10_000).enumerate() {

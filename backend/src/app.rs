@@ -1,20 +1,14 @@
-//! The application: state, router and listener.
+//! The application: opens the database, wires the state and the router, binds.
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::ops::Deref;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::Context as _;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::Request;
 use sqlx::SqlitePool;
 use tokio::net::TcpListener;
-use tower_http::compression::CompressionLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
@@ -22,51 +16,11 @@ use crate::emr::Emr;
 use crate::emr::embedded::Embedded;
 use crate::emr::remote::Remote;
 use crate::intake::Intakes;
-use crate::patients::PatientIndex;
+use crate::state::{App, AppState};
 use crate::static_files::StaticFiles;
 use crate::store::Store;
-use crate::{api, db, http, static_files};
-
-/// What every handler can reach. Cheap to clone.
-#[derive(Clone, Debug)]
-pub struct AppState(Arc<App>);
-
-/// The parts behind [`AppState`].
-#[derive(Debug)]
-pub struct App {
-    /// The embedded database.
-    pub db: SqlitePool,
-    /// The current time.
-    pub clock: Arc<dyn Clock>,
-    /// The built web app.
-    pub static_files: StaticFiles,
-    /// The matching index over the stored Patients.
-    pub patients: Arc<PatientIndex>,
-    /// The embedded FHIR store.
-    pub store: Store,
-    /// The EMR intakes are delivered to.
-    pub emr: Arc<dyn Emr>,
-    /// The intake pipeline.
-    pub intakes: Intakes,
-    /// Stored Questionnaires, parsed, for checking and extracting responses.
-    pub forms: crate::questionnaires::FormCache,
-    /// What strangers may do (issue 21): unverified intakes, rate limits.
-    pub guard: crate::config::Guard,
-    /// The rate limits' buckets.
-    pub limiter: crate::guard::RateLimiter,
-    /// The largest body a caller without credentials may send to `/fhir`
-    /// (`$validate`): the `/api` limit, not the 4 MiB Questionnaires need.
-    pub public_body_bytes: usize,
-    /// Where patients reach the app (`INTAKE_PUBLIC_URL`), for invitation links.
-    pub public_url: Option<String>,
-}
-
-impl Deref for AppState {
-    type Target = App;
-    fn deref(&self) -> &App {
-        &self.0
-    }
-}
+use crate::store::patients::PatientIndex;
+use crate::{api, db};
 
 /// A server bound to its address, ready to run.
 #[derive(Debug)]
@@ -137,7 +91,7 @@ impl Application {
         if !static_files.is_built() {
             tracing::warn!(dist = %config.dist.display(), "web app not built; only the API is served");
         }
-        let state = AppState(Arc::new(App {
+        let state = AppState::new(App {
             db: db.clone(),
             clock,
             static_files,
@@ -150,14 +104,14 @@ impl Application {
             limiter: crate::guard::RateLimiter::default(),
             public_body_bytes: config.max_body_bytes,
             public_url,
-        }));
+        });
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
         let learner = Arc::clone(&patients).start_learning(db.clone());
         Ok(Self {
             listener,
-            router: router(state, config.max_body_bytes, guard.body_timeout),
+            router: api::router(state, config.max_body_bytes, guard.body_timeout),
             db,
             intakes,
             patients,
@@ -222,65 +176,4 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
-}
-
-/// `/fhir/` is the FHIR base as much as `/fhir`: a client that joins paths to
-/// its base URL with the slash (`POST /fhir/` for a transaction) reaches it.
-pub(crate) fn fhir_base_with_slash<B>(
-    mut request: axum::http::Request<B>,
-) -> axum::http::Request<B> {
-    if request.uri().path() == "/fhir/" {
-        let target = match request.uri().query() {
-            Some(q) => format!("/fhir?{q}"),
-            None => "/fhir".to_owned(),
-        };
-        let mut parts = request.uri().clone().into_parts();
-        if let Ok(target) = target.parse() {
-            parts.path_and_query = Some(target);
-            if let Ok(uri) = axum::http::Uri::from_parts(parts) {
-                *request.uri_mut() = uri;
-            }
-        }
-    }
-    request
-}
-
-/// The whole HTTP surface.
-pub fn router(state: AppState, max_body_bytes: usize, body_timeout: std::time::Duration) -> Router {
-    // Who may call what, checked once matched (the policy reads the route's pattern).
-    let policy = axum::middleware::from_fn_with_state(state.clone(), crate::auth::policy::enforce);
-    let mut router = Router::new()
-        .nest(
-            "/api",
-            api::router()
-                .route_layer(policy.clone())
-                .layer(DefaultBodyLimit::max(max_body_bytes)),
-        )
-        .nest("/fhir", api::fhir_router().route_layer(policy))
-        .fallback(static_files::serve)
-        .with_state(state)
-        .layer(CompressionLayer::new());
-    for layer in http::security_headers() {
-        router = router.layer(layer);
-    }
-    // A body trickled in slower than this fails its read (400), freeing the
-    // connection (issue 21).
-    let router = router.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
-        body_timeout,
-    ));
-    // Inside the trace layer, so a panic's 500 is logged like any answer.
-    let router = router.layer(http::catch_panic());
-    // Spans carry the method and the route pattern, never the raw URI: paths and
-    // queries may hold identifiers or tokens.
-    router.layer(
-        TraceLayer::new_for_http()
-            .make_span_with(|request: &Request<_>| {
-                let route = request
-                    .extensions()
-                    .get::<axum::extract::MatchedPath>()
-                    .map_or("(static)", |p| p.as_str());
-                tracing::info_span!("http", http.method = %request.method(), http.route = route)
-            })
-            .on_response(DefaultOnResponse::new().level(Level::INFO)),
-    )
 }

@@ -27,63 +27,11 @@ use sha2::{Digest, Sha256};
 use sqlx::{Row as _, SqliteConnection, SqlitePool};
 
 use crate::clock::fhir_instant;
+use crate::crypto::hex;
+pub use crate::crypto::{KEY_ENV, KEY_FILE, load_key};
 
-/// The file in the data folder that holds the audit key (hex), mode 0600.
-pub const KEY_FILE: &str = "audit.key";
 /// The file in the data folder that checkpoints are appended to.
 pub const CHECKPOINT_FILE: &str = "audit.checkpoints";
-/// The environment variable that may hold the key instead (at least 32 bytes).
-pub const KEY_ENV: &str = "INTAKE_AUDIT_KEY";
-
-/// The audit trail's MAC key: `INTAKE_AUDIT_KEY` if set, else `audit.key` in
-/// `data_dir`, made (32 random bytes, mode 0600) if missing. A key file others
-/// can read is refused.
-pub fn load_key(data_dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
-    use anyhow::Context as _;
-    if let Ok(key) = std::env::var(KEY_ENV) {
-        anyhow::ensure!(key.len() >= 32, "{KEY_ENV} must be at least 32 bytes");
-        return Ok(key.into_bytes());
-    }
-    let path = data_dir.join(KEY_FILE);
-    if !path.exists() {
-        let mut bytes = [0_u8; 32];
-        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
-            .map_err(|_| anyhow::anyhow!("no randomness for the audit key"))?;
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options
-            .open(&path)
-            .with_context(|| format!("creating the audit key {}", path.display()))?;
-        std::io::Write::write_all(&mut file, hex(&bytes).as_bytes())?;
-        file.sync_all()?;
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(&path)?.permissions().mode();
-        anyhow::ensure!(
-            mode & 0o077 == 0,
-            "the audit key {} can be read by others (mode {:o}): chmod 600 it",
-            path.display(),
-            mode & 0o777
-        );
-    }
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("reading the audit key {}", path.display()))?;
-    let text = text.trim();
-    anyhow::ensure!(
-        text.len() >= 64 && text.len() % 2 == 0 && text.bytes().all(|b| b.is_ascii_hexdigit()),
-        "the audit key {} is not hex of at least 32 bytes",
-        path.display()
-    );
-    Ok((0..text.len())
-        .step_by(2)
-        .filter_map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect())
-}
-
 /// The key as each connection holds it: in a TEMP table (memory only, private
 /// to the connection, never in the database file), put there by `db::open`.
 async fn key_of(conn: &mut SqliteConnection) -> Result<Vec<u8>, sqlx::Error> {
@@ -499,14 +447,6 @@ pub fn chain_hash(prev_hash: &str, canonical: &str) -> String {
     hex(&hasher.finalize())
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
-
 /// Appends `event` to the chain on `conn`, returning its sequence number.
 ///
 /// Call it inside the transaction of the write it records, so both commit or
@@ -761,7 +701,7 @@ impl Checkpoint {
         };
         let signature = parts.next()?;
         let expected = checkpoint.signature(key);
-        crate::auth::constant_time_eq(signature.as_bytes(), expected.as_bytes())
+        crate::crypto::constant_time_eq(signature.as_bytes(), expected.as_bytes())
             .then_some(checkpoint)
     }
 }

@@ -26,7 +26,7 @@ pub struct Config {
     pub delivery: DeliveryArgs,
     /// The remote EMR (without its URL, the embedded store is the EMR).
     #[command(flatten)]
-    pub emr: crate::emr::remote::RemoteArgs,
+    pub emr: RemoteArgs,
     /// What strangers may do: unverified intakes, rate limits, proxies,
     /// connection limits (issue 21).
     #[command(flatten)]
@@ -46,7 +46,7 @@ pub struct GuardArgs {
     /// to link) that matches a chart: `review` (default: a proposed link staff
     /// confirm) or `link` (filed in the chart, as before).
     #[arg(long, env = "INTAKE_UNVERIFIED_INTAKES", value_enum)]
-    pub unverified_intakes: Option<crate::intake::Unverified>,
+    pub unverified_intakes: Option<Unverified>,
     /// Reverse proxies whose `X-Forwarded-For` is believed (comma-separated IP
     /// addresses). From any other peer the header is ignored.
     #[arg(long, env = "INTAKE_TRUSTED_PROXIES", value_delimiter = ',')]
@@ -75,7 +75,7 @@ pub struct GuardArgs {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Guard {
     /// See [`GuardArgs::unverified_intakes`].
-    pub unverified: crate::intake::Unverified,
+    pub unverified: Unverified,
     /// See [`GuardArgs::trusted_proxies`].
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// See [`GuardArgs::rate_public_per_minute`].
@@ -93,7 +93,7 @@ pub struct Guard {
 impl Default for Guard {
     fn default() -> Self {
         Self {
-            unverified: crate::intake::Unverified::Review,
+            unverified: Unverified::Review,
             trusted_proxies: Vec::new(),
             public_per_minute: 60,
             client_per_minute: 60_000,
@@ -264,6 +264,71 @@ impl Config {
             config.default_country.clone_from(code);
         }
         Ok(config)
+    }
+}
+
+/// What becomes of an intake without proof that matches a chart
+/// (`INTAKE_UNVERIFIED_INTAKES`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Unverified {
+    /// It waits as a proposed link that staff confirm (the default).
+    #[default]
+    Review,
+    /// It is filed in the matched chart, as verified ones are.
+    Link,
+}
+
+/// `intake serve`'s remote EMR options. Without `INTAKE_EMR_URL` the embedded
+/// store is the EMR.
+#[derive(Clone, Default, clap::Args)]
+pub struct RemoteArgs {
+    /// Remote EMR: the FHIR R4 base URL (`https://emr.example.org/fhir/R4`). Unset:
+    /// the embedded store is the EMR.
+    #[arg(long, env = "INTAKE_EMR_URL")]
+    pub emr_url: Option<String>,
+    /// Remote EMR: a static bearer token sent with every request.
+    #[arg(long, env = "INTAKE_EMR_TOKEN", hide_env_values = true)]
+    pub emr_token: Option<String>,
+    /// Remote EMR, SMART backend services: our client id at the EMR.
+    #[arg(long, env = "INTAKE_EMR_CLIENT_ID")]
+    pub emr_client_id: Option<String>,
+    /// Remote EMR, SMART backend services: the PKCS#8 PEM file of the private key
+    /// (EC P-384 signs ES384, RSA signs RS384) whose public key the EMR has.
+    #[arg(long, env = "INTAKE_EMR_PRIVATE_KEY")]
+    pub emr_private_key: Option<std::path::PathBuf>,
+    /// Remote EMR, SMART backend services: the key's id (`kid`), if the EMR wants it.
+    #[arg(long, env = "INTAKE_EMR_KEY_ID")]
+    pub emr_key_id: Option<String>,
+    /// Remote EMR, SMART backend services: the token endpoint. Default: the
+    /// `token_endpoint` of `{INTAKE_EMR_URL}/.well-known/smart-configuration`.
+    #[arg(long, env = "INTAKE_EMR_TOKEN_URL")]
+    pub emr_token_url: Option<String>,
+    /// Remote EMR, SMART backend services: the scopes asked for.
+    #[arg(long, env = "INTAKE_EMR_SCOPE")]
+    pub emr_scope: Option<String>,
+    /// Remote EMR: how long one request may take, in milliseconds. Default 10000.
+    #[arg(long, env = "INTAKE_EMR_TIMEOUT_MS")]
+    pub emr_timeout_ms: Option<u64>,
+    /// Remote EMR: how many patients it holds, for matching's prior. Default: its
+    /// answer to `Patient?_summary=count`, asked again every 10 minutes.
+    #[arg(long, env = "INTAKE_EMR_PATIENTS")]
+    pub emr_patients: Option<u64>,
+}
+
+impl std::fmt::Debug for RemoteArgs {
+    // The token stays out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteArgs")
+            .field("emr_url", &self.emr_url)
+            .field("emr_token", &self.emr_token.as_ref().map(|_| "[redacted]"))
+            .field("emr_client_id", &self.emr_client_id)
+            .field("emr_private_key", &self.emr_private_key)
+            .field("emr_key_id", &self.emr_key_id)
+            .field("emr_token_url", &self.emr_token_url)
+            .field("emr_scope", &self.emr_scope)
+            .field("emr_timeout_ms", &self.emr_timeout_ms)
+            .field("emr_patients", &self.emr_patients)
+            .finish()
     }
 }
 

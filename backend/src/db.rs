@@ -26,7 +26,7 @@ pub async fn open(data_dir: &Path) -> anyhow::Result<SqlitePool> {
         .busy_timeout(Duration::from_secs(5));
     // The audit trail's MAC key lives outside the database; each connection
     // holds it in a TEMP table, in memory, private to it (see `audit`).
-    let key = std::sync::Arc::new(crate::audit::load_key(data_dir)?);
+    let key = std::sync::Arc::new(crate::crypto::load_key(data_dir)?);
     let options = options.pragma("temp_store", "memory");
     let pool = SqlitePoolOptions::new()
         .max_connections(8)

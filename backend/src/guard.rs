@@ -62,7 +62,7 @@ pub fn client_ip(peer: IpAddr, forwarded: Option<&HeaderValue>, trusted: &[IpAdd
 ///   (partial headers), the connection that sends nothing and the idle
 ///   keep-alive connection alike, which are then closed. HTTP/1.1 only.
 /// - A request's body must arrive within `body_timeout`
-///   ([`tower_http::timeout::RequestBodyTimeoutLayer`], in [`crate::app::router`]).
+///   ([`tower_http::timeout::RequestBodyTimeoutLayer`], in [`crate::api::router`]).
 /// - At most `max_connections` are served at once; the next waits in the
 ///   kernel's accept backlog until one closes, so the ones being served keep
 ///   their share.
@@ -118,7 +118,7 @@ pub async fn serve(
                     .extensions_mut()
                     .insert(ConnectInfo::<SocketAddr>(peer));
                 request.extensions_mut().insert(ClientIp(ip));
-                crate::app::fhir_base_with_slash(request)
+                fhir_base_with_slash(request)
             },
         );
         let connection = builder
@@ -193,7 +193,7 @@ impl RateLimiter {
 
 /// 429 with `Retry-After` and an `OperationOutcome`.
 pub fn too_many_requests(retry_after_secs: u64) -> Response {
-    let mut response = crate::error::outcome_response(
+    let mut response = crate::http::outcome_response(
         StatusCode::TOO_MANY_REQUESTS,
         &[Issue::error(
             IssueType::Transient,
@@ -204,6 +204,25 @@ pub fn too_many_requests(retry_after_secs: u64) -> Response {
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }
     response
+}
+
+/// `/fhir/` is the FHIR base as much as `/fhir`: a client that joins paths to
+/// its base URL with the slash (`POST /fhir/` for a transaction) reaches it.
+fn fhir_base_with_slash<B>(mut request: axum::http::Request<B>) -> axum::http::Request<B> {
+    if request.uri().path() == "/fhir/" {
+        let target = match request.uri().query() {
+            Some(q) => format!("/fhir?{q}"),
+            None => "/fhir".to_owned(),
+        };
+        let mut parts = request.uri().clone().into_parts();
+        if let Ok(target) = target.parse() {
+            parts.path_and_query = Some(target);
+            if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+                *request.uri_mut() = uri;
+            }
+        }
+    }
+    request
 }
 
 #[cfg(test)]

@@ -1,64 +1,12 @@
-//! HTTP plumbing shared by every route: the JSON extractor and the headers every
-//! response carries.
+//! HTTP plumbing shared by every route: cookies, the `OperationOutcome` response,
+//! the headers every response carries and the answer to a panic.
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
-use axum::response::Response;
-use serde::de::DeserializeOwned;
-use serde_json::error::Category;
+use axum::response::{IntoResponse, Response};
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::error::ApiError;
-use crate::fhir::outcome::{Issue, IssueType};
-
-/// A JSON body, decoded with the path of any bad value kept so the error can name
-/// the field. Unlike axum's own extractor, its errors are `OperationOutcome`s, and
-/// they never echo the submitted values (which are patient data).
-#[derive(Debug)]
-pub struct Json<T>(pub T);
-
-impl<T, S> FromRequest<S> for Json<T>
-where
-    T: DeserializeOwned,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if !is_json(req.headers().get(header::CONTENT_TYPE)) {
-            return Err(ApiError::UnsupportedMediaType);
-        }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::TooLarge
-            } else {
-                ApiError::Malformed(Issue::error(
-                    IssueType::Structure,
-                    "The body could not be read",
-                ))
-            }
-        })?;
-        // serde would build a struct from a JSON list too; every body here is an object.
-        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
-        if first.is_some_and(|&b| b != b'{') {
-            return Err(ApiError::Unprocessable(vec![Issue::error(
-                IssueType::Structure,
-                "The body must be a JSON object",
-            )]));
-        }
-        decode(&bytes).map(Json)
-    }
-}
-
-fn is_json(content_type: Option<&HeaderValue>) -> bool {
-    let Some(value) = content_type.and_then(|v| v.to_str().ok()) else {
-        return false;
-    };
-    let essence = value.split(';').next().unwrap_or("").trim();
-    essence.eq_ignore_ascii_case("application/json")
-        || essence.eq_ignore_ascii_case(crate::fhir::FHIR_JSON)
-}
+use crate::fhir::FHIR_JSON;
+use crate::fhir::outcome::{self, Issue, IssueType};
 
 /// The value of the cookie `name` in `headers`, if it is there and not empty
 /// (the staff session's, a kiosk's, an invitation's).
@@ -72,43 +20,6 @@ pub fn cookie<'h>(headers: &'h axum::http::HeaderMap, name: &str) -> Option<&'h 
             let (n, value) = pair.trim().split_once('=')?;
             (n == name && !value.is_empty()).then_some(value)
         })
-}
-
-/// Decodes `bytes` as a `T`, mapping failures to issues that say where, not what.
-pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-        let path = error.path().to_string();
-        from_serde(error.inner(), (path != ".").then_some(path))
-    })?;
-    // Trailing data after the value is as malformed as a missing brace.
-    deserializer
-        .end()
-        .map_err(|error| from_serde(&error, None))?;
-    Ok(value)
-}
-
-fn from_serde(error: &serde_json::Error, path: Option<String>) -> ApiError {
-    match error.classify() {
-        Category::Syntax | Category::Eof | Category::Io => ApiError::Malformed(Issue::error(
-            IssueType::Structure,
-            format!(
-                "The body is not valid JSON (line {}, column {})",
-                error.line(),
-                error.column()
-            ),
-        )),
-        Category::Data => {
-            let issue = Issue::error(
-                IssueType::Structure,
-                "This value has the wrong type (for example text where a list is expected)",
-            );
-            ApiError::Unprocessable(vec![match path {
-                Some(path) => issue.at(path),
-                None => issue,
-            }])
-        }
-    }
 }
 
 /// The Content-Security-Policy of every response: only our own files; WebAssembly
@@ -151,7 +62,7 @@ pub fn catch_panic() -> tower_http::catch_panic::CatchPanicLayer<fn(PanicPayload
 pub type PanicPayload = Box<dyn std::any::Any + Send + 'static>;
 
 fn panic_response(_payload: PanicPayload) -> Response {
-    crate::error::outcome_response(
+    outcome_response(
         StatusCode::INTERNAL_SERVER_ERROR,
         &[Issue::error(
             IssueType::Exception,
@@ -160,24 +71,11 @@ fn panic_response(_payload: PanicPayload) -> Response {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn content_types_accepted_are_json_and_fhir_json() {
-        let cases = [
-            (Some("application/json"), true),
-            (Some("application/json; charset=utf-8"), true),
-            (Some("application/fhir+json"), true),
-            (Some("Application/FHIR+JSON;fhirVersion=4.0"), true),
-            (Some("text/plain"), false),
-            (Some("application/x-www-form-urlencoded"), false),
-            (None, false),
-        ];
-        for (value, expected) in cases {
-            let header = value.map(HeaderValue::from_static);
-            assert_eq!(is_json(header.as_ref()), expected, "{value:?}");
-        }
-    }
+/// A response whose body is an `OperationOutcome`.
+pub fn outcome_response(status: StatusCode, issues: &[Issue]) -> Response {
+    let mut response = (status, outcome::to_json(issues)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
+    response
 }

@@ -12,7 +12,7 @@
 //! of the token and of the cookie. Until the birth date is confirmed the cookie shows nothing
 //! about the patient; [`MAX_TRIES`] wrong birth dates lock the invitation. An
 //! intake sent with the cookie uses the invitation up (in the intake's own
-//! transaction, see `intake::Invited`), and the server, not the body, says whose
+//! transaction; `api::invitation::for_submission` makes the intake's `Invited`), and the server, not the body, says whose
 //! it is.
 //!
 //! Every refusal of the patient's side is the same for an unknown, used, expired,
@@ -21,16 +21,11 @@
 
 use std::time::{Duration, SystemTime};
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use axum::http::HeaderMap;
 use sqlx::{Row as _, SqliteConnection};
 
-use crate::app::AppState;
 use crate::audit::{self, Action, Agent, Event, Kind, Outcome, Reference};
 use crate::auth::{AuthError, random_secret, sha256_hex, unix_ms};
-use crate::error::ApiError;
-use crate::fhir::FHIR_JSON;
 
 /// The identifier system of invitations (the Provenance of an invited intake
 /// names its invitation under it; so does the audit trail).
@@ -360,71 +355,16 @@ pub enum InviteError {
     /// A request from another site (403).
     #[error("cross-site request refused")]
     CrossSite,
-    /// The request itself is wrong (a bad body).
-    #[error(transparent)]
-    Api(#[from] ApiError),
+    /// The database did not answer.
+    #[error("database unavailable: {0}")]
+    Database(#[from] sqlx::Error),
     /// A staff-side refusal (not signed in, role, CSRF).
     #[error(transparent)]
     Auth(#[from] AuthError),
 }
 
-impl From<sqlx::Error> for InviteError {
-    fn from(e: sqlx::Error) -> Self {
-        InviteError::Api(ApiError::Database(e))
-    }
-}
-
 /// The `urn:intake:tries-left` extension of a wrong birth date's issue.
 pub const TRIES_LEFT_URL: &str = "urn:intake:tries-left";
-
-impl IntoResponse for InviteError {
-    fn into_response(self) -> Response {
-        let (status, code, message) = match &self {
-            InviteError::Api(_) | InviteError::Auth(_) => {
-                return match self {
-                    InviteError::Api(e) => e.into_response(),
-                    InviteError::Auth(e) => e.into_response(),
-                    _ => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-                };
-            }
-            InviteError::Invalid => (
-                StatusCode::UNAUTHORIZED,
-                "login",
-                "This invitation link cannot be used; ask the clinic for a new one",
-            ),
-            InviteError::WrongBirthDate { .. } => (
-                StatusCode::UNAUTHORIZED,
-                "login",
-                "The birth date does not match the invitation",
-            ),
-            InviteError::Locked => (
-                StatusCode::LOCKED,
-                "lock-error",
-                "This invitation is locked; ask the clinic for a new one",
-            ),
-            InviteError::NotConfirmed => (
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "Confirm your birth date first",
-            ),
-            InviteError::CrossSite => (
-                StatusCode::FORBIDDEN,
-                "security",
-                "The request did not come from this site's pages",
-            ),
-        };
-        let mut issue = json!({"severity": "error", "code": code, "diagnostics": message});
-        if let InviteError::WrongBirthDate { tries_left } = self {
-            issue["extension"] = json!([{"url": TRIES_LEFT_URL, "valueInteger": tries_left}]);
-        }
-        let body = json!({"resourceType": "OperationOutcome", "issue": [issue]});
-        let mut response = (status, body.to_string()).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
-        response
-    }
-}
 
 /// The `Set-Cookie` value that sets the invitation cookie for `max_age`.
 pub fn set_cookie(value: &str, max_age: Duration) -> String {
@@ -563,7 +503,7 @@ pub async fn confirm(
         .bind(id)
         .fetch_one(&mut *conn)
         .await?;
-    if crate::auth::constant_time_eq(
+    if crate::crypto::constant_time_eq(
         birth_date.as_bytes(),
         holder.invitation.birth_date.as_bytes(),
     ) {
@@ -592,80 +532,4 @@ pub async fn confirm(
         return Ok(Confirmation::LockedNow);
     }
     Ok(Confirmation::Wrong(MAX_TRIES - failures))
-}
-
-/// Whether the request came from this server's own pages (its `Origin`, when it
-/// has one, is the host it was sent to): the patient's cookie is `SameSite=Strict`
-/// too, this is the second layer.
-pub fn same_origin(headers: &HeaderMap, uri: &axum::http::Uri) -> Result<(), InviteError> {
-    if crate::auth::session::same_origin(headers, uri.authority().map(|a| a.as_str())) {
-        Ok(())
-    } else {
-        Err(InviteError::CrossSite)
-    }
-}
-
-/// The invitation cookie of a submission, checked: the [`crate::intake::Invited`]
-/// for the intake pipeline (with the known patient's chart from the EMR). `None`
-/// when the request has no invitation cookie (the public flow).
-pub async fn for_submission(
-    app: &AppState,
-    headers: &HeaderMap,
-    uri: &axum::http::Uri,
-    questionnaire: Option<&str>,
-) -> Result<Option<crate::intake::Invited>, InviteError> {
-    if cookie_value(headers).is_none() {
-        return Ok(None);
-    }
-    same_origin(headers, uri)?;
-    let holder = {
-        let mut conn = app.db.acquire().await?;
-        holder(&mut conn, app.clock.now(), headers).await?
-    };
-    if !holder.confirmed {
-        return Err(InviteError::NotConfirmed);
-    }
-    let invitation = holder.invitation;
-    if !answers_form(app, &invitation.questionnaire, questionnaire).await? {
-        return Err(ApiError::Unprocessable(vec![
-            crate::fhir::outcome::Issue::error(
-                crate::fhir::outcome::IssueType::BusinessRule,
-                "This invitation is for another form",
-            )
-            .at("QuestionnaireResponse.questionnaire"),
-        ])
-        .into());
-    }
-    let chart = match &invitation.patient {
-        Some(patient) => app.emr.read_patient(patient).await.map_err(|e| {
-            tracing::error!(error = %e, "the invited patient's chart could not be read");
-            ApiError::Unavailable
-        })?,
-        None => None,
-    };
-    Ok(Some(crate::intake::Invited {
-        invitation: invitation.id,
-        patient: invitation.patient,
-        chart,
-    }))
-}
-
-/// Whether `given` (a response's `questionnaire`) names the stored Questionnaire
-/// `id`: `Questionnaire/{id}`, or its canonical URL.
-async fn answers_form(app: &AppState, id: &str, given: Option<&str>) -> Result<bool, sqlx::Error> {
-    let Some(given) = given else {
-        return Ok(false);
-    };
-    if given == format!("Questionnaire/{id}") {
-        return Ok(true);
-    }
-    let url = given.split('|').next().unwrap_or(given);
-    let found: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM resource WHERE resource_type = 'Questionnaire' AND id = ? AND url = ?",
-    )
-    .bind(id)
-    .bind(url)
-    .fetch_optional(&app.db)
-    .await?;
-    Ok(found.is_some())
 }

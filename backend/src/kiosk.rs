@@ -18,10 +18,10 @@ use axum::http::request::Parts;
 use serde::Serialize;
 use sqlx::{Row as _, SqlitePool};
 
-use crate::app::AppState;
 use crate::audit::{self, Action, Agent, Event, Kind, Outcome};
 use crate::auth::{AuthError, random_bytes, random_secret, sha256_hex, unix_ms};
 use crate::clock::fhir_instant;
+use crate::state::AppState;
 
 /// The device cookie's name (`__Host-`: Secure, `Path=/`, no `Domain`).
 pub const COOKIE: &str = "__Host-intake-kiosk";

@@ -7,13 +7,11 @@
 use std::path::{Path, PathBuf};
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tower::ServiceExt as _;
 use tower_http::services::{ServeDir, ServeFile};
-
-use crate::app::AppState;
 
 /// The services that read `dist/`.
 #[derive(Clone, Debug)]
@@ -57,7 +55,7 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const REVALIDATE: &str = "no-cache";
 
 /// The fallback of the router: a file of the app, or `index.html` for an app route.
-pub async fn serve(State(app): State<AppState>, request: Request) -> Response {
+pub async fn serve(files: &StaticFiles, request: Request) -> Response {
     let path = request.uri().path().to_owned();
     // Build leftovers such as Trunk's `.trunk-lock` are not part of the app.
     if path.split('/').any(|segment| segment.starts_with('.')) {
@@ -65,14 +63,14 @@ pub async fn serve(State(app): State<AppState>, request: Request) -> Response {
     }
     let app_route = is_app_route(&path);
     let result = if app_route && is_staff_route(&path) {
-        app.static_files.staff_index.clone().oneshot(request).await
+        files.staff_index.clone().oneshot(request).await
     } else if app_route && path == "/kiosk" {
         // The kiosk app: a download of its own, like the staff app's.
-        app.static_files.kiosk_index.clone().oneshot(request).await
+        files.kiosk_index.clone().oneshot(request).await
     } else if app_route {
-        app.static_files.index.clone().oneshot(request).await
+        files.index.clone().oneshot(request).await
     } else {
-        app.static_files.dir.clone().oneshot(request).await
+        files.dir.clone().oneshot(request).await
     };
     let mut response = match result {
         Ok(response) => response.map(Body::new),

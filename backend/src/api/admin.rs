@@ -10,56 +10,52 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::kiosk::{AdminChange, AdminRead};
-use crate::app::AppState;
+use super::extract::{AdminChange, AdminRead};
+use crate::api::error::ApiError;
+use crate::api::extract::Json;
 use crate::auth::tokens::TokenError;
 use crate::auth::users::{AddError, ChangeError};
-use crate::auth::{AuthError, PrincipalKind, Role, Username, tokens, users};
-use crate::error::ApiError;
+use crate::auth::{PrincipalKind, Role, Username, tokens, users};
 use crate::fhir::outcome::{Issue, IssueType};
-use crate::http::Json;
+use crate::state::AppState;
 
-fn invalid(at: &str, problem: &str) -> AuthError {
-    AuthError::Api(ApiError::Unprocessable(vec![
-        Issue::error(IssueType::Value, problem).at(at),
-    ]))
+fn invalid(at: &str, problem: &str) -> ApiError {
+    ApiError::Unprocessable(vec![Issue::error(IssueType::Value, problem).at(at)])
 }
 
-fn taken(at: &str, problem: &str) -> AuthError {
-    AuthError::Api(ApiError::Conflict(
-        Issue::error(IssueType::Duplicate, problem).at(at),
-    ))
+fn taken(at: &str, problem: &str) -> ApiError {
+    ApiError::Conflict(Issue::error(IssueType::Duplicate, problem).at(at))
 }
 
 const USERNAME_RULE: &str =
     "A username is 1 to 64 of letters, digits, '.', '_' and '-', starting with a letter or digit";
 
-impl From<AddError> for AuthError {
+impl From<AddError> for ApiError {
     fn from(error: AddError) -> Self {
         match error {
             AddError::Duplicate(_) => taken("username", "An account with this username exists"),
             AddError::NotAStaffRole => {
                 invalid("role", "A staff role is front-desk, clinician or admin")
             }
-            AddError::Auth(error) => error,
+            AddError::Auth(error) => error.into(),
         }
     }
 }
 
-impl From<ChangeError> for AuthError {
+impl From<ChangeError> for ApiError {
     fn from(error: ChangeError) -> Self {
         match error {
-            ChangeError::NotFound => AuthError::Api(ApiError::NotFound),
-            ChangeError::Auth(error) => error,
+            ChangeError::NotFound => ApiError::NotFound,
+            ChangeError::Auth(error) => error.into(),
         }
     }
 }
 
-impl From<TokenError> for AuthError {
+impl From<TokenError> for ApiError {
     fn from(error: TokenError) -> Self {
         match error {
             TokenError::Duplicate(_) => taken("name", "A live token has this name"),
-            TokenError::NotFound(_) => AuthError::Api(ApiError::NotFound),
+            TokenError::NotFound(_) => ApiError::NotFound,
             TokenError::Invalid(problem) => {
                 let at = if problem.contains("role") {
                     "role"
@@ -68,14 +64,14 @@ impl From<TokenError> for AuthError {
                 };
                 invalid(at, problem)
             }
-            TokenError::Auth(error) => error,
+            TokenError::Auth(error) => error.into(),
         }
     }
 }
 
 /// A username from the path; one that cannot exist is not found.
-fn path_username(name: &str) -> Result<Username, AuthError> {
-    Username::parse(name).ok_or(AuthError::Api(ApiError::NotFound))
+fn path_username(name: &str) -> Result<Username, ApiError> {
+    Username::parse(name).ok_or(ApiError::NotFound)
 }
 
 /// `GET /api/admin/users` (admins): every staff account, by username; never a
@@ -83,7 +79,7 @@ fn path_username(name: &str) -> Result<Username, AuthError> {
 pub(super) async fn list_users(
     State(app): State<AppState>,
     _admin: AdminRead,
-) -> Result<Response, AuthError> {
+) -> Result<Response, ApiError> {
     let users = users::list(&app.db).await?;
     Ok(axum::Json(json!({ "users": users })).into_response())
 }
@@ -108,7 +104,7 @@ pub(super) async fn add_user(
     State(app): State<AppState>,
     AdminChange(principal): AdminChange,
     Json(body): Json<AddUser>,
-) -> Result<Response, AuthError> {
+) -> Result<Response, ApiError> {
     let username =
         Username::parse(body.username.trim()).ok_or_else(|| invalid("username", USERNAME_RULE))?;
     let role = Role::parse_staff(&body.role)
@@ -132,7 +128,7 @@ async fn set_disabled(
     principal: &crate::auth::Principal,
     username: &str,
     disabled: bool,
-) -> Result<Response, AuthError> {
+) -> Result<Response, ApiError> {
     let username = path_username(username)?;
     if disabled
         && matches!(principal.kind, PrincipalKind::User(_))
@@ -158,7 +154,7 @@ pub(super) async fn disable_user(
     State(app): State<AppState>,
     AdminChange(principal): AdminChange,
     Path(username): Path<String>,
-) -> Result<Response, AuthError> {
+) -> Result<Response, ApiError> {
     set_disabled(&app, &principal, &username, true).await
 }
 
@@ -168,7 +164,7 @@ pub(super) async fn enable_user(
     State(app): State<AppState>,
     AdminChange(principal): AdminChange,
     Path(username): Path<String>,
-) -> Result<Response, AuthError> {
+) -> Result<Response, ApiError> {
     set_disabled(&app, &principal, &username, false).await
 }
 
@@ -180,7 +176,7 @@ pub(super) async fn reset_password(
     State(app): State<AppState>,
     AdminChange(principal): AdminChange,
     Path(username): Path<String>,
-) -> Result<Response, AuthError> {
+) -> Result<Response, ApiError> {
     let username = path_username(&username)?;
     let password =
         users::reset_password(&app.db, app.clock.now(), &username, principal.agent()).await?;
@@ -193,7 +189,7 @@ pub(super) async fn reset_password(
 pub(super) async fn list_tokens(
     State(app): State<AppState>,
     _admin: AdminRead,
-) -> Result<Response, AuthError> {
+) -> Result<Response, ApiError> {
     let tokens = tokens::list(&app.db).await?;
     Ok(axum::Json(json!({ "tokens": tokens })).into_response())
 }
@@ -216,7 +212,7 @@ pub(super) async fn create_token(
     State(app): State<AppState>,
     AdminChange(principal): AdminChange,
     Json(body): Json<CreateToken>,
-) -> Result<Response, AuthError> {
+) -> Result<Response, ApiError> {
     let name = body.name.trim();
     let role = Role::parse_token(&body.role)
         .ok_or_else(|| invalid("role", "A token's role is system or admin"))?;
@@ -233,7 +229,7 @@ pub(super) async fn revoke_token(
     State(app): State<AppState>,
     AdminChange(principal): AdminChange,
     Path(name): Path<String>,
-) -> Result<Response, AuthError> {
+) -> Result<Response, ApiError> {
     tokens::revoke_by(&app.db, app.clock.now(), &name, principal.agent()).await?;
     tracing::info!("token revoked");
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -3,10 +3,10 @@
 use axum::extract::State;
 use shared::{Demographics, FieldIssue, Problem, ValidationContext};
 
-use crate::app::AppState;
-use crate::error::ApiError;
+use crate::api::error::ApiError;
+use crate::api::extract::Json;
 use crate::fhir::outcome::{Issue, IssueType};
-use crate::http::Json;
+use crate::state::AppState;
 
 /// 200 with the demographics as the server will store them (trimmed, phone
 /// normalised), or 422 with an `OperationOutcome` naming each field in `expression`.

@@ -15,13 +15,14 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::actor::Actor;
-use crate::app::AppState;
+use super::extract::Actor;
+use crate::api::error::ApiError;
+use crate::api::extract::Json;
 use crate::audit::{self, Interaction, Reference};
-use crate::error::{ApiError, outcome_response};
 use crate::fhir::FHIR_JSON;
 use crate::fhir::outcome::{self, Issue, IssueType, Severity};
-use crate::http::Json;
+use crate::http::outcome_response;
+use crate::state::AppState;
 use crate::store::bundle::{
     EntryRequest, Return, entries_of, entry_response_with, version_of_etag, written_outcome,
 };

@@ -4,9 +4,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::app::AppState;
-use crate::error::ApiError;
+use crate::api::error::ApiError;
 use crate::questionnaires;
+use crate::state::AppState;
 
 /// The `shared::form::CompiledForm` of `Questionnaire/{id}`, compiled at import.
 pub(super) async fn get(

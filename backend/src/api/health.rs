@@ -4,8 +4,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use shared::health::{Database, Health, Status};
 
-use crate::app::AppState;
 use crate::db;
+use crate::state::AppState;
 
 /// 200 with the report when every part works, 503 with the same report otherwise.
 pub(super) async fn get(State(app): State<AppState>) -> (StatusCode, axum::Json<Health>) {

@@ -13,14 +13,14 @@ use sha2::{Digest as _, Sha256};
 use shared::response::QuestionnaireResponse;
 
 use super::questionnaire_response::checked_extraction;
-use crate::app::AppState;
+use crate::api::error::ApiError;
+use crate::api::extract::{Json, decode};
 use crate::auth::Principal;
-use crate::error::ApiError;
 use crate::fhir::outcome::{Issue, IssueType};
-use crate::http::{Json, decode};
 use crate::intake::{Accepted, IntakeError, Proof, Submission, Unverified};
 use crate::invitation::InviteError;
 use crate::kiosk::{Device, MaybeKiosk};
+use crate::state::AppState;
 
 /// How long the patient's request waits for the EMR to confirm before answering
 /// "accepted" (the outbox keeps delivering after that).
@@ -180,7 +180,7 @@ pub(super) async fn submit(
     headers: HeaderMap,
     uri: Uri,
     Json(payload): Json<Value>,
-) -> Result<Response, InviteError> {
+) -> Result<Response, ApiError> {
     let body = if principal.is_some() { body } else { receipt };
     let key = idempotency_key(&headers)?;
     // The content, not the text: a client's retry may order keys or write
@@ -192,17 +192,16 @@ pub(super) async fn submit(
     let text = payload.to_string();
     if let Some((accepted, sha)) = app.intakes.by_key(&key).await? {
         if sha != body_sha256 {
-            return Err(key_reused().into());
+            return Err(key_reused());
         }
         return Ok((StatusCode::OK, axum::Json(body(&accepted))).into_response());
     }
     if payload.get("resourceType").and_then(Value::as_str) != Some("QuestionnaireResponse") {
         return Err(ApiError::Unprocessable(vec![
             Issue::error(IssueType::Invalid, "Send a QuestionnaireResponse").at("resourceType"),
-        ])
-        .into());
+        ]));
     }
-    let invited = crate::invitation::for_submission(
+    let invited = super::invitation::for_submission(
         &app,
         &headers,
         &uri,
@@ -220,8 +219,7 @@ pub(super) async fn submit(
                 "Only a completed QuestionnaireResponse can be submitted",
             )
             .at("QuestionnaireResponse.status"),
-        ])
-        .into());
+        ]));
     }
     if let Some(device) = &kiosk {
         check_kiosk_form(&app, device, response.questionnaire.as_deref()).await?;
@@ -271,12 +269,12 @@ pub(super) async fn submit(
     let invited = submission.invited.is_some();
     let accepted = match app.intakes.submit(submission).await {
         Ok(a) => a,
-        Err(IntakeError::KeyReused) => return Err(key_reused().into()),
-        Err(IntakeError::InvitationSpent) => return Err(InviteError::Invalid),
-        Err(IntakeError::Database(e)) => return Err(ApiError::Database(e).into()),
+        Err(IntakeError::KeyReused) => return Err(key_reused()),
+        Err(IntakeError::InvitationSpent) => return Err(InviteError::Invalid.into()),
+        Err(IntakeError::Database(e)) => return Err(ApiError::Database(e)),
         Err(e @ (IntakeError::Emr(_) | IntakeError::Stopped)) => {
             tracing::error!(error = %e, "intake not accepted");
-            return Err(ApiError::Unavailable.into());
+            return Err(ApiError::Unavailable);
         }
     };
     let status = if accepted.repeated {
@@ -309,7 +307,7 @@ pub(super) async fn submit(
 /// `GET /api/intakes/{id}`.
 pub(super) async fn get(
     State(app): State<AppState>,
-    actor: super::actor::Actor,
+    actor: super::extract::Actor,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let accepted = app.intakes.get(&id).await?.ok_or(ApiError::NotFound)?;

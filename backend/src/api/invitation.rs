@@ -11,16 +11,17 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::app::AppState;
+use crate::api::error::ApiError;
+use crate::api::extract::Json;
 use crate::audit::{self, Action, Event, Interaction, Kind, Outcome, Reference};
 use crate::auth::{AuthError, Authenticated, ClientAddr, Principal, Role, unix_ms};
 use crate::clock::fhir_instant;
-use crate::error::ApiError;
 use crate::fhir::outcome::{Issue, IssueType};
-use crate::http::Json;
+use crate::intake::Invited;
 use crate::invitation::{
     self, Confirmation, DEFAULT_HOURS, Invitation, InviteError, MAX_HOURS, NewInvitation, SYSTEM,
 };
+use crate::state::AppState;
 
 /// Front desk, clinicians and admins manage invitations; system tokens do not.
 fn may_invite(role: Role) -> bool {
@@ -34,7 +35,7 @@ async fn require_role(
     address: Option<std::net::IpAddr>,
     interaction: Interaction,
     action: Action,
-) -> Result<(), InviteError> {
+) -> Result<(), ApiError> {
     if may_invite(principal.role) {
         return Ok(());
     }
@@ -86,8 +87,8 @@ fn qr_svg(link: &str) -> Option<String> {
     )
 }
 
-fn invalid(at: &str, message: &str) -> InviteError {
-    ApiError::Unprocessable(vec![Issue::error(IssueType::Value, message).at(at)]).into()
+fn invalid(at: &str, message: &str) -> ApiError {
+    ApiError::Unprocessable(vec![Issue::error(IssueType::Value, message).at(at)])
 }
 
 /// A full date (`YYYY-MM-DD`) that exists, as written.
@@ -154,7 +155,7 @@ pub(super) async fn create(
     headers: HeaderMap,
     uri: Uri,
     Json(body): Json<CreateBody>,
-) -> Result<Response, InviteError> {
+) -> Result<Response, ApiError> {
     require_role(&app, &principal, address, Interaction::Create, Action::C).await?;
     let questionnaire = body.questionnaire.trim();
     if !crate::questionnaires::is_valid_id(questionnaire)
@@ -268,7 +269,7 @@ pub(super) async fn create(
 /// `GET /api/staff/forms`: the forms the front desk may send, `{"forms": [{id,
 /// title}]}`, by title (retired ones left out).
 #[tracing::instrument(skip_all)]
-pub(super) async fn forms(State(app): State<AppState>) -> Result<Response, InviteError> {
+pub(super) async fn forms(State(app): State<AppState>) -> Result<Response, ApiError> {
     let forms: Vec<Value> = crate::questionnaires::titles(&app.db)
         .await?
         .into_iter()
@@ -287,7 +288,7 @@ pub(super) async fn list(
     State(app): State<AppState>,
     ClientAddr(address): ClientAddr,
     Authenticated(principal): Authenticated,
-) -> Result<Response, InviteError> {
+) -> Result<Response, ApiError> {
     require_role(&app, &principal, address, Interaction::Search, Action::R).await?;
     let now = app.clock.now();
     let now_ms = unix_ms(now);
@@ -336,19 +337,18 @@ pub(super) async fn cancel(
     ClientAddr(address): ClientAddr,
     Authenticated(principal): Authenticated,
     Path(id): Path<String>,
-) -> Result<Response, InviteError> {
+) -> Result<Response, ApiError> {
     require_role(&app, &principal, address, Interaction::Delete, Action::D).await?;
     let now = app.clock.now();
     let mut tx = crate::db::begin_write(&app.db).await?;
     let Some(found) = invitation::by_id(&mut tx, &id).await? else {
-        return Err(ApiError::NotFound.into());
+        return Err(ApiError::NotFound);
     };
     if !invitation::cancel(&mut tx, now, &id).await? {
         return Err(ApiError::Unprocessable(vec![Issue::error(
             IssueType::Conflict,
             "This invitation was already used or cancelled",
-        )])
-        .into());
+        )]));
     }
     let mut event = Event::new(Kind::Rest(Interaction::Delete), Action::D, Outcome::Success)
         .by(Some(principal.agent()))
@@ -376,7 +376,7 @@ impl std::fmt::Debug for OpenBody {
     }
 }
 
-fn with_cookie(mut response: Response, cookie: &str) -> Result<Response, InviteError> {
+fn with_cookie(mut response: Response, cookie: &str) -> Result<Response, ApiError> {
     response.headers_mut().insert(
         header::SET_COOKIE,
         HeaderValue::from_str(cookie)
@@ -395,8 +395,8 @@ pub(super) async fn open(
     headers: HeaderMap,
     uri: Uri,
     Json(body): Json<OpenBody>,
-) -> Result<Response, InviteError> {
-    invitation::same_origin(&headers, &uri)?;
+) -> Result<Response, ApiError> {
+    same_origin(&headers, &uri)?;
     let now = app.clock.now();
     let mut tx = crate::db::begin_write(&app.db).await?;
     match invitation::open(&mut tx, now, body.token.trim()).await {
@@ -415,9 +415,9 @@ pub(super) async fn open(
             // Which token was tried is not recorded: it may be a live one mistyped.
             let event = Event::new(Kind::Login, Action::E, Outcome::MinorFailure).from(address);
             audit::record_alone(&app.db, now, &event).await?;
-            Err(InviteError::Invalid)
+            Err(InviteError::Invalid.into())
         }
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -445,14 +445,13 @@ pub(super) async fn confirm(
     headers: HeaderMap,
     uri: Uri,
     Json(body): Json<ConfirmBody>,
-) -> Result<Response, InviteError> {
-    invitation::same_origin(&headers, &uri)?;
+) -> Result<Response, ApiError> {
+    same_origin(&headers, &uri)?;
     let now = app.clock.now();
     let Some(birth_date) = full_date(body.birth_date.trim()) else {
         return Err(ApiError::Unprocessable(vec![
             Issue::error(IssueType::Value, "Give the birth date as YYYY-MM-DD").at("birthDate"),
-        ])
-        .into());
+        ]));
     };
     let mut tx = crate::db::begin_write(&app.db).await?;
     let holder = match invitation::holder(&mut tx, now, &headers).await {
@@ -468,9 +467,9 @@ pub(super) async fn confirm(
             }
             let event = Event::new(Kind::Login, Action::E, Outcome::SeriousFailure).from(address);
             audit::record_alone(&app.db, now, &event).await?;
-            return Err(InviteError::Locked);
+            return Err(InviteError::Locked.into());
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
     let id = holder.invitation.id.clone();
     let who = Some(invitation::agent(&id));
@@ -488,10 +487,10 @@ pub(super) async fn confirm(
     tx.commit().await?;
     match result {
         Confirmation::Confirmed => Ok(axum::Json(json!({})).into_response()),
-        Confirmation::Wrong(tries_left) => Err(InviteError::WrongBirthDate { tries_left }),
+        Confirmation::Wrong(tries_left) => Err(InviteError::WrongBirthDate { tries_left }.into()),
         Confirmation::LockedNow => {
             tracing::warn!("an invitation was locked after repeated wrong birth dates");
-            Err(InviteError::Locked)
+            Err(InviteError::Locked.into())
         }
     }
 }
@@ -506,14 +505,14 @@ pub(super) async fn form(
     State(app): State<AppState>,
     ClientAddr(address): ClientAddr,
     headers: HeaderMap,
-) -> Result<Response, InviteError> {
+) -> Result<Response, ApiError> {
     let now = app.clock.now();
     let holder = {
         let mut conn = app.db.acquire().await?;
         invitation::holder(&mut conn, now, &headers).await?
     };
     if !holder.confirmed {
-        return Err(InviteError::NotConfirmed);
+        return Err(InviteError::NotConfirmed.into());
     }
     let invitation = holder.invitation;
     let text = crate::questionnaires::compiled_form(&app.db, &invitation.questionnaire)
@@ -584,6 +583,81 @@ fn typed_patient(invitation: &Invitation) -> Value {
 }
 
 /// The `Set-Cookie` of an accepted invited intake: the cookie is spent.
-pub(super) fn spent(response: Response) -> Result<Response, InviteError> {
+pub(super) fn spent(response: Response) -> Result<Response, ApiError> {
     with_cookie(response, &invitation::clear_cookie())
+}
+
+/// Whether the request came from this server's own pages (its `Origin`, when it
+/// has one, is the host it was sent to): the patient's cookie is `SameSite=Strict`
+/// too, this is the second layer.
+fn same_origin(headers: &HeaderMap, uri: &axum::http::Uri) -> Result<(), ApiError> {
+    if crate::auth::session::same_origin(headers, uri.authority().map(|a| a.as_str())) {
+        Ok(())
+    } else {
+        Err(InviteError::CrossSite.into())
+    }
+}
+
+/// The invitation cookie of a submission, checked: the [`Invited`]
+/// for the intake pipeline (with the known patient's chart from the EMR). `None`
+/// when the request has no invitation cookie (the public flow).
+pub(super) async fn for_submission(
+    app: &AppState,
+    headers: &HeaderMap,
+    uri: &axum::http::Uri,
+    questionnaire: Option<&str>,
+) -> Result<Option<Invited>, ApiError> {
+    if invitation::cookie_value(headers).is_none() {
+        return Ok(None);
+    }
+    same_origin(headers, uri)?;
+    let holder = {
+        let mut conn = app.db.acquire().await?;
+        invitation::holder(&mut conn, app.clock.now(), headers).await?
+    };
+    if !holder.confirmed {
+        return Err(InviteError::NotConfirmed.into());
+    }
+    let invitation = holder.invitation;
+    if !answers_form(app, &invitation.questionnaire, questionnaire).await? {
+        return Err(ApiError::Unprocessable(vec![
+            Issue::error(
+                IssueType::BusinessRule,
+                "This invitation is for another form",
+            )
+            .at("QuestionnaireResponse.questionnaire"),
+        ]));
+    }
+    let chart = match &invitation.patient {
+        Some(patient) => app.emr.read_patient(patient).await.map_err(|e| {
+            tracing::error!(error = %e, "the invited patient's chart could not be read");
+            ApiError::Unavailable
+        })?,
+        None => None,
+    };
+    Ok(Some(Invited {
+        invitation: invitation.id,
+        patient: invitation.patient,
+        chart,
+    }))
+}
+
+/// Whether `given` (a response's `questionnaire`) names the stored Questionnaire
+/// `id`: `Questionnaire/{id}`, or its canonical URL.
+async fn answers_form(app: &AppState, id: &str, given: Option<&str>) -> Result<bool, sqlx::Error> {
+    let Some(given) = given else {
+        return Ok(false);
+    };
+    if given == format!("Questionnaire/{id}") {
+        return Ok(true);
+    }
+    let url = given.split('|').next().unwrap_or(given);
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM resource WHERE resource_type = 'Questionnaire' AND id = ? AND url = ?",
+    )
+    .bind(id)
+    .bind(url)
+    .fetch_optional(&app.db)
+    .await?;
+    Ok(found.is_some())
 }

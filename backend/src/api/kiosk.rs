@@ -2,78 +2,33 @@
 //! kiosk's browser enrols with its code (`POST /api/kiosk/enroll`) and reads its
 //! settings and forms (`GET /api/kiosk/me`).
 
-use axum::extract::{FromRequestParts, Path, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::app::AppState;
+use crate::api::error::ApiError;
+use crate::api::extract::{AdminChange, AdminRead, Json};
 use crate::audit::{self, Action, Event, Kind, Outcome};
-use crate::auth::{AuthError, Authenticated, ClientAddr, CsrfChecked, Principal, Role, session};
+use crate::auth::{AuthError, ClientAddr, session};
 use crate::clock::fhir_instant;
-use crate::error::ApiError;
 use crate::fhir::outcome::{Issue, IssueType};
-use crate::http::Json;
 use crate::kiosk::{self, Device, Kiosk, KioskError, NewKiosk};
+use crate::state::AppState;
 use shared::kiosk::{KioskForm, KioskMe};
 
-/// An admin, by bearer token, or by session with the CSRF checks for a change
-/// (`change`); anyone else is refused (403, audited) or unauthenticated (401).
-async fn admin(parts: &mut Parts, state: &AppState, change: bool) -> Result<Principal, AuthError> {
-    let principal = if change && !parts.headers.contains_key(header::AUTHORIZATION) {
-        CsrfChecked::from_request_parts(parts, state)
-            .await?
-            .0
-            .principal
-    } else {
-        Authenticated::from_request_parts(parts, state).await?.0
-    };
-    if principal.role != Role::Admin {
-        let address = ClientAddr::from_request_parts(parts, state)
-            .await
-            .map_or(None, |a| a.0);
-        let event = Event::new(Kind::SecurityAdmin, Action::E, Outcome::MinorFailure)
-            .by(Some(principal.agent()))
-            .from(address);
-        audit::record_alone(&state.db, state.clock.now(), &event).await?;
-        return Err(AuthError::Forbidden);
-    }
-    Ok(principal)
-}
-
-/// An admin reading (session or token).
-pub(super) struct AdminRead;
-
-impl FromRequestParts<AppState> for AdminRead {
-    type Rejection = AuthError;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AuthError> {
-        admin(parts, state, false).await.map(|_| AdminRead)
-    }
-}
-
-/// An admin changing something (token, or session + CSRF token + Origin).
-pub(super) struct AdminChange(pub(super) Principal);
-
-impl FromRequestParts<AppState> for AdminChange {
-    type Rejection = AuthError;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AuthError> {
-        admin(parts, state, true).await.map(AdminChange)
-    }
-}
-
-impl From<KioskError> for AuthError {
+impl From<KioskError> for ApiError {
     fn from(error: KioskError) -> Self {
         match error {
-            KioskError::Invalid { at, problem } => AuthError::Api(ApiError::Unprocessable(vec![
-                Issue::error(IssueType::Value, problem).at(at),
-            ])),
-            KioskError::Duplicate => AuthError::Api(ApiError::Unprocessable(vec![
+            KioskError::Invalid { at, problem } => {
+                ApiError::Unprocessable(vec![Issue::error(IssueType::Value, problem).at(at)])
+            }
+            KioskError::Duplicate => ApiError::Unprocessable(vec![
                 Issue::error(IssueType::Duplicate, "A kiosk with this name exists").at("name"),
-            ])),
-            KioskError::NotFound => AuthError::Api(ApiError::NotFound),
-            KioskError::Auth(error) => error,
+            ]),
+            KioskError::NotFound => ApiError::NotFound,
+            KioskError::Auth(error) => error.into(),
         }
     }
 }
@@ -95,7 +50,7 @@ pub(super) async fn add(
     State(app): State<AppState>,
     AdminChange(principal): AdminChange,
     Json(body): Json<AddKiosk>,
-) -> Result<Response, AuthError> {
+) -> Result<Response, ApiError> {
     let now = app.clock.now();
     let new = NewKiosk {
         name: body.name,
@@ -122,7 +77,7 @@ pub(super) async fn add(
 pub(super) async fn list(
     State(app): State<AppState>,
     _admin: AdminRead,
-) -> Result<Response, AuthError> {
+) -> Result<Response, ApiError> {
     let kiosks = kiosk::list(&app.db).await?;
     Ok(axum::Json(json!({ "kiosks": kiosks })).into_response())
 }
@@ -134,7 +89,7 @@ pub(super) async fn revoke(
     State(app): State<AppState>,
     AdminChange(principal): AdminChange,
     Path(id): Path<String>,
-) -> Result<Response, AuthError> {
+) -> Result<Response, ApiError> {
     let id: i64 = id.parse().map_err(|_| ApiError::NotFound)?;
     kiosk::revoke(&app.db, app.clock.now(), id, principal.agent()).await?;
     tracing::info!(kiosk.id = id, "kiosk revoked");
@@ -185,15 +140,15 @@ pub(super) async fn enroll(
     headers: HeaderMap,
     uri: Uri,
     Json(body): Json<Enroll>,
-) -> Result<Response, AuthError> {
+) -> Result<Response, ApiError> {
     let now = app.clock.now();
     if !session::same_origin(&headers, uri.authority().map(|a| a.as_str())) {
         let event = Event::new(Kind::CsrfRefused, Action::E, Outcome::SeriousFailure).from(address);
         audit::record_alone(&app.db, now, &event).await?;
-        return Err(AuthError::CsrfRefused);
+        return Err(AuthError::CsrfRefused.into());
     }
     let Some((device, secret)) = kiosk::enroll(&app.db, now, &body.code, address).await? else {
-        return Err(AuthError::Unauthenticated);
+        return Err(AuthError::Unauthenticated.into());
     };
     tracing::info!(kiosk.id = device.id, "kiosk enrolled");
     let body = me_body(&app, &device).await?;
@@ -212,7 +167,7 @@ pub(super) async fn enroll(
 pub(super) async fn me(
     State(app): State<AppState>,
     device: Result<Kiosk, AuthError>,
-) -> Result<Response, AuthError> {
+) -> Result<Response, ApiError> {
     match device {
         Ok(Kiosk(device)) => Ok(axum::Json(me_body(&app, &device).await?).into_response()),
         Err(AuthError::Unauthenticated) => {
@@ -224,6 +179,6 @@ pub(super) async fn me(
             );
             Ok(response)
         }
-        Err(other) => Err(other),
+        Err(other) => Err(other.into()),
     }
 }

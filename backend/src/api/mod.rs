@@ -1,8 +1,10 @@
-//! The JSON API under `/api`: one file per resource, all routes here.
+//! The HTTP surface: the JSON API under `/api` and the FHIR API under `/fhir`, one
+//! file per resource, all routes here.
 
-mod actor;
 mod admin;
 mod demographics;
+pub mod error;
+pub mod extract;
 mod fhir;
 mod forms;
 mod health;
@@ -16,16 +18,64 @@ mod questionnaire_response;
 mod review;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, header};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, Request, header};
 use axum::routing::{delete, get, post, put};
+use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
 
-use crate::app::AppState;
-use crate::error::ApiError;
+use crate::api::error::ApiError;
+use crate::http;
+use crate::state::AppState;
+
+/// The whole HTTP surface.
+pub fn router(state: AppState, max_body_bytes: usize, body_timeout: std::time::Duration) -> Router {
+    // Who may call what, checked once matched (the policy reads the route's pattern).
+    let policy = axum::middleware::from_fn_with_state(state.clone(), crate::auth::policy::enforce);
+    let mut router = Router::new()
+        .nest(
+            "/api",
+            api_routes()
+                .route_layer(policy.clone())
+                .layer(DefaultBodyLimit::max(max_body_bytes)),
+        )
+        .nest("/fhir", fhir_routes().route_layer(policy))
+        .fallback(
+            |State(app): State<AppState>, request: axum::extract::Request| async move {
+                crate::static_files::serve(&app.static_files, request).await
+            },
+        )
+        .with_state(state)
+        .layer(CompressionLayer::new());
+    for layer in http::security_headers() {
+        router = router.layer(layer);
+    }
+    // A body trickled in slower than this fails its read (400), freeing the
+    // connection (issue 21).
+    let router = router.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+        body_timeout,
+    ));
+    // Inside the trace layer, so a panic's 500 is logged like any answer.
+    let router = router.layer(http::catch_panic());
+    // Spans carry the method and the route pattern, never the raw URI: paths and
+    // queries may hold identifiers or tokens.
+    router.layer(
+        TraceLayer::new_for_http()
+            .make_span_with(|request: &Request<_>| {
+                let route = request
+                    .extensions()
+                    .get::<axum::extract::MatchedPath>()
+                    .map_or("(static)", |p| p.as_str());
+                tracing::info_span!("http", http.method = %request.method(), http.route = route)
+            })
+            .on_response(DefaultOnResponse::new().level(Level::INFO)),
+    )
+}
 
 /// Every `/api` route.
-pub fn router() -> Router<AppState> {
+fn api_routes() -> Router<AppState> {
     Router::new()
         .route("/health", get(health::get))
         .route("/demographics/validate", post(demographics::validate))
@@ -75,8 +125,8 @@ pub fn router() -> Router<AppState> {
 pub const MAX_FHIR_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 /// Every `/fhir` route: the embedded FHIR R4 store. (`/fhir/` is `/fhir` too:
-/// [`crate::app`] rewrites it before routing.)
-pub fn fhir_router() -> Router<AppState> {
+/// [`crate::guard`] rewrites it before routing.)
+fn fhir_routes() -> Router<AppState> {
     Router::new()
         .route("/", post(fhir::bundle))
         .route("/metadata", get(fhir::metadata))

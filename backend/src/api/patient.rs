@@ -5,12 +5,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::actor::Actor;
-use crate::app::AppState;
+use super::extract::Actor;
+use crate::api::error::ApiError;
+use crate::api::extract::Json;
 use crate::audit::{Interaction, Reference};
-use crate::error::ApiError;
 use crate::fhir::{FHIR_JSON, patient};
-use crate::http::Json;
+use crate::state::AppState;
 
 /// `POST /fhir/Patient/$match`: the stored Patients that may be the one sent, best
 /// first, graded and explained. Says nothing about any patient below `possible`.

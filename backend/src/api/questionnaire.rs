@@ -4,11 +4,11 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::app::AppState;
-use crate::error::ApiError;
+use crate::api::error::ApiError;
+use crate::api::extract::Json;
 use crate::fhir::{FHIR_JSON, bundle};
-use crate::http::Json;
 use crate::questionnaires::{self, SaveError};
+use crate::state::AppState;
 use crate::store::bundle::Return;
 
 /// `PUT /fhir/Questionnaire/{id}`: create or update. 201 or 200 with the stored

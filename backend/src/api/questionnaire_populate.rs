@@ -21,14 +21,14 @@ use shared::fhirpath::{Env, Node};
 use shared::form::{Form, Item, Variable};
 use shared::json::Json;
 
-use super::actor::Actor;
-use crate::app::AppState;
+use super::extract::Actor;
+use crate::api::error::ApiError;
+use crate::api::extract::Json as JsonBody;
 use crate::audit::{self, Interaction};
 use crate::emr::EmrError;
-use crate::error::ApiError;
 use crate::fhir::outcome::{Issue, IssueType};
-use crate::http::Json as JsonBody;
 use crate::questionnaires::CachedForm;
+use crate::state::AppState;
 
 /// `POST /fhir/Questionnaire/{id}/$populate` with a `Parameters`: `subject` (a
 /// Patient reference) and/or `context` (`name` = `patient`, `content` a

@@ -10,15 +10,15 @@ use shared::answers::{self, AnswerProblem};
 use shared::i18n::EN;
 use shared::response::QuestionnaireResponse;
 
-use super::actor::Actor;
-use crate::app::AppState;
+use super::extract::Actor;
+use crate::api::error::ApiError;
+use crate::api::extract::{Json, decode};
 use crate::clock::fhir_instant;
-use crate::error::ApiError;
 use crate::fhir::FHIR_JSON;
 use crate::fhir::extract::{self, RandomIds};
 use crate::fhir::outcome::{self, Issue, IssueType, Severity};
-use crate::http::{Json, decode};
 use crate::questionnaires::CachedForm;
+use crate::state::AppState;
 
 /// The most issues `$validate` lists.
 pub(super) const MAX_ISSUES: usize = 100;

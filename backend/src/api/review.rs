@@ -4,79 +4,18 @@
 //! audit of reads and refusals.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::app::AppState;
+use crate::api::error::ApiError;
+use crate::api::extract::Json;
 use crate::audit::{self, Action, Event, Interaction, Kind, Outcome, Reference};
 use crate::auth::{AuthError, Authenticated, ClientAddr, Principal, PrincipalKind, limits, users};
-use crate::error::{ApiError, outcome_response};
-use crate::fhir::FHIR_JSON;
 use crate::fhir::outcome::{Issue, IssueType};
-use crate::http::Json;
 use crate::review::{self, Decision, ReviewError};
-
-impl From<ApiError> for ReviewError {
-    fn from(e: ApiError) -> Self {
-        ReviewError::Auth(AuthError::Api(e))
-    }
-}
-
-impl IntoResponse for ReviewError {
-    fn into_response(self) -> Response {
-        let (status, issue) = match self {
-            ReviewError::Auth(e) => return e.into_response(),
-            ReviewError::Database(e) => return ApiError::Database(e).into_response(),
-            ReviewError::Reauthentication => {
-                // No IssueType for it yet (as in `AuthError`): the same JSON shape.
-                let body = json!({
-                    "resourceType": "OperationOutcome",
-                    "issue": [{"severity": "error", "code": "login",
-                        "diagnostics": "The password is not correct; nothing was decided"}]
-                });
-                let mut response = (StatusCode::UNAUTHORIZED, body.to_string()).into_response();
-                response
-                    .headers_mut()
-                    .insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
-                return response;
-            }
-            ReviewError::NotFound => (
-                StatusCode::NOT_FOUND,
-                Issue::error(IssueType::NotFound, "No such review item"),
-            ),
-            ReviewError::Stale => (
-                StatusCode::PRECONDITION_FAILED,
-                Issue::error(IssueType::Conflict, review::STALE).at("If-Match"),
-            ),
-            ReviewError::MissingIfMatch => (
-                StatusCode::PRECONDITION_REQUIRED,
-                Issue::error(
-                    IssueType::Required,
-                    "Send If-Match with the version of the item you read",
-                )
-                .at("If-Match"),
-            ),
-            ReviewError::Decided => (
-                StatusCode::CONFLICT,
-                Issue::error(IssueType::Conflict, "This item has already been decided"),
-            ),
-            ReviewError::Invalid(issue) => (StatusCode::UNPROCESSABLE_ENTITY, issue),
-            ReviewError::Emr(ref reason) => {
-                tracing::error!(error = %reason, "review: the EMR is unavailable");
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    Issue::error(
-                        IssueType::Transient,
-                        "The EMR is unavailable; nothing was decided; try again",
-                    ),
-                )
-            }
-        };
-        outcome_response(status, &[issue])
-    }
-}
+use crate::state::AppState;
 
 /// Records a refused access (a role that may not) and answers 403.
 async fn refuse(
@@ -85,7 +24,7 @@ async fn refuse(
     address: Option<std::net::IpAddr>,
     action: Action,
     task: Option<&str>,
-) -> Result<Response, ReviewError> {
+) -> Result<Response, ApiError> {
     let interaction = match action {
         Action::U => Interaction::Update,
         _ => Interaction::Read,
@@ -97,7 +36,7 @@ async fn refuse(
         event = event.on(r);
     }
     audit::record_alone(&app.db, app.clock.now(), &event).await?;
-    Err(ReviewError::Auth(AuthError::Forbidden))
+    Err(ReviewError::Auth(AuthError::Forbidden).into())
 }
 
 /// `GET /api/staff/review`: `{count, items}`, oldest first. Front desk,
@@ -107,7 +46,7 @@ pub(super) async fn queue(
     State(app): State<AppState>,
     ClientAddr(address): ClientAddr,
     Authenticated(who): Authenticated,
-) -> Result<Response, ReviewError> {
+) -> Result<Response, ApiError> {
     if !review::may_read(who.role) {
         return refuse(&app, &who, address, Action::R, None).await;
     }
@@ -136,7 +75,7 @@ pub(super) async fn item(
     ClientAddr(address): ClientAddr,
     Authenticated(who): Authenticated,
     Path(task): Path<String>,
-) -> Result<Response, ReviewError> {
+) -> Result<Response, ApiError> {
     if !review::may_read(who.role) {
         return refuse(&app, &who, address, Action::R, Some(&task)).await;
     }
@@ -182,7 +121,7 @@ fn unprocessable(message: &str, at: &str) -> ReviewError {
 }
 
 impl DecisionBody {
-    fn parse(&self) -> Result<Decision, ReviewError> {
+    fn parse(&self) -> Result<Decision, ApiError> {
         let patient = || {
             self.patient
                 .as_deref()
@@ -211,14 +150,15 @@ impl DecisionBody {
                         "The action is one of link, create, not-this, update, retry",
                     )
                     .at("action"),
-                ));
+                )
+                .into());
             }
         })
     }
 }
 
 /// The version in `If-Match: W/"3"` (or `"3"`).
-fn if_match(headers: &HeaderMap) -> Result<i64, ReviewError> {
+fn if_match(headers: &HeaderMap) -> Result<i64, ApiError> {
     let value = headers
         .get(header::IF_MATCH)
         .ok_or(ReviewError::MissingIfMatch)?;
@@ -230,10 +170,10 @@ fn if_match(headers: &HeaderMap) -> Result<i64, ReviewError> {
         .and_then(|v| v.strip_prefix('"')?.strip_suffix('"'))
         .and_then(|v| v.parse::<i64>().ok())
         .ok_or_else(|| {
-            ReviewError::Auth(AuthError::Api(ApiError::BadRequest(
+            ApiError::BadRequest(
                 Issue::error(IssueType::Value, "If-Match must be a version ETag: W/\"3\"")
                     .at("If-Match"),
-            )))
+            )
         })
 }
 
@@ -248,7 +188,7 @@ pub(super) async fn decide(
     Path(task): Path<String>,
     headers: HeaderMap,
     Json(body): Json<DecisionBody>,
-) -> Result<Response, ReviewError> {
+) -> Result<Response, ApiError> {
     let version = if_match(&headers)?;
     let decision = body.parse()?;
     let allowed = review::may_decide(who.role)
@@ -279,7 +219,7 @@ async fn reauthenticate(
     address: Option<std::net::IpAddr>,
     task: &str,
     password: Option<String>,
-) -> Result<(), ReviewError> {
+) -> Result<(), ApiError> {
     let now = app.clock.now();
     let now_ms = crate::auth::unix_ms(now);
     // Checked and counted in one transaction, as a login is (issue 21).
@@ -304,5 +244,5 @@ async fn reauthenticate(
     audit::record(&mut tx, now, &event).await?;
     tx.commit().await?;
     tracing::warn!("re-authentication failed; nothing decided");
-    Err(ReviewError::Reauthentication)
+    Err(ReviewError::Reauthentication.into())
 }

@@ -7,11 +7,11 @@ use serde::{Deserialize, Serialize};
 
 use super::session::{self, CsrfChecked, StaffSession};
 use super::{AuthError, Authenticated, ClientAddr, Role, Username, limits, unix_ms, users};
-use crate::app::AppState;
+use crate::api::error::ApiError;
+use crate::api::extract::Json;
 use crate::audit::{self, Action, Event, Kind, Outcome};
-use crate::error::ApiError;
 use crate::fhir::outcome::{Issue, IssueType};
-use crate::http::Json;
+use crate::state::AppState;
 
 /// The login form.
 #[derive(Deserialize)]
@@ -45,7 +45,7 @@ pub async fn login(
     headers: HeaderMap,
     uri: Uri,
     Json(form): Json<LoginRequest>,
-) -> Result<Response, AuthError> {
+) -> Result<Response, ApiError> {
     let now = app.clock.now();
     // Login CSRF (signing the victim's browser into the attacker's account): a
     // page elsewhere cannot send JSON here without CORS, which we do not allow,
@@ -53,7 +53,7 @@ pub async fn login(
     if !session::same_origin(&headers, uri.authority().map(|a| a.as_str())) {
         let event = Event::new(Kind::CsrfRefused, Action::E, Outcome::SeriousFailure).from(address);
         audit::record_alone(&app.db, now, &event).await?;
-        return Err(AuthError::CsrfRefused);
+        return Err(AuthError::CsrfRefused.into());
     }
     let now_ms = unix_ms(now);
     // Checked and counted as a failure in one transaction before the password
@@ -68,7 +68,7 @@ pub async fn login(
                     Event::new(Kind::Login, Action::E, Outcome::MinorFailure).from(address);
                 audit::record_alone(&app.db, now, &refused).await?;
             }
-            return Err(error);
+            return Err(error.into());
         }
     };
     // A name that cannot be a username is looked up as nobody: same work, same answer.
@@ -97,11 +97,11 @@ pub async fn login(
                 tracing::warn!("a login name was locked after repeated failures");
             }
             tx.commit().await?;
-            return Err(AuthError::LoginFailed);
+            return Err(AuthError::LoginFailed.into());
         }
     };
     let super::PrincipalKind::User(user_id) = account.principal.kind else {
-        return Err(AuthError::Internal("a staff account without a user id"));
+        return Err(AuthError::Internal("a staff account without a user id").into());
     };
     limits::succeeded(&mut tx, now_ms, &attempt, &form.username, address).await?;
     let new = session::create(&mut tx, now_ms, user_id).await?;
@@ -130,7 +130,7 @@ pub async fn logout(
     State(app): State<AppState>,
     ClientAddr(address): ClientAddr,
     CsrfChecked(staff): CsrfChecked,
-) -> Result<Response, AuthError> {
+) -> Result<Response, ApiError> {
     let now = app.clock.now();
     let mut tx = crate::db::begin_write(&app.db).await?;
     session::delete(&mut tx, &staff).await?;
@@ -157,7 +157,7 @@ pub async fn audit_events(
     ClientAddr(address): ClientAddr,
     Authenticated(principal): Authenticated,
     RawQuery(query): RawQuery,
-) -> Result<Response, AuthError> {
+) -> Result<Response, ApiError> {
     let now = app.clock.now();
     let allowed = principal.role == Role::Admin;
     let event = Event::new(
@@ -173,7 +173,7 @@ pub async fn audit_events(
     .from(address);
     if !allowed {
         audit::record_alone(&app.db, now, &event).await?;
-        return Err(AuthError::Forbidden);
+        return Err(AuthError::Forbidden.into());
     }
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
         .map_err(|_| {

@@ -15,7 +15,7 @@
 //! Secrets come from the OS's random source (`ring::rand::SystemRandom`) and are
 //! stored only hashed.
 
-mod error;
+pub(crate) mod error;
 pub mod handlers;
 pub mod limits;
 pub mod policy;
@@ -23,12 +23,13 @@ pub mod session;
 pub mod tokens;
 pub mod users;
 
+pub(crate) use crate::crypto::{constant_time_eq, sha256_hex};
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use ring::rand::{SecureRandom as _, SystemRandom};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
 pub use error::AuthError;
 pub use session::{Authenticated, ClientAddr, CsrfChecked, StaffSession};
@@ -164,16 +165,6 @@ pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], AuthError> {
 /// 256 random bits, URL-safe base64 without padding (43 characters).
 pub(crate) fn random_secret() -> Result<String, AuthError> {
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<32>()?))
-}
-
-/// SHA-256 (hex) of `text`: how session ids, tokens and tried names are stored.
-pub(crate) fn sha256_hex(text: &str) -> String {
-    crate::audit::hex(&Sha256::digest(text.as_bytes()))
-}
-
-/// Equality whose time does not depend on where the inputs first differ.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0_u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Unix milliseconds.

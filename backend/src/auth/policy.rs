@@ -18,9 +18,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
 
 use super::{AuthError, Authenticated, CsrfChecked, Principal, Role};
-use crate::app::AppState;
 use crate::audit::{self, Action, Event, Interaction, Kind, Outcome, Reference};
 use crate::guard::Caller;
+use crate::state::AppState;
 
 /// Who may call a route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -421,7 +421,7 @@ fn not_supported(route: &str, path: &str, allow: &[Method]) -> Response {
     use crate::fhir::outcome::{Issue, IssueType};
     let operation = path.rsplit('/').next().is_some_and(|s| s.starts_with('$'));
     if operation {
-        return crate::error::outcome_response(
+        return crate::http::outcome_response(
             axum::http::StatusCode::NOT_IMPLEMENTED,
             &[Issue::error(
                 IssueType::NotSupported,
@@ -443,7 +443,7 @@ fn not_supported(route: &str, path: &str, allow: &[Method]) -> Response {
             "This interaction is not supported here: GET /fhir/metadata says what this server does"
         }
     };
-    let mut response = crate::error::outcome_response(
+    let mut response = crate::http::outcome_response(
         axum::http::StatusCode::METHOD_NOT_ALLOWED,
         &[Issue::error(IssueType::NotSupported, message)],
     );

@@ -17,8 +17,8 @@ use sqlx::{Row as _, SqliteConnection};
 use super::{
     AuthError, Principal, PrincipalKind, Role, constant_time_eq, random_secret, sha256_hex, unix_ms,
 };
-use crate::app::AppState;
 use crate::audit::{self, Action, Event, Kind, Outcome};
+use crate::state::AppState;
 
 /// The session cookie's name. `__Host-`: the browser accepts it only with
 /// `Secure`, `Path=/` and no `Domain`, so no sibling host can set or read it.

@@ -257,7 +257,7 @@ mod tests {
 
     use super::*;
     use crate::clock::SystemClock;
-    use crate::patients::PatientIndex;
+    use crate::store::patients::PatientIndex;
 
     #[tokio::test]
     async fn an_update_names_the_version_as_written_and_a_stale_or_foreign_one_fails() {

@@ -7,6 +7,7 @@
 //! matching index after it commits.
 
 pub mod bundle;
+pub mod patients;
 pub mod search;
 
 use std::collections::HashMap;
@@ -18,8 +19,8 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use crate::clock::{Clock, fhir_instant};
 use crate::fhir::outcome::{Issue, IssueType};
 use crate::fhir::resource;
-use crate::patients::PatientIndex;
 use crate::questionnaires::is_valid_id;
+use crate::store::patients::PatientIndex;
 use search::{Condition, Prefix, Query, SortKey, StringMatch};
 
 /// One version of a stored resource.

@@ -3,7 +3,9 @@
 
 use serde_json::{Value, json};
 
+use super::expressions::{Unsupported, evaluate, from_node};
 use super::*;
+use crate::fhir::outcome::Severity;
 
 const NOW: &str = "2026-11-29T10:00:00.000Z";
 

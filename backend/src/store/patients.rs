@@ -1,5 +1,5 @@
 //! The in-memory matching index over the stored Patients, kept in step with every
-//! write (see [`crate::store`]).
+//! write (see [`super::Store`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -167,32 +167,19 @@ impl PatientIndex {
             || (new >= matching::QUERIES_TO_LEARN && new * 4 >= fitted)
     }
 
-    /// A staff decision on a match as labelled pairs for the model: a link says
-    /// the intake's patient is the chart; "not this patient" says it is not that
-    /// one; creating a new chart says it is none of the candidates. The model
-    /// learns them at its next fit (within [`LEARN_EVERY`]).
-    pub fn learn_from_review(
+    /// A staff decision on a match as labelled pairs for the model: each
+    /// `(chart, same)` says whether the intake's patient is that chart (a link says
+    /// it is; "not this patient" or a new chart says it is not). The model learns
+    /// them at its next fit (within [`LEARN_EVERY`]).
+    pub fn learn_from_review<'a>(
         &self,
         intake_patient: &Value,
-        decision: &crate::review::Decision,
-        candidates: &[String],
+        labels: impl IntoIterator<Item = (&'a str, bool)>,
     ) {
-        use crate::review::Decision;
         let record = patient::to_record(intake_patient);
         let index = self.read();
-        match decision {
-            Decision::Link { patient } => {
-                index.teach(&record, patient, true);
-            }
-            Decision::NotThis { patient } => {
-                index.teach(&record, patient, false);
-            }
-            Decision::Create => {
-                for id in candidates {
-                    index.teach(&record, id, false);
-                }
-            }
-            Decision::Update { .. } | Decision::Retry => {}
+        for (chart, same) in labels {
+            index.teach(&record, chart, same);
         }
     }
 
@@ -280,7 +267,6 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::review::Decision;
     use serde_json::json;
 
     fn chart(given: &str, family: &str) -> Value {
@@ -305,14 +291,8 @@ mod tests {
             .find(&patient::to_record(&intake), &Default::default());
         assert_eq!(found.candidates[0].id, "a");
         assert!(!index.due(), "one query is not enough to learn from");
-        index.learn_from_review(
-            &intake,
-            &Decision::Link {
-                patient: "a".into(),
-            },
-            &[],
-        );
-        index.learn_from_review(&intake, &Decision::Create, &["b".into(), "zz".into()]);
+        index.learn_from_review(&intake, [("a", true)]);
+        index.learn_from_review(&intake, [("b", false), ("zz", false)]);
         assert!(index.due(), "a staff decision is");
         let observed = index.read().observed();
         assert_eq!(observed.queries, 1);
