@@ -50,6 +50,14 @@ pub fn fhir_instant(now: SystemTime) -> String {
     )
 }
 
+/// Unix seconds of a FHIR instant as [`fhir_instant`] writes it (UTC); `None`
+/// for anything else.
+pub fn instant_secs(text: &str) -> Option<i64> {
+    let num = |r: std::ops::Range<usize>| text.get(r)?.parse::<i64>().ok();
+    let days = shared::date::days_from_civil(num(0..4)?, num(5..7)?, num(8..10)?);
+    Some(days * 86_400 + num(11..13)? * 3600 + num(14..16)? * 60 + num(17..19)?)
+}
+
 /// The system's clock.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SystemClock;
@@ -100,5 +108,15 @@ mod tests {
             Fixed(noon).earliest_date_on_earth().to_string(),
             "2026-11-29"
         );
+    }
+
+    #[test]
+    fn instants_read_back_as_unix_seconds() {
+        for secs in [0, 951_782_400, 1_796_000_000, 4_102_444_799] {
+            let t = UNIX_EPOCH + Duration::from_secs(secs);
+            assert_eq!(instant_secs(&fhir_instant(t)), i64::try_from(secs).ok());
+        }
+        assert_eq!(instant_secs("nonsense"), None);
+        assert_eq!(instant_secs("2020-01-0é"), None);
     }
 }

@@ -115,6 +115,19 @@ fn digits(bytes: &[u8]) -> Result<u16, DateError> {
     })
 }
 
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// `days_from_civil`): the inverse of [`Date::from_days_since_epoch`], for any
+/// year, month 1–12 and day (a day past the month's end runs on).
+pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 fn is_leap_year(year: u16) -> bool {
     (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400)
 }
@@ -131,6 +144,19 @@ fn days_in_month(year: u16, month: u8) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn days_from_civil_inverts_from_days_since_epoch() {
+        for days in (-719_162..2_932_897).step_by(997).chain(-400..400) {
+            let d = Date::from_days_since_epoch(days);
+            let back = days_from_civil(
+                i64::from(d.year()),
+                i64::from(d.month()),
+                i64::from(d.day()),
+            );
+            assert_eq!(back, days, "{d}");
+        }
+    }
 
     #[test]
     fn parse_accepts_real_days_and_rejects_the_rest() {

@@ -159,22 +159,9 @@ fn return_code(ret: Return) -> &'static str {
     }
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// A stored FHIR instant (`2026-11-29T22:06:07.123Z`, UTC) as an HTTP date.
 pub(super) fn http_date(instant: &str) -> Option<String> {
-    let field = |r: std::ops::Range<usize>| instant.get(r)?.parse::<i64>().ok();
-    let days = days_from_civil(field(0..4)?, field(5..7)?, field(8..10)?);
-    let secs = days * 86_400 + field(11..13)? * 3600 + field(14..16)? * 60 + field(17..19)?;
+    let secs = crate::clock::instant_secs(instant)?;
     let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(secs).ok()?);
     Some(httpdate::fmt_http_date(at))
 }

@@ -299,19 +299,9 @@ pub async fn front_desk_may_decide(
 
 #[cfg(test)]
 mod tests {
-    use super::queue::{instant_secs, summary};
+    use super::queue::summary;
     use super::*;
-    use crate::clock::fhir_instant;
     use serde_json::json;
-    use std::time::UNIX_EPOCH;
-
-    #[test]
-    fn instants_read_back_as_unix_seconds() {
-        let t = UNIX_EPOCH + std::time::Duration::from_secs(1_796_000_000);
-        assert_eq!(instant_secs(&fhir_instant(t)), Some(1_796_000_000));
-        assert_eq!(instant_secs("1970-01-01T00:00:00.000Z"), Some(0));
-        assert_eq!(instant_secs("nonsense"), None);
-    }
 
     #[test]
     fn a_summary_is_an_initial_a_family_name_and_a_birth_year() {

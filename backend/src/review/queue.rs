@@ -8,27 +8,9 @@ use super::{
     IntakeRow, Item, Kind, OutboxRow, ReviewError, candidates_of, intake_of, intake_row, is_open,
     is_proposed_link, kind_of,
 };
+use crate::clock::instant_secs;
 use crate::intake::{Extras, patient_in};
 use crate::state::App;
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-/// `days_from_civil`).
-pub(crate) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Unix seconds of a FHIR instant as [`fhir_instant`] writes it (UTC).
-pub(crate) fn instant_secs(text: &str) -> Option<i64> {
-    let num = |r: std::ops::Range<usize>| text.get(r)?.parse::<i64>().ok();
-    let days = days_from_civil(num(0..4)?, num(5..7)?, num(8..10)?);
-    Some(days * 86_400 + num(11..13)? * 3600 + num(14..16)? * 60 + num(17..19)?)
-}
 
 pub(crate) fn unix_secs(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)

@@ -119,17 +119,6 @@ fn days_in(y: i64, m: i64) -> i64 {
     }
 }
 
-/// Days since 1970-01-01 (Howard Hinnant's `days_from_civil`).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let d = crate::date::Date::from_days_since_epoch(days);
     (
@@ -143,7 +132,7 @@ impl Moment {
     /// Milliseconds since the epoch of the known parts (unknown ones at their start).
     fn millis(&self) -> i64 {
         let [y, mo, d, h, mi, s, ms] = self.parts;
-        ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60_000 + s * 1000 + ms
+        ((crate::date::days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60_000 + s * 1000 + ms
     }
 
     fn from_millis(total: i64, like: &Moment) -> Moment {
