@@ -160,12 +160,27 @@ pub(crate) fn evaluate_computed(
 
 /// The path of item `link_id` under `prefix` (see [`AnswerIssue::path`]).
 pub fn item_path(prefix: &str, link_id: &str) -> String {
-    format!("{prefix}{link_id}")
+    // Not `format!`: paths are made for every item at every keystroke.
+    [prefix, link_id].concat()
 }
 
 /// The prefix for the children of instance `index` of group `link_id`.
 pub fn instance_prefix(prefix: &str, link_id: &str, index: usize) -> String {
-    format!("{prefix}{link_id}[{index}].")
+    let mut out = String::with_capacity(prefix.len() + link_id.len() + 4);
+    out.push_str(prefix);
+    out.push_str(link_id);
+    out.push('[');
+    push_index(&mut out, index);
+    out.push_str("].");
+    out
+}
+
+/// `index` in decimal, without `format!`'s machinery.
+fn push_index(out: &mut String, index: usize) {
+    if index >= 10 {
+        push_index(out, index / 10);
+    }
+    out.push(char::from(b'0' + (index % 10) as u8));
 }
 
 /// Whether `item` is enabled, for the response so far, inside the given chain of
@@ -665,6 +680,18 @@ mod tests {
             .into_iter()
             .map(|i| (i.link_id, i.problem))
             .collect()
+    }
+
+    #[test]
+    fn paths_name_each_instance_in_decimal() {
+        assert_eq!(item_path("", "a"), "a");
+        assert_eq!(item_path("g[0].", "a"), "g[0].a");
+        for (index, text) in [(0, "0"), (7, "7"), (10, "10"), (99, "99"), (1203, "1203")] {
+            assert_eq!(
+                instance_prefix("g[1].", "member", index),
+                format!("g[1].member[{text}].")
+            );
+        }
     }
 
     #[test]

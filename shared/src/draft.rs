@@ -329,6 +329,45 @@ mod tests {
         );
     }
 
+    #[test]
+    fn each_group_instance_has_its_own_variables() {
+        // A repeating group with a variable over its own answers, read by a
+        // child's calculatedExpression and by a grandchild's in a nested group.
+        let mut member = Item::new("member", ItemKind::Group);
+        member.repeats = true;
+        member.variables = vec![crate::form::Variable {
+            name: "age".into(),
+            expression: "item.where(linkId = 'age').answer.value".into(),
+        }];
+        let mut inner = Item::new("inner", ItemKind::Group);
+        inner.items = vec![with_expressions(
+            "triple",
+            ItemKind::Integer,
+            Some("%age * 3"),
+            None,
+            None,
+        )];
+        member.items = vec![
+            Item::new("age", ItemKind::Integer),
+            with_expressions("double", ItemKind::Integer, Some("%age * 2"), None, None),
+            inner,
+        ];
+        let form = form(vec![member]);
+        let mut draft = Draft::default();
+        draft.add_instance("member");
+        draft.add_instance("member");
+        draft.set("member[0].age", vec![Value::Integer(10)]);
+        draft.set("member[2].age", vec![Value::Integer(7)]);
+        let calculated = draft.evaluate(&form).calculated;
+        let at = |path: &str| calculated.get(path).cloned().unwrap_or_default();
+        assert_eq!(at("member[0].double"), [Value::Integer(20)]);
+        assert_eq!(at("member[0].inner[0].triple"), [Value::Integer(30)]);
+        assert_eq!(at("member[1].double"), []);
+        assert_eq!(at("member[1].inner[0].triple"), []);
+        assert_eq!(at("member[2].double"), [Value::Integer(14)]);
+        assert_eq!(at("member[2].inner[0].triple"), [Value::Integer(21)]);
+    }
+
     fn with_expressions(
         link_id: &str,
         kind: ItemKind,

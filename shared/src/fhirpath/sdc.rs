@@ -7,6 +7,7 @@
 //! parse is skipped here (the import lists it): its item keeps its `enableWhen`,
 //! its value is not calculated.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -138,6 +139,19 @@ fn scope<'a>(base: &Env<'a>, vars: &'a [Variable], context: &[Node<'a>]) -> Env<
     env
 }
 
+/// [`scope`], borrowing `base` as it is when there are no `vars`.
+fn scoped<'e, 'a>(
+    base: &'e Env<'a>,
+    vars: &'a [Variable],
+    context: &[Node<'a>],
+) -> Cow<'e, Env<'a>> {
+    if vars.is_empty() {
+        Cow::Borrowed(base)
+    } else {
+        Cow::Owned(scope(base, vars, context))
+    }
+}
+
 struct Walker {
     initial: bool,
     out: Computed,
@@ -160,7 +174,10 @@ impl Walker {
                 .map(|i| Node::ResponseItem(i))
                 .into_iter()
                 .collect();
-            let own = scope(env, &def.variables, &first);
+            // The item's variables, over its first instance: computed once and
+            // reused below for that instance's children; an item without
+            // variables reads the enclosing scope as it is (no copy per item).
+            let own = scoped(env, &def.variables, &first);
             // None: no expression; an error: it does not parse or evaluate.
             let attempt = |text: &Option<String>| {
                 let expr = parsed(text.as_deref()?);
@@ -199,12 +216,17 @@ impl Walker {
                 }
             }
             for (index, instance) in instances.iter().enumerate() {
-                let context = [Node::ResponseItem(instance)];
-                let inner = scope(env, &def.variables, &context);
+                let other;
+                let inner: &Env<'a> = if index == 0 {
+                    &own
+                } else {
+                    other = scoped(env, &def.variables, &[Node::ResponseItem(instance)]);
+                    &other
+                };
                 let prefix = instance_prefix(prefix, &def.link_id, index);
-                self.items(&def.items, &instance.item, &prefix, &inner);
+                self.items(&def.items, &instance.item, &prefix, inner);
                 for answer in &instance.answer {
-                    self.items(&def.items, &answer.item, &prefix, &inner);
+                    self.items(&def.items, &answer.item, &prefix, inner);
                 }
             }
         }
